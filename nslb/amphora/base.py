@@ -1,0 +1,65 @@
+"""The driver Protocol every amphora implementation follows, and what it reports back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from nslb.model.snapshot import LoadBalancerSnapshot
+
+
+class ApplyError(RuntimeError):
+    """The driver could not make the data plane match the snapshot.
+
+    The previous data plane must keep running (last-known-good); the message is shown to
+    operators in logs and is the reason the LB went to ERROR.
+    """
+
+
+@dataclass
+class ListenerCounters:
+    """Cumulative counters of one listener since its haproxy process started."""
+
+    bytes_in: int = 0
+    bytes_out: int = 0
+    active_connections: int = 0
+    total_connections: int = 0
+    request_errors: int = 0
+
+
+@dataclass
+class Observation:
+    """What the data plane of one LB looks like right now.
+
+    Status strings are HAProxy's words (`show stat` column 17): listeners OPEN/FULL/STOP,
+    servers UP/DOWN/DRAIN/MAINT/"no check"/NOLB. The health room maps them to Octavia's
+    operating statuses. `process_start` changes when haproxy restarts, which tells the
+    stats accumulator that counters were reset.
+    """
+
+    running: bool
+    listeners: dict[str, str] = field(default_factory=dict)
+    members: dict[str, str] = field(default_factory=dict)
+    counters: dict[str, ListenerCounters] = field(default_factory=dict)
+    process_start: float = 0.0
+
+
+class AmphoraDriver(Protocol):
+    """Implementations must be idempotent: apply() of the same snapshot twice is a no-op."""
+
+    name: str
+
+    def apply(self, snapshot: LoadBalancerSnapshot) -> None:
+        """Make the data plane of snapshot.lb match the snapshot. Raise ApplyError on failure."""
+
+    def delete(self, lb_id: str) -> None:
+        """Remove everything of the LB (processes, namespace, links, files). Idempotent."""
+
+    def observe(self, lb_id: str) -> Observation:
+        """Report the current state of one LB's data plane."""
+
+    def existing(self) -> set[str]:
+        """Ids of LBs that have data plane on this host (for orphan cleanup after crashes)."""
+
+    def close(self) -> None:
+        """Release resources on service shutdown. Must leave running LBs serving traffic."""

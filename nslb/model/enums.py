@@ -1,0 +1,118 @@
+"""Enumerations spelled exactly as Octavia and Neutron spell them on the wire."""
+
+from enum import StrEnum
+
+
+class ProvisioningStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    PENDING_CREATE = "PENDING_CREATE"
+    PENDING_UPDATE = "PENDING_UPDATE"
+    PENDING_DELETE = "PENDING_DELETE"
+    DELETED = "DELETED"
+    ERROR = "ERROR"
+
+
+class OperatingStatus(StrEnum):
+    ONLINE = "ONLINE"
+    OFFLINE = "OFFLINE"
+    DEGRADED = "DEGRADED"
+    ERROR = "ERROR"
+    DRAINING = "DRAINING"
+    NO_MONITOR = "NO_MONITOR"
+
+
+class ListenerProtocol(StrEnum):
+    HTTP = "HTTP"
+    HTTPS = "HTTPS"
+    TCP = "TCP"
+    TERMINATED_HTTPS = "TERMINATED_HTTPS"
+    UDP = "UDP"
+    SCTP = "SCTP"
+    PROMETHEUS = "PROMETHEUS"
+
+
+class PoolProtocol(StrEnum):
+    HTTP = "HTTP"
+    HTTPS = "HTTPS"
+    TCP = "TCP"
+    PROXY = "PROXY"
+    PROXYV2 = "PROXYV2"
+    UDP = "UDP"
+    SCTP = "SCTP"
+
+
+class LbAlgorithm(StrEnum):
+    ROUND_ROBIN = "ROUND_ROBIN"
+    LEAST_CONNECTIONS = "LEAST_CONNECTIONS"
+    SOURCE_IP = "SOURCE_IP"
+    SOURCE_IP_PORT = "SOURCE_IP_PORT"
+
+
+class SessionPersistenceType(StrEnum):
+    SOURCE_IP = "SOURCE_IP"
+    HTTP_COOKIE = "HTTP_COOKIE"
+    APP_COOKIE = "APP_COOKIE"
+
+
+class HealthMonitorType(StrEnum):
+    HTTP = "HTTP"
+    HTTPS = "HTTPS"
+    PING = "PING"
+    TCP = "TCP"
+    TLS_HELLO = "TLS-HELLO"
+    UDP_CONNECT = "UDP-CONNECT"
+    SCTP = "SCTP"
+
+
+class HttpMethod(StrEnum):
+    CONNECT = "CONNECT"
+    DELETE = "DELETE"
+    GET = "GET"
+    HEAD = "HEAD"
+    OPTIONS = "OPTIONS"
+    PATCH = "PATCH"
+    POST = "POST"
+    PUT = "PUT"
+    TRACE = "TRACE"
+
+
+class NetworkType(StrEnum):
+    FLAT = "flat"
+    VLAN = "vlan"
+
+
+# What nslb serves today; everything else in the enums above answers 501.
+SUPPORTED_LISTENER_PROTOCOLS = frozenset(
+    {ListenerProtocol.HTTP, ListenerProtocol.HTTPS, ListenerProtocol.TCP}
+)
+SUPPORTED_POOL_PROTOCOLS = frozenset(
+    {PoolProtocol.HTTP, PoolProtocol.HTTPS, PoolProtocol.TCP, PoolProtocol.PROXY,
+     PoolProtocol.PROXYV2}
+)
+SUPPORTED_ALGORITHMS = frozenset(
+    {LbAlgorithm.ROUND_ROBIN, LbAlgorithm.LEAST_CONNECTIONS, LbAlgorithm.SOURCE_IP}
+)
+SUPPORTED_HM_TYPES = frozenset(
+    {HealthMonitorType.HTTP, HealthMonitorType.HTTPS, HealthMonitorType.TCP,
+     HealthMonitorType.TLS_HELLO, HealthMonitorType.PING}
+)
+
+# Octavia's VALID_LISTENER_POOL_PROTOCOL_MAP.
+LISTENER_POOL_PROTOCOLS: dict[str, frozenset[str]] = {
+    "TCP": frozenset({"HTTP", "HTTPS", "PROXY", "PROXYV2", "TCP"}),
+    "HTTP": frozenset({"HTTP", "PROXY", "PROXYV2"}),
+    "HTTPS": frozenset({"HTTPS", "PROXY", "PROXYV2", "TCP"}),
+    "TERMINATED_HTTPS": frozenset({"HTTP", "PROXY", "PROXYV2"}),
+    "UDP": frozenset({"UDP"}),
+    "SCTP": frozenset({"SCTP"}),
+}
+
+# insert_headers keys accepted by Octavia's API; only the first three are rendered for HTTP.
+INSERT_HEADERS_RENDERED = ("X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto")
+INSERT_HEADERS_ACCEPTED = frozenset(
+    {*INSERT_HEADERS_RENDERED, "X-Forwarded-IP", "X-Client-IP", "X-Real-IP"}
+)
+INSERT_HEADERS_TLS_ONLY = frozenset(
+    {"X-SSL-Client-Verify", "X-SSL-Client-Has-Cert", "X-SSL-Client-DN", "X-SSL-Client-CN",
+     "X-SSL-Issuer", "X-SSL-Client-SHA1", "X-SSL-Client-Not-Before", "X-SSL-Client-Not-After"}
+)

@@ -1,0 +1,181 @@
+"""Domain objects. The db room maps these same classes onto tables (imperative mapping),
+so there is one representation of each resource, converted only to and from JSON at the API.
+
+Relations are plain id fields: repositories load children explicitly, which keeps objects
+safe to hand to other threads once their session is gone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    """Naive UTC, second precision: Octavia prints timestamps without a zone suffix."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+@dataclass(kw_only=True, eq=False)
+class Resource:
+    """Fields shared by every Octavia object that has a status."""
+
+    id: str = field(default_factory=new_id)
+    project_id: str = ""
+    name: str = ""
+    description: str = ""
+    admin_state_up: bool = True
+    provisioning_status: str = "PENDING_CREATE"
+    operating_status: str = "OFFLINE"
+    tags: list[str] = field(default_factory=list)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime | None = None
+
+
+@dataclass(kw_only=True, eq=False)
+class LoadBalancer(Resource):
+    vip_address: str = ""
+    vip_port_id: str = ""
+    vip_subnet_id: str = ""
+    vip_network_id: str = ""
+    vip_qos_policy_id: str | None = None
+    provider: str = "amphora"
+    flavor_id: str | None = None
+    availability_zone: str | None = None
+    # Bumped by every API change in the LB's tree; the worker records what it applied.
+    generation: int = 1
+    applied_generation: int = 0
+
+
+@dataclass(kw_only=True, eq=False)
+class Listener(Resource):
+    loadbalancer_id: str = ""
+    protocol: str = "HTTP"
+    protocol_port: int = 80
+    connection_limit: int = -1
+    default_pool_id: str | None = None
+    timeout_client_data: int = 50000
+    timeout_member_connect: int = 5000
+    timeout_member_data: int = 50000
+    timeout_tcp_inspect: int = 0
+    allowed_cidrs: list[str] = field(default_factory=list)
+    insert_headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True, eq=False)
+class Pool(Resource):
+    loadbalancer_id: str = ""
+    protocol: str = "HTTP"
+    lb_algorithm: str = "ROUND_ROBIN"
+    session_persistence: dict[str, Any] | None = None
+    tls_enabled: bool = False
+
+
+@dataclass(kw_only=True, eq=False)
+class Member(Resource):
+    pool_id: str = ""
+    loadbalancer_id: str = ""
+    address: str = ""
+    protocol_port: int = 80
+    weight: int = 1
+    backup: bool = False
+    subnet_id: str | None = None
+    monitor_address: str | None = None
+    monitor_port: int | None = None
+    operating_status: str = "NO_MONITOR"
+
+
+@dataclass(kw_only=True, eq=False)
+class HealthMonitor(Resource):
+    pool_id: str = ""
+    loadbalancer_id: str = ""
+    type: str = "HTTP"
+    delay: int = 5
+    timeout: int = 5
+    max_retries: int = 3
+    max_retries_down: int = 3
+    http_method: str | None = None
+    url_path: str | None = None
+    expected_codes: str | None = None
+    http_version: float | None = None
+    domain_name: str | None = None
+
+
+@dataclass(kw_only=True, eq=False)
+class Quota:
+    project_id: str
+    loadbalancer: int | None = None
+    listener: int | None = None
+    pool: int | None = None
+    member: int | None = None
+    healthmonitor: int | None = None
+    l7policy: int | None = None
+    l7rule: int | None = None
+
+
+QUOTA_RESOURCES = ("loadbalancer", "listener", "pool", "member", "healthmonitor",
+                   "l7policy", "l7rule")
+
+
+# --- Neutron-compatible network registry -------------------------------------------------
+
+
+@dataclass(kw_only=True, eq=False)
+class Network:
+    id: str = field(default_factory=new_id)
+    project_id: str = ""
+    name: str = ""
+    description: str = ""
+    admin_state_up: bool = True
+    shared: bool = False
+    mtu: int = 1500
+    network_type: str = "flat"
+    physical_network: str | None = None
+    segmentation_id: int | None = None
+    status: str = "ACTIVE"
+    tags: list[str] = field(default_factory=list)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime | None = None
+
+
+@dataclass(kw_only=True, eq=False)
+class Subnet:
+    id: str = field(default_factory=new_id)
+    project_id: str = ""
+    network_id: str = ""
+    name: str = ""
+    description: str = ""
+    ip_version: int = 4
+    cidr: str = ""
+    gateway_ip: str | None = None
+    allocation_pools: list[dict[str, str]] = field(default_factory=list)
+    host_routes: list[dict[str, str]] = field(default_factory=list)
+    dns_nameservers: list[str] = field(default_factory=list)
+    enable_dhcp: bool = False
+    tags: list[str] = field(default_factory=list)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime | None = None
+
+
+@dataclass(kw_only=True, eq=False)
+class Port:
+    id: str = field(default_factory=new_id)
+    project_id: str = ""
+    network_id: str = ""
+    name: str = ""
+    description: str = ""
+    admin_state_up: bool = True
+    mac_address: str = ""
+    fixed_ips: list[dict[str, str]] = field(default_factory=list)
+    device_owner: str = ""
+    device_id: str = ""
+    status: str = "ACTIVE"
+    tags: list[str] = field(default_factory=list)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime | None = None

@@ -1,0 +1,93 @@
+"""A consistent, versioned picture of one load balancer: everything a driver needs, nothing more.
+
+The worker builds a snapshot from the database (objects being deleted are already left out),
+and drivers render and apply it. `problems()` is the consistency check, in the spirit of
+go-control-plane's Snapshot.Consistent(): a snapshot that references something it does not
+contain must never reach a driver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nslb.model.resources import (
+    HealthMonitor,
+    Listener,
+    LoadBalancer,
+    Member,
+    Network,
+    Pool,
+    Port,
+    Subnet,
+)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A port of the LB's namespace on one subnet: the VIP port, or a member-network port."""
+
+    port: Port
+    subnet: Subnet
+    network: Network
+
+    @property
+    def address(self) -> str:
+        for ip in self.port.fixed_ips:
+            if ip["subnet_id"] == self.subnet.id:
+                return ip["ip_address"]
+        raise LookupError(f"port {self.port.id} has no address on subnet {self.subnet.id}")
+
+
+@dataclass(frozen=True)
+class LoadBalancerSnapshot:
+    lb: LoadBalancer
+    vip: Attachment
+    member_ports: tuple[Attachment, ...] = ()
+    listeners: tuple[Listener, ...] = ()
+    pools: tuple[Pool, ...] = ()
+    members: tuple[Member, ...] = ()
+    healthmonitors: tuple[HealthMonitor, ...] = ()
+    generation: int = field(default=0)
+
+    def pool(self, pool_id: str | None) -> Pool | None:
+        return next((p for p in self.pools if p.id == pool_id), None)
+
+    def members_of(self, pool_id: str) -> list[Member]:
+        return [m for m in self.members if m.pool_id == pool_id]
+
+    def healthmonitor_of(self, pool_id: str) -> HealthMonitor | None:
+        return next((h for h in self.healthmonitors if h.pool_id == pool_id), None)
+
+    def attachments(self) -> tuple[Attachment, ...]:
+        return (self.vip, *self.member_ports)
+
+    def problems(self) -> list[str]:
+        """Every dangling reference or clash in the snapshot; empty means consistent."""
+        found: list[str] = []
+        pool_ids = {p.id for p in self.pools}
+        ports: dict[int, str] = {}
+        for listener in self.listeners:
+            if listener.loadbalancer_id != self.lb.id:
+                found.append(f"listener {listener.id} belongs to another load balancer")
+            if listener.default_pool_id and listener.default_pool_id not in pool_ids:
+                found.append(f"listener {listener.id} uses missing pool {listener.default_pool_id}")
+            if listener.protocol_port in ports:
+                found.append(f"listeners {ports[listener.protocol_port]} and {listener.id} "
+                             f"share port {listener.protocol_port}")
+            ports[listener.protocol_port] = listener.id
+        for member in self.members:
+            if member.pool_id not in pool_ids:
+                found.append(f"member {member.id} belongs to missing pool {member.pool_id}")
+        subnets = {a.subnet.id for a in self.attachments()}
+        for member in self.members:
+            if member.subnet_id and member.subnet_id not in subnets:
+                found.append(f"member {member.id} is on subnet {member.subnet_id} "
+                             "that the load balancer is not plugged into")
+        seen: set[str] = set()
+        for hm in self.healthmonitors:
+            if hm.pool_id not in pool_ids:
+                found.append(f"health monitor {hm.id} belongs to missing pool {hm.pool_id}")
+            if hm.pool_id in seen:
+                found.append(f"pool {hm.pool_id} has more than one health monitor")
+            seen.add(hm.pool_id)
+        return found
