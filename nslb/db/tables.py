@@ -1,0 +1,229 @@
+"""Table definitions, imperatively mapped onto nslb.model.resources classes.
+
+Uniqueness rules that must hold under concurrency live here as constraints, not only in
+handlers: one listener per LB port, one member per pool address:port, one health monitor
+per pool, one VLAN id per physical network, one owner per IP address in a subnet.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import registry
+
+from nslb.db.types import JSONText
+from nslb.model import resources as r
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+mapper_registry = registry(metadata=metadata)
+
+ID = String(36)
+
+
+def _common() -> list[Column]:  # type: ignore[type-arg]
+    return [
+        Column("id", ID, primary_key=True),
+        Column("project_id", String(255), nullable=False, index=True),
+        Column("name", String(255), nullable=False, default=""),
+        Column("description", String(255), nullable=False, default=""),
+        Column("admin_state_up", Boolean, nullable=False, default=True),
+        Column("provisioning_status", String(16), nullable=False),
+        Column("operating_status", String(16), nullable=False),
+        Column("tags", JSONText, nullable=False, default=list),
+        Column("created_at", DateTime, nullable=False, index=True),
+        Column("updated_at", DateTime),
+    ]
+
+
+load_balancer = Table(
+    "load_balancer", metadata, *_common(),
+    Column("vip_address", String(64), nullable=False),
+    Column("vip_port_id", ID, nullable=False),
+    Column("vip_subnet_id", ID, nullable=False),
+    Column("vip_network_id", ID, nullable=False),
+    Column("vip_qos_policy_id", ID),
+    Column("provider", String(64), nullable=False),
+    Column("flavor_id", ID),
+    Column("availability_zone", String(255)),
+    Column("generation", Integer, nullable=False, default=1),
+    Column("applied_generation", Integer, nullable=False, default=0),
+)
+
+listener = Table(
+    "listener", metadata, *_common(),
+    Column("loadbalancer_id", ID, ForeignKey("load_balancer.id"), nullable=False, index=True),
+    Column("protocol", String(32), nullable=False),
+    Column("protocol_port", Integer, nullable=False),
+    Column("connection_limit", Integer, nullable=False),
+    Column("default_pool_id", ID),  # checked by the API; pools and listeners refer both ways
+    Column("timeout_client_data", Integer, nullable=False),
+    Column("timeout_member_connect", Integer, nullable=False),
+    Column("timeout_member_data", Integer, nullable=False),
+    Column("timeout_tcp_inspect", Integer, nullable=False),
+    Column("allowed_cidrs", JSONText, nullable=False),
+    Column("insert_headers", JSONText, nullable=False),
+    UniqueConstraint("loadbalancer_id", "protocol_port", name="uq_listener_lb_port"),
+)
+
+pool = Table(
+    "pool", metadata, *_common(),
+    Column("loadbalancer_id", ID, ForeignKey("load_balancer.id"), nullable=False, index=True),
+    Column("protocol", String(32), nullable=False),
+    Column("lb_algorithm", String(32), nullable=False),
+    Column("session_persistence", JSONText),
+    Column("tls_enabled", Boolean, nullable=False, default=False),
+)
+
+member = Table(
+    "member", metadata, *_common(),
+    Column("pool_id", ID, ForeignKey("pool.id"), nullable=False, index=True),
+    Column("loadbalancer_id", ID, ForeignKey("load_balancer.id"), nullable=False, index=True),
+    Column("address", String(64), nullable=False),
+    Column("protocol_port", Integer, nullable=False),
+    Column("weight", Integer, nullable=False),
+    Column("backup", Boolean, nullable=False),
+    Column("subnet_id", ID),
+    Column("monitor_address", String(64)),
+    Column("monitor_port", Integer),
+    UniqueConstraint("pool_id", "address", "protocol_port", name="uq_member_pool_address_port"),
+)
+
+health_monitor = Table(
+    "health_monitor", metadata, *_common(),
+    Column("pool_id", ID, ForeignKey("pool.id"), nullable=False, unique=True),
+    Column("loadbalancer_id", ID, ForeignKey("load_balancer.id"), nullable=False, index=True),
+    Column("type", String(36), nullable=False),
+    Column("delay", Integer, nullable=False),
+    Column("timeout", Integer, nullable=False),
+    Column("max_retries", Integer, nullable=False),
+    Column("max_retries_down", Integer, nullable=False),
+    Column("http_method", String(16)),
+    Column("url_path", String(2048)),
+    Column("expected_codes", String(64)),
+    Column("http_version", Float),
+    Column("domain_name", String(255)),
+)
+
+quota = Table(
+    "quota", metadata,
+    Column("project_id", String(255), primary_key=True),
+    *[Column(name, Integer) for name in r.QUOTA_RESOURCES],
+)
+
+listener_statistics = Table(
+    "listener_statistics", metadata,
+    Column("listener_id", ID, primary_key=True),
+    Column("loadbalancer_id", ID, nullable=False, index=True),
+    # Totals carried over from earlier haproxy processes, plus the last raw reading.
+    Column("bytes_in", Integer, nullable=False, default=0),
+    Column("bytes_out", Integer, nullable=False, default=0),
+    Column("total_connections", Integer, nullable=False, default=0),
+    Column("request_errors", Integer, nullable=False, default=0),
+    Column("active_connections", Integer, nullable=False, default=0),
+    Column("process_start", Float, nullable=False, default=0.0),
+    Column("raw", JSONText, nullable=False, default=dict),
+)
+
+network = Table(
+    "network", metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", String(255), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("description", String(255), nullable=False),
+    Column("admin_state_up", Boolean, nullable=False),
+    Column("shared", Boolean, nullable=False),
+    Column("mtu", Integer, nullable=False),
+    Column("network_type", String(16), nullable=False),
+    Column("physical_network", String(64)),
+    Column("segmentation_id", Integer),
+    Column("status", String(16), nullable=False),
+    Column("tags", JSONText, nullable=False),
+    Column("created_at", DateTime, nullable=False, index=True),
+    Column("updated_at", DateTime),
+    UniqueConstraint("physical_network", "segmentation_id", name="uq_network_physnet_vlan"),
+)
+
+subnet = Table(
+    "subnet", metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", String(255), nullable=False, index=True),
+    Column("network_id", ID, ForeignKey("network.id"), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("description", String(255), nullable=False),
+    Column("ip_version", Integer, nullable=False),
+    Column("cidr", String(64), nullable=False),
+    Column("gateway_ip", String(64)),
+    Column("allocation_pools", JSONText, nullable=False),
+    Column("host_routes", JSONText, nullable=False),
+    Column("dns_nameservers", JSONText, nullable=False),
+    Column("enable_dhcp", Boolean, nullable=False),
+    Column("tags", JSONText, nullable=False),
+    Column("created_at", DateTime, nullable=False, index=True),
+    Column("updated_at", DateTime),
+)
+
+port = Table(
+    "port", metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", String(255), nullable=False, index=True),
+    Column("network_id", ID, ForeignKey("network.id"), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("description", String(255), nullable=False),
+    Column("admin_state_up", Boolean, nullable=False),
+    Column("mac_address", String(32), nullable=False),
+    Column("fixed_ips", JSONText, nullable=False),
+    Column("device_owner", String(255), nullable=False),
+    Column("device_id", String(255), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("tags", JSONText, nullable=False),
+    Column("created_at", DateTime, nullable=False, index=True),
+    Column("updated_at", DateTime),
+)
+
+# One row per address handed out: the primary key makes double allocation impossible.
+ip_allocation = Table(
+    "ip_allocation", metadata,
+    Column("subnet_id", ID, ForeignKey("subnet.id"), primary_key=True),
+    Column("ip_address", String(64), primary_key=True),
+    Column("port_id", ID, ForeignKey("port.id"), nullable=False, index=True),
+)
+
+_MAPPED = {
+    r.LoadBalancer: load_balancer,
+    r.Listener: listener,
+    r.Pool: pool,
+    r.Member: member,
+    r.HealthMonitor: health_monitor,
+    r.Quota: quota,
+    r.Network: network,
+    r.Subnet: subnet,
+    r.Port: port,
+}
+
+
+def map_models() -> None:
+    """Attach the tables to the model classes once per process."""
+    for cls, table in _MAPPED.items():
+        if not hasattr(cls, "__mapper__"):
+            mapper_registry.map_imperatively(cls, table)
+
+
+def table_of(cls: type) -> Table:
+    return _MAPPED[cls]
