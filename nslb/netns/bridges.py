@@ -1,0 +1,95 @@
+"""Host bridges the namespaces plug into, and the record of which ones nslb created.
+
+nslb may only delete a bridge it created itself (an operator's bridge may carry the uplink),
+so every bridge it creates is written to a small JSON file in the state directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+# One lock for all bridge changes in this process: creating, pruning and enslaving must not
+# interleave (a prune could otherwise delete a bridge that another apply is plugging into).
+BRIDGE_LOCK = threading.RLock()
+EOPNOTSUPP = 95
+IFF_UP = 1
+
+
+class BridgeRegistry:
+    """The set of bridge names nslb created, persisted in `<state_dir>/bridges.json`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def owned(self) -> set[str]:
+        try:
+            return set(json.loads(self.path.read_text()))
+        except FileNotFoundError:
+            return set()
+
+    def _write(self, names: set[str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(sorted(names)))
+        os.replace(tmp, self.path)
+
+    def add(self, name: str) -> None:
+        self._write(self.owned() | {name})
+
+    def discard(self, name: str) -> None:
+        self._write(self.owned() - {name})
+
+
+def ensure_bridge(ipr: IPRoute, name: str, registry: BridgeRegistry) -> int:
+    """Index of the bridge `name`, created (and recorded as ours) if it does not exist."""
+    found = ipr.link_lookup(ifname=name)
+    if not found:
+        ipr.link("add", ifname=name, kind="bridge")
+        registry.add(name)
+        found = ipr.link_lookup(ifname=name)
+    index = int(found[0])
+    link = ipr.get_links(index)[0]
+    if not link["flags"] & IFF_UP:
+        ipr.link("set", index=index, state="up")
+    return index
+
+
+def vlan_filtering(ipr: IPRoute, index: int) -> bool:
+    """Turn on VLAN filtering on the bridge; False when the kernel cannot do it.
+
+    Some kernels are built without CONFIG_BRIDGE_VLAN_FILTERING (EOPNOTSUPP); the caller then
+    tags inside the namespace instead, which isolates VLANs just as well on a plain bridge.
+    """
+    info = ipr.get_links(index)[0].get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA")
+    if info is not None and info.get_attr("IFLA_BR_VLAN_FILTERING") == 1:
+        return True
+    try:
+        ipr.link("set", index=index, kind="bridge", br_vlan_filtering=1)
+    except NetlinkError as exc:
+        if exc.code == EOPNOTSUPP:
+            return False
+        raise
+    return True
+
+
+def prune_bridges(registry: BridgeRegistry) -> list[str]:
+    """Delete bridges nslb created that have no ports left; returns the deleted names."""
+    deleted: list[str] = []
+    with BRIDGE_LOCK, IPRoute() as ipr:
+        for name in sorted(registry.owned()):
+            found = ipr.link_lookup(ifname=name)
+            if not found:
+                registry.discard(name)
+                continue
+            if ipr.get_links(master=found[0]):
+                continue
+            ipr.link("del", index=found[0])
+            registry.discard(name)
+            deleted.append(name)
+    return deleted

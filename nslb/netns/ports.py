@@ -1,0 +1,194 @@
+"""Plug a port of a load balancer into its namespace: veth to a bridge, VLAN, addresses, routes.
+
+`plug()` converges: it inspects what exists and only changes what differs, so calling it on
+every reconcile both is a no-op on a healthy port and repairs one that someone broke.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+from dataclasses import dataclass
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from nslb.netns.bridges import BRIDGE_LOCK, BridgeRegistry, ensure_bridge, vlan_filtering
+from nslb.netns.garp import announce
+from nslb.netns.names import host_ifname, ns_ifname, port_key, vlan_bridge_name
+from nslb.netns.namespaces import host_route, ns_route
+
+IFF_UP = 1
+IFA_F_NODAD = 0x02
+DEFAULT_VLAN = 1
+
+
+@dataclass(frozen=True)
+class PortPlan:
+    """Everything needed to plug one port; built by the driver from an Attachment."""
+
+    port_id: str
+    bridge: str
+    mtu: int
+    addresses: tuple[str, ...]  # "address/prefixlen"
+    mac: str = ""
+    vlan: int | None = None
+    gateway: str | None = None
+    host_routes: tuple[tuple[str, str], ...] = ()  # (destination cidr, nexthop)
+
+
+def plug(namespace: str, plan: PortPlan, registry: BridgeRegistry) -> list[str]:
+    """Make the port exist as planned; returns the addresses that were newly added."""
+    with BRIDGE_LOCK, host_route() as ipr:
+        bridge, filtered = _segment_bridge(ipr, plan, registry)
+        host = _ensure_veth(ipr, namespace, plan)
+        _attach_host_end(ipr, host, bridge, plan, filtered)
+    with ns_route(namespace) as nsr:
+        index = _ensure_ns_link(nsr, plan)
+        added = _converge_addresses(nsr, index, plan.addresses)
+        _converge_routes(nsr, index, plan)
+        mac = nsr.get_links(index)[0].get_attr("IFLA_ADDRESS")
+    for address in added:
+        announce(namespace, ns_ifname(plan.port_id), index, mac, address)
+    return added
+
+
+def unplug(namespace: str, key: str) -> None:
+    """Remove the interfaces of the port whose key (see names.port_key) is `key`."""
+    with host_route() as ipr:
+        _delete_if_present(ipr, f"nsh{key}")
+    try:
+        with ns_route(namespace) as nsr:
+            _delete_if_present(nsr, f"nsv{key}")
+    except FileNotFoundError:
+        pass
+
+
+def plugged_port_prefixes(namespace: str) -> set[str]:
+    """Keys of the ports currently plugged into the namespace (empty if it does not exist)."""
+    try:
+        with ns_route(namespace) as nsr:
+            names = [link.get_attr("IFLA_IFNAME") for link in nsr.get_links()]
+    except FileNotFoundError:
+        return set()
+    return {n[3:] for n in names if n.startswith("nsv")}
+
+
+def port_is_healthy(namespace: str, plan: PortPlan) -> bool:
+    """True when both veth ends exist, are up and the addresses are in place."""
+    with host_route() as ipr:
+        found = ipr.link_lookup(ifname=host_ifname(plan.port_id))
+        if not found or not ipr.get_links(found[0])[0]["flags"] & IFF_UP:
+            return False
+    try:
+        with ns_route(namespace) as nsr:
+            found = nsr.link_lookup(ifname=ns_ifname(plan.port_id))
+            if not found:
+                return False
+            have = _addresses(nsr, found[0])
+    except FileNotFoundError:
+        return False
+    return set(plan.addresses) <= have
+
+
+def _delete_if_present(ipr: IPRoute, name: str) -> None:
+    found = ipr.link_lookup(ifname=name)
+    if found:
+        ipr.link("del", index=found[0])
+
+
+def _segment_bridge(ipr: IPRoute, plan: PortPlan, registry: BridgeRegistry) -> tuple[int, bool]:
+    """The bridge to enslave the host end to, and whether it filters VLANs itself.
+
+    VLAN networks use the physnet bridge with VLAN filtering when the kernel has it, and
+    otherwise a separate bridge per segment (see names.vlan_bridge_name).
+    """
+    bridge = ensure_bridge(ipr, plan.bridge, registry)
+    if plan.vlan is None:
+        return bridge, False
+    if vlan_filtering(ipr, bridge):
+        return bridge, True
+    return ensure_bridge(ipr, vlan_bridge_name(plan.bridge, plan.vlan), registry), False
+
+
+def _ensure_veth(ipr: IPRoute, namespace: str, plan: PortPlan) -> int:
+    """Index of the host end; creates the pair with its peer already moved into the namespace."""
+    host_name = host_ifname(plan.port_id)
+    found = ipr.link_lookup(ifname=host_name)
+    if found:
+        return int(found[0])
+    ipr.link("add", ifname=host_name, kind="veth",
+             peer={"ifname": ns_ifname(plan.port_id), "net_ns_fd": namespace})
+    return int(ipr.link_lookup(ifname=host_name)[0])
+
+
+def _attach_host_end(ipr: IPRoute, host: int, bridge: int, plan: PortPlan,
+                     filtered: bool) -> None:
+    link = ipr.get_links(host)[0]
+    if (link.get_attr("IFLA_MASTER") != bridge or link.get_attr("IFLA_MTU") != plan.mtu
+            or not link["flags"] & IFF_UP):
+        ipr.link("set", index=host, master=bridge, mtu=plan.mtu, state="up")
+    if filtered and plan.vlan is not None:
+        # Access port: frames enter untagged and are tagged with the segmentation id.
+        ipr.vlan_filter("add", index=host,
+                        vlan_info={"vid": plan.vlan, "flags": ["pvid", "untagged"]})
+        if plan.vlan != DEFAULT_VLAN:
+            with contextlib.suppress(NetlinkError):  # already removed
+                ipr.vlan_filter("del", index=host, vlan_info={"vid": DEFAULT_VLAN})
+
+
+def _ensure_ns_link(nsr: IPRoute, plan: PortPlan) -> int:
+    """Index of the addressed interface in the namespace, with MTU, MAC and state as planned."""
+    index = int(nsr.link_lookup(ifname=ns_ifname(plan.port_id))[0])
+    _set_link(nsr, index, plan)
+    return index
+
+
+def _set_link(nsr: IPRoute, index: int, plan: PortPlan) -> None:
+    link = nsr.get_links(index)[0]
+    changes: dict[str, object] = {}
+    if link.get_attr("IFLA_MTU") != plan.mtu:
+        changes["mtu"] = plan.mtu
+    if plan.mac and link.get_attr("IFLA_ADDRESS") != plan.mac.lower():
+        changes["address"] = plan.mac.lower()
+    if not link["flags"] & IFF_UP:
+        changes["state"] = "up"
+    if changes:
+        nsr.link("set", index=index, **changes)
+
+
+def _addresses(nsr: IPRoute, index: int) -> set[str]:
+    have: set[str] = set()
+    for msg in nsr.get_addr(index=index):
+        address = msg.get_attr("IFA_ADDRESS")
+        if ipaddress.ip_address(address).is_link_local:
+            continue
+        have.add(f"{address}/{msg['prefixlen']}")
+    return have
+
+
+def _converge_addresses(nsr: IPRoute, index: int, wanted: tuple[str, ...]) -> list[str]:
+    have = _addresses(nsr, index)
+    for stale in have - set(wanted):
+        address, prefix = stale.split("/")
+        nsr.addr("del", index=index, address=address, prefixlen=int(prefix))
+    added: list[str] = []
+    for item in wanted:
+        if item in have:
+            continue
+        address, prefix = item.split("/")
+        # NODAD: the VIP must answer at once, and the NA we send needs a usable source.
+        nsr.addr("add", index=index, address=address, prefixlen=int(prefix), flags=IFA_F_NODAD)
+        added.append(address)
+    return added
+
+
+def _converge_routes(nsr: IPRoute, index: int, plan: PortPlan) -> None:
+    if plan.gateway:
+        default = "::/0" if ipaddress.ip_address(plan.gateway).version == 6 else "0.0.0.0/0"
+        nsr.route("replace", dst=default, gateway=plan.gateway, oif=index)
+    for destination, nexthop in plan.host_routes:
+        nsr.route("replace", dst=destination, gateway=nexthop, oif=index)
+
+
+__all__ = ["PortPlan", "plug", "plugged_port_prefixes", "port_is_healthy", "port_key", "unplug"]
