@@ -1,0 +1,1 @@
+"""The HTTP layer: Octavia v2 and a Neutron-compatible network registry, on Starlette."""

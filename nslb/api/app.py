@@ -1,0 +1,68 @@
+"""The ASGI application: Octavia v2 at the root and under /load-balancer, the network
+registry under /networking, errors rendered in the shape of the API that was called."""
+
+from __future__ import annotations
+
+import logging
+
+from collections.abc import Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from nslb.api import networking, octavia, versions
+from nslb.api.context import Context, noauth_context
+from nslb.api.faults import ApiError
+from nslb.api.http import error_response
+from nslb.config import Settings
+from nslb.db.engine import Database
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    messages = {404: "The resource could not be found.", 405: "Method Not Allowed"}
+    return error_response(request, ApiError(messages.get(exc.status_code, str(exc.detail)),
+                                            exc.status_code))
+
+
+def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(request, exc)
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    logging.getLogger(__name__).exception("unhandled error on %s %s", request.method,
+                                          request.url.path)
+    return error_response(request, ApiError("An unknown exception occurred.", 500))
+
+
+def octavia_routes() -> list[BaseRoute]:
+    api = octavia.routes()
+    return [
+        Route("/", versions.versions, methods=["GET"]),
+        Mount("/v2.0", routes=api),
+        Mount("/v2", routes=api),
+    ]
+
+
+def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lambda: None,
+               context_for: Callable[[Request], Context] = noauth_context) -> Starlette:
+    """Build the app. `kick` wakes the worker after a change is committed."""
+    routes: list[BaseRoute] = [
+        Mount("/networking", routes=networking.routes()),
+        Mount("/load-balancer", routes=octavia_routes()),
+        *octavia_routes(),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_error, ApiError: _api_error,
+                            Exception: _unexpected},
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.kick = kick
+    app.state.context_for = context_for
+    return app

@@ -1,0 +1,87 @@
+"""Errors in the exact shapes clients parse.
+
+Octavia (WSME): {"faultcode": "Client"|"Server", "faultstring": ..., "debuginfo": null}.
+Neutron: {"NeutronError": {"type": ..., "message": ..., "detail": ""}}.
+Handlers raise `ApiError` subclasses; the app renders them in the shape of the API that
+was called.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and a message meant for the user."""
+
+    status = 500
+    neutron_type = "NeutronError"
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+    def octavia_body(self) -> dict[str, Any]:
+        return {
+            "faultcode": "Client" if self.status < 500 else "Server",
+            "faultstring": self.message,
+            "debuginfo": None,
+        }
+
+    def neutron_body(self) -> dict[str, Any]:
+        return {"NeutronError": {"type": self.neutron_type, "message": self.message,
+                                 "detail": ""}}
+
+
+class BadRequest(ApiError):
+    status = 400
+    neutron_type = "BadRequest"
+
+
+class ValidationFailure(BadRequest):
+    """Octavia prefixes semantic validation errors with 'Validation failure: '."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"Validation failure: {message}")
+
+
+class Forbidden(ApiError):
+    status = 403
+    neutron_type = "PolicyNotAuthorized"
+
+
+class NotFound(ApiError):
+    status = 404
+    neutron_type = "NotFound"
+
+    @classmethod
+    def of(cls, resource: str, ident: str) -> NotFound:
+        return cls(f"{resource} {ident} not found.")
+
+
+class Conflict(ApiError):
+    status = 409
+    neutron_type = "Conflict"
+
+
+class Immutable(Conflict):
+    def __init__(self, resource: str, ident: str) -> None:
+        super().__init__(f"{resource} {ident} is immutable and cannot be updated.")
+
+
+class QuotaExceeded(Forbidden):
+    def __init__(self, resource: str) -> None:
+        super().__init__(f"Quota has been met for resources: {resource}")
+
+
+class NotImplementedOption(ApiError):
+    """Octavia's ProviderUnsupportedOptionError: the request names something not built."""
+
+    status = 501
+
+    def __init__(self, option: str, provider: str = "amphora") -> None:
+        super().__init__(
+            f"Provider '{provider}' does not support a requested option: {option}"
+        )

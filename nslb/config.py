@@ -1,0 +1,99 @@
+"""Service settings: defaults, then a TOML file, then NSLB_* environment, then flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_STATE_DIR = Path("/var/lib/nslb")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the setting."""
+
+
+@dataclass
+class Settings:
+    bind: str = "127.0.0.1:9876"
+    state_dir: Path = DEFAULT_STATE_DIR
+    db: str = ""
+    amphora_driver: str = "noop"
+    physnet: list[str] = field(default_factory=list)
+    auth: str = "noauth"
+    log_level: str = "INFO"
+    public_url: str = ""
+    resync_interval: float = 10.0
+    health_interval: float = 1.0
+
+    @property
+    def db_url(self) -> str:
+        return self.db or f"sqlite:///{self.state_dir / 'nslb.db'}"
+
+    @property
+    def host(self) -> str:
+        return self.bind.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.bind.rsplit(":", 1)[1])
+
+    @property
+    def physnets(self) -> dict[str, str]:
+        """physnet name -> bridge name, from NAME:BRIDGE entries."""
+        out: dict[str, str] = {}
+        for entry in self.physnet:
+            name, sep, bridge = entry.partition(":")
+            if not sep or not name or not bridge or len(bridge) > 15:
+                raise ConfigError(f"--physnet must be NAME:BRIDGE (bridge <= 15 chars): {entry!r}")
+            out[name] = bridge
+        return out
+
+    def validate(self) -> None:
+        if self.amphora_driver not in ("noop", "namespace"):
+            raise ConfigError(f"unknown amphora driver {self.amphora_driver!r}")
+        if self.auth not in ("noauth",):
+            raise ConfigError(f"unknown auth strategy {self.auth!r} (only noauth for now)")
+        try:
+            self.port  # noqa: B018 - parse check
+        except (IndexError, ValueError):
+            raise ConfigError(f"--bind must be HOST:PORT, got {self.bind!r}") from None
+        _ = self.physnets
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name == "state_dir":
+        return Path(value)
+    if name == "physnet":
+        return [v for v in value.split(",") if v] if isinstance(value, str) else list(value)
+    if name in ("resync_interval", "health_interval"):
+        return float(value)
+    return value
+
+
+def load(config_file: Path | None = None, overrides: dict[str, Any] | None = None,
+         environ: dict[str, str] | None = None) -> Settings:
+    """Merge the layers; later layers win. `overrides` holds flags the user actually gave."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or (Path(env["NSLB_CONFIG"]) if env.get("NSLB_CONFIG") else None)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        values.update({k.replace("-", "_"): v for k, v in data.items()})
+    names = {f.name for f in fields(Settings)}
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError(f"unknown settings in {path}: {', '.join(sorted(unknown))}")
+    for name in names:
+        key = f"NSLB_{name.upper()}"
+        if key in env:
+            values[name] = env[key]
+    values.update({k: v for k, v in (overrides or {}).items() if v not in (None, [], ())})
+    settings = Settings(**{k: _coerce(k, v) for k, v in values.items()})
+    settings.validate()
+    return settings

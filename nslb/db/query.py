@@ -1,0 +1,164 @@
+"""One list query for every collection: filters, tag filters, sorting and keyset pagination.
+
+Pagination follows Octavia: the marker is the id of the last row of the previous page and
+rows after it in the sort order are returned; ties are broken by the default keys
+(created_at, id). NULLs compare as an empty value so that the order is total.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, DateTime, Float, Integer, Select, and_, asc, case, desc, not_, or_
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from nslb.db.tables import table_of
+from nslb.db.types import JSONText, tag_pattern
+
+DEFAULT_SORT = (("created_at", "asc"), ("id", "asc"))
+_EPOCH = datetime(1970, 1, 1)
+
+
+class QueryError(ValueError):
+    """A filter, sort key or marker the collection cannot honour (an HTTP 400)."""
+
+
+@dataclass
+class ListQuery:
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    tags_any: list[str] = field(default_factory=list)
+    not_tags: list[str] = field(default_factory=list)
+    not_tags_any: list[str] = field(default_factory=list)
+    sort: list[tuple[str, str]] = field(default_factory=list)
+    limit: int | None = None
+    marker: str | None = None
+    page_reverse: bool = False
+
+
+def columns_of(cls: type) -> set[str]:
+    return set(table_of(cls).c.keys())
+
+
+def run_list(session: Session, cls: type, q: ListQuery, *, scope: dict[str, Any] | None = None,
+             exclude_status: str | None = None) -> list[Any]:
+    """Rows of `cls` matching `q`, in page order. `scope` adds fixed equality filters."""
+    table = table_of(cls)
+    stmt: Select[Any] = session.query(cls).statement  # type: ignore[assignment]
+    stmt = _apply_filters(stmt, table, q.filters)
+    for key, value in (scope or {}).items():
+        stmt = stmt.where(table.c[key] == value)
+    if exclude_status and "provisioning_status" in table.c:
+        stmt = stmt.where(table.c.provisioning_status != exclude_status)
+    stmt = _apply_tags(stmt, table, q)
+    sort = _complete_sort(table, q.sort)
+    if q.marker is not None:
+        stmt = stmt.where(_after_marker(session, table, sort, q.marker, q.page_reverse))
+    direction = {"asc": asc, "desc": desc}
+    flip = {"asc": desc, "desc": asc}
+    for key, d in sort:
+        order = (flip if q.page_reverse else direction)[d]
+        stmt = stmt.order_by(order(_sortable(table.c[key])))
+    if q.limit is not None:
+        stmt = stmt.limit(q.limit)
+    rows = list(session.scalars(stmt))
+    if q.page_reverse:
+        rows.reverse()
+    return rows
+
+
+def _convert(column: Any, raw: str) -> Any:
+    kind = column.type
+    try:
+        if isinstance(kind, Boolean):
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(raw)
+            return raw.lower() in ("true", "1")
+        if isinstance(kind, Integer):
+            return int(raw)
+        if isinstance(kind, Float):
+            return float(raw)
+    except ValueError:
+        raise QueryError(f"Invalid filter value '{raw}' for {column.key}") from None
+    return raw
+
+
+def _apply_filters(stmt: Select[Any], table: Any, filters: dict[str, list[str]]) -> Select[Any]:
+    for key, values in filters.items():
+        if key not in table.c or isinstance(table.c[key].type, JSONText):
+            raise QueryError("One or more arguments are either duplicate or invalid.")
+        column = table.c[key]
+        converted = [_convert(column, v) for v in values]
+        stmt = stmt.where(column == converted[0] if len(converted) == 1
+                          else column.in_(converted))
+    return stmt
+
+
+def _has_tag(table: Any, tag: str) -> ColumnElement[bool]:
+    return table.c.tags.like(tag_pattern(tag), escape="\\")
+
+
+def _apply_tags(stmt: Select[Any], table: Any, q: ListQuery) -> Select[Any]:
+    if not (q.tags or q.tags_any or q.not_tags or q.not_tags_any):
+        return stmt
+    if "tags" not in table.c:
+        raise QueryError("One or more arguments are either duplicate or invalid.")
+    if q.tags:
+        stmt = stmt.where(and_(*[_has_tag(table, t) for t in q.tags]))
+    if q.tags_any:
+        stmt = stmt.where(or_(*[_has_tag(table, t) for t in q.tags_any]))
+    if q.not_tags:
+        stmt = stmt.where(not_(and_(*[_has_tag(table, t) for t in q.not_tags])))
+    if q.not_tags_any:
+        stmt = stmt.where(not_(or_(*[_has_tag(table, t) for t in q.not_tags_any])))
+    return stmt
+
+
+def _complete_sort(table: Any, sort: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    full = []
+    for key, d in sort:
+        if key not in table.c or isinstance(table.c[key].type, JSONText):
+            raise QueryError(f"Supplied sort key '{key}' is not valid.")
+        full.append((key, d))
+    keys = {k for k, _ in full}
+    default_dir = full[0][1] if full else "asc"
+    for key, _ in DEFAULT_SORT:
+        if key not in keys and key in table.c:
+            full.append((key, default_dir))
+    return full
+
+
+def _null_value(column: Any) -> Any:
+    kind = column.type
+    if isinstance(kind, DateTime):
+        return _EPOCH
+    if isinstance(kind, Integer | Float):
+        return 0
+    if isinstance(kind, Boolean):
+        return False
+    return ""
+
+
+def _sortable(column: Any) -> Any:
+    if column.nullable:
+        return case((column.is_(None), _null_value(column)), else_=column)
+    return column
+
+
+def _after_marker(session: Session, table: Any, sort: list[tuple[str, str]], marker: str,
+                  reverse: bool) -> ColumnElement[bool]:
+    row = session.execute(table.select().where(table.c.id == marker)).mappings().first()
+    if row is None:
+        raise QueryError(f"Supplied pagination marker '{marker}' is not valid.")
+    values = [row[k] if row[k] is not None else _null_value(table.c[k]) for k, _ in sort]
+    criteria = []
+    for i, (key, d) in enumerate(sort):
+        equal = [_sortable(table.c[k]) == values[j] for j, (k, _) in enumerate(sort[:i])]
+        column = _sortable(table.c[key])
+        forward = (d == "asc") != reverse
+        equal.append(column > values[i] if forward else column < values[i])
+        criteria.append(and_(*equal))
+    return or_(*criteria)

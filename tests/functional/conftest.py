@@ -1,0 +1,38 @@
+"""The real HTTP app in-process on a fresh SQLite database, with the noop driver."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from nslb.api.app import create_app
+from nslb.config import Settings
+from nslb.db.engine import Database
+from nslb.db.migrate import upgrade
+
+PROJECT = "3f1c8f1e4b5a4c6d9e0f112233445566"
+OTHER_PROJECT = "aa1c8f1e4b5a4c6d9e0f112233445599"
+PHYSNETS = ["physnet1:nslbt-br1", "physnet2:nslbt-br2"]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'nslb.db'}")
+    upgrade(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(state_dir=tmp_path, physnet=list(PHYSNETS))
+
+
+@pytest.fixture
+def client(settings: Settings, db: Database) -> Iterator[TestClient]:
+    app = create_app(settings, db)
+    with TestClient(app, headers={"X-Project-Id": PROJECT}) as test_client:
+        yield test_client
