@@ -1,0 +1,59 @@
+"""Render a LoadBalancerSnapshot into haproxy.cfg text. Pure: no I/O but reading templates.
+
+Paths and the file descriptor limit are parameters so the same snapshot always renders the
+same text (golden tests) and the caller decides where things live.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from nslb.model.snapshot import LoadBalancerSnapshot
+from nslb.render.views import build_config
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def lb_dir(state_dir: Path | str, lb_id: str) -> Path:
+    """Where everything of one LB lives: config, pid file, sockets."""
+    return Path(state_dir) / "lb" / lb_id
+
+
+def stats_socket_path(state_dir: Path | str, lb_id: str) -> Path:
+    return lb_dir(state_dir, lb_id) / "stats.sock"
+
+
+def ping_wrapper_path(state_dir: Path | str) -> Path:
+    """The external-check command of PING monitors; the amphora driver installs it there."""
+    return Path(state_dir) / "bin" / "ping-wrapper.sh"
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=False,  # haproxy.cfg is not HTML; every value was validated upstream
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def render_haproxy(snapshot: LoadBalancerSnapshot, *, state_dir: Path | str,
+                   fd_limit: int) -> str:
+    """The complete haproxy.cfg of one load balancer.
+
+    `fd_limit` is the RLIMIT_NOFILE haproxy will run under; maxconn values are derived from
+    it so haproxy never refuses to start for lack of file descriptors.
+    """
+    view = build_config(
+        snapshot,
+        stats_socket=str(stats_socket_path(state_dir, snapshot.lb.id)),
+        fd_limit=fd_limit,
+        ping_command=str(ping_wrapper_path(state_dir)),
+    )
+    return _environment().get_template("haproxy.cfg.j2").render(config=view)

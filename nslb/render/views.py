@@ -1,0 +1,225 @@
+"""Typed view models of haproxy.cfg, built from a snapshot; templates only print them.
+
+Every decision (what is enabled, which mode, which options) is made here in Python so the
+templates stay flat and the rules can be read and unit tested in one place.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from nslb.model.enums import (
+    LbAlgorithm,
+    ListenerProtocol,
+    PoolProtocol,
+    SessionPersistenceType,
+)
+from nslb.model.resources import HealthMonitor, Listener, Member, Pool
+from nslb.model.snapshot import LoadBalancerSnapshot
+from nslb.render import healthchecks
+from nslb.render.limits import frontend_maxconn, global_maxconn
+
+BALANCE = {
+    LbAlgorithm.ROUND_ROBIN: "roundrobin",
+    LbAlgorithm.LEAST_CONNECTIONS: "leastconn",
+    LbAlgorithm.SOURCE_IP: "source",
+}
+LISTENER_MODE = {ListenerProtocol.HTTP: "http", ListenerProtocol.HTTPS: "tcp",
+                 ListenerProtocol.TCP: "tcp"}
+POOL_MODE = {PoolProtocol.HTTP: "http", PoolProtocol.HTTPS: "tcp", PoolProtocol.TCP: "tcp"}
+PROXY_OPTION = {PoolProtocol.PROXY: "send-proxy", PoolProtocol.PROXYV2: "send-proxy-v2"}
+STICK_SIZE = "10k"
+DEFAULT_TIMEOUTS = Listener()  # a pool without a listener uses the API's default timeouts
+
+
+@dataclass(frozen=True)
+class GlobalView:
+    maxconn: int
+    stats_socket: str
+    external_check: bool
+
+
+@dataclass(frozen=True)
+class FrontendView:
+    name: str
+    bind: str
+    mode: str
+    maxconn: int
+    enabled: bool
+    timeout_client: int
+    inspect_delay: int
+    allowed_cidrs: str
+    default_backend: str | None
+
+
+@dataclass(frozen=True)
+class ServerView:
+    name: str
+    endpoint: str
+    options: str
+
+
+@dataclass(frozen=True)
+class BackendView:
+    name: str
+    mode: str
+    balance: str
+    fullconn: int
+    timeout_connect: int
+    timeout_server: int
+    lines: list[str] = field(default_factory=list)
+    servers: list[ServerView] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ConfigView:
+    lb_id: str
+    generation: int
+    globals: GlobalView
+    frontends: list[FrontendView]
+    backends: list[BackendView]
+
+
+def endpoint(address: str, port: int) -> str:
+    """`address:port` with IPv6 addresses in brackets so the port is never ambiguous."""
+    if ipaddress.ip_address(address).version == 6:
+        return f"[{address}]:{port}"
+    return f"{address}:{port}"
+
+
+def rendered_listeners(snapshot: LoadBalancerSnapshot) -> list[Listener]:
+    """Listeners haproxy serves (UDP/SCTP/TLS termination are not handled by this renderer)."""
+    return [li for li in snapshot.listeners if li.protocol in LISTENER_MODE]
+
+
+def rendered_pools(snapshot: LoadBalancerSnapshot) -> list[Pool]:
+    """Admin-up pools haproxy can serve; a disabled pool disappears like in Octavia."""
+    return [p for p in snapshot.pools if p.admin_state_up and p.protocol in
+            (*POOL_MODE, *PROXY_OPTION)]
+
+
+def build_config(snapshot: LoadBalancerSnapshot, stats_socket: str, fd_limit: int,
+                 ping_command: str) -> ConfigView:
+    listeners = rendered_listeners(snapshot)
+    pools = rendered_pools(snapshot)
+    ceiling = global_maxconn(fd_limit, [li.connection_limit for li in listeners])
+    monitors = [hm for p in pools if (hm := _monitor(snapshot, p)) is not None]
+    pool_ids = {p.id for p in pools}
+    frontends = [_frontend(snapshot, li, ceiling, pool_ids) for li in listeners]
+    backends = [_backend(snapshot, p, _listener_of(listeners, p), ceiling, ping_command)
+                for p in pools]
+    return ConfigView(
+        lb_id=snapshot.lb.id,
+        generation=snapshot.generation,
+        globals=GlobalView(maxconn=ceiling, stats_socket=stats_socket,
+                           external_check=healthchecks.needs_external_check(monitors)),
+        frontends=frontends,
+        backends=backends,
+    )
+
+
+def _monitor(snapshot: LoadBalancerSnapshot, pool: Pool) -> HealthMonitor | None:
+    hm = snapshot.healthmonitor_of(pool.id)
+    return hm if hm is not None and hm.admin_state_up else None
+
+
+def _listener_of(listeners: list[Listener], pool: Pool) -> Listener | None:
+    return next((li for li in listeners if li.default_pool_id == pool.id), None)
+
+
+def _frontend(snapshot: LoadBalancerSnapshot, listener: Listener, ceiling: int,
+              pool_ids: set[str]) -> FrontendView:
+    default = listener.default_pool_id if listener.default_pool_id in pool_ids else None
+    return FrontendView(
+        name=listener.id,
+        bind=endpoint(snapshot.lb.vip_address or snapshot.vip.address, listener.protocol_port),
+        mode=LISTENER_MODE[ListenerProtocol(listener.protocol)],
+        maxconn=frontend_maxconn(listener.connection_limit, ceiling),
+        enabled=listener.admin_state_up and snapshot.lb.admin_state_up,
+        timeout_client=listener.timeout_client_data,
+        inspect_delay=listener.timeout_tcp_inspect,
+        allowed_cidrs=" ".join(listener.allowed_cidrs),
+        default_backend=default,
+    )
+
+
+def _backend_mode(pool: Pool, listener: Listener | None) -> str:
+    if pool.protocol in PROXY_OPTION:
+        return LISTENER_MODE[ListenerProtocol(listener.protocol)] if listener else "tcp"
+    return POOL_MODE[PoolProtocol(pool.protocol)]
+
+
+def _backend(snapshot: LoadBalancerSnapshot, pool: Pool, listener: Listener | None,
+             ceiling: int, ping_command: str) -> BackendView:
+    mode = _backend_mode(pool, listener)
+    hm = _monitor(snapshot, pool)
+    timeouts = listener or DEFAULT_TIMEOUTS
+    lines = _persistence_lines(pool, _vip_is_v6(snapshot))
+    if hm is not None:
+        lines += healthchecks.backend_lines(hm, ping_command)
+    if listener is not None and mode == "http":
+        lines += _header_lines(listener)
+    return BackendView(
+        name=pool.id,
+        mode=mode,
+        balance=BALANCE.get(LbAlgorithm(pool.lb_algorithm), "roundrobin"),
+        fullconn=frontend_maxconn(listener.connection_limit, ceiling) if listener else ceiling,
+        timeout_connect=timeouts.timeout_member_connect,
+        timeout_server=timeouts.timeout_member_data,
+        lines=lines,
+        servers=[_server(pool, m, hm) for m in snapshot.members_of(pool.id)],
+    )
+
+
+def _vip_is_v6(snapshot: LoadBalancerSnapshot) -> bool:
+    return ipaddress.ip_address(snapshot.lb.vip_address or snapshot.vip.address).version == 6
+
+
+def _persistence_lines(pool: Pool, ipv6: bool) -> list[str]:
+    sp = pool.session_persistence or {}
+    kind = sp.get("type")
+    if kind == SessionPersistenceType.SOURCE_IP:
+        table = "ipv6" if ipv6 else "ip"
+        return [f"stick-table type {table} size {STICK_SIZE}", "stick on src"]
+    if kind == SessionPersistenceType.APP_COOKIE and sp.get("cookie_name"):
+        name = sp["cookie_name"]
+        return [f"stick-table type string len 64 size {STICK_SIZE}",
+                f"stick store-response res.cook({name})", f"stick match req.cook({name})"]
+    if kind == SessionPersistenceType.HTTP_COOKIE:
+        return ["cookie SRV insert indirect nocache"]
+    return []
+
+
+def _wants(listener: Listener, header: str) -> bool:
+    return str(listener.insert_headers.get(header, "false")).lower() == "true"
+
+
+def _header_lines(listener: Listener) -> list[str]:
+    lines = []
+    if _wants(listener, "X-Forwarded-For"):
+        lines.append("option forwardfor")
+    if _wants(listener, "X-Forwarded-Port"):
+        lines.append("http-request set-header X-Forwarded-Port %[dst_port]")
+    if _wants(listener, "X-Forwarded-Proto") and listener.protocol == ListenerProtocol.HTTP:
+        lines.append("http-request set-header X-Forwarded-Proto http")
+    return lines
+
+
+def _server(pool: Pool, member: Member, hm: HealthMonitor | None) -> ServerView:
+    options = [f"weight {member.weight}"]
+    if hm is not None:
+        options += healthchecks.server_check_options(hm, member.monitor_address,
+                                                     member.monitor_port)
+    if (pool.session_persistence or {}).get("type") == SessionPersistenceType.HTTP_COOKIE:
+        options.append(f"cookie {member.id}")
+    if pool.protocol in PROXY_OPTION:
+        options.append(PROXY_OPTION[PoolProtocol(pool.protocol)])
+    if member.backup:
+        options.append("backup")
+    if not member.admin_state_up:
+        options.append("disabled")
+    if pool.tls_enabled:
+        options.append("ssl verify none sni ssl_fc_sni")
+    return ServerView(name=member.id, endpoint=endpoint(member.address, member.protocol_port),
+                      options=" ".join(options))

@@ -1,0 +1,164 @@
+"""Hand-built snapshots covering every rendered option; shared by the golden-file tests.
+
+Ids are fixed strings so the rendered text is stable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nslb.model.resources import (
+    HealthMonitor,
+    Listener,
+    LoadBalancer,
+    Member,
+    Network,
+    Pool,
+    Port,
+    Subnet,
+)
+from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
+
+LB_ID = "11111111-1111-4111-8111-111111111111"
+LISTENER_ID = "22222222-2222-4222-8222-222222222222"
+POOL_ID = "33333333-3333-4333-8333-333333333333"
+HM_ID = "44444444-4444-4444-8444-444444444444"
+SUBNET_ID = "55555555-5555-4555-8555-555555555555"
+
+
+def member_id(n: int) -> str:
+    return f"6666666{n}-6666-4666-8666-66666666666{n}"
+
+
+def _vip(address: str) -> Attachment:
+    v6 = ":" in address
+    subnet = Subnet(id=SUBNET_ID, network_id="net", ip_version=6 if v6 else 4,
+                    cidr="fd00:250::/64" if v6 else "10.250.0.0/24")
+    port = Port(id="77777777-7777-4777-8777-777777777777", network_id="net",
+                fixed_ips=[{"subnet_id": SUBNET_ID, "ip_address": address}])
+    return Attachment(port=port, subnet=subnet, network=Network(id="net"))
+
+
+def snapshot(*, vip: str = "10.250.0.10", listeners: tuple[Listener, ...] = (),
+             pools: tuple[Pool, ...] = (), members: tuple[Member, ...] = (),
+             monitors: tuple[HealthMonitor, ...] = (), lb_up: bool = True) -> LoadBalancerSnapshot:
+    lb = LoadBalancer(id=LB_ID, vip_address=vip, admin_state_up=lb_up)
+    return LoadBalancerSnapshot(lb=lb, vip=_vip(vip), listeners=listeners, pools=pools,
+                                members=members, healthmonitors=monitors, generation=7)
+
+
+def listener(protocol: str = "HTTP", port: int = 80, **kw: object) -> Listener:
+    return Listener(id=LISTENER_ID, loadbalancer_id=LB_ID, protocol=protocol,
+                    protocol_port=port, default_pool_id=POOL_ID, **kw)  # type: ignore[arg-type]
+
+
+def pool(protocol: str = "HTTP", **kw: object) -> Pool:
+    return Pool(id=POOL_ID, loadbalancer_id=LB_ID, protocol=protocol, **kw)  # type: ignore[arg-type]
+
+
+def members(n: int = 2, address: str = "10.250.0.{}", **kw: object) -> tuple[Member, ...]:
+    return tuple(Member(id=member_id(i), pool_id=POOL_ID, loadbalancer_id=LB_ID,
+                        address=address.format(20 + i), protocol_port=8080,
+                        **kw) for i in range(1, n + 1))  # type: ignore[arg-type]
+
+
+def monitor(kind: str, **kw: object) -> HealthMonitor:
+    return HealthMonitor(id=HM_ID, pool_id=POOL_ID, loadbalancer_id=LB_ID, type=kind,
+                         **kw)  # type: ignore[arg-type]
+
+
+def http_full() -> LoadBalancerSnapshot:
+    li = listener(connection_limit=1000, timeout_client_data=30000, timeout_member_connect=3000,
+                  timeout_member_data=40000, timeout_tcp_inspect=500,
+                  allowed_cidrs=["10.250.0.0/24", "fd00:250::/64"],
+                  insert_headers={"X-Forwarded-For": "true", "X-Forwarded-Port": "true",
+                                  "X-Forwarded-Proto": "True"})
+    ms = (
+        Member(id=member_id(1), pool_id=POOL_ID, address="10.250.0.21", protocol_port=8080),
+        Member(id=member_id(2), pool_id=POOL_ID, address="10.250.0.22", protocol_port=8080,
+               weight=0),
+        Member(id=member_id(3), pool_id=POOL_ID, address="10.250.0.23", protocol_port=8080,
+               backup=True, monitor_address="10.250.0.33", monitor_port=9090),
+        Member(id=member_id(4), pool_id=POOL_ID, address="10.250.0.24", protocol_port=8080,
+               admin_state_up=False, weight=5),
+    )
+    hm = monitor("HTTP", delay=3, timeout=2, max_retries=2, max_retries_down=4,
+                 http_method="HEAD", url_path="/healthz", expected_codes="200-204",
+                 http_version=1.1, domain_name="app.example.com")
+    sp = {"type": "HTTP_COOKIE"}
+    return snapshot(listeners=(li,), pools=(pool(session_persistence=sp),), members=ms,
+                    monitors=(hm,))
+
+
+def tcp_source_ip() -> LoadBalancerSnapshot:
+    p = pool("TCP", lb_algorithm="LEAST_CONNECTIONS", session_persistence={"type": "SOURCE_IP"})
+    return snapshot(listeners=(listener("TCP", 5432),), pools=(p,), members=members(),
+                    monitors=(monitor("TCP", delay=10, timeout=5),))
+
+
+def https_passthrough() -> LoadBalancerSnapshot:
+    p = pool("HTTPS", lb_algorithm="SOURCE_IP")
+    return snapshot(listeners=(listener("HTTPS", 443),), pools=(p,), members=members(),
+                    monitors=(monitor("TLS-HELLO"),))
+
+
+def hm_https() -> LoadBalancerSnapshot:
+    hm = monitor("HTTPS", url_path="/status", expected_codes="200,202", http_version=1.0)
+    return snapshot(listeners=(listener("HTTPS", 443),), pools=(pool("HTTPS"),),
+                    members=members(), monitors=(hm,))
+
+
+def hm_ping() -> LoadBalancerSnapshot:
+    return snapshot(listeners=(listener("TCP", 22),), pools=(pool("TCP"),), members=members(),
+                    monitors=(monitor("PING", delay=2, timeout=1),))
+
+
+def app_cookie() -> LoadBalancerSnapshot:
+    p = pool(session_persistence={"type": "APP_COOKIE", "cookie_name": "JSESSIONID"})
+    return snapshot(listeners=(listener(),), pools=(p,), members=members(),
+                    monitors=(monitor("HTTP"),))
+
+
+def ipv6_vip() -> LoadBalancerSnapshot:
+    p = pool(session_persistence={"type": "SOURCE_IP"})
+    li = listener(insert_headers={"X-Forwarded-For": "true"}, allowed_cidrs=["fd00:250::/64"])
+    return snapshot(vip="fd00:250::10", listeners=(li,), pools=(p,),
+                    members=members(address="fd00:250::{}"))
+
+
+def disabled_lb() -> LoadBalancerSnapshot:
+    return snapshot(listeners=(listener(),), pools=(pool(),), members=members(), lb_up=False)
+
+
+def mixed() -> LoadBalancerSnapshot:
+    """A disabled listener, a pool no listener uses, a PROXY pool and an admin-down monitor."""
+    off = Listener(id="88888888-8888-4888-8888-888888888888", loadbalancer_id=LB_ID,
+                   protocol="TCP", protocol_port=8443, admin_state_up=False,
+                   default_pool_id="99999999-9999-4999-8999-999999999999")
+    proxy = Pool(id="99999999-9999-4999-8999-999999999999", loadbalancer_id=LB_ID,
+                 protocol="PROXY")
+    spare = Pool(id="aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", loadbalancer_id=LB_ID,
+                 protocol="HTTP", tls_enabled=True)
+    down_hm = monitor("HTTP", admin_state_up=False)
+    ms = (*members(), Member(id=member_id(5), pool_id=proxy.id, address="10.250.0.25",
+                             protocol_port=80))
+    return snapshot(listeners=(listener(connection_limit=50), off),
+                    pools=(pool(), proxy, spare), members=ms, monitors=(down_hm,))
+
+
+def empty() -> LoadBalancerSnapshot:
+    return snapshot()
+
+
+CASES: dict[str, Callable[[], LoadBalancerSnapshot]] = {
+    "http_full": http_full,
+    "tcp_source_ip": tcp_source_ip,
+    "https_passthrough": https_passthrough,
+    "hm_https": hm_https,
+    "hm_ping": hm_ping,
+    "app_cookie": app_cookie,
+    "ipv6_vip": ipv6_vip,
+    "disabled_lb": disabled_lb,
+    "mixed": mixed,
+    "empty": empty,
+}
