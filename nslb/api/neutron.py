@@ -1,0 +1,160 @@
+"""Helpers shared by the Neutron-compatible resources: wire conventions (timestamps with
+a Z, tenant_id next to project_id), body checks with Neutron's wording, the mapping of
+IPAM errors to HTTP, and one list implementation with Neutron's `<collection>_links`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+
+from nslb.api.context import Context
+from nslb.api.faults import ApiError, BadRequest, Conflict, NotFound
+from nslb.api.listing import fields_of, page_links, parse_list, select_fields
+from nslb.db.ports import visible
+from nslb.db.query import ListQuery, QueryError, run_list
+from nslb.model.ipam import AddressInUse, IpamError, NoFreeAddress
+
+# nslb keeps no revision counter; every object reports the revision Neutron gives a new one.
+REVISION = 1
+
+
+def iso(value: datetime | None) -> str | None:
+    """Neutron prints UTC timestamps with a Z suffix, to the second."""
+    return None if value is None else value.replace(microsecond=0).isoformat() + "Z"
+
+
+def standard_attrs(obj: Any) -> dict[str, Any]:
+    """The attributes every Neutron resource carries."""
+    return {
+        "id": obj.id,
+        "name": obj.name,
+        "description": obj.description,
+        "tenant_id": obj.project_id,
+        "project_id": obj.project_id,
+        "tags": list(obj.tags),
+        "created_at": iso(obj.created_at),
+        "updated_at": iso(obj.updated_at or obj.created_at),
+        "revision_number": REVISION,
+    }
+
+
+def not_found(kind: str, ident: str) -> NotFound:
+    fault = NotFound(f"{kind} {ident} could not be found.")
+    fault.neutron_type = f"{kind}NotFound"
+    return fault
+
+
+def conflict(message: str, neutron_type: str) -> Conflict:
+    """A 409 carrying Neutron's exception name (NetworkInUse, VlanIdInUse, ...)."""
+    fault = Conflict(message)
+    fault.neutron_type = neutron_type
+    return fault
+
+
+def check_attributes(body: dict[str, Any], allowed: set[str]) -> None:
+    """Neutron refuses attributes it does not know rather than ignoring them."""
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise BadRequest(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
+
+
+def check_read_only(body: dict[str, Any], updatable: set[str]) -> None:
+    fixed = sorted(set(body) - updatable)
+    if fixed:
+        raise BadRequest(f"Cannot update read-only attribute {fixed[0]}")
+
+
+def project_for(ctx: Context, body: dict[str, Any]) -> str:
+    """Owner of a new object: the body's project_id/tenant_id, else the caller's."""
+    project, tenant = body.get("project_id"), body.get("tenant_id")
+    if project and tenant and project != tenant:
+        raise BadRequest("'project_id' and 'tenant_id' do not match")
+    return ctx.require_project(project or tenant)
+
+
+def ipam_fault(exc: IpamError) -> ApiError:
+    """AddressInUse and exhaustion are conflicts (Neutron's IpAddressInUse and
+    IpAddressGenerationFailure); every other IPAM error is a bad request."""
+    if isinstance(exc, AddressInUse):
+        return conflict(exc.message, "IpAddressInUse")
+    if isinstance(exc, NoFreeAddress):
+        return conflict(exc.message, "IpAddressGenerationFailure")
+    return BadRequest(exc.message)
+
+
+@dataclass
+class Collection:
+    """How one resource lists: its class, wire names and filter spellings."""
+
+    cls: type
+    singular: str
+    plural: str
+    wire: Callable[[Session, list[Any]], list[dict[str, Any]]]
+    # wire filter name -> column ("provider:network_type" -> "network_type")
+    columns: dict[str, str] = field(default_factory=dict)
+    # wire-only attributes with one value for every object: a filter matches all or none
+    constants: dict[str, Any] = field(default_factory=dict)
+
+
+def _split_constants(q: ListQuery, coll: Collection) -> tuple[ListQuery, bool]:
+    """Drop filters on constant attributes; False when one can never match."""
+    filters: dict[str, list[str]] = {}
+    matches = True
+    for key, values in q.filters.items():
+        if key in coll.constants:
+            wanted = str(coll.constants[key]).lower()
+            matches = matches and wanted in (v.lower() for v in values)
+        else:
+            filters[coll.columns.get(key, key)] = values
+    return replace(q, filters=filters), matches
+
+
+def _visible_page(session: Session, coll: Collection, q: ListQuery, ctx: Context) -> list[Any]:
+    """Admins page in SQL. Others also see shared networks (and their subnets), which a
+    single-equality scope cannot express, so their rows are filtered here and then cut."""
+    try:
+        if ctx.is_admin:
+            return run_list(session, coll.cls, q)
+        rows = run_list(session, coll.cls, replace(q, limit=None))
+    except QueryError as exc:
+        raise BadRequest(str(exc)) from None
+    rows = [r for r in rows if visible(r, ctx.project_id, ctx.is_admin)]
+    if q.limit is None:
+        return rows
+    return rows[-q.limit:] if q.page_reverse else rows[:q.limit]
+
+
+def list_collection(request: Request, session: Session, coll: Collection,
+                    ctx: Context) -> dict[str, Any]:
+    """GET on a collection with filters, fields, sorting and pagination."""
+    q, matches = _split_constants(parse_list(request), coll)
+    q = replace(q, sort=[(coll.columns.get(k, k), d) for k, d in q.sort])
+    rows = _visible_page(session, coll, q, ctx) if matches else []
+    items = coll.wire(session, rows)
+    body: dict[str, Any] = {coll.plural: [select_fields(i, fields_of(request)) for i in items]}
+    if "limit" in request.query_params or q.marker:
+        base = request.app.state.settings.public_url or f"{request.url.scheme}://" \
+            f"{request.url.netloc}"
+        body[f"{coll.plural}_links"] = page_links(request, q, items, base)
+    return body
+
+
+def show(request: Request, item: dict[str, Any], singular: str) -> dict[str, Any]:
+    return {singular: select_fields(item, fields_of(request))}
+
+
+def find(session: Session, cls: type, ident: str, ctx: Context, kind: str) -> Any:
+    """The object if it exists and the caller may see it, else Neutron's 404."""
+    obj = session.get(cls, ident)
+    if obj is None or not visible(obj, ctx.project_id, ctx.is_admin):
+        raise not_found(kind, ident)
+    return obj
+
+
+def ids_of(rows: Sequence[Any]) -> list[str]:
+    return [r.id for r in rows]
