@@ -4,7 +4,6 @@ registry under /networking, errors rendered in the shape of the API that was cal
 from __future__ import annotations
 
 import logging
-
 from collections.abc import Callable
 
 from starlette.applications import Starlette

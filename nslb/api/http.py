@@ -23,16 +23,22 @@ def context(request: Request) -> Context:
     return ctx
 
 
-async def read_root(request: Request, root: str) -> dict[str, Any]:
-    """The object inside the `{root: {...}}` envelope of a request body."""
+async def read_envelope(request: Request, root: str, kind: type = dict) -> Any:
+    """The value inside the `{root: ...}` envelope of a request body, checked to be `kind`."""
     raw = await request.body()
     try:
         body = json.loads(raw or b"null")
     except ValueError:
         raise BadRequest("Invalid input: request body is not valid JSON") from None
-    if not isinstance(body, dict) or not isinstance(body.get(root), dict):
-        raise BadRequest(f"Invalid input: the body must be a JSON object with a '{root}' object")
-    value: dict[str, Any] = body[root]
+    if not isinstance(body, dict) or not isinstance(body.get(root), kind):
+        noun = "list" if kind is list else "object"
+        raise BadRequest(f"Invalid input: the body must be a JSON object with a '{root}' {noun}")
+    return body[root]
+
+
+async def read_root(request: Request, root: str) -> dict[str, Any]:
+    """The object inside the `{root: {...}}` envelope of a request body."""
+    value: dict[str, Any] = await read_envelope(request, root)
     return value
 
 

@@ -1,9 +1,24 @@
-"""Octavia v2 routes (filled in resource by resource)."""
+"""All Octavia v2 routes, relative to a version prefix (/v2 or /v2.0)."""
 
 from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
+from nslb.api import (
+    healthmonitors,
+    listeners,
+    loadbalancers,
+    members,
+    pools,
+    providers,
+    quotas,
+    unsupported,
+)
+
 
 def routes() -> list[BaseRoute]:
-    return []
+    out: list[BaseRoute] = []
+    for module in (loadbalancers, listeners, pools, members, healthmonitors, quotas,
+                   providers, unsupported):
+        out.extend(module.routes())
+    return out

@@ -1,0 +1,184 @@
+"""Validated construction of listeners, pools, members and health monitors.
+
+Used by the per-resource POST handlers and by the single-call tree create, so the rules
+live in one place. Every rule that HAProxy would otherwise trip over is a 400 here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from nslb.api import schemas as s
+from nslb.api.faults import BadRequest, NotImplementedOption, ValidationFailure
+from nslb.model import enums
+from nslb.model.resources import HealthMonitor, Listener, LoadBalancer, Member, Pool
+
+HTTP_HM_FIELDS = ("http_method", "url_path", "expected_codes", "http_version", "domain_name")
+LISTENER_TLS_FIELDS = ("default_tls_container_ref", "sni_container_refs",
+                       "client_ca_tls_container_ref", "client_crl_container_ref",
+                       "tls_ciphers", "tls_versions", "alpn_protocols", "hsts_max_age")
+POOL_TLS_FIELDS = ("tls_container_ref", "ca_tls_container_ref", "crl_container_ref",
+                   "tls_ciphers", "tls_versions", "alpn_protocols")
+
+
+def _common(data: dict[str, Any]) -> dict[str, Any]:
+    out = {k: data[k] for k in ("name", "description", "admin_state_up", "tags")
+           if data.get(k) is not None}
+    return out
+
+
+# --- listeners -------------------------------------------------------------------------
+
+
+def check_listener_options(fields: dict[str, Any], protocol: str, vip_address: str) -> None:
+    """Rules for the mutable listener fields, shared by create and update."""
+    for name in LISTENER_TLS_FIELDS:
+        if fields.get(name):
+            raise NotImplementedOption(f"{name} (TLS termination is not supported yet)")
+    if fields.get("client_authentication") not in (None, "NONE"):
+        raise NotImplementedOption("client_authentication (TLS client authentication)")
+    if fields.get("hsts_include_subdomains") or fields.get("hsts_preload"):
+        raise NotImplementedOption("HSTS (TLS termination is not supported yet)")
+    headers = fields.get("insert_headers") or {}
+    if headers:
+        _check_insert_headers(headers, protocol)
+    cidrs = fields.get("allowed_cidrs") or []
+    vip_version = ipaddress.ip_address(vip_address).version if vip_address else None
+    for cidr in cidrs:
+        if vip_version and ipaddress.ip_network(cidr).version != vip_version:
+            raise ValidationFailure(
+                f"CIDR {cidr} IP version incompatible with VIP {vip_address} IP version.")
+    if len(set(cidrs)) != len(cidrs):
+        raise ValidationFailure("allowed_cidrs contains duplicate entries.")
+
+
+def _check_insert_headers(headers: dict[str, str], protocol: str) -> None:
+    if protocol not in ("HTTP", "TERMINATED_HTTPS"):
+        raise ValidationFailure(
+            "The insert_headers option is only valid for HTTP and TERMINATED_HTTPS protocol "
+            "listeners.")
+    for key, value in headers.items():
+        if key in enums.INSERT_HEADERS_TLS_ONLY:
+            raise ValidationFailure(f"{key} is only valid for TERMINATED_HTTPS listeners.")
+        if key not in enums.INSERT_HEADERS_ACCEPTED:
+            raise ValidationFailure(f"Unsupported header in insert_headers: {key}")
+        if value.lower() not in ("true", "false"):
+            raise ValidationFailure(f"Value of insert_headers {key} must be 'true' or 'false'.")
+
+
+def new_listener(data: s.ListenerSingleCreate, lb: LoadBalancer, project_id: str) -> Listener:
+    if data.protocol not in enums.SUPPORTED_LISTENER_PROTOCOLS:
+        raise NotImplementedOption(f"listener protocol {data.protocol}")
+    if data.l7policies:
+        raise NotImplementedOption("l7policies")
+    fields = data.model_dump(exclude_none=True)
+    check_listener_options(fields, data.protocol, lb.vip_address)
+    listener = Listener(project_id=project_id, loadbalancer_id=lb.id, protocol=data.protocol,
+                        protocol_port=data.protocol_port, **_common(fields))
+    for key in ("connection_limit", "timeout_client_data", "timeout_member_connect",
+                "timeout_member_data", "timeout_tcp_inspect", "allowed_cidrs",
+                "insert_headers", "default_pool_id"):
+        if key in fields:
+            setattr(listener, key, fields[key])
+    return listener
+
+
+def check_pool_for_listener(pool: Pool, listener: Listener) -> None:
+    allowed = enums.LISTENER_POOL_PROTOCOLS.get(listener.protocol, frozenset())
+    if pool.protocol not in allowed:
+        raise ValidationFailure(
+            f"The pool protocol '{pool.protocol}' is invalid while the listener protocol is "
+            f"'{listener.protocol}'.")
+
+
+# --- pools -----------------------------------------------------------------------------
+
+
+def check_pool_options(fields: dict[str, Any], protocol: str) -> None:
+    for name in POOL_TLS_FIELDS:
+        if fields.get(name):
+            raise NotImplementedOption(f"{name} (backend TLS is not supported yet)")
+    if fields.get("tls_enabled"):
+        raise NotImplementedOption("tls_enabled (backend TLS is not supported yet)")
+    algorithm = fields.get("lb_algorithm")
+    if algorithm is not None and algorithm not in enums.SUPPORTED_ALGORITHMS:
+        raise NotImplementedOption(f"lb_algorithm {algorithm}")
+    sp = fields.get("session_persistence")
+    if sp:
+        check_persistence(sp, protocol)
+
+
+def check_persistence(sp: dict[str, Any], protocol: str) -> None:
+    kind = sp["type"]
+    if kind == "APP_COOKIE" and not sp.get("cookie_name"):
+        raise ValidationFailure("cookie_name must be specified for APP_COOKIE persistence.")
+    if kind != "APP_COOKIE" and sp.get("cookie_name"):
+        raise ValidationFailure(f"Cookie names are not supported for {kind} persistence.")
+    if kind in ("APP_COOKIE", "HTTP_COOKIE") and protocol != "HTTP":
+        raise ValidationFailure(f"{kind} persistence is only valid for HTTP pools.")
+    if sp.get("persistence_timeout") is not None or sp.get("persistence_granularity"):
+        raise ValidationFailure("persistence_timeout and persistence_granularity are only "
+                                "valid for UDP and SCTP pools.")
+
+
+def new_pool(data: s.PoolSingleCreate, lb: LoadBalancer, project_id: str) -> Pool:
+    if data.protocol not in enums.SUPPORTED_POOL_PROTOCOLS:
+        raise NotImplementedOption(f"pool protocol {data.protocol}")
+    fields = data.model_dump(exclude_none=True)
+    check_pool_options(fields, data.protocol)
+    return Pool(project_id=project_id, loadbalancer_id=lb.id, protocol=data.protocol,
+                lb_algorithm=data.lb_algorithm,
+                session_persistence=fields.get("session_persistence"), **_common(fields))
+
+
+# --- members ---------------------------------------------------------------------------
+
+
+def new_member(data: s.MemberCreate, pool: Pool, project_id: str, has_hm: bool) -> Member:
+    if data.request_sriov:
+        raise NotImplementedOption("request_sriov")
+    fields = data.model_dump(exclude_none=True)
+    member = Member(project_id=project_id, pool_id=pool.id, loadbalancer_id=pool.loadbalancer_id,
+                    address=data.address, protocol_port=data.protocol_port,
+                    subnet_id=data.subnet_id,
+                    operating_status="OFFLINE" if has_hm else "NO_MONITOR", **_common(fields))
+    for key in ("weight", "backup", "monitor_address", "monitor_port"):
+        if key in fields:
+            setattr(member, key, fields[key])
+    return member
+
+
+# --- health monitors -------------------------------------------------------------------
+
+
+def check_hm_fields(fields: dict[str, Any], hm_type: str) -> None:
+    if hm_type not in ("HTTP", "HTTPS"):
+        extra = [k for k in HTTP_HM_FIELDS if fields.get(k) is not None]
+        if extra:
+            raise ValidationFailure(
+                f"{', '.join(extra)} cannot be used with health monitor type {hm_type}.")
+    if fields.get("domain_name") and fields.get("http_version") != 1.1:
+        raise ValidationFailure("http_version 1.1 is required for domain_name.")
+
+
+def new_healthmonitor(data: s.HealthMonitorSingleCreate, pool: Pool,
+                      project_id: str) -> HealthMonitor:
+    if data.type not in enums.SUPPORTED_HM_TYPES:
+        raise NotImplementedOption(f"health monitor type {data.type}")
+    fields = data.model_dump(exclude_none=True)
+    check_hm_fields(fields, data.type)
+    if data.type == "PING" and pool.protocol not in ("HTTP", "HTTPS", "TCP", "PROXY",
+                                                     "PROXYV2"):
+        raise BadRequest(f"PING health monitors are not valid for {pool.protocol} pools.")
+    hm = HealthMonitor(project_id=project_id, pool_id=pool.id,
+                       loadbalancer_id=pool.loadbalancer_id, type=data.type, delay=data.delay,
+                       timeout=data.timeout, max_retries=data.max_retries, **_common(fields))
+    hm.max_retries_down = fields.get("max_retries_down", 3)
+    if data.type in ("HTTP", "HTTPS"):
+        hm.http_method = fields.get("http_method", "GET")
+        hm.url_path = fields.get("url_path", "/")
+        hm.expected_codes = fields.get("expected_codes", "200")
+        hm.http_version = fields.get("http_version")
+        hm.domain_name = fields.get("domain_name")
+    return hm

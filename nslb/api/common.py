@@ -1,0 +1,93 @@
+"""Pieces every Octavia resource handler uses: lookups with project scoping, list
+responses, and the commit-then-wake-the-worker step."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+
+from nslb.api import listing
+from nslb.api.context import Context
+from nslb.api.faults import BadRequest, NotFound
+from nslb.api.http import context, respond
+from nslb.api.locks import display
+from nslb.api.versions import base_url
+from nslb.db.engine import Database
+from nslb.db.query import QueryError, run_list
+
+
+def db(request: Request) -> Database:
+    database: Database = request.app.state.db
+    return database
+
+
+def kick(request: Request) -> None:
+    """Wake the worker: a change was committed."""
+    request.app.state.kick()
+
+
+def find(session: Session, cls: type, ident: str, ctx: Context,
+         label: str | None = None) -> Any:
+    """The object, or Octavia's 404 when it is missing or belongs to another project."""
+    obj = session.get(cls, ident)
+    scope = ctx.scope()
+    if obj is None or (scope is not None and obj.project_id != scope):
+        raise NotFound.of(label or display(cls), ident)
+    return obj
+
+
+def list_response(request: Request, cls: type, collection: str,
+                  render: Callable[[Session, list[Any]], list[dict[str, Any]]],
+                  fixed: dict[str, Any] | None = None) -> Response:
+    """Filter, sort, paginate, render and wrap a collection the Octavia way."""
+    q = listing.parse_list(request)
+    ctx = context(request)
+    scope = dict(fixed or {})
+    if ctx.scope() is not None:
+        scope["project_id"] = ctx.scope()
+    with db(request).read() as session:
+        try:
+            rows = run_list(session, cls, q, scope=scope)
+        except QueryError as exc:
+            raise BadRequest(str(exc)) from None
+        items = render(session, rows)
+    fields = listing.fields_of(request)
+    body = {
+        collection: [listing.select_fields(i, fields) for i in items],
+        f"{collection}_links": listing.page_links(request, q, items, base_url(request)),
+    }
+    return respond(body)
+
+
+def show_response(request: Request, root: str, item: dict[str, Any]) -> Response:
+    return respond({root: listing.select_fields(item, listing.fields_of(request))})
+
+
+# PUT semantics: null empties a text or list field, resets a listener limit to Octavia's
+# default, clears an optional reference, and is refused for anything else.
+EMPTY_ON_NULL: dict[str, Any] = {"name": "", "description": "", "tags": [],
+                                 "allowed_cidrs": [], "insert_headers": {}}
+DEFAULT_ON_NULL: dict[str, Any] = {"connection_limit": -1, "timeout_client_data": 50000,
+                                   "timeout_member_connect": 5000,
+                                   "timeout_member_data": 50000, "timeout_tcp_inspect": 0}
+CLEARABLE = frozenset({"default_pool_id", "session_persistence", "monitor_address",
+                       "monitor_port", "domain_name", "http_version"})
+
+
+def apply_changes(obj: Any, changes: dict[str, Any]) -> None:
+    """Copy PUT fields onto the object with Octavia's treatment of explicit nulls."""
+    for key, value in changes.items():
+        if value is None:
+            if key in EMPTY_ON_NULL:
+                value = copy.copy(EMPTY_ON_NULL[key])
+            elif key in DEFAULT_ON_NULL:
+                value = DEFAULT_ON_NULL[key]
+            elif key not in CLEARABLE:
+                raise BadRequest(f"Invalid input for field/attribute {key}. Value: 'None'. "
+                                 "Mandatory field missing.")
+        setattr(obj, key, value)

@@ -1,0 +1,97 @@
+"""`/v2/lbaas/healthmonitors`: CRUD; one health monitor per pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from nslb.api import builders, views
+from nslb.api.common import apply_changes, db, find, kick, list_response, show_response
+from nslb.api.faults import Conflict
+from nslb.api.http import context, parse, read_root, respond
+from nslb.api.locks import lock_parents, mark
+from nslb.api.quotas import enforce
+from nslb.api.schemas import HealthMonitorCreate, HealthMonitorUpdate
+from nslb.db import tree
+from nslb.model.resources import HealthMonitor, Pool
+from nslb.model.status import Event
+
+
+def render_many(session: Session, hms: list[HealthMonitor]) -> list[dict[str, Any]]:
+    return [views.healthmonitor(h) for h in hms]
+
+
+def _lock_for(session: Session, pool: Pool) -> None:
+    listener_ids = tree.listeners_using_pool(session, [pool.id]).get(pool.id, [])
+    lock_parents(session, pool.loadbalancer_id, listener_ids, pool.id)
+
+
+async def create(request: Request) -> Response:
+    data = parse(HealthMonitorCreate, await read_root(request, "healthmonitor"), "healthmonitor")
+    ctx = context(request)
+    with db(request).write() as session:
+        pool = find(session, Pool, data.pool_id, ctx)
+        if tree.healthmonitor_of(session, [pool.id]):
+            raise Conflict(f"Pool {pool.id} already has a health monitor.")
+        hm = builders.new_healthmonitor(data, pool, pool.project_id)
+        enforce(session, pool.project_id, {HealthMonitor: 1})
+        _lock_for(session, pool)
+        session.add(hm)
+        session.flush()
+        body = views.healthmonitor(hm)
+    kick(request)
+    return respond({"healthmonitor": body}, 201)
+
+
+async def list_all(request: Request) -> Response:
+    return list_response(request, HealthMonitor, "healthmonitors", render_many)
+
+
+async def show(request: Request) -> Response:
+    with db(request).read() as session:
+        hm = find(session, HealthMonitor, request.path_params["id"], context(request))
+        return show_response(request, "healthmonitor", views.healthmonitor(hm))
+
+
+async def update(request: Request) -> Response:
+    data = parse(HealthMonitorUpdate, await read_root(request, "healthmonitor"), "healthmonitor")
+    changes = data.model_dump(exclude_unset=True)
+    with db(request).write() as session:
+        hm = find(session, HealthMonitor, request.path_params["id"], context(request))
+        merged = {k: getattr(hm, k) for k in builders.HTTP_HM_FIELDS} | changes
+        builders.check_hm_fields({k: v for k, v in changes.items() if v is not None}
+                                 if hm.type not in ("HTTP", "HTTPS") else merged, hm.type)
+        pool = session.get(Pool, hm.pool_id)
+        assert pool is not None
+        _lock_for(session, pool)
+        mark(hm, Event.UPDATE)
+        apply_changes(hm, changes)
+        body = views.healthmonitor(hm)
+    kick(request)
+    return respond({"healthmonitor": body})
+
+
+async def delete(request: Request) -> Response:
+    with db(request).write() as session:
+        hm = find(session, HealthMonitor, request.path_params["id"], context(request))
+        pool = session.get(Pool, hm.pool_id)
+        assert pool is not None
+        _lock_for(session, pool)
+        mark(hm, Event.DELETE)
+    kick(request)
+    return respond(None, 204)
+
+
+def routes() -> list[Route]:
+    base = "/lbaas/healthmonitors"
+    return [
+        Route(base, list_all, methods=["GET"]),
+        Route(base, create, methods=["POST"]),
+        Route(base + "/{id}", show, methods=["GET"]),
+        Route(base + "/{id}", update, methods=["PUT"]),
+        Route(base + "/{id}", delete, methods=["DELETE"]),
+    ]

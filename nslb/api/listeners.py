@@ -1,0 +1,123 @@
+"""`/v2/lbaas/listeners`: CRUD and per-listener stats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from nslb.api import builders, views
+from nslb.api.common import apply_changes, db, find, kick, list_response, show_response
+from nslb.api.faults import Conflict, ValidationFailure
+from nslb.api.http import context, parse, read_root, respond
+from nslb.api.locks import lock_parents, mark
+from nslb.api.quotas import enforce
+from nslb.api.schemas import ListenerCreate, ListenerUpdate
+from nslb.db import stats as stats_repo
+from nslb.db.tables import listener as listener_table
+from nslb.model.resources import Listener, LoadBalancer, Pool
+from nslb.model.status import Event
+
+
+def render_many(session: Session, listeners: list[Listener]) -> list[dict[str, Any]]:
+    return [views.listener(li) for li in listeners]
+
+
+def _check_port_free(session: Session, lb_id: str, port: int) -> None:
+    stmt = select(listener_table.c.id).where(listener_table.c.loadbalancer_id == lb_id,
+                                             listener_table.c.protocol_port == port)
+    if session.execute(stmt).first() is not None:
+        raise Conflict(f"Another Listener on this Load Balancer is already using "
+                       f"protocol_port {port}")
+
+
+def _check_default_pool(session: Session, listener: Listener, pool_id: str | None) -> None:
+    if pool_id is None:
+        return
+    pool = session.get(Pool, pool_id)
+    if pool is None or pool.loadbalancer_id != listener.loadbalancer_id:
+        raise ValidationFailure(f"Pool {pool_id} not found on load balancer "
+                                f"{listener.loadbalancer_id}.")
+    builders.check_pool_for_listener(pool, listener)
+
+
+async def create(request: Request) -> Response:
+    data = parse(ListenerCreate, await read_root(request, "listener"), "listener")
+    if data.default_pool is not None:
+        raise ValidationFailure("default_pool is only valid in a single-call create; "
+                                "use default_pool_id.")
+    ctx = context(request)
+    with db(request).write() as session:
+        lb = find(session, LoadBalancer, data.loadbalancer_id, ctx)
+        listener = builders.new_listener(data, lb, lb.project_id)
+        enforce(session, lb.project_id, {Listener: 1})
+        _check_port_free(session, lb.id, data.protocol_port)
+        _check_default_pool(session, listener, data.default_pool_id)
+        lock_parents(session, lb.id)
+        session.add(listener)
+        session.flush()
+        body = views.listener(listener)
+    kick(request)
+    return respond({"listener": body}, 201)
+
+
+async def list_all(request: Request) -> Response:
+    return list_response(request, Listener, "listeners", render_many)
+
+
+async def show(request: Request) -> Response:
+    with db(request).read() as session:
+        listener = find(session, Listener, request.path_params["id"], context(request))
+        return show_response(request, "listener", views.listener(listener))
+
+
+async def update(request: Request) -> Response:
+    data = parse(ListenerUpdate, await read_root(request, "listener"), "listener")
+    changes = data.model_dump(exclude_unset=True)
+    with db(request).write() as session:
+        listener = find(session, Listener, request.path_params["id"], context(request))
+        lb = session.get(LoadBalancer, listener.loadbalancer_id)
+        assert lb is not None
+        builders.check_listener_options(changes, listener.protocol, lb.vip_address)
+        if "default_pool_id" in changes:
+            _check_default_pool(session, listener, changes["default_pool_id"])
+        lock_parents(session, lb.id)
+        mark(listener, Event.UPDATE)
+        apply_changes(listener, {k: v for k, v in changes.items()
+                                 if k not in builders.LISTENER_TLS_FIELDS
+                                 and k != "client_authentication"
+                                 and not k.startswith("hsts_")})
+        body = views.listener(listener)
+    kick(request)
+    return respond({"listener": body})
+
+
+async def delete(request: Request) -> Response:
+    with db(request).write() as session:
+        listener = find(session, Listener, request.path_params["id"], context(request))
+        lock_parents(session, listener.loadbalancer_id)
+        mark(listener, Event.DELETE)
+    kick(request)
+    return respond(None, 204)
+
+
+async def stats(request: Request) -> Response:
+    with db(request).read() as session:
+        listener = find(session, Listener, request.path_params["id"], context(request))
+        return respond(views.stats(stats_repo.for_listener(session, listener.id)))
+
+
+def routes() -> list[Route]:
+    base = "/lbaas/listeners"
+    return [
+        Route(base, list_all, methods=["GET"]),
+        Route(base, create, methods=["POST"]),
+        Route(base + "/{id}", show, methods=["GET"]),
+        Route(base + "/{id}", update, methods=["PUT"]),
+        Route(base + "/{id}", delete, methods=["DELETE"]),
+        Route(base + "/{id}/stats", stats, methods=["GET"]),
+    ]

@@ -1,0 +1,199 @@
+"""`/v2/lbaas/loadbalancers`: CRUD, cascade delete, the status tree, stats and failover."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from nslb.api import tree_create, views
+from nslb.api.common import apply_changes, db, find, kick, list_response, show_response
+from nslb.api.faults import BadRequest, Forbidden, NotImplementedOption, ValidationFailure
+from nslb.api.http import context, parse, read_root, respond
+from nslb.api.locks import lock_lb
+from nslb.api.quotas import enforce
+from nslb.api.schemas import LoadBalancerCreate, LoadBalancerUpdate
+from nslb.api.vip import allocate_vip
+from nslb.db import stats as stats_repo
+from nslb.db import tree
+from nslb.model.resources import Listener, LoadBalancer, Pool
+from nslb.model.status import Event
+
+PROVIDERS = ("amphora", "octavia")
+
+
+def render_many(session: Session, lbs: list[LoadBalancer]) -> list[dict[str, Any]]:
+    lb_ids = [lb.id for lb in lbs]
+    listeners = tree.child_ids(session, Listener, "loadbalancer_id", lb_ids)
+    pools = tree.child_ids(session, Pool, "loadbalancer_id", lb_ids)
+    return [views.loadbalancer(lb, listeners.get(lb.id, []), pools.get(lb.id, [])) for lb in lbs]
+
+
+def render_full(t: tree.Tree) -> dict[str, Any]:
+    """The fully-populated response of a single-call create."""
+    from nslb.api.pools import render_full as pool_full
+
+    body = views.loadbalancer(t.lb, [], [])
+    full_listeners = []
+    for li in t.listeners:
+        item = views.listener(li)
+        del item["loadbalancers"]
+        full_listeners.append(item)
+    body["listeners"] = full_listeners
+    body["pools"] = [pool_full(p, t) for p in t.pools]
+    return body
+
+
+def _refuse_unsupported(data: LoadBalancerCreate) -> None:
+    if data.provider is not None and data.provider not in PROVIDERS:
+        raise BadRequest(f"Provider '{data.provider}' is not enabled.")
+    unsupported = {
+        "flavor_id": data.flavor_id, "availability_zone": data.availability_zone,
+        "additional_vips": data.additional_vips, "vip_sg_ids": data.vip_sg_ids,
+        "vip_qos_policy_id": data.vip_qos_policy_id,
+    }
+    for name, value in unsupported.items():
+        if value:
+            raise NotImplementedOption(name)
+    if data.vip_vnic_type not in (None, "normal"):
+        raise NotImplementedOption(f"vip_vnic_type {data.vip_vnic_type}")
+
+
+async def create(request: Request) -> Response:
+    data = parse(LoadBalancerCreate, await read_root(request, "loadbalancer"), "loadbalancer")
+    _refuse_unsupported(data)
+    ctx = context(request)
+    project = ctx.require_project(data.project_id or data.tenant_id)
+    fields = data.model_dump(exclude_none=True, include={"name", "description",
+                                                          "admin_state_up", "tags"})
+    lb = LoadBalancer(project_id=project, provider=data.provider or "amphora", **fields)
+    with db(request).write() as session:
+        port, subnet, network = allocate_vip(session, data, ctx, project, lb.id)
+        lb.vip_port_id, lb.vip_subnet_id, lb.vip_network_id = port.id, subnet.id, network.id
+        lb.vip_address = port.fixed_ips[0]["ip_address"]
+        built = tree_create.build(data, lb, project)
+        enforce(session, project, {LoadBalancer: 1, **built.counts()})
+        session.add(lb)
+        session.flush()
+        session.add_all(built.all())
+        session.flush()
+        if data.listeners or data.pools:
+            body = render_full(tree.load_tree(session, lb))
+        else:
+            body = views.loadbalancer(lb, [], [])
+    kick(request)
+    return respond({"loadbalancer": body}, 201)
+
+
+async def list_all(request: Request) -> Response:
+    return list_response(request, LoadBalancer, "loadbalancers", render_many)
+
+
+async def show(request: Request) -> Response:
+    with db(request).read() as session:
+        lb = find(session, LoadBalancer, request.path_params["id"], context(request))
+        return show_response(request, "loadbalancer", render_many(session, [lb])[0])
+
+
+async def update(request: Request) -> Response:
+    data = parse(LoadBalancerUpdate, await read_root(request, "loadbalancer"), "loadbalancer")
+    changes = data.model_dump(exclude_unset=True)
+    if changes.get("vip_qos_policy_id") or changes.get("vip_sg_ids"):
+        raise NotImplementedOption("vip_qos_policy_id" if changes.get("vip_qos_policy_id")
+                                   else "vip_sg_ids")
+    changes.pop("vip_qos_policy_id", None)
+    changes.pop("vip_sg_ids", None)
+    with db(request).write() as session:
+        lb = find(session, LoadBalancer, request.path_params["id"], context(request))
+        lock_lb(session, lb.id)
+        apply_changes(lb, changes)
+        body = render_many(session, [lb])[0]
+    kick(request)
+    return respond({"loadbalancer": body})
+
+
+async def delete(request: Request) -> Response:
+    cascade = request.query_params.get("cascade", "").lower() == "true"
+    with db(request).write() as session:
+        lb = find(session, LoadBalancer, request.path_params["id"], context(request))
+        t = tree.load_tree(session, lb)
+        if t.children() and not cascade:
+            raise ValidationFailure(f"Cannot delete Load Balancer {lb.id} - it has children")
+        lock_lb(session, lb.id, Event.DELETE)
+        for child in t.children():
+            child.provisioning_status = "PENDING_DELETE"
+    kick(request)
+    return respond(None, 204)
+
+
+def _status_pool(pool: Pool, t: tree.Tree) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": pool.id, "name": pool.name or "",
+                            "provisioning_status": pool.provisioning_status,
+                            "operating_status": pool.operating_status}
+    hm = next((h for h in t.healthmonitors if h.pool_id == pool.id), None)
+    if hm is not None:
+        item["health_monitor"] = {"id": hm.id, "name": hm.name or "", "type": hm.type,
+                                  "provisioning_status": hm.provisioning_status,
+                                  "operating_status": hm.operating_status}
+    item["members"] = [
+        {"id": m.id, "name": m.name or "", "operating_status": m.operating_status,
+         "provisioning_status": m.provisioning_status, "address": m.address,
+         "protocol_port": m.protocol_port}
+        for m in t.members if m.pool_id == pool.id
+    ]
+    return item
+
+
+async def status(request: Request) -> Response:
+    with db(request).read() as session:
+        lb = find(session, LoadBalancer, request.path_params["id"], context(request))
+        t = tree.load_tree(session, lb)
+    pools = {p.id: p for p in t.pools}
+    listeners = [
+        {"id": li.id, "name": li.name or "", "operating_status": li.operating_status,
+         "provisioning_status": li.provisioning_status,
+         "pools": [_status_pool(pools[li.default_pool_id], t)]
+         if li.default_pool_id in pools else []}
+        for li in t.listeners
+    ]
+    body = {"id": lb.id, "name": lb.name or "", "operating_status": lb.operating_status,
+            "provisioning_status": lb.provisioning_status, "listeners": listeners}
+    return respond({"statuses": {"loadbalancer": body}})
+
+
+async def stats(request: Request) -> Response:
+    with db(request).read() as session:
+        lb = find(session, LoadBalancer, request.path_params["id"], context(request))
+        totals = stats_repo.for_loadbalancer(session, lb.id)
+    return respond(views.stats(totals))
+
+
+async def failover(request: Request) -> Response:
+    ctx = context(request)
+    if not ctx.is_admin:
+        raise Forbidden("Policy does not allow this request to be performed.")
+    with db(request).write() as session:
+        lb = find(session, LoadBalancer, request.path_params["id"], ctx)
+        if lb.provisioning_status == "ERROR":
+            lb.provisioning_status = "ACTIVE"
+        lock_lb(session, lb.id)
+    kick(request)
+    return Response(status_code=202)
+
+
+def routes() -> list[Route]:
+    base = "/lbaas/loadbalancers"
+    return [
+        Route(base, list_all, methods=["GET"]),
+        Route(base, create, methods=["POST"]),
+        Route(base + "/{id}", show, methods=["GET"]),
+        Route(base + "/{id}", update, methods=["PUT"]),
+        Route(base + "/{id}", delete, methods=["DELETE"]),
+        Route(base + "/{id}/status", status, methods=["GET"]),
+        Route(base + "/{id}/stats", stats, methods=["GET"]),
+        Route(base + "/{id}/failover", failover, methods=["PUT"]),
+    ]
+

@@ -1,0 +1,129 @@
+"""`/v2/lbaas/pools`: CRUD. Deleting a pool takes its members and health monitor with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from nslb.api import builders, views
+from nslb.api.common import apply_changes, db, find, kick, list_response, show_response
+from nslb.api.faults import Conflict, ValidationFailure
+from nslb.api.http import context, parse, read_root, respond
+from nslb.api.locks import lock_parents, mark
+from nslb.api.quotas import enforce
+from nslb.api.schemas import PoolCreate, PoolUpdate
+from nslb.db import tree
+from nslb.model.resources import HealthMonitor, Listener, LoadBalancer, Member, Pool
+from nslb.model.status import Event
+
+
+def render_many(session: Session, pools: list[Pool]) -> list[dict[str, Any]]:
+    ids = [p.id for p in pools]
+    listeners = tree.listeners_using_pool(session, ids)
+    members = tree.child_ids(session, Member, "pool_id", ids)
+    hms = tree.healthmonitor_of(session, ids)
+    return [views.pool(p, listeners.get(p.id, []), members.get(p.id, []), hms.get(p.id))
+            for p in pools]
+
+
+def render_full(pool: Pool, t: tree.Tree) -> dict[str, Any]:
+    """A pool with its members and health monitor inline (single-call create response)."""
+    members = [m for m in t.members if m.pool_id == pool.id]
+    hm = next((h for h in t.healthmonitors if h.pool_id == pool.id), None)
+    listeners = [li.id for li in t.listeners if li.default_pool_id == pool.id]
+    body = views.pool(pool, listeners, [m.id for m in members], hm.id if hm else None)
+    body["members"] = [views.member(m) for m in members]
+    if hm is not None:
+        body["healthmonitor"] = views.healthmonitor(hm)
+    return body
+
+
+async def create(request: Request) -> Response:
+    data = parse(PoolCreate, await read_root(request, "pool"), "pool")
+    if data.healthmonitor is not None or data.members:
+        raise ValidationFailure("healthmonitor and members are only valid in a single-call "
+                                "create.")
+    ctx = context(request)
+    with db(request).write() as session:
+        listener = find(session, Listener, data.listener_id, ctx) if data.listener_id else None
+        lb_id = listener.loadbalancer_id if listener else data.loadbalancer_id
+        if lb_id is None:
+            raise ValidationFailure("listener_id or loadbalancer_id must be specified.")
+        if data.loadbalancer_id and listener and listener.loadbalancer_id != data.loadbalancer_id:
+            raise ValidationFailure("The listener is not on the given load balancer.")
+        lb = find(session, LoadBalancer, lb_id, ctx)
+        pool = builders.new_pool(data, lb, lb.project_id)
+        if listener is not None:
+            if listener.default_pool_id:
+                raise Conflict(f"Listener {listener.id} already has default pool "
+                               f"{listener.default_pool_id}.")
+            builders.check_pool_for_listener(pool, listener)
+        enforce(session, lb.project_id, {Pool: 1})
+        lock_parents(session, lb.id, [listener.id] if listener else [])
+        session.add(pool)
+        session.flush()
+        if listener is not None:
+            listener.default_pool_id = pool.id
+        body = views.pool(pool, [listener.id] if listener else [], [], None)
+    kick(request)
+    return respond({"pool": body}, 201)
+
+
+async def list_all(request: Request) -> Response:
+    return list_response(request, Pool, "pools", render_many)
+
+
+async def show(request: Request) -> Response:
+    with db(request).read() as session:
+        pool = find(session, Pool, request.path_params["id"], context(request))
+        return show_response(request, "pool", render_many(session, [pool])[0])
+
+
+async def update(request: Request) -> Response:
+    data = parse(PoolUpdate, await read_root(request, "pool"), "pool")
+    changes = data.model_dump(exclude_unset=True)
+    with db(request).write() as session:
+        pool = find(session, Pool, request.path_params["id"], context(request))
+        builders.check_pool_options(changes, pool.protocol)
+        listener_ids = tree.listeners_using_pool(session, [pool.id]).get(pool.id, [])
+        lock_parents(session, pool.loadbalancer_id, listener_ids)
+        mark(pool, Event.UPDATE)
+        apply_changes(pool, {k: v for k, v in changes.items()
+                             if k not in builders.POOL_TLS_FIELDS and k != "tls_enabled"})
+        body = render_many(session, [pool])[0]
+    kick(request)
+    return respond({"pool": body})
+
+
+async def delete(request: Request) -> Response:
+    with db(request).write() as session:
+        pool = find(session, Pool, request.path_params["id"], context(request))
+        listener_ids = tree.listeners_using_pool(session, [pool.id]).get(pool.id, [])
+        lock_parents(session, pool.loadbalancer_id, listener_ids)
+        mark(pool, Event.DELETE)
+        for lid in listener_ids:
+            listener = session.get(Listener, lid)
+            if listener is not None:
+                listener.default_pool_id = None
+        for cls in (Member, HealthMonitor):
+            for ident in tree.child_ids(session, cls, "pool_id", [pool.id]).get(pool.id, []):
+                child = session.get(cls, ident)
+                if child is not None:
+                    child.provisioning_status = "PENDING_DELETE"
+    kick(request)
+    return respond(None, 204)
+
+
+def routes() -> list[Route]:
+    base = "/lbaas/pools"
+    return [
+        Route(base, list_all, methods=["GET"]),
+        Route(base, create, methods=["POST"]),
+        Route(base + "/{id}", show, methods=["GET"]),
+        Route(base + "/{id}", update, methods=["PUT"]),
+        Route(base + "/{id}", delete, methods=["DELETE"]),
+    ]

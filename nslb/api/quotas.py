@@ -1,0 +1,113 @@
+"""Quotas: `/quotas`, `/quotas/defaults`, `/quotas/{project_id}`, and their enforcement.
+
+-1 means unlimited; a project without its own row uses the defaults (all -1, as Octavia's
+configuration defaults). Over quota answers 403.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from nslb.api.common import db, list_response
+from nslb.api.faults import QuotaExceeded
+from nslb.api.http import parse, read_root, respond
+from nslb.api.locks import display
+from nslb.api.schemas import QuotaUpdate
+from nslb.db import tree
+from nslb.model.resources import (
+    QUOTA_RESOURCES,
+    HealthMonitor,
+    Listener,
+    LoadBalancer,
+    Member,
+    Pool,
+    Quota,
+)
+
+DEFAULTS: dict[str, int] = {name: -1 for name in QUOTA_RESOURCES}
+COUNTED: dict[type, str] = {LoadBalancer: "loadbalancer", Listener: "listener", Pool: "pool",
+                            Member: "member", HealthMonitor: "healthmonitor"}
+ALIASES = {"load_balancer": "loadbalancer", "health_monitor": "healthmonitor"}
+
+
+def effective(row: Quota | None) -> dict[str, int]:
+    values = dict(DEFAULTS)
+    if row is not None:
+        for name in QUOTA_RESOURCES:
+            value = getattr(row, name)
+            if value is not None:
+                values[name] = value
+    return values
+
+
+def enforce(session: Session, project_id: str, adding: dict[type, int]) -> None:
+    """Raise 403 if creating `adding` objects would pass the project's quota."""
+    limits = effective(session.get(Quota, project_id))
+    for cls, count in adding.items():
+        limit = limits[COUNTED[cls]]
+        if count and limit >= 0 and tree.count_by_project(session, cls, project_id) + count > limit:
+            raise QuotaExceeded(display(cls))
+
+
+def _view(values: dict[str, int], project_id: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = dict(values)
+    out["load_balancer"] = values["loadbalancer"]
+    out["health_monitor"] = values["healthmonitor"]
+    if project_id is not None:
+        out["project_id"] = project_id
+    return out
+
+
+async def list_quotas(request: Request) -> Response:
+    def render(session: Session, rows: list[Quota]) -> list[dict[str, Any]]:
+        return [_view(effective(r), r.project_id) for r in rows]
+    return list_response(request, Quota, "quotas", render)
+
+
+async def defaults(request: Request) -> Response:
+    return respond({"quota": _view(DEFAULTS)})
+
+
+async def show(request: Request) -> Response:
+    project_id = request.path_params["project_id"]
+    with db(request).read() as session:
+        return respond({"quota": _view(effective(session.get(Quota, project_id)))})
+
+
+async def update(request: Request) -> Response:
+    project_id = request.path_params["project_id"]
+    data = parse(QuotaUpdate, await read_root(request, "quota"), "quota")
+    changes = {ALIASES.get(k, k): v for k, v in data.model_dump(exclude_unset=True).items()}
+    with db(request).write() as session:
+        row = session.get(Quota, project_id)
+        if row is None:
+            row = Quota(project_id=project_id)
+            session.add(row)
+        for name, value in changes.items():
+            setattr(row, name, value)
+        values = effective(row)
+    return respond({"quota": _view(values)}, 202)
+
+
+async def reset(request: Request) -> Response:
+    project_id = request.path_params["project_id"]
+    with db(request).write() as session:
+        row = session.get(Quota, project_id)
+        if row is not None:
+            session.delete(row)
+    return Response(status_code=202)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/lbaas/quotas", list_quotas, methods=["GET"]),
+        Route("/lbaas/quotas/defaults", defaults, methods=["GET"]),
+        Route("/lbaas/quotas/{project_id}", show, methods=["GET"]),
+        Route("/lbaas/quotas/{project_id}", update, methods=["PUT"]),
+        Route("/lbaas/quotas/{project_id}", reset, methods=["DELETE"]),
+    ]

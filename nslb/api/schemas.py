@@ -1,0 +1,298 @@
+"""Request bodies of the Octavia resources, with Octavia's types, ranges and defaults.
+
+A field left out of a PUT stays unchanged, so PUT schemas have no defaults: handlers use
+`model_dump(exclude_unset=True)`. Options nslb does not serve yet are still *parsed* here
+so that handlers can answer 501 naming them, instead of a confusing 400.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from nslb.model import enums
+
+MAX_TIMEOUT = 24 * 24 * 60 * 60 * 1000  # Octavia: 24 days in milliseconds
+MAX_INTEGER = 2147483647
+
+Name = Annotated[str, StringConstraints(max_length=255)]
+Tag = Annotated[str, StringConstraints(max_length=255)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Timeout = Annotated[int, Field(ge=0, le=MAX_TIMEOUT)]
+Weight = Annotated[int, Field(ge=0, le=256)]
+Retries = Annotated[int, Field(ge=1, le=10)]
+
+
+def _uuid(value: str) -> str:
+    if not re.fullmatch(r"[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}", value):
+        raise ValueError("Invalid UUID")
+    return value
+
+
+def _ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError("Invalid IP address") from None
+
+
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise ValueError("Invalid CIDR") from None
+
+
+def _one_of(*allowed: str) -> Any:
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"Value should be one of: {', '.join(sorted(allowed))}")
+        return value
+    return AfterValidator(check)
+
+
+Uuid = Annotated[str, AfterValidator(_uuid)]
+IpAddress = Annotated[str, AfterValidator(_ip)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+ListenerProtocol = Annotated[str, _one_of(*enums.ListenerProtocol)]
+PoolProtocol = Annotated[str, _one_of(*enums.PoolProtocol)]
+Algorithm = Annotated[str, _one_of(*enums.LbAlgorithm)]
+HmType = Annotated[str, _one_of(*enums.HealthMonitorType)]
+HttpMethod = Annotated[str, _one_of(*enums.HttpMethod)]
+ClientAuth = Annotated[str, _one_of("NONE", "OPTIONAL", "MANDATORY")]
+PersistenceType = Annotated[str, _one_of(*enums.SessionPersistenceType)]
+
+
+def _url_path(value: str) -> str:
+    if not value.startswith("/") or any(c.isspace() for c in value):
+        raise ValueError("must be an absolute URL path like /healthz")
+    return value
+
+
+def _expected_codes(value: str) -> str:
+    if not re.fullmatch(r"\d{3}(\s*,\s*\d{3})*|\d{3}-\d{3}", value):
+        raise ValueError("must be a code (200), a list (200,202) or a range (200-204)")
+    return value
+
+
+def _domain(value: str) -> str:
+    if not re.fullmatch(r"(?=.{1,253}$)([A-Za-z0-9-_]{1,63}\.)*[A-Za-z0-9-_]{1,63}\.?", value):
+        raise ValueError("must be a valid domain name")
+    return value
+
+
+def _http_version(value: float) -> float:
+    if value not in (1.0, 1.1):
+        raise ValueError("Value should be one of: 1.0, 1.1")
+    return value
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+
+class SessionPersistence(Body):
+    type: PersistenceType
+    cookie_name: Annotated[str, StringConstraints(max_length=255,
+                                                   pattern=r"^[a-zA-Z0-9_-]+$")] | None = None
+    persistence_timeout: Annotated[int, Field(ge=0)] | None = None
+    persistence_granularity: IpAddress | None = None
+
+
+# --- health monitors -----------------------------------------------------------------
+
+
+class _HmFields(Body):
+    name: Name | None = None
+    admin_state_up: bool | None = None
+    delay: Annotated[int, Field(ge=0, le=MAX_INTEGER)] | None = None
+    timeout: Annotated[int, Field(ge=0, le=MAX_INTEGER)] | None = None
+    max_retries: Retries | None = None
+    max_retries_down: Retries | None = None
+    http_method: HttpMethod | None = None
+    url_path: Annotated[str, AfterValidator(_url_path)] | None = None
+    expected_codes: Annotated[str, AfterValidator(_expected_codes)] | None = None
+    http_version: Annotated[float, AfterValidator(_http_version)] | None = None
+    domain_name: Annotated[str, AfterValidator(_domain)] | None = None
+    tags: list[Tag] | None = None
+
+
+class HealthMonitorSingleCreate(_HmFields):
+    type: HmType
+    delay: Annotated[int, Field(ge=0, le=MAX_INTEGER)]
+    timeout: Annotated[int, Field(ge=0, le=MAX_INTEGER)]
+    max_retries: Retries
+    project_id: Annotated[str, StringConstraints(max_length=36)] | None = None
+
+
+class HealthMonitorCreate(HealthMonitorSingleCreate):
+    pool_id: Uuid
+
+
+class HealthMonitorUpdate(_HmFields):
+    pass
+
+
+# --- members -----------------------------------------------------------------------
+
+
+class _MemberFields(Body):
+    name: Name | None = None
+    admin_state_up: bool | None = None
+    weight: Weight | None = None
+    backup: bool | None = None
+    monitor_address: IpAddress | None = None
+    monitor_port: Port | None = None
+    tags: list[Tag] | None = None
+
+
+class MemberCreate(_MemberFields):
+    address: IpAddress
+    protocol_port: Port
+    subnet_id: Uuid | None = None
+    project_id: Annotated[str, StringConstraints(max_length=36)] | None = None
+    request_sriov: bool | None = None
+
+
+class MemberUpdate(_MemberFields):
+    pass
+
+
+class MembersBatch(Body):
+    members: list[MemberCreate]
+
+
+# --- pools -------------------------------------------------------------------------
+
+
+class _PoolFields(Body):
+    name: Name | None = None
+    description: Name | None = None
+    admin_state_up: bool | None = None
+    lb_algorithm: Algorithm | None = None
+    session_persistence: SessionPersistence | None = None
+    tags: list[Tag] | None = None
+    # Backend TLS: parsed so that a request for it answers 501.
+    tls_enabled: bool | None = None
+    tls_container_ref: str | None = None
+    ca_tls_container_ref: str | None = None
+    crl_container_ref: str | None = None
+    tls_ciphers: str | None = None
+    tls_versions: list[str] | None = None
+    alpn_protocols: list[str] | None = None
+
+
+class PoolSingleCreate(_PoolFields):
+    protocol: PoolProtocol
+    lb_algorithm: Algorithm
+    project_id: Annotated[str, StringConstraints(max_length=36)] | None = None
+    healthmonitor: HealthMonitorSingleCreate | None = None
+    members: list[MemberCreate] = []
+
+
+class PoolCreate(PoolSingleCreate):
+    listener_id: Uuid | None = None
+    loadbalancer_id: Uuid | None = None
+
+
+class PoolUpdate(_PoolFields):
+    pass
+
+
+# --- listeners ---------------------------------------------------------------------
+
+
+class _ListenerFields(Body):
+    name: Name | None = None
+    description: Name | None = None
+    admin_state_up: bool | None = None
+    connection_limit: Annotated[int, Field(ge=-1)] | None = None
+    default_pool_id: Uuid | None = None
+    insert_headers: dict[str, Annotated[str, StringConstraints(max_length=255)]] | None = None
+    timeout_client_data: Timeout | None = None
+    timeout_member_connect: Timeout | None = None
+    timeout_member_data: Timeout | None = None
+    timeout_tcp_inspect: Timeout | None = None
+    allowed_cidrs: list[Cidr] | None = None
+    tags: list[Tag] | None = None
+    # TLS termination and client authentication: parsed so that they answer 501.
+    default_tls_container_ref: str | None = None
+    sni_container_refs: list[str] | None = None
+    client_authentication: ClientAuth | None = None
+    client_ca_tls_container_ref: str | None = None
+    client_crl_container_ref: str | None = None
+    tls_ciphers: str | None = None
+    tls_versions: list[str] | None = None
+    alpn_protocols: list[str] | None = None
+    hsts_max_age: int | None = None
+    hsts_include_subdomains: bool | None = None
+    hsts_preload: bool | None = None
+
+
+class ListenerSingleCreate(_ListenerFields):
+    protocol: ListenerProtocol
+    protocol_port: Port
+    project_id: Annotated[str, StringConstraints(max_length=36)] | None = None
+    # A full pool, or {"name": ...} naming one of the LB's `pools` in a tree create.
+    default_pool: dict[str, Any] | None = None
+    l7policies: list[dict[str, Any]] = []
+
+
+class ListenerCreate(ListenerSingleCreate):
+    loadbalancer_id: Uuid
+
+
+class ListenerUpdate(_ListenerFields):
+    pass
+
+
+# --- load balancers ----------------------------------------------------------------
+
+
+class _LoadBalancerFields(Body):
+    name: Name | None = None
+    description: Name | None = None
+    admin_state_up: bool | None = None
+    vip_qos_policy_id: Uuid | None = None
+    vip_sg_ids: list[Uuid] | None = None
+    tags: list[Tag] | None = None
+
+
+class LoadBalancerCreate(_LoadBalancerFields):
+    vip_address: IpAddress | None = None
+    vip_port_id: Uuid | None = None
+    vip_subnet_id: Uuid | None = None
+    vip_network_id: Uuid | None = None
+    additional_vips: list[dict[str, Any]] | None = None
+    project_id: Annotated[str, StringConstraints(max_length=36)] | None = None
+    tenant_id: Annotated[str, StringConstraints(max_length=36)] | None = None
+    provider: Annotated[str, StringConstraints(max_length=64)] | None = None
+    flavor_id: Uuid | None = None
+    availability_zone: Name | None = None
+    vip_vnic_type: str | None = None
+    listeners: list[ListenerSingleCreate] = []
+    pools: list[PoolSingleCreate] = []
+
+
+class LoadBalancerUpdate(_LoadBalancerFields):
+    pass
+
+
+# --- quotas ------------------------------------------------------------------------
+
+QuotaValue = Annotated[int, Field(ge=-1, le=MAX_INTEGER)]
+
+
+class QuotaUpdate(Body):
+    loadbalancer: QuotaValue | None = None
+    load_balancer: QuotaValue | None = None
+    listener: QuotaValue | None = None
+    member: QuotaValue | None = None
+    pool: QuotaValue | None = None
+    healthmonitor: QuotaValue | None = None
+    health_monitor: QuotaValue | None = None
+    l7policy: QuotaValue | None = None
+    l7rule: QuotaValue | None = None

@@ -1,0 +1,160 @@
+"""Model objects -> Octavia's JSON, field for field as Octavia's response types emit them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from nslb.model.resources import (
+    HealthMonitor,
+    Listener,
+    LoadBalancer,
+    Member,
+    Pool,
+    Resource,
+)
+
+
+def ts(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def ids(values: list[str]) -> list[dict[str, str]]:
+    return [{"id": v} for v in values]
+
+
+def _base(obj: Resource) -> dict[str, Any]:
+    return {
+        "id": obj.id,
+        "name": obj.name,
+        "description": obj.description,
+        "provisioning_status": obj.provisioning_status,
+        "operating_status": obj.operating_status,
+        "admin_state_up": obj.admin_state_up,
+        "project_id": obj.project_id,
+        "tenant_id": obj.project_id,
+        "created_at": ts(obj.created_at),
+        "updated_at": ts(obj.updated_at),
+        "tags": list(obj.tags),
+    }
+
+
+def loadbalancer(lb: LoadBalancer, listener_ids: list[str], pool_ids: list[str]) -> dict[str, Any]:
+    return {
+        **_base(lb),
+        "vip_address": lb.vip_address,
+        "vip_port_id": lb.vip_port_id,
+        "vip_subnet_id": lb.vip_subnet_id,
+        "vip_network_id": lb.vip_network_id,
+        "vip_qos_policy_id": lb.vip_qos_policy_id,
+        "vip_sg_ids": [],
+        "vip_vnic_type": "normal",
+        "additional_vips": [],
+        "listeners": ids(listener_ids),
+        "pools": ids(pool_ids),
+        "provider": lb.provider,
+        "flavor_id": lb.flavor_id,
+        "availability_zone": lb.availability_zone,
+    }
+
+
+def listener(li: Listener, l7policy_ids: list[str] | None = None) -> dict[str, Any]:
+    return {
+        **_base(li),
+        "protocol": li.protocol,
+        "protocol_port": li.protocol_port,
+        "connection_limit": li.connection_limit,
+        "default_pool_id": li.default_pool_id,
+        "default_tls_container_ref": None,
+        "sni_container_refs": [],
+        "l7policies": ids(l7policy_ids or []),
+        "insert_headers": dict(li.insert_headers),
+        "loadbalancers": ids([li.loadbalancer_id]),
+        "timeout_client_data": li.timeout_client_data,
+        "timeout_member_connect": li.timeout_member_connect,
+        "timeout_member_data": li.timeout_member_data,
+        "timeout_tcp_inspect": li.timeout_tcp_inspect,
+        "client_ca_tls_container_ref": None,
+        "client_authentication": "NONE",
+        "client_crl_container_ref": None,
+        "allowed_cidrs": list(li.allowed_cidrs) or None,
+        "tls_ciphers": None,
+        "tls_versions": None,
+        "alpn_protocols": None,
+        "hsts_max_age": None,
+        "hsts_include_subdomains": False,
+        "hsts_preload": False,
+    }
+
+
+def session_persistence(sp: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not sp:
+        return None
+    return {
+        "type": sp["type"],
+        "cookie_name": sp.get("cookie_name"),
+        "persistence_timeout": sp.get("persistence_timeout"),
+        "persistence_granularity": sp.get("persistence_granularity"),
+    }
+
+
+def pool(p: Pool, listener_ids: list[str], member_ids: list[str],
+         hm_id: str | None) -> dict[str, Any]:
+    return {
+        **_base(p),
+        "protocol": p.protocol,
+        "lb_algorithm": p.lb_algorithm,
+        "session_persistence": session_persistence(p.session_persistence),
+        "loadbalancers": ids([p.loadbalancer_id]),
+        "listeners": ids(listener_ids),
+        "members": ids(member_ids),
+        "healthmonitor_id": hm_id,
+        "tls_enabled": p.tls_enabled,
+        "tls_container_ref": None,
+        "ca_tls_container_ref": None,
+        "crl_container_ref": None,
+        "tls_ciphers": None,
+        "tls_versions": None,
+        "alpn_protocols": None,
+    }
+
+
+def member(m: Member) -> dict[str, Any]:
+    out = _base(m)
+    del out["description"]
+    return {
+        **out,
+        "address": m.address,
+        "protocol_port": m.protocol_port,
+        "weight": m.weight,
+        "backup": m.backup,
+        "subnet_id": m.subnet_id,
+        "monitor_address": m.monitor_address,
+        "monitor_port": m.monitor_port,
+        "vnic_type": "normal",
+    }
+
+
+def healthmonitor(h: HealthMonitor) -> dict[str, Any]:
+    out = _base(h)
+    del out["description"]
+    return {
+        **out,
+        "type": h.type,
+        "delay": h.delay,
+        "timeout": h.timeout,
+        "max_retries": h.max_retries,
+        "max_retries_down": h.max_retries_down,
+        "http_method": h.http_method,
+        "url_path": h.url_path,
+        "expected_codes": h.expected_codes,
+        "http_version": h.http_version,
+        "domain_name": h.domain_name,
+        "pools": ids([h.pool_id]),
+    }
+
+
+def stats(counters: dict[str, int]) -> dict[str, Any]:
+    keys = ("bytes_in", "bytes_out", "active_connections", "total_connections",
+            "request_errors")
+    return {"stats": {k: int(counters.get(k, 0)) for k in keys}}

@@ -1,0 +1,110 @@
+"""Where a load balancer's VIP comes from: an existing port, a subnet or a network.
+
+Runs in the API's write transaction, so a failed create leaves no port behind.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from nslb.api.context import Context
+from nslb.api.faults import ApiError, BadRequest, Conflict, ValidationFailure
+from nslb.api.schemas import LoadBalancerCreate
+from nslb.db import ports
+from nslb.db.lb_ports import ports_of_device
+from nslb.model import ipam
+from nslb.model.resources import Network, Port, Subnet
+
+VIP_OWNER = "Octavia"
+MEMBER_OWNER = "nslb:member"
+
+
+def ipam_error(exc: ipam.IpamError) -> ApiError:
+    """Neutron's codes: an address in use or an exhausted subnet is 409, the rest 400."""
+    if isinstance(exc, ipam.AddressInUse | ipam.NoFreeAddress):
+        return Conflict(str(exc))
+    return BadRequest(f"Validation failure: {exc}")
+
+
+def _network(session: Session, network_id: str, ctx: Context) -> Network:
+    network = ports.get_network(session, network_id)
+    if network is None or not ports.visible(network, ctx.project_id, ctx.is_admin):
+        raise ValidationFailure(f"Network {network_id} not found.")
+    return network
+
+
+def _subnet(session: Session, subnet_id: str, ctx: Context) -> tuple[Subnet, Network]:
+    subnet = ports.get_subnet(session, subnet_id)
+    network = ports.get_network(session, subnet.network_id) if subnet else None
+    if subnet is None or network is None or not ports.visible(network, ctx.project_id,
+                                                              ctx.is_admin):
+        raise ValidationFailure(f"Subnet {subnet_id} not found.")
+    return subnet, network
+
+
+def _adopt(session: Session, data: LoadBalancerCreate, ctx: Context,
+           lb_id: str) -> tuple[Port, Subnet, Network]:
+    assert data.vip_port_id is not None
+    port = ports.get_port(session, data.vip_port_id)
+    if port is None or not ports.visible(port, ctx.project_id, ctx.is_admin):
+        raise ValidationFailure(f"Port {data.vip_port_id} not found.")
+    if port.device_id:
+        raise Conflict(f"Port {port.id} is already in use by {port.device_owner} "
+                       f"{port.device_id}.")
+    if not port.fixed_ips:
+        raise ValidationFailure(f"Port {port.id} has no fixed IP to use as the VIP.")
+    chosen = port.fixed_ips[0]
+    if data.vip_address:
+        match = [ip for ip in port.fixed_ips if ip["ip_address"] == data.vip_address]
+        if not match:
+            raise ValidationFailure(f"vip_address {data.vip_address} is not on port {port.id}.")
+        chosen = match[0]
+    subnet, network = _subnet(session, chosen["subnet_id"], ctx)
+    port.device_owner, port.device_id = VIP_OWNER, f"lb-{lb_id}"
+    port.fixed_ips = [chosen]
+    return port, subnet, network
+
+
+def allocate_vip(session: Session, data: LoadBalancerCreate, ctx: Context, project_id: str,
+                 lb_id: str) -> tuple[Port, Subnet, Network]:
+    """Resolve or create the VIP port; returns (port, subnet, network)."""
+    if data.vip_port_id:
+        return _adopt(session, data, ctx, lb_id)
+    subnet: Subnet | None = None
+    if data.vip_subnet_id:
+        subnet, network = _subnet(session, data.vip_subnet_id, ctx)
+        if data.vip_network_id and data.vip_network_id != network.id:
+            raise ValidationFailure(
+                f"vip_subnet_id {subnet.id} is not on vip_network_id {data.vip_network_id}.")
+    elif data.vip_network_id:
+        network = _network(session, data.vip_network_id, ctx)
+    else:
+        raise ValidationFailure(
+            "VIP must contain one of: vip_port_id, vip_network_id, vip_subnet_id.")
+    try:
+        port = ports.allocate_port(session, network=network, subnet=subnet,
+                                   ip_address=data.vip_address, project_id=project_id,
+                                   device_owner=VIP_OWNER, device_id=f"lb-{lb_id}",
+                                   name=f"octavia-lb-{lb_id}")
+    except ipam.IpamError as exc:
+        raise ipam_error(exc) from None
+    chosen_subnet = ports.get_subnet(session, port.fixed_ips[0]["subnet_id"])
+    assert chosen_subnet is not None
+    return port, chosen_subnet, network
+
+
+def ensure_member_port(session: Session, lb_id: str, vip_subnet_id: str, subnet_id: str,
+                       ctx: Context, project_id: str) -> None:
+    """Give the LB a port on a member's subnet (as Octavia plugs member networks)."""
+    subnet, network = _subnet(session, subnet_id, ctx)
+    if subnet_id == vip_subnet_id:
+        return
+    for port in ports_of_device(session, lb_id, MEMBER_OWNER):
+        if any(ip["subnet_id"] == subnet_id for ip in port.fixed_ips):
+            return
+    try:
+        ports.allocate_port(session, network=network, subnet=subnet, ip_address=None,
+                            project_id=project_id, device_owner=MEMBER_OWNER, device_id=lb_id,
+                            name=f"nslb-member-{lb_id}")
+    except ipam.IpamError as exc:
+        raise ipam_error(exc) from None

@@ -1,0 +1,82 @@
+"""Queries over one load balancer's tree of objects, and child-id lookups for views."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nslb.db.tables import table_of
+from nslb.model.resources import HealthMonitor, Listener, LoadBalancer, Member, Pool
+
+
+@dataclass
+class Tree:
+    lb: LoadBalancer
+    listeners: list[Listener] = field(default_factory=list)
+    pools: list[Pool] = field(default_factory=list)
+    members: list[Member] = field(default_factory=list)
+    healthmonitors: list[HealthMonitor] = field(default_factory=list)
+
+    def everything(self) -> list[Any]:
+        return [self.lb, *self.listeners, *self.pools, *self.members, *self.healthmonitors]
+
+    def children(self) -> list[Any]:
+        return [*self.listeners, *self.pools, *self.members, *self.healthmonitors]
+
+
+def _by_lb(session: Session, cls: type, lb_id: str) -> list[Any]:
+    table = table_of(cls)
+    stmt: Any = select(cls).where(table.c.loadbalancer_id == lb_id).order_by(table.c.created_at,
+                                                                         table.c.id)
+    return list(session.scalars(stmt))
+
+
+def load_tree(session: Session, lb: LoadBalancer) -> Tree:
+    return Tree(
+        lb=lb,
+        listeners=_by_lb(session, Listener, lb.id),
+        pools=_by_lb(session, Pool, lb.id),
+        members=_by_lb(session, Member, lb.id),
+        healthmonitors=_by_lb(session, HealthMonitor, lb.id),
+    )
+
+
+def lock(session: Session, cls: type, ident: str) -> Any:
+    """The row, locked for update on databases that lock rows (SQLite locks the file)."""
+    return session.get(cls, ident, with_for_update=True)
+
+
+def child_ids(session: Session, cls: type, parent_column: str,
+              parents: list[str]) -> dict[str, list[str]]:
+    """parent id -> ids of its children of `cls`, in creation order."""
+    out: dict[str, list[str]] = defaultdict(list)
+    if not parents:
+        return out
+    table = table_of(cls)
+    column = table.c[parent_column]
+    for chunk_start in range(0, len(parents), 500):
+        chunk = parents[chunk_start:chunk_start + 500]
+        stmt = (select(column, table.c.id).where(column.in_(chunk))
+                .order_by(table.c.created_at, table.c.id))
+        for parent, child in session.execute(stmt):
+            out[parent].append(child)
+    return out
+
+
+def count_by_project(session: Session, cls: type, project_id: str) -> int:
+    table = table_of(cls)
+    stmt = select(func.count()).select_from(table).where(table.c.project_id == project_id)
+    return int(session.scalar(stmt) or 0)
+
+
+def listeners_using_pool(session: Session, pool_ids: list[str]) -> dict[str, list[str]]:
+    return child_ids(session, Listener, "default_pool_id", pool_ids)
+
+
+def healthmonitor_of(session: Session, pool_ids: list[str]) -> dict[str, str]:
+    return {pool: hms[0] for pool, hms in child_ids(session, HealthMonitor, "pool_id",
+                                                     pool_ids).items()}
