@@ -39,8 +39,12 @@ class PortPlan:
 
 def plug(namespace: str, plan: PortPlan, registry: BridgeRegistry) -> list[str]:
     """Make the port exist as planned; returns the addresses that were newly added."""
+    with ns_route(namespace) as nsr:
+        inside = bool(nsr.link_lookup(ifname=ns_ifname(plan.port_id)))
     with BRIDGE_LOCK, host_route() as ipr:
         bridge, filtered = _segment_bridge(ipr, plan, registry)
+        if not inside:  # a host end whose peer is gone or in an orphaned namespace
+            _delete_if_present(ipr, host_ifname(plan.port_id))
         host = _ensure_veth(ipr, namespace, plan)
         _attach_host_end(ipr, host, bridge, plan, filtered)
     with ns_route(namespace) as nsr:

@@ -2,7 +2,9 @@
 
 HAProxy refuses to start ("Cannot raise FD limit") when maxconn needs more descriptors than
 it may open: every proxied connection uses two (client side and server side), and listeners,
-checks and the CLI need a few more, hence (nofile - reserve) / 2.
+checks and the CLI need a few more. With `option splice-*` (as Octavia renders) haproxy also
+reserves maxconn/4 pipes of two descriptors each, so the budget is 2.5 FDs per connection:
+maxconn = (nofile - reserve) / 2.5 (haproxy computes maxconn * 2 + maxpipes * 2 + a few).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ MIN_MAXCONN = 16
 
 def maxconn_for_fd_limit(fd_limit: int) -> int:
     """The largest global maxconn haproxy can start with under `fd_limit` open files."""
-    return max(MIN_MAXCONN, (fd_limit - FD_RESERVE) // 2)
+    return max(MIN_MAXCONN, (fd_limit - FD_RESERVE) * 2 // 5)
 
 
 def global_maxconn(fd_limit: int, listener_limits: list[int]) -> int:

@@ -83,7 +83,7 @@ def test_expect_line_uses_status_for_one_code_and_anchored_regex_for_many() -> N
 
 
 def test_maxconn_fits_the_fd_limit() -> None:
-    assert maxconn_for_fd_limit(1024) == (1024 - 256) // 2
+    assert maxconn_for_fd_limit(1024) == (1024 - 256) * 2 // 5
     assert global_maxconn(1024, [-1, 10]) == maxconn_for_fd_limit(1024)
     assert global_maxconn(1024, [10, 20]) == 30
     assert global_maxconn(1024, [1000, 1000]) == maxconn_for_fd_limit(1024)

@@ -1,0 +1,183 @@
+"""One haproxy per load balancer, in master-worker mode inside the LB's namespace.
+
+The master is daemonised (-D, its own session), so neither a crash nor a kill -9 of nslb
+stops traffic; nslb finds it again through the pid file. Reloads go through the master CLI
+and are verified, because haproxy 2.6's `reload` answers before the new worker exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from nslb.amphora import runtime_api
+
+HAPROXY = "/usr/sbin/haproxy"
+POLL = 0.01
+
+
+class HaproxyProcess:
+    """Paths and process control of the haproxy of one LB; holds no state besides paths."""
+
+    def __init__(self, lb_dir: Path, namespace: str, haproxy: str = HAPROXY) -> None:
+        self.dir = lb_dir
+        self.namespace = namespace
+        self.haproxy = haproxy
+        self.config = lb_dir / "haproxy.cfg"
+        self.lkg = lb_dir / "haproxy.cfg.lkg"
+        self.pidfile = lb_dir / "haproxy.pid"
+        self.master_sock = lb_dir / "master.sock"
+        self.stats_sock = lb_dir / "stats.sock"
+
+    # --- validation -----------------------------------------------------------------------
+
+    def check(self, path: Path) -> str | None:
+        """haproxy's complaint about the config at `path`, or None when it is valid."""
+        result = subprocess.run([self.haproxy, "-c", "-q", "-f", str(path)],
+                                capture_output=True, text=True, timeout=30, check=False)
+        if result.returncode == 0:
+            return None
+        return (result.stderr + result.stdout).strip() or f"haproxy -c exited {result.returncode}"
+
+    # --- discovery ------------------------------------------------------------------------
+
+    def master_pid(self) -> int | None:
+        """The running master of this LB (pid file checked against /proc), else None."""
+        try:
+            pid = int(self.pidfile.read_text().split()[0])
+        except (FileNotFoundError, ValueError, IndexError):
+            return None
+        return pid if self._is_ours(pid) else None
+
+    def _is_ours(self, pid: int) -> bool:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return str(self.config).encode() in cmdline
+
+    def in_namespace(self, pid: int) -> bool:
+        """False when the process lives in another namespace (e.g. after `ip netns del`)."""
+        try:
+            return (os.stat(f"/proc/{pid}/ns/net").st_ino
+                    == os.stat(f"/run/netns/{self.namespace}").st_ino)
+        except OSError:
+            return False
+
+    def all_pids(self) -> list[int]:
+        """Master and workers of this LB, found by the LB-unique config path on the cmdline."""
+        pids = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and self._is_ours(int(entry)):
+                pids.append(int(entry))
+        return pids
+
+    def show_proc(self) -> str:
+        return runtime_api.command(self.master_sock, "show proc")
+
+    def current_workers(self) -> list[int]:
+        try:
+            return runtime_api.worker_pids(runtime_api.command(self.master_sock, "show proc",
+                                                               timeout=0.5))
+        except OSError:
+            return []
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self, timeout: float = 5.0) -> None:
+        """Start the master in the namespace and wait until a worker serves the stats socket."""
+        for stale in (self.master_sock, self.stats_sock):
+            stale.unlink(missing_ok=True)
+        cmd = ["ip", "netns", "exec", self.namespace, self.haproxy, "-W", "-D",
+               "-S", f"{self.master_sock},mode,600", "-p", str(self.pidfile),
+               "-f", str(self.config)]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False,
+                                start_new_session=True)
+        if result.returncode != 0:
+            raise RuntimeError((result.stderr + result.stdout).strip()
+                               or f"haproxy exited {result.returncode}")
+        # The worker answers on the stats socket before the master opens its CLI; both are
+        # needed (observe() and reload()), so wait for both.
+        self._wait(lambda: self._stats_answers() and bool(self.current_workers()), timeout,
+                   "haproxy did not start serving")
+
+    def reload(self, timeout: float = 5.0) -> None:
+        """Reload through the master and wait for a new worker; raise if it never comes."""
+        before = self.show_proc()
+        old_workers = set(runtime_api.worker_pids(before))
+        failed = runtime_api.master_failed_reloads(before)
+        with contextlib.suppress(OSError):  # the master re-executes and may drop the connection
+            runtime_api.command(self.master_sock, "reload")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                now = self.show_proc()
+            except OSError:
+                time.sleep(POLL)
+                continue
+            if runtime_api.master_failed_reloads(now) > failed:
+                raise RuntimeError("haproxy rejected the new configuration on reload")
+            workers = set(runtime_api.worker_pids(now))
+            if workers and not workers & old_workers:
+                return
+            time.sleep(POLL)
+        raise RuntimeError("no new haproxy worker appeared after reload")
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Stop master and workers: SIGTERM, then SIGKILL what is left after `timeout`."""
+        pids = self.all_pids()
+        for pid in pids:
+            _signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            time.sleep(POLL)
+        for pid in pids:
+            if _alive(pid):
+                _signal(pid, signal.SIGKILL)
+
+    def worker_start_time(self) -> float:
+        """Wall-clock start of the current worker; changes whenever counters were reset."""
+        info = runtime_api.parse_info(runtime_api.command(self.stats_sock, "show info"))
+        return process_start_time(int(info.get("Pid", "0")))
+
+    def _stats_answers(self) -> bool:
+        try:
+            return "Pid:" in runtime_api.command(self.stats_sock, "show info", timeout=0.5)
+        except OSError:
+            return False
+
+    @staticmethod
+    def _wait(predicate: object, timeout: float, message: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if callable(predicate) and predicate():
+                return
+            time.sleep(POLL)
+        raise RuntimeError(message)
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def _alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def process_start_time(pid: int) -> float:
+    """Start time of a process as a Unix timestamp (from /proc, jiffy precision)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    start_ticks = int(fields[19])
+    boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                if line.startswith("btime"))
+    return boot + start_ticks / os.sysconf("SC_CLK_TCK")

@@ -1,0 +1,243 @@
+"""The `namespace` driver: every load balancer is a haproxy in its own netns on this host.
+
+apply() is level-triggered and doubles as the supervisor: it converges namespace, links and
+process to the snapshot, repairing whatever vanished, and does nothing when all is in place
+(so a restarted nslb adopts running haproxies without touching traffic).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import resource
+import shutil
+import threading
+from pathlib import Path
+
+from nslb import netns
+from nslb.amphora import runtime_api
+from nslb.amphora.base import ApplyError, Observation
+from nslb.amphora.haproxy_process import HAPROXY, HaproxyProcess
+from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
+from nslb.netns.bridges import BridgeRegistry, prune_bridges
+from nslb.netns.names import NAMESPACE_PREFIX, port_key
+from nslb.render import ping_wrapper_path, render_haproxy
+from nslb.render.haproxy import lb_dir
+
+log = logging.getLogger(__name__)
+
+# sun_path is 108 bytes and haproxy keeps a little for itself: "<state>/lb/<uuid>/master.sock"
+MAX_SOCKET_PATH = 97
+PING_WRAPPER = """#!/bin/sh
+# haproxy external-check for Octavia PING monitors: argv[3] is the server address.
+case "$3" in
+  *:*) exec /bin/ping -6 -q -n -w 1 -c 1 "$3" >/dev/null 2>&1 ;;
+  *) exec /bin/ping -q -n -w 1 -c 1 "$3" >/dev/null 2>&1 ;;
+esac
+"""
+
+
+def port_plan(attachment: Attachment, bridge: str, with_gateway: bool) -> netns.PortPlan:
+    """What netns needs to plug one attachment (routes only on the VIP's subnet)."""
+    subnet, network = attachment.subnet, attachment.network
+    prefix = ipaddress.ip_network(subnet.cidr, strict=False).prefixlen
+    vlan = network.segmentation_id if network.network_type == "vlan" else None
+    return netns.PortPlan(
+        port_id=attachment.port.id,
+        bridge=bridge,
+        mtu=network.mtu,
+        addresses=(f"{attachment.address}/{prefix}",),
+        mac=attachment.port.mac_address,
+        vlan=vlan,
+        gateway=subnet.gateway_ip if with_gateway else None,
+        host_routes=tuple((r["destination"], r["nexthop"]) for r in subnet.host_routes),
+    )
+
+
+class NamespaceDriver:
+    name = "namespace"
+
+    def __init__(self, state_dir: Path, physnets: dict[str, str],
+                 haproxy: str = HAPROXY) -> None:
+        self.state_dir = Path(state_dir)
+        longest = len(str(lb_dir(self.state_dir, "x" * 36) / "master.sock"))
+        if longest > MAX_SOCKET_PATH:
+            raise ValueError(f"state dir {state_dir} is too long for haproxy's unix sockets "
+                             f"(at most {MAX_SOCKET_PATH - longest + len(str(state_dir))} chars)")
+        self.physnets = physnets
+        self.haproxy = haproxy
+        self.bridges = BridgeRegistry(self.state_dir / "bridges.json")
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._install_ping_wrapper()
+
+    # --- Protocol -------------------------------------------------------------------------
+
+    def apply(self, snapshot: LoadBalancerSnapshot) -> None:
+        problems = snapshot.problems()
+        if problems:
+            raise ApplyError("; ".join(problems))
+        with self._lock(snapshot.lb.id):
+            try:
+                self._apply(snapshot)
+            except ApplyError:
+                raise
+            except Exception as exc:  # netlink, filesystem, process: all mean "not applied"
+                log.exception("apply of %s failed", snapshot.lb.id)
+                raise ApplyError(f"{type(exc).__name__}: {exc}") from exc
+
+    def delete(self, lb_id: str) -> None:
+        with self._lock(lb_id):
+            proc = self._process(lb_id)
+            proc.stop()
+            namespace = netns.namespace_name(lb_id)
+            for key in netns.plugged_port_prefixes(namespace):
+                netns.unplug(namespace, key)
+            netns.delete_namespace(namespace)
+            shutil.rmtree(lb_dir(self.state_dir, lb_id), ignore_errors=True)
+            prune_bridges(self.bridges)
+
+    def observe(self, lb_id: str) -> Observation:
+        proc = self._process(lb_id)
+        if proc.master_pid() is None:
+            return Observation(running=False)
+        try:
+            rows = runtime_api.parse_stat(runtime_api.command(proc.stats_sock, "show stat"))
+            started = proc.worker_start_time()
+        except OSError:
+            return Observation(running=False)
+        summary = runtime_api.summarise_stat(rows)
+        return Observation(running=True, listeners=summary.listeners, members=summary.members,
+                           counters=summary.counters, process_start=started)
+
+    def existing(self) -> set[str]:
+        ids = {n[len(NAMESPACE_PREFIX):] for n in netns.list_namespaces(NAMESPACE_PREFIX)}
+        lbs = self.state_dir / "lb"
+        if lbs.is_dir():
+            ids |= {p.name for p in lbs.iterdir() if p.is_dir()}
+        return ids
+
+    def close(self) -> None:
+        """Nothing to release: haproxies are daemons and must keep serving without nslb."""
+
+    # --- apply steps ----------------------------------------------------------------------
+
+    def _apply(self, snapshot: LoadBalancerSnapshot) -> None:
+        lb_id = snapshot.lb.id
+        proc = self._process(lb_id)
+        proc.dir.mkdir(parents=True, exist_ok=True)
+        text = render_haproxy(snapshot, state_dir=self.state_dir, fd_limit=fd_limit())
+        namespace = netns.namespace_name(lb_id)
+        self._evict_orphan(proc)
+        self._plumb(namespace, snapshot)
+        running = proc.master_pid() is not None and bool(proc.current_workers())
+        current = proc.config.read_text() if proc.config.exists() else None
+        if running and current == text:
+            return
+        candidate = proc.dir / "haproxy.cfg.new"
+        _write_atomically(candidate, text)
+        problem = proc.check(candidate)
+        if problem:
+            candidate.unlink(missing_ok=True)
+            raise ApplyError(f"haproxy rejected the configuration: {problem}")
+        if running and current is not None:
+            self._update_running(proc, current, candidate)
+        else:
+            self._start(proc, candidate)
+        shutil.copyfile(proc.config, proc.lkg)
+
+    def _update_running(self, proc: HaproxyProcess, current: str, candidate: Path) -> None:
+        commands = runtime_api.runtime_commands(current, candidate.read_text())
+        os.replace(candidate, proc.config)
+        if commands is not None:
+            for line in commands:
+                answer = runtime_api.command(proc.stats_sock, line).strip()
+                if answer:
+                    log.warning("runtime API %r answered %r; reloading instead", line, answer)
+                    break
+            else:
+                return
+        try:
+            proc.reload()
+        except (RuntimeError, OSError) as exc:
+            self._roll_back(proc)
+            raise ApplyError(f"reload failed, kept the last known good config: {exc}") from exc
+
+    def _roll_back(self, proc: HaproxyProcess) -> None:
+        if not proc.lkg.exists():
+            return
+        shutil.copyfile(proc.lkg, proc.config)
+        try:
+            proc.reload()
+        except (RuntimeError, OSError):
+            log.exception("reload of the last known good config of %s failed", proc.dir.name)
+
+    def _start(self, proc: HaproxyProcess, candidate: Path) -> None:
+        proc.stop()  # a master without workers, or leftovers from a crash
+        os.replace(candidate, proc.config)
+        try:
+            proc.start()
+        except (RuntimeError, OSError) as exc:
+            proc.stop()
+            raise ApplyError(f"haproxy did not start: {exc}") from exc
+
+    def _evict_orphan(self, proc: HaproxyProcess) -> None:
+        """Stop a haproxy left in a namespace that was deleted under it (`ip netns del`).
+
+        Its veths keep the orphaned namespace alive, so they are removed from the host side too.
+        """
+        pid = proc.master_pid()
+        if pid is not None and not proc.in_namespace(pid):
+            log.warning("haproxy of %s runs outside its namespace; restarting", proc.dir.name)
+            proc.stop()
+
+    def _plumb(self, namespace: str, snapshot: LoadBalancerSnapshot) -> None:
+        netns.ensure_namespace(namespace)
+        wanted: set[str] = set()
+        for attachment in snapshot.attachments():
+            plan = port_plan(attachment, self._bridge(attachment),
+                             with_gateway=attachment is snapshot.vip)
+            wanted.add(port_key(plan.port_id))
+            netns.plug(namespace, plan, self.bridges)
+        for key in netns.plugged_port_prefixes(namespace) - wanted:
+            netns.unplug(namespace, key)
+
+    def _bridge(self, attachment: Attachment) -> str:
+        physnet = attachment.network.physical_network or ""
+        try:
+            return self.physnets[physnet]
+        except KeyError:
+            raise ApplyError(f"network {attachment.network.id} is on physical network "
+                             f"{physnet!r}, which is not mapped to a bridge") from None
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _process(self, lb_id: str) -> HaproxyProcess:
+        return HaproxyProcess(lb_dir(self.state_dir, lb_id), netns.namespace_name(lb_id),
+                              self.haproxy)
+
+    def _lock(self, lb_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(lb_id, threading.Lock())
+
+    def _install_ping_wrapper(self) -> None:
+        """PING monitors run this as haproxy's user (nobody), so the path must be traversable."""
+        path = ping_wrapper_path(self.state_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for directory in (self.state_dir, path.parent):
+            directory.chmod(directory.stat().st_mode | 0o755)
+        if not path.exists() or path.read_text() != PING_WRAPPER:
+            _write_atomically(path, PING_WRAPPER)
+            path.chmod(0o755)
+
+
+def fd_limit() -> int:
+    """The open-files limit haproxy inherits and may raise itself to (the hard limit)."""
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
