@@ -1,0 +1,115 @@
+"""Reloads, failures, supervision and deletion of a NamespaceDriver LB."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nslb.amphora.base import ApplyError
+from nslb.netns.names import host_ifname, namespace_name
+from tests.integration.conftest import Lab, TrackingDriver, sh, wait_for
+from tests.integration.snapshots import http_lb, with_listener
+
+VIP_URL = "http://10.250.1.10:80/"
+
+
+def _setup(lab: Lab) -> str:
+    for i in (1, 2):
+        lab.serve(lab.host(f"be{i}", [f"10.250.1.2{i}/24"]), f"be{i}")
+    return lab.host("cl", ["10.250.1.50/24"])
+
+
+def test_reloads_under_load_lose_no_request(lab: Lab, driver: TrackingDriver,
+                                            tmp_path: Path) -> None:
+    client = _setup(lab)
+    snap = http_lb([("10.250.1.21", {}), ("10.250.1.22", {})])
+    driver.apply(snap)
+    stop = tmp_path / "stop"
+    loop = lab.start_loop(client, VIP_URL, stop)
+    time.sleep(0.3)
+    timings = []
+    for i in range(5):  # each apply changes a timeout, so each is a real reload
+        started = time.monotonic()
+        snap = with_listener(snap, timeout_client_data=40000 + i)
+        driver.apply(snap)
+        timings.append(time.monotonic() - started)
+        time.sleep(0.2)
+    stop.touch()
+    out, _ = loop.communicate(timeout=30)
+    result = json.loads(out)
+    assert result["errors"] == [], result["errors"][:5]
+    assert result["ok"] > 20
+    assert max(timings) < 2.0, timings
+
+
+def test_invalid_config_raises_and_keeps_serving(lab: Lab, driver: TrackingDriver) -> None:
+    client = _setup(lab)
+    snap = http_lb([("10.250.1.21", {})])
+    driver.apply(snap)
+    with pytest.raises(ApplyError, match="haproxy"):
+        driver.apply(with_listener(snap, allowed_cidrs=["10.250.1.0/99"]))
+    assert lab.names(client, VIP_URL, 2) == ["be1", "be1"]
+    config = Path(driver.state_dir, "lb", snap.lb.id, "haproxy.cfg").read_text()
+    assert "10.250.1.0/99" not in config
+
+
+def test_delete_leaves_nothing(lab: Lab, driver: TrackingDriver) -> None:
+    _setup(lab)
+    snap = http_lb([("10.250.1.21", {})])
+    driver.apply(snap)
+    lb_dir = Path(driver.state_dir, "lb", snap.lb.id)
+    driver.delete(snap.lb.id)
+    driver.delete(snap.lb.id)  # idempotent
+    assert namespace_name(snap.lb.id) not in sh("ip", "netns", "list")
+    assert host_ifname(snap.vip.port.id) not in sh("ip", "-o", "link")
+    assert str(lb_dir) not in sh("ps", "-eo", "args")
+    assert not lb_dir.exists()
+    assert snap.lb.id not in driver.existing()
+    assert lab.bridge in sh("ip", "-o", "link")  # not ours: never deleted
+
+
+def test_reapply_after_namespace_deleted_rebuilds(lab: Lab, driver: TrackingDriver) -> None:
+    client = _setup(lab)
+    snap = http_lb([("10.250.1.21", {})])
+    driver.apply(snap)
+    sh("ip", "netns", "del", namespace_name(snap.lb.id))
+    driver.apply(snap)
+    assert lab.names(client, VIP_URL, 2) == ["be1", "be1"]
+
+
+def test_reapply_after_haproxy_killed_restarts_it(lab: Lab, driver: TrackingDriver) -> None:
+    client = _setup(lab)
+    snap = http_lb([("10.250.1.21", {})])
+    driver.apply(snap)
+    pid = int(Path(driver.state_dir, "lb", snap.lb.id, "haproxy.pid").read_text())
+    os.kill(pid, 9)
+    assert wait_for(lambda: not driver.observe(snap.lb.id).running, 5)
+    driver.apply(snap)
+    assert lab.names(client, VIP_URL, 2) == ["be1", "be1"]
+
+
+def test_haproxy_survives_the_death_of_nslb(lab: Lab, driver: TrackingDriver) -> None:
+    """An nslb process that applied an LB is killed -9; traffic continues, a new driver adopts."""
+    client = _setup(lab)
+    snap = http_lb([("10.250.1.21", {})])
+    driver.apply(snap)  # registers the LB for cleanup; the child below re-applies it
+    code = ("import pickle,sys; from pathlib import Path;"
+            "from nslb.amphora.namespace import NamespaceDriver;"
+            "d=NamespaceDriver(Path(sys.argv[1]), {'physnet1': sys.argv[2]});"
+            "d.apply(pickle.loads(bytes.fromhex(sys.argv[3])));"
+            "import os; os.kill(os.getpid(), 9)")
+    driver.delete(snap.lb.id)
+    child = subprocess.run([sys.executable, "-c", code, str(driver.state_dir), lab.bridge,
+                            pickle.dumps(snap).hex()], timeout=60, check=False)
+    assert child.returncode == -9
+    assert lab.names(client, VIP_URL, 2) == ["be1", "be1"]
+    before = driver.observe(snap.lb.id).process_start
+    driver.apply(snap)  # adoption: same config, nothing restarted
+    assert driver.observe(snap.lb.id).process_start == before
