@@ -32,13 +32,14 @@ class Observation:
     """What the data plane of one LB looks like right now.
 
     Status strings are HAProxy's words (`show stat` column 17): listeners OPEN/FULL/STOP,
-    servers UP/DOWN/DRAIN/MAINT/"no check"/NOLB. The health room maps them to Octavia's
-    operating statuses. `process_start` changes when haproxy restarts, which tells the
-    stats accumulator that counters were reset.
+    backends (pools) UP/DOWN, servers UP/DOWN/DRAIN/MAINT/"no check"/NOLB. The health room
+    maps them to Octavia's operating statuses. `process_start` changes when haproxy
+    restarts, which tells the stats accumulator that counters were reset.
     """
 
     running: bool
     listeners: dict[str, str] = field(default_factory=dict)
+    pools: dict[str, str] = field(default_factory=dict)
     members: dict[str, str] = field(default_factory=dict)
     counters: dict[str, ListenerCounters] = field(default_factory=dict)
     process_start: float = 0.0

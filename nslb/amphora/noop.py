@@ -49,8 +49,10 @@ class NoopDriver:
                 members[m.id] = "no check"
             else:
                 members[m.id] = "UP"
+        pools = {p.id: "UP" for p in snap.pools}
         counters = {li.id: ListenerCounters() for li in snap.listeners}
-        return Observation(running=True, listeners=listeners, members=members, counters=counters)
+        return Observation(running=True, listeners=listeners, pools=pools, members=members,
+                           counters=counters)
 
     def existing(self) -> set[str]:
         with self._lock:

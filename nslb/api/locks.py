@@ -35,7 +35,7 @@ def _move(obj: Resource, event: Event) -> None:
     allowed = DELETABLE if event is Event.DELETE else MUTABLE
     if obj.provisioning_status not in allowed:
         raise Immutable(display(obj), obj.id)
-    obj.provisioning_status = transition(obj.provisioning_status, event)  # type: ignore[arg-type]
+    obj.provisioning_status = transition(obj.provisioning_status, event)
     obj.updated_at = utcnow()
 
 

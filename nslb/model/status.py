@@ -55,17 +55,18 @@ class IllegalTransition(ValueError):
         self.event = event
 
 
-def transition(current: P | None, event: Event) -> P:
+def transition(current: str | None, event: Event) -> P:
     """Return the next provisioning status, or raise IllegalTransition."""
+    state = P(current) if current is not None else None
     try:
-        return TRANSITIONS[(current, event)]
+        return TRANSITIONS[(state, event)]
     except KeyError:
-        raise IllegalTransition(current, event) from None
+        raise IllegalTransition(state, event) from None
 
 
-def can(current: P | None, event: Event) -> bool:
+def can(current: str | None, event: Event) -> bool:
     """True when `event` is allowed from `current`."""
-    return (current, event) in TRANSITIONS
+    return (P(current) if current is not None else None, event) in TRANSITIONS
 
 
 def is_pending(status: str) -> bool:

@@ -1,0 +1,56 @@
+"""Build the driver's snapshot of one LB from the database.
+
+Objects being deleted or in ERROR are left out: the data plane serves what is ACTIVE or
+about to become ACTIVE, so one failed object cannot keep a whole LB from converging.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sqlalchemy.orm import Session
+
+from nslb.db import ports
+from nslb.db.lb_ports import ports_of_device
+from nslb.db.tree import Tree, load_tree
+from nslb.model.resources import LoadBalancer
+from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
+
+MEMBER_OWNER = "nslb:member"
+SKIPPED = frozenset({"PENDING_DELETE", "ERROR", "DELETED"})
+
+
+class SnapshotError(RuntimeError):
+    """The database does not hold what a snapshot needs (e.g. the VIP port vanished)."""
+
+
+def _attachment(session: Session, port_id: str, subnet_id: str) -> Attachment:
+    port = ports.get_port(session, port_id)
+    subnet = ports.get_subnet(session, subnet_id)
+    network = ports.get_network(session, subnet.network_id) if subnet else None
+    if port is None or subnet is None or network is None:
+        raise SnapshotError(f"port {port_id} or subnet {subnet_id} no longer exists")
+    return Attachment(port=port, subnet=subnet, network=network)
+
+
+def build(session: Session, lb: LoadBalancer, tree: Tree | None = None) -> LoadBalancerSnapshot:
+    t = tree or load_tree(session, lb)
+    live = lambda obj: obj.provisioning_status not in SKIPPED  # noqa: E731
+    pools = [p for p in t.pools if live(p)]
+    pool_ids = {p.id for p in pools}
+    listeners = [li if li.default_pool_id in pool_ids or li.default_pool_id is None
+                 else dataclasses.replace(li, default_pool_id=None)
+                 for li in t.listeners if live(li)]
+    members = [m for m in t.members if live(m) and m.pool_id in pool_ids]
+    hms = [h for h in t.healthmonitors if live(h) and h.pool_id in pool_ids]
+    used_subnets = {m.subnet_id for m in members if m.subnet_id}
+    member_ports = []
+    for port in ports_of_device(session, lb.id, MEMBER_OWNER):
+        subnet_id = port.fixed_ips[0]["subnet_id"]
+        if subnet_id in used_subnets:
+            member_ports.append(_attachment(session, port.id, subnet_id))
+    return LoadBalancerSnapshot(
+        lb=lb, vip=_attachment(session, lb.vip_port_id, lb.vip_subnet_id),
+        member_ports=tuple(member_ports), listeners=tuple(listeners), pools=tuple(pools),
+        members=tuple(members), healthmonitors=tuple(hms), generation=lb.generation,
+    )

@@ -1,0 +1,1 @@
+"""Operating status and statistics, derived from what the data plane reports."""

@@ -1,0 +1,81 @@
+"""The health loop: observe every provisioned LB, write operating statuses and stats.
+
+Observation (socket I/O) happens outside any transaction; the results of one round are
+written in a single transaction, and statuses only when they change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import asdict
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nslb.amphora.base import AmphoraDriver, Observation
+from nslb.db import stats
+from nslb.db.engine import Database
+from nslb.db.tables import load_balancer
+from nslb.db.tree import load_tree
+from nslb.health.derive import derive
+from nslb.model.resources import LoadBalancer
+
+log = logging.getLogger(__name__)
+OBSERVED = ("ACTIVE", "PENDING_UPDATE")
+
+
+class HealthMonitor:
+    def __init__(self, db: Database, driver: AmphoraDriver, interval: float = 1.0) -> None:
+        self.db = db
+        self.driver = driver
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="nslb-health", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("health round failed")
+
+    def run_once(self) -> None:
+        with self.db.read() as session:
+            ids = list(session.scalars(select(load_balancer.c.id).where(
+                load_balancer.c.provisioning_status.in_(OBSERVED))))
+        observed: dict[str, Observation] = {}
+        for lb_id in ids:
+            try:
+                observed[lb_id] = self.driver.observe(lb_id)
+            except Exception:
+                log.exception("observing load balancer %s failed", lb_id)
+        if observed:
+            with self.db.write() as session:
+                for lb_id, obs in observed.items():
+                    self._store(session, lb_id, obs)
+
+    @staticmethod
+    def _store(session: Session, lb_id: str, obs: Observation) -> None:
+        lb = session.get(LoadBalancer, lb_id)
+        if lb is None or lb.provisioning_status not in OBSERVED:
+            return
+        t = load_tree(session, lb)
+        statuses = derive(t, obs)
+        for obj in t.everything():
+            new = statuses.get(obj.id)
+            if new is not None and obj.operating_status != new:
+                obj.operating_status = new
+        known = {li.id for li in t.listeners}
+        for listener_id, counters in obs.counters.items():
+            if listener_id in known:
+                stats.record(session, lb_id, listener_id, asdict(counters), obs.process_start)

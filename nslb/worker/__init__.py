@@ -1,0 +1,1 @@
+"""The reconciler: desired state in the database -> data plane through an amphora driver."""
