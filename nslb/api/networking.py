@@ -36,19 +36,23 @@ def _base(request: Request) -> str:
     return f"{root}/networking"
 
 
+def _version(request: Request) -> dict[str, Any]:
+    return {"id": "v2.0", "status": "CURRENT",
+            "links": [{"href": f"{_base(request)}/v2.0/", "rel": "self"}]}
+
+
 async def versions(request: Request) -> Response:
-    return respond({"versions": [{
-        "id": "v2.0", "status": "CURRENT",
-        "links": [{"href": f"{_base(request)}/v2.0/", "rel": "self"}],
-    }]})
+    return respond({"versions": [_version(request)]})
 
 
 async def resources(request: Request) -> Response:
+    """Neutron's resource list, plus a `version` entry: keystoneauth runs discovery on the
+    endpoint override itself (`.../v2.0`) and accepts only a version document there."""
     base = f"{_base(request)}/v2.0"
     items = [{"name": name, "collection": f"{name}s",
               "links": [{"href": f"{base}/{name}s", "rel": "self"}]}
              for name in ("network", "subnet", "port")]
-    return respond({"resources": items})
+    return respond({"resources": items, "version": _version(request)})
 
 
 def _extension(alias: str, name: str, description: str) -> dict[str, Any]:
