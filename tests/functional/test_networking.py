@@ -3,6 +3,7 @@ rules, subnet validation, address allocation and in-use protection."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -481,3 +482,51 @@ def test_non_admins_see_own_and_shared(client: TestClient, member_client: TestCl
         assert repo.visible(net, PROJECT, False)
         assert repo.visible(net, None, True)
         assert repo.visible(sub, OTHER_PROJECT, False)
+
+
+# --- concurrency -------------------------------------------------------------------------
+
+
+def _allocate(db: Database, network_id: str, owner: str) -> str:
+    with db.write() as session:
+        network = repo.get_network(session, network_id)
+        assert network is not None
+        port = repo.allocate_port(session, network=network, subnet=None, ip_address=None,
+                                  project_id=PROJECT, device_owner="nslb:member",
+                                  device_id=owner)
+        return port.fixed_ips[0]["ip_address"]
+
+
+def test_parallel_allocations_never_share_an_address(client: TestClient) -> None:
+    net = make_network(client)
+    make_subnet(client, net["id"], "10.0.0.0/27")  # 29 pool addresses
+    db = db_of(client)
+    results: list[str] = []
+    failures: list[Exception] = []
+
+    def worker(i: int) -> None:
+        try:
+            results.append(_allocate(db, net["id"], f"w{i}"))
+        except NoFreeAddress as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 29 and len(set(results)) == 29
+    assert len(failures) == 3
+
+
+def test_collision_on_insert_retries_with_the_next_address(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stale view of the used addresses (another writer won) is caught by the key."""
+    net = make_network(client)
+    make_subnet(client, net["id"], "10.0.0.0/29")
+    db = db_of(client)
+    assert _allocate(db, net["id"], "first") == "10.0.0.2"
+    monkeypatch.setattr(repo, "used_addresses", lambda _session, _subnet_id: set())
+    assert _allocate(db, net["id"], "second") == "10.0.0.3"
+    ports = client.get(f"{API}/ports", params={"device_id": "second"}).json()["ports"]
+    assert ports[0]["fixed_ips"][0]["ip_address"] == "10.0.0.3"
