@@ -1,0 +1,1 @@
+"""The `nslb` command."""

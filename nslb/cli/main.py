@@ -1,0 +1,87 @@
+"""`nslb`: run the service and work with it from the shell."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nslb import __version__
+from nslb.config import ConfigError, load
+
+app = typer.Typer(
+    help="nslb: OpenStack Octavia-compatible load balancers as HAProxy in Linux network "
+         "namespaces.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command()
+def serve(
+    bind: Annotated[str | None, typer.Option(
+        help="HOST:PORT for the API [default: 127.0.0.1:9876; env NSLB_BIND]")] = None,
+    state_dir: Annotated[Path | None, typer.Option(
+        help="Where nslb keeps its database and per-LB files "
+             "[default: /var/lib/nslb; env NSLB_STATE_DIR]")] = None,
+    db: Annotated[str | None, typer.Option(
+        "--db", help="SQLAlchemy database URL [default: sqlite:///<state-dir>/nslb.db; "
+                     "env NSLB_DB]")] = None,
+    amphora_driver: Annotated[str | None, typer.Option(
+        help="noop (in memory, for tests) or namespace (HAProxy in netns) "
+             "[env NSLB_AMPHORA_DRIVER]")] = None,
+    physnet: Annotated[list[str] | None, typer.Option(
+        help="Map a physical network to a Linux bridge, NAME:BRIDGE; repeatable "
+             "[env NSLB_PHYSNET, comma separated]")] = None,
+    auth: Annotated[str | None, typer.Option(
+        help="noauth: project from X-Project-Id, every caller is admin [env NSLB_AUTH]")] = None,
+    public_url: Annotated[str | None, typer.Option(
+        help="Base URL clients use to reach nslb, for links [env NSLB_PUBLIC_URL]")] = None,
+    log_level: Annotated[str | None, typer.Option(
+        help="DEBUG, INFO, WARNING or ERROR [env NSLB_LOG_LEVEL]")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="TOML file with any of these settings (keys as the flag names) "
+             "[env NSLB_CONFIG]")] = None,
+) -> None:
+    """Run the API, the worker and the health loop in one process.
+
+    Settings come from defaults, then the TOML file, then NSLB_* variables, then flags.
+    SIGTERM or Ctrl-C stops the control plane; load balancers keep serving traffic.
+    """
+    import uvicorn
+
+    from nslb import service
+
+    overrides = {"bind": bind, "state_dir": state_dir, "db": db,
+                 "amphora_driver": amphora_driver, "physnet": physnet, "auth": auth,
+                 "public_url": public_url, "log_level": log_level}
+    try:
+        settings = load(config, overrides)
+    except ConfigError as exc:
+        typer.echo(f"nslb: {exc}", err=True)
+        raise typer.Exit(2) from None
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    svc = service.build(settings)
+    svc.start()
+    logging.getLogger("nslb").info("nslb %s serving on http://%s (driver %s, state %s)",
+                                   __version__, settings.bind, settings.amphora_driver,
+                                   settings.state_dir)
+    try:
+        uvicorn.run(svc.app, host=settings.host, port=settings.port,
+                    log_level=settings.log_level.lower(), access_log=False)
+    finally:
+        svc.stop()
+
+
+@app.command()
+def version() -> None:
+    """Print the nslb version."""
+    typer.echo(__version__)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,64 @@
+"""Assembly of the all-in-one service: database, driver, worker, health loop and API."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+
+from nslb.amphora.base import AmphoraDriver
+from nslb.api.app import create_app
+from nslb.config import Settings
+from nslb.db.engine import Database
+from nslb.db.migrate import upgrade
+from nslb.health.monitor import HealthMonitor
+from nslb.worker.loop import Worker
+
+log = logging.getLogger(__name__)
+
+
+def make_driver(settings: Settings) -> AmphoraDriver:
+    if settings.amphora_driver == "namespace":
+        from nslb.amphora.namespace import NamespaceDriver
+
+        return NamespaceDriver(settings.state_dir, settings.physnets)
+    from nslb.amphora.noop import NoopDriver
+
+    return NoopDriver()
+
+
+@dataclass
+class Service:
+    settings: Settings
+    db: Database
+    driver: AmphoraDriver
+    worker: Worker
+    health: HealthMonitor
+    app: Starlette
+
+    def start(self) -> None:
+        self.worker.start()
+        self.health.start()
+        self.worker.kick()
+
+    def stop(self) -> None:
+        """Stop the control plane. Running load balancers keep serving traffic."""
+        self.health.stop()
+        self.worker.stop()
+        self.driver.close()
+        self.db.dispose()
+
+
+def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_url)
+    upgrade(db)
+    driver = driver or make_driver(settings)
+    worker = Worker(db, driver, resync_interval=settings.resync_interval)
+    health = HealthMonitor(db, driver, interval=settings.health_interval)
+    if settings.auth == "noauth":
+        log.warning("AUTH IS OFF (--auth noauth): anyone who can reach %s is an admin",
+                    settings.bind)
+    app = create_app(settings, db, kick=worker.kick)
+    return Service(settings, db, driver, worker, health, app)
