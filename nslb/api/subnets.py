@@ -89,7 +89,7 @@ def _check_nulls(raw: dict[str, Any]) -> None:
             raise BadRequest(f"Invalid input for operation: {key} is not supported by nslb.")
 
 
-def _check_extras(sub: ipam.SubnetPlan, body: SubnetBody) -> None:
+def _check_extras(body: SubnetBody) -> None:
     """dns_nameservers are addresses without duplicates; host routes are cidr + address."""
     for server in body.dns_nameservers:
         ipam.parse_address(server)
@@ -117,7 +117,7 @@ def _plan(raw: dict[str, Any], body: SubnetBody, cidr: str | None, ip_version: i
              else (current.allocation_pools if current else None))
     try:
         plan = ipam.plan_subnet(cidr, ip_version, gateway, pools)
-        _check_extras(plan, body)
+        _check_extras(body)
     except ipam.IpamError as exc:
         raise neutron.ipam_fault(exc) from None
     return plan
