@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 import resource
 import shutil
 import threading
@@ -21,7 +22,7 @@ from nslb.amphora.base import ApplyError, Observation
 from nslb.amphora.haproxy_process import HAPROXY, HaproxyProcess
 from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
 from nslb.netns.bridges import BridgeRegistry, prune_bridges
-from nslb.netns.names import NAMESPACE_PREFIX, port_key
+from nslb.netns.names import port_key
 from nslb.render import ping_wrapper_path, render_haproxy
 from nslb.render.haproxy import lb_dir
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 # sun_path is 108 bytes and haproxy keeps a little for itself: "<state>/lb/<uuid>/master.sock"
 MAX_SOCKET_PATH = 97
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 PING_WRAPPER = """#!/bin/sh
 # haproxy external-check for Octavia PING monitors: argv[3] is the server address.
 case "$3" in
@@ -108,15 +110,20 @@ class NamespaceDriver:
         except OSError:
             return Observation(running=False)
         summary = runtime_api.summarise_stat(rows)
-        return Observation(running=True, listeners=summary.listeners, members=summary.members,
-                           counters=summary.counters, process_start=started)
+        return Observation(running=True, listeners=summary.listeners, pools=summary.pools,
+                           members=summary.members, counters=summary.counters,
+                           process_start=started)
 
     def existing(self) -> set[str]:
-        ids = {n[len(NAMESPACE_PREFIX):] for n in netns.list_namespaces(NAMESPACE_PREFIX)}
+        """LBs this nslb owns on the host: those with a directory under our state dir.
+
+        Namespaces alone do not prove ownership (another nslb with another state dir may
+        share the host), so a bare `nslb-*` namespace is never reported as ours.
+        """
         lbs = self.state_dir / "lb"
-        if lbs.is_dir():
-            ids |= {p.name for p in lbs.iterdir() if p.is_dir()}
-        return ids
+        if not lbs.is_dir():
+            return set()
+        return {p.name for p in lbs.iterdir() if p.is_dir() and UUID.fullmatch(p.name)}
 
     def close(self) -> None:
         """Nothing to release: haproxies are daemons and must keep serving without nslb."""

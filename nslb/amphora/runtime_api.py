@@ -57,6 +57,7 @@ def normalise_status(status: str) -> str:
 @dataclass
 class StatSummary:
     listeners: dict[str, str]
+    pools: dict[str, str]
     members: dict[str, str]
     counters: dict[str, ListenerCounters]
 
@@ -67,8 +68,9 @@ def _int(row: dict[str, str], key: str) -> int:
 
 
 def summarise_stat(rows: list[dict[str, str]]) -> StatSummary:
-    """Frontend status and counters per listener id, server status per member id."""
-    summary = StatSummary(listeners={}, members={}, counters={})
+    """Frontend status and counters per listener id, backend status per pool id, server
+    status per member id."""
+    summary = StatSummary(listeners={}, pools={}, members={}, counters={})
     for row in rows:
         proxy, name = row.get("pxname", ""), row.get("svname", "")
         if name == "FRONTEND":
@@ -77,7 +79,9 @@ def summarise_stat(rows: list[dict[str, str]]) -> StatSummary:
                 bytes_in=_int(row, "bin"), bytes_out=_int(row, "bout"),
                 active_connections=_int(row, "scur"), total_connections=_int(row, "stot"),
                 request_errors=_int(row, "ereq"))
-        elif name != "BACKEND" and row.get("type") == "2":
+        elif name == "BACKEND":
+            summary.pools[proxy] = normalise_status(row.get("status", ""))
+        elif row.get("type") == "2":
             summary.members[name] = normalise_status(row.get("status", ""))
     return summary
 
