@@ -132,7 +132,7 @@ def test_max_timeout_is_24_days_in_ms() -> None:
     (s.PoolUpdate, {}), (s.MemberUpdate, {}), (s.HealthMonitorUpdate, {}),
 ])
 def test_name_is_at_most_255_and_tags_too(schema: type[BaseModel], base: dict[str, Any]) -> None:
-    assert getattr(ok(schema, base, name="n" * 255), "name") == "n" * 255
+    assert ok(schema, base, name="n" * 255).model_dump()["name"] == "n" * 255
     assert "name" in bad(schema, base, name="n" * 256)
     ok(schema, base, tags=["t" * 255])
     bad(schema, base, tags=["t" * 256])
@@ -151,7 +151,8 @@ def test_description_is_at_most_255(schema: type[BaseModel], base: dict[str, Any
 
 @pytest.mark.parametrize("codes", ["200", "200,202", "200, 202,204", "200-204", "418"])
 def test_expected_codes_good(codes: str) -> None:
-    assert getattr(ok(s.HealthMonitorCreate, HM, expected_codes=codes), "expected_codes") == codes
+    hm = ok(s.HealthMonitorCreate, HM, expected_codes=codes)
+    assert hm.model_dump()["expected_codes"] == codes
 
 
 @pytest.mark.parametrize("codes", ["", "20", "2000", "200-", "200-204,300", "abc", "200;202",
@@ -163,7 +164,7 @@ def test_expected_codes_bad(codes: str) -> None:
 
 @pytest.mark.parametrize("path", ["/", "/healthz", "/a/b?x=1", "/status.html"])
 def test_url_path_good(path: str) -> None:
-    assert getattr(ok(s.HealthMonitorCreate, HM, url_path=path), "url_path") == path
+    assert ok(s.HealthMonitorCreate, HM, url_path=path).model_dump()["url_path"] == path
 
 
 @pytest.mark.parametrize("path", ["", "healthz", "http://example.com/", "/with space", "/a\tb"])
@@ -181,7 +182,7 @@ def test_http_version() -> None:
 
 @pytest.mark.parametrize("name", ["example.com", "a.b-c.example", "localhost", "x" * 63])
 def test_domain_name_good(name: str) -> None:
-    assert getattr(ok(s.HealthMonitorCreate, HM, domain_name=name), "domain_name") == name
+    assert ok(s.HealthMonitorCreate, HM, domain_name=name).model_dump()["domain_name"] == name
 
 
 @pytest.mark.parametrize("name", ["", "bad domain", "x" * 64, "a..b", "ex/ample.com", "é.com"])
@@ -228,7 +229,7 @@ def test_ip_fields(schema: type[BaseModel], base: dict[str, Any], field: str) ->
 def test_allowed_cidrs() -> None:
     listener = ok(s.ListenerCreate, LISTENER, allowed_cidrs=["10.0.0.0/8", "2001:db8::/32",
                                                             "192.0.2.1"])
-    assert getattr(listener, "allowed_cidrs") == ["10.0.0.0/8", "2001:db8::/32",
+    assert listener.model_dump()["allowed_cidrs"] == ["10.0.0.0/8", "2001:db8::/32",
                                                   "192.0.2.1/32"]
     for wrong in ("10.0.0.0/33", "banana", "10.0.0.300/24"):
         assert "allowed_cidrs" in bad(s.ListenerCreate, LISTENER, allowed_cidrs=[wrong])

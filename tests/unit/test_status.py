@@ -89,9 +89,9 @@ def test_unknown_status_string_is_a_value_error() -> None:
 
 
 def test_status_sets_match_octavia() -> None:
-    assert PENDING == {P.PENDING_CREATE, P.PENDING_UPDATE, P.PENDING_DELETE}
-    assert MUTABLE == {P.ACTIVE}
-    assert DELETABLE == {P.ACTIVE, P.ERROR}
+    assert {P.PENDING_CREATE, P.PENDING_UPDATE, P.PENDING_DELETE} == PENDING
+    assert {P.ACTIVE} == MUTABLE
+    assert {P.ACTIVE, P.ERROR} == DELETABLE
     for status in P:
         assert is_pending(status.value) == status.value.startswith("PENDING_")
 
