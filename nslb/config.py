@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_STATE_DIR = Path("/var/lib/nslb")
+# Networks name a physical network; by default it is a bridge nslb creates on first use.
+DEFAULT_PHYSNET = "physnet1:nslb-br0"
 
 
 class ConfigError(ValueError):
@@ -20,8 +22,8 @@ class Settings:
     bind: str = "127.0.0.1:9876"
     state_dir: Path = DEFAULT_STATE_DIR
     db: str = ""
-    amphora_driver: str = "noop"
-    physnet: list[str] = field(default_factory=list)
+    amphora_driver: str = "namespace"
+    physnet: list[str] = field(default_factory=lambda: [DEFAULT_PHYSNET])
     auth: str = "noauth"
     log_level: str = "INFO"
     public_url: str = ""

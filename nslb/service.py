@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
 
 from nslb.amphora.base import AmphoraDriver
 from nslb.api.app import create_app
-from nslb.config import Settings
+from nslb.config import ConfigError, Settings
 from nslb.db.engine import Database
 from nslb.db.migrate import upgrade
 from nslb.health.monitor import HealthMonitor
@@ -22,7 +23,13 @@ def make_driver(settings: Settings) -> AmphoraDriver:
     if settings.amphora_driver == "namespace":
         from nslb.amphora.namespace import NamespaceDriver
 
-        return NamespaceDriver(settings.state_dir, settings.physnets)
+        if os.geteuid() != 0:
+            raise ConfigError("the namespace driver needs root (network namespaces, "
+                              "bridges); run as root or use --amphora-driver noop")
+        try:
+            return NamespaceDriver(settings.state_dir, settings.physnets)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
     from nslb.amphora.noop import NoopDriver
 
     return NoopDriver()

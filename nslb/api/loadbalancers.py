@@ -78,8 +78,9 @@ async def create(request: Request) -> Response:
         enforce(session, project, {LoadBalancer: 1, **built.counts()})
         session.add(lb)
         session.flush()
-        session.add_all(built.all())
-        session.flush()
+        for group in built.in_insert_order():  # no ORM relationships: order by hand for FKs
+            session.add_all(group)
+            session.flush()
         if data.listeners or data.pools:
             body = render_full(tree.load_tree(session, lb))
         else:

@@ -6,6 +6,7 @@ Everything is built in the caller's transaction; any error leaves nothing behind
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from nslb.api import builders
 from nslb.api import schemas as s
@@ -25,8 +26,9 @@ class Built:
         return {Listener: len(self.listeners), Pool: len(self.pools),
                 Member: len(self.members), HealthMonitor: len(self.healthmonitors)}
 
-    def all(self) -> list[object]:
-        return [*self.pools, *self.listeners, *self.members, *self.healthmonitors]
+    def in_insert_order(self) -> list[list[Any]]:
+        """Parents before children, as the foreign keys require."""
+        return [self.pools, self.listeners, self.members, self.healthmonitors]
 
 
 def _add_pool(built: Built, data: s.PoolSingleCreate, lb: LoadBalancer, project: str) -> Pool:

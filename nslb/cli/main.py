@@ -31,11 +31,12 @@ def serve(
         "--db", help="SQLAlchemy database URL [default: sqlite:///<state-dir>/nslb.db; "
                      "env NSLB_DB]")] = None,
     amphora_driver: Annotated[str | None, typer.Option(
-        help="noop (in memory, for tests) or namespace (HAProxy in netns) "
-             "[env NSLB_AMPHORA_DRIVER]")] = None,
+        help="namespace (HAProxy in a netns per LB, needs root) or noop (in memory, "
+             "for tests) [default: namespace; env NSLB_AMPHORA_DRIVER]")] = None,
     physnet: Annotated[list[str] | None, typer.Option(
-        help="Map a physical network to a Linux bridge, NAME:BRIDGE; repeatable "
-             "[env NSLB_PHYSNET, comma separated]")] = None,
+        help="Map a physical network to a Linux bridge, NAME:BRIDGE; repeatable; the bridge "
+             "is created if missing [default: physnet1:nslb-br0; env NSLB_PHYSNET, comma "
+             "separated]")] = None,
     auth: Annotated[str | None, typer.Option(
         help="noauth: project from X-Project-Id, every caller is admin [env NSLB_AUTH]")] = None,
     public_url: Annotated[str | None, typer.Option(
@@ -65,7 +66,11 @@ def serve(
         raise typer.Exit(2) from None
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    svc = service.build(settings)
+    try:
+        svc = service.build(settings)
+    except ConfigError as exc:
+        typer.echo(f"nslb: {exc}", err=True)
+        raise typer.Exit(2) from None
     svc.start()
     logging.getLogger("nslb").info("nslb %s serving on http://%s (driver %s, state %s)",
                                    __version__, settings.bind, settings.amphora_driver,
@@ -75,6 +80,33 @@ def serve(
                     log_level=settings.log_level.lower(), access_log=False)
     finally:
         svc.stop()
+
+
+@app.command()
+def demo(
+    url: Annotated[str, typer.Option(help="Where nslb serve answers")] =
+        "http://127.0.0.1:9876",
+    physnet: Annotated[str, typer.Option(help="Physical network for the demo network")] =
+        "physnet1",
+    bridge: Annotated[str, typer.Option(
+        help="The bridge that physnet maps to in nslb serve (--physnet NAME:BRIDGE)")] =
+        "nslb-br0",
+    clean: Annotated[bool, typer.Option("--clean", help="Remove everything the demo made")] =
+        False,
+) -> None:
+    """Show a working load balancer: two web servers in namespaces, an LB built through the
+    API, and requests from a client namespace through the VIP. Needs root and a running
+    `nslb serve` (make run)."""
+    from nslb.demo import run as demo_run
+
+    try:
+        if clean:
+            demo_run.clean()
+        else:
+            demo_run.run(url, physnet, bridge)
+    except demo_run.DemoError as exc:
+        typer.echo(f"nslb demo: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()

@@ -18,9 +18,9 @@ log = logging.getLogger(__name__)
 
 def _drop(session: Session, objs: list[object]) -> None:
     stats.forget(session, [o.id for o in objs if isinstance(o, Listener)])
-    for obj in objs:
+    for obj in objs:  # callers pass children first; flush each so FKs always hold
         session.delete(obj)
-    session.flush()
+        session.flush()
 
 
 def applied(session: Session, lb_id: str, generation: int, error: str | None) -> bool:

@@ -1,0 +1,69 @@
+"""Demo hosts: namespaces with one address on the demo bridge, plugged with nslb.netns."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from nslb import netns
+from nslb.netns.bridges import BridgeRegistry, prune_bridges
+
+NAMESPACE = "nslbdemo-{}"
+
+
+def port_id(name: str) -> str:
+    """Stable per host name, so a second `nslb demo` finds the same interfaces."""
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"nslb-demo-{name}"))
+
+
+def add_host(name: str, address: str, bridge: str, registry: BridgeRegistry) -> str:
+    namespace = NAMESPACE.format(name)
+    netns.ensure_namespace(namespace)
+    netns.plug(namespace, netns.PortPlan(port_id=port_id(name), bridge=bridge, mtu=1500,
+                                         addresses=(address,)), registry)
+    return namespace
+
+
+def start_backend(namespace: str, name: str, port: int, log: Path) -> int:
+    """Run the demo web server inside the namespace, detached from this process."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", namespace, sys.executable, "-m", "nslb.demo.backend",
+             name, str(port)],
+            stdout=out, stderr=out, start_new_session=True)
+    return proc.pid
+
+
+def run_in(namespace: str, *argv: str, timeout: float = 10) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", "netns", "exec", namespace, *argv], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def stop(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+
+
+def remove_host(name: str) -> None:
+    netns.delete_namespace(NAMESPACE.format(name))
+
+
+def remove_bridges(registry: BridgeRegistry, wait: float = 5.0) -> list[str]:
+    """Delete the bridges the demo created, once nothing is plugged into them.
+
+    The kernel tears down a deleted namespace's veths asynchronously, so the bridge may
+    still show their host ends for a moment: retry for up to `wait` seconds.
+    """
+    removed: list[str] = []
+    deadline = time.monotonic() + wait
+    while True:
+        removed += prune_bridges(registry)
+        if not registry.owned() or time.monotonic() >= deadline:
+            return removed
+        time.sleep(0.1)
