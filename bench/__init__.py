@@ -1,0 +1,1 @@
+"""Reproducible benchmarks of nslb: `make bench-quick` / `make bench`."""

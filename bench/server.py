@@ -1,0 +1,84 @@
+"""Start and stop a real `nslb serve` for a benchmark."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+NSLB = str(Path(sys.executable).with_name("nslb"))
+PROJECT = "bench"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def nslb_serve(driver: str, physnet: str) -> Iterator[tuple[str, int]]:
+    """Yield (base url, pid) of a fresh nslb serve; its state dir is removed afterwards."""
+    state = tempfile.mkdtemp(prefix="nsb-", dir="/tmp")
+    url = f"http://127.0.0.1:{free_port()}"
+    log = open(os.path.join(state, "serve.log"), "w")  # noqa: SIM115
+    proc = subprocess.Popen([NSLB, "serve", "--amphora-driver", driver, "--state-dir", state,
+                             "--bind", url.removeprefix("http://"), "--physnet", physnet,
+                             "--log-level", "WARNING"], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(url + "/", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"nslb serve did not start: see {state}/serve.log")  # noqa: B904
+                time.sleep(0.05)
+        yield url, proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def client(url: str) -> httpx.Client:
+    return httpx.Client(base_url=url, timeout=30, headers={"X-Project-Id": PROJECT})
+
+
+def make_network(api: httpx.Client, physnet: str, cidr: str) -> str:
+    """A flat network and subnet; returns the subnet id."""
+    net = api.post("/networking/v2.0/networks", json={"network": {
+        "name": "bench", "provider:network_type": "flat",
+        "provider:physical_network": physnet}}).json()["network"]
+    sub = api.post("/networking/v2.0/subnets", json={"subnet": {
+        "network_id": net["id"], "cidr": cidr, "ip_version": 4,
+        "gateway_ip": None}}).json()["subnet"]
+    return str(sub["id"])
+
+
+def wait_lb(api: httpx.Client, lb_id: str, want: str = "ACTIVE", timeout: float = 60,
+            interval: float = 0.002) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = api.get(f"/v2/lbaas/loadbalancers/{lb_id}").json()["loadbalancer"]
+        if status["provisioning_status"] == want:
+            return
+        if status["provisioning_status"] == "ERROR":
+            raise RuntimeError(f"load balancer {lb_id} went to ERROR")
+        time.sleep(interval)
+    raise RuntimeError(f"load balancer {lb_id} not {want} after {timeout} s")
