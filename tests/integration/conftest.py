@@ -60,13 +60,17 @@ class Lab:
 
     _count = 0
 
-    def __init__(self) -> None:
+    def __init__(self, bridge: str | None = None, tag: str | None = None) -> None:
+        """A lab on its own new bridge, or on `bridge` (then not deleted by cleanup).
+
+        `tag` must not be a prefix of any other lab's tag (cleanup removes links by prefix).
+        """
         Lab._count += 1
-        self.tag = f"{PREFIX}{Lab._count % 36:x}"
+        self.tag = tag or f"{PREFIX}{Lab._count % 36:x}"
         self.bridges: list[str] = []
         self.namespaces: list[str] = []
         self.procs: list[subprocess.Popen[str]] = []
-        self.bridge = self.add_bridge("br")
+        self.bridge = bridge or self.add_bridge("br")
 
     def add_bridge(self, suffix: str) -> str:
         name = f"{self.tag}{suffix}"
@@ -103,19 +107,23 @@ class Lab:
             proc.kill()
             proc.wait(timeout=10)
 
-    def probe(self, ns: str, url: str, count: int = 1, timeout: float = 2.0) -> list[dict]:
-        out = sh("ip", "netns", "exec", ns, sys.executable, str(HERE / "http_probe.py"), url,
-                 str(count), str(timeout), timeout=60)
+    def probe(self, ns: str, url: str, count: int = 1, timeout: float = 2.0,
+              options: tuple[str, ...] = ()) -> list[dict]:
+        """`count` requests from `ns`; `options` are http_probe's (--header, --cookies)."""
+        out = sh("ip", "netns", "exec", ns, sys.executable, str(HERE / "http_probe.py"),
+                 *options, url, str(count), str(timeout), timeout=60)
         return list(json.loads(out))
 
     def names(self, ns: str, url: str, count: int) -> list[str]:
         """Backend names that answered `count` fresh requests ("error" for failures)."""
         return [str(r.get("name", "error")) for r in self.probe(ns, url, count)]
 
-    def start_loop(self, ns: str, url: str, stopfile: Path) -> subprocess.Popen[str]:
+    def start_loop(self, ns: str, url: str, stopfile: Path,
+                   limit: int | None = None) -> subprocess.Popen[str]:
+        extra = [str(limit)] if limit is not None else []
         proc = subprocess.Popen(
             ["ip", "netns", "exec", ns, sys.executable, str(HERE / "http_probe.py"), "--loop",
-             url, str(stopfile)], stdout=subprocess.PIPE, text=True)
+             url, str(stopfile), *extra], stdout=subprocess.PIPE, text=True)
         self.procs.append(proc)
         return proc
 

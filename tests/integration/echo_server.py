@@ -8,17 +8,29 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+MAX_SLEEP = 30.0
 
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
-        body = json.dumps({"name": self.server.name,  # type: ignore[attr-defined]
+        """Query options: sleep=SECONDS (only on the server named by on=NAME, if given)
+        delays the answer; setcookie=NAME answers with Set-Cookie NAME=<server name>."""
+        name = self.server.name  # type: ignore[attr-defined]
+        query = parse_qs(urlsplit(self.path).query)
+        if "sleep" in query and query.get("on", [name])[0] == name:
+            time.sleep(min(float(query["sleep"][0]), MAX_SLEEP))
+        body = json.dumps({"name": name,
                            "headers": {k.lower(): v for k, v in self.headers.items()},
                            "path": self.path}).encode()
         self.send_response(200)
+        if "setcookie" in query:
+            self.send_header("Set-Cookie", f"{query['setcookie'][0]}={name}")
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

@@ -1,8 +1,12 @@
 """HTTP client for integration tests, run inside a client namespace; prints JSON results.
 
-    python http_probe.py URL COUNT [TIMEOUT]      -> list of {"name", "headers"} or {"error"}
-    python http_probe.py --loop URL STOPFILE      -> {"ok": n, "errors": [...]} until STOPFILE
-Each request uses a new connection, as a fresh client would.
+    python http_probe.py [OPTIONS] URL COUNT [TIMEOUT]  -> list of {"name", "headers"} or {"error"}
+    python http_probe.py --loop URL STOPFILE [MAX]      -> {"ok": n, "errors": [...]} until
+                                                           STOPFILE (or MAX requests)
+Each request uses a new connection, as a fresh client would. OPTIONS:
+    --header NAME:VALUE   send this header too (repeatable)
+    --cookies             keep cookies between the requests, as a browser would
+The query string of URL is sent; answers carrying Set-Cookie report it as "set_cookie".
 """
 
 from __future__ import annotations
@@ -17,26 +21,33 @@ from urllib.parse import urlsplit
 MAX_LOOP_SECONDS = 60
 
 
-def fetch(url: str, timeout: float) -> dict[str, object]:
+def fetch(url: str, timeout: float, headers: dict[str, str] | None = None) -> dict[str, object]:
     parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=timeout)
     try:
-        conn.request("GET", parts.path or "/", headers={"Connection": "close"})
+        conn.request("GET", path, headers={"Connection": "close", **(headers or {})})
         response = conn.getresponse()
         body = response.read()
         if response.status != 200:
             return {"error": f"status {response.status}"}
-        return json.loads(body)  # type: ignore[no-any-return]
+        result: dict[str, object] = json.loads(body)
+        cookie = response.getheader("Set-Cookie")
+        if cookie:
+            result["set_cookie"] = cookie
+        return result
     except (OSError, http.client.HTTPException, ValueError) as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
     finally:
         conn.close()
 
 
-def loop(url: str, stopfile: str) -> dict[str, object]:
+def loop(url: str, stopfile: str, limit: int | None = None) -> dict[str, object]:
     ok, errors = 0, []
     deadline = time.monotonic() + MAX_LOOP_SECONDS
     while not os.path.exists(stopfile) and time.monotonic() < deadline:
+        if limit is not None and ok + len(errors) >= limit:
+            break
         result = fetch(url, 2.0)
         if "error" in result:
             errors.append(result["error"])
@@ -45,12 +56,42 @@ def loop(url: str, stopfile: str) -> dict[str, object]:
     return {"ok": ok, "errors": errors}
 
 
+def session(url: str, count: int, timeout: float, headers: dict[str, str],
+            keep_cookies: bool) -> list[dict[str, object]]:
+    jar: dict[str, str] = {}
+    out = []
+    for _ in range(count):
+        sent = dict(headers)
+        if jar:
+            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
+        result = fetch(url, timeout, sent)
+        cookie = result.get("set_cookie")
+        if keep_cookies and isinstance(cookie, str):
+            name, _, value = cookie.split(";")[0].partition("=")
+            jar[name.strip()] = value.strip()
+        out.append(result)
+    return out
+
+
 def main() -> None:
-    if sys.argv[1] == "--loop":
-        print(json.dumps(loop(sys.argv[2], sys.argv[3])))
+    args = sys.argv[1:]
+    if args[0] == "--loop":
+        limit = int(args[3]) if len(args) > 3 else None
+        print(json.dumps(loop(args[1], args[2], limit)))
         return
-    timeout = float(sys.argv[3]) if len(sys.argv) > 3 else 2.0
-    print(json.dumps([fetch(sys.argv[1], timeout) for _ in range(int(sys.argv[2]))]))
+    headers: dict[str, str] = {}
+    keep_cookies = False
+    while args[0].startswith("--"):
+        option = args.pop(0)
+        if option == "--header":
+            name, _, value = args.pop(0).partition(":")
+            headers[name.strip()] = value.strip()
+        elif option == "--cookies":
+            keep_cookies = True
+        else:
+            raise SystemExit(f"unknown option {option}")
+    timeout = float(args[2]) if len(args) > 2 else 2.0
+    print(json.dumps(session(args[0], int(args[1]), timeout, headers, keep_cookies)))
 
 
 if __name__ == "__main__":
