@@ -11,7 +11,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Float, Integer, Select, and_, asc, case, desc, not_, or_
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    Select,
+    Text,
+    and_,
+    asc,
+    case,
+    desc,
+    not_,
+    or_,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -98,7 +112,9 @@ def _apply_filters(stmt: Select[Any], table: Any, filters: dict[str, list[str]])
 
 
 def _has_tag(table: Any, tag: str) -> ColumnElement[bool]:
-    return table.c.tags.like(tag_pattern(tag), escape="\\")
+    # Compare the stored text: on the JSONText column itself the pattern would be bound
+    # through JSONText and JSON-encoded a second time, and never match.
+    return type_coerce(table.c.tags, Text).like(tag_pattern(tag), escape="\\")
 
 
 def _apply_tags(stmt: Select[Any], table: Any, q: ListQuery) -> Select[Any]:
