@@ -144,13 +144,16 @@ class NamespaceDriver:
             return
         candidate = proc.dir / "haproxy.cfg.new"
         _write_atomically(candidate, text)
-        problem = proc.check(candidate)
-        if problem:
-            candidate.unlink(missing_ok=True)
-            raise ApplyError(f"haproxy rejected the configuration: {problem}")
         if running and current is not None:
+            # `haproxy -c` first: a config that cannot load must never replace a serving one.
+            problem = proc.check(candidate)
+            if problem:
+                candidate.unlink(missing_ok=True)
+                raise ApplyError(f"haproxy rejected the configuration: {problem}")
             self._update_running(proc, current, candidate)
         else:
+            # Nothing serves yet, so a separate check would only cost a process start:
+            # haproxy validates while starting and its complaint becomes the ApplyError.
             self._start(proc, candidate)
         shutil.copyfile(proc.config, proc.lkg)
 
