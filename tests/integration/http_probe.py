@@ -43,7 +43,8 @@ def fetch(url: str, timeout: float, headers: dict[str, str] | None = None) -> di
 
 
 def loop(url: str, stopfile: str, limit: int | None = None) -> dict[str, object]:
-    ok, errors = 0, []
+    ok = 0
+    errors: list[object] = []
     deadline = time.monotonic() + MAX_LOOP_SECONDS
     while not os.path.exists(stopfile) and time.monotonic() < deadline:
         if limit is not None and ok + len(errors) >= limit:

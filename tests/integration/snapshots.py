@@ -48,7 +48,7 @@ def http_lb(backends: list[tuple[str, dict[str, Any]]], *, vip: str = "10.250.1.
                             default_pool_id=the_pool.id, **(listener or {}))
     members = tuple(Member(pool_id=the_pool.id, loadbalancer_id=lb.id, address=address,
                            protocol_port=8080, name=address, **kw) for address, kw in backends)
-    monitors = ()
+    monitors: tuple[HealthMonitor, ...] = ()
     if monitor is not None:
         monitors = (HealthMonitor(pool_id=the_pool.id, loadbalancer_id=lb.id, **monitor),)
     return LoadBalancerSnapshot(lb=lb, vip=vip_attachment, listeners=(the_listener,),

@@ -12,8 +12,17 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.integration.api_env import LB, LISTENERS, POOLS, Api, http_lb, per_test, serving, url
-from tests.integration.api_env import flat_subnet
+from tests.integration.api_env import (
+    LB,
+    LISTENERS,
+    POOLS,
+    Api,
+    flat_subnet,
+    http_lb,
+    per_test,
+    serving,
+    url,
+)
 from tests.integration.conftest import HERE, Lab, wait_for
 
 BACKENDS = ["10.250.10.21", "10.250.10.22"]
