@@ -41,6 +41,8 @@ def main() -> None:
     only = parser.parse_args().only
     started = time.monotonic()
     figures: dict[str, Any] = {}
+    if only is not None and (RESULTS / "latest.json").exists():  # refresh a part only
+        figures.update(json.loads((RESULTS / "latest.json").read_text())["figures"])
     if only in (None, "api"):
         figures.update(api.run(quick))
     if only in (None, "dataplane"):
