@@ -36,7 +36,7 @@ async def create(request: Request) -> Response:
     with db(request).write() as session:
         pool = find(session, Pool, data.pool_id, ctx)
         if tree.healthmonitor_of(session, [pool.id]):
-            raise Conflict(f"Pool {pool.id} already has a health monitor.")
+            raise Conflict("This pool already has a health monitor")
         hm = builders.new_healthmonitor(data, pool, pool.project_id)
         enforce(session, pool.project_id, {HealthMonitor: 1})
         _lock_for(session, pool)

@@ -27,12 +27,19 @@ def render_many(session: Session, listeners: list[Listener]) -> list[dict[str, A
     return [views.listener(li) for li in listeners]
 
 
+def duplicate_port(protocol: str, port: int) -> Conflict:
+    """Octavia's DuplicateListenerEntry, naming the protocol already on the port."""
+    return Conflict(f"Another Listener on this Load Balancer is already using protocol "
+                    f"{protocol} and protocol_port {port}")
+
+
 def _check_port_free(session: Session, lb_id: str, port: int) -> None:
-    stmt = select(listener_table.c.id).where(listener_table.c.loadbalancer_id == lb_id,
-                                             listener_table.c.protocol_port == port)
-    if session.execute(stmt).first() is not None:
-        raise Conflict(f"Another Listener on this Load Balancer is already using "
-                       f"protocol_port {port}")
+    # Every protocol nslb serves is TCP at layer 4, so any listener on the port conflicts.
+    stmt = select(listener_table.c.protocol).where(listener_table.c.loadbalancer_id == lb_id,
+                                                   listener_table.c.protocol_port == port)
+    existing = session.execute(stmt).first()
+    if existing is not None:
+        raise duplicate_port(existing.protocol, port)
 
 
 def _check_default_pool(session: Session, listener: Listener, pool_id: str | None) -> None:

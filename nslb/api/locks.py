@@ -1,9 +1,13 @@
 """Octavia's provisioning-status locks, applied inside the API's write transaction.
 
 A change to any object first moves its load balancer (and the affected listeners and
-pool) to PENDING_UPDATE; if one of them is not ACTIVE the call answers 409
-"<Resource> <id> is immutable and cannot be updated.". Each lock bumps the LB's
-generation so the worker knows there is something new to apply.
+pool) to PENDING_UPDATE. As in Octavia's test_and_set_lb_and_listeners_prov_status, the LB
+is the lock: it must be ACTIVE (or ERROR for a delete), else the call answers 409
+"Load Balancer <id> is immutable and cannot be updated.". Member and health monitor changes
+first require their pool to be ACTIVE ("Pool <id> is immutable ..."). Listeners and the
+changed object itself follow the transition table, so an object left in ERROR by a failed
+apply can be updated or deleted. Each lock bumps the LB's generation so the worker knows
+there is something new to apply.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from sqlalchemy.orm import Session
 from nslb.api.faults import Immutable, NotFound
 from nslb.db import tree
 from nslb.model.resources import Listener, LoadBalancer, Pool, Resource, utcnow
-from nslb.model.status import DELETABLE, MUTABLE, Event, transition
+from nslb.model.status import DELETABLE, MUTABLE, Event, can, transition
 
 DISPLAY = {
     "LoadBalancer": "Load Balancer",
@@ -35,6 +39,13 @@ def _move(obj: Resource, event: Event) -> None:
     allowed = DELETABLE if event is Event.DELETE else MUTABLE
     if obj.provisioning_status not in allowed:
         raise Immutable(display(obj), obj.id)
+    _step(obj, event)
+
+
+def _step(obj: Resource, event: Event) -> None:
+    """Move along the transition table (ERROR may be updated); PENDING_* is refused."""
+    if not can(obj.provisioning_status, event):
+        raise Immutable(display(obj), obj.id)
     obj.provisioning_status = transition(obj.provisioning_status, event)
     obj.updated_at = utcnow()
 
@@ -51,19 +62,21 @@ def lock_lb(session: Session, lb_id: str, event: Event = Event.UPDATE) -> LoadBa
 
 def lock_parents(session: Session, lb_id: str, listener_ids: Sequence[str] = (),
                  pool_id: str | None = None) -> LoadBalancer:
-    """Lock the LB, then the listeners and pool a child change affects (Octavia's order)."""
+    """Lock the pool (for member and health monitor changes), then the LB, then the
+    listeners a child change affects (Octavia's order)."""
+    pool = tree.lock(session, Pool, pool_id) if pool_id is not None else None
+    if pool is not None and pool.provisioning_status not in MUTABLE:
+        raise Immutable(display(pool), pool.id)
     lb = lock_lb(session, lb_id)
     for lid in listener_ids:
         listener = tree.lock(session, Listener, lid)
         if listener is not None:
-            _move(listener, Event.UPDATE)
-    if pool_id is not None:
-        pool = tree.lock(session, Pool, pool_id)
-        if pool is not None:
-            _move(pool, Event.UPDATE)
+            _step(listener, Event.UPDATE)
+    if pool is not None:
+        _move(pool, Event.UPDATE)
     return lb
 
 
 def mark(obj: Resource, event: Event) -> None:
     """Move the object itself (PUT -> PENDING_UPDATE, DELETE -> PENDING_DELETE)."""
-    _move(obj, event)
+    _step(obj, event)

@@ -59,8 +59,7 @@ async def create(request: Request) -> Response:
         pool = builders.new_pool(data, lb, lb.project_id)
         if listener is not None:
             if listener.default_pool_id:
-                raise Conflict(f"Listener {listener.id} already has default pool "
-                               f"{listener.default_pool_id}.")
+                raise Conflict("This listener already has a default pool")
             builders.check_pool_for_listener(pool, listener)
         enforce(session, lb.project_id, {Pool: 1})
         lock_parents(session, lb.id, [listener.id] if listener else [])

@@ -68,15 +68,16 @@ def build(data: s.LoadBalancerCreate, lb: LoadBalancer, project: str) -> Built:
     built = Built()
     for pool_data in data.pools:
         _add_pool(built, pool_data, lb, project)
-    ports: set[int] = set()
+    ports: dict[int, str] = {}
     for listener_data in data.listeners:
         if listener_data.default_pool_id:
             raise ValidationFailure("default_pool_id cannot be used in a single-call create; "
                                     "use default_pool.")
-        if listener_data.protocol_port in ports:
+        port = listener_data.protocol_port
+        if port in ports:
             raise Conflict("Another Listener on this Load Balancer is already using "
-                           f"protocol_port {listener_data.protocol_port}")
-        ports.add(listener_data.protocol_port)
+                           f"protocol {ports[port]} and protocol_port {port}")
+        ports[port] = listener_data.protocol
         listener = builders.new_listener(listener_data, lb, project)
         if listener_data.default_pool is not None:
             pool = _default_pool(built, listener_data.default_pool, lb, project)
