@@ -158,8 +158,14 @@ def check_hm_fields(fields: dict[str, Any], hm_type: str) -> None:
         if extra:
             raise ValidationFailure(
                 f"{', '.join(extra)} cannot be used with health monitor type {hm_type}.")
-    if fields.get("domain_name") and fields.get("http_version") != 1.1:
-        raise ValidationFailure("http_version 1.1 is required for domain_name.")
+    if fields.get("domain_name"):
+        version = fields.get("http_version")
+        if not version:
+            raise ValidationFailure(
+                "'http_version' must be specified when 'domain_name' is provided.")
+        if version < 1.1:
+            raise BadRequest(f"http_version {version} is not a valid option for health "
+                             "monitors HTTP 1.1 domain name health check")
 
 
 def new_healthmonitor(data: s.HealthMonitorSingleCreate, pool: Pool,

@@ -74,7 +74,10 @@ EMPTY_ON_NULL: dict[str, Any] = {"name": "", "description": "", "tags": [],
                                  "allowed_cidrs": [], "insert_headers": {}}
 DEFAULT_ON_NULL: dict[str, Any] = {"connection_limit": -1, "timeout_client_data": 50000,
                                    "timeout_member_connect": 5000,
-                                   "timeout_member_data": 50000, "timeout_tcp_inspect": 0}
+                                   "timeout_member_data": 50000, "timeout_tcp_inspect": 0,
+                                   # health monitors (_set_default_on_none)
+                                   "http_method": "GET", "url_path": "/",
+                                   "expected_codes": "200", "max_retries_down": 3}
 CLEARABLE = frozenset({"default_pool_id", "session_persistence", "monitor_address",
                        "monitor_port", "domain_name", "http_version"})
 

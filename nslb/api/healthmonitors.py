@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from nslb.api import builders, views
 from nslb.api.common import apply_changes, db, find, kick, list_response, show_response
-from nslb.api.faults import Conflict
+from nslb.api.faults import Conflict, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
 from nslb.api.locks import lock_parents, mark
 from nslb.api.quotas import enforce
@@ -62,9 +62,15 @@ async def update(request: Request) -> Response:
     changes = data.model_dump(exclude_unset=True)
     with db(request).write() as session:
         hm = find(session, HealthMonitor, request.path_params["id"], context(request))
-        merged = {k: getattr(hm, k) for k in builders.HTTP_HM_FIELDS} | changes
-        builders.check_hm_fields({k: v for k, v in changes.items() if v is not None}
-                                 if hm.type not in ("HTTP", "HTTPS") else merged, hm.type)
+        if hm.type not in ("HTTP", "HTTPS"):
+            # Octavia refuses these for non-HTTP monitors even when they are null.
+            extra = [k for k in builders.HTTP_HM_FIELDS if k in changes]
+            if extra:
+                raise ValidationFailure(f"{', '.join(extra)} cannot be used with health "
+                                        f"monitor type {hm.type}.")
+        else:
+            merged = {k: getattr(hm, k) for k in builders.HTTP_HM_FIELDS} | changes
+            builders.check_hm_fields(merged, hm.type)
         pool = session.get(Pool, hm.pool_id)
         assert pool is not None
         _lock_for(session, pool)
