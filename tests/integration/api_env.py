@@ -277,6 +277,8 @@ def per_test(api: Api, module_lab: Lab) -> Iterator[Lab]:
         yield lab
     finally:
         try:
+            if api.proc is None or api.proc.poll() is not None:
+                api.start()  # a test that killed the server failed before restarting it
             problems = api.delete_all()
         finally:
             lab.cleanup()

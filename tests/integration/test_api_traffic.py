@@ -23,7 +23,7 @@ from tests.integration.api_env import (
     serving,
     url,
 )
-from tests.integration.conftest import HERE, Lab, wait_for
+from tests.integration.conftest import HERE, Lab, sh, wait_for
 
 BACKENDS = ["10.250.10.21", "10.250.10.22"]
 CLIENTS = ["10.250.10.50", "10.250.10.51"]
@@ -77,6 +77,7 @@ def test_least_connections_avoids_the_busy_member(env: Env, hosts: Lab) -> None:
                              stdout=subprocess.PIPE, text=True) for _ in range(3)]
     hosts.procs.extend(held)
     time.sleep(1.0)
+    assert any(p.poll() is None for p in held), "be1 holds no request"
     names = hosts.names(client, vip, 10)
     assert names == ["be2"] * 10, names
     for proc in held:
@@ -169,6 +170,10 @@ def test_admin_state_down_on_listener_and_lb_stops_serving(env: Env, hosts: Lab)
         assert hosts.names(client, vip, 2) == ["be1", "be1"], root
 
 
+def _workers(master: int) -> set[int]:
+    return {int(p) for p in sh("pgrep", "-P", str(master), check=False).split()}
+
+
 def _stats(api: Api, lb_id: str, listener: str) -> tuple[dict[str, int], dict[str, int]]:
     return (api.call("GET", f"{LISTENERS}/{listener}/stats", 200)["stats"],
             api.call("GET", f"{LB}/{lb_id}/stats", 200)["stats"])
@@ -194,8 +199,11 @@ def test_stats_count_requests_and_survive_a_reload(env: Env, hosts: Lab) -> None
     for stats in got:
         assert stats["bytes_in"] > 0 and stats["bytes_out"] > 0, stats
     # a timeout change needs a reload: a new haproxy worker whose counters start at zero
+    master = int((env.api.state_dir / "lb" / lb["id"] / "haproxy.pid").read_text())
+    workers = _workers(master)
     env.api.change(lb["id"], "PUT", f"{LISTENERS}/{listener}",
                    {"listener": {"timeout_client_data": 40001}})
+    assert wait_for(lambda: _workers(master) - workers, 5), "no new haproxy worker"
     for _ in range(3):  # across several health rounds after the reload
         time.sleep(1.1)
         li, whole = _stats(env.api, lb["id"], listener)
