@@ -1,0 +1,132 @@
+"""Collections: filters, tag filters, field selection, sorting and paginated links."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from octavia_helpers import API, LB_URL, create_lb, fault, vip_subnet
+from starlette.testclient import TestClient
+
+from nslb.worker.loop import Worker
+
+
+@pytest.fixture
+def lbs(client: TestClient, worker: Worker) -> list[dict[str, Any]]:
+    """Five LBs: names lb0..lb4, lb1 and lb3 admin-down, tags over a/b/c; lb4 PENDING."""
+    subnet = vip_subnet(client)
+    tags = [["a"], ["a", "b"], ["b"], ["c"], ["a", "b", "c"]]
+    out = []
+    for i, tag in enumerate(tags):
+        out.append(create_lb(client, subnet["id"], name=f"lb{i}", tags=tag,
+                             admin_state_up=i not in (1, 3), description=f"d{i % 2}"))
+        if i == 3:
+            worker.drain()
+    return out
+
+
+def names(client: TestClient, **params: Any) -> list[str]:
+    """Names in the listed order; sorted by name unless the test sorts."""
+    if not ({"sort", "sort_key"} & set(params)):
+        params["sort"] = "name"
+    resp = client.get(LB_URL, params=params)
+    assert resp.status_code == 200, resp.text
+    return [lb["name"] for lb in resp.json()["loadbalancers"]]
+
+
+def test_filters(client: TestClient, lbs: list[dict[str, Any]]) -> None:
+    assert names(client) == ["lb0", "lb1", "lb2", "lb3", "lb4"]
+    assert names(client, name="lb2") == ["lb2"]
+    assert names(client, admin_state_up="false") == ["lb1", "lb3"]
+    assert names(client, admin_state_up="true", description="d0") == ["lb0", "lb2", "lb4"]
+    assert names(client, provisioning_status="PENDING_CREATE") == ["lb4"]
+    assert names(client, provisioning_status="ACTIVE", description="d1") == ["lb1", "lb3"]
+    assert names(client, id=lbs[3]["id"]) == ["lb3"]
+    assert names(client, vip_address=lbs[0]["vip_address"]) == ["lb0"]
+    assert names(client, name="nope") == []
+    assert names(client, project_id=lbs[0]["project_id"]) == names(client)
+    assert names(client, tenant_id="someone-else") == []
+    fault(client.get(LB_URL, params={"colour": "red"}), 400)
+    fault(client.get(LB_URL, params={"admin_state_up": "maybe"}), 400)
+
+
+def test_tag_filters(client: TestClient, lbs: list[dict[str, Any]]) -> None:
+    assert names(client, tags="a") == ["lb0", "lb1", "lb4"]
+    assert names(client, tags="a,b") == ["lb1", "lb4"]
+    assert names(client, tags=["a", "b"]) == ["lb1", "lb4"]
+    assert names(client, **{"tags-any": "a,c"}) == ["lb0", "lb1", "lb3", "lb4"]
+    assert names(client, **{"not-tags": "a,b"}) == ["lb0", "lb2", "lb3"]
+    assert names(client, **{"not-tags-any": "a,c"}) == ["lb2"]
+    assert names(client, tags="b", **{"not-tags": "c"}) == ["lb1", "lb2"]
+
+
+def test_fields(client: TestClient, lbs: list[dict[str, Any]]) -> None:
+    for params in ({"fields": ["id", "name"], "sort": "name"},
+                   {"fields": "id,name", "sort": "name"}):
+        items = client.get(LB_URL, params=params).json()["loadbalancers"]
+        assert items[0] == {"id": lbs[0]["id"], "name": "lb0"}
+    one = client.get(f"{LB_URL}/{lbs[1]['id']}", params={"fields": "provisioning_status"})
+    assert one.json() == {"loadbalancer": {"provisioning_status": "ACTIVE"}}
+
+
+def test_sorting(client: TestClient, lbs: list[dict[str, Any]]) -> None:
+    assert names(client, sort="name:desc") == ["lb4", "lb3", "lb2", "lb1", "lb0"]
+    assert names(client, sort="admin_state_up:asc,name:desc") == \
+        ["lb3", "lb1", "lb4", "lb2", "lb0"]
+    assert names(client, sort_key="name", sort_dir="desc") == ["lb4", "lb3", "lb2", "lb1", "lb0"]
+    assert names(client, sort_key=["description", "name"], sort_dir=["desc", "asc"]) == \
+        ["lb1", "lb3", "lb0", "lb2", "lb4"]
+    assert "sort key" in fault(client.get(LB_URL, params={"sort": "colour:asc"}), 400)
+    assert "sort direction" in fault(client.get(LB_URL, params={"sort": "name:up"}), 400)
+    fault(client.get(LB_URL, params={"sort_key": "tags"}), 400)
+
+
+def walk(client: TestClient, url: str, params: dict[str, Any],
+         rel: str = "next") -> list[list[str]]:
+    pages = []
+    resp = client.get(url, params=params)
+    while True:
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        pages.append([lb["name"] for lb in body["loadbalancers"]])
+        links = {link["rel"]: link["href"] for link in body["loadbalancers_links"]}
+        if rel not in links:
+            return pages
+        assert links[rel].startswith("http://testserver/")
+        resp = client.get(links[rel])
+
+
+def test_pagination_links_work(client: TestClient, lbs: list[dict[str, Any]]) -> None:
+    # The default order is (created_at, id), as in Octavia.
+    default = [lb["name"] for lb in sorted(lbs, key=lambda lb: (lb["created_at"], lb["id"]))]
+    assert walk(client, LB_URL, {"limit": 2}) == [default[0:2], default[2:4], default[4:]]
+    by_name = {"limit": 2, "sort": "name:asc"}
+    assert walk(client, LB_URL, by_name) == [["lb0", "lb1"], ["lb2", "lb3"], ["lb4"]]
+    assert walk(client, LB_URL, {"limit": 2, "sort": "name:desc"}) == \
+        [["lb4", "lb3"], ["lb2", "lb1"], ["lb0"]]
+    # From the last page back along the `previous` links. As in Octavia's _make_links, a
+    # page reached with a marker always offers `previous`, so the walk ends on an empty page.
+    assert walk(client, LB_URL, {**by_name, "marker": lbs[3]["id"]}, "previous") == \
+        [["lb4"], ["lb2", "lb3"], ["lb0", "lb1"], []]
+    first = client.get(LB_URL, params=by_name).json()
+    assert [link["rel"] for link in first["loadbalancers_links"]] == ["next"]
+    page = client.get(LB_URL, params={**by_name, "marker": lbs[1]["id"]}).json()
+    assert sorted(link["rel"] for link in page["loadbalancers_links"]) == ["next", "previous"]
+    assert [lb["name"] for lb in page["loadbalancers"]] == ["lb2", "lb3"]
+    reverse = client.get(LB_URL, params={**by_name, "marker": lbs[2]["id"],
+                                         "page_reverse": "true"}).json()
+    assert [lb["name"] for lb in reverse["loadbalancers"]] == ["lb0", "lb1"]
+    assert client.get(LB_URL).json()["loadbalancers_links"] == []
+
+
+def test_pagination_errors(client: TestClient, lbs: list[dict[str, Any]]) -> None:
+    assert "marker" in fault(client.get(LB_URL, params={"marker": "nope"}), 400)
+    assert "limit" in fault(client.get(LB_URL, params={"limit": "ten"}), 400)
+
+
+@pytest.mark.parametrize("collection", ["listeners", "pools", "healthmonitors",
+                                        "l7policies", "quotas"])
+def test_empty_collections(client: TestClient, collection: str) -> None:
+    resp = client.get(f"{API}/{collection}")
+    assert resp.status_code == 200
+    assert resp.json() == {collection: [], f"{collection}_links": []}
