@@ -9,7 +9,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 
 
@@ -40,9 +40,11 @@ class Lab:
         sh("ip", "-n", ns, "link", "set", "lo", "up")
         return ns
 
-    def spawn(self, ns: str, *argv: str) -> subprocess.Popen[bytes]:
+    def spawn(self, ns: str, *argv: str, quiet: bool = False) -> subprocess.Popen[bytes]:
+        """Start argv inside `ns`; `ip netns exec` execs it, so the pid is argv's own."""
         proc = subprocess.Popen(["ip", "netns", "exec", ns, *argv],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL if quiet else subprocess.PIPE,
+                                stdout=subprocess.DEVNULL if quiet else subprocess.PIPE,
                                 stderr=subprocess.DEVNULL)
         self.procs.append(proc)
         return proc
@@ -61,8 +63,10 @@ def lab() -> Iterator[Lab]:
         yield lb
     finally:
         for proc in lb.procs:
-            proc.kill()
-            proc.wait()
+            if proc.poll() is None:
+                proc.kill()
+            with suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
         for ns in lb.namespaces:
             sh("ip", "netns", "del", ns, check=False)
         sh("ip", "link", "del", lb.bridge, check=False)

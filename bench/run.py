@@ -1,7 +1,12 @@
 """Run the benchmarks and write bench/results/latest.json plus a readable table.
 
     python -m bench.run --quick     (under 5 minutes)
-    python -m bench.run --full
+    python -m bench.run --full      (up to 20 minutes)
+    python -m bench.run --quick --only throughput,reload    (refresh some parts only)
+
+Parts: api (noop driver) and dataplane = serving, throughput, reload, health, scale
+(namespace driver, root). Ctrl-C or SIGTERM still removes every bridge, namespace and
+process the run made.
 """
 
 from __future__ import annotations
@@ -10,10 +15,12 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from bench import api, dataplane
@@ -23,42 +30,101 @@ RESULTS = Path(__file__).parent / "results"
 OCTAVIA_REFERENCE = {"api_create_lb_active_ms_p50": 470.0,
                      "api_lb_tree_step_by_step_ms_p50": 2000.0,
                      "api_list_200_lbs_ms_p50": 64.0}
+TARGETS = {"dataplane_ratio_keepalive": ">= 0.97", "dataplane_ratio_newconn": ">= 0.97",
+           "reload_failed_requests": "0", "reload_failed_requests_newconn": "0"}
+GROUPS = (("control plane (noop driver)", ("api_",)),
+          ("create to serving (namespace driver)", ("create_to_serving",)),
+          ("data plane: nslb VIP vs minimal haproxy", ("dataplane_", "backend")),
+          ("reloads under load", ("reload_",)),
+          ("health", ("member_",)),
+          ("scale", ("create_", "delete_", "scale_", "rss_", "pss_", "haproxy_", "control_",
+                     "lb_dirs")))
 
 
 def machine() -> dict[str, Any]:
     haproxy = subprocess.run(["haproxy", "-v"], capture_output=True, text=True, check=False)
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
     return {"cores": os.cpu_count(), "python": platform.python_version(),
             "kernel": platform.release(),
-            "haproxy": haproxy.stdout.splitlines()[0] if haproxy.stdout else "absent"}
+            "haproxy": haproxy.stdout.splitlines()[0] if haproxy.stdout else "absent",
+            "wrk": (wrk.stdout or wrk.stderr).splitlines()[0] if (wrk.stdout or wrk.stderr)
+            else "absent",
+            "loadavg_at_start": os.getloadavg()[0]}
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def parse_parts(only: str | None) -> tuple[str, ...]:
+    if only is None:
+        return ("api", *dataplane.PARTS)
+    parts: list[str] = []
+    for name in only.split(","):
+        if name == "dataplane":
+            parts.extend(dataplane.PARTS)
+        elif name == "api" or name in dataplane.PARTS:
+            parts.append(name)
+        else:
+            raise SystemExit(f"unknown part {name!r}: api, dataplane, "
+                             f"{', '.join(dataplane.PARTS)}")
+    return tuple(dict.fromkeys(parts))
+
+
+def table(out: dict[str, Any]) -> str:
+    figures = {**out["figures"], **out["speedup_vs_octavia_reference"]}
+    lines = [f"nslb benchmarks, {out['mode']} mode, {out['date']}, {out['wall_s']} s",
+             "machine: " + ", ".join(f"{k} {v}" for k, v in out["machine"].items())]
+    seen: set[str] = set()
+    for title, prefixes in GROUPS:
+        keys = [k for k in figures if k.startswith(prefixes) and k not in seen]
+        if not keys:
+            continue
+        lines.append(f"\n{title}")
+        for key in keys:
+            seen.add(key)
+            target = f"   (target {TARGETS[key]})" if key in TARGETS else ""
+            lines.append(f"  {key:44} {figures[key]}{target}")
+    rest = [k for k in figures if k not in seen]
+    if rest:
+        lines.append("\nother")
+        lines.extend(f"  {key:44} {figures[key]}" for key in rest)
+    return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--full", action="store_true")
-    parser.add_argument("--only", choices=["api", "dataplane"])
-    quick = not parser.parse_args().full
-    only = parser.parse_args().only
+    parser.add_argument("--only", help="comma-separated parts (default: all)")
+    args = parser.parse_args()
+    quick = not args.full
+    parts = parse_parts(args.only)
+    signal.signal(signal.SIGTERM, _terminate)
     started = time.monotonic()
     figures: dict[str, Any] = {}
-    if only is not None and (RESULTS / "latest.json").exists():  # refresh a part only
-        figures.update(json.loads((RESULTS / "latest.json").read_text())["figures"])
-    if only in (None, "api"):
+    configs: dict[str, str] = {}
+    previous: dict[str, Any] = {}
+    if args.only is not None and (RESULTS / "latest.json").exists():  # refresh a part only
+        previous = json.loads((RESULTS / "latest.json").read_text())
+        figures.update(previous.get("figures", {}))
+        configs.update(previous.get("haproxy_configs", {}))
+    if "api" in parts:
         figures.update(api.run(quick))
-    if only in (None, "dataplane"):
-        figures.update(dataplane.run(quick))
+    dp = tuple(part for part in parts if part in dataplane.PARTS)
+    if dp:
+        figures.update(dataplane.run(quick, dp, configs))
     ratios = {f"{k}_vs_octavia": round(v / figures[k], 1)
               for k, v in OCTAVIA_REFERENCE.items() if figures.get(k)}
     out = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
-           "mode": "quick" if quick else "full", "machine": machine(),
+           "mode": "quick" if quick else "full", "parts": list(parts), "machine": machine(),
            "figures": figures, "speedup_vs_octavia_reference": ratios,
+           "haproxy_configs": configs,
            "wall_s": round(time.monotonic() - started, 1)}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(out, indent=2) + "\n")
-    print(f"{'figure':40} value")
-    for key, value in {**figures, **ratios}.items():
-        print(f"{key:40} {value}")
-    print(f"machine: {out['machine']}")
+    print(table(out))
 
 
 if __name__ == "__main__":

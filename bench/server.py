@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -52,8 +53,39 @@ def nslb_serve(driver: str, physnet: str) -> Iterator[tuple[str, int]]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
         log.close()
+        purge_dataplane(state)
         shutil.rmtree(state, ignore_errors=True)
+
+
+def haproxy_pids(state: str) -> list[int]:
+    """haproxy processes (masters and workers) whose command line names a file under `state`."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmdline and cmdline[0].endswith(b"haproxy") and any(
+                arg.startswith(state.encode() + b"/") for arg in cmdline):
+            pids.append(int(entry))
+    return pids
+
+
+def purge_dataplane(state: str) -> None:
+    """Whatever a benchmark left under `state` (on failure or Ctrl-C): kill its haproxies and
+    delete the namespaces of its LBs (which removes their veths). A no-op after a clean run."""
+    for pid in haproxy_pids(state):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    lbs = Path(state) / "lb"
+    if lbs.is_dir():
+        for lb in lbs.iterdir():
+            subprocess.run(["ip", "netns", "del", f"nslb-{lb.name}"], capture_output=True,
+                           timeout=30, check=False)
 
 
 def client(url: str) -> httpx.Client:
@@ -73,6 +105,7 @@ def make_network(api: httpx.Client, physnet: str, cidr: str) -> str:
 
 def wait_lb(api: httpx.Client, lb_id: str, want: str = "ACTIVE", timeout: float = 60,
             interval: float = 0.002) -> None:
+    """Poll the LB until its provisioning_status is `want` (raise on ERROR or timeout)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = api.get(f"/v2/lbaas/loadbalancers/{lb_id}").json()["loadbalancer"]
