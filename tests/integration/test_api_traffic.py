@@ -76,12 +76,20 @@ def test_least_connections_avoids_the_busy_member(env: Env, hosts: Lab) -> None:
                                                                "/?sleep=8&on=be1"), "1", "10"],
                              stdout=subprocess.PIPE, text=True) for _ in range(3)]
     hosts.procs.extend(held)
-    time.sleep(1.0)
-    assert any(p.poll() is None for p in held), "be1 holds no request"
+    be1 = f"{hosts.tag}-be1"
+    assert wait_for(lambda: _held(be1) >= 1, 8, 0.1), "be1 holds no request"
+    time.sleep(0.2)  # let the held probes that went to be2 finish
     names = hosts.names(client, vip, 10)
     assert names == ["be2"] * 10, names
     for proc in held:
         proc.kill()
+
+
+def _held(ns: str) -> int:
+    """Established connections to the echo server in `ns`."""
+    out = sh("ip", "netns", "exec", ns, "ss", "-Htn", "state", "established",
+             "( sport = :8080 )")
+    return len(out.splitlines())
 
 
 def test_source_ip_persistence_keeps_a_client_on_one_member(env: Env, hosts: Lab) -> None:
