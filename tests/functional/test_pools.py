@@ -150,29 +150,35 @@ def test_listener_already_has_default_pool(client: TestClient, worker: Worker) -
     assert prov(lb(client, ids["lb"])) == "ACTIVE"
 
 
-@pytest.mark.parametrize(("listener_protocol", "pool_protocol", "ok"), [
+PROTOCOL_MAP = [
     ("HTTP", "HTTP", True), ("HTTP", "PROXY", True), ("HTTP", "PROXYV2", True),
     ("HTTP", "TCP", False), ("HTTP", "HTTPS", False),
     ("HTTPS", "HTTPS", True), ("HTTPS", "TCP", True), ("HTTPS", "HTTP", False),
     ("TCP", "HTTP", True), ("TCP", "TCP", True), ("TCP", "HTTPS", True),
-])
-def test_listener_pool_protocol_map(client: TestClient, worker: Worker, listener_protocol: str,
-                                    pool_protocol: str, ok: bool) -> None:
+]
+
+
+def test_listener_pool_protocol_map(client: TestClient, worker: Worker) -> None:
     body = active_lb(client, worker)
-    li = create_listener(client, body["id"], protocol=listener_protocol)
-    worker.drain()
-    resp = client.post(POOL_URL, json={"pool": {"protocol": pool_protocol,
-                                                "lb_algorithm": "ROUND_ROBIN",
-                                                "listener_id": li["id"]}})
-    if ok:
-        assert resp.status_code == 201, resp.text
-    else:
-        assert "protocol" in fault(resp, 400)
-        assert client.get(POOL_URL).json()["pools"] == []
-        assert prov(listener(client, li["id"])) == "ACTIVE"
+    for port, (listener_protocol, pool_protocol, ok) in enumerate(PROTOCOL_MAP, start=1):
+        li = create_listener(client, body["id"], protocol=listener_protocol, protocol_port=port)
+        worker.drain()
+        resp = client.post(POOL_URL, json={"pool": {"protocol": pool_protocol,
+                                                    "lb_algorithm": "ROUND_ROBIN",
+                                                    "listener_id": li["id"]}})
+        if ok:
+            assert resp.status_code == 201, (listener_protocol, pool_protocol, resp.text)
+            worker.drain()
+        else:
+            assert fault(resp, 400) == (f"Validation failure: The pool protocol "
+                                        f"'{pool_protocol}' is invalid while the listener "
+                                        f"protocol is '{listener_protocol}'.")
+            assert prov(listener(client, li["id"])) == "ACTIVE"
+            assert listener(client, li["id"])["default_pool_id"] is None
+    assert len(client.get(POOL_URL).json()["pools"]) == sum(ok for *_, ok in PROTOCOL_MAP)
 
 
-@pytest.mark.parametrize(("attrs", "status", "words"), [
+POOL_RULES: list[tuple[dict[str, Any], int, str]] = [
     ({"session_persistence": {"type": "APP_COOKIE"}}, 400, "cookie_name"),
     ({"session_persistence": {"type": "SOURCE_IP", "cookie_name": "x"}}, 400, "Cookie"),
     ({"protocol": "TCP", "session_persistence": {"type": "HTTP_COOKIE"}}, 400, "HTTP"),
@@ -181,16 +187,19 @@ def test_listener_pool_protocol_map(client: TestClient, worker: Worker, listener
     ({"tls_enabled": True}, 501, "tls_enabled"),
     ({"tls_container_ref": "https://barbican/x"}, 501, "tls_container_ref"),
     ({"members": [{"address": "10.0.0.9", "protocol_port": 80}]}, 400, "single-call"),
-])
-def test_pool_rules(client: TestClient, worker: Worker, attrs: dict[str, Any], status: int,
-                    words: str) -> None:
+]
+
+
+def test_pool_rules(client: TestClient, worker: Worker) -> None:
     body = active_lb(client, worker)
-    resp = client.post(POOL_URL, json={"pool": {"protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-                                                "loadbalancer_id": body["id"], **attrs}})
-    message = fault(resp, status)
-    assert words in message
-    if status == 501:
-        assert message.startswith("Provider 'amphora' does not support a requested option")
+    for attrs, status, words in POOL_RULES:
+        resp = client.post(POOL_URL, json={"pool": {
+            "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "loadbalancer_id": body["id"],
+            **attrs}})
+        message = fault(resp, status)
+        assert words in message, attrs
+        if status == 501:
+            assert message.startswith("Provider 'amphora' does not support a requested option")
     assert client.get(POOL_URL).json()["pools"] == []
     assert prov(lb(client, body["id"])) == "ACTIVE"
 
