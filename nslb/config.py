@@ -56,8 +56,8 @@ class Settings:
     def validate(self) -> None:
         if self.amphora_driver not in ("noop", "namespace"):
             raise ConfigError(f"unknown amphora driver {self.amphora_driver!r}")
-        if self.auth not in ("noauth",):
-            raise ConfigError(f"unknown auth strategy {self.auth!r} (only noauth for now)")
+        if self.auth not in ("noauth", "keystone"):
+            raise ConfigError(f"unknown auth strategy {self.auth!r}: noauth or keystone")
         try:
             self.port  # noqa: B018 - parse check
         except (IndexError, ValueError):

@@ -10,10 +10,14 @@ from starlette.applications import Starlette
 
 from nslb.amphora.base import AmphoraDriver
 from nslb.api.app import create_app
+from nslb.api.context import keystone_context
 from nslb.config import ConfigError, Settings
 from nslb.db.engine import Database
 from nslb.db.migrate import upgrade
 from nslb.health.monitor import HealthMonitor
+from nslb.identity import bootstrap
+from nslb.identity.keys import KeyRing
+from nslb.identity.service import Identity
 from nslb.worker.loop import Worker
 
 log = logging.getLogger(__name__)
@@ -57,6 +61,28 @@ class Service:
         self.db.dispose()
 
 
+def public_url(settings: Settings) -> str:
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{settings.port}"
+
+
+def start_identity(settings: Settings, db: Database) -> Identity:
+    """Keys, the admin account on first start, and the clouds.yaml that holds its password."""
+    identity = Identity(db, KeyRing(settings.state_dir / "fernet-keys"))
+    password = bootstrap.ensure_admin(db)
+    clouds = settings.state_dir / "clouds.yaml"
+    if password is not None:
+        bootstrap.write_clouds_yaml(clouds, f"{public_url(settings)}/identity/v3", password)
+        log.warning("created the admin user; its credentials are in %s (mode 0600)", clouds)
+    if clouds.exists():
+        log.info("use it with: export OS_CLIENT_CONFIG_FILE=%s; "
+                 "openstack --os-cloud nslb loadbalancer list", clouds)
+    return identity
+
+
 def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url)
@@ -64,8 +90,12 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
     driver = driver or make_driver(settings)
     worker = Worker(db, driver, resync_interval=settings.resync_interval)
     health = HealthMonitor(db, driver, interval=settings.health_interval)
-    if settings.auth == "noauth":
+    if settings.auth == "keystone":
+        identity = start_identity(settings, db)
+        app = create_app(settings, db, kick=worker.kick, identity=identity,
+                         context_for=keystone_context(identity))
+    else:
         log.warning("AUTH IS OFF (--auth noauth): anyone who can reach %s is an admin",
                     settings.bind)
-    app = create_app(settings, db, kick=worker.kick)
+        app = create_app(settings, db, kick=worker.kick)
     return Service(settings, db, driver, worker, health, app)

@@ -12,12 +12,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from nslb.api import networking, octavia, versions
+from nslb.api import networking, octavia, policy, versions
 from nslb.api.context import Context, noauth_context
 from nslb.api.faults import ApiError
 from nslb.api.http import error_response
+from nslb.api.keystone import admin, auth, roles
 from nslb.config import Settings
 from nslb.db.engine import Database
+from nslb.identity.service import Identity
 
 
 def _http_error(request: Request, exc: Exception) -> Response:
@@ -39,7 +41,7 @@ def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def octavia_routes() -> list[BaseRoute]:
-    api = octavia.routes()
+    api = policy.guard(octavia.routes())
     return [
         Route("/", versions.versions, methods=["GET"]),
         Mount("/v2.0", routes=api),
@@ -47,14 +49,22 @@ def octavia_routes() -> list[BaseRoute]:
     ]
 
 
+def identity_routes() -> list[BaseRoute]:
+    return [*auth.routes(), *admin.routes(), *roles.routes()]
+
+
 def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lambda: None,
-               context_for: Callable[[Request], Context] = noauth_context) -> Starlette:
-    """Build the app. `kick` wakes the worker after a change is committed."""
+               context_for: Callable[[Request], Context] = noauth_context,
+               identity: Identity | None = None) -> Starlette:
+    """Build the app. `kick` wakes the worker after a change is committed; `identity`
+    serves /identity (the embedded Keystone) when given."""
     routes: list[BaseRoute] = [
-        Mount("/networking", routes=networking.routes()),
+        Mount("/networking", routes=policy.guard(networking.routes())),
         Mount("/load-balancer", routes=octavia_routes()),
         *octavia_routes(),
     ]
+    if identity is not None:
+        routes.insert(0, Mount("/identity", routes=identity_routes()))
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_error, ApiError: _api_error,
@@ -64,4 +74,5 @@ def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lamb
     app.state.db = db
     app.state.kick = kick
     app.state.context_for = context_for
+    app.state.identity = identity
     return app

@@ -1,40 +1,75 @@
-"""Who is calling. In noauth mode (as in Octavia's noauth) the caller is an admin whose
-project comes from X-Project-Id / X-Tenant-Id / X-Tenant, or from project_id in a body."""
+"""Who is calling.
+
+noauth (as in Octavia's noauth): every caller is an admin, and the project comes from
+X-Project-Id / X-Tenant-Id / X-Tenant or from project_id in a body.
+keystone: the caller is the principal of a valid project-scoped X-Auth-Token, with the
+roles it has on that project now.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from nslb.api.faults import BadRequest
+from nslb.api.faults import BadRequest, Forbidden, Unauthorized
+from nslb.identity.service import AuthFailed, Identity
 
 PROJECT_HEADERS = ("x-project-id", "x-tenant-id", "x-tenant")
+ADMIN_ROLES = frozenset({"admin", "load-balancer_admin"})
+GLOBAL_READ_ROLES = ADMIN_ROLES | {"load-balancer_global_observer"}
+NOAUTH_ROLES = frozenset({"admin", "member", "reader"})
 
 
 @dataclass(frozen=True)
 class Context:
     project_id: str | None
-    is_admin: bool = True
+    roles: frozenset[str] = NOAUTH_ROLES
+    user_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return bool(self.roles & ADMIN_ROLES)
+
+    @property
+    def sees_all_projects(self) -> bool:
+        return bool(self.roles & GLOBAL_READ_ROLES)
 
     def require_project(self, body_project: str | None = None) -> str:
         """The project a new object belongs to; 400 as Octavia says when there is none."""
         project = body_project or self.project_id
         if not project:
             raise BadRequest("Missing project ID in request where one is required")
-        if body_project and self.project_id and body_project != self.project_id \
-                and not self.is_admin:
-            raise BadRequest("Only admins may create objects in another project")
+        if body_project and body_project != self.project_id and not self.is_admin:
+            raise Forbidden("Policy does not allow this request to be performed.")
         return project
 
     def scope(self) -> str | None:
-        """Project to restrict queries to; None means every project (admin)."""
-        return None if self.is_admin else self.project_id
+        """Project to restrict lookups to; None means every project."""
+        return None if self.sees_all_projects else self.project_id
 
 
 def noauth_context(request: Request) -> Context:
     for header in PROJECT_HEADERS:
         value = request.headers.get(header)
         if value:
-            return Context(project_id=value, is_admin=True)
-    return Context(project_id=None, is_admin=True)
+            return Context(project_id=value)
+    return Context(project_id=None)
+
+
+def keystone_context(identity: Identity) -> Callable[[Request], Context]:
+    def context_for(request: Request) -> Context:
+        token = request.headers.get("x-auth-token")
+        if not token:
+            raise Unauthorized()
+        try:
+            principal = identity.validate(token)
+        except AuthFailed:
+            raise Unauthorized() from None
+        if principal.project is None:  # an unscoped token carries no roles
+            return Context(project_id=None, roles=frozenset(), user_id=principal.user.id)
+        return Context(project_id=principal.project.id, roles=principal.role_names,
+                       user_id=principal.user.id)
+
+    return context_for

@@ -30,6 +30,12 @@ class ApiError(Exception):
             "debuginfo": None,
         }
 
+    def keystone_body(self) -> dict[str, Any]:
+        titles = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+                  409: "Conflict", 501: "Not Implemented"}
+        return {"error": {"code": self.status, "title": titles.get(self.status, "Error"),
+                          "message": self.message}}
+
     def neutron_body(self) -> dict[str, Any]:
         return {"NeutronError": {"type": self.neutron_type, "message": self.message,
                                  "detail": ""}}
@@ -45,6 +51,17 @@ class ValidationFailure(BadRequest):
 
     def __init__(self, message: str) -> None:
         super().__init__(f"Validation failure: {message}")
+
+
+class Unauthorized(ApiError):
+    """No valid token. The message never says which part of the credentials was wrong."""
+
+    status = 401
+    neutron_type = "Unauthorized"
+
+    def __init__(self, message: str = "The request you have made requires authentication."
+                 ) -> None:
+        super().__init__(message)
 
 
 class Forbidden(ApiError):

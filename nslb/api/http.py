@@ -19,7 +19,11 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def context(request: Request) -> Context:
-    ctx: Context = request.app.state.context_for(request)
+    """The caller, worked out once per request (token validation is not free)."""
+    ctx: Context | None = getattr(request.state, "ctx", None)
+    if ctx is None:
+        ctx = request.app.state.context_for(request)
+        request.state.ctx = ctx
     return ctx
 
 
@@ -72,8 +76,14 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def error_response(request: Request, exc: ApiError) -> Response:
-    neutron = request.url.path.startswith("/networking")
-    body = exc.neutron_body() if neutron else exc.octavia_body()
+    path = request.url.path
+    if path.startswith("/identity"):
+        body = exc.keystone_body()
+    elif path.startswith("/networking"):
+        body = exc.neutron_body()
+    else:
+        body = exc.octavia_body()
     if exc.status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-    return JSONResponse(body, status_code=exc.status)
+    headers = {"WWW-Authenticate": 'Keystone uri="/identity/v3"'} if exc.status == 401 else None
+    return JSONResponse(body, status_code=exc.status, headers=headers)

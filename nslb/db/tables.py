@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import registry
 
 from nslb.db.types import JSONText
+from nslb.model import identity as ident
 from nslb.model import resources as r
 
 metadata = MetaData(
@@ -205,6 +206,53 @@ ip_allocation = Table(
     Column("port_id", ID, ForeignKey("port.id"), nullable=False, index=True),
 )
 
+# --- identity (embedded Keystone subset) --------------------------------------------------
+
+project = Table(
+    "project", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("description", String(255), nullable=False),
+    Column("domain_id", String(64), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("domain_id", "name", name="uq_project_domain_name"),
+)
+
+user = Table(
+    "user", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("description", String(255), nullable=False),
+    Column("domain_id", String(64), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("default_project_id", String(64)),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("domain_id", "name", name="uq_user_domain_name"),
+)
+
+role = Table(
+    "role", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("description", String(255), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+role_assignment = Table(
+    "role_assignment", metadata,
+    Column("user_id", String(64), ForeignKey("user.id"), primary_key=True),
+    Column("project_id", String(64), ForeignKey("project.id"), primary_key=True),
+    Column("role_id", String(64), ForeignKey("role.id"), primary_key=True),
+)
+
+revoked_token = Table(
+    "revoked_token", metadata,
+    Column("audit_id", String(64), primary_key=True),
+    Column("expires_at", DateTime, nullable=False, index=True),
+)
+
 _MAPPED = {
     r.LoadBalancer: load_balancer,
     r.Listener: listener,
@@ -215,6 +263,11 @@ _MAPPED = {
     r.Network: network,
     r.Subnet: subnet,
     r.Port: port,
+    ident.Project: project,
+    ident.User: user,
+    ident.Role: role,
+    ident.RoleAssignment: role_assignment,
+    ident.RevokedToken: revoked_token,
 }
 
 

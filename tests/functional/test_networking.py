@@ -449,7 +449,7 @@ def test_pagination_follows_next_links(client: TestClient) -> None:
 
 
 def _member_context(request: Request) -> Context:
-    return Context(project_id=request.headers.get("x-project-id"), is_admin=False)
+    return Context(project_id=request.headers.get("x-project-id"), roles=frozenset({"member"}))
 
 
 @pytest.fixture

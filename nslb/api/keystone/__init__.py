@@ -1,0 +1,1 @@
+"""Keystone v3 compatible identity API, served under /identity."""

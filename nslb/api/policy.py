@@ -1,0 +1,86 @@
+"""Who may do what: Octavia's and Neutron's default roles in one table.
+
+Every Octavia and Neutron route passes through `guard`, which picks the rule for the
+request from RULES (first match on method and path) and checks the caller's roles.
+Project isolation is separate: lookups are scoped to the caller's project unless the
+caller may see everything, so other projects' objects answer 404.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+
+from nslb.api.context import Context
+from nslb.api.faults import Forbidden
+from nslb.api.http import Handler, context
+
+ADMIN = frozenset({"admin", "load-balancer_admin"})
+GLOBAL_READ = ADMIN | {"load-balancer_global_observer"}
+READ = GLOBAL_READ | {"reader", "member", "load-balancer_observer", "load-balancer_member",
+                      "load-balancer_quota_admin"}
+WRITE = ADMIN | {"member", "load-balancer_member"}
+QUOTA_WRITE = ADMIN | {"load-balancer_quota_admin"}
+
+ROLES = {"read": READ, "write": WRITE, "quota_write": QUOTA_WRITE, "admin": ADMIN}
+
+# (methods, path regex, rule): the first match wins. Paths are relative to the API prefix.
+RULES: list[tuple[frozenset[str], re.Pattern[str], str]] = [
+    (frozenset({"PUT", "DELETE"}), re.compile(r".*/quotas/"), "quota_write"),
+    (frozenset({"PUT"}), re.compile(r".*/failover$"), "admin"),
+    (frozenset({"GET", "POST", "PUT", "DELETE"}), re.compile(r".*/octavia/amphorae"), "admin"),
+    (frozenset({"POST", "PUT", "DELETE"}),
+     re.compile(r".*/(flavors|flavorprofiles|availabilityzones|availabilityzoneprofiles)"),
+     "admin"),
+    (frozenset({"GET", "HEAD"}), re.compile(r".*"), "read"),
+    (frozenset({"POST", "PUT", "PATCH", "DELETE"}), re.compile(r".*"), "write"),
+]
+
+DENIED = "Policy does not allow this request to be performed."
+OPEN = frozenset({"", "/", "/v2.0", "/v2.0/"})
+
+
+def rule_for(method: str, path: str) -> str:
+    for methods, pattern, rule in RULES:
+        if method in methods and pattern.match(path):
+            return rule
+    return "admin"
+
+
+def allowed(ctx: Context, rule: str) -> bool:
+    return bool(ctx.roles & ROLES[rule])
+
+
+def enforce(ctx: Context, rule: str) -> None:
+    if not allowed(ctx, rule):
+        raise Forbidden(DENIED)
+
+
+def _guarded(endpoint: Handler, path: str) -> Handler:
+    async def guarded(request: Request) -> Response:
+        enforce(context(request), rule_for(request.method, path))
+        return await endpoint(request)
+
+    guarded.__name__ = getattr(endpoint, "__name__", "endpoint")
+    return guarded
+
+
+def guard(routes: list[BaseRoute], prefix: str = "") -> list[BaseRoute]:
+    """The same routes, each endpoint first authenticating the caller and checking RULES.
+
+    Version documents stay open, as in Octavia and Neutron: clients read them before
+    they have a token.
+    """
+    out: list[BaseRoute] = []
+    for route in routes:
+        if isinstance(route, Mount):
+            out.append(Mount(route.path, routes=guard(list(route.routes), prefix + route.path)))
+        elif isinstance(route, Route) and route.path not in OPEN:
+            out.append(Route(route.path, _guarded(route.endpoint, prefix + route.path),
+                             methods=sorted(route.methods or [])))
+        else:
+            out.append(route)
+    return out
