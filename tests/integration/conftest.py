@@ -31,6 +31,8 @@ HAPROXY = "/usr/sbin/haproxy"
 CREATED_LBS: set[str] = set()
 CREATED_PORTS: set[str] = set()
 STATE_DIRS: list[str] = []
+# Processes this session started from this directory (others may run these tests concurrently).
+STARTED_PIDS: set[int] = set()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -98,8 +100,14 @@ class Lab:
         proc = subprocess.Popen(
             ["ip", "netns", "exec", ns, sys.executable, str(HERE / "echo_server.py"), name,
              str(port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self.procs.append(proc)
+        self.track(proc)
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        return proc
+
+    def track(self, proc: subprocess.Popen[str]) -> subprocess.Popen[str]:
+        """Kill `proc` at cleanup; the session finalizer checks it is gone."""
+        self.procs.append(proc)
+        STARTED_PIDS.add(proc.pid)
         return proc
 
     def stop(self, proc: subprocess.Popen[str]) -> None:
@@ -124,7 +132,7 @@ class Lab:
         proc = subprocess.Popen(
             ["ip", "netns", "exec", ns, sys.executable, str(HERE / "http_probe.py"), "--loop",
              url, str(stopfile), *extra], stdout=subprocess.PIPE, text=True)
-        self.procs.append(proc)
+        self.track(proc)
         return proc
 
     def cleanup(self) -> None:
@@ -196,7 +204,9 @@ def nothing_left_behind() -> Iterator[None]:
     leftovers += _links_with_prefix(PREFIX)
     host_ends = {host_ifname(p) for p in CREATED_PORTS}
     leftovers += [n for n in _links_with_prefix("nsh") if n in host_ends]
-    procs = sh("ps", "-eo", "args", check=False)
-    leftovers += [line for line in procs.splitlines()
-                  if any(d in line for d in STATE_DIRS) or str(HERE) in line]
+    for line in sh("ps", "-eo", "pid=,args=", check=False).splitlines():
+        pid, _, args = line.strip().partition(" ")
+        if any(d in args for d in STATE_DIRS) or (str(HERE) in args
+                                                  and int(pid) in STARTED_PIDS):
+            leftovers.append(line)
     assert not leftovers, f"integration tests left behind: {leftovers}"

@@ -100,7 +100,7 @@ def test_fifty_member_changes_under_load_lose_no_request(env: Env, hosts: Lab,
     result = _finish(loop, stop)
     assert result["errors"] == [], (len(result["errors"]), result["errors"][:5])  # type: ignore
     assert int(result["ok"]) > 200, result["ok"]  # type: ignore[call-overload]
-    assert elapsed < 50, elapsed
+    assert elapsed < 90, elapsed
 
 
 def test_kill_9_of_nslb_keeps_traffic_and_the_restart_adopts(env: Env, hosts: Lab,

@@ -75,7 +75,8 @@ def test_least_connections_avoids_the_busy_member(env: Env, hosts: Lab) -> None:
                               str(HERE / "http_probe.py"), url(lb["vip_address"],
                                                                "/?sleep=8&on=be1"), "1", "10"],
                              stdout=subprocess.PIPE, text=True) for _ in range(3)]
-    hosts.procs.extend(held)
+    for proc in held:
+        hosts.track(proc)
     be1 = f"{hosts.tag}-be1"
     assert wait_for(lambda: _held(be1) >= 1, 8, 0.1), "be1 holds no request"
     time.sleep(0.2)  # let the held probes that went to be2 finish
