@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := haproxy keepalived iproute2 nftables curl wrk arping iputils-ping procps psmisc
+APT_PACKAGES := haproxy keepalived iproute2 nftables curl wrk arping iputils-ping procps psmisc \
+	postgresql
 STAMP_APT := $(VENV)/.apt-done
 STAMP_PIP := $(VENV)/.pip-done
 ARGS ?=
@@ -31,8 +32,8 @@ $(STAMP_PIP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
-run: setup ## start nslb serve (API + worker) on 127.0.0.1:9876
-	$(BIN)/nslb serve $(ARGS)
+run: setup ## start nslb (API, worker, identity) on 127.0.0.1:9876; state in /var/lib/nslb
+	$(BIN)/nslb serve --auth keystone $(ARGS)
 
 test: setup ## run the whole suite: lint, unit, functional, contract, integration (root)
 	$(MAKE) lint

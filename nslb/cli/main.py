@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from nslb import __version__
-from nslb.config import ConfigError, load
+from nslb.config import DEFAULT_STATE_DIR, ConfigError, load
 
 app = typer.Typer(
     help="nslb: OpenStack Octavia-compatible load balancers as HAProxy in Linux network "
@@ -91,6 +91,9 @@ def demo(
     bridge: Annotated[str, typer.Option(
         help="The bridge that physnet maps to in nslb serve (--physnet NAME:BRIDGE)")] =
         "nslb-br0",
+    state_dir: Annotated[Path, typer.Option(
+        help="nslb serve's state dir: its clouds.yaml (with --auth keystone) is used to log "
+             "in")] = DEFAULT_STATE_DIR,
     clean: Annotated[bool, typer.Option("--clean", help="Remove everything the demo made")] =
         False,
 ) -> None:
@@ -103,7 +106,7 @@ def demo(
         if clean:
             demo_run.clean()
         else:
-            demo_run.run(url, physnet, bridge)
+            demo_run.run(url, physnet, bridge, state_dir / "clouds.yaml")
     except demo_run.DemoError as exc:
         typer.echo(f"nslb demo: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from nslb.demo import hosts
 from nslb.netns.bridges import BridgeRegistry
@@ -35,6 +36,7 @@ class DemoError(RuntimeError):
 @dataclass
 class DemoState:
     url: str = ""
+    clouds: str = ""
     network_id: str = ""
     subnet_id: str = ""
     lb_id: str = ""
@@ -54,11 +56,34 @@ class DemoState:
 
 
 class Api:
-    """Just enough of an Octavia/Neutron client for the demo, with readable errors."""
+    """Just enough of an Octavia/Neutron client for the demo, with readable errors.
 
-    def __init__(self, url: str) -> None:
+    With a clouds.yaml (nslb serve --auth keystone writes one) the demo logs in as the
+    admin it names; without one it uses noauth's X-Project-Id header.
+    """
+
+    def __init__(self, url: str, clouds: Path | None = None) -> None:
         self.http = httpx.Client(base_url=url.rstrip("/"), timeout=10,
                                  headers={"X-Project-Id": PROJECT})
+        if clouds is not None and clouds.exists():
+            self.http.headers["X-Auth-Token"] = self._login(clouds)
+
+    def _login(self, clouds: Path) -> str:
+        auth = yaml.safe_load(clouds.read_text())["clouds"]["nslb"]["auth"]
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": auth["username"], "password": auth["password"],
+            "domain": {"name": auth.get("user_domain_name", "Default")}}}},
+            "scope": {"project": {"name": auth["project_name"],
+                                  "domain": {"name": auth.get("project_domain_name",
+                                                              "Default")}}}}}
+        try:
+            r = self.http.post("/identity/v3/auth/tokens", json=body)
+        except httpx.ConnectError:
+            raise DemoError(f"cannot reach nslb at {self.http.base_url}: start it first "
+                            "with `make run` (or `nslb serve`)") from None
+        if r.status_code != 201:
+            raise DemoError(f"logging in with {clouds} failed: {r.status_code} {r.text}")
+        return r.headers["X-Subject-Token"]
 
     def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         try:
@@ -166,11 +191,13 @@ def _requests(vip: str, started: float, count: int, say: Say) -> Counter[str]:
     return answered
 
 
-def run(url: str, physnet: str, bridge: str, say: Say = print) -> Counter[str]:
+def run(url: str, physnet: str, bridge: str, clouds: Path | None = None,
+        say: Say = print) -> Counter[str]:
     """Build the demo (reusing what an earlier run left) and send requests through it."""
     state = DemoState.load()
     state.url = url
-    api = Api(url)
+    state.clouds = str(clouds) if clouds else ""
+    api = Api(url, clouds)
     api.call("GET", "/")
     _network(api, state, physnet, say)
     _hosts(state, bridge, say)
@@ -204,7 +231,7 @@ def _delete_lb(api: Api, lb_id: str, timeout: float = 30) -> None:
 def clean(say: Say = print) -> None:
     """Remove everything a demo run recorded, in reverse order of creation."""
     state = DemoState.load()
-    api = Api(state.url) if state.url else None
+    api = Api(state.url, Path(state.clouds) if state.clouds else None) if state.url else None
     if api is not None and state.lb_id:
         _delete_lb(api, state.lb_id)
         say(f"deleted load balancer {state.lb_id}")

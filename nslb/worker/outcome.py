@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -10,7 +11,7 @@ from nslb.db import ports, stats
 from nslb.db.lb_ports import ports_of_device
 from nslb.db.snapshots import MEMBER_OWNER
 from nslb.db.tree import Tree, load_tree
-from nslb.model.resources import Listener, LoadBalancer
+from nslb.model.resources import Listener, LoadBalancer, Pool
 from nslb.model.status import PENDING, Event, transition
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,10 @@ def applied(session: Session, lb_id: str, generation: int, error: str | None) ->
             continue
         if child.provisioning_status == "PENDING_DELETE" and not error:
             gone.append(child)
+        elif error and _only_locked(child, t):
+            # A parent locked for a child's change goes back to ACTIVE; only the object
+            # that was changed goes to ERROR (Octavia's *ToErrorOnRevert tasks).
+            child.provisioning_status = transition(child.provisioning_status, Event.SUCCEED)
         else:
             child.provisioning_status = transition(child.provisioning_status, event)
     if lb.provisioning_status in PENDING:
@@ -51,6 +56,23 @@ def applied(session: Session, lb_id: str, generation: int, error: str | None) ->
     if not error:
         _release_unused_member_ports(session, lb, t)
     return True
+
+
+def _below(obj: object, t: Tree) -> list[Any]:
+    """The objects whose changes lock `obj` as a parent (its pool, members and monitor)."""
+    if isinstance(obj, Pool):
+        return [*(m for m in t.members if m.pool_id == obj.id),
+                *(h for h in t.healthmonitors if h.pool_id == obj.id)]
+    if isinstance(obj, Listener):
+        pool = next((p for p in t.pools if p.id == obj.default_pool_id), None)
+        return [pool, *_below(pool, t)] if pool is not None else []
+    return []
+
+
+def _only_locked(obj: Any, t: Tree) -> bool:
+    """True for a PENDING_UPDATE parent whose pending state comes from a child's change."""
+    return obj.provisioning_status == "PENDING_UPDATE" and any(
+        c.provisioning_status in PENDING for c in _below(obj, t))
 
 
 def _release_unused_member_ports(session: Session, lb: LoadBalancer, t: Tree) -> None:

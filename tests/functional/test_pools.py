@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from octavia_helpers import (
     LISTENER_URL,
     POOL_URL,
@@ -126,8 +125,6 @@ def test_failed_apply(client: TestClient, worker: Worker, driver: NoopDriver) ->
     assert prov(pool(client, created["id"])) == "ACTIVE"
 
 
-@pytest.mark.xfail(strict=True, reason="worker/outcome.py fails every PENDING object of the "
-                   "LB; Octavia's PoolToErrorOnRevertTask puts the listeners back to ACTIVE")
 def test_failed_apply_leaves_parent_listener_active(client: TestClient, worker: Worker,
                                                     driver: NoopDriver) -> None:
     body = active_lb(client, worker)
