@@ -9,10 +9,12 @@ root, so as root the cluster is owned by the `postgres` user and run with runuse
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -127,13 +129,34 @@ class Cluster:
             return ""
 
 
+def _reap_stale_clusters(bin_dir: Path) -> None:
+    """Stop and remove clusters left by test runs that were killed before their
+    finalizers ran (postgres runs detached, so it outlives a SIGKILLed pytest)."""
+    for owner_file in Path(tempfile.gettempdir()).glob("nslb-pg-*/owner.pid"):
+        root = owner_file.parent
+        try:
+            os.kill(int(owner_file.read_text()), 0)
+            continue  # its test run is still going
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue
+        pid_file = root / "data" / "postmaster.pid"
+        if pid_file.exists():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     bin_dir = _pg_bin()
     if bin_dir is None:
         pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql, "
                     "or set NSLB_PG_BIN)")
+    _reap_stale_clusters(bin_dir)
     root = Path(tempfile.mkdtemp(prefix="nslb-pg-"))
+    (root / "owner.pid").write_text(str(os.getpid()))
     pg: Cluster | None = None
     try:
         pg = Cluster(bin_dir, root)
