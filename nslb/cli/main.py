@@ -112,6 +112,23 @@ def demo(
         raise typer.Exit(1) from None
 
 
+@app.command("rotate-keys")
+def rotate_keys(
+    state_dir: Annotated[Path, typer.Option(help="nslb serve's state dir")] = DEFAULT_STATE_DIR,
+    max_active: Annotated[int, typer.Option(help="Keys kept (primary, staged, secondaries)")] =
+        3,
+) -> None:
+    """Rotate the Fernet keys that sign identity tokens (a running nslb picks them up).
+
+    The staged key becomes the primary, a new staged key is made, and the oldest keys
+    beyond --max-active are removed: tokens made before this rotation stay valid.
+    """
+    from nslb.identity.keys import rotate
+
+    primary = rotate(state_dir / "fernet-keys", max_active)
+    typer.echo(f"rotated: key {primary} is now the primary in {state_dir / 'fernet-keys'}")
+
+
 @app.command()
 def version() -> None:
     """Print the nslb version."""
