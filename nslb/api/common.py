@@ -14,11 +14,13 @@ from starlette.responses import Response
 from nslb.api import listing
 from nslb.api.context import Context
 from nslb.api.faults import BadRequest, NotFound
-from nslb.api.http import context, respond
+from nslb.api.http import Handler, context, respond
 from nslb.api.locks import display
 from nslb.api.versions import base_url
 from nslb.db.engine import Database
 from nslb.db.query import QueryError, run_list
+
+Render = Callable[[Session, list[Any]], list[dict[str, Any]]]
 
 
 def db(request: Request) -> Database:
@@ -41,8 +43,7 @@ def find(session: Session, cls: type, ident: str, ctx: Context,
     return obj
 
 
-def list_response(request: Request, cls: type, collection: str,
-                  render: Callable[[Session, list[Any]], list[dict[str, Any]]],
+def list_response(request: Request, cls: type, collection: str, render: Render,
                   fixed: dict[str, Any] | None = None) -> Response:
     """Filter, sort, paginate, render and wrap a collection the Octavia way."""
     q = listing.parse_list(request)
@@ -66,6 +67,22 @@ def list_response(request: Request, cls: type, collection: str,
 
 def show_response(request: Request, root: str, item: dict[str, Any]) -> Response:
     return respond({root: listing.select_fields(item, listing.fields_of(request))})
+
+
+
+def read_endpoints(cls: type, collection: str, root: str,
+                   render: Render) -> tuple[Handler, Handler]:
+    """GET on the collection and GET on one object of a top-level resource."""
+
+    async def list_all(request: Request) -> Response:
+        return list_response(request, cls, collection, render)
+
+    async def show(request: Request) -> Response:
+        with db(request).read() as session:
+            obj = find(session, cls, request.path_params["id"], context(request))
+            return show_response(request, root, render(session, [obj])[0])
+
+    return list_all, show
 
 
 # PUT semantics: null empties a text or list field, resets a listener limit to Octavia's

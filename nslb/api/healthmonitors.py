@@ -10,10 +10,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nslb.api import builders, views
-from nslb.api.common import apply_changes, db, find, kick, list_response, show_response
+from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.faults import Conflict, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
-from nslb.api.locks import lock_parents, mark
+from nslb.api.locks import lock_pool_and_parents, mark
 from nslb.api.quotas import enforce
 from nslb.api.schemas import HealthMonitorCreate, HealthMonitorUpdate
 from nslb.db import tree
@@ -25,10 +25,6 @@ def render_many(session: Session, hms: list[HealthMonitor]) -> list[dict[str, An
     return [views.healthmonitor(h) for h in hms]
 
 
-def _lock_for(session: Session, pool: Pool) -> None:
-    listener_ids = tree.listeners_using_pool(session, [pool.id]).get(pool.id, [])
-    lock_parents(session, pool.loadbalancer_id, listener_ids, pool.id)
-
 
 async def create(request: Request) -> Response:
     data = parse(HealthMonitorCreate, await read_root(request, "healthmonitor"), "healthmonitor")
@@ -39,7 +35,7 @@ async def create(request: Request) -> Response:
             raise Conflict("This pool already has a health monitor")
         hm = builders.new_healthmonitor(data, pool, pool.project_id)
         enforce(session, pool.project_id, {HealthMonitor: 1})
-        _lock_for(session, pool)
+        lock_pool_and_parents(session, pool)
         session.add(hm)
         session.flush()
         body = views.healthmonitor(hm)
@@ -47,14 +43,7 @@ async def create(request: Request) -> Response:
     return respond({"healthmonitor": body}, 201)
 
 
-async def list_all(request: Request) -> Response:
-    return list_response(request, HealthMonitor, "healthmonitors", render_many)
-
-
-async def show(request: Request) -> Response:
-    with db(request).read() as session:
-        hm = find(session, HealthMonitor, request.path_params["id"], context(request))
-        return show_response(request, "healthmonitor", views.healthmonitor(hm))
+list_all, show = read_endpoints(HealthMonitor, "healthmonitors", "healthmonitor", render_many)
 
 
 async def update(request: Request) -> Response:
@@ -73,7 +62,7 @@ async def update(request: Request) -> Response:
             builders.check_hm_fields(merged, hm.type)
         pool = session.get(Pool, hm.pool_id)
         assert pool is not None
-        _lock_for(session, pool)
+        lock_pool_and_parents(session, pool)
         mark(hm, Event.UPDATE)
         apply_changes(hm, changes)
         body = views.healthmonitor(hm)
@@ -86,7 +75,7 @@ async def delete(request: Request) -> Response:
         hm = find(session, HealthMonitor, request.path_params["id"], context(request))
         pool = session.get(Pool, hm.pool_id)
         assert pool is not None
-        _lock_for(session, pool)
+        lock_pool_and_parents(session, pool)
         mark(hm, Event.DELETE)
     kick(request)
     return respond(None, 204)

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nslb.api import builders, views
-from nslb.api.common import apply_changes, db, find, kick, list_response, show_response
+from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.faults import Conflict, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
 from nslb.api.locks import lock_parents, mark
@@ -72,14 +72,7 @@ async def create(request: Request) -> Response:
     return respond({"listener": body}, 201)
 
 
-async def list_all(request: Request) -> Response:
-    return list_response(request, Listener, "listeners", render_many)
-
-
-async def show(request: Request) -> Response:
-    with db(request).read() as session:
-        listener = find(session, Listener, request.path_params["id"], context(request))
-        return show_response(request, "listener", views.listener(listener))
+list_all, show = read_endpoints(Listener, "listeners", "listener", render_many)
 
 
 async def update(request: Request) -> Response:

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nslb.api import tree_create, views
-from nslb.api.common import apply_changes, db, find, kick, list_response, show_response
+from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.faults import BadRequest, Forbidden, NotImplementedOption, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
 from nslb.api.locks import lock_lb
@@ -89,14 +89,7 @@ async def create(request: Request) -> Response:
     return respond({"loadbalancer": body}, 201)
 
 
-async def list_all(request: Request) -> Response:
-    return list_response(request, LoadBalancer, "loadbalancers", render_many)
-
-
-async def show(request: Request) -> Response:
-    with db(request).read() as session:
-        lb = find(session, LoadBalancer, request.path_params["id"], context(request))
-        return show_response(request, "loadbalancer", render_many(session, [lb])[0])
+list_all, show = read_endpoints(LoadBalancer, "loadbalancers", "loadbalancer", render_many)
 
 
 async def update(request: Request) -> Response:

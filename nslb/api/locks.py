@@ -80,3 +80,9 @@ def lock_parents(session: Session, lb_id: str, listener_ids: Sequence[str] = (),
 def mark(obj: Resource, event: Event) -> None:
     """Move the object itself (PUT -> PENDING_UPDATE, DELETE -> PENDING_DELETE)."""
     _step(obj, event)
+
+
+def lock_pool_and_parents(session: Session, pool: Pool) -> None:
+    """A member or health monitor change: lock the LB, the pool's listeners and the pool."""
+    listener_ids = tree.listeners_using_pool(session, [pool.id]).get(pool.id, [])
+    lock_parents(session, pool.loadbalancer_id, listener_ids, pool.id)

@@ -15,7 +15,7 @@ from nslb.api.common import apply_changes, db, find, kick, list_response, show_r
 from nslb.api.context import Context
 from nslb.api.faults import Conflict, NotFound, ValidationFailure
 from nslb.api.http import context, parse, read_envelope, read_root, respond
-from nslb.api.locks import lock_parents, mark
+from nslb.api.locks import lock_pool_and_parents, mark
 from nslb.api.quotas import enforce
 from nslb.api.schemas import MemberCreate, MembersBatch, MemberUpdate
 from nslb.api.vip import ensure_member_port
@@ -45,10 +45,6 @@ def _member(session: Session, request: Request, ctx: Context) -> Member:
         raise NotFound.of("Member", request.path_params["id"])
     return member
 
-
-def _lock_for(session: Session, pool: Pool) -> None:
-    listener_ids = tree.listeners_using_pool(session, [pool.id]).get(pool.id, [])
-    lock_parents(session, pool.loadbalancer_id, listener_ids, pool.id)
 
 
 def _check_subnet(session: Session, data: MemberCreate, lb: LoadBalancer, ctx: Context) -> None:
@@ -92,7 +88,7 @@ async def create(request: Request) -> Response:
         assert lb is not None
         member = _new(session, data, pool, lb, ctx)
         enforce(session, lb.project_id, {Member: 1})
-        _lock_for(session, pool)
+        lock_pool_and_parents(session, pool)
         session.add(member)
         session.flush()
         body = views.member(member)
@@ -119,7 +115,7 @@ async def update(request: Request) -> Response:
         member = _member(session, request, context(request))
         pool = session.get(Pool, member.pool_id)
         assert pool is not None
-        _lock_for(session, pool)
+        lock_pool_and_parents(session, pool)
         mark(member, Event.UPDATE)
         apply_changes(member, changes)
         body = views.member(member)
@@ -132,7 +128,7 @@ async def delete(request: Request) -> Response:
         member = _member(session, request, context(request))
         pool = session.get(Pool, member.pool_id)
         assert pool is not None
-        _lock_for(session, pool)
+        lock_pool_and_parents(session, pool)
         mark(member, Event.DELETE)
     kick(request)
     return respond(None, 204)
@@ -153,7 +149,7 @@ async def batch(request: Request) -> Response:
         wanted = {(m.address, m.protocol_port): m for m in data.members}
         if len(wanted) != len(data.members):
             raise ValidationFailure("Duplicate address and protocol_port in the member list.")
-        _lock_for(session, pool)
+        lock_pool_and_parents(session, pool)
         new = [k for k in wanted if k not in existing]
         enforce(session, lb.project_id, {Member: len(new)})
         for key, item in wanted.items():

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nslb.api import builders, views
-from nslb.api.common import apply_changes, db, find, kick, list_response, show_response
+from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.faults import Conflict, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
 from nslb.api.locks import lock_parents, mark
@@ -72,14 +72,7 @@ async def create(request: Request) -> Response:
     return respond({"pool": body}, 201)
 
 
-async def list_all(request: Request) -> Response:
-    return list_response(request, Pool, "pools", render_many)
-
-
-async def show(request: Request) -> Response:
-    with db(request).read() as session:
-        pool = find(session, Pool, request.path_params["id"], context(request))
-        return show_response(request, "pool", render_many(session, [pool])[0])
+list_all, show = read_endpoints(Pool, "pools", "pool", render_many)
 
 
 async def update(request: Request) -> Response:
