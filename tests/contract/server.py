@@ -54,7 +54,7 @@ class NslbServer:
             cmd += ["--db", self.db_url]
         return cmd
 
-    def start(self, timeout: float = 20.0) -> None:
+    def start(self, timeout: float = 40.0) -> None:
         assert self.proc is None, "already running"
         env = {k: v for k, v in os.environ.items() if not k.startswith("NSLB_")}
         log = self.log_path.open("ab")
