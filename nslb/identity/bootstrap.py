@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -41,14 +42,15 @@ def ensure_admin(db: Database) -> str | None:
 
 
 def clouds_yaml(auth_url: str, password: str) -> str:
-    """A clouds.yaml with cloud `nslb` for the admin; no YAML library needed for this."""
+    """A clouds.yaml with cloud `nslb` for the admin; no YAML library needed for this
+    (JSON strings are YAML double-quoted scalars, whatever characters they hold)."""
     return (
         "clouds:\n"
         f"  {CLOUD}:\n"
         "    auth:\n"
-        f"      auth_url: {auth_url}\n"
+        f"      auth_url: {json.dumps(auth_url)}\n"
         f"      username: {ADMIN}\n"
-        f"      password: {password!r}\n"
+        f"      password: {json.dumps(password)}\n"
         f"      project_name: {ADMIN}\n"
         "      user_domain_name: Default\n"
         "      project_domain_name: Default\n"

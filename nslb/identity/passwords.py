@@ -17,7 +17,8 @@ def hash_password(password: str) -> str:
 
 
 def verify(password_hash: str | None, password: str) -> bool:
+    """False for a user without a password (None or ""), after the same slow check."""
     try:
-        return _hasher.verify(password_hash or _DUMMY, password) and password_hash is not None
+        return _hasher.verify(password_hash or _DUMMY, password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False

@@ -50,7 +50,7 @@ def issue(keys: KeyRing, user_id: str, project_id: str | None, methods: tuple[st
     expiry = issued + ttl if expires_at is None else min(issued + ttl, expires_at)
     data = TokenData(user_id, project_id, methods, new_audit_id(), issued, expiry)
     payload = {"u": user_id, "p": project_id, "m": list(methods), "a": data.audit_id,
-               "i": issued.timestamp(), "e": expiry.timestamp()}
+               "i": _to_ts(issued), "e": _to_ts(expiry)}
     token = keys.fernet().encrypt(json.dumps(payload, separators=(",", ":")).encode())
     return token.decode(), data
 
@@ -67,6 +67,11 @@ def decode(keys: KeyRing, token: str) -> TokenData:
     if data.expires_at <= now():
         raise TokenError("invalid token")
     return data
+
+
+def _to_ts(value: datetime) -> float:
+    """Naive datetimes here are UTC; .timestamp() alone would read them as local time."""
+    return value.replace(tzinfo=UTC).timestamp()
 
 
 def _from_ts(value: float) -> datetime:
