@@ -89,7 +89,8 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
     upgrade(db)
     driver = driver or make_driver(settings)
     worker = Worker(db, driver, resync_interval=settings.resync_interval)
-    health = HealthMonitor(db, driver, interval=settings.health_interval)
+    health = HealthMonitor(db, driver, interval=settings.health_interval,
+                           on_down=worker.resync)
     if settings.auth == "keystone":
         identity = start_identity(settings, db)
         app = create_app(settings, db, kick=worker.kick, identity=identity,

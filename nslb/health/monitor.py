@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
 
 from sqlalchemy import select
@@ -26,10 +27,14 @@ OBSERVED = ("ACTIVE", "PENDING_UPDATE")
 
 
 class HealthMonitor:
-    def __init__(self, db: Database, driver: AmphoraDriver, interval: float = 1.0) -> None:
+    def __init__(self, db: Database, driver: AmphoraDriver, interval: float = 1.0,
+                 on_down: Callable[[str], None] = lambda lb_id: None) -> None:
+        """`on_down(lb_id)` is told when an LB's data plane is not running (a crashed
+        haproxy, a deleted namespace), so the worker can rebuild it now."""
         self.db = db
         self.driver = driver
         self.interval = interval
+        self.on_down = on_down
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -59,6 +64,9 @@ class HealthMonitor:
                 observed[lb_id] = self.driver.observe(lb_id)
             except Exception:
                 log.exception("observing load balancer %s failed", lb_id)
+                continue
+            if not observed[lb_id].running:
+                self.on_down(lb_id)
         if observed:
             with self.db.write() as session:
                 for lb_id, obs in observed.items():

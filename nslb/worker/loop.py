@@ -50,6 +50,11 @@ class Worker:
         """Something changed in the database: plan again now."""
         self._wake.set()
 
+    def resync(self, lb_id: str) -> None:
+        """Re-apply this LB now rather than at its next periodic resync."""
+        self._last_sync.pop(lb_id, None)
+        self._wake.set()
+
     def start(self) -> None:
         self.clean_orphans()
         self._thread = threading.Thread(target=self._run, name="nslb-worker", daemon=True)

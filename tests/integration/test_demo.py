@@ -75,3 +75,31 @@ def test_demo_serves_both_backends_and_cleans_up(server: tuple[str, str]) -> Non
     links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True,
                            check=True).stdout
     assert bridge not in links
+
+
+def test_crashed_haproxy_is_restarted_within_seconds(server: tuple[str, str]) -> None:
+    """kill -9 of an LB's haproxy: the health loop notices and the worker rebuilds it."""
+    url, bridge = server
+    run = subprocess.run([NSLB, "demo", "--url", url, "--physnet", "demonet",
+                          "--bridge", bridge], capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert run.returncode == 0, run.stderr
+    lb_id = httpx.get(url + "/v2/lbaas/loadbalancers", timeout=5).json()["loadbalancers"][0]["id"]
+    pgrep = subprocess.run(["pgrep", "-f", f"haproxy.*{lb_id}"], capture_output=True, text=True,
+                           check=False)
+    before = set(pgrep.stdout.split())
+    assert before, "the LB's haproxy should be running"
+    subprocess.run(["kill", "-9", *before], check=True)
+    deadline = time.monotonic() + 10
+    served = False
+    while time.monotonic() < deadline and not served:
+        probe = subprocess.run(["ip", "netns", "exec", "nslbdemo-client", "curl", "-s",
+                                "--max-time", "1", "http://10.213.0.10/"],
+                               capture_output=True, text=True, check=False)
+        served = probe.stdout.startswith("Hello from web")
+        if not served:
+            time.sleep(0.1)
+    assert served, "the VIP did not serve again within 10 s of killing haproxy"
+    after = set(subprocess.run(["pgrep", "-f", f"haproxy.*{lb_id}"], capture_output=True,
+                               text=True, check=False).stdout.split())
+    assert after and not after & before
