@@ -112,14 +112,18 @@ async def show_project(request: Request) -> Response:
 async def update_project(request: Request) -> Response:
     require_admin(request)
     body = await read_root(request, "project")
-    with request.app.state.db.write() as session:
-        project = _project(session, request.path_params["id"])
-        project.name = _text(body, "name", 64) or project.name
-        if "description" in body:
-            project.description = _text(body, "description", 255) or ""
-        enabled = _enabled(body, None)
-        if enabled is not None:
-            project.enabled = enabled
+    try:
+        with request.app.state.db.write() as session:
+            project = _project(session, request.path_params["id"])
+            project.name = _text(body, "name", 64) or project.name
+            if "description" in body:
+                project.description = _text(body, "description", 255) or ""
+            enabled = _enabled(body, None)
+            if enabled is not None:
+                project.enabled = enabled
+    except IntegrityError:
+        raise Conflict(f"Conflict occurred attempting to store project - Duplicate entry "
+                       f"found with name {body.get('name')} at domain ID default.") from None
     _commit(request)
     return respond({"project": shapes.project(request, project)})
 
@@ -189,19 +193,23 @@ async def show_user(request: Request) -> Response:
 async def update_user(request: Request) -> Response:
     require_admin(request)
     body = await read_root(request, "user")
-    with request.app.state.db.write() as session:
-        user = _user(session, request.path_params["id"])
-        user.name = _text(body, "name", 255) or user.name
-        if "description" in body:
-            user.description = _text(body, "description", 255) or ""
-        if "default_project_id" in body:
-            user.default_project_id = _text(body, "default_project_id", 64)
-        enabled = _enabled(body, None)
-        if enabled is not None:
-            user.enabled = enabled
-        password = _text(body, "password", 4096)
-        if password:
-            user.password_hash = hash_password(password)
+    try:
+        with request.app.state.db.write() as session:
+            user = _user(session, request.path_params["id"])
+            user.name = _text(body, "name", 255) or user.name
+            if "description" in body:
+                user.description = _text(body, "description", 255) or ""
+            if "default_project_id" in body:
+                user.default_project_id = _text(body, "default_project_id", 64)
+            enabled = _enabled(body, None)
+            if enabled is not None:
+                user.enabled = enabled
+            password = _text(body, "password", 4096)
+            if password:
+                user.password_hash = hash_password(password)
+    except IntegrityError:
+        raise Conflict(f"Conflict occurred attempting to store user - Duplicate entry found "
+                       f"with name {body.get('name')} at domain ID default.") from None
     _commit(request)
     return respond({"user": shapes.user(request, user)})
 
