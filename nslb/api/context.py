@@ -27,6 +27,9 @@ class Context:
     project_id: str | None
     roles: frozenset[str] = NOAUTH_ROLES
     user_id: str | None = None
+    # Set by the policy guard for requests that change something: a global observer
+    # reads every project but changes only its own.
+    writing: bool = False
 
     @property
     def is_admin(self) -> bool:
@@ -34,7 +37,8 @@ class Context:
 
     @property
     def sees_all_projects(self) -> bool:
-        return bool(self.roles & GLOBAL_READ_ROLES)
+        roles = ADMIN_ROLES if self.writing else GLOBAL_READ_ROLES
+        return bool(self.roles & roles)
 
     def require_project(self, body_project: str | None = None) -> str:
         """The project a new object belongs to; 400 as Octavia says when there is none."""

@@ -27,6 +27,7 @@ CONSTANTS = {"router:external": False, "port_security_enabled": True}
 UPDATABLE = {"name", "description", "admin_state_up", "shared", "mtu", "tags",
              *PROVIDER, *CONSTANTS}
 CREATABLE = UPDATABLE | {"project_id", "tenant_id", "availability_zone_hints"}
+ADMIN_ONLY = ("shared", *PROVIDER)  # Neutron's default policy
 NETWORK_TYPES = ("flat", "vlan")
 
 
@@ -164,6 +165,7 @@ async def create(request: Request) -> Response:
     body = parse(NetworkBody, raw, "network")
     _check_unsupported(body)
     ctx = context(request)
+    neutron.check_admin_attributes(ctx, raw, "create_network", ADMIN_ONLY)
     project = neutron.project_for(ctx, raw)
     with request.app.state.db.write() as session:
         kind, physnet, vlan = segment(request, session, body)
@@ -221,8 +223,11 @@ async def update(request: Request) -> Response:
     neutron.check_read_only(raw, UPDATABLE)
     body = parse(NetworkBody, raw, "network")
     _check_unsupported(body)
+    ctx = context(request)
     with request.app.state.db.write() as session:
         net = _load(session, request)
+        neutron.check_owner(ctx, net.project_id, "update_network")
+        neutron.check_admin_attributes(ctx, raw, "update_network", ADMIN_ONLY)
         _check_provider_unchanged(net, raw)
         for key in ("name", "description", "admin_state_up", "shared", "mtu", "tags"):
             if key in raw:
@@ -237,6 +242,7 @@ async def update(request: Request) -> Response:
 async def delete(request: Request) -> Response:
     with request.app.state.db.write() as session:
         net = _load(session, request)
+        neutron.check_owner(context(request), net.project_id, "delete_network")
         if repo.network_has_ports(session, net.id):
             raise neutron.conflict(f"Unable to complete operation on network {net.id}. There "
                                    f"are one or more ports still in use on the network.",

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from nslb.api.context import Context
-from nslb.api.faults import ApiError, BadRequest, Conflict, NotFound
+from nslb.api.faults import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from nslb.api.listing import fields_of, page_links, parse_list, select_fields
 from nslb.db.ports import visible
 from nslb.db.query import ListQuery, QueryError, run_list
@@ -75,6 +75,30 @@ def project_for(ctx: Context, body: dict[str, Any]) -> str:
     if project and tenant and project != tenant:
         raise BadRequest("'project_id' and 'tenant_id' do not match")
     return ctx.require_project(project or tenant)
+
+
+def policy_denied(rule: str) -> Forbidden:
+    """Neutron's PolicyNotAuthorized (403), naming the rule that failed."""
+    return Forbidden(f"({rule}) is disallowed by policy")
+
+
+def check_owner(ctx: Context, owner: str, action: str) -> None:
+    """Neutron's admin_or_owner for changes: an object the caller can see but does not
+    own (a shared network, its subnets) is 403; objects it cannot see are 404 before."""
+    if not ctx.is_admin and owner != ctx.project_id:
+        raise policy_denied(f"rule:{action}")
+
+
+def check_admin_attributes(ctx: Context, raw: dict[str, Any], action: str,
+                           attributes: Sequence[str]) -> None:
+    """Neutron's admin_only attributes (shared, provider:*): set at all on update, or to a
+    value other than the default on create, they need an admin."""
+    if ctx.is_admin:
+        return
+    creating = action.startswith("create")
+    for name in attributes:
+        if name in raw and (not creating or raw[name] not in (None, False)):
+            raise policy_denied(f"rule:{action} and rule:{action}:{name}")
 
 
 def ipam_fault(exc: IpamError) -> ApiError:

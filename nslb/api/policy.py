@@ -9,6 +9,7 @@ caller may see everything, so other projects' objects answer 404.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -61,7 +62,10 @@ def enforce(ctx: Context, rule: str) -> None:
 
 def _guarded(endpoint: Handler, path: str) -> Handler:
     async def guarded(request: Request) -> Response:
-        enforce(context(request), rule_for(request.method, path))
+        ctx, rule = context(request), rule_for(request.method, path)
+        enforce(ctx, rule)
+        if rule != "read":  # lookups of a change are scoped to what the caller may change
+            request.state.ctx = replace(ctx, writing=True)
         return await endpoint(request)
 
     guarded.__name__ = getattr(endpoint, "__name__", "endpoint")

@@ -142,7 +142,8 @@ async def create(request: Request) -> Response:
         raise BadRequest("Invalid input for network_id. Reason: 'None' is not a valid UUID.")
     plan = _plan(raw, body, body.cidr, body.ip_version)
     with request.app.state.db.write() as session:
-        neutron.find(session, Network, body.network_id, ctx, "Network")
+        network = neutron.find(session, Network, body.network_id, ctx, "Network")
+        neutron.check_owner(ctx, network.project_id, "create_subnet")
         _check_overlap(session, plan, body.network_id)
         sub = Subnet(project_id=project, network_id=body.network_id, name=body.name,
                      description=body.description, ip_version=plan.ip_version,
@@ -169,6 +170,17 @@ def _load(session: Session, request: Request) -> Subnet:
     return sub
 
 
+def _load_owned(session: Session, request: Request, action: str) -> Subnet:
+    """A subnet to change: the subnet's or its network's owner, or an admin (403 for
+    the other projects that see it through a shared network)."""
+    sub = _load(session, request)
+    ctx = context(request)
+    network = session.get(Network, sub.network_id)
+    if network is None or network.project_id != ctx.project_id:
+        neutron.check_owner(ctx, sub.project_id, action)
+    return sub
+
+
 async def get(request: Request) -> Response:
     with request.app.state.db.read() as session:
         item = to_wire(_load(session, request))
@@ -181,7 +193,7 @@ async def update(request: Request) -> Response:
     neutron.check_read_only(raw, UPDATABLE)
     body = parse(SubnetBody, raw, "subnet")
     with request.app.state.db.write() as session:
-        sub = _load(session, request)
+        sub = _load_owned(session, request, "update_subnet")
         plan = _plan(raw, body, sub.cidr, sub.ip_version, current=sub)
         sub.gateway_ip, sub.allocation_pools = plan.gateway_ip, plan.allocation_pools
         for key in ("name", "description", "dns_nameservers", "enable_dhcp", "tags"):
@@ -198,7 +210,7 @@ async def update(request: Request) -> Response:
 
 async def delete(request: Request) -> Response:
     with request.app.state.db.write() as session:
-        sub = _load(session, request)
+        sub = _load_owned(session, request, "delete_subnet")
         if repo.subnet_in_use(session, sub.id):
             raise neutron.conflict(f"Unable to complete operation on subnet {sub.id}: One or "
                                    f"more ports have an IP allocation from this subnet.",
