@@ -14,7 +14,7 @@ from tests.integration.conftest import Lab, wait_for
 
 BACKENDS = ["10.250.11.21", "10.250.11.22"]
 CLIENT = "10.250.11.50"
-DETECT = 6.0  # delay 1 + timeout 1, one retry, plus a health-loop round or two
+DETECT = 10.0  # delay 1 + timeout 1, one retry, plus a health-loop round or two
 
 
 @pytest.fixture(scope="module")

@@ -73,13 +73,14 @@ def test_least_connections_avoids_the_busy_member(env: Env, hosts: Lab) -> None:
     # holds one, everything else goes to be2.
     held = [subprocess.Popen(["ip", "netns", "exec", client, sys.executable,
                               str(HERE / "http_probe.py"), url(lb["vip_address"],
-                                                               "/?sleep=8&on=be1"), "1", "10"],
+                                                               "/?sleep=20&on=be1"), "1", "25"],
                              stdout=subprocess.PIPE, text=True) for _ in range(3)]
     for proc in held:
         hosts.track(proc)
     be1 = f"{hosts.tag}-be1"
-    assert wait_for(lambda: _held(be1) >= 1, 8, 0.1), "be1 holds no request"
-    time.sleep(0.2)  # let the held probes that went to be2 finish
+    # every probe is either held by be1 or already answered by be2 (none still on its way)
+    assert wait_for(lambda: _held(be1) >= 1 and _held(be1) + sum(
+        p.poll() is not None for p in held) == len(held), 15, 0.1), "be1 holds no request"
     names = hosts.names(client, vip, 10)
     assert names == ["be2"] * 10, names
     for proc in held:
