@@ -67,7 +67,7 @@ class Api:
 
     # --- process --------------------------------------------------------------------------
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = 60) -> None:
         args = [sys.executable, "-m", "nslb.cli.main", "serve", "--amphora-driver", "namespace",
                 "--state-dir", str(self.state_dir), "--bind", f"127.0.0.1:{self.port}",
                 "--auth", "noauth"]
