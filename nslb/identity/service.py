@@ -68,20 +68,29 @@ class Identity:
 
     # --- issuing ---------------------------------------------------------------------
 
+    @staticmethod
+    def _throttle_key(user_ref: dict[str, Any]) -> str:
+        return str(user_ref.get("id") or user_ref.get("name") or "")
+
+    def login_wait(self, user_ref: dict[str, Any]) -> float:
+        """Count a login attempt; the seconds to wait before checking it (the HTTP layer
+        waits without holding a thread, then calls password_login with waited=True)."""
+        return self.throttle.reserve(self._throttle_key(user_ref))
+
     def password_login(self, user_ref: dict[str, Any], password: str,
-                       scope: dict[str, Any] | None) -> tuple[str, Principal]:
+                       scope: dict[str, Any] | None,
+                       waited: bool = False) -> tuple[str, Principal]:
         """Check the password (slowly, throttled per user) and issue a token."""
-        key = str(user_ref.get("id") or user_ref.get("name") or "")
-        pause = self.throttle.delay(key)
-        if pause:
-            time.sleep(pause)
+        if not waited:
+            pause = self.login_wait(user_ref)
+            if pause:
+                time.sleep(pause)
         with self.db.read() as session:
             user = self._user(session, user_ref)
             ok = passwords.verify(user.password_hash if user else None, password)
             if not ok or user is None or not user.enabled:
-                self.throttle.failed(key)
                 raise AuthFailed()
-            self.throttle.succeeded(key)
+            self.throttle.succeeded(self._throttle_key(user_ref))
             project = self._scope(session, user, scope)
         return self._issue(user, project, ("password",), None)
 

@@ -218,36 +218,62 @@ class Clock:
         return self.now
 
 
-def test_throttle_free_failures_then_growing_delays() -> None:
+def test_throttle_free_attempts_then_growing_delays() -> None:
     clock = Clock()
     throttle = LoginThrottle(free=3, window=300, cap=2.0, clock=clock)
-    delays = []
-    for _ in range(8):
-        delays.append(throttle.delay("alice"))
-        throttle.failed("alice")
-    assert delays[:3] == [0, 0, 0]  # three free failures
-    assert delays[3:] == [0.25, 0.5, 1.0, 2.0, 2.0]  # then doubling, capped
-    assert throttle.delay("bob") == 0  # per user
+    waits = []
+    for _ in range(8):  # sequential failures: each waits its turn
+        wait = throttle.reserve("alice")
+        waits.append(wait)
+        clock.now += wait
+    assert waits[:3] == [0, 0, 0]  # three free attempts
+    assert waits[3:] == [0.25, 0.5, 1.0, 2.0, 2.0]  # then doubling, capped
+    assert throttle.reserve("bob") == 0  # per user
     throttle.succeeded("alice")
-    assert throttle.delay("alice") == 0
+    assert throttle.reserve("alice") == 0
+
+
+def test_throttle_spaces_out_a_parallel_burst() -> None:
+    clock = Clock()
+    throttle = LoginThrottle(free=2, window=300, cap=1.0, clock=clock)
+    waits = [throttle.reserve("alice") for _ in range(6)]  # all arrive at once
+    assert waits == [0, 0, 0.25, 0.75, 1.75, 2.75]
+
+
+def test_throttle_time_between_attempts_counts() -> None:
+    clock = Clock()
+    throttle = LoginThrottle(free=2, window=300, cap=8.0, clock=clock)
+    throttle.reserve("alice")
+    throttle.reserve("alice")  # next slot 0.25 s later
+    clock.now += 10
+    assert throttle.reserve("alice") == 0  # the gap has passed already
 
 
 def test_throttle_window_expires() -> None:
     clock = Clock()
     throttle = LoginThrottle(free=2, window=60, clock=clock)
     for _ in range(4):
-        throttle.failed("alice")
-    assert throttle.delay("alice") > 0
-    clock.now += 59
-    assert throttle.delay("alice") > 0
-    clock.now += 2
-    assert throttle.delay("alice") == 0
-    throttle.failed("alice")  # the count starts again after the window
-    throttle.failed("alice")
-    assert throttle.delay("alice") == 0.25
+        throttle.reserve("alice")
+    assert throttle.reserve("alice") > 0
+    clock.now += 65  # quiet for longer than the window: a fresh start
+    assert [throttle.reserve("alice") for _ in range(2)] == [0, 0]
+    assert throttle.reserve("alice") == 0.25
+
+
+def test_throttle_forgets_old_names_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    from nslb.identity import throttle as module
+
+    monkeypatch.setattr(module, "MAX_NAMES", 10)
+    clock = Clock()
+    throttle = LoginThrottle(free=1, window=60, clock=clock)
+    for i in range(10):
+        throttle.reserve(f"guess{i}")
     clock.now += 61
-    throttle.failed("alice")
-    assert throttle.delay("alice") == 0
+    throttle.reserve("alice")
+    assert list(throttle._attempts) == ["alice"]
+    for i in range(30):
+        throttle.reserve(f"new{i}")
+    assert len(throttle._attempts) <= 10
 
 
 # --- passwords -----------------------------------------------------------------------
