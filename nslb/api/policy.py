@@ -60,10 +60,19 @@ def enforce(ctx: Context, rule: str) -> None:
         raise Forbidden(DENIED)
 
 
+def enforce_quota_read(ctx: Context, project_id: str) -> None:
+    """Octavia's read-quota: one's own project, else a global reader or quota admin."""
+    if project_id != ctx.project_id and not (ctx.sees_all_projects
+                                             or ctx.roles & QUOTA_WRITE):
+        raise Forbidden(DENIED)
+
+
 def _guarded(endpoint: Handler, path: str) -> Handler:
     async def guarded(request: Request) -> Response:
         ctx, rule = context(request), rule_for(request.method, path)
         enforce(ctx, rule)
+        if rule == "read" and path.endswith("/quotas/{project_id}"):
+            enforce_quota_read(ctx, request.path_params["project_id"])
         if rule != "read":  # lookups of a change are scoped to what the caller may change
             request.state.ctx = replace(ctx, writing=True)
         return await endpoint(request)

@@ -294,6 +294,11 @@ def test_quota_writes_need_quota_admin_or_admin(world: World) -> None:
         octavia_fault(world.call(who, "DELETE", url), 403)
     for who in ("quota_admin", "lb_admin", "admin"):
         world.ok(who, "PUT", url, 202, json={"quota": {"loadbalancer": 9}})
+    # reading: one's own project, or a global reader / quota admin
+    for who in ("a_member", "a_reader", "b_member"):
+        octavia_fault(world.call(who, "GET", url), 403)
+    for who in ("quota_admin", "global_observer", "lb_admin", "admin", "q_member"):
+        assert world.ok(who, "GET", url, 200)["quota"]["loadbalancer"] == 9, who
     world.ok("admin", "PUT", url, 202, json={"quota": {"loadbalancer": 1}})
     assert world.ok("q_member", "GET", url, 200)["quota"]["loadbalancer"] == 1
     first = world.lb("q_member", "public-subnet", name="q1")
