@@ -9,6 +9,8 @@ failure or Ctrl-C (lab() and nslb_serve() clean up in `finally`).
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -57,6 +59,24 @@ class Env:
     workdir: Path
     backends: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     backend_ns: dict[str, str] = field(default_factory=dict)
+    daemons: list[Path] = field(default_factory=list)
+
+    def daemon(self, ns: str, name: str, config: str) -> Path:
+        """Start a haproxy exactly as nslb's namespace driver does: master-worker, daemonised
+        in its own session (hence its own scheduler autogroup); returns its pid file."""
+        cfg, pidfile = self.workdir / f"{name}.cfg", self.workdir / f"{name}.pid"
+        cfg.write_text(config)
+        subprocess.run(["ip", "netns", "exec", ns, "haproxy", "-W", "-D", "-q",
+                        "-S", f"{self.workdir}/{name}.sock,mode,600", "-p", str(pidfile),
+                        "-f", str(cfg)], check=True, timeout=30, start_new_session=True,
+                       capture_output=True)
+        self.daemons.append(pidfile)
+        return pidfile
+
+    def stop_daemon(self, pidfile: Path) -> None:
+        """SIGTERM the master (its workers follow it), then wait until they are gone."""
+        stop_daemons([pidfile])
+        self.daemons.remove(pidfile)
 
     def backend(self, ip: str) -> None:
         """(Re)start the static backend at `ip` (its namespace is made the first time)."""
@@ -83,15 +103,20 @@ class Env:
         return ms
 
     def delete_all(self, timeout: float = 180) -> None:
-        """Cascade-delete every LB and wait until none is left (bounded)."""
-        rows = self.api.get("/v2/lbaas/loadbalancers?limit=1000").json()["loadbalancers"]
-        for row in rows:
-            self.api.delete(f"/v2/lbaas/loadbalancers/{row['id']}?cascade=true")
+        """Cascade-delete every LB and wait until none is left (bounded). A DELETE answered
+        409 (the LB is still PENDING_CREATE/UPDATE) is sent again on the next pass."""
         deadline = time.monotonic() + timeout
-        while self.api.get("/v2/lbaas/loadbalancers?limit=1").json()["loadbalancers"]:
+        while True:
+            rows = self.api.get("/v2/lbaas/loadbalancers?limit=1000").json()["loadbalancers"]
+            if not rows:
+                return
             if time.monotonic() > deadline:
-                raise RuntimeError(f"load balancers were not deleted within {timeout} s")
-            time.sleep(0.2)
+                raise RuntimeError(f"{len(rows)} load balancers were not deleted within "
+                                   f"{timeout} s")
+            for row in rows:
+                if row["provisioning_status"] != "PENDING_DELETE":
+                    self.api.delete(f"/v2/lbaas/loadbalancers/{row['id']}?cascade=true")
+            time.sleep(0.5)
 
     def haproxy_config(self, lb_id: str) -> str:
         return (Path(self.state_dir) / "lb" / lb_id / "haproxy.cfg").read_text()
@@ -133,8 +158,34 @@ def environment(backends: int = 2) -> Iterator[Env]:
             try:
                 yield env
             finally:
+                stop_daemons(env.daemons)
                 with suppress(httpx.HTTPError, RuntimeError):  # nslb_serve purges the rest
                     env.delete_all(timeout=120)
+
+
+def _pids_running(configs: set[bytes]) -> list[int]:
+    """Processes (masters and workers) started with `-f` one of `configs`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with suppress(OSError):
+                args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+                if configs & set(args):
+                    found.append(int(entry))
+    return found
+
+
+def stop_daemons(pidfiles: list[Path]) -> None:
+    for pidfile in pidfiles:
+        with suppress(OSError, ValueError):
+            os.kill(int(pidfile.read_text().split()[0]), signal.SIGTERM)
+    configs = {str(pidfile.with_suffix(".cfg")).encode() for pidfile in pidfiles}
+    deadline = time.monotonic() + 5
+    while _pids_running(configs) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for pid in _pids_running(configs):
+        with suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def backend_ip(i: int) -> str:
