@@ -103,6 +103,7 @@ def main() -> None:
     parts = parse_parts(args.only)
     signal.signal(signal.SIGTERM, _terminate)
     started = time.monotonic()
+    facts = machine()
     figures: dict[str, Any] = {}
     configs: dict[str, str] = {}
     previous: dict[str, Any] = {}
@@ -118,7 +119,7 @@ def main() -> None:
     ratios = {f"{k}_vs_octavia": round(v / figures[k], 1)
               for k, v in OCTAVIA_REFERENCE.items() if figures.get(k)}
     out = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
-           "mode": "quick" if quick else "full", "parts": list(parts), "machine": machine(),
+           "mode": "quick" if quick else "full", "parts": list(parts), "machine": facts,
            "figures": figures, "speedup_vs_octavia_reference": ratios,
            "haproxy_configs": configs,
            "wall_s": round(time.monotonic() - started, 1)}
