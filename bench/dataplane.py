@@ -46,20 +46,23 @@ def run(quick: bool, parts: tuple[str, ...] = PARTS,
     with environment() as env:
         for part in parts:
             t0 = time.monotonic()
-            if part == "serving":
-                results.update(create_to_serving(env, quick))
-            elif part == "throughput":
-                figures, texts = throughput.run(env, quick)
-                results.update(figures)
-                if configs is not None:
-                    configs.update(texts)
-            elif part == "reload":
-                results.update(reload.run(env, quick))
-                results.update(reload.run(env, quick, close=True))
-            elif part == "health":
-                results.update(health.run(env, quick))
-            elif part == "scale":
-                results.update(scale.run(env, quick))
-            env.delete_all()
+            try:  # one failing part is recorded and does not lose the others' figures
+                if part == "serving":
+                    results.update(create_to_serving(env, quick))
+                elif part == "throughput":
+                    figures, texts = throughput.run(env, quick)
+                    results.update(figures)
+                    if configs is not None:
+                        configs.update(texts)
+                elif part == "reload":
+                    results.update(reload.run(env, quick))
+                    results.update(reload.run(env, quick, close=True))
+                elif part == "health":
+                    results.update(health.run(env, quick))
+                elif part == "scale":
+                    results.update(scale.run(env, quick))
+            except Exception as exc:  # noqa: BLE001
+                results[f"error_{part}"] = f"{type(exc).__name__}: {exc}"
+            env.delete_all(timeout=300)
             results[f"wall_s_{part}"] = round(time.monotonic() - t0, 1)
     return results

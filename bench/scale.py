@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,14 @@ def run(env: Env, quick: bool) -> dict[str, Any]:
     with ThreadPoolExecutor(max_workers=4) as pool:
         vips = list(pool.map(create, range(count)))
     posted = time.perf_counter() - start
-    for vip in vips:
-        env.serving_ms(vip)
+    try:
+        for vip in vips:
+            env.serving_ms(vip)
+    except RuntimeError as exc:
+        rows = env.api.get("/v2/lbaas/loadbalancers?limit=1000").json()["loadbalancers"]
+        states = Counter(row["provisioning_status"] for row in rows)
+        raise RuntimeError(f"{exc} (after {time.perf_counter() - start:.0f} s; "
+                           f"provisioning statuses {dict(states)})") from exc
     wall = time.perf_counter() - start
     time.sleep(2.0)  # let first health checks and the health loop settle
     mem = memory(env)
