@@ -16,7 +16,7 @@ from nslb.api.http import context, parse, read_root, respond
 from nslb.api.locks import lock_lb
 from nslb.api.quotas import enforce
 from nslb.api.schemas import LoadBalancerCreate, LoadBalancerUpdate
-from nslb.api.vip import allocate_vip
+from nslb.api.vip import allocate_vip, plug_member_subnet
 from nslb.db import stats as stats_repo
 from nslb.db import tree
 from nslb.model.resources import Listener, LoadBalancer, Pool
@@ -75,6 +75,9 @@ async def create(request: Request) -> Response:
         lb.vip_port_id, lb.vip_subnet_id, lb.vip_network_id = port.id, subnet.id, network.id
         lb.vip_address = port.fixed_ips[0]["ip_address"]
         built = tree_create.build(data, lb, project)
+        for member in built.members:
+            plug_member_subnet(session, lb.id, subnet.id, member.address, member.subnet_id,
+                               ctx, project)
         enforce(session, project, {LoadBalancer: 1, **built.counts()})
         session.add(lb)
         session.flush()

@@ -18,10 +18,9 @@ from nslb.api.http import context, parse, read_envelope, read_root, respond
 from nslb.api.locks import lock_pool_and_parents, mark
 from nslb.api.quotas import enforce
 from nslb.api.schemas import MemberCreate, MembersBatch, MemberUpdate
-from nslb.api.vip import ensure_member_port
-from nslb.db import ports, tree
+from nslb.api.vip import plug_member_subnet
+from nslb.db import tree
 from nslb.db.tables import member as member_table
-from nslb.model import ipam
 from nslb.model.resources import LoadBalancer, Member, Pool
 from nslb.model.status import Event
 
@@ -47,21 +46,6 @@ def _member(session: Session, request: Request, ctx: Context) -> Member:
 
 
 
-def _check_subnet(session: Session, data: MemberCreate, lb: LoadBalancer, ctx: Context) -> None:
-    """A member on a subnet must have its address in it; the LB gets a port there."""
-    if data.subnet_id is None:
-        return
-    subnet = ports.get_subnet(session, data.subnet_id)
-    if subnet is None:
-        raise ValidationFailure(f"Subnet {data.subnet_id} not found.")
-    try:
-        ipam.check_address(subnet.cidr, data.address)
-    except ipam.IpamError as exc:
-        raise ValidationFailure(f"Member address {data.address} is not on subnet "
-                                f"{subnet.id}: {exc}") from None
-    ensure_member_port(session, lb.id, lb.vip_subnet_id, data.subnet_id, ctx, lb.project_id)
-
-
 def _duplicate(session: Session, pool_id: str, address: str, port: int) -> bool:
     stmt = select(member_table.c.id).where(member_table.c.pool_id == pool_id,
                                            member_table.c.address == address,
@@ -74,7 +58,8 @@ def _new(session: Session, data: MemberCreate, pool: Pool, lb: LoadBalancer,
     if _duplicate(session, pool.id, data.address, data.protocol_port):
         raise Conflict(f"Another member on this pool is already using ip {data.address} "
                        f"on protocol_port {data.protocol_port}")
-    _check_subnet(session, data, lb, ctx)
+    plug_member_subnet(session, lb.id, lb.vip_subnet_id, data.address, data.subnet_id, ctx,
+                       lb.project_id)
     has_hm = bool(tree.healthmonitor_of(session, [pool.id]))
     return builders.new_member(data, pool, lb.project_id, has_hm)
 

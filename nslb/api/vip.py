@@ -108,3 +108,19 @@ def ensure_member_port(session: Session, lb_id: str, vip_subnet_id: str, subnet_
                             name=f"nslb-member-{lb_id}")
     except ipam.IpamError as exc:
         raise ipam_error(exc) from None
+
+
+def plug_member_subnet(session: Session, lb_id: str, vip_subnet_id: str, address: str,
+                       subnet_id: str | None, ctx: Context, project_id: str) -> None:
+    """A member on a subnet must have its address in it, and the LB gets a port there."""
+    if subnet_id is None:
+        return
+    subnet = ports.get_subnet(session, subnet_id)
+    if subnet is None:
+        raise ValidationFailure(f"Subnet {subnet_id} not found.")
+    try:
+        ipam.check_address(subnet.cidr, address)
+    except ipam.IpamError as exc:
+        raise ValidationFailure(f"Member address {address} is not on subnet "
+                                f"{subnet.id}: {exc}") from None
+    ensure_member_port(session, lb_id, vip_subnet_id, subnet_id, ctx, project_id)

@@ -11,7 +11,7 @@ from nslb.db import ports, stats
 from nslb.db.lb_ports import ports_of_device
 from nslb.db.snapshots import MEMBER_OWNER
 from nslb.db.tree import Tree, load_tree
-from nslb.model.resources import Listener, LoadBalancer, Pool
+from nslb.model.resources import Listener, LoadBalancer, Member, Pool
 from nslb.model.status import PENDING, Event, transition
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def applied(session: Session, lb_id: str, generation: int, error: str | None) ->
     lb.applied_generation = generation
     _drop(session, gone)
     if not error:
-        _release_unused_member_ports(session, lb, t)
+        _release_unused_member_ports(session, lb, [m for m in t.members if m not in gone])
     return True
 
 
@@ -75,8 +75,9 @@ def _only_locked(obj: Any, t: Tree) -> bool:
         c.provisioning_status in PENDING for c in _below(obj, t))
 
 
-def _release_unused_member_ports(session: Session, lb: LoadBalancer, t: Tree) -> None:
-    used = {m.subnet_id for m in t.members if m.subnet_id}
+def _release_unused_member_ports(session: Session, lb: LoadBalancer,
+                                 members: list[Member]) -> None:
+    used = {m.subnet_id for m in members if m.subnet_id}
     for port in ports_of_device(session, lb.id, MEMBER_OWNER):
         if port.fixed_ips[0]["subnet_id"] not in used:
             ports.release_port(session, port.id)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from nslb.netns.names import host_ifname, vlan_bridge_name
-from tests.integration.api_env import Api, ApiError, flat_subnet, http_lb, per_test, serving, url
+from tests.integration.api_env import Api, flat_subnet, http_lb, per_test, serving, url
 from tests.integration.conftest import Lab, sh
 
 
@@ -93,10 +93,6 @@ def test_ipv6_vip_to_ipv4_member_on_its_subnet(env: Env, hosts: Lab) -> None:
     assert [a.get("name") for a in answers] == ["be1"] * 3, answers
 
 
-@pytest.mark.xfail(strict=True, raises=ApiError,
-                   reason="API bug: the single-call create does not plug the LB into a member's "
-                          "subnet_id (nslb/api/loadbalancers.py create/tree_create.build skip "
-                          "ensure_member_port), so the LB goes to ERROR")
 def test_single_call_create_with_a_member_on_another_subnet(env: Env, hosts: Lab) -> None:
     hosts.serve(hosts.host("be1", ["10.250.12.21/24"]), "be1")
     client = hosts.host("cl", ["fd00:250:12::50/64"])
