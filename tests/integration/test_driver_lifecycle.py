@@ -102,6 +102,8 @@ def test_haproxy_survives_the_death_of_nslb(lab: Lab, driver: TrackingDriver) ->
     driver.apply(snap)  # registers the LB for cleanup; the child below re-applies it
     code = ("import pickle,sys; from pathlib import Path;"
             "from nslb.amphora.namespace import NamespaceDriver;"
+            # snapshots pickled after the ORM mapped the model classes need the same mapping
+            "from nslb.db.tables import map_models; map_models();"
             "d=NamespaceDriver(Path(sys.argv[1]), {'physnet1': sys.argv[2]});"
             "d.apply(pickle.loads(bytes.fromhex(sys.argv[3])));"
             "import os; os.kill(os.getpid(), 9)")
