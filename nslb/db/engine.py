@@ -5,6 +5,7 @@ spinning on its busy handler. PostgreSQL needs neither and gets row locks instea
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
-            _ensure_parent_dir(url)
+            _prepare_sqlite_file(url)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs["pool_pre_ping"] = True
@@ -63,10 +64,16 @@ class Database:
         self.engine.dispose()
 
 
-def _ensure_parent_dir(url: str) -> None:
+def _prepare_sqlite_file(url: str) -> None:
+    """Create the database file readable by its owner only: it holds password hashes.
+
+    SQLite gives its -wal and -shm files the database file's mode, so they follow.
+    """
     path = url.split("///", 1)[-1]
     if path and path != ":memory:" and not path.startswith("file:"):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.chmod(path, 0o600)
 
 
 def _install_sqlite_hooks(engine: Engine) -> None:

@@ -229,6 +229,7 @@ user = Table(
     Column("password_hash", String(255), nullable=False),
     Column("default_project_id", String(64)),
     Column("created_at", DateTime, nullable=False),
+    Column("tokens_valid_after", DateTime),
     UniqueConstraint("domain_id", "name", name="uq_user_domain_name"),
 )
 

@@ -55,6 +55,11 @@ def _domain_id(ref: dict[str, Any] | None) -> str:
     raise AuthFailed()
 
 
+def _voided(user: User, data: tokens.TokenData) -> bool:
+    """Issued before the user's password changed (or the user was disabled)."""
+    return user.tokens_valid_after is not None and data.issued_at < user.tokens_valid_after
+
+
 class Identity:
     def __init__(self, db: Database, keys: KeyRing, ttl: timedelta = tokens.DEFAULT_TTL,
                  throttle: LoginThrottle | None = None, cache_seconds: float = 30.0) -> None:
@@ -153,7 +158,7 @@ class Identity:
             if repo.is_revoked(session, data.audit_id):
                 raise AuthFailed()
             user = session.get(User, data.user_id)
-            if user is None or not user.enabled:
+            if user is None or not user.enabled or _voided(user, data):
                 raise AuthFailed()
             project = None
             roles: tuple[tuple[str, str], ...] = ()

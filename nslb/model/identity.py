@@ -37,6 +37,8 @@ class User:
     password_hash: str = ""
     default_project_id: str | None = None
     created_at: datetime = field(default_factory=utcnow)
+    # Tokens issued before this instant are void (set by password changes and disabling).
+    tokens_valid_after: datetime | None = None
 
 
 @dataclass(kw_only=True, eq=False)

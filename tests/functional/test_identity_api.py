@@ -434,7 +434,9 @@ def test_user_crud_and_passwords(cloud: Cloud) -> None:
     ok = cloud.client.post(f"{V3}/users/{uid}/password", headers=alice, json={"user": {
         "original_password": "new-pw", "password": "newer-pw"}})
     assert ok.status_code == 204, ok.text
-    cloud.login("alice", "newer-pw", "p1")
+    # the change voided the token it was made with, as Keystone does
+    assert cloud.client.get(f"{V3}/users/{uid}", headers=alice).status_code == 401
+    alice = {"X-Auth-Token": cloud.login("alice", "newer-pw", "p1")}
     projects = cloud.client.get(f"{V3}/users/{uid}/projects", headers=alice)
     assert [p["name"] for p in projects.json()["projects"]] == ["p1"]
     # disabling ends the user's tokens; deleting removes the user
@@ -537,3 +539,31 @@ def test_no_password_or_token_in_logs(cloud: Cloud, caplog: pytest.LogCaptureFix
         text = record.getMessage() + repr(record.args) + str(record.exc_info or "")
         for secret in secrets | tokens:
             assert secret not in text, (secret, record.name, text)
+
+
+def test_password_change_and_disabling_end_existing_tokens(cloud: Cloud) -> None:
+    """As Keystone does: a new password (or a disabled user) voids every older token."""
+    uid = cloud.users["alice"]
+    old = issue(cloud, password_auth("alice", "alice-pw", "p1")).headers["X-Subject-Token"]
+    assert cloud.client.get(LBAAS + "/loadbalancers",
+                            headers={"X-Auth-Token": old}).status_code == 200
+    cloud.as_admin("PATCH", f"{V3}/users/{uid}", 200, json={"user": {"password": "new-pw"}})
+    assert cloud.client.get(LBAAS + "/loadbalancers",
+                            headers={"X-Auth-Token": old}).status_code == 401
+    fresh = issue(cloud, password_auth("alice", "new-pw", "p1")).headers["X-Subject-Token"]
+    assert cloud.client.get(LBAAS + "/loadbalancers",
+                            headers={"X-Auth-Token": fresh}).status_code == 200
+
+    cloud.as_admin("PATCH", f"{V3}/users/{uid}", 200, json={"user": {"enabled": False}})
+    cloud.as_admin("PATCH", f"{V3}/users/{uid}", 200, json={"user": {"enabled": True}})
+    assert cloud.client.get(LBAAS + "/loadbalancers",
+                            headers={"X-Auth-Token": fresh}).status_code == 401
+
+
+def test_sqlite_database_is_private(tmp_path: Path) -> None:
+    """The database holds password hashes: owner-only from its first byte."""
+    from nslb.db.engine import Database
+
+    path = tmp_path / "state" / "nslb.db"
+    Database(f"sqlite:///{path}").dispose()
+    assert path.stat().st_mode & 0o777 == 0o600

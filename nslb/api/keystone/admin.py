@@ -18,7 +18,7 @@ from nslb.api.keystone.auth import caller, identity, is_admin, require_admin
 from nslb.db import identity as repo
 from nslb.db.tables import project as project_t
 from nslb.db.tables import user as user_t
-from nslb.identity import passwords
+from nslb.identity import passwords, tokens
 from nslb.identity.passwords import hash_password
 from nslb.model.identity import DEFAULT_DOMAIN_ID, Project, User
 
@@ -204,9 +204,12 @@ async def update_user(request: Request) -> Response:
             enabled = _enabled(body, None)
             if enabled is not None:
                 user.enabled = enabled
+                if not enabled:
+                    user.tokens_valid_after = tokens.now()
             password = _text(body, "password", 4096)
             if password:
                 user.password_hash = hash_password(password)
+                user.tokens_valid_after = tokens.now()
     except IntegrityError:
         raise Conflict(f"Conflict occurred attempting to store user - Duplicate entry found "
                        f"with name {body.get('name')} at domain ID default.") from None
@@ -224,6 +227,7 @@ async def change_password(request: Request) -> Response:
         if not passwords.verify(user.password_hash, original or ""):
             raise Unauthorized()
         user.password_hash = hash_password(new or "")
+        user.tokens_valid_after = tokens.now()
     _commit(request)
     return Response(status_code=204)
 

@@ -1,0 +1,26 @@
+"""user tokens_valid_after
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-22
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0003'
+down_revision = '0002'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('user', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('tokens_valid_after', sa.DateTime(), nullable=True))
+
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('user', schema=None) as batch_op:
+        batch_op.drop_column('tokens_valid_after')
+
