@@ -138,7 +138,9 @@ class Worker:
     def _apply(self, lb_id: str) -> None:
         with self.db.read() as session:
             lb = session.get(LoadBalancer, lb_id)
-            if lb is None:
+            if lb is None or lb.provisioning_status == "PENDING_DELETE":
+                # Planned from an older read: the LB is being deleted now, which is the
+                # delete job's business. Re-applying would rebuild what is about to go.
                 return
             generation = lb.generation
             try:

@@ -27,8 +27,8 @@ def _drop(session: Session, objs: list[object]) -> None:
 def applied(session: Session, lb_id: str, generation: int, error: str | None) -> bool:
     """Settle statuses after an apply of `generation`. False when the LB moved on meanwhile."""
     lb = session.get(LoadBalancer, lb_id, with_for_update=True)
-    if lb is None or lb.generation != generation:
-        return False
+    if lb is None or lb.generation != generation or lb.provisioning_status == "PENDING_DELETE":
+        return False  # moved on meanwhile; a deleting LB is settled by deleted() only
     t = load_tree(session, lb)
     children = t.children()
     pending_children = [c for c in children if c.provisioning_status in PENDING]
