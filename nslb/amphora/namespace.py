@@ -23,6 +23,7 @@ from nslb.amphora.haproxy_process import HAPROXY, HaproxyProcess
 from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
 from nslb.netns.bridges import BridgeRegistry, prune_bridges
 from nslb.netns.names import port_key
+from nslb.netns.sysctl import raise_neighbour_limits
 from nslb.render import ping_wrapper_path, render_haproxy
 from nslb.render.haproxy import lb_dir
 
@@ -73,6 +74,7 @@ class NamespaceDriver:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._install_ping_wrapper()
+        raise_neighbour_limits()
 
     # --- Protocol -------------------------------------------------------------------------
 

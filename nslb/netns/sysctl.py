@@ -1,0 +1,35 @@
+"""Host settings that many namespaces on one bridge need.
+
+The kernel's neighbour (ARP/NDP) table is shared by every namespace on the host and holds
+at most `gc_thresh3` entries (1024 by default). Each LB's health checks put an entry for
+the LB in every backend's namespace and vice versa, so about 150-200 LBs fill it; after
+that new neighbours fail with ENOBUFS and VIPs stop answering. Raise the thresholds,
+never lower them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+NEIGH = {"gc_thresh1": 4096, "gc_thresh2": 16384, "gc_thresh3": 32768}
+FAMILIES = ("ipv4", "ipv6")
+
+
+def raise_neighbour_limits(root: Path = Path("/proc/sys/net")) -> dict[str, int]:
+    """Raise the neighbour-table thresholds to at least NEIGH; returns what changed."""
+    changed: dict[str, int] = {}
+    for family in FAMILIES:
+        for name, wanted in NEIGH.items():
+            path = root / family / "neigh" / "default" / name
+            try:
+                current = int(path.read_text().split()[0])
+                if current < wanted:
+                    path.write_text(f"{wanted}\n")
+                    changed[f"{family}.{name}"] = wanted
+            except (OSError, ValueError) as exc:
+                log.warning("cannot raise %s to %d: %s", path, wanted, exc)
+    if changed:
+        log.info("raised neighbour table limits for many namespaces: %s", changed)
+    return changed
