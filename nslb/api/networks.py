@@ -189,10 +189,7 @@ async def request_body(request: Request, allowed: set[str]) -> dict[str, Any]:
     return raw
 
 
-async def index(request: Request) -> Response:
-    with request.app.state.db.read() as session:
-        body = neutron.list_collection(request, session, COLLECTION, context(request))
-    return respond(body)
+index = neutron.index_endpoint(COLLECTION)
 
 
 def _load(session: Session, request: Request) -> Network:

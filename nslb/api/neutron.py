@@ -4,16 +4,18 @@ IPAM errors to HTTP, and one list implementation with Neutron's `<collection>_li
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 from starlette.requests import Request
+from starlette.responses import Response
 
 from nslb.api.context import Context
 from nslb.api.faults import ApiError, BadRequest, Conflict, Forbidden, NotFound
+from nslb.api.http import context, respond
 from nslb.api.listing import fields_of, page_links, parse_list, select_fields
 from nslb.db.ports import visible
 from nslb.db.query import ListQuery, QueryError, run_list
@@ -182,3 +184,14 @@ def find(session: Session, cls: type, ident: str, ctx: Context, kind: str) -> An
 
 def ids_of(rows: Sequence[Any]) -> list[str]:
     return [r.id for r in rows]
+
+
+def index_endpoint(coll: Collection) -> Callable[[Request], Awaitable[Response]]:
+    """GET on a collection, as one handler shared by networks, subnets and ports."""
+
+    async def index(request: Request) -> Response:
+        with request.app.state.db.read() as session:
+            body = list_collection(request, session, coll, context(request))
+        return respond(body)
+
+    return index

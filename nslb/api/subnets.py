@@ -158,10 +158,7 @@ async def create(request: Request) -> Response:
     return respond({"subnet": item}, 201)
 
 
-async def index(request: Request) -> Response:
-    with request.app.state.db.read() as session:
-        body = neutron.list_collection(request, session, COLLECTION, context(request))
-    return respond(body)
+index = neutron.index_endpoint(COLLECTION)
 
 
 def _load(session: Session, request: Request) -> Subnet:
