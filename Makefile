@@ -33,7 +33,7 @@ $(STAMP_PIP): pyproject.toml
 	@touch $@
 
 run: setup ## start nslb (API, worker, identity) on 127.0.0.1:9876; state in /var/lib/nslb
-	$(BIN)/nslb serve --auth keystone $(ARGS)
+	$(BIN)/nslb serve $(ARGS)
 
 test: setup ## run the whole suite: lint, unit, functional, contract, integration (root)
 	$(MAKE) lint

@@ -35,7 +35,7 @@ def nslb_serve(driver: str, physnet: str) -> Iterator[tuple[str, int]]:
     log = open(os.path.join(state, "serve.log"), "w")  # noqa: SIM115
     proc = subprocess.Popen([NSLB, "serve", "--amphora-driver", driver, "--state-dir", state,
                              "--bind", url.removeprefix("http://"), "--physnet", physnet,
-                             "--log-level", "WARNING"], stdout=log, stderr=log)
+                             "--auth", "noauth", "--log-level", "WARNING"], stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 20
         while True:

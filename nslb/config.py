@@ -24,7 +24,7 @@ class Settings:
     db: str = ""
     amphora_driver: str = "namespace"
     physnet: list[str] = field(default_factory=lambda: [DEFAULT_PHYSNET])
-    auth: str = "noauth"
+    auth: str = "keystone"
     log_level: str = "INFO"
     public_url: str = ""
     resync_interval: float = 10.0

@@ -38,7 +38,9 @@ def serve(
              "is created if missing [default: physnet1:nslb-br0; env NSLB_PHYSNET, comma "
              "separated]")] = None,
     auth: Annotated[str | None, typer.Option(
-        help="noauth: project from X-Project-Id, every caller is admin [env NSLB_AUTH]")] = None,
+        help="keystone: the embedded identity service, tokens required, admin credentials "
+             "in <state-dir>/clouds.yaml; noauth: project from X-Project-Id and every caller "
+             "is an admin (for tests) [default: keystone; env NSLB_AUTH]")] = None,
     public_url: Annotated[str | None, typer.Option(
         help="Base URL clients use to reach nslb, for links [env NSLB_PUBLIC_URL]")] = None,
     log_level: Annotated[str | None, typer.Option(

@@ -35,7 +35,7 @@ def server() -> Iterator[tuple[str, str]]:
     url = f"http://127.0.0.1:{_free_port()}"
     proc = subprocess.Popen(
         [NSLB, "serve", "--state-dir", state, "--bind", url.removeprefix("http://"),
-         "--physnet", f"demonet:{bridge}"],
+         "--physnet", f"demonet:{bridge}", "--auth", "noauth"],
         stdout=subprocess.DEVNULL, stderr=open(os.path.join(state, "log"), "w"))  # noqa: SIM115
     try:
         deadline = time.monotonic() + 15
