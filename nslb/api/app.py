@@ -8,9 +8,11 @@ from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nslb.api import networking, octavia, policy, versions
 from nslb.api.context import Context, noauth_context
@@ -20,6 +22,20 @@ from nslb.api.keystone import admin, auth, roles
 from nslb.config import Settings
 from nslb.db.engine import Database
 from nslb.identity.service import Identity
+
+
+class JsonSuffix:
+    """Octavia (and Neutron) accept `GET /v2/lbaas/loadbalancers.json`: drop the suffix."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path.endswith(".json"):
+            scope = {**scope, "path": path[: -len(".json")],
+                     "raw_path": scope.get("raw_path", b"").removesuffix(b".json")}
+        await self.app(scope, receive, send)
 
 
 def _http_error(request: Request, exc: Exception) -> Response:
@@ -69,6 +85,7 @@ def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lamb
         routes=routes,
         exception_handlers={HTTPException: _http_error, ApiError: _api_error,
                             Exception: _unexpected},
+        middleware=[Middleware(JsonSuffix)],
     )
     app.state.settings = settings
     app.state.db = db
