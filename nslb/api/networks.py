@@ -180,7 +180,7 @@ async def create(request: Request) -> Response:
             raise vlan_in_use(vlan, physnet) from None
         item = to_wire(net, [])
     request.app.state.kick()
-    return respond({"network": item}, 201)
+    return respond({"network": neutron.for_caller(item, ctx)}, 201)
 
 
 async def request_body(request: Request, allowed: set[str]) -> dict[str, Any]:
@@ -233,7 +233,7 @@ async def update(request: Request) -> Response:
         session.flush()
         item = wire_many(session, [net])[0]
     request.app.state.kick()
-    return respond({"network": item})
+    return respond({"network": neutron.for_caller(item, context(request))})
 
 
 async def delete(request: Request) -> Response:

@@ -161,7 +161,7 @@ def list_collection(request: Request, session: Session, coll: Collection,
     q, matches = _split_constants(parse_list(request), coll)
     q = replace(q, sort=[(coll.columns.get(k, k), d) for k, d in q.sort])
     rows = _visible_page(session, coll, q, ctx) if matches else []
-    items = coll.wire(session, rows)
+    items = [for_caller(i, ctx) for i in coll.wire(session, rows)]
     body: dict[str, Any] = {coll.plural: [select_fields(i, fields_of(request)) for i in items]}
     if "limit" in request.query_params or q.marker:
         base = request.app.state.settings.public_url or f"{request.url.scheme}://" \
@@ -171,7 +171,14 @@ def list_collection(request: Request, session: Session, coll: Collection,
 
 
 def show(request: Request, item: dict[str, Any], singular: str) -> dict[str, Any]:
-    return {singular: select_fields(item, fields_of(request))}
+    return {singular: select_fields(for_caller(item, context(request)), fields_of(request))}
+
+
+def for_caller(item: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """Neutron's policy shows `provider:*` (the physical plumbing) to admins only."""
+    if ctx.is_admin:
+        return item
+    return {k: v for k, v in item.items() if not k.startswith("provider:")}
 
 
 def find(session: Session, cls: type, ident: str, ctx: Context, kind: str) -> Any:

@@ -416,8 +416,8 @@ def test_shared_flag_changes_need_admin(world: World) -> None:
                    json={"network": {"name": "flags", "shared": False}})["network"]
     assert net["shared"] is False
     url = f"{NET}/networks/{net['id']}"
-    for body in ({"shared": True}, {"shared": False},
-                 {"provider:segmentation_id": net["provider:segmentation_id"]}):
+    vlan = world.ok("admin", "GET", url, 200)["network"]["provider:segmentation_id"]
+    for body in ({"shared": True}, {"shared": False}, {"provider:segmentation_id": vlan}):
         err = neutron_error(world.call("a_member", "PUT", url, json={"network": body}), 403)
         assert err["type"] == "PolicyNotAuthorized", body
     shared = world.ok("admin", "PUT", url, 200, json={"network": {"shared": True}})
@@ -436,3 +436,15 @@ def test_creating_networks_for_another_project_needs_admin(world: World) -> None
     resp = world.call("b_member", "POST", f"{NET}/networks",
                       json={"network": {"name": "x", "project_id": world.a}})
     assert resp.status_code == 403, resp.text
+
+
+def test_provider_attributes_are_shown_to_admins_only(world: World) -> None:
+    """Neutron's policy: the physical plumbing of a network is an admin's business."""
+    url = f"{NET}/networks/{world.ids['public']}"
+    seen = world.ok("b_member", "GET", url, 200)["network"]
+    assert not [k for k in seen if k.startswith("provider:")]
+    listed = world.ok("b_member", "GET", f"{NET}/networks?shared=true", 200)["networks"]
+    assert not [k for n in listed for k in n if k.startswith("provider:")]
+    admin = world.ok("admin", "GET", url, 200)["network"]
+    assert admin["provider:network_type"] == "flat"
+    assert admin["provider:physical_network"] == "physnet1"
