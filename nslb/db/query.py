@@ -24,6 +24,7 @@ from sqlalchemy import (
     desc,
     not_,
     or_,
+    select,
     type_coerce,
 )
 from sqlalchemy.orm import Session
@@ -61,7 +62,7 @@ def run_list(session: Session, cls: type, q: ListQuery, *, scope: dict[str, Any]
              exclude_status: str | None = None) -> list[Any]:
     """Rows of `cls` matching `q`, in page order. `scope` adds fixed equality filters."""
     table = table_of(cls)
-    stmt: Select[Any] = session.query(cls).statement  # type: ignore[assignment]
+    stmt: Select[Any] = select(cls)
     stmt = _apply_filters(stmt, table, q.filters)
     for key, value in (scope or {}).items():
         stmt = stmt.where(table.c[key] == value)
