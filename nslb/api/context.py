@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from nslb.api import personas
 from nslb.api.faults import BadRequest, Forbidden, Unauthorized
 from nslb.identity.service import AuthFailed, Identity
 
 PROJECT_HEADERS = ("x-project-id", "x-tenant-id", "x-tenant")
-ADMIN_ROLES = frozenset({"admin", "load-balancer_admin"})
-GLOBAL_READ_ROLES = ADMIN_ROLES | {"load-balancer_global_observer"}
 NOAUTH_ROLES = frozenset({"admin", "member", "reader"})
 
 
@@ -33,11 +32,11 @@ class Context:
 
     @property
     def is_admin(self) -> bool:
-        return bool(self.roles & ADMIN_ROLES)
+        return bool(self.roles & personas.ADMIN)
 
     @property
     def sees_all_projects(self) -> bool:
-        roles = ADMIN_ROLES if self.writing else GLOBAL_READ_ROLES
+        roles = personas.ADMIN if self.writing else personas.GLOBAL_READ
         return bool(self.roles & roles)
 
     def require_project(self, body_project: str | None = None) -> str:

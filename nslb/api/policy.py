@@ -18,13 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from nslb.api.context import Context
 from nslb.api.faults import Forbidden
 from nslb.api.http import Handler, context
-
-ADMIN = frozenset({"admin", "load-balancer_admin"})
-GLOBAL_READ = ADMIN | {"load-balancer_global_observer"}
-READ = GLOBAL_READ | {"reader", "member", "load-balancer_observer", "load-balancer_member",
-                      "load-balancer_quota_admin"}
-WRITE = ADMIN | {"member", "load-balancer_member"}
-QUOTA_WRITE = ADMIN | {"load-balancer_quota_admin"}
+from nslb.api.personas import ADMIN, QUOTA_WRITE, READ, WRITE
 
 ROLES = {"read": READ, "write": WRITE, "quota_write": QUOTA_WRITE, "admin": ADMIN}
 

@@ -14,13 +14,14 @@ from nslb.api import neutron
 from nslb.api.faults import Conflict
 from nslb.api.http import context, parse, read_root, respond
 from nslb.db import ports as repo
+from nslb.db.lb_ports import VIP_OWNER
 from nslb.model import ipam
 from nslb.model.resources import Network, Port, Subnet
 
 CREATABLE = {"network_id", "name", "description", "admin_state_up", "fixed_ips",
              "device_owner", "device_id", "tags", "project_id", "tenant_id"}
 CONSTANTS = {"binding:vnic_type": "normal"}
-NSLB_OWNERS = ("Octavia", "nslb:")
+NSLB_OWNERS = (VIP_OWNER, "nslb:")  # ports nslb made: VIPs and member plugs
 
 
 class FixedIp(BaseModel):

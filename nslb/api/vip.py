@@ -11,12 +11,9 @@ from nslb.api.context import Context
 from nslb.api.faults import ApiError, BadRequest, Conflict, ValidationFailure
 from nslb.api.schemas import LoadBalancerCreate
 from nslb.db import ports
-from nslb.db.lb_ports import ports_of_device
+from nslb.db.lb_ports import MEMBER_OWNER, VIP_OWNER, ports_of_device, vip_port_name
 from nslb.model import ipam
 from nslb.model.resources import Network, Port, Subnet
-
-VIP_OWNER = "Octavia"
-MEMBER_OWNER = "nslb:member"
 
 
 def ipam_error(exc: ipam.IpamError) -> ApiError:
@@ -85,7 +82,7 @@ def allocate_vip(session: Session, data: LoadBalancerCreate, ctx: Context, proje
         port = ports.allocate_port(session, network=network, subnet=subnet,
                                    ip_address=data.vip_address, project_id=project_id,
                                    device_owner=VIP_OWNER, device_id=f"lb-{lb_id}",
-                                   name=f"octavia-lb-{lb_id}")
+                                   name=vip_port_name(lb_id))
     except ipam.IpamError as exc:
         raise ipam_error(exc) from None
     chosen_subnet = ports.get_subnet(session, port.fixed_ips[0]["subnet_id"])

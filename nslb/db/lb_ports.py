@@ -8,6 +8,15 @@ from sqlalchemy.orm import Session
 from nslb.db.tables import port as port_table
 from nslb.model.resources import Port
 
+# device_owner of the ports nslb makes: Octavia's spelling for VIPs, ours for member plugs.
+VIP_OWNER = "Octavia"
+MEMBER_OWNER = "nslb:member"
+
+
+def vip_port_name(lb_id: str) -> str:
+    """The name of a VIP port nslb created (a port the user brought keeps its own)."""
+    return f"octavia-lb-{lb_id}"
+
 
 def ports_of_device(session: Session, device_id: str, device_owner: str) -> list[Port]:
     stmt = (select(Port).where(port_table.c.device_id == device_id,

@@ -11,12 +11,11 @@ import dataclasses
 from sqlalchemy.orm import Session
 
 from nslb.db import ports
-from nslb.db.lb_ports import ports_of_device
+from nslb.db.lb_ports import MEMBER_OWNER, ports_of_device
 from nslb.db.tree import Tree, load_tree
 from nslb.model.resources import LoadBalancer
 from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
 
-MEMBER_OWNER = "nslb:member"
 SKIPPED = frozenset({"PENDING_DELETE", "ERROR", "DELETED"})
 
 

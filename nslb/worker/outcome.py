@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from nslb.db import ports, stats
-from nslb.db.lb_ports import ports_of_device
-from nslb.db.snapshots import MEMBER_OWNER
+from nslb.db.lb_ports import MEMBER_OWNER, ports_of_device, vip_port_name
 from nslb.db.tree import Tree, load_tree
 from nslb.model.resources import Listener, LoadBalancer, Member, Pool
 from nslb.model.status import PENDING, Event, transition
@@ -97,7 +96,7 @@ def deleted(session: Session, lb_id: str, error: str | None) -> None:
         ports.release_port(session, port.id)
     vip = ports.get_port(session, lb.vip_port_id)
     if vip is not None:
-        if vip.name == f"octavia-lb-{lb.id}":
+        if vip.name == vip_port_name(lb.id):
             ports.release_port(session, vip.id)
         else:  # a port the user brought: hand it back
             vip.device_owner, vip.device_id = "", ""
