@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from nslb.amphora.base import ApplyError
+from nslb.db.tables import map_models
 from nslb.netns.names import host_ifname, namespace_name
 from tests.integration.conftest import Lab, TrackingDriver, sh, wait_for
 from tests.integration.snapshots import http_lb, with_listener
@@ -98,11 +99,11 @@ def test_reapply_after_haproxy_killed_restarts_it(lab: Lab, driver: TrackingDriv
 def test_haproxy_survives_the_death_of_nslb(lab: Lab, driver: TrackingDriver) -> None:
     """An nslb process that applied an LB is killed -9; traffic continues, a new driver adopts."""
     client = _setup(lab)
+    map_models()  # the child maps too: pickles then carry the same ORM state either way
     snap = http_lb([("10.250.1.21", {})])
     driver.apply(snap)  # registers the LB for cleanup; the child below re-applies it
     code = ("import pickle,sys; from pathlib import Path;"
             "from nslb.amphora.namespace import NamespaceDriver;"
-            # snapshots pickled after the ORM mapped the model classes need the same mapping
             "from nslb.db.tables import map_models; map_models();"
             "d=NamespaceDriver(Path(sys.argv[1]), {'physnet1': sys.argv[2]});"
             "d.apply(pickle.loads(bytes.fromhex(sys.argv[3])));"
