@@ -6,11 +6,12 @@ Run inside a test namespace: python echo_server.py NAME PORT
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from nslb.demo.backend import DualStackServer
 
 MAX_SLEEP = 30.0
 
@@ -43,15 +44,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         """Silence per-request logging."""
-
-
-class DualStackServer(ThreadingHTTPServer):
-    address_family = socket.AF_INET6
-    daemon_threads = True
-
-    def server_bind(self) -> None:
-        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        super().server_bind()
 
 
 def main() -> None:
