@@ -14,6 +14,8 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from nslb.model import addresses
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -76,9 +78,10 @@ def _addr(value: int, version: int) -> IPAddress:
 def parse_cidr(cidr: str, ip_version: int | None = None) -> IPNetwork:
     """The network of `cidr`; host bits must be zero (Neutron rejects 10.0.0.1/24)."""
     try:
-        net = ipaddress.ip_network(str(cidr), strict=False)
-    except ValueError:
-        raise InvalidSubnet(f"'{cidr}' is not a valid IP subnet.") from None
+        net = (addresses.parse_network(cidr) if "/" in str(cidr)
+               else ipaddress.ip_network(addresses.parse_ip(cidr)))
+    except addresses.AddressError:
+        raise InvalidSubnet(f"'{_short(cidr)}' is not a valid IP subnet.") from None
     if "/" not in str(cidr) or str(net) != _canonical(str(cidr), net):
         raise InvalidSubnet(f"'{cidr}' isn't a recognized IP subnet cidr, "
                             f"'{net}' is recommended")
@@ -99,10 +102,18 @@ def _canonical(text: str, net: IPNetwork) -> str:
 
 
 def parse_address(address: str) -> IPAddress:
+    """A plain address (no IPv6 scope id: see nslb.model.addresses)."""
     try:
-        return ipaddress.ip_address(str(address))
-    except ValueError:
-        raise IpamError(f"'{address}' is not a valid IP address.") from None
+        return addresses.parse_ip(address)
+    except addresses.AddressError:
+        raise IpamError(f"'{_short(address)}' is not a valid IP address.") from None
+
+
+def _short(value: object, limit: int = 64) -> str:
+    """A user's value quoted back in a message, cut so a huge input is never echoed."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
 
 
 def _usable_bounds(net: IPNetwork) -> tuple[int, int]:
