@@ -7,42 +7,59 @@ so that handlers can answer 501 naming them, instead of a confusing 400.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from nslb.model import enums
+from nslb.model import addresses, enums
 
 MAX_TIMEOUT = 24 * 24 * 60 * 60 * 1000  # Octavia: 24 days in milliseconds
 MAX_INTEGER = 2147483647
+# HAProxy's timers hold at most 2**31-1 ms; health monitor delays and timeouts are seconds.
+MAX_HM_SECONDS = MAX_INTEGER // 1000
+MAX_REF = 1024  # container/secret references: URLs, answered 501 until TLS is built
 
 Name = Annotated[str, StringConstraints(max_length=255)]
 Tag = Annotated[str, StringConstraints(max_length=255)]
+ProjectId = Annotated[str, StringConstraints(max_length=36)]
+Ref = Annotated[str, StringConstraints(max_length=MAX_REF)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Timeout = Annotated[int, Field(ge=0, le=MAX_TIMEOUT)]
 Weight = Annotated[int, Field(ge=0, le=256)]
 Retries = Annotated[int, Field(ge=1, le=10)]
+HmDelay = Annotated[int, Field(ge=1, le=MAX_HM_SECONDS)]
+HmTimeout = Annotated[int, Field(ge=0, le=MAX_HM_SECONDS)]
+
+# RFC 3986 path-absolute with an optional query, minus what HAProxy's config syntax gives a
+# meaning to (quotes, backslash, `#`, `$`) or that cannot appear in a request line
+# (whitespace, controls, non-ASCII). `%` only as a complete percent-encoding.
+URL_PATH = re.compile(r"/(?:[A-Za-z0-9\-._~!&()*+,;=:@/?]|%[0-9A-Fa-f]{2}){0,2047}")
+# Codes are ASCII digits (`\d` would also match Arabic-Indic digits) from 100 to 599.
+STATUS_CODE = r"[1-5][0-9]{2}"
+EXPECTED_CODES = re.compile(rf"{STATUS_CODE}(?: *, *{STATUS_CODE})*|{STATUS_CODE}-{STATUS_CODE}")
+DOMAIN = re.compile(r"(?=.{1,253}$)([A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}\.?")
+UUID = re.compile(r"[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}")
 
 
 def _uuid(value: str) -> str:
-    if not re.fullmatch(r"[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}", value):
+    if not UUID.fullmatch(value):
         raise ValueError("Invalid UUID")
     return value
 
 
 def _ip(value: str) -> str:
+    """A plain address in canonical form: IPv6 scope ids are refused (probe F1)."""
     try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
+        return addresses.canonical_ip(value)
+    except addresses.AddressError:
         raise ValueError("Invalid IP address") from None
 
 
 def _cidr(value: str) -> str:
     try:
-        return str(ipaddress.ip_network(value, strict=False))
-    except ValueError:
+        return addresses.canonical_network(value)
+    except addresses.AddressError:
         raise ValueError("Invalid CIDR") from None
 
 
@@ -67,19 +84,24 @@ PersistenceType = Annotated[str, _one_of(*enums.SessionPersistenceType)]
 
 
 def _url_path(value: str) -> str:
-    if not value.startswith("/") or any(c.isspace() for c in value):
-        raise ValueError("must be an absolute URL path like /healthz")
+    if not URL_PATH.fullmatch(value):
+        raise ValueError("must be an absolute URL path like /healthz (RFC 3986 characters "
+                         "only; no quotes, backslash, #, $, spaces or control characters)")
     return value
 
 
 def _expected_codes(value: str) -> str:
-    if not re.fullmatch(r"\d{3}(\s*,\s*\d{3})*|\d{3}-\d{3}", value):
-        raise ValueError("must be a code (200), a list (200,202) or a range (200-204)")
+    if not EXPECTED_CODES.fullmatch(value):
+        raise ValueError("must be a code (200), a list (200,202) or a range (200-204) of "
+                         "HTTP status codes")
+    low, sep, high = value.partition("-")
+    if sep and int(low) > int(high):
+        raise ValueError("the range must go from the lower to the higher code")
     return value
 
 
 def _domain(value: str) -> str:
-    if not re.fullmatch(r"(?=.{1,253}$)([A-Za-z0-9-_]{1,63}\.)*[A-Za-z0-9-_]{1,63}\.?", value):
+    if not DOMAIN.fullmatch(value):
         raise ValueError("must be a valid domain name")
     return value
 
@@ -98,7 +120,7 @@ class SessionPersistence(Body):
     type: PersistenceType
     cookie_name: Annotated[str, StringConstraints(max_length=255,
                                                    pattern=r"^[a-zA-Z0-9_-]+$")] | None = None
-    persistence_timeout: Annotated[int, Field(ge=0)] | None = None
+    persistence_timeout: Annotated[int, Field(ge=0, le=MAX_INTEGER)] | None = None
     persistence_granularity: IpAddress | None = None
 
 
@@ -108,8 +130,8 @@ class SessionPersistence(Body):
 class _HmFields(Body):
     name: Name | None = None
     admin_state_up: bool | None = None
-    delay: Annotated[int, Field(ge=0, le=MAX_INTEGER)] | None = None
-    timeout: Annotated[int, Field(ge=0, le=MAX_INTEGER)] | None = None
+    delay: HmDelay | None = None
+    timeout: HmTimeout | None = None
     max_retries: Retries | None = None
     max_retries_down: Retries | None = None
     http_method: HttpMethod | None = None
@@ -122,10 +144,10 @@ class _HmFields(Body):
 
 class HealthMonitorSingleCreate(_HmFields):
     type: HmType
-    delay: Annotated[int, Field(ge=0, le=MAX_INTEGER)]
-    timeout: Annotated[int, Field(ge=0, le=MAX_INTEGER)]
+    delay: HmDelay
+    timeout: HmTimeout
     max_retries: Retries
-    project_id: Annotated[str, StringConstraints(max_length=36)] | None = None
+    project_id: ProjectId | None = None
 
 
 class HealthMonitorCreate(HealthMonitorSingleCreate):
@@ -153,7 +175,7 @@ class MemberCreate(_MemberFields):
     address: IpAddress
     protocol_port: Port
     subnet_id: Uuid | None = None
-    project_id: Annotated[str, StringConstraints(max_length=36)] | None = None
+    project_id: ProjectId | None = None
     request_sriov: bool | None = None
 
 
@@ -177,18 +199,18 @@ class _PoolFields(Body):
     tags: list[Tag] | None = None
     # Backend TLS: parsed so that a request for it answers 501.
     tls_enabled: bool | None = None
-    tls_container_ref: str | None = None
-    ca_tls_container_ref: str | None = None
-    crl_container_ref: str | None = None
-    tls_ciphers: str | None = None
-    tls_versions: list[str] | None = None
-    alpn_protocols: list[str] | None = None
+    tls_container_ref: Ref | None = None
+    ca_tls_container_ref: Ref | None = None
+    crl_container_ref: Ref | None = None
+    tls_ciphers: Ref | None = None
+    tls_versions: list[Name] | None = None
+    alpn_protocols: list[Name] | None = None
 
 
 class PoolSingleCreate(_PoolFields):
     protocol: PoolProtocol
     lb_algorithm: Algorithm
-    project_id: Annotated[str, StringConstraints(max_length=36)] | None = None
+    project_id: ProjectId | None = None
     healthmonitor: HealthMonitorSingleCreate | None = None
     members: list[MemberCreate] = []
 
@@ -209,9 +231,9 @@ class _ListenerFields(Body):
     name: Name | None = None
     description: Name | None = None
     admin_state_up: bool | None = None
-    connection_limit: Annotated[int, Field(ge=-1)] | None = None
+    connection_limit: Annotated[int, Field(ge=-1, le=MAX_INTEGER)] | None = None
     default_pool_id: Uuid | None = None
-    insert_headers: dict[str, Annotated[str, StringConstraints(max_length=255)]] | None = None
+    insert_headers: dict[Name, Name] | None = None
     timeout_client_data: Timeout | None = None
     timeout_member_connect: Timeout | None = None
     timeout_member_data: Timeout | None = None
@@ -219,15 +241,15 @@ class _ListenerFields(Body):
     allowed_cidrs: list[Cidr] | None = None
     tags: list[Tag] | None = None
     # TLS termination and client authentication: parsed so that they answer 501.
-    default_tls_container_ref: str | None = None
-    sni_container_refs: list[str] | None = None
+    default_tls_container_ref: Ref | None = None
+    sni_container_refs: list[Ref] | None = None
     client_authentication: ClientAuth | None = None
-    client_ca_tls_container_ref: str | None = None
-    client_crl_container_ref: str | None = None
-    tls_ciphers: str | None = None
-    tls_versions: list[str] | None = None
-    alpn_protocols: list[str] | None = None
-    hsts_max_age: int | None = None
+    client_ca_tls_container_ref: Ref | None = None
+    client_crl_container_ref: Ref | None = None
+    tls_ciphers: Ref | None = None
+    tls_versions: list[Name] | None = None
+    alpn_protocols: list[Name] | None = None
+    hsts_max_age: Annotated[int, Field(ge=0, le=MAX_INTEGER)] | None = None
     hsts_include_subdomains: bool | None = None
     hsts_preload: bool | None = None
 
@@ -235,7 +257,7 @@ class _ListenerFields(Body):
 class ListenerSingleCreate(_ListenerFields):
     protocol: ListenerProtocol
     protocol_port: Port
-    project_id: Annotated[str, StringConstraints(max_length=36)] | None = None
+    project_id: ProjectId | None = None
     # A full pool, or {"name": ...} naming one of the LB's `pools` in a tree create.
     default_pool: dict[str, Any] | None = None
     l7policies: list[dict[str, Any]] = []
@@ -267,12 +289,12 @@ class LoadBalancerCreate(_LoadBalancerFields):
     vip_subnet_id: Uuid | None = None
     vip_network_id: Uuid | None = None
     additional_vips: list[dict[str, Any]] | None = None
-    project_id: Annotated[str, StringConstraints(max_length=36)] | None = None
-    tenant_id: Annotated[str, StringConstraints(max_length=36)] | None = None
+    project_id: ProjectId | None = None
+    tenant_id: ProjectId | None = None
     provider: Annotated[str, StringConstraints(max_length=64)] | None = None
     flavor_id: Uuid | None = None
     availability_zone: Name | None = None
-    vip_vnic_type: str | None = None
+    vip_vnic_type: Name | None = None
     listeners: list[ListenerSingleCreate] = []
     pools: list[PoolSingleCreate] = []
 

@@ -42,7 +42,13 @@ def canonical_ip(text: object) -> str:
 
 
 def parse_network(text: object, strict: bool = False) -> IPNetwork:
-    """The network spelled by `text` (`addr/prefix`); host bits allowed unless `strict`."""
+    """The network spelled by `text` (`addr/prefix`, or a bare address for its host
+    network); host bits allowed unless `strict`."""
+    if isinstance(text, str) and "/" not in text:
+        try:
+            return ipaddress.ip_network(parse_ip(text))
+        except AddressError:
+            raise AddressError("Invalid CIDR") from None
     if not isinstance(text, str) or not _NETWORK_CHARS.fullmatch(text):
         raise AddressError("Invalid CIDR")
     try:

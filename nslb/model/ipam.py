@@ -78,8 +78,7 @@ def _addr(value: int, version: int) -> IPAddress:
 def parse_cidr(cidr: str, ip_version: int | None = None) -> IPNetwork:
     """The network of `cidr`; host bits must be zero (Neutron rejects 10.0.0.1/24)."""
     try:
-        net = (addresses.parse_network(cidr) if "/" in str(cidr)
-               else ipaddress.ip_network(addresses.parse_ip(cidr)))
+        net = addresses.parse_network(cidr)
     except addresses.AddressError:
         raise InvalidSubnet(f"'{_short(cidr)}' is not a valid IP subnet.") from None
     if "/" not in str(cidr) or str(net) != _canonical(str(cidr), net):

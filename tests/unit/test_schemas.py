@@ -97,9 +97,14 @@ RANGES: list[tuple[type[BaseModel], dict[str, Any], str, list[int], list[int]]] 
     (s.HealthMonitorCreate, HM, "max_retries", [1, 10], [0, 11]),
     (s.HealthMonitorCreate, HM, "max_retries_down", [1, 10], [0, 11]),
     (s.HealthMonitorUpdate, {}, "max_retries", [1, 10], [0, 11]),
-    (s.HealthMonitorCreate, HM, "delay", [0, 2147483647], [-1]),
-    (s.HealthMonitorCreate, HM, "timeout", [0, 60], [-1]),
-    (s.ListenerCreate, LISTENER, "connection_limit", [-1, 0, 50000], [-2]),
+    # HAProxy refuses `inter 0s` and timers beyond 2**31-1 ms (probe F4).
+    (s.HealthMonitorCreate, HM, "delay", [1, 2147483], [-1, 0, 2147484, 2147483647]),
+    (s.HealthMonitorCreate, HM, "timeout", [0, 60, 2147483], [-1, 2147484]),
+    (s.HealthMonitorUpdate, {}, "delay", [1, 2147483], [0, 2147484]),
+    # Integers beyond 64 bits were a 500 (probe F11).
+    (s.ListenerCreate, LISTENER, "connection_limit", [-1, 0, 50000, 2147483647],
+     [-2, 2147483648, 9223372036854775808]),
+    (s.ListenerUpdate, {}, "connection_limit", [-1, 2147483647], [9223372036854775808]),
     (s.QuotaUpdate, {}, "listener", [-1, 0, 10], [-2]),
     *[(s.ListenerCreate, LISTENER, name, [0, 2073600000], [-1, 2073600001])
       for name in ("timeout_client_data", "timeout_member_connect", "timeout_member_data",
@@ -156,7 +161,10 @@ def test_expected_codes_good(codes: str) -> None:
 
 
 @pytest.mark.parametrize("codes", ["", "20", "2000", "200-", "200-204,300", "abc", "200;202",
-                                   "200,", "-200", "200 - 204"])
+                                   "200,", "-200", "200 - 204",
+                                   # probe F13: a backwards range; non-ASCII digits; newlines
+                                   "200-100", "\u0662\u0660\u0660", "200\n", "200,\n201",
+                                   "099", "600"])
 def test_expected_codes_bad(codes: str) -> None:
     assert "expected_codes" in bad(s.HealthMonitorCreate, HM, expected_codes=codes)
     bad(s.HealthMonitorUpdate, {}, expected_codes=codes)
@@ -167,7 +175,11 @@ def test_url_path_good(path: str) -> None:
     assert ok(s.HealthMonitorCreate, HM, url_path=path).model_dump()["url_path"] == path
 
 
-@pytest.mark.parametrize("path", ["", "healthz", "http://example.com/", "/with space", "/a\tb"])
+@pytest.mark.parametrize("path", ["", "healthz", "http://example.com/", "/with space", "/a\tb",
+                                  # probe F2: env expansion, comments, escapes, quotes, NUL
+                                  '/"${NSLB_DB}"', "/${HOME}", "/x\r\nX-Injected:\\x20yes",
+                                  "/x\\x0aINJESC", "/x#INJH", '/x"INJQ', "/x'INJSQ", "/x\u0000y",
+                                  "/%zz", "/caf\u00e9", "//" + "a" * 2048])
 def test_url_path_bad(path: str) -> None:
     assert "url_path" in bad(s.HealthMonitorCreate, HM, url_path=path)
 
