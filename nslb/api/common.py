@@ -44,8 +44,9 @@ def find(session: Session, cls: type, ident: str, ctx: Context,
 
 
 def list_response(request: Request, cls: type, collection: str, render: Render,
-                  fixed: dict[str, Any] | None = None) -> Response:
-    """Filter, sort, paginate, render and wrap a collection the Octavia way."""
+                  fixed: dict[str, Any] | None = None, key: str = "id") -> Response:
+    """Filter, sort, paginate, render and wrap a collection the Octavia way. `key` is the
+    attribute a page marker names (quotas have no id: their project_id)."""
     q = listing.parse_list(request)
     ctx = context(request)
     scope = dict(fixed or {})
@@ -60,7 +61,8 @@ def list_response(request: Request, cls: type, collection: str, render: Render,
     fields = listing.fields_of(request)
     body = {
         collection: [listing.select_fields(i, fields) for i in items],
-        f"{collection}_links": listing.page_links(request, q, items, base_url(request)),
+        f"{collection}_links": listing.page_links(
+            request, q, [{"id": i[key]} for i in items], base_url(request)),
     }
     return respond(body)
 

@@ -17,7 +17,9 @@ from starlette.responses import Response
 from nslb.api import neutron
 from nslb.api.faults import BadRequest, Conflict
 from nslb.api.http import context, parse, read_root, respond
+from nslb.api.neutron import Ident, Tags, Text
 from nslb.db import networks as repo
+from nslb.db.query import short
 from nslb.model.resources import Network, utcnow
 
 PROVIDER = {"provider:network_type": "network_type",
@@ -34,18 +36,18 @@ NETWORK_TYPES = ("flat", "vlan")
 class NetworkBody(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
-    name: str = Field("", max_length=255)
-    description: str = Field("", max_length=255)
+    name: Text = ""
+    description: Text = ""
     admin_state_up: bool = True
     shared: bool = False
     mtu: int = Field(1500, ge=1280, le=9000)
-    tags: list[str] = Field(default_factory=list)
-    network_type: str | None = Field(None, alias="provider:network_type")
-    physical_network: str | None = Field(None, alias="provider:physical_network")
-    segmentation_id: int | None = Field(None, alias="provider:segmentation_id")
+    tags: Tags = Field(default_factory=list)
+    network_type: Ident | None = Field(None, alias="provider:network_type")
+    physical_network: Ident | None = Field(None, alias="provider:physical_network")
+    segmentation_id: int | None = Field(None, alias="provider:segmentation_id")  # see _vlan
     router_external: bool = Field(False, alias="router:external")
     port_security_enabled: bool = True
-    availability_zone_hints: list[str] = Field(default_factory=list)
+    availability_zone_hints: list[Ident] = Field(default_factory=list)
 
 
 def to_wire(net: Network, subnet_ids: list[str]) -> dict[str, Any]:
@@ -89,8 +91,8 @@ def _check_unsupported(body: NetworkBody) -> None:
 def _known_physnet(request: Request, physnet: str, network_type: str) -> str:
     known = sorted(request.app.state.settings.physnets)
     if physnet not in known:
-        raise BadRequest(f"Invalid input for operation: physical_network '{physnet}' unknown "
-                         f"for {network_type} provider network. Known physical networks: "
+        raise BadRequest(f"Invalid input for operation: physical_network '{short(physnet)}' "
+                         f"unknown for {network_type} provider network. Known physical networks: "
                          f"{', '.join(known) or 'none configured'}.")
     return physnet
 
@@ -150,7 +152,7 @@ def segment(request: Request, session: Session,
         return _tenant_segment(request, session)
     kind = kind or "vlan"
     if kind not in NETWORK_TYPES:
-        raise BadRequest(f"Invalid input for operation: network_type value '{kind}' not "
+        raise BadRequest(f"Invalid input for operation: network_type value '{short(kind)}' not "
                          f"supported.")
     physnet = (_known_physnet(request, body.physical_network, kind) if body.physical_network
                else _default_physnet(request))

@@ -1,5 +1,12 @@
 """/v2.0/ports: read every port, and let users reserve an address (POST) and release it
-(DELETE). Ports nslb made for its load balancers are released by nslb, never by hand."""
+(DELETE). Ports nslb made for its load balancers are released by nslb, never by hand.
+
+Creating a port follows Neutron's default policy where a port could otherwise speak for
+someone else on a shared network (probe 2026-12-03, F3): `network:` and `neutron:` owners
+need an admin or the network's owner, nslb's own owners (VIPs, member plugs) are made by
+nslb only, a non-owner of the network may not choose the address, and only an admin may
+take a subnet's gateway address.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from nslb.api import neutron
-from nslb.api.faults import Conflict
+from nslb.api.context import Context
+from nslb.api.faults import Conflict, Forbidden
 from nslb.api.http import context, parse, read_root, respond
+from nslb.api.neutron import Ident, Tags, Text
 from nslb.db import ports as repo
 from nslb.db.lb_ports import VIP_OWNER
+from nslb.db.query import short
 from nslb.model import ipam
 from nslb.model.resources import Network, Port, Subnet
 
@@ -22,25 +32,26 @@ CREATABLE = {"network_id", "name", "description", "admin_state_up", "fixed_ips",
              "device_owner", "device_id", "tags", "project_id", "tenant_id"}
 CONSTANTS = {"binding:vnic_type": "normal"}
 NSLB_OWNERS = (VIP_OWNER, "nslb:")  # ports nslb made: VIPs and member plugs
+NETWORK_OWNERS = ("network:", "neutron:")  # Neutron's network devices: router, DHCP, ...
 
 
 class FixedIp(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    subnet_id: str | None = None
-    ip_address: str | None = None
+    subnet_id: Ident | None = None
+    ip_address: Ident | None = None  # parsed by nslb.model.addresses through ipam
 
 
 class PortBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    network_id: str
-    name: str = Field("", max_length=255)
-    description: str = Field("", max_length=255)
+    network_id: Ident
+    name: Text = ""
+    description: Text = ""
     admin_state_up: bool = True
     fixed_ips: list[FixedIp] = Field(default_factory=list, max_length=1)
-    device_owner: str = Field("", max_length=255)
-    device_id: str = Field("", max_length=255)
-    tags: list[str] = Field(default_factory=list)
+    device_owner: Text = ""
+    device_id: Text = ""
+    tags: Tags = Field(default_factory=list)
 
 
 def to_wire(port: Port) -> dict[str, Any]:
@@ -66,13 +77,35 @@ def wire_many(_session: Session, ports: list[Port]) -> list[dict[str, Any]]:
 COLLECTION = neutron.Collection(Port, "port", "ports", wire_many, constants=CONSTANTS)
 
 
-def _subnet(session: Session, fixed: FixedIp | None) -> Subnet | None:
+def _subnet(session: Session, fixed: FixedIp | None, ctx: Context) -> Subnet | None:
+    """The subnet a fixed IP names. One the caller may not see answers exactly like one
+    that does not exist (no existence oracle on other projects' subnets, F9)."""
     if fixed is None or fixed.subnet_id is None:
         return None
-    sub = repo.get_subnet(session, fixed.subnet_id)
-    if sub is None:
-        raise neutron.not_found("Subnet", fixed.subnet_id)
+    sub: Subnet = neutron.find(session, Subnet, fixed.subnet_id, ctx, "Subnet")
     return sub
+
+
+def _owns_network(ctx: Context, network: Network) -> bool:
+    return ctx.is_admin or (ctx.project_id is not None and network.project_id == ctx.project_id)
+
+
+def check_device_owner(ctx: Context, network: Network, owner: str) -> None:
+    """nslb's owners are nslb's alone (the snapshot plugs such ports into an LB);
+    Neutron's `network:` owners need the network's owner or an admin."""
+    if owner.lower().startswith(tuple(o.lower() for o in NSLB_OWNERS)):
+        raise Forbidden(f"device_owner '{short(owner)}' is reserved for the ports nslb "
+                        f"creates for its load balancers.")
+    if owner.startswith(NETWORK_OWNERS) and not _owns_network(ctx, network):
+        raise neutron.policy_denied("rule:create_port and rule:create_port:device_owner")
+
+
+def check_fixed_ip(ctx: Context, network: Network, fixed: FixedIp | None) -> None:
+    """Neutron's create_port:fixed_ips:ip_address: only the network's owner (or an admin)
+    chooses an address; on a shared network everyone else takes the next free one."""
+    if fixed is not None and fixed.ip_address is not None and not _owns_network(ctx, network):
+        raise neutron.policy_denied(
+            "rule:create_port and rule:create_port:fixed_ips:ip_address")
 
 
 async def create(request: Request) -> Response:
@@ -84,11 +117,15 @@ async def create(request: Request) -> Response:
     fixed = body.fixed_ips[0] if body.fixed_ips else None
     with request.app.state.db.write() as session:
         network: Network = neutron.find(session, Network, body.network_id, ctx, "Network")
+        check_device_owner(ctx, network, body.device_owner)
+        check_fixed_ip(ctx, network, fixed)
+        subnet = _subnet(session, fixed, ctx)
         try:
             port = repo.allocate_port(
-                session, network=network, subnet=_subnet(session, fixed),
+                session, network=network, subnet=subnet,
                 ip_address=fixed.ip_address if fixed else None, project_id=project,
-                device_owner=body.device_owner, device_id=body.device_id, name=body.name)
+                device_owner=body.device_owner, device_id=body.device_id, name=body.name,
+                allow_gateway=ctx.is_admin)
         except ipam.IpamError as exc:
             raise neutron.ipam_fault(exc) from None
         port.description, port.admin_state_up = body.description, body.admin_state_up

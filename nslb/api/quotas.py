@@ -66,7 +66,7 @@ def _view(values: dict[str, int], project_id: str | None = None) -> dict[str, An
 async def list_quotas(request: Request) -> Response:
     def render(session: Session, rows: list[Quota]) -> list[dict[str, Any]]:
         return [_view(effective(r), r.project_id) for r in rows]
-    return list_response(request, Quota, "quotas", render)
+    return list_response(request, Quota, "quotas", render, key="project_id")
 
 
 async def defaults(request: Request) -> Response:

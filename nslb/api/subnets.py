@@ -6,10 +6,9 @@ clients and for the addresses nslb configures on its own ports.
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,7 +16,9 @@ from starlette.responses import Response
 from nslb.api import neutron
 from nslb.api.faults import BadRequest
 from nslb.api.http import context, parse, read_root, respond
+from nslb.api.neutron import Ident, Tags, Text
 from nslb.db import networks as repo
+from nslb.db.query import short
 from nslb.model import ipam
 from nslb.model.resources import Network, Subnet, utcnow
 
@@ -27,34 +28,37 @@ UPDATABLE = {"name", "description", "gateway_ip", "allocation_pools", "host_rout
 CREATABLE = UPDATABLE | UNSUPPORTED_NULLS | {"network_id", "ip_version", "cidr",
                                              "project_id", "tenant_id"}
 CONSTANTS = {key: None for key in UNSUPPORTED_NULLS}
+# Neutron's defaults for max_dns_nameservers and max_subnet_host_routes.
+MAX_DNS_NAMESERVERS, MAX_HOST_ROUTES = 5, 20
+Address = Annotated[str, StringConstraints(max_length=64)]  # parsed by nslb.model.addresses
 
 
 class Route(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    destination: str
-    nexthop: str
+    destination: Address
+    nexthop: Address
 
 
 class PoolRange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    start: str
-    end: str
+    start: Address
+    end: Address
 
 
 class SubnetBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    network_id: str = ""
+    network_id: Ident = ""
     ip_version: Literal[4, 6] | None = None
-    cidr: str | None = None
-    name: str = Field("", max_length=255)
-    description: str = Field("", max_length=255)
-    gateway_ip: str | None = None
-    allocation_pools: list[PoolRange] | None = None
+    cidr: Address | None = None
+    name: Text = ""
+    description: Text = ""
+    gateway_ip: Address | None = None
+    allocation_pools: list[PoolRange] | None = Field(None, max_length=256)
     host_routes: list[Route] = Field(default_factory=list)
-    dns_nameservers: list[str] = Field(default_factory=list)
+    dns_nameservers: list[Address] = Field(default_factory=list)
     enable_dhcp: bool = True
-    tags: list[str] = Field(default_factory=list)
+    tags: Tags = Field(default_factory=list)
 
 
 def to_wire(sub: Subnet) -> dict[str, Any]:
@@ -89,19 +93,41 @@ def _check_nulls(raw: dict[str, Any]) -> None:
             raise BadRequest(f"Invalid input for operation: {key} is not supported by nslb.")
 
 
-def _check_extras(body: SubnetBody) -> None:
-    """dns_nameservers are addresses without duplicates; host routes are cidr + address."""
-    for server in body.dns_nameservers:
-        ipam.parse_address(server)
-    if len(set(body.dns_nameservers)) != len(body.dns_nameservers):
+def nameservers(body: SubnetBody) -> list[str]:
+    """dns_nameservers in canonical spelling (nslb.model.addresses), unique by value."""
+    if len(body.dns_nameservers) > MAX_DNS_NAMESERVERS:
+        raise neutron.bad_request(
+            f"Unable to complete operation for subnet. The number of DNS nameservers exceeds "
+            f"the limit {MAX_DNS_NAMESERVERS}.", "DNSNameServersExhausted")
+    servers = [str(ipam.parse_address(server)) for server in body.dns_nameservers]
+    if len(set(servers)) != len(servers):
         raise BadRequest("Duplicate nameserver in the dns_nameservers list.")
+    return servers
+
+
+def host_routes(body: SubnetBody, ip_version: int) -> list[dict[str, str]]:
+    """Host routes as a canonical destination cidr and nexthop address of the subnet's IP
+    version: nslb configures them on its own ports, so they pass the strict parser."""
+    if len(body.host_routes) > MAX_HOST_ROUTES:
+        raise neutron.bad_request(
+            f"Unable to complete operation for subnet. The number of host routes exceeds the "
+            f"limit {MAX_HOST_ROUTES}.", "HostRoutesExhausted")
+    routes = []
     for route in body.host_routes:
         try:
-            ipaddress.ip_network(route.destination)
-            ipaddress.ip_address(route.nexthop)
-        except ValueError:
-            raise BadRequest(f"Invalid input for operation: invalid host route "
-                             f"{route.model_dump()}.") from None
+            destination = ipam.parse_cidr(route.destination)
+            nexthop = ipam.parse_address(route.nexthop)
+        except ipam.IpamError:
+            raise _bad_route(route) from None
+        if destination.version != ip_version or nexthop.version != ip_version:
+            raise _bad_route(route)
+        routes.append({"destination": str(destination), "nexthop": str(nexthop)})
+    return routes
+
+
+def _bad_route(route: Route) -> BadRequest:
+    return BadRequest(f"Invalid input for operation: invalid host route "
+                      f"{short(route.model_dump())}.")
 
 
 def _plan(raw: dict[str, Any], body: SubnetBody, cidr: str | None, ip_version: int | None,
@@ -116,11 +142,17 @@ def _plan(raw: dict[str, Any], body: SubnetBody, cidr: str | None, ip_version: i
              if body.allocation_pools is not None
              else (current.allocation_pools if current else None))
     try:
-        plan = ipam.plan_subnet(cidr, ip_version, gateway, pools)
-        _check_extras(body)
+        return ipam.plan_subnet(cidr, ip_version, gateway, pools)
     except ipam.IpamError as exc:
         raise neutron.ipam_fault(exc) from None
-    return plan
+
+
+def _extras(body: SubnetBody, plan: ipam.SubnetPlan) -> tuple[list[str], list[dict[str, str]]]:
+    """(dns_nameservers, host_routes) checked and canonical."""
+    try:
+        return nameservers(body), host_routes(body, plan.ip_version)
+    except ipam.IpamError as exc:
+        raise neutron.ipam_fault(exc) from None
 
 
 def _check_overlap(session: Session, plan: ipam.SubnetPlan, network_id: str) -> None:
@@ -141,6 +173,7 @@ async def create(request: Request) -> Response:
     if not body.network_id:
         raise BadRequest("Invalid input for network_id. Reason: 'None' is not a valid UUID.")
     plan = _plan(raw, body, body.cidr, body.ip_version)
+    servers, routes = _extras(body, plan)
     with request.app.state.db.write() as session:
         network = neutron.find(session, Network, body.network_id, ctx, "Network")
         neutron.check_owner(ctx, network.project_id, "create_subnet")
@@ -148,9 +181,8 @@ async def create(request: Request) -> Response:
         sub = Subnet(project_id=project, network_id=body.network_id, name=body.name,
                      description=body.description, ip_version=plan.ip_version,
                      cidr=plan.cidr, gateway_ip=plan.gateway_ip,
-                     allocation_pools=plan.allocation_pools,
-                     host_routes=[r.model_dump() for r in body.host_routes],
-                     dns_nameservers=body.dns_nameservers, enable_dhcp=body.enable_dhcp,
+                     allocation_pools=plan.allocation_pools, host_routes=routes,
+                     dns_nameservers=servers, enable_dhcp=body.enable_dhcp,
                      tags=body.tags)
         session.add(sub)
         session.flush()
@@ -192,12 +224,15 @@ async def update(request: Request) -> Response:
     with request.app.state.db.write() as session:
         sub = _load_owned(session, request, "update_subnet")
         plan = _plan(raw, body, sub.cidr, sub.ip_version, current=sub)
+        servers, routes = _extras(body, plan)
         sub.gateway_ip, sub.allocation_pools = plan.gateway_ip, plan.allocation_pools
-        for key in ("name", "description", "dns_nameservers", "enable_dhcp", "tags"):
+        for key in ("name", "description", "enable_dhcp", "tags"):
             if key in raw:
                 setattr(sub, key, getattr(body, key))
+        if "dns_nameservers" in raw:
+            sub.dns_nameservers = servers
         if "host_routes" in raw:
-            sub.host_routes = [r.model_dump() for r in body.host_routes]
+            sub.host_routes = routes
         sub.updated_at = utcnow()
         session.flush()
         item = to_wire(sub)

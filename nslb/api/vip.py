@@ -8,34 +8,40 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from nslb.api.context import Context
-from nslb.api.faults import ApiError, BadRequest, Conflict, ValidationFailure
+from nslb.api.faults import ApiError, BadRequest, Conflict, Forbidden, ValidationFailure
 from nslb.api.schemas import LoadBalancerCreate
 from nslb.db import ports
-from nslb.db.lb_ports import MEMBER_OWNER, VIP_OWNER, ports_of_device, vip_port_name
+from nslb.db.lb_ports import MEMBER_OWNER, VIP_OWNER, vip_port_name
+from nslb.db.query import short
 from nslb.model import ipam
 from nslb.model.resources import Network, Port, Subnet
 
 
 def ipam_error(exc: ipam.IpamError) -> ApiError:
-    """Neutron's codes: an address in use or an exhausted subnet is 409, the rest 400."""
+    """Neutron's codes: an address in use or an exhausted subnet is 409, a gateway address
+    asked for by a non-admin 403 (as the port API answers), the rest 400."""
     if isinstance(exc, ipam.AddressInUse | ipam.NoFreeAddress):
         return Conflict(str(exc))
+    if isinstance(exc, ipam.GatewayAddress):
+        return Forbidden(str(exc))
     return BadRequest(f"Validation failure: {exc}")
 
 
 def _network(session: Session, network_id: str, ctx: Context) -> Network:
     network = ports.get_network(session, network_id)
     if network is None or not ports.visible(network, ctx.project_id, ctx.is_admin):
-        raise ValidationFailure(f"Network {network_id} not found.")
+        raise ValidationFailure(f"Network {short(network_id)} not found.")
     return network
 
 
 def _subnet(session: Session, subnet_id: str, ctx: Context) -> tuple[Subnet, Network]:
+    """The subnet and its network if the caller may use them; a subnet of another project
+    answers exactly like a missing one, before anything else is looked at (F9)."""
     subnet = ports.get_subnet(session, subnet_id)
     network = ports.get_network(session, subnet.network_id) if subnet else None
     if subnet is None or network is None or not ports.visible(network, ctx.project_id,
                                                               ctx.is_admin):
-        raise ValidationFailure(f"Subnet {subnet_id} not found.")
+        raise ValidationFailure(f"Subnet {short(subnet_id)} not found.")
     return subnet, network
 
 
@@ -44,7 +50,7 @@ def _adopt(session: Session, data: LoadBalancerCreate, ctx: Context,
     assert data.vip_port_id is not None
     port = ports.get_port(session, data.vip_port_id)
     if port is None or not ports.visible(port, ctx.project_id, ctx.is_admin):
-        raise ValidationFailure(f"Port {data.vip_port_id} not found.")
+        raise ValidationFailure(f"Port {short(data.vip_port_id)} not found.")
     if port.device_id:
         raise Conflict(f"Port {port.id} is already in use by {port.device_owner} "
                        f"{port.device_id}.")
@@ -82,7 +88,7 @@ def allocate_vip(session: Session, data: LoadBalancerCreate, ctx: Context, proje
         port = ports.allocate_port(session, network=network, subnet=subnet,
                                    ip_address=data.vip_address, project_id=project_id,
                                    device_owner=VIP_OWNER, device_id=f"lb-{lb_id}",
-                                   name=vip_port_name(lb_id))
+                                   name=vip_port_name(lb_id), allow_gateway=ctx.is_admin)
     except ipam.IpamError as exc:
         raise ipam_error(exc) from None
     chosen_subnet = ports.get_subnet(session, port.fixed_ips[0]["subnet_id"])
@@ -90,34 +96,34 @@ def allocate_vip(session: Session, data: LoadBalancerCreate, ctx: Context, proje
     return port, chosen_subnet, network
 
 
-def ensure_member_port(session: Session, lb_id: str, vip_subnet_id: str, subnet_id: str,
-                       ctx: Context, project_id: str) -> None:
-    """Give the LB a port on a member's subnet (as Octavia plugs member networks)."""
-    subnet, network = _subnet(session, subnet_id, ctx)
-    if subnet_id == vip_subnet_id:
+def ensure_member_port(session: Session, lb_id: str, project_id: str, vip_subnet_id: str,
+                       subnet: Subnet, network: Network) -> None:
+    """Give the LB a port on a member's subnet (as Octavia plugs member networks). Only a
+    port nslb made for this LB counts as one (ports.member_ports)."""
+    if subnet.id == vip_subnet_id:
         return
-    for port in ports_of_device(session, lb_id, MEMBER_OWNER):
-        if any(ip["subnet_id"] == subnet_id for ip in port.fixed_ips):
+    for port in ports.member_ports(session, lb_id, project_id):
+        if port.fixed_ips[0]["subnet_id"] == subnet.id:
             return
     try:
         ports.allocate_port(session, network=network, subnet=subnet, ip_address=None,
-                            project_id=project_id, device_owner=MEMBER_OWNER, device_id=lb_id,
-                            name=f"nslb-member-{lb_id}")
+                            project_id=project_id, device_owner=MEMBER_OWNER,
+                            device_id=lb_id, name=ports.member_port_name(lb_id))
     except ipam.IpamError as exc:
         raise ipam_error(exc) from None
 
 
 def plug_member_subnet(session: Session, lb_id: str, vip_subnet_id: str, address: str,
                        subnet_id: str | None, ctx: Context, project_id: str) -> None:
-    """A member on a subnet must have its address in it, and the LB gets a port there."""
+    """A member on a subnet must have its address in it, and the LB gets a port there.
+    Visibility is checked first: whether the address is inside another project's subnet
+    must not change the answer (the CIDR oracle of F9)."""
     if subnet_id is None:
         return
-    subnet = ports.get_subnet(session, subnet_id)
-    if subnet is None:
-        raise ValidationFailure(f"Subnet {subnet_id} not found.")
+    subnet, network = _subnet(session, subnet_id, ctx)
     try:
         ipam.check_address(subnet.cidr, address)
     except ipam.IpamError as exc:
-        raise ValidationFailure(f"Member address {address} is not on subnet "
+        raise ValidationFailure(f"Member address {short(address)} is not on subnet "
                                 f"{subnet.id}: {exc}") from None
-    ensure_member_port(session, lb_id, vip_subnet_id, subnet_id, ctx, project_id)
+    ensure_member_port(session, lb_id, project_id, vip_subnet_id, subnet, network)

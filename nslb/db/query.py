@@ -2,13 +2,20 @@
 
 Pagination follows Octavia: the marker is the id of the last row of the previous page and
 rows after it in the sort order are returned; ties are broken by the default keys
-(created_at, id). NULLs compare as an empty value so that the order is total.
+(created_at, id, or the primary key of a table without them). NULLs compare as an empty
+value so that the order is total.
+
+The marker row is looked up through the very statement that lists the page (the caller's
+scope, visibility and filters included), so a marker the caller cannot list answers exactly
+like one that does not exist: another project's id is neither an existence oracle nor, with
+`sort=`, a value oracle (probe 2026-12-03, F9).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -35,10 +42,26 @@ from nslb.db.types import JSONText, tag_pattern
 
 DEFAULT_SORT = (("created_at", "asc"), ("id", "asc"))
 _EPOCH = datetime(1970, 1, 1)
+# Integer filters beyond 64 bits overflow SQLite's binding (a 500, probe F11).
+_INT_RANGE = (-(2**63), 2**63 - 1)
 
 
 class QueryError(ValueError):
     """A filter, sort key or marker the collection cannot honour (an HTTP 400)."""
+
+
+class MarkerNotFound(QueryError):
+    """The marker is not a row the caller could list (missing, or not the caller's)."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__(f"Supplied pagination marker '{short(marker)}' is not valid.")
+        self.marker = marker
+
+
+def short(value: object, limit: int = 64) -> str:
+    """A user's value quoted back in a message, cut so a huge input is never echoed."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 @dataclass
@@ -59,19 +82,23 @@ def columns_of(cls: type) -> set[str]:
 
 
 def run_list(session: Session, cls: type, q: ListQuery, *, scope: dict[str, Any] | None = None,
+             where: Sequence[ColumnElement[bool]] = (),
              exclude_status: str | None = None) -> list[Any]:
-    """Rows of `cls` matching `q`, in page order. `scope` adds fixed equality filters."""
+    """Rows of `cls` matching `q`, in page order. `scope` adds fixed equality filters and
+    `where` further conditions (e.g. Neutron's visibility); both also bound the marker."""
     table = table_of(cls)
     stmt: Select[Any] = select(cls)
     stmt = _apply_filters(stmt, table, q.filters)
     for key, value in (scope or {}).items():
         stmt = stmt.where(table.c[key] == value)
+    for clause in where:
+        stmt = stmt.where(clause)
     if exclude_status and "provisioning_status" in table.c:
         stmt = stmt.where(table.c.provisioning_status != exclude_status)
     stmt = _apply_tags(stmt, table, q)
     sort = _complete_sort(table, q.sort)
     if q.marker is not None:
-        stmt = stmt.where(_after_marker(session, table, sort, q.marker, q.page_reverse))
+        stmt = stmt.where(_after_marker(session, stmt, table, sort, q.marker, q.page_reverse))
     direction = {"asc": asc, "desc": desc}
     flip = {"asc": desc, "desc": asc}
     for key, d in sort:
@@ -93,12 +120,24 @@ def _convert(column: Any, raw: str) -> Any:
                 raise ValueError(raw)
             return raw.lower() in ("true", "1")
         if isinstance(kind, Integer):
-            return int(raw)
+            value = int(raw)
+            if not _INT_RANGE[0] <= value <= _INT_RANGE[1]:
+                raise ValueError(raw)
+            return value
         if isinstance(kind, Float):
             return float(raw)
+        if isinstance(kind, DateTime):
+            return _naive_utc(datetime.fromisoformat(raw.removesuffix("Z")))
     except ValueError:
-        raise QueryError(f"Invalid filter value '{raw}' for {column.key}") from None
+        raise QueryError(f"Invalid filter value '{short(raw)}' for {column.key}") from None
     return raw
+
+
+def _naive_utc(value: datetime) -> datetime:
+    """Timestamps are stored as naive UTC."""
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 def _apply_filters(stmt: Select[Any], table: Any, filters: dict[str, list[str]]) -> Select[Any]:
@@ -138,14 +177,24 @@ def _complete_sort(table: Any, sort: list[tuple[str, str]]) -> list[tuple[str, s
     full = []
     for key, d in sort:
         if key not in table.c or isinstance(table.c[key].type, JSONText):
-            raise QueryError(f"Supplied sort key '{key}' is not valid.")
+            raise QueryError(f"Supplied sort key '{short(key)}' is not valid.")
         full.append((key, d))
     keys = {k for k, _ in full}
     default_dir = full[0][1] if full else "asc"
-    for key, _ in DEFAULT_SORT:
-        if key not in keys and key in table.c:
+    tie_breakers = [k for k, _ in DEFAULT_SORT if k in table.c] or \
+        [c.key for c in table.primary_key.columns]
+    for key in tie_breakers:
+        if key not in keys:
             full.append((key, default_dir))
     return full
+
+
+def _marker_key(table: Any) -> Any:
+    """The column a marker names: `id`, or the primary key (quotas: project_id)."""
+    if "id" in table.c:
+        return table.c.id
+    [key] = table.primary_key.columns
+    return key
 
 
 def _null_value(column: Any) -> Any:
@@ -165,12 +214,18 @@ def _sortable(column: Any) -> Any:
     return column
 
 
-def _after_marker(session: Session, table: Any, sort: list[tuple[str, str]], marker: str,
+def _after_marker(session: Session, listed: Select[Any], table: Any,
+                  sort: list[tuple[str, str]], marker: str,
                   reverse: bool) -> ColumnElement[bool]:
-    row = session.execute(table.select().where(table.c.id == marker)).mappings().first()
+    """Rows after the marker in the sort order. The marker row is read through `listed`,
+    the page's own statement, so it must be a row the caller could list."""
+    columns = [table.c[k] for k, _ in sort]
+    lookup = listed.with_only_columns(*columns).where(_marker_key(table) == marker)
+    row = session.execute(lookup).first()
     if row is None:
-        raise QueryError(f"Supplied pagination marker '{marker}' is not valid.")
-    values = [row[k] if row[k] is not None else _null_value(table.c[k]) for k, _ in sort]
+        raise MarkerNotFound(marker)
+    values = [v if v is not None else _null_value(table.c[k])
+              for v, (k, _) in zip(row, sort, strict=True)]
     criteria = []
     for i, (key, d) in enumerate(sort):
         equal = [_sortable(table.c[k]) == values[j] for j, (k, _) in enumerate(sort[:i])]

@@ -1,7 +1,8 @@
 """Build the driver's snapshot of one LB from the database.
 
-Objects being deleted or in ERROR are left out: the data plane serves what is ACTIVE or
-about to become ACTIVE, so one failed object cannot keep a whole LB from converging.
+Only objects being deleted are left out. An object in ERROR stays in: its values passed the
+API's validation, and leaving it out would take healthy siblings with it (a pool in ERROR
+used to leave its listener with no backend, so every request got a 503).
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ import dataclasses
 from sqlalchemy.orm import Session
 
 from nslb.db import ports
-from nslb.db.lb_ports import MEMBER_OWNER, ports_of_device
 from nslb.db.tree import Tree, load_tree
+from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.resources import LoadBalancer
 from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
 
-SKIPPED = frozenset({"PENDING_DELETE", "ERROR", "DELETED"})
+SKIPPED = frozenset({P.PENDING_DELETE, P.DELETED})
 
 
 class SnapshotError(RuntimeError):
@@ -44,7 +45,7 @@ def build(session: Session, lb: LoadBalancer, tree: Tree | None = None) -> LoadB
     hms = [h for h in t.healthmonitors if live(h) and h.pool_id in pool_ids]
     used_subnets = {m.subnet_id for m in members if m.subnet_id}
     member_ports = []
-    for port in ports_of_device(session, lb.id, MEMBER_OWNER):
+    for port in ports.member_ports(session, lb.id, lb.project_id):  # nslb's own ports only
         subnet_id = port.fixed_ips[0]["subnet_id"]
         if subnet_id in used_subnets:
             member_ports.append(_attachment(session, port.id, subnet_id))

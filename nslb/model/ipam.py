@@ -44,6 +44,11 @@ class NoFreeAddress(IpamError):
     """The pools are exhausted (HTTP 409, Neutron's IpAddressGenerationFailure)."""
 
 
+class GatewayAddress(IpamError):
+    """A non-admin asked for the subnet's gateway address (HTTP 403): a port holding it
+    would answer ARP/ND for the router of everyone on the network (probe F3)."""
+
+
 class Default(enum.Enum):
     """Marks an omitted gateway_ip, which differs from an explicit null (no gateway)."""
 
@@ -149,7 +154,7 @@ def _parse_pool(net: IPNetwork, raw: dict[str, str]) -> Pool:
         start, end = parse_address(raw["start"]), parse_address(raw["end"])
     except (KeyError, TypeError, IpamError):
         raise InvalidSubnet(f"Invalid input for operation: "
-                            f"Invalid allocation pool {raw}.") from None
+                            f"Invalid allocation pool {_short(raw)}.") from None
     lo, hi = int(start), int(end)
     if lo > hi:
         raise InvalidSubnet(f"Invalid input for operation: Start IP ({start}) is greater "
@@ -205,7 +210,9 @@ def plan_subnet(cidr: str, ip_version: int | None = None,
 def check_address(cidr: str, address: str) -> str:
     """The canonical spelling of `address` if it is a usable host address of `cidr`.
 
-    Canonical spelling matters: allocations are unique by (subnet, address) text.
+    Canonical spelling matters: allocations are unique by (subnet, address) text, so the
+    text must stand for the value (`FD88:0::1:77` is stored as `fd88::1:77`; a scope id,
+    `fd88::1:77%x`, is refused by the strict parser).
     """
     net = parse_cidr(cidr)
     ip = parse_address(address)

@@ -335,10 +335,24 @@ def test_exhaustion_is_ip_address_generation_failure(client: TestClient) -> None
 
 def test_nslb_owned_ports_are_not_deleted_by_hand(client: TestClient) -> None:
     net = make_network(client)
-    make_subnet(client, net["id"])
-    vip = make_port(client, net["id"], device_owner="Octavia", device_id="lb-1")
+    sub = make_subnet(client, net["id"])
+    lb = client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
+        "vip_subnet_id": sub["id"]}}).json()["loadbalancer"]
+    [vip] = client.get(f"{API}/ports", params={"device_id": f"lb-{lb['id']}"}).json()["ports"]
+    assert vip["device_owner"] == "Octavia" and vip["id"] == lb["vip_port_id"]
     assert client.delete(f"{API}/ports/{vip['id']}").status_code == 409
-    assert client.get(f"{API}/ports", params={"device_id": "lb-1"}).json()["ports"] == [vip]
+    assert client.get(f"{API}/ports/{vip['id']}").json()["port"] == vip
+
+
+@pytest.mark.parametrize("owner", ["Octavia", "nslb:member", "nslb:anything", "octavia",
+                                   "NSLB:member"])
+def test_nslb_owners_are_never_set_through_the_api(client: TestClient, owner: str) -> None:
+    """Only nslb creates ports with its owners, not even an admin by hand (probe F3)."""
+    net = make_network(client)
+    make_subnet(client, net["id"])
+    fault = error(make_port(client, net["id"], 403, device_owner=owner, device_id="lb-1"))
+    assert fault["type"] == "PolicyNotAuthorized"
+    assert client.get(f"{API}/ports", params={"device_id": "lb-1"}).json()["ports"] == []
 
 
 def test_allocate_port_repository(client: TestClient) -> None:
