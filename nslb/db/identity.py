@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -87,6 +88,12 @@ def revoke(session: Session, audit_id: str, expires_at: datetime) -> None:
 
 def is_revoked(session: Session, audit_id: str) -> bool:
     return session.get(RevokedToken, audit_id) is not None
+
+
+def any_revoked(session: Session, audit_ids: Sequence[str]) -> bool:
+    """Whether any of a token's lineage (its own audit id and its chain's) is revoked."""
+    stmt = select(revoked_t.c.audit_id).where(revoked_t.c.audit_id.in_(list(audit_ids)))
+    return session.execute(stmt.limit(1)).first() is not None
 
 
 def purge_revocations(session: Session, now: datetime) -> None:

@@ -7,22 +7,25 @@ Failures never say which part was wrong (user, password, project or token): one
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from nslb.db import identity as repo
 from nslb.db.engine import Database
 from nslb.identity import passwords, tokens
+from nslb.identity.gate import VerifyGate
 from nslb.identity.keys import KeyRing
+from nslb.identity.refs import DomainRef, Scope, UserRef
 from nslb.identity.throttle import LoginThrottle
-from nslb.model.identity import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Project, User
+from nslb.model.identity import DEFAULT_DOMAIN_ID, Project, User
 
 UNAUTHORIZED = "The request you have made requires authentication."
+CACHE_MAX = 10000
 
 
 class AuthFailed(Exception):
@@ -46,11 +49,8 @@ class Principal:
         return frozenset(name for _, name in self.roles)
 
 
-def _domain_id(ref: dict[str, Any] | None) -> str:
-    """Only the Default domain exists; accept it by id or by name."""
-    ref = ref or {}
-    if ref.get("id") in (None, DEFAULT_DOMAIN_ID) and ref.get("name") in (None,
-                                                                          DEFAULT_DOMAIN_NAME):
+def _domain_id(ref: DomainRef | None) -> str:
+    if ref is None or ref.is_default():
         return DEFAULT_DOMAIN_ID
     raise AuthFailed()
 
@@ -60,84 +60,95 @@ def _voided(user: User, data: tokens.TokenData) -> bool:
     return user.tokens_valid_after is not None and data.issued_at < user.tokens_valid_after
 
 
+def _cache_key(token: str) -> bytes:
+    """Cached by digest: a cache full of long tokens stays small."""
+    return hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=20).digest()
+
+
 class Identity:
     def __init__(self, db: Database, keys: KeyRing, ttl: timedelta = tokens.DEFAULT_TTL,
-                 throttle: LoginThrottle | None = None, cache_seconds: float = 30.0) -> None:
+                 throttle: LoginThrottle | None = None, cache_seconds: float = 30.0,
+                 gate: VerifyGate | None = None) -> None:
         self.db = db
         self.keys = keys
         self.ttl = ttl
         self.throttle = throttle or LoginThrottle()
+        self.gate = gate or VerifyGate()
         self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._cache: dict[bytes, tuple[float, int, Principal]] = {}
+        self._cache_generation = -1
         self._cache_lock = threading.Lock()
 
     # --- issuing ---------------------------------------------------------------------
 
-    @staticmethod
-    def _throttle_key(user_ref: dict[str, Any]) -> str:
-        return str(user_ref.get("id") or user_ref.get("name") or "")
+    def admit(self, source: str, user: UserRef) -> float:
+        """Count a login attempt from `source`; 0, or the seconds until the throttle would
+        admit one (the attempt is then refused at once, not parked)."""
+        return self.throttle.admit(source, user.throttle_key)
 
-    def login_wait(self, user_ref: dict[str, Any]) -> float:
-        """Count a login attempt; the seconds to wait before checking it (the HTTP layer
-        waits without holding a thread, then calls password_login with waited=True)."""
-        return self.throttle.reserve(self._throttle_key(user_ref))
-
-    def password_login(self, user_ref: dict[str, Any], password: str,
-                       scope: dict[str, Any] | None,
-                       waited: bool = False) -> tuple[str, Principal]:
-        """Check the password (slowly, throttled per user) and issue a token."""
-        if not waited:
-            pause = self.login_wait(user_ref)
-            if pause:
-                time.sleep(pause)
+    def password_login(self, source: str, user_ref: UserRef, password: str,
+                       scope: Scope) -> tuple[str, Principal]:
+        """Check the password of an admitted attempt (slowly: call it off the event
+        loop) and issue a token. AuthFailed, or gate.Busy when the server is saturated."""
         with self.db.read() as session:
             user = self._user(session, user_ref)
-            ok = passwords.verify(user.password_hash if user else None, password)
-            if not ok or user is None or not user.enabled:
-                raise AuthFailed()
-            self.throttle.succeeded(self._throttle_key(user_ref))
+        if not self.verify_password(user.password_hash if user else None, password):
+            raise AuthFailed()
+        assert user is not None
+        if not user.enabled:
+            raise AuthFailed()
+        self.throttle.succeeded(source, user_ref.throttle_key)
+        with self.db.read() as session:
             project = self._scope(session, user, scope)
         return self._issue(user, project, ("password",), None)
 
-    def token_login(self, token: str, scope: dict[str, Any] | None) -> tuple[str, Principal]:
-        """Trade a valid token for another (e.g. unscoped -> project scoped)."""
+    def verify_password(self, password_hash: str | None, password: str) -> bool:
+        """argon2 within the gate's bound on concurrent checks (raises gate.Busy)."""
+        with self.gate.slot():
+            return passwords.verify(password_hash, password)
+
+    def token_login(self, token: str, scope: Scope) -> tuple[str, Principal]:
+        """Trade a valid token for another (e.g. unscoped -> project scoped); the new one
+        joins the old one's audit chain, so revoking the old one ends it too."""
         old = self.validate(token)
         with self.db.read() as session:
             project = self._scope(session, old.user, scope)
         methods = tuple(dict.fromkeys((*old.token.methods, "token")))
-        return self._issue(old.user, project, methods, old.token.expires_at)
+        return self._issue(old.user, project, methods, old.token.expires_at, old.token)
 
     def _issue(self, user: User, project: Project | None, methods: tuple[str, ...],
-               cap: Any) -> tuple[str, Principal]:
-        token, data = tokens.issue(self.keys, user.id, project.id if project else None,
-                                   methods, self.ttl, cap)
+               cap: datetime | None,
+               parent: tokens.TokenData | None = None) -> tuple[str, Principal]:
+        try:
+            token, _ = tokens.issue(self.keys, user.id, project.id if project else None,
+                                    methods, self.ttl, cap, parent)
+        except tokens.TokenError:
+            raise AuthFailed() from None
         return token, self.validate(token)
 
     @staticmethod
-    def _user(session: Session, ref: dict[str, Any]) -> User | None:
-        if ref.get("id"):
-            return session.get(User, ref["id"])
-        if ref.get("name"):
-            return repo.user_by_name(session, ref["name"], _domain_id(ref.get("domain")))
+    def _user(session: Session, ref: UserRef) -> User | None:
+        if ref.id:
+            return session.get(User, ref.id)
+        if ref.name:
+            return repo.user_by_name(session, ref.name, _domain_id(ref.domain))
         return None
 
     @staticmethod
-    def _scope(session: Session, user: User, scope: dict[str, Any] | None) -> Project | None:
+    def _scope(session: Session, user: User, scope: Scope) -> Project | None:
         if scope == "unscoped":
             return None
-        if not scope:
+        if scope is None:
             if not user.default_project_id:
                 return None
             project = session.get(Project, user.default_project_id)
             return project if project and repo.roles_of(session, user.id, project.id) else None
-        ref = scope.get("project") if isinstance(scope, dict) else None
-        if not isinstance(ref, dict):
-            raise AuthFailed()
-        if ref.get("id"):
-            project = session.get(Project, ref["id"])
+        if scope.id:
+            project = session.get(Project, scope.id)
+        elif scope.name:
+            project = repo.project_by_name(session, scope.name, _domain_id(scope.domain))
         else:
-            project = repo.project_by_name(session, str(ref.get("name", "")),
-                                           _domain_id(ref.get("domain")))
+            raise AuthFailed()
         if project is None or not project.enabled or not repo.roles_of(session, user.id,
                                                                         project.id):
             raise AuthFailed()
@@ -147,7 +158,8 @@ class Identity:
 
     def validate(self, token: str) -> Principal:
         """The principal of a valid token; AuthFailed for anything else."""
-        cached = self._cached(token)
+        key, generation = _cache_key(token), self.keys.current()
+        cached = self._cached(key, generation)
         if cached is not None:
             return cached
         try:
@@ -155,7 +167,7 @@ class Identity:
         except tokens.TokenError:
             raise AuthFailed() from None
         with self.db.read() as session:
-            if repo.is_revoked(session, data.audit_id):
+            if repo.any_revoked(session, data.lineage):
                 raise AuthFailed()
             user = session.get(User, data.user_id)
             if user is None or not user.enabled or _voided(user, data):
@@ -170,19 +182,24 @@ class Identity:
                 roles = tuple((r.id, r.name) for r in found)
         principal = Principal(user, project, roles, data)
         with self._cache_lock:
-            if len(self._cache) > 10000:
+            if len(self._cache) >= CACHE_MAX:
                 self._cache.clear()
-            self._cache[token] = (time.monotonic() + self.cache_seconds, principal)
+            self._cache[key] = (time.monotonic() + self.cache_seconds, generation, principal)
         return principal
 
-    def _cached(self, token: str) -> Principal | None:
+    def _cached(self, key: bytes, generation: int) -> Principal | None:
+        """A recent validation made with the current key ring (a rotated-out key must stop
+        validating at once), unless the token expired meanwhile."""
         with self._cache_lock:
-            entry = self._cache.get(token)
-        if entry is None or entry[0] < time.monotonic():
+            if generation != self._cache_generation:  # a rotation: nothing cached holds
+                self._cache.clear()
+                self._cache_generation = generation
+            entry = self._cache.get(key)
+        if entry is None or entry[0] < time.monotonic() or entry[1] != generation:
             return None
-        if entry[1].token.expires_at <= tokens.now():
+        if entry[2].token.expires_at <= tokens.now():
             return None
-        return entry[1]
+        return entry[2]
 
     def forget(self) -> None:
         """Drop cached validations: called after any identity change or revocation."""
@@ -190,6 +207,7 @@ class Identity:
             self._cache.clear()
 
     def revoke(self, token: str) -> None:
+        """Revoke the token and, through its audit id, every token made from it."""
         principal = self.validate(token)
         with self.db.write() as session:
             repo.revoke(session, principal.token.audit_id, principal.token.expires_at)

@@ -94,6 +94,11 @@ class Cloud:
         self.as_admin("PUT", f"{V3}/projects/{self.projects[project]}/users/"
                       f"{self.users[user]}/roles/{self.roles[role]}", status)
 
+    def client_from(self, host: str) -> TestClient:
+        """The same app seen from another client address (the login throttle counts
+        attempts per source address)."""
+        return TestClient(self.client.app, client=(host, 40000))
+
     def persona(self, name: str, project: str, *roles: str) -> dict[str, str]:
         """A new user with `roles` on `project`, logged in: their request headers."""
         password = f"{name}-pw"
@@ -110,7 +115,7 @@ def keystone_cloud(state: Path, settings: Settings | None = None,
     upgrade(db)
     settings = settings or Settings(state_dir=state, physnet=list(PHYSNETS), auth="keystone")
     identity = Identity(db, KeyRing(state / "fernet-keys"), ttl=ttl,
-                        throttle=throttle or LoginThrottle(free=1000))
+                        throttle=throttle or LoginThrottle(free=1000, source_free=1000))
     password = bootstrap.ensure_admin(db)
     assert password is not None
     worker = Worker(db, NoopDriver(), resync_interval=3600)
@@ -143,6 +148,15 @@ def keystone_error(resp: Any, status: int) -> str:
     assert body["error"]["code"] == status
     message: str = body["error"]["message"]
     return message
+
+
+def throttled(resp: Any) -> float:
+    """Assert a throttled login (429 in Keystone's shape with a whole-second
+    Retry-After); return the seconds to wait."""
+    assert "Too many" in keystone_error(resp, 429)
+    assert resp.json()["error"]["title"] == "Too Many Requests"
+    assert "X-Subject-Token" not in resp.headers
+    return float(resp.headers["Retry-After"])
 
 
 def neutron_error(resp: Any, status: int) -> dict[str, Any]:

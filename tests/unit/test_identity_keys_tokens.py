@@ -8,8 +8,11 @@ import base64
 import json
 import os
 import stat
+import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,8 +24,9 @@ from nslb.api import policy
 from nslb.api.context import Context
 from nslb.api.faults import Forbidden
 from nslb.identity import bootstrap, keys, passwords, tokens
+from nslb.identity.gate import Busy, VerifyGate
 from nslb.identity.keys import KeyRing
-from nslb.identity.throttle import LoginThrottle
+from nslb.identity.throttle import LoginThrottle, source_key
 
 USER, PROJECT = "u" * 32, "p" * 32
 
@@ -184,6 +188,76 @@ def test_tampered_tokens_are_rejected(ring: KeyRing, mangle: object) -> None:
         tokens.decode(ring, mangle(token))  # type: ignore[operator]
 
 
+def _spare_bits(token: str) -> str:
+    """The same bytes, another text: flip the unused low bits of the last base64 digit
+    before the padding (a Fernet token's length leaves 2 or 4 of them)."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    body = token.rstrip("=")
+    last = alphabet.index(body[-1])
+    flipped = alphabet[last ^ 1]
+    return body[:-1] + flipped + token[len(body):]
+
+
+@pytest.mark.parametrize("mangle", [
+    pytest.param(lambda t: t + "AAAA", id="appended-AAAA"),  # the probe's input
+    pytest.param(lambda t: t + "==", id="appended-padding"),
+    pytest.param(lambda t: t + "=AAAA", id="appended-after-padding"),
+    pytest.param(lambda t: t.rstrip("=") if t.endswith("=") else t + "=", id="padding"),
+    pytest.param(lambda t: t + " ", id="trailing-space"),
+    pytest.param(lambda t: " " + t, id="leading-space"),
+    pytest.param(lambda t: t[:20] + "\n" + t[20:], id="newline-inside"),
+    pytest.param(lambda t: t[:20] + " " + t[20:], id="space-inside"),
+    pytest.param(lambda t: t.replace("-", "+").replace("_", "/"), id="standard-alphabet"),
+    pytest.param(_spare_bits, id="spare-bits"),
+    pytest.param(lambda t: t + "A" * 5000, id="long"),
+    pytest.param(lambda t: t[:30] + "\u00e9" + t[31:], id="non-ascii"),
+])
+def test_only_the_exact_token_text_is_accepted(ring: KeyRing, mangle: object) -> None:
+    """Probe F12: base64 decoding stops at padding and ignores spare bits, so these all
+    decrypted to the same token before."""
+    token = issue(ring)
+    assert token.endswith("=")  # Fernet pads: the appended-text cases are meaningful
+    changed = mangle(token)  # type: ignore[operator]
+    if changed == token:
+        pytest.skip("this token has no such variant")
+    with pytest.raises(tokens.TokenError, match="^invalid token$"):
+        tokens.decode(ring, changed)
+    assert tokens.decode(ring, token).user_id == USER
+
+
+def test_a_token_made_from_a_token_carries_its_chain(ring: KeyRing) -> None:
+    _, root = tokens.issue(ring, USER, None, ("password",))
+    child_token, child = tokens.issue(ring, USER, PROJECT, ("password", "token"),
+                                      parent=root)
+    _, grandchild = tokens.issue(ring, USER, PROJECT, ("password", "token"), parent=child)
+    back = tokens.decode(ring, child_token)
+    assert back.chain == (root.audit_id,)
+    assert back.audit_ids == [child.audit_id, root.audit_id]  # as Keystone shows them
+    assert grandchild.lineage == (root.audit_id, child.audit_id, grandchild.audit_id)
+    assert grandchild.audit_ids == [grandchild.audit_id, root.audit_id]
+    assert root.audit_ids == [root.audit_id]
+
+
+def test_a_chain_is_bounded(ring: KeyRing) -> None:
+    token, data = tokens.issue(ring, USER, None, ("password",))
+    for _ in range(tokens.MAX_CHAIN):
+        token, data = tokens.issue(ring, USER, None, ("token",), parent=data)
+    assert len(token) < tokens.MAX_TOKEN_CHARS
+    assert tokens.decode(ring, token).lineage == data.lineage
+    with pytest.raises(tokens.TokenError):
+        tokens.issue(ring, USER, None, ("token",), parent=data)
+
+
+def test_the_ring_generation_moves_with_every_rotation(ring: KeyRing) -> None:
+    first = ring.current()
+    assert ring.current() == first  # nothing changed: same generation
+    keys.rotate(ring.directory)
+    second = ring.current()
+    assert second > first
+    keys.rotate(ring.directory)  # within the same filesystem tick as the one before
+    assert ring.current() > second
+
+
 def test_token_from_a_foreign_key_or_with_a_bad_payload_is_rejected(ring: KeyRing) -> None:
     foreign = Fernet(Fernet.generate_key())
     payload = json.dumps({"u": USER, "p": None, "m": ["password"], "a": "x", "i": 0,
@@ -218,62 +292,128 @@ class Clock:
         return self.now
 
 
-def test_throttle_free_attempts_then_growing_delays() -> None:
+def test_throttle_free_attempts_then_doubling_closed_periods() -> None:
     clock = Clock()
-    throttle = LoginThrottle(free=3, window=300, cap=2.0, clock=clock)
+    throttle = LoginThrottle(free=3, window=300, base=0.25, cap=2.0, clock=clock)
     waits = []
-    for _ in range(8):  # sequential failures: each waits its turn
-        wait = throttle.reserve("alice")
-        waits.append(wait)
-        clock.now += wait
-    assert waits[:3] == [0, 0, 0]  # three free attempts
-    assert waits[3:] == [0.25, 0.5, 1.0, 2.0, 2.0]  # then doubling, capped
-    assert throttle.reserve("bob") == 0  # per user
-    throttle.succeeded("alice")
-    assert throttle.reserve("alice") == 0
+    for _ in range(8):  # sequential failures, each retried as soon as it may be
+        wait = throttle.admit("10.0.0.1", "name:alice")
+        while wait:
+            waits.append(round(wait, 3))
+            clock.now += wait
+            wait = throttle.admit("10.0.0.1", "name:alice")
+    assert waits == [0.25, 0.5, 1.0, 2.0, 2.0]  # three free, then doubling, capped
+    assert throttle.admit("10.0.0.1", "name:bob") == 0  # per user
+    assert throttle.admit("10.0.0.2", "name:alice") == 0  # per source
+    throttle.succeeded("10.0.0.1", "name:alice")
+    assert throttle.admit("10.0.0.1", "name:alice") == 0
 
 
-def test_throttle_spaces_out_a_parallel_burst() -> None:
+def test_throttle_refuses_a_parallel_burst_without_counting_it() -> None:
     clock = Clock()
-    throttle = LoginThrottle(free=2, window=300, cap=1.0, clock=clock)
-    waits = [throttle.reserve("alice") for _ in range(6)]  # all arrive at once
-    assert waits == [0, 0, 0.25, 0.75, 1.75, 2.75]
-
-
-def test_throttle_time_between_attempts_counts() -> None:
-    clock = Clock()
-    throttle = LoginThrottle(free=2, window=300, cap=8.0, clock=clock)
-    throttle.reserve("alice")
-    throttle.reserve("alice")  # next slot 0.25 s later
-    clock.now += 10
-    assert throttle.reserve("alice") == 0  # the gap has passed already
+    throttle = LoginThrottle(free=2, window=300, base=1.0, clock=clock)
+    waits = [throttle.admit("a", "name:alice") for _ in range(6)]  # all arrive at once
+    assert waits == [0, 0, 1.0, 1.0, 1.0, 1.0]
+    clock.now += 1.0
+    # the refused four were not counted: the next closed period is 2 s, not 32 s
+    assert throttle.admit("a", "name:alice") == 0
+    assert throttle.admit("a", "name:alice") == 2.0
 
 
 def test_throttle_window_expires() -> None:
     clock = Clock()
-    throttle = LoginThrottle(free=2, window=60, clock=clock)
-    for _ in range(4):
-        throttle.reserve("alice")
-    assert throttle.reserve("alice") > 0
+    throttle = LoginThrottle(free=2, window=60, base=0.25, clock=clock)
+    for _ in range(2):
+        throttle.admit("a", "name:alice")
+    assert throttle.admit("a", "name:alice") > 0
     clock.now += 65  # quiet for longer than the window: a fresh start
-    assert [throttle.reserve("alice") for _ in range(2)] == [0, 0]
-    assert throttle.reserve("alice") == 0.25
+    assert [throttle.admit("a", "name:alice") for _ in range(2)] == [0, 0]
+    assert throttle.admit("a", "name:alice") == 0.25
 
 
-def test_throttle_forgets_old_names_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
-    from nslb.identity import throttle as module
-
-    monkeypatch.setattr(module, "MAX_NAMES", 10)
+def test_throttle_counts_a_spray_of_names_per_source() -> None:
+    """Guessing many users from one address closes that address, for every name."""
     clock = Clock()
-    throttle = LoginThrottle(free=1, window=60, clock=clock)
-    for i in range(10):
-        throttle.reserve(f"guess{i}")
-    clock.now += 61
-    throttle.reserve("alice")
-    assert list(throttle._attempts) == ["alice"]
-    for i in range(30):
-        throttle.reserve(f"new{i}")
-    assert len(throttle._attempts) <= 10
+    throttle = LoginThrottle(free=3, source_free=10, base=1.0, clock=clock)
+    assert all(throttle.admit("a", f"name:u{i}") == 0 for i in range(10))
+    assert throttle.admit("a", "name:someone-else") == 1.0
+    assert throttle.admit("b", "name:someone-else") == 0
+    # successes are taken back from the source's tally: after 8 failures and any
+    # number of successes, two more attempts are admitted (the 10th closes the door)
+    for i in range(8):
+        throttle.admit("c", f"name:u{i}")
+    for _ in range(5):
+        assert throttle.admit("c", "name:ok") == 0
+        throttle.succeeded("c", "name:ok")
+    assert throttle.admit("c", "name:ninth") == 0
+    assert throttle.admit("c", "name:tenth") == 0
+    assert throttle.admit("c", "name:eleventh") == 1.0
+
+
+def test_throttle_long_sequences_do_not_overflow() -> None:
+    clock = Clock()
+    throttle = LoginThrottle(free=1, window=1e9, base=1.0, cap=5.0, clock=clock)
+    for _ in range(3000):
+        clock.now += throttle.admit("a", "name:alice") or 0.001
+    assert throttle.admit("a", "name:alice") <= 5.0
+
+
+def test_throttle_stays_bounded_and_keeps_no_names() -> None:
+    """Probe F7: the table is bounded and holds digests, never the submitted names."""
+    throttle = LoginThrottle(max_entries=1000)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i in range(20000):
+        host = f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}"
+        throttle.admit(host, f"name:{i}" + "x" * 10000)
+        throttle.admit("192.0.2.1", f"name:{i}" + "y" * 10000)
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert throttle.size <= 1000
+    assert grown < 2_000_000, grown  # 40,000 names of 10 KB are 400 MB
+
+
+@pytest.mark.parametrize(("host", "key"), [
+    ("192.0.2.7", "192.0.2.7"),
+    ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"),
+    ("::ffff:192.0.2.7", "192.0.2.7"),
+    ("testclient", "testclient"),
+    ("h" * 500, "h" * 64),
+    (None, ""),
+])
+def test_throttle_source_is_the_address_or_the_ipv6_64(host: str | None, key: str) -> None:
+    assert source_key(host) == key
+
+
+# --- gate ----------------------------------------------------------------------------
+
+
+def test_gate_bounds_concurrent_checks_and_refuses_beyond_the_queue() -> None:
+    gate = VerifyGate(slots=2, queue=1, wait=0.2)
+    running, peak, lock = 0, 0, threading.Lock()
+    outcomes: list[str] = []
+
+    def check(_: int) -> None:
+        nonlocal running, peak
+        try:
+            with gate.slot():
+                with lock:
+                    running += 1
+                    peak = max(peak, running)
+                time.sleep(0.1)
+                with lock:
+                    running -= 1
+            outcomes.append("checked")
+        except Busy:
+            outcomes.append("busy")
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(check, range(8)))
+    assert peak == 2
+    assert outcomes.count("checked") >= 2 and "busy" in outcomes
+    assert time.monotonic() - start < 0.6  # nobody waited longer than the gate's wait
 
 
 # --- passwords -----------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from anyio import to_thread
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -13,44 +14,39 @@ from starlette.routing import Route
 
 from nslb.api.faults import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from nslb.api.http import read_root, respond
-from nslb.api.keystone import shapes
-from nslb.api.keystone.auth import caller, identity, is_admin, require_admin
+from nslb.api.keystone import schemas, shapes
+from nslb.api.keystone.auth import (
+    busy,
+    caller,
+    identity,
+    is_admin,
+    require_admin,
+    source,
+    too_many,
+)
 from nslb.db import identity as repo
 from nslb.db.tables import project as project_t
 from nslb.db.tables import user as user_t
-from nslb.identity import passwords, tokens
+from nslb.identity import tokens
+from nslb.identity.gate import Busy
 from nslb.identity.passwords import hash_password
+from nslb.identity.refs import UserRef
 from nslb.model.identity import DEFAULT_DOMAIN_ID, Project, User
 
 
-def _text(body: dict[str, Any], key: str, limit: int, required: bool = False) -> str | None:
-    value = body.get(key)
-    if value is None:
-        if required:
-            raise BadRequest(f"Invalid input for field '{key}': a value is required.")
-        return None
-    if not isinstance(value, str) or len(value) > limit or (required and not value.strip()):
-        raise BadRequest(f"Invalid input for field '{key}': expected a string of at most "
-                         f"{limit} characters.")
-    return value
-
-
-def _domain(body: dict[str, Any]) -> None:
-    if body.get("domain_id") not in (None, DEFAULT_DOMAIN_ID):
+def _domain(domain_id: str | None) -> None:
+    if domain_id not in (None, DEFAULT_DOMAIN_ID):
         raise BadRequest("Only the Default domain exists in nslb.")
-
-
-def _enabled(body: dict[str, Any], default: bool | None) -> bool | None:
-    value = body.get("enabled", default)
-    if value is not None and not isinstance(value, bool):
-        raise BadRequest("Invalid input for field 'enabled': expected a boolean.")
-    return value
 
 
 def _filtered(session: Session, cls: type, table: Any, request: Request) -> list[Any]:
     stmt: Any = select(cls).order_by(table.c.name)
-    if request.query_params.get("name"):
-        stmt = stmt.where(table.c.name == request.query_params["name"])
+    try:
+        name = schemas.filter_value(request.query_params.get("name"))
+    except schemas.NoMatch:
+        return []
+    if name:
+        stmt = stmt.where(table.c.name == name)
     if request.query_params.get("domain_id") not in (None, DEFAULT_DOMAIN_ID):
         return []
     enabled = request.query_params.get("enabled")
@@ -68,7 +64,7 @@ def _commit(request: Request) -> None:
 
 
 def _project(session: Session, project_id: str) -> Project:
-    project = session.get(Project, project_id)
+    project = session.get(Project, schemas.path_id(project_id, "project"))
     if project is None:
         raise NotFound(f"Could not find project: {project_id}.")
     return project
@@ -84,18 +80,21 @@ async def list_projects(request: Request) -> Response:
 
 async def create_project(request: Request) -> Response:
     require_admin(request)
-    body = await read_root(request, "project")
-    _domain(body)
-    project = Project(name=_text(body, "name", 64, True) or "",
-                      description=_text(body, "description", 255) or "",
-                      enabled=bool(_enabled(body, True)))
+    body = schemas.parse(schemas.ProjectCreate, await read_root(request, "project"))
+    _domain(body.domain_id)
+    project = Project(name=body.name, description=body.description or "",
+                      enabled=body.enabled is not False)
     try:
         with request.app.state.db.write() as session:
             session.add(project)
     except IntegrityError:
-        raise Conflict(f"Conflict occurred attempting to store project - Duplicate entry "
-                       f"found with name {project.name} at domain ID default.") from None
+        raise _duplicate("project", project.name) from None
     return respond({"project": shapes.project(request, project)}, 201)
+
+
+def _duplicate(kind: str, name: str) -> Conflict:
+    return Conflict(f"Conflict occurred attempting to store {kind} - Duplicate entry found "
+                    f"with name {name[:64]} at domain ID default.")
 
 
 async def show_project(request: Request) -> Response:
@@ -111,19 +110,17 @@ async def show_project(request: Request) -> Response:
 
 async def update_project(request: Request) -> Response:
     require_admin(request)
-    body = await read_root(request, "project")
+    body = schemas.parse(schemas.ProjectUpdate, await read_root(request, "project"))
     try:
         with request.app.state.db.write() as session:
             project = _project(session, request.path_params["id"])
-            project.name = _text(body, "name", 64) or project.name
-            if "description" in body:
-                project.description = _text(body, "description", 255) or ""
-            enabled = _enabled(body, None)
-            if enabled is not None:
-                project.enabled = enabled
+            project.name = body.name or project.name
+            if "description" in body.model_fields_set:
+                project.description = body.description or ""
+            if body.enabled is not None:
+                project.enabled = body.enabled
     except IntegrityError:
-        raise Conflict(f"Conflict occurred attempting to store project - Duplicate entry "
-                       f"found with name {body.get('name')} at domain ID default.") from None
+        raise _duplicate("project", body.name or "") from None
     _commit(request)
     return respond({"project": shapes.project(request, project)})
 
@@ -142,7 +139,7 @@ async def delete_project(request: Request) -> Response:
 
 
 def _user(session: Session, user_id: str) -> User:
-    user = session.get(User, user_id)
+    user = session.get(User, schemas.path_id(user_id, "user"))
     if user is None:
         raise NotFound(f"Could not find user: {user_id}.")
     return user
@@ -164,23 +161,26 @@ async def list_users(request: Request) -> Response:
 
 async def create_user(request: Request) -> Response:
     require_admin(request)
-    body = await read_root(request, "user")
-    _domain(body)
-    password = _text(body, "password", 4096)
-    user = User(name=_text(body, "name", 255, True) or "",
-                description=_text(body, "description", 255) or "",
-                enabled=bool(_enabled(body, True)),
-                password_hash=hash_password(password) if password else "",
-                default_project_id=_text(body, "default_project_id", 64))
+    body = schemas.parse(schemas.UserCreate, await read_root(request, "user"))
+    _domain(body.domain_id)
+    password_hash = await _hash(body.password) if body.password else ""
+    user = User(name=body.name, description=body.description or "",
+                enabled=body.enabled is not False, password_hash=password_hash,
+                default_project_id=body.default_project_id)
     try:
         with request.app.state.db.write() as session:
             if user.default_project_id:
                 _project(session, user.default_project_id)
             session.add(user)
     except IntegrityError:
-        raise Conflict(f"Conflict occurred attempting to store user - Duplicate entry found "
-                       f"with name {user.name} at domain ID default.") from None
+        raise _duplicate("user", user.name) from None
     return respond({"user": shapes.user(request, user)}, 201)
+
+
+async def _hash(password: str) -> str:
+    """argon2 is ~50 ms of CPU: never on the event loop."""
+    hashed: str = await to_thread.run_sync(hash_password, password)
+    return hashed
 
 
 async def show_user(request: Request) -> Response:
@@ -192,41 +192,54 @@ async def show_user(request: Request) -> Response:
 
 async def update_user(request: Request) -> Response:
     require_admin(request)
-    body = await read_root(request, "user")
+    body = schemas.parse(schemas.UserUpdate, await read_root(request, "user"))
+    password_hash = await _hash(body.password) if body.password else None
     try:
         with request.app.state.db.write() as session:
             user = _user(session, request.path_params["id"])
-            user.name = _text(body, "name", 255) or user.name
-            if "description" in body:
-                user.description = _text(body, "description", 255) or ""
-            if "default_project_id" in body:
-                user.default_project_id = _text(body, "default_project_id", 64)
-            enabled = _enabled(body, None)
-            if enabled is not None:
-                user.enabled = enabled
-                if not enabled:
+            user.name = body.name or user.name
+            if "description" in body.model_fields_set:
+                user.description = body.description or ""
+            if "default_project_id" in body.model_fields_set:
+                user.default_project_id = body.default_project_id
+            if body.enabled is not None:
+                user.enabled = body.enabled
+                if not body.enabled:
                     user.tokens_valid_after = tokens.now()
-            password = _text(body, "password", 4096)
-            if password:
-                user.password_hash = hash_password(password)
+            if password_hash:
+                user.password_hash = password_hash
                 user.tokens_valid_after = tokens.now()
     except IntegrityError:
-        raise Conflict(f"Conflict occurred attempting to store user - Duplicate entry found "
-                       f"with name {body.get('name')} at domain ID default.") from None
+        raise _duplicate("user", body.name or "") from None
     _commit(request)
     return respond({"user": shapes.user(request, user)})
 
 
 async def change_password(request: Request) -> Response:
-    """POST /users/{id}/password: a user changes their own password, knowing the old one."""
-    _self_or_admin(request, request.path_params["id"])
-    body = await read_root(request, "user")
-    original, new = _text(body, "original_password", 4096), _text(body, "password", 4096, True)
+    """POST /users/{id}/password: a user changes their own password, knowing the old one.
+    The old password is a guess like a login's: throttled per (source, user), checked off
+    the event loop within the gate."""
+    user_id = request.path_params["id"]
+    _self_or_admin(request, user_id)
+    body = schemas.parse(schemas.PasswordChange, await read_root(request, "user"))
+    service, client = identity(request), source(request)
+    with request.app.state.db.read() as session:
+        stored = _user(session, user_id).password_hash
+    wait = service.admit(client, UserRef(id=user_id))
+    if wait > 0:
+        return too_many(wait)
+    try:
+        ok = await to_thread.run_sync(service.verify_password, stored,
+                                      body.original_password or "")
+    except Busy:
+        return busy()
+    if not ok:
+        raise Unauthorized()
+    service.throttle.succeeded(client, UserRef(id=user_id).throttle_key)
+    new_hash = await _hash(body.password)
     with request.app.state.db.write() as session:
-        user = _user(session, request.path_params["id"])
-        if not passwords.verify(user.password_hash, original or ""):
-            raise Unauthorized()
-        user.password_hash = hash_password(new or "")
+        user = _user(session, user_id)
+        user.password_hash = new_hash
         user.tokens_valid_after = tokens.now()
     _commit(request)
     return Response(status_code=204)
@@ -263,7 +276,7 @@ async def list_domains(request: Request) -> Response:
 async def show_domain(request: Request) -> Response:
     caller(request)
     if request.path_params["id"] not in (DEFAULT_DOMAIN_ID, "Default"):
-        raise NotFound(f"Could not find domain: {request.path_params['id']}.")
+        raise NotFound(f"Could not find domain: {request.path_params['id'][:64]}.")
     return respond({"domain": shapes.domain(request)})
 
 

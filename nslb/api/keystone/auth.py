@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-import anyio
 from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,9 +12,12 @@ from starlette.routing import Route
 
 from nslb.api.faults import BadRequest, Forbidden, NotFound, Unauthorized
 from nslb.api.http import read_root, respond
-from nslb.api.keystone import shapes
+from nslb.api.keystone import schemas, shapes
 from nslb.db import identity as repo
+from nslb.identity.gate import Busy
+from nslb.identity.refs import Scope
 from nslb.identity.service import AuthFailed, Identity, Principal
+from nslb.identity.throttle import source_key
 
 ADMIN_ROLES = frozenset({"admin"})
 
@@ -61,37 +64,75 @@ async def version(request: Request) -> Response:
     return respond({"version": _version(request)})
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+def source(request: Request) -> str:
+    """The throttle's notion of the client: its address (an IPv6 /64)."""
+    return source_key(request.client.host if request.client else None)
+
+
+def _refused(status: int, title: str, message: str, retry_after: float) -> Response:
+    """429/503 in Keystone's shape, with a Retry-After keystoneauth understands (whole
+    seconds; it retries 429 and 503 when the client enabled status-code retries)."""
+    response = respond({"error": {"code": status, "title": title, "message": message}},
+                       status)
+    response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return response
+
+
+def too_many(wait: float) -> Response:
+    """A throttled attempt, answered at once. 429 rather than Keystone's usual 401: the
+    password was not checked, so a 401 would tell a user who typed the right one that it
+    was wrong; 429 with Retry-After says "wait", and keystoneauth raises TooManyRequests
+    (or retries after Retry-After when status-code retries are on). The throttle is per
+    (source, user), so only the source that failed repeatedly ever sees it."""
+    return _refused(429, "Too Many Requests",
+                    "Too many failed login attempts from this address; try again later.",
+                    wait)
+
+
+def busy() -> Response:
+    return _refused(503, "Service Unavailable",
+                    "Too many logins are being checked at once; try again shortly.", 1)
 
 
 async def issue(request: Request) -> Response:
-    auth = await read_root(request, "auth")
-    ident = _dict(auth.get("identity"))
-    methods = ident.get("methods")
-    methods = methods if isinstance(methods, list) else []
-    scope = auth.get("scope")
+    auth = schemas.parse(schemas.Auth, await read_root(request, "auth"))
+    methods = auth.identity.methods
     service = identity(request)
     try:
+        scope = auth.scope_ref()
         if "password" in methods:
-            user = _dict(_dict(ident.get("password")).get("user"))
-            if not isinstance(user.get("password"), str):
-                raise BadRequest("Expecting to find password.user.password in the request.")
-            # The throttle's wait holds no thread; argon2 runs off the event loop.
-            pause = service.login_wait(user)
-            if pause:
-                await anyio.sleep(pause)
-            token, principal = await to_thread.run_sync(
-                service.password_login, user, user["password"], scope, True)
-        elif "token" in methods:
-            old = _dict(ident.get("token")).get("id") or request.headers.get("x-auth-token")
-            if not isinstance(old, str):
+            return await _password_issue(request, service, auth, scope)
+        if "token" in methods:
+            method = auth.identity.token
+            old = (method.id if method else None) or request.headers.get("x-auth-token")
+            if not old:
                 raise BadRequest("Expecting to find token.id in the request.")
-            token, principal = service.token_login(old, scope)
-        else:
-            raise Unauthorized()
-    except AuthFailed:
+            return _issued(request, *service.token_login(old, scope))
+        raise Unauthorized()
+    except (AuthFailed, schemas.Unsupported):
         raise Unauthorized() from None
+
+
+async def _password_issue(request: Request, service: Identity, auth: schemas.Auth,
+                          scope: Scope) -> Response:
+    """Throttle first (answered at once, no thread), then argon2 off the event loop,
+    within the gate's bound on concurrent checks."""
+    user = auth.identity.password.user if auth.identity.password else None
+    if user is None or user.password is None:
+        raise BadRequest("Expecting to find password.user.password in the request.")
+    ref, client = user.ref(), source(request)
+    wait = service.admit(client, ref)
+    if wait > 0:
+        return too_many(wait)
+    try:
+        token, principal = await to_thread.run_sync(
+            service.password_login, client, ref, user.password, scope)
+    except Busy:
+        return busy()
+    return _issued(request, token, principal)
+
+
+def _issued(request: Request, token: str, principal: Principal) -> Response:
     response = respond(shapes.token(request, principal), 201)
     response.headers["X-Subject-Token"] = token
     return response

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from nslb.api.faults import BadRequest, Conflict, NotFound
 from nslb.api.http import read_root, respond
-from nslb.api.keystone import shapes
+from nslb.api.keystone import schemas, shapes
 from nslb.api.keystone.auth import caller, identity, is_admin, require_admin
 from nslb.db import identity as repo
 from nslb.db.tables import role as role_t
@@ -21,7 +21,7 @@ from nslb.model.identity import Project, Role, RoleAssignment, User
 
 
 def _role(session: Session, role_id: str) -> Role:
-    role = session.get(Role, role_id)
+    role = session.get(Role, schemas.path_id(role_id, "role"))
     if role is None:
         raise NotFound(f"Could not find role: {role_id}.")
     return role
@@ -30,8 +30,12 @@ def _role(session: Session, role_id: str) -> Role:
 async def list_roles(request: Request) -> Response:
     require_admin(request)
     stmt: Any = select(Role).order_by(role_t.c.name)
-    if request.query_params.get("name"):
-        stmt = stmt.where(role_t.c.name == request.query_params["name"])
+    try:
+        name = schemas.filter_value(request.query_params.get("name"))
+    except schemas.NoMatch:
+        return respond({"roles": [], "links": shapes.collection_links(request)})
+    if name:
+        stmt = stmt.where(role_t.c.name == name)
     with request.app.state.db.read() as session:
         roles = list(session.scalars(stmt))
     return respond({"roles": [shapes.role(request, r) for r in roles],
@@ -40,17 +44,16 @@ async def list_roles(request: Request) -> Response:
 
 async def create_role(request: Request) -> Response:
     require_admin(request)
-    body = await read_root(request, "role")
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 255:
-        raise BadRequest("Invalid input for field 'name'.")
-    role = Role(name=name, description=str(body.get("description") or ""))
+    body = schemas.parse(schemas.RoleCreate, await read_root(request, "role"))
+    if body.domain_id is not None:
+        raise BadRequest("nslb has no domain-specific roles.")
+    role = Role(name=body.name, description=body.description or "")
     try:
         with request.app.state.db.write() as session:
             session.add(role)
     except IntegrityError:
         raise Conflict(f"Conflict occurred attempting to store role - Duplicate entry found "
-                       f"with name {name}.") from None
+                       f"with name {body.name[:64]}.") from None
     return respond({"role": shapes.role(request, role)}, 201)
 
 
@@ -73,11 +76,13 @@ async def delete_role(request: Request) -> Response:
 
 def _grant_target(session: Session, request: Request) -> tuple[str, str, str]:
     p = request.path_params
-    if session.get(Project, p["project_id"]) is None:
-        raise NotFound(f"Could not find project: {p['project_id']}.")
-    if session.get(User, p["user_id"]) is None:
-        raise NotFound(f"Could not find user: {p['user_id']}.")
-    return p["user_id"], p["project_id"], _role(session, p["role_id"]).id
+    project_id = schemas.path_id(p["project_id"], "project")
+    user_id = schemas.path_id(p["user_id"], "user")
+    if session.get(Project, project_id) is None:
+        raise NotFound(f"Could not find project: {project_id}.")
+    if session.get(User, user_id) is None:
+        raise NotFound(f"Could not find user: {user_id}.")
+    return user_id, project_id, _role(session, p["role_id"]).id
 
 
 async def grant(request: Request) -> Response:
@@ -112,8 +117,10 @@ async def revoke_grant(request: Request) -> Response:
 async def roles_on_project(request: Request) -> Response:
     require_admin(request)
     p = request.path_params
+    user_id = schemas.path_id(p["user_id"], "user")
+    project_id = schemas.path_id(p["project_id"], "project")
     with request.app.state.db.read() as session:
-        roles = repo.roles_of(session, p["user_id"], p["project_id"])
+        roles = repo.roles_of(session, user_id, project_id)
     return respond({"roles": [shapes.role(request, r) for r in roles],
                     "links": shapes.collection_links(request)})
 
@@ -138,16 +145,21 @@ async def role_assignments(request: Request) -> Response:
     """Admins see every assignment; other users only their own."""
     principal = caller(request)
     q = request.query_params
-    user_id = q.get("user.id")
+    empty = respond({"role_assignments": [], "links": shapes.collection_links(request)})
+    try:
+        user_id, project_id, role_id = (schemas.filter_value(q.get(k), schemas.ID_MAX)
+                                        for k in ("user.id", "scope.project.id", "role.id"))
+    except schemas.NoMatch:
+        return empty
+    if q.get("group.id") or q.get("scope.domain.id") or q.get("scope.system"):
+        return empty  # nslb has no groups, domain or system assignments
     if not is_admin(principal):
         if user_id not in (None, principal.user.id):
-            return respond({"role_assignments": [], "links": shapes.collection_links(request)})
+            return empty
         user_id = principal.user.id
     with request.app.state.db.read() as session:
-        found = repo.assignments(session, user_id=user_id, project_id=q.get("scope.project.id"),
-                                 role_id=q.get("role.id"))
-        if q.get("group.id") or q.get("scope.domain.id") or q.get("scope.system"):
-            found = []  # nslb has no groups, domain or system assignments
+        found = repo.assignments(session, user_id=user_id, project_id=project_id,
+                                 role_id=role_id)
         wants_names = q.get("include_names", "false").lower() in ("true", "1", "")
         names = _names(session, found) if wants_names else None
     return respond({"role_assignments": [_assignment(request, a, names) for a in found],

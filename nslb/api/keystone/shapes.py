@@ -78,7 +78,7 @@ def token(request: Request, principal: Principal) -> dict[str, Any]:
         "methods": list(data.methods),
         "user": {"id": principal.user.id, "name": principal.user.name, "domain": DOMAIN,
                  "password_expires_at": None},
-        "audit_ids": [data.audit_id],
+        "audit_ids": data.audit_ids,
         "issued_at": iso(data.issued_at),
         "expires_at": iso(data.expires_at),
     }
