@@ -7,12 +7,11 @@ so that handlers can answer 501 naming them, instead of a confusing 400.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from nslb.model import addresses, enums
+from nslb.model import addresses, enums, grammar
 
 MAX_TIMEOUT = 24 * 24 * 60 * 60 * 1000  # Octavia: 24 days in milliseconds
 MAX_INTEGER = 2147483647
@@ -31,19 +30,9 @@ Retries = Annotated[int, Field(ge=1, le=10)]
 HmDelay = Annotated[int, Field(ge=1, le=MAX_HM_SECONDS)]
 HmTimeout = Annotated[int, Field(ge=0, le=MAX_HM_SECONDS)]
 
-# RFC 3986 path-absolute with an optional query, minus what HAProxy's config syntax gives a
-# meaning to (quotes, backslash, `#`, `$`) or that cannot appear in a request line
-# (whitespace, controls, non-ASCII). `%` only as a complete percent-encoding.
-URL_PATH = re.compile(r"/(?:[A-Za-z0-9\-._~!&()*+,;=:@/?]|%[0-9A-Fa-f]{2}){0,2047}")
-# Codes are ASCII digits (`\d` would also match Arabic-Indic digits) from 100 to 599.
-STATUS_CODE = r"[1-5][0-9]{2}"
-EXPECTED_CODES = re.compile(rf"{STATUS_CODE}(?: *, *{STATUS_CODE})*|{STATUS_CODE}-{STATUS_CODE}")
-DOMAIN = re.compile(r"(?=.{1,253}$)([A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}\.?")
-UUID = re.compile(r"[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}")
-
 
 def _uuid(value: str) -> str:
-    if not UUID.fullmatch(value):
+    if not grammar.UUID_INPUT.fullmatch(value):
         raise ValueError("Invalid UUID")
     return value
 
@@ -84,14 +73,14 @@ PersistenceType = Annotated[str, _one_of(*enums.SessionPersistenceType)]
 
 
 def _url_path(value: str) -> str:
-    if not URL_PATH.fullmatch(value):
+    if not grammar.URL_PATH.fullmatch(value):
         raise ValueError("must be an absolute URL path like /healthz (RFC 3986 characters "
                          "only; no quotes, backslash, #, $, spaces or control characters)")
     return value
 
 
 def _expected_codes(value: str) -> str:
-    if not EXPECTED_CODES.fullmatch(value):
+    if not grammar.EXPECTED_CODES.fullmatch(value):
         raise ValueError("must be a code (200), a list (200,202) or a range (200-204) of "
                          "HTTP status codes")
     low, sep, high = value.partition("-")
@@ -100,8 +89,14 @@ def _expected_codes(value: str) -> str:
     return value
 
 
+def _cookie_name(value: str) -> str:
+    if not grammar.COOKIE_NAME.fullmatch(value):
+        raise ValueError("must be letters, digits, '_' and '-' (at most 255)")
+    return value
+
+
 def _domain(value: str) -> str:
-    if not DOMAIN.fullmatch(value):
+    if not grammar.DOMAIN.fullmatch(value):
         raise ValueError("must be a valid domain name")
     return value
 
@@ -118,8 +113,7 @@ class Body(BaseModel):
 
 class SessionPersistence(Body):
     type: PersistenceType
-    cookie_name: Annotated[str, StringConstraints(max_length=255,
-                                                   pattern=r"^[a-zA-Z0-9_-]+$")] | None = None
+    cookie_name: Annotated[str, AfterValidator(_cookie_name)] | None = None
     persistence_timeout: Annotated[int, Field(ge=0, le=MAX_INTEGER)] | None = None
     persistence_granularity: IpAddress | None = None
 

@@ -15,6 +15,8 @@ from nslb.model.snapshot import LoadBalancerSnapshot
 from nslb.render.views import build_config
 
 TEMPLATES = Path(__file__).parent / "templates"
+# The account Debian's haproxy package creates; haproxy runs as it from its first instruction.
+HAPROXY_USER = "haproxy"
 
 
 def lb_dir(state_dir: Path | str, lb_id: str) -> Path:
@@ -35,7 +37,9 @@ def ping_wrapper_path(state_dir: Path | str) -> Path:
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        autoescape=False,  # haproxy.cfg is not HTML; every value was validated upstream
+        # haproxy.cfg is not HTML: values are checked and quoted for HAProxy's syntax by
+        # nslb.render.values when the views are built, not escaped by the template.
+        autoescape=False,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
@@ -44,16 +48,20 @@ def _environment() -> jinja2.Environment:
 
 
 def render_haproxy(snapshot: LoadBalancerSnapshot, *, state_dir: Path | str,
-                   fd_limit: int) -> str:
+                   fd_limit: int, user: str = HAPROXY_USER) -> str:
     """The complete haproxy.cfg of one load balancer.
 
     `fd_limit` is the RLIMIT_NOFILE haproxy will run under; maxconn values are derived from
-    it so haproxy never refuses to start for lack of file descriptors.
+    it so haproxy never refuses to start for lack of file descriptors. `user` is the
+    unprivileged account haproxy runs as (and its group). Raises values.UnsafeValue when
+    a value is outside its grammar.
     """
     view = build_config(
         snapshot,
         stats_socket=str(stats_socket_path(state_dir, snapshot.lb.id)),
         fd_limit=fd_limit,
         ping_command=str(ping_wrapper_path(state_dir)),
+        user=user,
+        group=user,
     )
     return _environment().get_template("haproxy.cfg.j2").render(config=view)

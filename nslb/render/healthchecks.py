@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from nslb.model.enums import HealthMonitorType
+from nslb.model.enums import HealthMonitorType, HttpMethod
 from nslb.model.resources import HealthMonitor
+from nslb.render import values as v
+
+MAX_SECONDS = v.MAX_INT // 1000  # HAProxy timers hold at most 2**31-1 ms
 
 
 def expand_expected_codes(codes: str | None) -> list[str]:
     """"200", "200,202", "200-204" -> sorted list of single status codes (Octavia's rule)."""
     found: set[int] = set()
-    for part in (codes or "200").replace(" ", "").split(","):
+    checked = v.matching(codes or "200", "EXPECTED_CODES", "expected_codes")
+    for part in checked.replace(" ", "").split(","):
         if not part:
             continue
         if "-" in part:
-            low, high = part.split("-", 1)
-            found.update(range(int(low), int(high) + 1))
+            low, high = (int(x) for x in part.split("-", 1))
+            if low > high:
+                raise v.UnsafeValue("expected_codes")
+            found.update(range(low, high + 1))
         else:
             found.add(int(part))
     return [str(code) for code in sorted(found)]
@@ -30,24 +36,26 @@ def expect_line(codes: str | None) -> str:
 
 def backend_lines(hm: HealthMonitor, ping_command: str) -> list[str]:
     """Backend directives that configure the check of a health monitor."""
-    lines = [f"timeout check {hm.timeout}s"]
+    lines = [f"timeout check {v.integer(hm.timeout, 0, MAX_SECONDS, 'timeout')}s"]
     if hm.type in (HealthMonitorType.HTTP, HealthMonitorType.HTTPS):
         lines.extend(_http_lines(hm))
     elif hm.type == HealthMonitorType.TLS_HELLO:
         lines.append("option ssl-hello-chk")
     elif hm.type == HealthMonitorType.PING:
         lines.append("option external-check")
-        lines.append(f"external-check command {ping_command}")
+        lines.append(f"external-check command {v.file_path(ping_command, 'ping command')}")
     return lines
 
 
 def _http_lines(hm: HealthMonitor) -> list[str]:
-    method = hm.http_method or "GET"
-    path = hm.url_path or "/"
+    method = v.word(hm.http_method or "GET", set(HttpMethod), "http_method")
+    path = v.quoted_url_path(hm.url_path or "/")
     if hm.http_version:
-        lines = [f"option httpchk {method} {path} HTTP/{hm.http_version:.1f}"]
-        if hm.http_version >= 1.1 and hm.domain_name:
-            lines.append(f"http-check send hdr Host {hm.domain_name}")
+        version = v.word(f"{hm.http_version:.1f}", ("1.0", "1.1"), "http_version")
+        lines = [f"option httpchk {method} {path} HTTP/{version}"]
+        if version == "1.1" and hm.domain_name:
+            domain = v.matching(hm.domain_name, "DOMAIN", "domain_name")
+            lines.append(f"http-check send hdr Host {domain}")
     else:
         lines = [f"option httpchk {method} {path}"]
     lines.append(expect_line(hm.expected_codes))
@@ -60,11 +68,14 @@ def server_check_options(hm: HealthMonitor, monitor_address: str | None,
     options = ["check"]
     if hm.type == HealthMonitorType.HTTPS:
         options.append("check-ssl verify none")
-    options.append(f"inter {hm.delay}s fall {hm.max_retries_down} rise {hm.max_retries}")
+    delay = v.integer(hm.delay, 1, MAX_SECONDS, "delay")
+    fall = v.integer(hm.max_retries_down, 1, 10, "max_retries_down")
+    rise = v.integer(hm.max_retries, 1, 10, "max_retries")
+    options.append(f"inter {delay}s fall {fall} rise {rise}")
     if monitor_address:
-        options.append(f"addr {monitor_address}")
+        options.append(f"addr {v.address(monitor_address, 'monitor_address')}")
     if monitor_port:
-        options.append(f"port {monitor_port}")
+        options.append(f"port {v.port(monitor_port, 'monitor_port')}")
     return options
 
 

@@ -18,6 +18,7 @@ from nslb.model.enums import (
 from nslb.model.resources import HealthMonitor, Listener, Member, Pool
 from nslb.model.snapshot import LoadBalancerSnapshot
 from nslb.render import healthchecks
+from nslb.render import values as v
 from nslb.render.limits import frontend_maxconn, global_maxconn
 
 BALANCE = {
@@ -38,6 +39,8 @@ class GlobalView:
     maxconn: int
     stats_socket: str
     external_check: bool
+    user: str
+    group: str
 
 
 @dataclass(frozen=True)
@@ -81,13 +84,6 @@ class ConfigView:
     backends: list[BackendView]
 
 
-def endpoint(address: str, port: int) -> str:
-    """`address:port` with IPv6 addresses in brackets so the port is never ambiguous."""
-    if ipaddress.ip_address(address).version == 6:
-        return f"[{address}]:{port}"
-    return f"{address}:{port}"
-
-
 def rendered_listeners(snapshot: LoadBalancerSnapshot) -> list[Listener]:
     """Listeners haproxy serves (UDP/SCTP/TLS termination are not handled by this renderer)."""
     return [li for li in snapshot.listeners if li.protocol in LISTENER_MODE]
@@ -100,7 +96,9 @@ def rendered_pools(snapshot: LoadBalancerSnapshot) -> list[Pool]:
 
 
 def build_config(snapshot: LoadBalancerSnapshot, stats_socket: str, fd_limit: int,
-                 ping_command: str) -> ConfigView:
+                 ping_command: str, user: str = "haproxy", group: str = "haproxy"
+                 ) -> ConfigView:
+    """Every value goes through nslb.render.values on its way into the view."""
     listeners = rendered_listeners(snapshot)
     pools = rendered_pools(snapshot)
     ceiling = global_maxconn(fd_limit, [li.connection_limit for li in listeners])
@@ -110,10 +108,13 @@ def build_config(snapshot: LoadBalancerSnapshot, stats_socket: str, fd_limit: in
     backends = [_backend(snapshot, p, _listener_of(listeners, p), ceiling, ping_command)
                 for p in pools]
     return ConfigView(
-        lb_id=snapshot.lb.id,
-        generation=snapshot.generation,
-        globals=GlobalView(maxconn=ceiling, stats_socket=stats_socket,
-                           external_check=healthchecks.needs_external_check(monitors)),
+        lb_id=v.uuid(snapshot.lb.id, "load balancer id"),
+        generation=v.integer(snapshot.generation, 0, 2**63 - 1, "generation"),
+        globals=GlobalView(maxconn=v.integer(ceiling, 1, what="maxconn"),
+                           stats_socket=v.file_path(stats_socket, "stats socket"),
+                           external_check=healthchecks.needs_external_check(monitors),
+                           user=v.matching(user, "SYSTEM_NAME", "user"),
+                           group=v.matching(group, "SYSTEM_NAME", "group")),
         frontends=frontends,
         backends=backends,
     )
@@ -132,15 +133,17 @@ def _frontend(snapshot: LoadBalancerSnapshot, listener: Listener, ceiling: int,
               pool_ids: set[str]) -> FrontendView:
     default = listener.default_pool_id if listener.default_pool_id in pool_ids else None
     return FrontendView(
-        name=listener.id,
-        bind=endpoint(snapshot.lb.vip_address or snapshot.vip.address, listener.protocol_port),
+        name=v.uuid(listener.id, "listener id"),
+        bind=v.endpoint(snapshot.lb.vip_address or snapshot.vip.address,
+                        listener.protocol_port, "VIP address"),
         mode=LISTENER_MODE[ListenerProtocol(listener.protocol)],
-        maxconn=frontend_maxconn(listener.connection_limit, ceiling),
+        maxconn=v.integer(frontend_maxconn(listener.connection_limit, ceiling), 0,
+                          what="connection_limit"),
         enabled=listener.admin_state_up and snapshot.lb.admin_state_up,
-        timeout_client=listener.timeout_client_data,
-        inspect_delay=listener.timeout_tcp_inspect,
-        allowed_cidrs=" ".join(listener.allowed_cidrs),
-        default_backend=default,
+        timeout_client=v.integer(listener.timeout_client_data, 0, what="timeout_client_data"),
+        inspect_delay=v.integer(listener.timeout_tcp_inspect, 0, what="timeout_tcp_inspect"),
+        allowed_cidrs=" ".join(v.network(c, "allowed_cidrs") for c in listener.allowed_cidrs),
+        default_backend=None if default is None else v.uuid(default, "default_pool_id"),
     )
 
 
@@ -160,13 +163,15 @@ def _backend(snapshot: LoadBalancerSnapshot, pool: Pool, listener: Listener | No
         lines += healthchecks.backend_lines(hm, ping_command)
     if listener is not None and mode == "http":
         lines += _header_lines(listener)
+    fullconn = frontend_maxconn(listener.connection_limit, ceiling) if listener else ceiling
     return BackendView(
-        name=pool.id,
+        name=v.uuid(pool.id, "pool id"),
         mode=mode,
         balance=BALANCE.get(LbAlgorithm(pool.lb_algorithm), "roundrobin"),
-        fullconn=frontend_maxconn(listener.connection_limit, ceiling) if listener else ceiling,
-        timeout_connect=timeouts.timeout_member_connect,
-        timeout_server=timeouts.timeout_member_data,
+        fullconn=v.integer(fullconn, 0, what="fullconn"),
+        timeout_connect=v.integer(timeouts.timeout_member_connect, 0,
+                                  what="timeout_member_connect"),
+        timeout_server=v.integer(timeouts.timeout_member_data, 0, what="timeout_member_data"),
         lines=lines,
         servers=[_server(pool, m, hm) for m in snapshot.members_of(pool.id)],
     )
@@ -183,7 +188,7 @@ def _persistence_lines(pool: Pool, ipv6: bool) -> list[str]:
         table = "ipv6" if ipv6 else "ip"
         return [f"stick-table type {table} size {STICK_SIZE}", "stick on src"]
     if kind == SessionPersistenceType.APP_COOKIE and sp.get("cookie_name"):
-        name = sp["cookie_name"]
+        name = v.matching(sp["cookie_name"], "COOKIE_NAME", "cookie_name")
         return [f"stick-table type string len 64 size {STICK_SIZE}",
                 f"stick store-response res.cook({name})", f"stick match req.cook({name})"]
     if kind == SessionPersistenceType.HTTP_COOKIE:
@@ -207,12 +212,13 @@ def _header_lines(listener: Listener) -> list[str]:
 
 
 def _server(pool: Pool, member: Member, hm: HealthMonitor | None) -> ServerView:
-    options = [f"weight {member.weight}"]
+    member_id = v.uuid(member.id, "member id")
+    options = [f"weight {v.integer(member.weight, 0, 256, 'weight')}"]
     if hm is not None:
         options += healthchecks.server_check_options(hm, member.monitor_address,
                                                      member.monitor_port)
     if (pool.session_persistence or {}).get("type") == SessionPersistenceType.HTTP_COOKIE:
-        options.append(f"cookie {member.id}")
+        options.append(f"cookie {member_id}")
     if pool.protocol in PROXY_OPTION:
         options.append(PROXY_OPTION[PoolProtocol(pool.protocol)])
     if member.backup:
@@ -221,5 +227,6 @@ def _server(pool: Pool, member: Member, hm: HealthMonitor | None) -> ServerView:
         options.append("disabled")
     if pool.tls_enabled:
         options.append("ssl verify none sni ssl_fc_sni")
-    return ServerView(name=member.id, endpoint=endpoint(member.address, member.protocol_port),
+    return ServerView(name=member_id,
+                      endpoint=v.endpoint(member.address, member.protocol_port, "member address"),
                       options=" ".join(options))

@@ -1,0 +1,27 @@
+"""The grammars of values that end up in data-plane config files, defined once.
+
+The API validates tenant input against these, and the renderer checks every value against
+them again before it writes a line (defence in depth: a row written by an older version,
+or by hand, must not reach haproxy.cfg either). Each pattern is meant for `fullmatch`.
+"""
+
+from __future__ import annotations
+
+import re
+
+# RFC 3986 path-absolute with an optional query, minus what HAProxy's config syntax gives
+# a meaning to (quotes, backslash, `#`, `$`) or what cannot be in a request line
+# (whitespace, controls, non-ASCII). `%` only as a complete percent-encoding.
+URL_PATH = re.compile(r"/(?:[A-Za-z0-9\-._~!&()*+,;=:@/?]|%[0-9A-Fa-f]{2}){0,2047}")
+# HTTP status codes: ASCII digits (`\d` would match Arabic-Indic digits too), 100-599.
+STATUS_CODE = r"[1-5][0-9]{2}"
+EXPECTED_CODES = re.compile(rf"{STATUS_CODE}(?: *, *{STATUS_CODE})*|{STATUS_CODE}-{STATUS_CODE}")
+DOMAIN = re.compile(r"(?=.{1,253}$)(?:[A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}\.?")
+COOKIE_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
+# Ids as the API accepts them (hyphens optional, any case) and as nslb makes them.
+UUID_INPUT = re.compile(r"[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}")
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# Paths nslb itself chooses (state dir, sockets, helper scripts): no spaces or quotes.
+FILE_PATH = re.compile(r"/[A-Za-z0-9_./-]{0,4095}")
+# A Unix user or group name (haproxy's `user`/`group`), as useradd accepts them.
+SYSTEM_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
