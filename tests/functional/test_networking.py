@@ -459,6 +459,36 @@ def test_pagination_follows_next_links(client: TestClient) -> None:
     assert [n["name"] for n in by_name] == ["n4", "n3", "n2", "n1", "n0"]
 
 
+def test_unknown_marker_is_neutrons_not_found(client: TestClient) -> None:
+    """Neutron looks the marker up as the caller (_get_<resource>): an unknown one is the
+    resource's 404, whatever the collection."""
+    make_network(client, name="n0")
+    for plural, kind in (("networks", "Network"), ("subnets", "Subnet"), ("ports", "Port")):
+        resp = client.get(f"{API}/{plural}", params={"limit": 1, "marker": "nope"})
+        assert resp.status_code == 404
+        fault = error(resp.json())
+        assert fault == {"type": f"{kind}NotFound", "message": f"{kind} nope could not be found.",
+                         "detail": ""}
+
+
+@pytest.mark.parametrize(("attrs", "message"), [
+    ({"project_id": ["p"]}, "Invalid input for project_id. Reason: '['p']' is not a valid "
+                            "string."),
+    ({"tenant_id": 5}, "Invalid input for tenant_id. Reason: '5' is not a valid string."),
+    ({"project_id": "p" * 256}, f"Invalid input for project_id. Reason: '{'p' * 64}...' "
+                                "exceeds maximum length of 255."),
+])
+def test_project_id_is_a_bounded_string(client: TestClient, attrs: dict[str, Any],
+                                        message: str) -> None:
+    net = make_network(client)
+    for kind, body in (("network", {}), ("subnet", {"network_id": net["id"],
+                                                    "cidr": "10.0.0.0/24"}),
+                       ("port", {"network_id": net["id"]})):
+        resp = client.post(f"{API}/{kind}s", json={kind: {**body, **attrs}})
+        assert resp.status_code == 400
+        assert error(resp.json())["message"] == message
+
+
 # --- non-admin visibility ----------------------------------------------------------------
 
 

@@ -191,3 +191,22 @@ def test_check_address_canonicalises_and_bounds() -> None:
 def test_overlaps_finds_same_family_overlap_only() -> None:
     assert overlaps("10.0.0.0/16", ["2001:db8::/64", "10.0.5.0/24"]) == "10.0.5.0/24"
     assert overlaps("10.1.0.0/16", ["10.0.0.0/16"]) is None
+
+
+@pytest.mark.parametrize("spelling", ["fd88::1:77", "FD88:0::1:77", "fd88:0:0:0:0:0:1:77",
+                                      "FD88::0001:0077"])
+def test_every_spelling_of_an_address_is_one_value(spelling: str) -> None:
+    """Allocations are unique by (subnet, text): the text must be the canonical one
+    (probe F13: `fd88::1:77` and `fd88::1:77%x` were both allocated)."""
+    assert check_address("fd88::/64", spelling) == "fd88::1:77"
+    with pytest.raises(NoFreeAddress):  # a used spelling blocks the value
+        next_free("fd88::/64", [{"start": "fd88::1:77", "end": "fd88::1:77"}], {spelling})
+
+
+@pytest.mark.parametrize("scoped", ["fd88::1:77%x", "fd88::1:77%", "fe80::1%lo]:80\n#",
+                                    "fd88::1:77%25eth0", " fd88::1:77", "fd88::1:77\n"])
+def test_scoped_or_padded_addresses_are_refused(scoped: str) -> None:
+    with pytest.raises(IpamError) as caught:
+        check_address("fd88::/64", scoped)
+    assert not isinstance(caught.value, AddressOutsideSubnet | NoFreeAddress)
+    assert len(caught.value.message) < 100
