@@ -7,6 +7,7 @@ in integration tests.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 
 from nslb.amphora.base import ApplyError, ListenerCounters, Observation
 from nslb.model.snapshot import LoadBalancerSnapshot
@@ -18,22 +19,54 @@ class NoopDriver:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.applied: dict[str, LoadBalancerSnapshot] = {}
-        # Tests set this to make the next apply() of an LB fail with the given reason.
+        # Fault injection for tests. fail_next[lb_id] = reason: the data plane refuses the
+        # LB's next desired state (the generation of the next apply) with ApplyError, on
+        # every attempt, like haproxy refusing a config; a later generation applies again.
         self.fail_next: dict[str, str] = {}
+        self._refused: dict[str, int] = {}
+        # broken[lb_id] = exception: apply() and delete() of the LB raise it until the entry
+        # is removed (a driver failing in ways it did not foresee: OSError, RuntimeError...).
+        self.broken: dict[str, BaseException] = {}
+        # How often apply()/delete() was called per (operation, lb_id), failures included.
+        self.calls: Counter[tuple[str, str]] = Counter()
 
     def apply(self, snapshot: LoadBalancerSnapshot) -> None:
+        lb_id = snapshot.lb.id
+        with self._lock:
+            self.calls["apply", lb_id] += 1
+            self._inject(lb_id)
+            self._refuse(lb_id, snapshot.generation)
         problems = snapshot.problems()
         if problems:
             raise ApplyError("; ".join(problems))
         with self._lock:
-            reason = self.fail_next.pop(snapshot.lb.id, None)
-            if reason:
-                raise ApplyError(reason)
-            self.applied[snapshot.lb.id] = snapshot
+            self.applied[lb_id] = snapshot
 
     def delete(self, lb_id: str) -> None:
         with self._lock:
+            self.calls["delete", lb_id] += 1
+            self._inject(lb_id)
             self.applied.pop(lb_id, None)
+
+    def attempts(self, operation: str, lb_id: str) -> int:
+        """How often `operation` was called for the LB."""
+        with self._lock:
+            return self.calls[operation, lb_id]
+
+    def _inject(self, lb_id: str) -> None:
+        fault = self.broken.get(lb_id)
+        if fault is not None:
+            raise fault.with_traceback(None)
+
+    def _refuse(self, lb_id: str, generation: int) -> None:
+        reason = self.fail_next.get(lb_id)
+        if not reason:
+            self._refused.pop(lb_id, None)
+            return
+        refused = self._refused.setdefault(lb_id, generation)
+        if refused == generation:
+            raise ApplyError(reason)
+        del self.fail_next[lb_id], self._refused[lb_id]  # the next desired state is fine
 
     def observe(self, lb_id: str) -> Observation:
         with self._lock:

@@ -20,10 +20,11 @@ from nslb.db.engine import Database
 from nslb.db.tables import load_balancer
 from nslb.db.tree import load_tree
 from nslb.health.derive import derive
+from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.resources import LoadBalancer
 
 log = logging.getLogger(__name__)
-OBSERVED = ("ACTIVE", "PENDING_UPDATE")
+OBSERVED = (P.ACTIVE.value, P.PENDING_UPDATE.value)
 
 
 class HealthMonitor:

@@ -1,16 +1,28 @@
-"""Pure decision logic of the reconciler: what to do with one LB, given what the database
-says and when it was last synchronised. No I/O, the clock is passed in."""
+"""Pure decision logic of the reconciler: what to do with one LB, when to try again after a
+failure and when to give up. No I/O; the clock is passed in, so every decision is a table
+that unit tests can walk with made-up times.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 
+from nslb.model.enums import ProvisioningStatus as P
+from nslb.model.status import PENDING
+
 
 class Action(StrEnum):
     APPLY = "apply"
     DELETE = "delete"
     NOTHING = "nothing"
+
+
+class Verdict(StrEnum):
+    """What a failed attempt leads to."""
+
+    RETRY = "retry"        # try again at Attempts.retry_at; statuses stay PENDING_*
+    GIVE_UP = "give_up"    # settle the pending change as failed (ERROR) now
 
 
 @dataclass(frozen=True)
@@ -21,19 +33,82 @@ class LbState:
     applied_generation: int
     child_pending: bool
 
+    @property
+    def dirty(self) -> bool:
+        """True while a change (of the LB or a child) waits to reach the data plane."""
+        return (self.provisioning_status in PENDING or self.child_pending
+                or self.generation != self.applied_generation)
 
-def decide(lb: LbState, last_sync: float | None, now: float, resync_interval: float) -> Action:
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with a bound: 1, 2, 4, 8, 16 s between six attempts by default,
+    so a change the data plane refuses reaches ERROR about half a minute after it was made
+    and a broken driver is called a handful of times, not thousands of times a second."""
+
+    first_delay: float = 1.0
+    factor: float = 2.0
+    max_delay: float = 60.0
+    max_attempts: int = 6
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after the `failures`-th consecutive failure (1-based)."""
+        return float(min(self.first_delay * self.factor ** max(failures - 1, 0),
+                         self.max_delay))
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """Consecutive failed attempts at one generation of one LB (kept in memory by the loop;
+    a restart starts counting afresh, which is safe because the intent is in the database)."""
+
+    generation: int
+    failures: int
+    retry_at: float
+    reason: str
+
+
+def current(lb: LbState, attempts: Attempts | None) -> Attempts | None:
+    """The record if it is about the LB's present generation; a new change starts afresh."""
+    return attempts if attempts is not None and attempts.generation == lb.generation else None
+
+
+def decide(lb: LbState, last_sync: float | None, now: float, resync_interval: float,
+           attempts: Attempts | None = None) -> Action:
     """Level-triggered: pending work is applied; converged LBs are re-applied now and then,
-    which is how a vanished namespace or a crashed haproxy gets rebuilt."""
-    if lb.provisioning_status == "PENDING_DELETE":
+    which is how a vanished namespace or a crashed haproxy gets rebuilt. After a failure
+    nothing happens until the backoff has passed."""
+    record = current(lb, attempts)
+    if record is not None and now < record.retry_at:
+        return Action.NOTHING
+    if lb.provisioning_status == P.PENDING_DELETE:
         return Action.DELETE
-    if lb.provisioning_status in ("PENDING_CREATE", "PENDING_UPDATE") or lb.child_pending \
-            or lb.generation != lb.applied_generation:
+    if lb.dirty:
         return Action.APPLY
-    if lb.provisioning_status == "ACTIVE" and (last_sync is None
+    if lb.provisioning_status == P.ACTIVE and (record is not None or last_sync is None
                                                or now - last_sync >= resync_interval):
         return Action.APPLY
     return Action.NOTHING
+
+
+def after_failure(lb: LbState, attempts: Attempts | None, reason: str, now: float,
+                  policy: RetryPolicy, resync_interval: float) -> tuple[Verdict, Attempts]:
+    """Record one more failed attempt and say whether to retry or give up.
+
+    A pending change is given up after `policy.max_attempts` attempts: its objects go to
+    ERROR. A converged LB (a periodic resync) has no change that could fail, so it is
+    retried for as long as it fails, never more often than the backoff and never less
+    often than the resync interval; the health loop shows the outage meanwhile.
+    """
+    record = current(lb, attempts)
+    failures = (record.failures if record is not None else 0) + 1
+    delay = policy.delay(failures)
+    if not lb.dirty:
+        delay = min(delay, resync_interval)
+    # Even a give-up keeps a backoff: if settling fails too, the next try still waits.
+    verdict = (Verdict.GIVE_UP if lb.dirty and failures >= policy.max_attempts
+               else Verdict.RETRY)
+    return verdict, Attempts(lb.generation, failures, now + delay, reason)
 
 
 def orphans(on_host: set[str], in_db: set[str]) -> set[str]:

@@ -4,10 +4,15 @@ One planner thread reads the database, asks `decide` what each LB needs, and han
 to a small pool of threads, never two jobs for the same LB at once. Every step is
 idempotent and all intent lives in the database, so a kill -9 at any line is recovered by
 simply running again: PENDING_* objects are picked up where they were left.
+
+Whatever a driver raises is caught: the failed attempt is recorded per LB (in memory),
+`decide` holds the LB back until its backoff has passed and says when to give up, and only
+then does the pending change go to ERROR, with the reason in the log.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -20,27 +25,50 @@ from nslb.amphora.base import AmphoraDriver, ApplyError
 from nslb.db import snapshots
 from nslb.db.engine import Database
 from nslb.db.tables import health_monitor, listener, load_balancer, member, pool
+from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.resources import LoadBalancer
 from nslb.model.snapshot import LoadBalancerSnapshot
+from nslb.model.status import PENDING
 from nslb.worker import outcome
-from nslb.worker.decide import Action, LbState, decide, orphans
+from nslb.worker.decide import (
+    Action,
+    Attempts,
+    LbState,
+    RetryPolicy,
+    Verdict,
+    after_failure,
+    decide,
+    orphans,
+)
 
 log = logging.getLogger(__name__)
-PENDING = ("PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE")
+
+
+def describe(exc: BaseException) -> str:
+    """The reason shown in logs: a driver's own ApplyError text, else the exception type too
+    (an OSError without a message must still read as a failure)."""
+    text = str(exc)
+    if isinstance(exc, ApplyError) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class Worker:
     def __init__(self, db: Database, driver: AmphoraDriver, *, resync_interval: float = 10.0,
-                 threads: int = 4, clock: Callable[[], float] = time.monotonic) -> None:
+                 threads: int = 4, clock: Callable[[], float] = time.monotonic,
+                 retry: RetryPolicy | None = None) -> None:
         self.db = db
         self.driver = driver
         self.resync_interval = resync_interval
         self.clock = clock
+        self.retry = retry or RetryPolicy()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._in_flight: set[str] = set()
         self._last_sync: dict[str, float] = {}
+        # Failed attempts per LB; only the job of that LB writes its entry.
+        self._attempts: dict[str, Attempts] = {}
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="nslb-apply")
         self._thread: threading.Thread | None = None
 
@@ -51,9 +79,16 @@ class Worker:
         self._wake.set()
 
     def resync(self, lb_id: str) -> None:
-        """Re-apply this LB now rather than at its next periodic resync."""
+        """Re-apply this LB now rather than at its next periodic resync (a backoff after a
+        failed attempt still holds: the health loop calls this every round while an LB is
+        down, which must not turn into a retry storm)."""
         self._last_sync.pop(lb_id, None)
         self._wake.set()
+
+    def attempts(self, lb_id: str) -> Attempts | None:
+        """The record of consecutive failed attempts at this LB, if any (for operators and
+        tests)."""
+        return self._attempts.get(lb_id)
 
     def start(self) -> None:
         self.clean_orphans()
@@ -92,53 +127,63 @@ class Worker:
             return [LbState(r.id, r.provisioning_status, r.generation, r.applied_generation,
                             r.id in pending) for r in rows]
 
-    def plan(self) -> list[tuple[str, Action]]:
+    def plan(self, fast_forward: bool = False) -> list[tuple[LbState, Action]]:
+        """What every LB needs now. `fast_forward` treats pending backoffs as elapsed
+        (drain() for tests and one-shot tools, which must not sleep through them)."""
         now = self.clock()
-        out: list[tuple[str, Action]] = []
-        for state in self.states():
-            action = decide(state, self._last_sync.get(state.id), now, self.resync_interval)
+        out: list[tuple[LbState, Action]] = []
+        states = self.states()
+        for gone in set(self._attempts) - {s.id for s in states}:
+            self._attempts.pop(gone, None)
+        for state in states:
+            record = self._attempts.get(state.id)
+            at = max(now, record.retry_at) if fast_forward and record is not None else now
+            action = decide(state, self._last_sync.get(state.id), at, self.resync_interval,
+                            record)
             if action is not Action.NOTHING:
-                out.append((state.id, action))
+                out.append((state, action))
         return out
 
-    def plan_and_submit(self) -> list[Future[None]]:
+    def plan_and_submit(self, fast_forward: bool = False) -> list[Future[None]]:
         futures = []
-        for lb_id, action in self.plan():
+        for state, action in self.plan(fast_forward):
             with self._lock:
-                if lb_id in self._in_flight:
+                if state.id in self._in_flight:
                     continue
-                self._in_flight.add(lb_id)
-            futures.append(self._pool.submit(self._job, lb_id, action))
+                self._in_flight.add(state.id)
+            futures.append(self._pool.submit(self._job, state, action))
         return futures
 
     def drain(self, rounds: int = 50) -> None:
-        """Run until nothing is pending (tests and one-shot tools)."""
+        """Run until nothing is pending (tests and one-shot tools); backoffs are skipped,
+        so a failing change takes its bounded number of attempts and then settles."""
         for _ in range(rounds):
-            for future in self.plan_and_submit():
+            for future in self.plan_and_submit(fast_forward=True):
                 future.result()
-            if not any(_dirty(s) for s in self.states()):
+            if not any(s.dirty for s in self.states()):
                 return
         raise RuntimeError("the worker did not converge")
 
     # --- jobs --------------------------------------------------------------------------
 
-    def _job(self, lb_id: str, action: Action) -> None:
+    def _job(self, state: LbState, action: Action) -> None:
         try:
             if action is Action.DELETE:
-                self._delete(lb_id)
+                self._delete(state)
             else:
-                self._apply(lb_id)
-        except Exception:
-            log.exception("job %s on load balancer %s failed", action, lb_id)
+                self._apply(state)
+        except Exception as exc:  # the database or a bug: back off like any failure
+            log.exception("job %s on load balancer %s failed", action, state.id)
+            self._failed(state, describe(exc), quiet=True)
         finally:
             with self._lock:
-                self._in_flight.discard(lb_id)
+                self._in_flight.discard(state.id)
             self._wake.set()
 
-    def _apply(self, lb_id: str) -> None:
+    def _apply(self, state: LbState) -> None:
         with self.db.read() as session:
-            lb = session.get(LoadBalancer, lb_id)
-            if lb is None or lb.provisioning_status == "PENDING_DELETE":
+            lb = session.get(LoadBalancer, state.id)
+            if lb is None or lb.provisioning_status == P.PENDING_DELETE:
                 # Planned from an older read: the LB is being deleted now, which is the
                 # delete job's business. Re-applying would rebuild what is about to go.
                 return
@@ -150,37 +195,56 @@ class Worker:
                 snap, error = None, str(exc)
         if snap is not None:
             error = self._drive(snap)
+        if error is not None and self._failed(
+                dataclasses.replace(state, generation=generation), error) is Verdict.RETRY:
+            return  # the change stays PENDING_* in the database until the next attempt
         with self.db.write() as session:
-            if outcome.applied(session, lb_id, generation, error) and not error:
-                self._last_sync[lb_id] = self.clock()
+            settled = outcome.applied(session, state.id, generation, error)
+        self._attempts.pop(state.id, None)
+        if settled:
+            self._last_sync[state.id] = self.clock()
 
     def _drive(self, snap: LoadBalancerSnapshot) -> str | None:
-        """Hand the snapshot to the driver; the error text if it refused."""
+        """Hand the snapshot to the driver; the reason if anything went wrong."""
         started = time.perf_counter()
-        error = None
         try:
             self.driver.apply(snap)
-        except ApplyError as exc:
-            error = str(exc)
-        elapsed = (time.perf_counter() - started) * 1000
-        if error:
-            log.error("load balancer %s generation %d failed to apply: %s", snap.lb.id,
-                      snap.generation, error)
-        else:
-            log.info("applied load balancer %s generation %d in %.0f ms", snap.lb.id,
-                     snap.generation, elapsed)
-        return error
+        except Exception as exc:  # any driver failure is an outcome, never a crash
+            return describe(exc)
+        log.info("applied load balancer %s generation %d in %.0f ms", snap.lb.id,
+                 snap.generation, (time.perf_counter() - started) * 1000)
+        return None
 
-    def _delete(self, lb_id: str) -> None:
+    def _delete(self, state: LbState) -> None:
         error = None
         try:
-            self.driver.delete(lb_id)
-        except ApplyError as exc:
-            error = str(exc)
-            log.error("deleting load balancer %s failed: %s", lb_id, error)
+            self.driver.delete(state.id)
+        except Exception as exc:  # any driver failure is an outcome, never a crash
+            error = describe(exc)
+        if error is not None and self._failed(state, error) is Verdict.RETRY:
+            return
         with self.db.write() as session:
-            outcome.deleted(session, lb_id, error)
-        self._last_sync.pop(lb_id, None)
+            outcome.deleted(session, state.id, error)
+        self._attempts.pop(state.id, None)
+        self._last_sync.pop(state.id, None)
+
+    def _failed(self, state: LbState, reason: str, quiet: bool = False) -> Verdict:
+        """Record a failed attempt; the verdict says whether to retry later or give up."""
+        now = self.clock()
+        verdict, record = after_failure(state, self._attempts.get(state.id), reason, now,
+                                        self.retry, self.resync_interval)
+        self._attempts[state.id] = record
+        if quiet:
+            pass  # already logged with its traceback
+        elif verdict is Verdict.GIVE_UP:
+            log.error("load balancer %s generation %d: giving up after %d attempts, the "
+                      "pending change goes to ERROR: %s", state.id, state.generation,
+                      record.failures, reason)
+        else:
+            log.warning("load balancer %s generation %d: attempt %d failed, retrying in "
+                        "%.0f s: %s", state.id, state.generation, record.failures,
+                        record.retry_at - now, reason)
+        return verdict
 
     def clean_orphans(self) -> None:
         """Remove data plane whose LB is gone from the database (crash during delete)."""
@@ -188,9 +252,8 @@ class Worker:
             known = set(session.scalars(select(load_balancer.c.id)))
         for lb_id in orphans(self.driver.existing(), known):
             log.warning("removing orphaned data plane of load balancer %s", lb_id)
-            self.driver.delete(lb_id)
-
-
-def _dirty(state: LbState) -> bool:
-    return (state.provisioning_status in PENDING or state.child_pending
-            or state.generation != state.applied_generation)
+            try:
+                self.driver.delete(lb_id)
+            except Exception as exc:  # the next start tries again; serving goes on
+                log.error("removing orphaned load balancer %s failed: %s", lb_id,
+                          describe(exc))

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from nslb.db import ports, stats
 from nslb.db.lb_ports import MEMBER_OWNER, ports_of_device, vip_port_name
 from nslb.db.tree import Tree, load_tree
-from nslb.model.resources import Listener, LoadBalancer, Member, Pool
+from nslb.model.enums import ProvisioningStatus as P
+from nslb.model.resources import HealthMonitor, Listener, LoadBalancer, Member, Pool
 from nslb.model.status import PENDING, Event, transition
 
 log = logging.getLogger(__name__)
@@ -23,55 +23,55 @@ def _drop(session: Session, objs: list[object]) -> None:
         session.flush()
 
 
+# How deep an object sits below its load balancer. A PENDING_UPDATE object above the
+# deepest pending one was only locked for that child's change (api/locks.py).
+DEPTH: dict[type, int] = {Listener: 1, Pool: 2, Member: 3, HealthMonitor: 3}
+
+
+def settle(t: Tree, failed: bool) -> dict[str, P]:
+    """The next provisioning status of every pending object of the tree (DELETED: remove
+    the row), decided in one pass from the statuses as the apply found them.
+
+    The LB is the lock, so one generation holds one API change: the deepest pending objects
+    are the change, and a shallower object in PENDING_UPDATE is a parent locked for it.
+    After a failure only the change goes to ERROR; locked parents return to ACTIVE
+    (Octavia's *ToErrorOnRevert tasks). The LB itself fails only when its own change or its
+    creation failed.
+    """
+    pending = [c for c in t.children() if c.provisioning_status in PENDING]
+    deepest = max((DEPTH[type(c)] for c in pending), default=0)
+    out: dict[str, P] = {}
+    for child in pending:
+        locked = (child.provisioning_status == P.PENDING_UPDATE
+                  and DEPTH[type(child)] < deepest)
+        event = Event.FAIL if failed and not locked else Event.SUCCEED
+        out[child.id] = transition(child.provisioning_status, event)
+    lb = t.lb
+    if lb.provisioning_status in PENDING:
+        own = failed and (lb.provisioning_status == P.PENDING_CREATE or not pending)
+        out[lb.id] = transition(lb.provisioning_status, Event.FAIL if own else Event.SUCCEED)
+    return out
+
+
 def applied(session: Session, lb_id: str, generation: int, error: str | None) -> bool:
     """Settle statuses after an apply of `generation`. False when the LB moved on meanwhile."""
     lb = session.get(LoadBalancer, lb_id, with_for_update=True)
-    if lb is None or lb.generation != generation or lb.provisioning_status == "PENDING_DELETE":
+    if lb is None or lb.generation != generation or lb.provisioning_status == P.PENDING_DELETE:
         return False  # moved on meanwhile; a deleting LB is settled by deleted() only
     t = load_tree(session, lb)
-    children = t.children()
-    pending_children = [c for c in children if c.provisioning_status in PENDING]
-    event = Event.FAIL if error else Event.SUCCEED
-    gone: list[object] = []
+    plan = settle(t, error is not None)
     # Deepest first, so foreign keys never point at a removed row.
-    for child in [*t.members, *t.healthmonitors, *t.listeners, *t.pools]:
-        if child.provisioning_status not in PENDING:
-            continue
-        if child.provisioning_status == "PENDING_DELETE" and not error:
-            gone.append(child)
-        elif error and _only_locked(child, t):
-            # A parent locked for a child's change goes back to ACTIVE; only the object
-            # that was changed goes to ERROR (Octavia's *ToErrorOnRevert tasks).
-            child.provisioning_status = transition(child.provisioning_status, Event.SUCCEED)
-        else:
-            child.provisioning_status = transition(child.provisioning_status, event)
-    if lb.provisioning_status in PENDING:
-        own_failure = error and (lb.provisioning_status == "PENDING_CREATE"
-                                 or not pending_children)
-        lb.provisioning_status = transition(lb.provisioning_status,
-                                            Event.FAIL if own_failure else Event.SUCCEED)
+    gone: list[object] = [c for c in (*t.members, *t.healthmonitors, *t.listeners, *t.pools)
+                          if plan.get(c.id) == P.DELETED]
+    for obj in t.everything():
+        status = plan.get(obj.id)
+        if status is not None and status != P.DELETED:
+            obj.provisioning_status = status
     lb.applied_generation = generation
     _drop(session, gone)
-    if not error:
+    if error is None:
         _release_unused_member_ports(session, lb, [m for m in t.members if m not in gone])
     return True
-
-
-def _below(obj: object, t: Tree) -> list[Any]:
-    """The objects whose changes lock `obj` as a parent (its pool, members and monitor)."""
-    if isinstance(obj, Pool):
-        return [*(m for m in t.members if m.pool_id == obj.id),
-                *(h for h in t.healthmonitors if h.pool_id == obj.id)]
-    if isinstance(obj, Listener):
-        pool = next((p for p in t.pools if p.id == obj.default_pool_id), None)
-        return [pool, *_below(pool, t)] if pool is not None else []
-    return []
-
-
-def _only_locked(obj: Any, t: Tree) -> bool:
-    """True for a PENDING_UPDATE parent whose pending state comes from a child's change."""
-    return obj.provisioning_status == "PENDING_UPDATE" and any(
-        c.provisioning_status in PENDING for c in _below(obj, t))
 
 
 def _release_unused_member_ports(session: Session, lb: LoadBalancer,
@@ -85,12 +85,18 @@ def _release_unused_member_ports(session: Session, lb: LoadBalancer,
 def deleted(session: Session, lb_id: str, error: str | None) -> None:
     """After driver.delete(): remove the LB and everything it owned, or mark it ERROR."""
     lb = session.get(LoadBalancer, lb_id, with_for_update=True)
-    if lb is None or lb.provisioning_status != "PENDING_DELETE":
-        return
-    if error:
-        lb.provisioning_status = transition(lb.provisioning_status, Event.FAIL)
+    if lb is None or lb.provisioning_status != P.PENDING_DELETE:
         return
     t = load_tree(session, lb)
+    if error is not None:
+        # The whole delete failed: the LB and the children it was removing go to ERROR
+        # (each may be deleted again), and this generation counts as settled so the
+        # worker does not rebuild what the user asked to remove.
+        for obj in t.everything():
+            if obj.provisioning_status == P.PENDING_DELETE:
+                obj.provisioning_status = transition(obj.provisioning_status, Event.FAIL)
+        lb.applied_generation = lb.generation
+        return
     _drop(session, [*t.members, *t.healthmonitors, *t.listeners, *t.pools])
     for port in ports_of_device(session, lb.id, MEMBER_OWNER):
         ports.release_port(session, port.id)

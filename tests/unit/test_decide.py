@@ -1,0 +1,126 @@
+"""The reconciler's pure core: what to do with an LB, when to retry and when to give up,
+walked with an injected clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from nslb.worker.decide import (
+    Action,
+    Attempts,
+    LbState,
+    RetryPolicy,
+    Verdict,
+    after_failure,
+    decide,
+    orphans,
+)
+
+RESYNC = 10.0
+POLICY = RetryPolicy(first_delay=1.0, factor=2.0, max_delay=60.0, max_attempts=6)
+
+
+def lb(status: str = "ACTIVE", generation: int = 3, applied: int = 3,
+       child_pending: bool = False) -> LbState:
+    return LbState("lb", status, generation, applied, child_pending)
+
+
+def failed(generation: int = 3, failures: int = 1, retry_at: float = 101.0) -> Attempts:
+    return Attempts(generation, failures, retry_at, "boom")
+
+
+# (state, last_sync, now, attempts, expected)
+DECISIONS: list[tuple[str, LbState, float | None, float, Attempts | None, Action]] = [
+    ("delete requested", lb("PENDING_DELETE", 4), 95.0, 100.0, None, Action.DELETE),
+    ("create pending", lb("PENDING_CREATE", 1, 0), None, 100.0, None, Action.APPLY),
+    ("update pending", lb("PENDING_UPDATE", 4), 99.0, 100.0, None, Action.APPLY),
+    ("a child pending", lb(child_pending=True), 99.0, 100.0, None, Action.APPLY),
+    ("generation ahead", lb(generation=4), 99.0, 100.0, None, Action.APPLY),
+    ("never synced", lb(), None, 100.0, None, Action.APPLY),
+    ("resync due", lb(), 90.0, 100.0, None, Action.APPLY),
+    ("resync not due", lb(), 95.0, 100.0, None, Action.NOTHING),
+    ("error lb converged", lb("ERROR"), None, 100.0, None, Action.NOTHING),
+    ("error lb with new generation", lb("ERROR", 4), None, 100.0, None, Action.APPLY),
+    # backoff after a failed attempt
+    ("pending, backoff running", lb("PENDING_UPDATE", 4), None, 100.0,
+     failed(4, retry_at=101.0), Action.NOTHING),
+    ("pending, backoff over", lb("PENDING_UPDATE", 4), None, 101.0,
+     failed(4, retry_at=101.0), Action.APPLY),
+    ("delete, backoff running", lb("PENDING_DELETE", 4), None, 100.5,
+     failed(4, retry_at=101.0), Action.NOTHING),
+    ("delete, backoff over", lb("PENDING_DELETE", 4), None, 102.0,
+     failed(4, retry_at=101.0), Action.DELETE),
+    ("record of an older generation is ignored", lb("PENDING_DELETE", 5), None, 100.0,
+     failed(4, retry_at=160.0), Action.DELETE),
+    ("failing resync retried at its backoff, not the interval", lb(), 99.0, 101.0,
+     failed(3, retry_at=101.0), Action.APPLY),
+    ("failing resync waits for its backoff", lb(), 50.0, 100.0,
+     failed(3, retry_at=101.0), Action.NOTHING),
+]
+
+
+@pytest.mark.parametrize(("state", "last_sync", "now", "attempts", "expected"),
+                         [case[1:] for case in DECISIONS], ids=[case[0] for case in DECISIONS])
+def test_decide(state: LbState, last_sync: float | None, now: float,
+                attempts: Attempts | None, expected: Action) -> None:
+    assert decide(state, last_sync, now, RESYNC, attempts) is expected
+
+
+@pytest.mark.parametrize(("failures", "delay"),
+                         [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 16.0), (6, 32.0),
+                          (7, 60.0), (20, 60.0)])
+def test_backoff_doubles_up_to_the_cap(failures: int, delay: float) -> None:
+    assert POLICY.delay(failures) == delay
+
+
+def run_until_settled(state: LbState, start: float) -> list[tuple[float, Verdict]]:
+    """Drive decide/after_failure with a fake clock against a driver that always fails:
+    the times of the attempts and what each led to."""
+    now, attempts, log = start, None, []
+    for _ in range(1000):
+        if decide(state, None, now, RESYNC, attempts) is Action.NOTHING:
+            now += 0.25  # the planner ticks; nothing may run before the backoff is over
+            continue
+        verdict, attempts = after_failure(state, attempts, "OSError: gone", now, POLICY,
+                                          RESYNC)
+        log.append((now, verdict))
+        if verdict is Verdict.GIVE_UP:
+            break
+    return log
+
+
+def test_a_failing_change_is_tried_six_times_with_growing_gaps_then_given_up() -> None:
+    log = run_until_settled(lb("PENDING_DELETE", 4), start=1000.0)
+    assert [t - 1000.0 for t, _ in log] == [0.0, 1.0, 3.0, 7.0, 15.0, 31.0]
+    assert [v for _, v in log] == [Verdict.RETRY] * 5 + [Verdict.GIVE_UP]
+
+
+def test_a_failing_resync_is_never_given_up_and_waits_at_most_the_resync_interval() -> None:
+    state, now, attempts = lb(), 0.0, None
+    gaps = []
+    for _ in range(10):
+        verdict, record = after_failure(state, attempts, "haproxy gone", now, POLICY, RESYNC)
+        assert verdict is Verdict.RETRY
+        gaps.append(record.retry_at - now)
+        now, attempts = record.retry_at, record
+    assert gaps == [1.0, 2.0, 4.0, 8.0] + [RESYNC] * 6
+
+
+def test_a_new_generation_starts_counting_afresh() -> None:
+    old = Attempts(generation=4, failures=5, retry_at=200.0, reason="boom")
+    verdict, record = after_failure(lb("PENDING_DELETE", 5), old, "again", 100.0, POLICY,
+                                    RESYNC)
+    assert (verdict, record) == (Verdict.RETRY, Attempts(5, 1, 101.0, "again"))
+
+
+def test_give_up_keeps_a_backoff_in_case_settling_fails_too() -> None:
+    previous = Attempts(generation=4, failures=5, retry_at=100.0, reason="boom")
+    verdict, record = after_failure(lb("PENDING_UPDATE", 4), previous, "boom", 100.0, POLICY,
+                                    RESYNC)
+    assert verdict is Verdict.GIVE_UP
+    assert record.failures == 6 and record.retry_at == 132.0
+    assert decide(lb("PENDING_UPDATE", 4), None, 110.0, RESYNC, record) is Action.NOTHING
+
+
+def test_orphans_are_data_plane_without_a_row() -> None:
+    assert orphans({"a", "b", "c"}, {"b", "d"}) == {"a", "c"}
