@@ -130,6 +130,8 @@ def test_unscoped_token_lists_projects_and_is_rescoped(cloud: Cloud) -> None:
                                       "scope": {"project": {"id": cloud.projects["p1"]}}}})
     body = rescoped.json()["token"]
     assert set(body["methods"]) == {"password", "token"}
+    # Keystone's audit_ids: [this token's, the chain's (the token it was made from)]
+    assert len(body["audit_ids"]) == 2 and body["audit_ids"][1:] == first["audit_ids"]
     assert body["project"]["name"] == "p1"
     assert [r["name"] for r in body["roles"]] == ["member"]
     assert stamp(body["expires_at"]) <= stamp(first["expires_at"])
@@ -548,6 +550,30 @@ def test_no_password_or_token_in_logs(cloud: Cloud, caplog: pytest.LogCaptureFix
         text = record.getMessage() + repr(record.args) + str(record.exc_info or "")
         for secret in secrets | tokens:
             assert secret not in text, (secret, record.name, text)
+
+
+def test_no_password_or_token_in_logs_when_refused(tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """Throttled, mistyped and over-long attempts log neither the password nor the name's
+    full text, and the 400s do not echo them."""
+    caplog.set_level(logging.DEBUG)
+    with keystone_cloud(tmp_path, throttle=LoginThrottle(free=1, base=60)) as cloud:
+        secret, long_name = "hunter2-secret", "n" * 300
+        for body in (password_auth("admin", secret), password_auth("admin", secret)):
+            cloud.client.post(f"{V3}/auth/tokens", json=body)  # 401, then 429
+        resp = cloud.client.post(f"{V3}/auth/tokens", json=password_auth(long_name, secret))
+        assert secret not in keystone_error(resp, 400) and long_name not in resp.text
+        mistyped = password_auth("admin", secret)
+        mistyped["auth"]["identity"]["password"]["user"]["password"] = [secret]
+        resp = cloud.client.post(f"{V3}/auth/tokens", json=mistyped)
+        assert secret not in keystone_error(resp, 400)
+        bad_token = cloud.admin_token + "AAAA"
+        cloud.client.post(f"{V3}/auth/tokens", json={"auth": {"identity": {
+            "methods": ["token"], "token": {"id": bad_token}}}})
+        for record in caplog.records:
+            text = record.getMessage() + repr(record.args) + str(record.exc_info or "")
+            for value in (secret, long_name, cloud.admin_token, cloud.admin_password):
+                assert value not in text, (record.name, text)
 
 
 def test_password_change_and_disabling_end_existing_tokens(cloud: Cloud) -> None:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -53,6 +54,21 @@ Password = Annotated[str, StringConstraints(max_length=PASSWORD_MAX), NoNul]
 NewPassword = Annotated[str, StringConstraints(min_length=1, max_length=PASSWORD_MAX), NoNul]
 
 
+def _present(value: Any) -> Any:
+    if value is None:
+        raise ValueError("null is not allowed here (leave the field out)")
+    return value
+
+
+# May be left out, but not null: Keystone's schemas type these as plain strings/booleans.
+NotNull = BeforeValidator(_present)
+OptId = Annotated[Id | None, NotNull]
+OptName = Annotated[Name | None, NotNull]
+OptProjectName = Annotated[ProjectName | None, NotNull]
+OptPassword = Annotated[Password | None, NotNull]
+OptBool = Annotated[bool | None, NotNull]
+
+
 class _Body(BaseModel):
     """Strict types; unknown fields are ignored, as Keystone ignores them."""
 
@@ -69,8 +85,8 @@ def _named(model: Any, where: str) -> Any:
 
 
 class Domain(_Body):
-    id: Id | None = None
-    name: Name | None = None
+    id: OptId = None
+    name: OptName = None
 
     @model_validator(mode="after")
     def _has_id_or_name(self) -> Domain:
@@ -81,9 +97,9 @@ class Domain(_Body):
 
 
 class AuthUser(_Body):
-    id: Id | None = None
-    name: Name | None = None
-    password: Password | None = None
+    id: OptId = None
+    name: OptName = None
+    password: OptPassword = None
     domain: Domain | None = None
 
     @model_validator(mode="after")
@@ -100,7 +116,8 @@ class PasswordMethod(_Body):
 
 class TokenMethod(_Body):
     # Longer than any token nslb issues is simply not a token: 401 at validation.
-    id: Annotated[str, StringConstraints(max_length=tokens.MAX_TOKEN_CHARS * 2)] | None = None
+    id: Annotated[str | None, StringConstraints(max_length=tokens.MAX_TOKEN_CHARS * 2),
+                  NotNull] = None
 
 
 class AuthIdentity(_Body):
@@ -111,8 +128,8 @@ class AuthIdentity(_Body):
 
 
 class ScopeProject(_Body):
-    id: Id | None = None
-    name: ProjectName | None = None
+    id: OptId = None
+    name: OptProjectName = None
     domain: Domain | None = None
 
     @model_validator(mode="after")
@@ -167,30 +184,30 @@ class Unsupported(Exception):
 class ProjectCreate(_Body):
     name: ProjectName
     description: Description | None = None
-    enabled: bool | None = None
-    domain_id: Id | None = None
+    enabled: OptBool = None
+    domain_id: OptId = None
 
 
 class ProjectUpdate(_Body):
-    name: ProjectName | None = None
+    name: OptProjectName = None
     description: Description | None = None
-    enabled: bool | None = None
+    enabled: OptBool = None
 
 
 class UserCreate(_Body):
     name: Name
     password: Password | None = None
     description: Description | None = None
-    enabled: bool | None = None
+    enabled: OptBool = None
     default_project_id: Id | None = None
-    domain_id: Id | None = None
+    domain_id: OptId = None
 
 
 class UserUpdate(_Body):
-    name: Name | None = None
+    name: OptName = None
     password: Password | None = None
     description: Description | None = None
-    enabled: bool | None = None
+    enabled: OptBool = None
     default_project_id: Id | None = None
 
 
@@ -202,7 +219,7 @@ class PasswordChange(_Body):
 class RoleCreate(_Body):
     name: Name
     description: Description | None = None
-    domain_id: Id | None = None
+    domain_id: Id | None = None  # null: a global role, the only kind nslb has
 
 
 # --- helpers -------------------------------------------------------------------------
