@@ -29,6 +29,16 @@ class Settings:
     public_url: str = ""
     resync_interval: float = 10.0
     health_interval: float = 1.0
+    # The HTTP API facing untrusted clients (probe F7, F8): request bodies above this are
+    # a 413 before they are read; a request head must arrive within header_timeout and
+    # its body within body_timeout; idle keep-alive connections close after
+    # keepalive_timeout; connections beyond max_connections are closed at once (never
+    # more than half of the process's file descriptors, see nslb/api/server.py).
+    max_body_bytes: int = 1024 * 1024
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    keepalive_timeout: float = 5.0
+    max_connections: int = 4096
 
     @property
     def db_url(self) -> str:
@@ -63,6 +73,17 @@ class Settings:
         except (IndexError, ValueError):
             raise ConfigError(f"--bind must be HOST:PORT, got {self.bind!r}") from None
         _ = self.physnets
+        for name in POSITIVE:
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be greater than 0, got {getattr(self, name)!r}")
+
+
+# Numeric settings that make no sense at zero or below.
+POSITIVE = ("resync_interval", "health_interval", "max_body_bytes", "header_timeout",
+            "body_timeout", "keepalive_timeout", "max_connections")
+# Field types (strings under `from __future__ import annotations`) -> converter for values
+# that arrive as text from the environment.
+NUMBERS: dict[str, type] = {"float": float, "int": int}
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -70,9 +91,16 @@ def _coerce(name: str, value: Any) -> Any:
         return Path(value)
     if name == "physnet":
         return [v for v in value.split(",") if v] if isinstance(value, str) else list(value)
-    if name in ("resync_interval", "health_interval"):
-        return float(value)
+    number = NUMBERS.get(str(FIELD_TYPES[name]))
+    if number is not None:
+        try:
+            return number(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number, got {value!r}") from None
     return value
+
+
+FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
 
 
 def load(config_file: Path | None = None, overrides: dict[str, Any] | None = None,

@@ -1,9 +1,11 @@
 """The ASGI application: Octavia v2 at the root and under /load-balancer, the network
-registry under /networking, errors rendered in the shape of the API that was called."""
+registry under /networking, errors rendered in the shape of the API that was called.
+
+Middlewares, outermost first: request log and id, the catch-all that answers 500s, the
+path/query guard, the body limit, and the `.json` suffix."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from starlette.applications import Starlette
@@ -17,8 +19,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from nslb.api import networking, octavia, policy, versions
 from nslb.api.context import Context, noauth_context
 from nslb.api.faults import ApiError
+from nslb.api.guards import BodyLimit, CatchAll, InputGuard
 from nslb.api.http import error_response
 from nslb.api.keystone import admin, auth, roles
+from nslb.api.requestlog import RequestLog
 from nslb.config import Settings
 from nslb.db.engine import Database
 from nslb.identity.service import Identity
@@ -50,12 +54,6 @@ def _api_error(request: Request, exc: Exception) -> Response:
     return error_response(request, exc)
 
 
-def _unexpected(request: Request, exc: Exception) -> Response:
-    logging.getLogger(__name__).exception("unhandled error on %s %s", request.method,
-                                          request.url.path)
-    return error_response(request, ApiError("An unknown exception occurred.", 500))
-
-
 def octavia_routes() -> list[BaseRoute]:
     api = policy.guard(octavia.routes())
     return [
@@ -83,9 +81,11 @@ def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lamb
         routes.insert(0, Mount("/identity", routes=identity_routes()))
     app = Starlette(
         routes=routes,
-        exception_handlers={HTTPException: _http_error, ApiError: _api_error,
-                            Exception: _unexpected},
-        middleware=[Middleware(JsonSuffix)],
+        # No handler for Exception: guards.CatchAll answers those inside the app.
+        exception_handlers={HTTPException: _http_error, ApiError: _api_error},
+        middleware=[Middleware(RequestLog), Middleware(CatchAll), Middleware(InputGuard),
+                    Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+                    Middleware(JsonSuffix)],
     )
     app.state.settings = settings
     app.state.db = db

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -11,11 +10,62 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from nslb.api import jsonbody
 from nslb.api.context import Context
 from nslb.api.faults import ApiError, BadRequest
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
+SHOWN_CHARS = 64  # how much of a user's value an error message repeats
+MAX_MESSAGE_CHARS = 2048
+
+
+class _Titled(ApiError):
+    """An error whose Keystone title is the HTTP reason phrase of its status."""
+
+    title = "Error"
+
+    def keystone_body(self) -> dict[str, Any]:
+        body = super().keystone_body()
+        body["error"]["title"] = self.title
+        return body
+
+
+class PayloadTooLarge(_Titled):
+    """413, as oslo.middleware's sizelimit answers in front of Octavia, Neutron and Keystone."""
+
+    status = 413
+    neutron_type = "RequestEntityTooLarge"
+    title = "Request Entity Too Large"
+
+    def __init__(self) -> None:
+        super().__init__("Request is too large.")
+
+
+class UnsupportedMediaType(_Titled):
+    """415, as WSME answers a body it has no decoder for."""
+
+    status = 415
+    neutron_type = "UnsupportedMediaType"
+    title = "Unsupported Media Type"
+
+    def __init__(self, media_type: str) -> None:
+        super().__init__(f"Unknown mimetype: {shown(media_type)}")
+
+
+def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """A user's value as an error message may repeat it: cut to `limit` characters and
+    encodable as UTF-8 whatever it holds (lone surrogates become escapes)."""
+    text = str(value)
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def is_json(content_type: str) -> bool:
+    """application/json with any parameters (keystoneauth sends it without charset,
+    other clients with `; charset=utf-8`)."""
+    return content_type.partition(";")[0].strip().lower() == "application/json"
 
 
 def context(request: Request) -> Context:
@@ -30,10 +80,10 @@ def context(request: Request) -> Context:
 async def read_envelope(request: Request, root: str, kind: type = dict) -> Any:
     """The value inside the `{root: ...}` envelope of a request body, checked to be `kind`."""
     raw = await request.body()
-    try:
-        body = json.loads(raw or b"null")
-    except ValueError:
-        raise BadRequest("Invalid input: request body is not valid JSON") from None
+    content_type = request.headers.get("content-type")
+    if raw and not is_json(content_type or ""):
+        raise UnsupportedMediaType(content_type or "(none)")
+    body = jsonbody.loads(raw)
     if not isinstance(body, dict) or not isinstance(body.get(root), kind):
         noun = "list" if kind is list else "object"
         raise BadRequest(f"Invalid input: the body must be a JSON object with a '{root}' {noun}")
@@ -55,14 +105,17 @@ def parse(schema: type[M], data: dict[str, Any], root: str) -> M:
 
 
 def describe(exc: ValidationError, root: str) -> str:
+    """Octavia's wording for the first validation error. Field names in `loc` can be the
+    user's own keys and `input` is the user's value: both are cut (a 10 MB value must
+    not come back in the 400) and made encodable."""
     err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int)) or root
+    loc = shown(".".join(str(p) for p in err["loc"] if not isinstance(p, int)) or root)
     if err["type"] == "extra_forbidden":
         return f"Invalid input for field/attribute {root}. Unknown attribute: {loc}"
     if err["type"] == "missing":
         return f"Invalid input for field/attribute {loc}. Value: 'None'. Mandatory field missing."
-    value = err.get("input")
-    msg = err["msg"].removeprefix("Value error, ")
+    value = shown(err.get("input"))
+    msg = shown(err["msg"].removeprefix("Value error, "), MAX_MESSAGE_CHARS)
     return f"Invalid input for field/attribute {loc}. Value: '{value}'. {msg}"
 
 
@@ -76,6 +129,9 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def error_response(request: Request, exc: ApiError) -> Response:
+    """`exc` in the fault shape of the API the path belongs to. The message is made safe
+    to encode here too, so no handler's wording can turn a 4xx into a 500."""
+    exc.message = shown(exc.message, MAX_MESSAGE_CHARS)
     path = request.url.path
     if path.startswith("/identity"):
         body = exc.keystone_body()

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 
 from nslb.api.faults import BadRequest
+from nslb.api.http import shown
 from nslb.db.query import ListQuery
 
 MAX_LIMIT = 1000
@@ -23,7 +24,7 @@ def _split(values: list[str]) -> list[str]:
 def _dir(value: str) -> str:
     d = value.lower()
     if d not in ("asc", "desc"):
-        raise BadRequest(f"Supplied sort direction '{value}' is not valid.")
+        raise BadRequest(f"Supplied sort direction '{shown(value)}' is not valid.")
     return d
 
 
@@ -46,7 +47,7 @@ def _limit(raw: str | None) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise BadRequest(f"Supplied pagination limit '{raw}' is not valid.") from None
+        raise BadRequest(f"Supplied pagination limit '{shown(raw)}' is not valid.") from None
     return MAX_LIMIT if value < 1 else min(value, MAX_LIMIT)
 
 

@@ -57,6 +57,7 @@ def serve(
     import uvicorn
 
     from nslb import service
+    from nslb.api.server import raise_fd_limit, server_config
 
     overrides = {"bind": bind, "state_dir": state_dir, "db": db,
                  "amphora_driver": amphora_driver, "physnet": physnet, "auth": auth,
@@ -73,13 +74,15 @@ def serve(
     except ConfigError as exc:
         typer.echo(f"nslb: {exc}", err=True)
         raise typer.Exit(2) from None
+    # Before anything opens descriptors for clients: the connection cap is derived from it.
+    fd_limit = raise_fd_limit()
+    server = uvicorn.Server(server_config(svc.app, settings, fd_limit=fd_limit))
     svc.start()
     logging.getLogger("nslb").info("nslb %s serving on http://%s (driver %s, state %s)",
                                    __version__, settings.bind, settings.amphora_driver,
                                    settings.state_dir)
     try:
-        uvicorn.run(svc.app, host=settings.host, port=settings.port,
-                    log_level=settings.log_level.lower(), access_log=False)
+        server.run()
     finally:
         svc.stop()
 
