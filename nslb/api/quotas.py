@@ -14,11 +14,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nslb.api.common import db, list_response
-from nslb.api.faults import QuotaExceeded
+from nslb.api.faults import BadRequest, QuotaExceeded
 from nslb.api.http import parse, read_root, respond
 from nslb.api.locks import display
 from nslb.api.schemas import QuotaUpdate
 from nslb.db import tree
+from nslb.db.query import short
 from nslb.model.resources import (
     QUOTA_RESOURCES,
     HealthMonitor,
@@ -33,6 +34,7 @@ DEFAULTS: dict[str, int] = {name: -1 for name in QUOTA_RESOURCES}
 COUNTED: dict[type, str] = {LoadBalancer: "loadbalancer", Listener: "listener", Pool: "pool",
                             Member: "member", HealthMonitor: "healthmonitor"}
 ALIASES = {"load_balancer": "loadbalancer", "health_monitor": "healthmonitor"}
+MAX_PROJECT_ID = 255  # the quota.project_id column: PostgreSQL refuses longer (a 500, F11)
 
 
 def effective(row: Quota | None) -> dict[str, int]:
@@ -79,8 +81,18 @@ async def show(request: Request) -> Response:
         return respond({"quota": _view(effective(session.get(Quota, project_id)))})
 
 
+def _project_id(request: Request) -> str:
+    """The path's project id, if a quota row can hold it."""
+    project_id: str = request.path_params["project_id"]
+    if len(project_id) > MAX_PROJECT_ID:
+        raise BadRequest(f"Invalid input for field/attribute project_id. Value: "
+                         f"'{short(project_id)}'. Value should have a maximum character "
+                         f"requirement of {MAX_PROJECT_ID}")
+    return project_id
+
+
 async def update(request: Request) -> Response:
-    project_id = request.path_params["project_id"]
+    project_id = _project_id(request)
     data = parse(QuotaUpdate, await read_root(request, "quota"), "quota")
     changes = {ALIASES.get(k, k): v for k, v in data.model_dump(exclude_unset=True).items()}
     with db(request).write() as session:

@@ -494,3 +494,12 @@ def test_bad_list_queries_are_never_500(any_db_world: World, who: str, url: str)
     stamp = any_db_world.ok(who, "GET", f"{NET}/networks", 200)["networks"][0]["created_at"]
     same = any_db_world.ok(who, "GET", f"{NET}/networks", 200, params={"created_at": stamp})
     assert same["networks"] and all(n["created_at"] == stamp for n in same["networks"])
+
+
+def test_quota_of_an_over_long_project_is_a_400(any_db_world: World) -> None:
+    """PostgreSQL refused a 5,000-character project id in the quota row (a 500, F11)."""
+    resp = any_db_world.call("admin", "PUT", f"{LBAAS}/quotas/{'p' * 5000}",
+                             json={"quota": {"loadbalancer": 1}})
+    assert resp.status_code == 400 and len(resp.text) < 400, resp.text[:300]
+    assert any_db_world.ok("admin", "GET", f"{LBAAS}/quotas/{'p' * 5000}", 200)["quota"]
+    any_db_world.ok("admin", "DELETE", f"{LBAAS}/quotas/{'p' * 5000}", 202)
