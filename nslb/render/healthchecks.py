@@ -73,7 +73,11 @@ def server_check_options(hm: HealthMonitor, monitor_address: str | None,
     rise = v.integer(hm.max_retries, 1, 10, "max_retries")
     options.append(f"inter {delay}s fall {fall} rise {rise}")
     if monitor_address:
-        options.append(f"addr {v.address(monitor_address, 'monitor_address')}")
+        # IPv6 in brackets: HAProxy reads the last colon of a bare `addr fd00::1` as a port
+        # separator (the property test found it: `addr fd00::1` is refused, `addr
+        # ::ffff:a00:1` silently checks another address).
+        address = v.address(monitor_address, "monitor_address")
+        options.append(f"addr [{address}]" if ":" in address else f"addr {address}")
     if monitor_port:
         options.append(f"port {v.port(monitor_port, 'monitor_port')}")
     return options

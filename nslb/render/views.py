@@ -101,8 +101,9 @@ def build_config(snapshot: LoadBalancerSnapshot, stats_socket: str, fd_limit: in
     """Every value goes through nslb.render.values on its way into the view."""
     listeners = rendered_listeners(snapshot)
     pools = rendered_pools(snapshot)
-    ceiling = global_maxconn(fd_limit, [li.connection_limit for li in listeners])
     monitors = [hm for p in pools if (hm := _monitor(snapshot, p)) is not None]
+    checked = sum(len(snapshot.members_of(hm.pool_id)) for hm in monitors)
+    ceiling = global_maxconn(fd_limit, [li.connection_limit for li in listeners], checked)
     pool_ids = {p.id for p in pools}
     frontends = [_frontend(snapshot, li, ceiling, pool_ids) for li in listeners]
     backends = [_backend(snapshot, p, _listener_of(listeners, p), ceiling, ping_command)

@@ -122,8 +122,10 @@ def app_cookie() -> LoadBalancerSnapshot:
 def ipv6_vip() -> LoadBalancerSnapshot:
     p = pool(session_persistence={"type": "SOURCE_IP"})
     li = listener(insert_headers={"X-Forwarded-For": "true"}, allowed_cidrs=["fd00:250::/64"])
+    # An IPv6 monitor address is rendered in brackets (bare, HAProxy misreads its last colon).
     return snapshot(vip="fd00:250::10", listeners=(li,), pools=(p,),
-                    members=members(address="fd00:250::{}"))
+                    members=members(address="fd00:250::{}", monitor_address="fd00:250::1:0"),
+                    monitors=(monitor("TCP", delay=3, timeout=2),))
 
 
 def disabled_lb() -> LoadBalancerSnapshot:

@@ -16,7 +16,12 @@ import pytest
 
 from nslb.render import render_haproxy
 from nslb.render.healthchecks import expand_expected_codes, expect_line
-from nslb.render.limits import frontend_maxconn, global_maxconn, maxconn_for_fd_limit
+from nslb.render.limits import (
+    capacity,
+    frontend_maxconn,
+    global_maxconn,
+    maxconn_for_fd_limit,
+)
 from tests.unit.render_cases import CASES
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -84,12 +89,22 @@ def test_expect_line_uses_status_for_one_code_and_anchored_regex_for_many() -> N
 
 def test_maxconn_fits_the_fd_limit() -> None:
     assert maxconn_for_fd_limit(1024) == (1024 - 256) * 2 // 5
-    assert global_maxconn(1024, [-1, 10]) == maxconn_for_fd_limit(1024)
+    # two listeners cost a descriptor each
+    assert global_maxconn(1024, [-1, 10]) == maxconn_for_fd_limit(1024, 256 + 2)
     assert global_maxconn(1024, [10, 20]) == 30
-    assert global_maxconn(1024, [1000, 1000]) == maxconn_for_fd_limit(1024)
+    assert global_maxconn(1024, [1000, 1000]) == maxconn_for_fd_limit(1024, 256 + 2)
+    # every health-checked server holds one descriptor (probe F5: 240 servers broke a
+    # constant reserve)
+    assert global_maxconn(20000, [-1], 240) == (20000 - 256 - 1 - 240) * 2 // 5
     assert frontend_maxconn(-1, 300) == 300
     assert frontend_maxconn(50, 300) == 50
     assert frontend_maxconn(500, 300) == 300
+
+
+def test_capacity_keeps_a_useful_connection_budget() -> None:
+    room = capacity(20000)
+    assert global_maxconn(20000, [-1], room - 1) >= 1000
+    assert capacity(1024) == 0
 
 
 @pytest.mark.skipif(HAPROXY is None, reason="haproxy is not installed")
