@@ -26,7 +26,7 @@ from nslb.db import ports as repo
 from nslb.db.lb_ports import VIP_OWNER
 from nslb.db.query import short
 from nslb.model import ipam
-from nslb.model.resources import Network, Port, Subnet
+from nslb.model.resources import LoadBalancer, Network, Port, Subnet
 
 CREATABLE = {"network_id", "name", "description", "admin_state_up", "fixed_ips",
              "device_owner", "device_id", "tags", "project_id", "tenant_id"}
@@ -150,10 +150,24 @@ async def get(request: Request) -> Response:
     return respond(neutron.show(request, item, "port"))
 
 
+def held_by_a_load_balancer(session: Session, port: Port) -> bool:
+    """Whether nslb serves a load balancer through `port`: an LB's VIP port, or a member
+    port nslb made for an LB. A port that only carries nslb's owner (planted before the
+    owners were reserved) is not, so its project can delete it."""
+    if not port.device_owner.startswith(NSLB_OWNERS):
+        return False
+    if port.device_owner == VIP_OWNER:
+        lb = session.get(LoadBalancer, port.device_id.removeprefix("lb-"))
+        return lb is not None and lb.vip_port_id == port.id
+    lb = session.get(LoadBalancer, port.device_id)
+    return lb is not None and any(
+        p.id == port.id for p in repo.member_ports(session, lb.id, lb.project_id))
+
+
 async def delete(request: Request) -> Response:
     with request.app.state.db.write() as session:
         port = _load(session, request)
-        if port.device_owner.startswith(NSLB_OWNERS):
+        if held_by_a_load_balancer(session, port):
             raise Conflict(f"Port {port.id} belongs to {port.device_owner} {port.device_id} "
                            f"and is released with it.")
         repo.release_port(session, port.id)

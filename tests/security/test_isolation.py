@@ -250,6 +250,13 @@ def test_snapshot_plugs_only_ports_nslb_created(world: World) -> None:
     world.worker.drain()
     lb = world.ok("a_member", "GET", f"{LB_URL}/{lb_id}", 200)["loadbalancer"]
     assert lb["provisioning_status"] == "ACTIVE"
+    # the planted ports can be cleaned up by their projects; nslb's own stays nslb's
+    ports = world.ok("admin", "GET", f"{NET}/ports?device_id={lb_id}", 200)["ports"]
+    for port in ports:
+        who = "b_member" if port["project_id"] == B else "a_member"
+        ours = port["fixed_ips"][0]["ip_address"] in before
+        world.ok(who, "DELETE", f"{NET}/ports/{port['id']}", 409 if ours else 204)
+    assert world.member_port_addresses(lb_id) == before
 
 
 # --- F9: oracles --------------------------------------------------------------------------
