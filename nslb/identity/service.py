@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from nslb.db import identity as repo
 from nslb.db.engine import Database
 from nslb.identity import passwords, tokens
-from nslb.identity.gate import VerifyGate
+from nslb.identity.gate import Busy, VerifyGate
 from nslb.identity.keys import KeyRing
 from nslb.identity.refs import DomainRef, Scope, UserRef
 from nslb.identity.throttle import LoginThrottle
@@ -92,7 +92,12 @@ class Identity:
         loop) and issue a token. AuthFailed, or gate.Busy when the server is saturated."""
         with self.db.read() as session:
             user = self._user(session, user_ref)
-        if not self.verify_password(user.password_hash if user else None, password):
+        try:
+            ok = self.verify_password(user.password_hash if user else None, password)
+        except Busy:
+            self.throttle.refund(source, user_ref.throttle_key)
+            raise
+        if not ok:
             raise AuthFailed()
         assert user is not None
         if not user.enabled:

@@ -99,6 +99,15 @@ class LoginThrottle:
             if record is not None:
                 record.count = max(0, record.count - 1)
 
+    def refund(self, source: str, user: str) -> None:
+        """An admitted attempt that was never checked (the server was too busy): it does
+        not count, so a user caught in someone else's flood is not throttled for it."""
+        with self._lock:
+            for key in (self._digest(source, user), self._digest(source, None)):
+                record = self._records.get(key)
+                if record is not None:
+                    record.count = max(0, record.count - 1)
+
     def _fresh(self, key: bytes, now: float) -> _Record:
         record = self._records.get(key)
         if record is None or (now - record.seen > self.window and record.closed_until <= now):

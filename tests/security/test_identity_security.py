@@ -81,7 +81,9 @@ def test_bad_logins_from_one_source_do_not_lock_the_admin_out_elsewhere(cloud: C
     statuses = [attacker.post(f"{V3}/auth/tokens", json=PROBE_LOGIN).status_code
                 for _ in range(40)]
     assert set(statuses) == {401, 429}, statuses
-    assert statuses.count(401) <= 5  # only the free attempts reached argon2
+    # only the 5 free attempts reach argon2, plus one per closed period (1 s, 2 s, ...)
+    # that ran out while the 40 were sent (none on an idle machine)
+    assert 5 <= statuses.count(401) <= 7, statuses
 
     admin = cloud.client_from("198.51.100.10")
     resp, took = timed(lambda: admin.post(f"{V3}/auth/tokens", json=password_auth(

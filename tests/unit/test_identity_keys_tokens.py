@@ -320,6 +320,17 @@ def test_throttle_refuses_a_parallel_burst_without_counting_it() -> None:
     assert throttle.admit("a", "name:alice") == 2.0
 
 
+def test_throttle_refunds_an_attempt_that_was_never_checked() -> None:
+    clock = Clock()
+    throttle = LoginThrottle(free=2, base=1.0, clock=clock)
+    for _ in range(5):  # refused by a busy server five times: none of them counts
+        assert throttle.admit("a", "name:alice") == 0
+        throttle.refund("a", "name:alice")
+    assert throttle.admit("a", "name:alice") == 0
+    assert throttle.admit("a", "name:alice") == 0  # the 2nd counted attempt closes it
+    assert throttle.admit("a", "name:alice") == 1.0
+
+
 def test_throttle_window_expires() -> None:
     clock = Clock()
     throttle = LoginThrottle(free=2, window=60, base=0.25, clock=clock)

@@ -232,6 +232,7 @@ async def change_password(request: Request) -> Response:
         ok = await to_thread.run_sync(service.verify_password, stored,
                                       body.original_password or "")
     except Busy:
+        service.throttle.refund(client, UserRef(id=user_id).throttle_key)
         return busy()
     if not ok:
         raise Unauthorized()
