@@ -109,9 +109,11 @@ class Cloud:
 @contextmanager
 def keystone_cloud(state: Path, settings: Settings | None = None,
                    ttl: timedelta = timedelta(hours=1),
-                   throttle: LoginThrottle | None = None) -> Iterator[Cloud]:
-    """A fresh keystone-mode app on its own SQLite database under `state`."""
-    db = Database(f"sqlite:///{state / 'nslb.db'}")
+                   throttle: LoginThrottle | None = None,
+                   db_url: str | None = None) -> Iterator[Cloud]:
+    """A fresh keystone-mode app on its own SQLite database under `state` (or on the
+    empty database at `db_url`, e.g. a PostgreSQL one)."""
+    db = Database(db_url or f"sqlite:///{state / 'nslb.db'}")
     upgrade(db)
     settings = settings or Settings(state_dir=state, physnet=list(PHYSNETS), auth="keystone")
     identity = Identity(db, KeyRing(state / "fernet-keys"), ttl=ttl,

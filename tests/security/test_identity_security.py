@@ -39,6 +39,7 @@ from tests.functional.keystone_helpers import (
     password_auth,
     throttled,
 )
+from tests.functional.test_postgres import Cluster, cluster  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.security
 
@@ -446,3 +447,35 @@ def test_unmatchable_assignment_filters_list_nothing(shared: Cloud, query: str) 
     if not _refused_early(resp):
         assert resp.status_code == 200, resp.text
         assert resp.json()["role_assignments"] == []
+
+
+# --- PostgreSQL: NUL and over-long values that SQLite stores and PostgreSQL refuses -----
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(120)
+def test_identity_bad_input_on_postgres(cluster: Cluster,  # noqa: F811 - the fixture
+                                        tmp_path: Path) -> None:
+    with keystone_cloud(tmp_path, db_url=cluster.url(cluster.create_database())) as pg:
+        admin = pg.admin()
+        for path, body in (
+                ("/projects", {"project": {"name": "a\x00b"}}),
+                ("/projects", {"project": {"name": "p" * 65}}),
+                ("/users", {"user": {"name": "u" * 256}}),
+                ("/users", {"user": {"name": "u", "password": "a\x00b"}}),
+                ("/users", {"user": {"name": "u", "default_project_id": "x" * 65}}),
+                ("/roles", {"role": {"name": "r", "description": "d" * 256}})):
+            keystone_error(pg.client.post(V3 + path, headers=admin, json=body), 400)
+        for body in (_login(_user(name="al\x00ice")), _login({"id": "i" * 65, "password": "x"}),
+                     _login(_user(), scope={"project": {"name": "p" * 65}})):
+            keystone_error(pg.client.post(f"{V3}/auth/tokens", json=body), 400)
+        for url in (f"{V3}/projects/{'x' * 5000}", f"{V3}/users/a%00b",
+                    f"{V3}/projects?name=a%00b", f"{V3}/role_assignments?user.id=a%00b"):
+            assert pg.client.get(url, headers=admin).status_code in (200, 400, 404), url
+        # and the audit chain on PostgreSQL: revoking the parent ends the child
+        pg.project("p1")
+        pg.user("alice", "alice-pw", "p1", "member")
+        parent = pg.login("alice", "alice-pw", "p1")
+        child, _ = _trade(pg, parent)
+        pg.client.delete(f"{V3}/auth/tokens", headers={**admin, "X-Subject-Token": parent})
+        assert _get(pg, child) == 401
