@@ -102,16 +102,23 @@ def build_world(db: Database, settings: Settings, worker: Worker) -> Iterator[Wo
         w.ids["pub"] = pub["id"]
         w.ids["pub-subnet"] = w.make("admin", "subnet", network_id=pub["id"],
                                      cidr="10.62.0.0/24", ip_version=4)["id"]
+        a_shared = w.make("admin", "network", name="a-shared", shared=True, project_id=A,
+                          **{**flat, "provider:physical_network": "physnet2"})
+        w.ids["a-shared"] = a_shared["id"]
+        w.ids["a-shared-subnet"] = w.make("a_member", "subnet", network_id=a_shared["id"],
+                                          cidr="10.63.0.0/24", ip_version=4)["id"]
         for who, cidr in (("a_member", "10.20.0.0/24"), ("b_member", "10.30.0.0/24")):
             net = w.make(who, "network", name=f"{who}-net")
             w.ids[f"{who}-net"] = net["id"]
             w.ids[f"{who}-subnet"] = w.make(who, "subnet", network_id=net["id"], cidr=cidr,
                                             ip_version=4)["id"]
+        members = [{"address": f"{prefix}.11", "protocol_port": 80, "subnet_id": w.ids[sub]}
+                   for prefix, sub in (("10.62.0", "pub-subnet"),
+                                       ("10.63.0", "a-shared-subnet"))]
         lb = w.ok("a_member", "POST", LB_URL, 201, json={"loadbalancer": {
             "name": "zz-secret-lb-A", "vip_subnet_id": w.ids["a_member-subnet"],
             "pools": [{"name": "p", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-                       "members": [{"address": "10.62.0.11", "protocol_port": 80,
-                                    "subnet_id": w.ids["pub-subnet"]}]}]}})["loadbalancer"]
+                       "members": members}]}})["loadbalancer"]
         w.ids["a-lb"], w.ids["a-pool"] = lb["id"], lb["pools"][0]["id"]
         b_lb = w.ok("b_member", "POST", LB_URL, 201, json={"loadbalancer": {
             "name": "b-lb", "vip_subnet_id": w.ids["b_member-subnet"],
@@ -183,37 +190,49 @@ def anonymised(resp: Any, marker: str) -> tuple[int, str]:
 # --- F3: ports on a shared network --------------------------------------------------------
 
 
-def test_probe_planted_port_is_refused_and_never_plugged(world: World) -> None:
-    """The probe's request, as project B on the admin's shared network."""
+@pytest.mark.parametrize(("network", "gateway"), [("pub", "10.62.0.1"),
+                                                  ("a-shared", "10.63.0.1")])
+def test_probe_planted_port_is_refused_and_never_plugged(world: World, network: str,
+                                                         gateway: str) -> None:
+    """The probe's request, as project B on a shared network (the admin's, and one that
+    project A owns), naming A's LB and the shared subnet's gateway."""
     before = world.member_port_addresses(world.ids["a-lb"])
-    assert before and "10.62.0.1" not in before  # A's LB has nslb's own port on pub
-    planted = {**PLANTED, "network_id": world.ids["pub"], "device_id": world.ids["a-lb"],
-               "fixed_ips": [{"subnet_id": world.ids["pub-subnet"], "ip_address": "10.62.0.1"}]}
+    assert sorted(before) == ["10.62.0.2", "10.63.0.2"]  # nslb's own ports, one per subnet
+    planted = {**PLANTED, "network_id": world.ids[network], "device_id": world.ids["a-lb"],
+               "fixed_ips": [{"subnet_id": world.ids[f"{network}-subnet"],
+                              "ip_address": gateway}]}
     fault = world.make("b_member", "port", 403, **planted)
     assert fault["type"] == "PolicyNotAuthorized"
     mine = world.ok("admin", "GET", f"{NET}/ports?device_id={world.ids['a-lb']}", 200)["ports"]
-    assert [p["project_id"] for p in mine] == [A]
+    assert [p["project_id"] for p in mine] == [A, A]
+    world.worker.drain()
     assert world.member_port_addresses(world.ids["a-lb"]) == before
 
 
+@pytest.mark.parametrize("network", ["pub", "a-shared"])
 @pytest.mark.parametrize(("attrs", "rule"), [
     ({"device_owner": "nslb:member"}, None),
     ({"device_owner": "Octavia", "device_id": "lb-x"}, None),
     ({"device_owner": "network:router_interface"}, "create_port:device_owner"),
     ({"device_owner": "neutron:LOADBALANCERV2"}, "create_port:device_owner"),
-    ({"fixed_ips": [{"ip_address": "10.62.0.50"}]}, "create_port:fixed_ips:ip_address"),
-    ({"fixed_ips": [{"ip_address": "10.62.0.1"}], "device_owner": "compute:nova"},
+    ({"fixed_ips": [{"ip_address": ".0.50"}]}, "create_port:fixed_ips:ip_address"),
+    ({"fixed_ips": [{"ip_address": ".0.1"}], "device_owner": "compute:nova"},
      "create_port:fixed_ips:ip_address"),
 ])
-def test_shared_network_ports_follow_neutron_policy(world: World, attrs: dict[str, Any],
+def test_shared_network_ports_follow_neutron_policy(world: World, network: str,
+                                                    attrs: dict[str, Any],
                                                     rule: str | None) -> None:
-    fault = world.make("b_member", "port", 403, network_id=world.ids["pub"], **attrs)
+    prefix = "10.62" if network == "pub" else "10.63"
+    if "fixed_ips" in attrs:
+        attrs = {**attrs, "fixed_ips": [{"ip_address": prefix + f["ip_address"]}
+                                        for f in attrs["fixed_ips"]]}
+    fault = world.make("b_member", "port", 403, network_id=world.ids[network], **attrs)
     assert fault["type"] == "PolicyNotAuthorized"
     if rule:
         assert fault["message"] == f"(rule:create_port and rule:{rule}) is disallowed by policy"
     # a plain port still works: the next free address, never the gateway
-    port = world.make("b_member", "port", network_id=world.ids["pub"])
-    assert port["fixed_ips"][0]["ip_address"] not in ("10.62.0.1", "10.62.0.11")
+    port = world.make("b_member", "port", network_id=world.ids[network])
+    assert port["fixed_ips"][0]["ip_address"] not in (f"{prefix}.0.1", f"{prefix}.0.11")
 
 
 def test_gateway_address_is_admin_only(world: World) -> None:
@@ -226,6 +245,12 @@ def test_gateway_address_is_admin_only(world: World) -> None:
     vip = world.call("b_member", "POST", LB_URL, json={"loadbalancer": {
         "vip_subnet_id": world.ids["b_member-subnet"], "vip_address": "10.30.0.1"}})
     assert vip.status_code == 403 and "gateway" in vip.json()["faultstring"]
+    # A owns its shared network: it chooses addresses there, but not the gateway
+    world.make("a_member", "port", network_id=world.ids["a-shared"],
+               fixed_ips=[{"ip_address": "10.63.0.50"}], device_owner="network:dhcp")
+    fault = world.make("a_member", "port", 403, network_id=world.ids["a-shared"],
+                       fixed_ips=[{"ip_address": "10.63.0.1"}])
+    assert "gateway" in fault["message"]
     admin = world.make("admin", "port", network_id=world.ids["pub"],
                        fixed_ips=[{"ip_address": "10.62.0.1"}])
     assert admin["fixed_ips"][0]["ip_address"] == "10.62.0.1"
