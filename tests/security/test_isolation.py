@@ -36,6 +36,7 @@ from nslb.db.snapshots import build
 from nslb.db.tables import ip_allocation
 from nslb.model.resources import LoadBalancer
 from nslb.worker.loop import Worker
+from tests.functional.keystone_helpers import keystone_cloud
 
 pytestmark = pytest.mark.security
 
@@ -535,3 +536,57 @@ def test_quota_of_an_over_long_project_is_a_400(any_db_world: World) -> None:
     assert resp.status_code == 400 and len(resp.text) < 400, resp.text[:300]
     assert any_db_world.ok("admin", "GET", f"{LBAAS}/quotas/{'p' * 5000}", 200)["quota"]
     any_db_world.ok("admin", "DELETE", f"{LBAAS}/quotas/{'p' * 5000}", 202)
+
+
+# --- the same probes with real Keystone tokens -------------------------------------------
+
+
+def test_probe_with_keystone_tokens(tmp_path: Path) -> None:
+    """bob (member of B) against alice's (member of A) load balancer, as the probe ran it:
+    the planted port, the marker oracle and the member-subnet CIDR oracle."""
+    with keystone_cloud(tmp_path) as cloud:
+        for name in ("A", "B"):
+            cloud.project(name)
+        alice = cloud.persona("alice", "A", "member")
+        bob = cloud.persona("bob", "B", "member")
+
+        def call(headers: dict[str, str], method: str, url: str, **kw: Any) -> Any:
+            return cloud.client.request(method, url, headers=headers, **kw)
+
+        pub = cloud.as_admin("POST", f"{NET}/networks", 201, json={"network": {
+            "name": "pub", "shared": True, "provider:network_type": "flat",
+            "provider:physical_network": "physnet1"}})["network"]
+        pub_sub = cloud.as_admin("POST", f"{NET}/subnets", 201, json={"subnet": {
+            "network_id": pub["id"], "cidr": "10.62.0.0/24", "ip_version": 4}})["subnet"]
+        a_net = call(alice, "POST", f"{NET}/networks", json={"network": {}}).json()["network"]
+        a_sub = call(alice, "POST", f"{NET}/subnets", json={"subnet": {
+            "network_id": a_net["id"], "cidr": "10.20.0.0/24", "ip_version": 4}}).json()["subnet"]
+        lb = call(alice, "POST", LB_URL, json={"loadbalancer": {
+            "name": "zz-secret-lb-A", "vip_subnet_id": pub_sub["id"],
+            "pools": [{"name": "p", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}]}})
+        assert lb.status_code == 201, lb.text
+        cloud.worker.drain()
+        a_lb = lb.json()["loadbalancer"]
+
+        planted = call(bob, "POST", f"{NET}/ports", json={"port": {
+            "network_id": pub["id"], "device_owner": "nslb:member", "device_id": a_lb["id"],
+            "fixed_ips": [{"subnet_id": pub_sub["id"], "ip_address": "10.62.0.1"}]}})
+        assert planted.status_code == 403
+        assert neutron_error(planted.json())["type"] == "PolicyNotAuthorized"
+
+        for url, theirs in ((LB_URL, a_lb["id"]), (f"{NET}/networks", a_net["id"])):
+            answers = {anonymised(call(bob, "GET", f"{url}?marker={m}&sort=name:asc"), m)
+                       for m in (theirs, str(uuid.uuid4()))}
+            assert len(answers) == 1, answers
+
+        b_lb = call(bob, "POST", LB_URL, json={"loadbalancer": {
+            "vip_subnet_id": pub_sub["id"],
+            "pools": [{"name": "bp", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}]}})
+        cloud.worker.drain()
+        pool_id = b_lb.json()["loadbalancer"]["pools"][0]["id"]
+        answers = {anonymised(call(bob, "POST", f"{LBAAS}/pools/{pool_id}/members", json={
+            "member": {"address": address, "protocol_port": 80, "subnet_id": subnet_id}}),
+            subnet_id)
+            for address in ("10.20.0.5", "10.99.0.5")
+            for subnet_id in (a_sub["id"], str(uuid.uuid4()))}
+        assert len(answers) == 1 and "not found" in answers.pop()[1]
