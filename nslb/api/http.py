@@ -57,9 +57,10 @@ def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
     """A user's value as an error message may repeat it: cut to `limit` characters and
     encodable as UTF-8 whatever it holds (lone surrogates become escapes)."""
     text = str(value)
-    if len(text) > limit:
+    if len(text) > limit:  # cut before escaping: the escapes of a huge value are huger
         text = text[:limit] + "..."
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit + 3 else text[:limit] + "..."
 
 
 def is_json(content_type: str) -> bool:
