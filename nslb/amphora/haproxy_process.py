@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import signal
 import subprocess
 import time
@@ -17,27 +18,57 @@ from pathlib import Path
 from nslb.amphora import runtime_api
 
 HAPROXY = "/usr/sbin/haproxy"
+# haproxy parses its configuration before it could drop privileges, so it never runs as
+# root: it starts as this account (Debian's haproxy package creates it), which cannot read
+# nslb's database, keys or clouds.yaml (all 0600/0700 root). Binding ports below 1024
+# needs no capability: the namespace sets net.ipv4.ip_unprivileged_port_start=0.
+HAPROXY_USER = "haproxy"
 POLL = 0.01
 
 
 class HaproxyProcess:
     """Paths and process control of the haproxy of one LB; holds no state besides paths."""
 
-    def __init__(self, lb_dir: Path, namespace: str, haproxy: str = HAPROXY) -> None:
+    def __init__(self, lb_dir: Path, namespace: str, haproxy: str = HAPROXY,
+                 user: str | None = HAPROXY_USER) -> None:
         self.dir = lb_dir
         self.namespace = namespace
         self.haproxy = haproxy
+        self.user = user
         self.config = lb_dir / "haproxy.cfg"
         self.lkg = lb_dir / "haproxy.cfg.lkg"
         self.pidfile = lb_dir / "haproxy.pid"
         self.master_sock = lb_dir / "master.sock"
         self.stats_sock = lb_dir / "stats.sock"
 
+    # --- privileges -----------------------------------------------------------------------
+
+    def as_user(self) -> list[str]:
+        """The command prefix that runs haproxy as its unprivileged account (when nslb is
+        root; a non-root nslb runs haproxy as itself)."""
+        if self.user is None or os.geteuid() != 0:
+            return []
+        return ["setpriv", f"--reuid={self.user}", f"--regid={self.user}", "--clear-groups",
+                "--"]
+
+    def prepare_dir(self) -> None:
+        """The LB's directory, owned by haproxy's account (its pid file and sockets go
+        there) and closed to everyone else; nslb (root) writes the configs into it."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if self.user is not None and os.geteuid() == 0:
+            account = pwd.getpwnam(self.user)
+            stat = self.dir.stat()
+            if (stat.st_uid, stat.st_gid) != (account.pw_uid, account.pw_gid):
+                os.chown(self.dir, account.pw_uid, account.pw_gid)
+        if self.dir.stat().st_mode & 0o777 != 0o700:
+            self.dir.chmod(0o700)
+
     # --- validation -----------------------------------------------------------------------
 
     def check(self, path: Path) -> str | None:
-        """haproxy's complaint about the config at `path`, or None when it is valid."""
-        result = subprocess.run([self.haproxy, "-c", "-q", "-f", str(path)],
+        """haproxy's complaint about the config at `path`, or None when it is valid.
+        Checked as haproxy's account too: a check may open files the config names."""
+        result = subprocess.run([*self.as_user(), self.haproxy, "-c", "-q", "-f", str(path)],
                                 capture_output=True, text=True, timeout=30, check=False)
         if result.returncode == 0:
             return None
@@ -92,7 +123,7 @@ class HaproxyProcess:
         """Start the master in the namespace and wait until a worker serves the stats socket."""
         for stale in (self.master_sock, self.stats_sock):
             stale.unlink(missing_ok=True)
-        cmd = ["ip", "netns", "exec", self.namespace, self.haproxy, "-W", "-D",
+        cmd = ["ip", "netns", "exec", self.namespace, *self.as_user(), self.haproxy, "-W", "-D",
                "-S", f"{self.master_sock},mode,600", "-p", str(self.pidfile),
                "-f", str(self.config)]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False,
@@ -139,9 +170,19 @@ class HaproxyProcess:
             if _alive(pid):
                 _signal(pid, signal.SIGKILL)
 
+    def worker_command(self, line: str, timeout: float = 2.0) -> str:
+        """A runtime API command for the current worker: over its stats socket, or, when
+        that socket is gone (a deleted stats.sock is never re-created by a reload, because
+        the new worker inherits the bound descriptor), through the master CLI's `@1` prefix.
+        Raises OSError when neither answers."""
+        try:
+            return runtime_api.command(self.stats_sock, line, timeout=timeout)
+        except OSError:
+            return runtime_api.command(self.master_sock, f"@1 {line}", timeout=timeout)
+
     def worker_start_time(self) -> float:
         """Wall-clock start of the current worker; changes whenever counters were reset."""
-        info = runtime_api.parse_info(runtime_api.command(self.stats_sock, "show info"))
+        info = runtime_api.parse_info(self.worker_command("show info"))
         return process_start_time(int(info.get("Pid", "0")))
 
     def _stats_answers(self) -> bool:

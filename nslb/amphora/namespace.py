@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import pwd
 import re
 import resource
 import shutil
@@ -19,11 +20,11 @@ from pathlib import Path
 from nslb import netns
 from nslb.amphora import runtime_api
 from nslb.amphora.base import ApplyError, Observation
-from nslb.amphora.haproxy_process import HAPROXY, HaproxyProcess
+from nslb.amphora.haproxy_process import HAPROXY, HAPROXY_USER, HaproxyProcess
 from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
 from nslb.netns.bridges import BridgeRegistry, prune_bridges
 from nslb.netns.names import port_key
-from nslb.netns.sysctl import raise_neighbour_limits
+from nslb.netns.sysctl import raise_neighbour_limits, set_in_namespace
 from nslb.render import ping_wrapper_path, render_haproxy
 from nslb.render.haproxy import lb_dir
 
@@ -62,7 +63,7 @@ class NamespaceDriver:
     name = "namespace"
 
     def __init__(self, state_dir: Path, physnets: dict[str, str],
-                 haproxy: str = HAPROXY) -> None:
+                 haproxy: str = HAPROXY, haproxy_user: str = HAPROXY_USER) -> None:
         self.state_dir = Path(state_dir)
         longest = len(str(lb_dir(self.state_dir, "x" * 36) / "master.sock"))
         if longest > MAX_SOCKET_PATH:
@@ -70,6 +71,12 @@ class NamespaceDriver:
                              f"(at most {MAX_SOCKET_PATH - longest + len(str(state_dir))} chars)")
         self.physnets = physnets
         self.haproxy = haproxy
+        try:
+            pwd.getpwnam(haproxy_user)
+        except KeyError:
+            raise ValueError(f"haproxy runs as the unprivileged user {haproxy_user!r}, which "
+                             "does not exist (Debian's haproxy package creates it)") from None
+        self.haproxy_user = haproxy_user
         self.bridges = BridgeRegistry(self.state_dir / "bridges.json")
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -107,7 +114,7 @@ class NamespaceDriver:
         if proc.master_pid() is None:
             return Observation(running=False)
         try:
-            rows = runtime_api.parse_stat(runtime_api.command(proc.stats_sock, "show stat"))
+            rows = runtime_api.parse_stat(proc.worker_command("show stat"))
             started = proc.worker_start_time()
         except OSError:
             return Observation(running=False)
@@ -135,13 +142,14 @@ class NamespaceDriver:
     def _apply(self, snapshot: LoadBalancerSnapshot) -> None:
         lb_id = snapshot.lb.id
         proc = self._process(lb_id)
-        proc.dir.mkdir(parents=True, exist_ok=True)
-        text = render_haproxy(snapshot, state_dir=self.state_dir, fd_limit=fd_limit())
+        proc.prepare_dir()
+        text = render_haproxy(snapshot, state_dir=self.state_dir, fd_limit=fd_limit(),
+                              user=self.haproxy_user)
         namespace = netns.namespace_name(lb_id)
         self._evict_orphan(proc)
         self._plumb(namespace, snapshot)
         running = proc.master_pid() is not None and bool(proc.current_workers())
-        current = proc.config.read_text() if proc.config.exists() else None
+        current = _read_config(proc.config)
         if running and current == text:
             return
         candidate = proc.dir / "haproxy.cfg.new"
@@ -164,7 +172,7 @@ class NamespaceDriver:
         os.replace(candidate, proc.config)
         if commands is not None:
             for line in commands:
-                answer = runtime_api.command(proc.stats_sock, line).strip()
+                answer = proc.worker_command(line).strip()
                 if answer:
                     log.warning("runtime API %r answered %r; reloading instead", line, answer)
                     break
@@ -189,6 +197,7 @@ class NamespaceDriver:
         proc.stop()  # a master without workers, or leftovers from a crash
         os.replace(candidate, proc.config)
         try:
+            set_in_namespace(proc.namespace)
             proc.start()
         except (RuntimeError, OSError) as exc:
             proc.stop()
@@ -227,7 +236,7 @@ class NamespaceDriver:
 
     def _process(self, lb_id: str) -> HaproxyProcess:
         return HaproxyProcess(lb_dir(self.state_dir, lb_id), netns.namespace_name(lb_id),
-                              self.haproxy)
+                              self.haproxy, self.haproxy_user)
 
     def _lock(self, lb_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -247,6 +256,21 @@ class NamespaceDriver:
 def fd_limit() -> int:
     """The open-files limit haproxy inherits and may raise itself to (the hard limit)."""
     return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+
+def _read_config(path: Path) -> str | None:
+    """The config on disk, or None when there is none to compare with. Whatever an operator
+    or a fault left there (bytes that are not UTF-8, a directory) must not stop the next
+    apply from replacing it (probe F10), so undecodable bytes compare as different text
+    and a directory is removed."""
+    if path.is_dir() and not path.is_symlink():
+        log.warning("%s is a directory; removing it so the config can be written", path)
+        shutil.rmtree(path, ignore_errors=True)
+        return None
+    try:
+        return path.read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -1,4 +1,5 @@
-"""Host settings that many namespaces on one bridge need.
+"""Host settings that many namespaces on one bridge need, and the per-namespace settings
+of an LB namespace.
 
 The kernel's neighbour (ARP/NDP) table is shared by every namespace on the host and holds
 at most `gc_thresh3` entries (1024 by default). Each LB's health checks put an entry for
@@ -10,6 +11,7 @@ never lower them.
 from __future__ import annotations
 
 import logging
+import subprocess
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -33,3 +35,20 @@ def raise_neighbour_limits(root: Path = Path("/proc/sys/net")) -> dict[str, int]
     if changed:
         log.info("raised neighbour table limits for many namespaces: %s", changed)
     return changed
+
+
+# Per-namespace settings every LB namespace gets before its haproxy starts. haproxy runs
+# unprivileged, so ports below 1024 must be bindable without CAP_NET_BIND_SERVICE; the
+# setting is per network namespace and changes nothing on the host.
+NAMESPACE_SYSCTLS = {"net.ipv4.ip_unprivileged_port_start": "0"}
+
+
+def set_in_namespace(namespace: str, settings: dict[str, str] | None = None) -> None:
+    """Apply sysctls inside `namespace` (idempotent; /proc/sys/net is per namespace, so it
+    is written from inside it). Raises OSError when the kernel refuses."""
+    wanted = NAMESPACE_SYSCTLS if settings is None else settings
+    args = [f"{key}={value}" for key, value in wanted.items()]
+    result = subprocess.run(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w", *args],
+                            capture_output=True, text=True, timeout=10, check=False)
+    if result.returncode != 0:
+        raise OSError(f"sysctl in {namespace} failed: {result.stderr.strip()}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -54,11 +55,20 @@ def test_invalid_config_raises_and_keeps_serving(lab: Lab, driver: TrackingDrive
     client = _setup(lab)
     snap = http_lb([("10.250.1.21", {})])
     driver.apply(snap)
-    with pytest.raises(ApplyError, match="haproxy"):
+    config = Path(driver.state_dir, "lb", snap.lb.id, "haproxy.cfg")
+    serving = config.read_text()
+    # A value outside its grammar never reaches the file (the render-time guard).
+    with pytest.raises(ApplyError, match="allowed_cidrs"):
         driver.apply(with_listener(snap, allowed_cidrs=["10.250.1.0/99"]))
+    assert config.read_text() == serving
+    # A config haproxy itself refuses (here: a bind to an address the namespace does not
+    # hold) is rolled back to the last known good one.
+    moved = dataclasses.replace(snap, lb=dataclasses.replace(snap.lb, vip_address="10.250.1.99"),
+                                generation=snap.generation + 1)
+    with pytest.raises(ApplyError, match="haproxy"):
+        driver.apply(moved)
     assert lab.names(client, VIP_URL, 2) == ["be1", "be1"]
-    config = Path(driver.state_dir, "lb", snap.lb.id, "haproxy.cfg").read_text()
-    assert "10.250.1.0/99" not in config
+    assert config.read_text() == serving
 
 
 def test_delete_leaves_nothing(lab: Lab, driver: TrackingDriver) -> None:
