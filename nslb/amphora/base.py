@@ -16,6 +16,12 @@ class ApplyError(RuntimeError):
     """
 
 
+class ConfigRejected(ApplyError):
+    """The data plane refused the configuration itself (a value outside its grammar,
+    `haproxy -c`, an inconsistent snapshot): trying the same generation again cannot
+    succeed, so the worker settles the change as failed at once instead of backing off."""
+
+
 @dataclass
 class ListenerCounters:
     """Cumulative counters of one listener since its haproxy process started."""

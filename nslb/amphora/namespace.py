@@ -19,7 +19,7 @@ from pathlib import Path
 
 from nslb import netns
 from nslb.amphora import runtime_api
-from nslb.amphora.base import ApplyError, Observation
+from nslb.amphora.base import ApplyError, ConfigRejected, Observation
 from nslb.amphora.haproxy_process import HAPROXY, HAPROXY_USER, HaproxyProcess
 from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
 from nslb.netns.bridges import BridgeRegistry, prune_bridges
@@ -27,6 +27,7 @@ from nslb.netns.names import port_key
 from nslb.netns.sysctl import raise_neighbour_limits, set_in_namespace
 from nslb.render import ping_wrapper_path, render_haproxy
 from nslb.render.haproxy import lb_dir
+from nslb.render.values import UnsafeValue
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class NamespaceDriver:
     def apply(self, snapshot: LoadBalancerSnapshot) -> None:
         problems = snapshot.problems()
         if problems:
-            raise ApplyError("; ".join(problems))
+            raise ConfigRejected("; ".join(problems))
         with self._lock(snapshot.lb.id):
             try:
                 self._apply(snapshot)
@@ -143,8 +144,11 @@ class NamespaceDriver:
         lb_id = snapshot.lb.id
         proc = self._process(lb_id)
         proc.prepare_dir()
-        text = render_haproxy(snapshot, state_dir=self.state_dir, fd_limit=fd_limit(),
-                              user=self.haproxy_user)
+        try:
+            text = render_haproxy(snapshot, state_dir=self.state_dir, fd_limit=fd_limit(),
+                                  user=self.haproxy_user)
+        except UnsafeValue as exc:
+            raise ConfigRejected(str(exc)) from None
         namespace = netns.namespace_name(lb_id)
         self._evict_orphan(proc)
         self._plumb(namespace, snapshot)
@@ -159,7 +163,7 @@ class NamespaceDriver:
             problem = proc.check(candidate)
             if problem:
                 candidate.unlink(missing_ok=True)
-                raise ApplyError(f"haproxy rejected the configuration: {problem}")
+                raise ConfigRejected(f"haproxy rejected the configuration: {problem}")
             self._update_running(proc, current, candidate)
         else:
             # Nothing serves yet, so a separate check would only cost a process start:

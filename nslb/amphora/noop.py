@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from nslb.amphora.base import ApplyError, ListenerCounters, Observation
+from nslb.amphora.base import ApplyError, ConfigRejected, ListenerCounters, Observation
 from nslb.model.snapshot import LoadBalancerSnapshot
 
 
@@ -38,7 +38,7 @@ class NoopDriver:
             self._refuse(lb_id, snapshot.generation)
         problems = snapshot.problems()
         if problems:
-            raise ApplyError("; ".join(problems))
+            raise ConfigRejected("; ".join(problems))
         with self._lock:
             self.applied[lb_id] = snapshot
 

@@ -92,10 +92,12 @@ def decide(lb: LbState, last_sync: float | None, now: float, resync_interval: fl
 
 
 def after_failure(lb: LbState, attempts: Attempts | None, reason: str, now: float,
-                  policy: RetryPolicy, resync_interval: float) -> tuple[Verdict, Attempts]:
+                  policy: RetryPolicy, resync_interval: float,
+                  permanent: bool = False) -> tuple[Verdict, Attempts]:
     """Record one more failed attempt and say whether to retry or give up.
 
-    A pending change is given up after `policy.max_attempts` attempts: its objects go to
+    A pending change is given up after `policy.max_attempts` attempts, or at once when the
+    failure is `permanent` (the data plane refused the config itself): its objects go to
     ERROR. A converged LB (a periodic resync) has no change that could fail, so it is
     retried for as long as it fails, never more often than the backoff and never less
     often than the resync interval; the health loop shows the outage meanwhile.
@@ -106,8 +108,8 @@ def after_failure(lb: LbState, attempts: Attempts | None, reason: str, now: floa
     if not lb.dirty:
         delay = min(delay, resync_interval)
     # Even a give-up keeps a backoff: if settling fails too, the next try still waits.
-    verdict = (Verdict.GIVE_UP if lb.dirty and failures >= policy.max_attempts
-               else Verdict.RETRY)
+    exhausted = permanent or failures >= policy.max_attempts
+    verdict = Verdict.GIVE_UP if lb.dirty and exhausted else Verdict.RETRY
     return verdict, Attempts(lb.generation, failures, now + delay, reason)
 
 

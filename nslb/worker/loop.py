@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from sqlalchemy import select
 
-from nslb.amphora.base import AmphoraDriver, ApplyError
+from nslb.amphora.base import AmphoraDriver, ApplyError, ConfigRejected
 from nslb.db import snapshots
 from nslb.db.engine import Database
 from nslb.db.tables import health_monitor, listener, load_balancer, member, pool
@@ -193,10 +193,12 @@ class Worker:
                 error = None
             except snapshots.SnapshotError as exc:
                 snap, error = None, str(exc)
+        permanent = False
         if snap is not None:
-            error = self._drive(snap)
+            error, permanent = self._drive(snap)
         if error is not None and self._failed(
-                dataclasses.replace(state, generation=generation), error) is Verdict.RETRY:
+                dataclasses.replace(state, generation=generation), error,
+                permanent=permanent) is Verdict.RETRY:
             return  # the change stays PENDING_* in the database until the next attempt
         with self.db.write() as session:
             settled = outcome.applied(session, state.id, generation, error)
@@ -204,16 +206,17 @@ class Worker:
         if settled:
             self._last_sync[state.id] = self.clock()
 
-    def _drive(self, snap: LoadBalancerSnapshot) -> str | None:
-        """Hand the snapshot to the driver; the reason if anything went wrong."""
+    def _drive(self, snap: LoadBalancerSnapshot) -> tuple[str | None, bool]:
+        """Hand the snapshot to the driver: (the reason if anything went wrong, whether the
+        data plane refused the config itself so that retrying cannot help)."""
         started = time.perf_counter()
         try:
             self.driver.apply(snap)
         except Exception as exc:  # any driver failure is an outcome, never a crash
-            return describe(exc)
+            return describe(exc), isinstance(exc, ConfigRejected)
         log.info("applied load balancer %s generation %d in %.0f ms", snap.lb.id,
                  snap.generation, (time.perf_counter() - started) * 1000)
-        return None
+        return None, False
 
     def _delete(self, state: LbState) -> None:
         error = None
@@ -228,11 +231,12 @@ class Worker:
         self._attempts.pop(state.id, None)
         self._last_sync.pop(state.id, None)
 
-    def _failed(self, state: LbState, reason: str, quiet: bool = False) -> Verdict:
+    def _failed(self, state: LbState, reason: str, quiet: bool = False,
+                permanent: bool = False) -> Verdict:
         """Record a failed attempt; the verdict says whether to retry later or give up."""
         now = self.clock()
         verdict, record = after_failure(state, self._attempts.get(state.id), reason, now,
-                                        self.retry, self.resync_interval)
+                                        self.retry, self.resync_interval, permanent)
         self._attempts[state.id] = record
         if quiet:
             pass  # already logged with its traceback

@@ -113,6 +113,18 @@ def test_a_new_generation_starts_counting_afresh() -> None:
     assert (verdict, record) == (Verdict.RETRY, Attempts(5, 1, 101.0, "again"))
 
 
+def test_a_config_the_data_plane_refuses_is_given_up_at_once() -> None:
+    verdict, record = after_failure(lb("PENDING_UPDATE", 4), None, "haproxy rejected", 10.0,
+                                    POLICY, RESYNC, permanent=True)
+    assert verdict is Verdict.GIVE_UP and record.failures == 1
+
+
+def test_a_refused_config_on_resync_is_still_retried() -> None:
+    verdict, _ = after_failure(lb(), None, "haproxy rejected", 10.0, POLICY, RESYNC,
+                               permanent=True)
+    assert verdict is Verdict.RETRY
+
+
 def test_give_up_keeps_a_backoff_in_case_settling_fails_too() -> None:
     previous = Attempts(generation=4, failures=5, retry_at=100.0, reason="boom")
     verdict, record = after_failure(lb("PENDING_UPDATE", 4), previous, "boom", 100.0, POLICY,
