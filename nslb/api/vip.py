@@ -58,9 +58,13 @@ def _adopt(session: Session, data: LoadBalancerCreate, ctx: Context,
         raise ValidationFailure(f"Port {port.id} has no fixed IP to use as the VIP.")
     chosen = port.fixed_ips[0]
     if data.vip_address:
-        match = [ip for ip in port.fixed_ips if ip["ip_address"] == data.vip_address]
+        try:  # by value: fixed IPs are stored canonical, the request may spell it otherwise
+            wanted = str(ipam.parse_address(data.vip_address))
+        except ipam.IpamError as exc:
+            raise ValidationFailure(exc.message) from None
+        match = [ip for ip in port.fixed_ips if ip["ip_address"] == wanted]
         if not match:
-            raise ValidationFailure(f"vip_address {data.vip_address} is not on port {port.id}.")
+            raise ValidationFailure(f"vip_address {wanted} is not on port {port.id}.")
         chosen = match[0]
     subnet, network = _subnet(session, chosen["subnet_id"], ctx)
     port.device_owner, port.device_id = VIP_OWNER, f"lb-{lb_id}"

@@ -574,3 +574,14 @@ def test_collision_on_insert_retries_with_the_next_address(
     assert _allocate(db, net["id"], "second") == "10.0.0.3"
     ports = client.get(f"{API}/ports", params={"device_id": "second"}).json()["ports"]
     assert ports[0]["fixed_ips"][0]["ip_address"] == "10.0.0.3"
+
+
+def test_adopted_vip_port_matches_the_address_by_value(client: TestClient) -> None:
+    net = make_network(client)
+    sub = make_subnet(client, net["id"], "fd88::/64")
+    port = make_port(client, net["id"], fixed_ips=[{"subnet_id": sub["id"],
+                                                    "ip_address": "fd88::1:99"}])
+    resp = client.post("/v2/lbaas/loadbalancers", json={"loadbalancer": {
+        "vip_port_id": port["id"], "vip_address": "FD88:0::1:99"}})
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["loadbalancer"]["vip_address"] == "fd88::1:99"
