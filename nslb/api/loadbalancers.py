@@ -13,14 +13,14 @@ from nslb.api import tree_create, views
 from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.faults import BadRequest, Forbidden, NotImplementedOption, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
-from nslb.api.locks import lock_lb
+from nslb.api.locks import lock_lb, mark
 from nslb.api.quotas import enforce
 from nslb.api.schemas import LoadBalancerCreate, LoadBalancerUpdate
 from nslb.api.vip import allocate_vip, plug_member_subnet
 from nslb.db import stats as stats_repo
 from nslb.db import tree
 from nslb.model.resources import Listener, LoadBalancer, Pool
-from nslb.model.status import Event
+from nslb.model.status import FAILOVER_FROM, Event
 
 PROVIDERS = ("amphora", "octavia")
 
@@ -121,7 +121,7 @@ async def delete(request: Request) -> Response:
             raise ValidationFailure(f"Cannot delete Load Balancer {lb.id} - it has children")
         lock_lb(session, lb.id, Event.DELETE)
         for child in t.children():
-            child.provisioning_status = "PENDING_DELETE"
+            mark(child, Event.DELETE)
     kick(request)
     return respond(None, 204)
 
@@ -174,9 +174,9 @@ async def failover(request: Request) -> Response:
         raise Forbidden("Policy does not allow this request to be performed.")
     with db(request).write() as session:
         lb = find(session, LoadBalancer, request.path_params["id"], ctx)
-        if lb.provisioning_status == "ERROR":
-            lb.provisioning_status = "ACTIVE"
-        lock_lb(session, lb.id)
+        # Octavia's LB failover starts from ACTIVE or ERROR (the transition table takes
+        # ERROR -> PENDING_UPDATE like any update).
+        lock_lb(session, lb.id, allowed=FAILOVER_FROM)
     kick(request)
     return Response(status_code=202)
 

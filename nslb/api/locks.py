@@ -35,8 +35,9 @@ def display(obj: Resource | type) -> str:
     return DISPLAY[cls.__name__]
 
 
-def _move(obj: Resource, event: Event) -> None:
-    allowed = DELETABLE if event is Event.DELETE else MUTABLE
+def _move(obj: Resource, event: Event, allowed: frozenset[str] | None = None) -> None:
+    if allowed is None:
+        allowed = DELETABLE if event is Event.DELETE else MUTABLE
     if obj.provisioning_status not in allowed:
         raise Immutable(display(obj), obj.id)
     _step(obj, event)
@@ -50,12 +51,14 @@ def _step(obj: Resource, event: Event) -> None:
     obj.updated_at = utcnow()
 
 
-def lock_lb(session: Session, lb_id: str, event: Event = Event.UPDATE) -> LoadBalancer:
-    """Test-and-set the LB into PENDING_UPDATE (or PENDING_DELETE) and bump its generation."""
+def lock_lb(session: Session, lb_id: str, event: Event = Event.UPDATE,
+            allowed: frozenset[str] | None = None) -> LoadBalancer:
+    """Test-and-set the LB into PENDING_UPDATE (or PENDING_DELETE) and bump its generation.
+    `allowed` widens the statuses it may start from (a failover accepts ERROR too)."""
     lb = tree.lock(session, LoadBalancer, lb_id)
     if lb is None:
         raise NotFound.of("Load Balancer", lb_id)
-    _move(lb, event)
+    _move(lb, event, allowed)
     lb.generation += 1
     return lb
 

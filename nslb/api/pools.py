@@ -105,7 +105,7 @@ async def delete(request: Request) -> Response:
             for ident in tree.child_ids(session, cls, "pool_id", [pool.id]).get(pool.id, []):
                 child = session.get(cls, ident)
                 if child is not None:
-                    child.provisioning_status = "PENDING_DELETE"
+                    mark(child, Event.DELETE)
     kick(request)
     return respond(None, 204)
 

@@ -44,6 +44,8 @@ PENDING = frozenset({P.PENDING_CREATE, P.PENDING_UPDATE, P.PENDING_DELETE})
 # Octavia's MUTABLE_STATUSES and DELETABLE_STATUSES.
 MUTABLE = frozenset({P.ACTIVE})
 DELETABLE = frozenset({P.ACTIVE, P.ERROR})
+# Octavia's LB failover accepts an ACTIVE or an ERROR load balancer.
+FAILOVER_FROM = frozenset({P.ACTIVE, P.ERROR})
 
 
 class IllegalTransition(ValueError):
