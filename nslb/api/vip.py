@@ -11,7 +11,7 @@ from nslb.api.context import Context
 from nslb.api.faults import ApiError, BadRequest, Conflict, Forbidden, ValidationFailure
 from nslb.api.schemas import LoadBalancerCreate
 from nslb.db import ports
-from nslb.db.lb_ports import MEMBER_OWNER, VIP_OWNER, vip_port_name
+from nslb.db.lb_ports import MEMBER_OWNER, VIP_OWNER, member_port_name, vip_port_name
 from nslb.db.query import short
 from nslb.model import ipam
 from nslb.model.resources import Network, Port, Subnet
@@ -112,7 +112,7 @@ def ensure_member_port(session: Session, lb_id: str, project_id: str, vip_subnet
     try:
         ports.allocate_port(session, network=network, subnet=subnet, ip_address=None,
                             project_id=project_id, device_owner=MEMBER_OWNER,
-                            device_id=lb_id, name=ports.member_port_name(lb_id))
+                            device_id=lb_id, name=member_port_name(lb_id))
     except ipam.IpamError as exc:
         raise ipam_error(exc) from None
 

@@ -18,6 +18,11 @@ def vip_port_name(lb_id: str) -> str:
     return f"octavia-lb-{lb_id}"
 
 
+def member_port_name(lb_id: str) -> str:
+    """The name nslb gives the port it plugs into a member's subnet for `lb_id`."""
+    return f"nslb-member-{lb_id}"
+
+
 def ports_of_device(session: Session, device_id: str, device_owner: str) -> list[Port]:
     stmt = (select(Port).where(port_table.c.device_id == device_id,
                                port_table.c.device_owner == device_owner)

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.sql.elements import ColumnElement
 
-from nslb.db.lb_ports import MEMBER_OWNER, ports_of_device
+from nslb.db.lb_ports import MEMBER_OWNER, member_port_name, ports_of_device
 from nslb.db.tables import ip_allocation, network, table_of
 from nslb.model import addresses
 from nslb.model.ipam import (
@@ -84,11 +84,6 @@ def visible_clause(cls: type, project_id: str | None) -> ColumnElement[bool]:
     if cls is Subnet:
         return or_(owned, table.c.network_id.in_(shared_networks))
     return owned
-
-
-def member_port_name(lb_id: str) -> str:
-    """The name nslb gives the port it plugs into a member's subnet for `lb_id`."""
-    return f"nslb-member-{lb_id}"
 
 
 def member_ports(session: Session, lb_id: str, project_id: str) -> list[Port]:

@@ -7,7 +7,7 @@ import logging
 from sqlalchemy.orm import Session
 
 from nslb.db import ports, stats
-from nslb.db.lb_ports import MEMBER_OWNER, ports_of_device, vip_port_name
+from nslb.db.lb_ports import vip_port_name
 from nslb.db.tree import Tree, load_tree
 from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.resources import HealthMonitor, Listener, LoadBalancer, Member, Pool
@@ -77,7 +77,7 @@ def applied(session: Session, lb_id: str, generation: int, error: str | None) ->
 def _release_unused_member_ports(session: Session, lb: LoadBalancer,
                                  members: list[Member]) -> None:
     used = {m.subnet_id for m in members if m.subnet_id}
-    for port in ports_of_device(session, lb.id, MEMBER_OWNER):
+    for port in ports.member_ports(session, lb.id, lb.project_id):
         if port.fixed_ips[0]["subnet_id"] not in used:
             ports.release_port(session, port.id)
 
@@ -98,7 +98,7 @@ def deleted(session: Session, lb_id: str, error: str | None) -> None:
         lb.applied_generation = lb.generation
         return
     _drop(session, [*t.members, *t.healthmonitors, *t.listeners, *t.pools])
-    for port in ports_of_device(session, lb.id, MEMBER_OWNER):
+    for port in ports.member_ports(session, lb.id, lb.project_id):
         ports.release_port(session, port.id)
     vip = ports.get_port(session, lb.vip_port_id)
     if vip is not None:

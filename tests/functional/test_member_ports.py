@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from nslb.db import ports as repo
 from nslb.db.engine import Database
-from nslb.db.lb_ports import MEMBER_OWNER
+from nslb.db.lb_ports import MEMBER_OWNER, member_port_name
 from nslb.db.snapshots import build
 from nslb.model.resources import LoadBalancer
 from nslb.worker.loop import Worker
@@ -79,7 +79,7 @@ def test_only_ports_nslb_created_count_as_the_lbs_member_ports(client: TestClien
         planted = repo.allocate_port(session, network=network, subnet=subnet,
                                      ip_address="10.1.0.1", project_id="someone-else",
                                      device_owner=MEMBER_OWNER, device_id=lb["id"],
-                                     name=repo.member_port_name(lb["id"]), allow_gateway=True)
+                                     name=member_port_name(lb["id"]), allow_gateway=True)
         planted_id = planted.id
     pool = create_pool(client, loadbalancer_id=lb["id"], protocol="HTTP",
                        lb_algorithm="ROUND_ROBIN")

@@ -30,7 +30,7 @@ from nslb.api.context import Context
 from nslb.config import Settings
 from nslb.db import ports as repo
 from nslb.db.engine import Database
-from nslb.db.lb_ports import MEMBER_OWNER
+from nslb.db.lb_ports import MEMBER_OWNER, member_port_name
 from nslb.db.migrate import upgrade
 from nslb.db.snapshots import build
 from nslb.db.tables import ip_allocation
@@ -266,7 +266,7 @@ def test_snapshot_plugs_only_ports_nslb_created(world: World) -> None:
         network = repo.get_network(session, world.ids["pub"])
         subnet = repo.get_subnet(session, world.ids["pub-subnet"])
         assert network is not None and subnet is not None
-        for project, name, address in ((B, repo.member_port_name(lb_id), "10.62.0.1"),
+        for project, name, address in ((B, member_port_name(lb_id), "10.62.0.1"),
                                        (A, "", "10.62.0.200"),
                                        (A, "nslb-member-other", "10.62.0.201")):
             repo.allocate_port(session, network=network, subnet=subnet, ip_address=address,
