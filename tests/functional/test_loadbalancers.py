@@ -440,7 +440,7 @@ def test_non_json_and_unknown_attribute(client: TestClient) -> None:
     subnet = vip_subnet(client)
     resp = client.post(LB_URL, content=b"vip_subnet_id=x",
                        headers={"Content-Type": "application/x-www-form-urlencoded"})
-    fault(resp, 400)
+    assert "Unknown mimetype" in fault(resp, 415)  # WSME's answer to a non-JSON body
     resp = client.post(LB_URL, json={"loadbalancer": {"vip_subnet_id": subnet["id"],
                                                       "colour": "red"}})
     assert "Unknown attribute: colour" in fault(resp, 400)
