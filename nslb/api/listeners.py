@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nslb.api import builders, views
+from nslb.api.capacity import ensure_room
 from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.faults import Conflict, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
@@ -62,6 +63,7 @@ async def create(request: Request) -> Response:
         lb = find(session, LoadBalancer, data.loadbalancer_id, ctx)
         listener = builders.new_listener(data, lb, lb.project_id)
         enforce(session, lb.project_id, {Listener: 1})
+        ensure_room(session, lb.id, listeners=1)
         _check_port_free(session, lb.id, data.protocol_port)
         _check_default_pool(session, listener, data.default_pool_id)
         lock_parents(session, lb.id)

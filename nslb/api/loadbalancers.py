@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nslb.api import tree_create, views
+from nslb.api.capacity import ensure_room
 from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.faults import BadRequest, Forbidden, NotImplementedOption, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
@@ -79,6 +80,7 @@ async def create(request: Request) -> Response:
             plug_member_subnet(session, lb.id, subnet.id, member.address, member.subnet_id,
                                ctx, project)
         enforce(session, project, {LoadBalancer: 1, **built.counts()})
+        ensure_room(session, lb.id, len(built.members), len(built.listeners))
         session.add(lb)
         session.flush()
         for group in built.in_insert_order():  # no ORM relationships: order by hand for FKs

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nslb.api import builders, views
+from nslb.api.capacity import ensure_room
 from nslb.api.common import apply_changes, db, find, kick, list_response, show_response
 from nslb.api.context import Context
 from nslb.api.faults import Conflict, NotFound, ValidationFailure
@@ -73,6 +74,7 @@ async def create(request: Request) -> Response:
         assert lb is not None
         member = _new(session, data, pool, lb, ctx)
         enforce(session, lb.project_id, {Member: 1})
+        ensure_room(session, lb.id, members=1)
         lock_pool_and_parents(session, pool)
         session.add(member)
         session.flush()
@@ -137,6 +139,7 @@ async def batch(request: Request) -> Response:
         lock_pool_and_parents(session, pool)
         new = [k for k in wanted if k not in existing]
         enforce(session, lb.project_id, {Member: len(new)})
+        ensure_room(session, lb.id, members=len(new))
         for key, item in wanted.items():
             if key in existing:
                 mark(existing[key], Event.UPDATE)

@@ -73,6 +73,13 @@ def count_by_project(session: Session, cls: type, project_id: str) -> int:
     return int(session.scalar(stmt) or 0)
 
 
+def count_in_lb(session: Session, cls: type, lb_id: str) -> int:
+    """Objects of `cls` in one load balancer (what its haproxy must hold descriptors for)."""
+    table = table_of(cls)
+    stmt = select(func.count()).select_from(table).where(table.c.loadbalancer_id == lb_id)
+    return int(session.scalar(stmt) or 0)
+
+
 def listeners_using_pool(session: Session, pool_ids: list[str]) -> dict[str, list[str]]:
     return child_ids(session, Listener, "default_pool_id", pool_ids)
 
