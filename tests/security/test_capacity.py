@@ -14,8 +14,8 @@ from nslb.api import capacity
 from nslb.render.limits import capacity as room_for
 from nslb.worker.loop import Worker
 from tests.functional.octavia_helpers import (
-    LISTENER_URL,
     LB_URL,
+    LISTENER_URL,
     active_tree,
     fault,
     members_url,
