@@ -68,11 +68,13 @@ class HaproxyProcess:
     def check(self, path: Path) -> str | None:
         """haproxy's complaint about the config at `path`, or None when it is valid.
         Checked as haproxy's account too: a check may open files the config names."""
-        result = subprocess.run([*self.as_user(), self.haproxy, "-c", "-q", "-f", str(path)],
+        result = subprocess.run([*self.as_user(), self.haproxy, "-c", "-f", str(path)],
                                 capture_output=True, text=True, timeout=30, check=False)
         if result.returncode == 0:
             return None
-        return (result.stderr + result.stdout).strip() or f"haproxy -c exited {result.returncode}"
+        output = (result.stderr + result.stdout).splitlines()
+        alerts = [line.split(" : ", 1)[-1].strip() for line in output if "[ALERT]" in line]
+        return "; ".join(alerts) or f"haproxy -c exited {result.returncode}"
 
     # --- discovery ------------------------------------------------------------------------
 
