@@ -18,6 +18,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 # interleave (a prune could otherwise delete a bridge that another apply is plugging into).
 BRIDGE_LOCK = threading.RLock()
 EOPNOTSUPP = 95
+EEXIST = 17
 IFF_UP = 1
 
 
@@ -50,8 +51,15 @@ def ensure_bridge(ipr: IPRoute, name: str, registry: BridgeRegistry) -> int:
     """Index of the bridge `name`, created (and recorded as ours) if it does not exist."""
     found = ipr.link_lookup(ifname=name)
     if not found:
-        ipr.link("add", ifname=name, kind="bridge")
-        registry.add(name)
+        try:
+            ipr.link("add", ifname=name, kind="bridge")
+        except NetlinkError as exc:
+            # Someone else (an operator, another nslb on this host) made it meanwhile: it
+            # is not ours to record, or to delete later (probe F13).
+            if exc.code != EEXIST:
+                raise
+        else:
+            registry.add(name)
         found = ipr.link_lookup(ifname=name)
     index = int(found[0])
     link = ipr.get_links(index)[0]
