@@ -24,7 +24,8 @@ from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.resources import LoadBalancer
 
 log = logging.getLogger(__name__)
-OBSERVED = (P.ACTIVE.value, P.PENDING_UPDATE.value)
+# An ERROR LB may still serve its last good config: its operating status stays true too.
+OBSERVED = (P.ACTIVE.value, P.PENDING_UPDATE.value, P.ERROR.value)
 
 
 class HealthMonitor:
