@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from nslb.model.snapshot import LoadBalancerSnapshot
+from nslb.model.bundle import Bundle, HostFacts
 
 
 class ApplyError(RuntimeError):
@@ -35,7 +35,7 @@ class ListenerCounters:
 
 @dataclass
 class Observation:
-    """What the data plane of one LB looks like right now.
+    """What the data plane of one amphora looks like right now.
 
     Status strings are HAProxy's words (`show stat` column 17): listeners OPEN/FULL/STOP,
     backends (pools) UP/DOWN, servers UP/DOWN/DRAIN/MAINT/"no check"/NOLB. The health room
@@ -52,21 +52,28 @@ class Observation:
 
 
 class AmphoraDriver(Protocol):
-    """Implementations must be idempotent: apply() of the same snapshot twice is a no-op."""
+    """One data plane of amphorae. The unit of work is the amphora: the worker renders a
+    bundle per amphora (nslb.render.bundle) for the host facts the driver reports, and the
+    driver makes that amphora serve it. Implementations must be idempotent: applying the
+    bundle an amphora already confirmed changes nothing."""
 
     name: str
 
-    def apply(self, snapshot: LoadBalancerSnapshot) -> None:
-        """Make the data plane of snapshot.lb match the snapshot. Raise ApplyError on failure."""
+    def facts(self) -> HostFacts:
+        """What rendering must know about the host the amphorae run on."""
 
-    def delete(self, lb_id: str) -> None:
-        """Remove everything of the LB (processes, namespace, links, files). Idempotent."""
+    def apply(self, bundle: Bundle) -> str:
+        """Make amphora `bundle.amphora_id` serve the bundle; return the hash the data plane
+        confirmed. Raise ApplyError (ConfigRejected when retrying cannot help)."""
 
-    def observe(self, lb_id: str) -> Observation:
-        """Report the current state of one LB's data plane."""
+    def delete(self, amphora_id: str) -> None:
+        """Remove everything of the amphora (processes, namespace, links, files). Idempotent."""
+
+    def observe(self, amphora_id: str) -> Observation:
+        """Report the current state of one amphora's data plane."""
 
     def existing(self) -> set[str]:
-        """Ids of LBs that have data plane on this host (for orphan cleanup after crashes)."""
+        """Ids of amphorae with data plane on this host (for orphan cleanup after crashes)."""
 
     def close(self) -> None:
-        """Release resources on service shutdown. Must leave running LBs serving traffic."""
+        """Release resources on service shutdown. Must leave running amphorae serving."""

@@ -1,4 +1,4 @@
-"""One haproxy per load balancer, in master-worker mode inside the LB's namespace.
+"""One haproxy per amphora, in master-worker mode inside the amphora's namespace.
 
 The master is daemonised (-D, its own session), so neither a crash nor a kill -9 of nslb
 stops traffic; nslb finds it again through the pid file. Reloads go through the master CLI
@@ -27,19 +27,22 @@ POLL = 0.01
 
 
 class HaproxyProcess:
-    """Paths and process control of the haproxy of one LB; holds no state besides paths."""
+    """Paths and process control of the haproxy of one amphora; no state besides paths."""
 
-    def __init__(self, lb_dir: Path, namespace: str, haproxy: str = HAPROXY,
-                 user: str | None = HAPROXY_USER) -> None:
-        self.dir = lb_dir
+    def __init__(self, directory: Path, namespace: str, haproxy: str = HAPROXY,
+                 user: str | None = HAPROXY_USER, aliases: tuple[Path, ...] = ()) -> None:
+        """`aliases`: other spellings of the config path a running master may have on its
+        command line (one started by an older nslb, before the amphora layout)."""
+        self.dir = directory
         self.namespace = namespace
         self.haproxy = haproxy
         self.user = user
-        self.config = lb_dir / "haproxy.cfg"
-        self.lkg = lb_dir / "haproxy.cfg.lkg"
-        self.pidfile = lb_dir / "haproxy.pid"
-        self.master_sock = lb_dir / "master.sock"
-        self.stats_sock = lb_dir / "stats.sock"
+        self.config = directory / "haproxy.cfg"
+        self.lkg = directory / "haproxy.cfg.lkg"
+        self.pidfile = directory / "haproxy.pid"
+        self.master_sock = directory / "master.sock"
+        self.stats_sock = directory / "stats.sock"
+        self._names = tuple(str(p).encode() for p in (self.config, *aliases))
 
     # --- privileges -----------------------------------------------------------------------
 
@@ -91,7 +94,7 @@ class HaproxyProcess:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             return False
-        return str(self.config).encode() in cmdline
+        return any(name in cmdline for name in self._names)
 
     def in_namespace(self, pid: int) -> bool:
         """False when the process lives in another namespace (e.g. after `ip netns del`)."""
@@ -102,7 +105,7 @@ class HaproxyProcess:
             return False
 
     def all_pids(self) -> list[int]:
-        """Master and workers of this LB, found by the LB-unique config path on the cmdline."""
+        """Master and workers, found by the amphora-unique config path on the cmdline."""
         pids = []
         for entry in os.listdir("/proc"):
             if entry.isdigit() and self._is_ours(int(entry)):

@@ -1,39 +1,40 @@
-"""The `namespace` driver: every load balancer is a haproxy in its own netns on this host.
+"""The `namespace` driver: every amphora is a haproxy in its own netns on this host.
 
 apply() is level-triggered and doubles as the supervisor: it converges namespace, links and
-process to the snapshot, repairing whatever vanished, and does nothing when all is in place
-(so a restarted nslb adopts running haproxies without touching traffic).
+process to the bundle, repairing whatever vanished, and does nothing when the running
+haproxy already confirmed this bundle (so a restarted nslb adopts running haproxies without
+touching traffic). "Confirmed" is a marker written only after haproxy took the change
+(start, reload or runtime API), never before: a change that failed half-way is retried.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import json
 import logging
 import os
 import pwd
-import re
 import resource
 import shutil
+import socket
 import threading
 from pathlib import Path
 
 from nslb import netns
-from nslb.amphora import runtime_api
+from nslb.amphora import layout, runtime_api
 from nslb.amphora.base import ApplyError, ConfigRejected, Observation
 from nslb.amphora.haproxy_process import HAPROXY, HAPROXY_USER, HaproxyProcess
-from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
+from nslb.model.bundle import Bundle, HostFacts, NetworkPort
 from nslb.netns.bridges import BridgeRegistry, prune_bridges
 from nslb.netns.names import port_key
 from nslb.netns.sysctl import raise_neighbour_limits, set_in_namespace
-from nslb.render import ping_wrapper_path, render_haproxy
-from nslb.render.haproxy import lb_dir
-from nslb.render.values import UnsafeValue
+from nslb.render import ping_wrapper_path
+from nslb.render.haproxy import amphora_dir
 
 log = logging.getLogger(__name__)
 
-# sun_path is 108 bytes and haproxy keeps a little for itself: "<state>/lb/<uuid>/master.sock"
+# sun_path is 108 bytes and haproxy keeps a little for itself: "<state>/amp/<uuid>/master.sock"
 MAX_SOCKET_PATH = 97
-UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+CONFIRMED = "applied.json"
 PING_WRAPPER = """#!/bin/sh
 # haproxy external-check for Octavia PING monitors: argv[3] is the server address.
 case "$3" in
@@ -43,21 +44,11 @@ esac
 """
 
 
-def port_plan(attachment: Attachment, bridge: str, with_gateway: bool) -> netns.PortPlan:
-    """What netns needs to plug one attachment (routes only on the VIP's subnet)."""
-    subnet, network = attachment.subnet, attachment.network
-    prefix = ipaddress.ip_network(subnet.cidr, strict=False).prefixlen
-    vlan = network.segmentation_id if network.network_type == "vlan" else None
-    return netns.PortPlan(
-        port_id=attachment.port.id,
-        bridge=bridge,
-        mtu=network.mtu,
-        addresses=(f"{attachment.address}/{prefix}",),
-        mac=attachment.port.mac_address,
-        vlan=vlan,
-        gateway=subnet.gateway_ip if with_gateway else None,
-        host_routes=tuple((r["destination"], r["nexthop"]) for r in subnet.host_routes),
-    )
+def port_plan(port: NetworkPort, bridge: str) -> netns.PortPlan:
+    """What netns needs to plug one port of a bundle."""
+    return netns.PortPlan(port_id=port.port_id, bridge=bridge, mtu=port.mtu,
+                          addresses=port.addresses, mac=port.mac, vlan=port.segmentation_id,
+                          gateway=port.gateway, host_routes=port.host_routes)
 
 
 class NamespaceDriver:
@@ -66,7 +57,7 @@ class NamespaceDriver:
     def __init__(self, state_dir: Path, physnets: dict[str, str],
                  haproxy: str = HAPROXY, haproxy_user: str = HAPROXY_USER) -> None:
         self.state_dir = Path(state_dir)
-        longest = len(str(lb_dir(self.state_dir, "x" * 36) / "master.sock"))
+        longest = len(str(amphora_dir(self.state_dir, "x" * 36) / "master.sock"))
         if longest > MAX_SOCKET_PATH:
             raise ValueError(f"state dir {state_dir} is too long for haproxy's unix sockets "
                              f"(at most {MAX_SOCKET_PATH - longest + len(str(state_dir))} chars)")
@@ -82,36 +73,39 @@ class NamespaceDriver:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._install_ping_wrapper()
+        layout.adopt_legacy_layout(self.state_dir)
         raise_neighbour_limits()
 
     # --- Protocol -------------------------------------------------------------------------
 
-    def apply(self, snapshot: LoadBalancerSnapshot) -> None:
-        problems = snapshot.problems()
-        if problems:
-            raise ConfigRejected("; ".join(problems))
-        with self._lock(snapshot.lb.id):
+    def facts(self) -> HostFacts:
+        return HostFacts(host=socket.gethostname(), state_dir=str(self.state_dir),
+                         fd_limit=fd_limit(), haproxy_user=self.haproxy_user)
+
+    def apply(self, bundle: Bundle) -> str:
+        with self._lock(bundle.amphora_id):
             try:
-                self._apply(snapshot)
+                return self._apply(bundle)
             except ApplyError:
                 raise
             except Exception as exc:  # netlink, filesystem, process: all mean "not applied"
-                log.exception("apply of %s failed", snapshot.lb.id)
+                log.exception("apply of amphora %s failed", bundle.amphora_id)
                 raise ApplyError(f"{type(exc).__name__}: {exc}") from exc
 
-    def delete(self, lb_id: str) -> None:
-        with self._lock(lb_id):
-            proc = self._process(lb_id)
+    def delete(self, amphora_id: str) -> None:
+        with self._lock(amphora_id):
+            proc = self._process(amphora_id)
             proc.stop()
-            namespace = netns.namespace_name(lb_id)
+            namespace = netns.namespace_name(amphora_id)
             for key in netns.plugged_port_prefixes(namespace):
                 netns.unplug(namespace, key)
             netns.delete_namespace(namespace)
-            shutil.rmtree(lb_dir(self.state_dir, lb_id), ignore_errors=True)
+            shutil.rmtree(amphora_dir(self.state_dir, amphora_id), ignore_errors=True)
+            layout.remove_legacy_link(self.state_dir, amphora_id)
             prune_bridges(self.bridges)
 
-    def observe(self, lb_id: str) -> Observation:
-        proc = self._process(lb_id)
+    def observe(self, amphora_id: str) -> Observation:
+        proc = self._process(amphora_id)
         if proc.master_pid() is None:
             return Observation(running=False)
         try:
@@ -125,54 +119,56 @@ class NamespaceDriver:
                            process_start=started)
 
     def existing(self) -> set[str]:
-        """LBs this nslb owns on the host: those with a directory under our state dir.
+        """Amphorae this nslb owns on the host: those with a directory under our state dir.
 
         Namespaces alone do not prove ownership (another nslb with another state dir may
         share the host), so a bare `nslb-*` namespace is never reported as ours.
         """
-        lbs = self.state_dir / "lb"
-        if not lbs.is_dir():
+        root = amphora_dir(self.state_dir, "x").parent
+        if not root.is_dir():
             return set()
-        return {p.name for p in lbs.iterdir() if p.is_dir() and UUID.fullmatch(p.name)}
+        return {p.name for p in root.iterdir()
+                if p.is_dir() and layout.UUID.fullmatch(p.name)}
 
     def close(self) -> None:
         """Nothing to release: haproxies are daemons and must keep serving without nslb."""
 
     # --- apply steps ----------------------------------------------------------------------
 
-    def _apply(self, snapshot: LoadBalancerSnapshot) -> None:
-        lb_id = snapshot.lb.id
-        proc = self._process(lb_id)
+    def _apply(self, bundle: Bundle) -> str:
+        proc = self._process(bundle.amphora_id)
         proc.prepare_dir()
-        try:
-            text = render_haproxy(snapshot, state_dir=self.state_dir, fd_limit=fd_limit(),
-                                  user=self.haproxy_user)
-        except UnsafeValue as exc:
-            raise ConfigRejected(str(exc)) from None
-        namespace = netns.namespace_name(lb_id)
+        namespace = netns.namespace_name(bundle.amphora_id)
         self._evict_orphan(proc)
-        self._plumb(namespace, snapshot)
+        self._plumb(namespace, bundle.ports)
         running = proc.master_pid() is not None and bool(proc.current_workers())
-        current = _read_config(proc.config)
-        if running and current == text:
-            return
+        if running and _confirmed(proc) == bundle.hash:
+            return bundle.hash
+        text = bundle.files["haproxy.cfg"]
+        _read_config(proc.config)  # clears a directory left where the config belongs
         candidate = proc.dir / "haproxy.cfg.new"
         _write_atomically(candidate, text)
-        if running and current is not None:
+        serving = _read_config(proc.lkg) if running else None
+        if serving is not None:
             # `haproxy -c` first: a config that cannot load must never replace a serving one.
             problem = proc.check(candidate)
             if problem:
                 candidate.unlink(missing_ok=True)
                 raise ConfigRejected(f"haproxy rejected the configuration: {problem}")
-            self._update_running(proc, current, candidate)
+            self._update_running(proc, serving, candidate)
         else:
             # Nothing serves yet, so a separate check would only cost a process start:
             # haproxy validates while starting and its complaint becomes the ApplyError.
             self._start(proc, candidate)
         shutil.copyfile(proc.config, proc.lkg)
+        _confirm(proc, bundle)
+        return bundle.hash
 
-    def _update_running(self, proc: HaproxyProcess, current: str, candidate: Path) -> None:
-        commands = runtime_api.runtime_commands(current, candidate.read_text())
+    def _update_running(self, proc: HaproxyProcess, serving: str, candidate: Path) -> None:
+        """Move the running haproxy from `serving` (the last config it confirmed) to the
+        candidate: through the runtime API when only weights and admin states differ,
+        else with a checked reload that rolls back to the last known good config."""
+        commands = runtime_api.runtime_commands(serving, candidate.read_text())
         os.replace(candidate, proc.config)
         if commands is not None:
             for line in commands:
@@ -217,34 +213,34 @@ class NamespaceDriver:
             log.warning("haproxy of %s runs outside its namespace; restarting", proc.dir.name)
             proc.stop()
 
-    def _plumb(self, namespace: str, snapshot: LoadBalancerSnapshot) -> None:
+    def _plumb(self, namespace: str, ports: tuple[NetworkPort, ...]) -> None:
         netns.ensure_namespace(namespace)
         wanted: set[str] = set()
-        for attachment in snapshot.attachments():
-            plan = port_plan(attachment, self._bridge(attachment),
-                             with_gateway=attachment is snapshot.vip)
+        for port in ports:
+            plan = port_plan(port, self._bridge(port))
             wanted.add(port_key(plan.port_id))
             netns.plug(namespace, plan, self.bridges)
         for key in netns.plugged_port_prefixes(namespace) - wanted:
             netns.unplug(namespace, key)
 
-    def _bridge(self, attachment: Attachment) -> str:
-        physnet = attachment.network.physical_network or ""
+    def _bridge(self, port: NetworkPort) -> str:
         try:
-            return self.physnets[physnet]
+            return self.physnets[port.physical_network]
         except KeyError:
-            raise ApplyError(f"network {attachment.network.id} is on physical network "
-                             f"{physnet!r}, which is not mapped to a bridge") from None
+            raise ApplyError(f"port {port.port_id} is on physical network "
+                             f"{port.physical_network!r}, which is not mapped to a "
+                             "bridge") from None
 
     # --- helpers --------------------------------------------------------------------------
 
-    def _process(self, lb_id: str) -> HaproxyProcess:
-        return HaproxyProcess(lb_dir(self.state_dir, lb_id), netns.namespace_name(lb_id),
-                              self.haproxy, self.haproxy_user)
+    def _process(self, amphora_id: str) -> HaproxyProcess:
+        return HaproxyProcess(amphora_dir(self.state_dir, amphora_id),
+                              netns.namespace_name(amphora_id), self.haproxy, self.haproxy_user,
+                              aliases=(layout.legacy_config(self.state_dir, amphora_id),))
 
-    def _lock(self, lb_id: str) -> threading.Lock:
+    def _lock(self, amphora_id: str) -> threading.Lock:
         with self._locks_guard:
-            return self._locks.setdefault(lb_id, threading.Lock())
+            return self._locks.setdefault(amphora_id, threading.Lock())
 
     def _install_ping_wrapper(self) -> None:
         """PING monitors run this as haproxy's user (nobody), so the path must be traversable."""
@@ -275,6 +271,21 @@ def _read_config(path: Path) -> str | None:
         return path.read_bytes().decode("utf-8", errors="replace")
     except FileNotFoundError:
         return None
+
+
+def _confirmed(proc: HaproxyProcess) -> str | None:
+    """The hash of the bundle the running haproxy last confirmed, if any."""
+    try:
+        data = json.loads((proc.dir / CONFIRMED).read_text())
+        return str(data["hash"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _confirm(proc: HaproxyProcess, bundle: Bundle) -> None:
+    """Written last, only after haproxy took the bundle."""
+    _write_atomically(proc.dir / CONFIRMED, json.dumps(
+        {"hash": bundle.hash, "generation": bundle.generation}))
 
 
 def _write_atomically(path: Path, text: str) -> None:

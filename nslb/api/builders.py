@@ -12,7 +12,8 @@ from typing import Any
 from nslb.api import schemas as s
 from nslb.api.faults import BadRequest, NotImplementedOption, ValidationFailure
 from nslb.model import enums
-from nslb.model.resources import HealthMonitor, Listener, LoadBalancer, Member, Pool
+from nslb.model.enums import AmphoraRole, AmphoraStatus
+from nslb.model.resources import Amphora, HealthMonitor, Listener, LoadBalancer, Member, Pool
 
 HTTP_HM_FIELDS = ("http_method", "url_path", "expected_codes", "http_version", "domain_name")
 LISTENER_TLS_FIELDS = ("default_tls_container_ref", "sni_container_refs",
@@ -20,6 +21,14 @@ LISTENER_TLS_FIELDS = ("default_tls_container_ref", "sni_container_refs",
                        "tls_ciphers", "tls_versions", "alpn_protocols", "hsts_max_age")
 POOL_TLS_FIELDS = ("tls_container_ref", "ca_tls_container_ref", "crl_container_ref",
                    "tls_ciphers", "tls_versions", "alpn_protocols")
+
+
+def new_amphorae(lb: LoadBalancer) -> list[Amphora]:
+    """The amphorae a new LB gets: one STANDALONE (SINGLE topology). The worker places and
+    builds them; their rows are written with the LB so the intent survives a crash."""
+    return [Amphora(loadbalancer_id=lb.id, role=AmphoraRole.STANDALONE,
+                    status=AmphoraStatus.PENDING_CREATE, ha_ip=lb.vip_address,
+                    ha_port_id=lb.vip_port_id)]
 
 
 def _common(data: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api import tree_create, views
+from nslb.api import builders, tree_create, views
 from nslb.api.capacity import ensure_room
 from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.faults import BadRequest, Forbidden, NotImplementedOption, ValidationFailure
@@ -83,6 +83,7 @@ async def create(request: Request) -> Response:
         ensure_room(session, lb.id, len(built.members), len(built.listeners))
         session.add(lb)
         session.flush()
+        session.add_all(builders.new_amphorae(lb))
         for group in built.in_insert_order():  # no ORM relationships: order by hand for FKs
             session.add_all(group)
             session.flush()

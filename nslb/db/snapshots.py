@@ -11,7 +11,7 @@ import dataclasses
 
 from sqlalchemy.orm import Session
 
-from nslb.db import ports
+from nslb.db import amphorae, ports
 from nslb.db.tree import Tree, load_tree
 from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.resources import LoadBalancer
@@ -53,4 +53,5 @@ def build(session: Session, lb: LoadBalancer, tree: Tree | None = None) -> LoadB
         lb=lb, vip=_attachment(session, lb.vip_port_id, lb.vip_subnet_id),
         member_ports=tuple(member_ports), listeners=tuple(listeners), pools=tuple(pools),
         members=tuple(members), healthmonitors=tuple(hms), generation=lb.generation,
+        amphorae=tuple(amphorae.of_lb(session, lb.id)),
     )

@@ -8,6 +8,7 @@ per pool, one VLAN id per physical network, one owner per IP address in a subnet
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -65,6 +66,33 @@ load_balancer = Table(
     Column("availability_zone", String(255)),
     Column("generation", Integer, nullable=False, default=1),
     Column("applied_generation", Integer, nullable=False, default=0),
+)
+
+amphora = Table(
+    "amphora", metadata,
+    Column("id", ID, primary_key=True),
+    Column("loadbalancer_id", ID, ForeignKey("load_balancer.id"), index=True),
+    Column("compute_id", String(255)),
+    Column("lb_network_ip", String(64)),
+    Column("vrrp_ip", String(64)),
+    Column("ha_ip", String(64)),
+    Column("vrrp_port_id", ID),
+    Column("ha_port_id", ID),
+    Column("role", String(36)),
+    Column("status", String(36), nullable=False, index=True),
+    Column("vrrp_interface", String(16)),
+    Column("vrrp_id", Integer),
+    Column("vrrp_priority", Integer),
+    Column("cached_zone", String(255)),
+    Column("image_id", String(36)),
+    Column("compute_flavor", String(255)),
+    Column("cert_expiration", DateTime),
+    Column("cert_busy", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime),
+    # What the amphora's data plane confirmed it serves (see nslb.model.resources.Amphora).
+    Column("applied_generation", BigInteger, nullable=False, default=0),
+    Column("applied_hash", String(64)),
 )
 
 listener = Table(
@@ -133,11 +161,12 @@ listener_statistics = Table(
     Column("listener_id", ID, primary_key=True),
     Column("loadbalancer_id", ID, nullable=False, index=True),
     # Totals carried over from earlier haproxy processes, plus the last raw reading.
-    Column("bytes_in", Integer, nullable=False, default=0),
-    Column("bytes_out", Integer, nullable=False, default=0),
-    Column("total_connections", Integer, nullable=False, default=0),
-    Column("request_errors", Integer, nullable=False, default=0),
-    Column("active_connections", Integer, nullable=False, default=0),
+    # 64-bit: a busy listener passes 2**31 bytes within minutes (int4 on PostgreSQL).
+    Column("bytes_in", BigInteger, nullable=False, default=0),
+    Column("bytes_out", BigInteger, nullable=False, default=0),
+    Column("total_connections", BigInteger, nullable=False, default=0),
+    Column("request_errors", BigInteger, nullable=False, default=0),
+    Column("active_connections", BigInteger, nullable=False, default=0),
     Column("process_start", Float, nullable=False, default=0.0),
     Column("raw", JSONText, nullable=False, default=dict),
 )
@@ -256,6 +285,7 @@ revoked_token = Table(
 
 _MAPPED = {
     r.LoadBalancer: load_balancer,
+    r.Amphora: amphora,
     r.Listener: listener,
     r.Pool: pool,
     r.Member: member,

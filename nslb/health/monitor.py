@@ -1,4 +1,5 @@
-"""The health loop: observe every provisioned LB, write operating statuses and stats.
+"""The health loop: observe the amphorae of every provisioned LB, write operating statuses
+and stats.
 
 Observation (socket I/O) happens outside any transaction; the results of one round are
 written in a single transaction, and statuses only when they change.
@@ -17,15 +18,18 @@ from sqlalchemy.orm import Session
 from nslb.amphora.base import AmphoraDriver, Observation
 from nslb.db import stats
 from nslb.db.engine import Database
-from nslb.db.tables import load_balancer
+from nslb.db.tables import amphora, load_balancer
 from nslb.db.tree import load_tree
 from nslb.health.derive import derive
+from nslb.model.enums import AmphoraStatus
 from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.resources import LoadBalancer
 
 log = logging.getLogger(__name__)
 # An ERROR LB may still serve its last good config: its operating status stays true too.
 OBSERVED = (P.ACTIVE.value, P.PENDING_UPDATE.value, P.ERROR.value)
+# Amphorae whose data plane is expected to exist.
+SERVING = (AmphoraStatus.ALLOCATED.value, AmphoraStatus.ERROR.value)
 
 
 class HealthMonitor:
@@ -58,12 +62,19 @@ class HealthMonitor:
 
     def run_once(self) -> None:
         with self.db.read() as session:
-            ids = list(session.scalars(select(load_balancer.c.id).where(
-                load_balancer.c.provisioning_status.in_(OBSERVED))))
+            rows = session.execute(
+                select(amphora.c.loadbalancer_id, amphora.c.id)
+                .join(load_balancer, load_balancer.c.id == amphora.c.loadbalancer_id)
+                .where(load_balancer.c.provisioning_status.in_(OBSERVED),
+                       amphora.c.status.in_(SERVING))
+                .order_by(amphora.c.loadbalancer_id, amphora.c.created_at)).all()
+        by_lb: dict[str, list[str]] = {}
+        for lb_id, amphora_id in rows:
+            by_lb.setdefault(lb_id, []).append(amphora_id)
         observed: dict[str, Observation] = {}
-        for lb_id in ids:
+        for lb_id, amphora_ids in by_lb.items():
             try:
-                observed[lb_id] = self.driver.observe(lb_id)
+                observed[lb_id] = self._serving(amphora_ids)
             except Exception:
                 log.exception("observing load balancer %s failed", lb_id)
                 continue
@@ -73,6 +84,11 @@ class HealthMonitor:
             with self.db.write() as session:
                 for lb_id, obs in observed.items():
                     self._store(session, lb_id, obs)
+
+    def _serving(self, amphora_ids: list[str]) -> Observation:
+        """The observation of the amphora that serves the LB: the first one running."""
+        observations = [self.driver.observe(a) for a in amphora_ids]
+        return next((o for o in observations if o.running), Observation(running=False))
 
     @staticmethod
     def _store(session: Session, lb_id: str, obs: Observation) -> None:

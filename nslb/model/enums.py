@@ -21,6 +21,30 @@ class OperatingStatus(StrEnum):
     NO_MONITOR = "NO_MONITOR"
 
 
+class AmphoraRole(StrEnum):
+    STANDALONE = "STANDALONE"
+    MASTER = "MASTER"
+    BACKUP = "BACKUP"
+
+
+class AmphoraStatus(StrEnum):
+    """octavia-lib's amphora statuses (FAILOVER_STOPPED included, as the code has it)."""
+
+    BOOTING = "BOOTING"
+    ALLOCATED = "ALLOCATED"
+    READY = "READY"
+    PENDING_CREATE = "PENDING_CREATE"
+    PENDING_DELETE = "PENDING_DELETE"
+    DELETED = "DELETED"
+    ERROR = "ERROR"
+    FAILOVER_STOPPED = "FAILOVER_STOPPED"
+
+
+class Topology(StrEnum):
+    SINGLE = "SINGLE"
+    ACTIVE_STANDBY = "ACTIVE_STANDBY"
+
+
 class ListenerProtocol(StrEnum):
     HTTP = "HTTP"
     HTTPS = "HTTPS"

@@ -54,6 +54,41 @@ class LoadBalancer(Resource):
 
 
 @dataclass(kw_only=True, eq=False)
+class Amphora:
+    """One running copy of a load balancer's data plane (Octavia's amphora): a namespace
+    `nslb-<id>` with its haproxy (and later keepalived) on host `compute_id`, files under
+    `<state-dir>/amphora/<id>/`. A SINGLE LB has one (STANDALONE); an ACTIVE_STANDBY LB two.
+
+    `generation` is the LB generation this amphora should serve; `applied_generation` and
+    `applied_hash` are what its data plane *confirmed* (a config written to disk but not
+    yet loaded is not applied).
+    """
+
+    id: str = field(default_factory=new_id)
+    loadbalancer_id: str | None = None
+    compute_id: str | None = None
+    lb_network_ip: str | None = None
+    vrrp_ip: str | None = None
+    ha_ip: str | None = None
+    vrrp_port_id: str | None = None
+    ha_port_id: str | None = None
+    role: str | None = "STANDALONE"
+    status: str = "PENDING_CREATE"
+    vrrp_interface: str | None = None
+    vrrp_id: int | None = None
+    vrrp_priority: int | None = None
+    cached_zone: str | None = None
+    image_id: str | None = None
+    compute_flavor: str | None = None
+    cert_expiration: datetime | None = None
+    cert_busy: bool = False
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime | None = None
+    applied_generation: int = 0
+    applied_hash: str | None = None
+
+
+@dataclass(kw_only=True, eq=False)
 class Listener(Resource):
     loadbalancer_id: str = ""
     protocol: str = "HTTP"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nslb.model.resources import (
+    Amphora,
     HealthMonitor,
     Listener,
     LoadBalancer,
@@ -48,6 +49,8 @@ class LoadBalancerSnapshot:
     members: tuple[Member, ...] = ()
     healthmonitors: tuple[HealthMonitor, ...] = ()
     generation: int = field(default=0)
+    # The amphorae that serve this LB (one STANDALONE, or a MASTER and a BACKUP).
+    amphorae: tuple[Amphora, ...] = ()
 
     def pool(self, pool_id: str | None) -> Pool | None:
         return next((p for p in self.pools if p.id == pool_id), None)

@@ -19,13 +19,14 @@ TEMPLATES = Path(__file__).parent / "templates"
 HAPROXY_USER = "haproxy"
 
 
-def lb_dir(state_dir: Path | str, lb_id: str) -> Path:
-    """Where everything of one LB lives: config, pid file, sockets."""
-    return Path(state_dir) / "lb" / lb_id
+def amphora_dir(state_dir: Path | str, amphora_id: str) -> Path:
+    """Where everything of one amphora lives: config, pid file, sockets. (`amp`, not
+    `amphora`: haproxy's unix socket paths must stay under 108 bytes.)"""
+    return Path(state_dir) / "amp" / amphora_id
 
 
-def stats_socket_path(state_dir: Path | str, lb_id: str) -> Path:
-    return lb_dir(state_dir, lb_id) / "stats.sock"
+def stats_socket_path(state_dir: Path | str, amphora_id: str) -> Path:
+    return amphora_dir(state_dir, amphora_id) / "stats.sock"
 
 
 def ping_wrapper_path(state_dir: Path | str) -> Path:
@@ -48,17 +49,19 @@ def _environment() -> jinja2.Environment:
 
 
 def render_haproxy(snapshot: LoadBalancerSnapshot, *, state_dir: Path | str,
-                   fd_limit: int, user: str = HAPROXY_USER) -> str:
+                   fd_limit: int, user: str = HAPROXY_USER, amphora_id: str | None = None
+                   ) -> str:
     """The complete haproxy.cfg of one load balancer.
 
     `fd_limit` is the RLIMIT_NOFILE haproxy will run under; maxconn values are derived from
     it so haproxy never refuses to start for lack of file descriptors. `user` is the
-    unprivileged account haproxy runs as (and its group). Raises values.UnsafeValue when
-    a value is outside its grammar.
+    unprivileged account haproxy runs as (and its group); `amphora_id` (default: the LB's
+    id) names the directory of the amphora's sockets. Raises values.UnsafeValue when a
+    value is outside its grammar.
     """
     view = build_config(
         snapshot,
-        stats_socket=str(stats_socket_path(state_dir, snapshot.lb.id)),
+        stats_socket=str(stats_socket_path(state_dir, amphora_id or snapshot.lb.id)),
         fd_limit=fd_limit,
         ping_command=str(ping_wrapper_path(state_dir)),
         user=user,

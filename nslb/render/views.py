@@ -78,7 +78,6 @@ class BackendView:
 @dataclass(frozen=True)
 class ConfigView:
     lb_id: str
-    generation: int
     globals: GlobalView
     frontends: list[FrontendView]
     backends: list[BackendView]
@@ -110,7 +109,6 @@ def build_config(snapshot: LoadBalancerSnapshot, stats_socket: str, fd_limit: in
                 for p in pools]
     return ConfigView(
         lb_id=v.uuid(snapshot.lb.id, "load balancer id"),
-        generation=v.integer(snapshot.generation, 0, 2**63 - 1, "generation"),
         globals=GlobalView(maxconn=v.integer(ceiling, 1, what="maxconn"),
                            stats_socket=v.file_path(stats_socket, "stats socket"),
                            external_check=healthchecks.needs_external_check(monitors),

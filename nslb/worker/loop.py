@@ -22,13 +22,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from sqlalchemy import select
 
 from nslb.amphora.base import AmphoraDriver, ApplyError, ConfigRejected
-from nslb.db import snapshots
+from nslb.db import amphorae, snapshots
 from nslb.db.engine import Database
 from nslb.db.tables import health_monitor, listener, load_balancer, member, pool
 from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.resources import LoadBalancer
 from nslb.model.snapshot import LoadBalancerSnapshot
 from nslb.model.status import PENDING
+from nslb.render.bundle import InconsistentSnapshot, build_bundle
+from nslb.render.values import UnsafeValue
 from nslb.worker import outcome
 from nslb.worker.decide import (
     Action,
@@ -181,6 +183,10 @@ class Worker:
             self._wake.set()
 
     def _apply(self, state: LbState) -> None:
+        with self.db.write() as session:
+            lb = session.get(LoadBalancer, state.id)
+            if lb is not None and lb.provisioning_status != P.PENDING_DELETE:
+                outcome.ensure_amphorae(session, lb)
         with self.db.read() as session:
             lb = session.get(LoadBalancer, state.id)
             if lb is None or lb.provisioning_status == P.PENDING_DELETE:
@@ -193,35 +199,48 @@ class Worker:
                 error = None
             except snapshots.SnapshotError as exc:
                 snap, error = None, str(exc)
-        permanent = False
+        permanent, confirmed = False, dict[str, str]()
         if snap is not None:
-            error, permanent = self._drive(snap)
+            error, permanent, confirmed = self._drive(snap)
         if error is not None and self._failed(
                 dataclasses.replace(state, generation=generation), error,
                 permanent=permanent) is Verdict.RETRY:
             return  # the change stays PENDING_* in the database until the next attempt
         with self.db.write() as session:
-            settled = outcome.applied(session, state.id, generation, error)
+            settled = outcome.applied(session, state.id, generation, error, confirmed,
+                                      self.driver.facts().host)
         self._attempts.pop(state.id, None)
         if settled:
             self._last_sync[state.id] = self.clock()
 
-    def _drive(self, snap: LoadBalancerSnapshot) -> tuple[str | None, bool]:
-        """Hand the snapshot to the driver: (the reason if anything went wrong, whether the
-        data plane refused the config itself so that retrying cannot help)."""
+    def _drive(self, snap: LoadBalancerSnapshot) -> tuple[str | None, bool, dict[str, str]]:
+        """Render a bundle for every amphora of the LB and hand each to the driver:
+        (the reason if anything went wrong, whether retrying cannot help because the config
+        itself was refused, amphora id -> the bundle hash its data plane confirmed)."""
         started = time.perf_counter()
-        try:
-            self.driver.apply(snap)
-        except Exception as exc:  # any driver failure is an outcome, never a crash
-            return describe(exc), isinstance(exc, ConfigRejected)
-        log.info("applied load balancer %s generation %d in %.0f ms", snap.lb.id,
-                 snap.generation, (time.perf_counter() - started) * 1000)
-        return None, False
+        confirmed: dict[str, str] = {}
+        facts = self.driver.facts()
+        for amphora in snap.amphorae:
+            try:
+                bundle = build_bundle(snap, amphora, facts)
+            except (UnsafeValue, InconsistentSnapshot) as exc:
+                return str(exc), True, confirmed
+            try:
+                confirmed[amphora.id] = self.driver.apply(bundle)
+            except Exception as exc:  # any driver failure is an outcome, never a crash
+                return describe(exc), isinstance(exc, ConfigRejected), confirmed
+        log.info("applied load balancer %s generation %d to %d amphorae in %.0f ms",
+                 snap.lb.id, snap.generation, len(confirmed),
+                 (time.perf_counter() - started) * 1000)
+        return None, False, confirmed
 
     def _delete(self, state: LbState) -> None:
         error = None
+        with self.db.read() as session:
+            doomed = [a.id for a in amphorae.of_lb(session, state.id, live_only=False)]
         try:
-            self.driver.delete(state.id)
+            for amphora_id in doomed:
+                self.driver.delete(amphora_id)
         except Exception as exc:  # any driver failure is an outcome, never a crash
             error = describe(exc)
         if error is not None and self._failed(state, error) is Verdict.RETRY:
@@ -251,13 +270,13 @@ class Worker:
         return verdict
 
     def clean_orphans(self) -> None:
-        """Remove data plane whose LB is gone from the database (crash during delete)."""
+        """Remove data plane whose amphora is gone from the database (crash during delete)."""
         with self.db.read() as session:
-            known = set(session.scalars(select(load_balancer.c.id)))
-        for lb_id in orphans(self.driver.existing(), known):
-            log.warning("removing orphaned data plane of load balancer %s", lb_id)
+            known = amphorae.live_ids(session)
+        for amphora_id in orphans(self.driver.existing(), known):
+            log.warning("removing orphaned data plane of amphora %s", amphora_id)
             try:
-                self.driver.delete(lb_id)
+                self.driver.delete(amphora_id)
             except Exception as exc:  # the next start tries again; serving goes on
-                log.error("removing orphaned load balancer %s failed: %s", lb_id,
+                log.error("removing orphaned amphora %s failed: %s", amphora_id,
                           describe(exc))

@@ -6,11 +6,20 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from nslb.db import ports, stats
+from nslb.db import amphorae, ports, stats
 from nslb.db.lb_ports import vip_port_name
 from nslb.db.tree import Tree, load_tree
+from nslb.model.enums import AmphoraRole, AmphoraStatus
 from nslb.model.enums import ProvisioningStatus as P
-from nslb.model.resources import HealthMonitor, Listener, LoadBalancer, Member, Pool
+from nslb.model.resources import (
+    Amphora,
+    HealthMonitor,
+    Listener,
+    LoadBalancer,
+    Member,
+    Pool,
+    utcnow,
+)
 from nslb.model.status import PENDING, Event, transition
 
 log = logging.getLogger(__name__)
@@ -53,10 +62,43 @@ def settle(t: Tree, failed: bool) -> dict[str, P]:
     return out
 
 
-def applied(session: Session, lb_id: str, generation: int, error: str | None) -> bool:
-    """Settle statuses after an apply of `generation`. False when the LB moved on meanwhile."""
+def ensure_amphorae(session: Session, lb: LoadBalancer) -> list[Amphora]:
+    """The LB's live amphorae, creating the STANDALONE one a SINGLE LB needs if it has none
+    (the API creates it with the LB; this covers rows made any other way)."""
+    found = amphorae.of_lb(session, lb.id)
+    if found:
+        return found
+    amphora = Amphora(loadbalancer_id=lb.id, role=AmphoraRole.STANDALONE,
+                      status=AmphoraStatus.PENDING_CREATE, ha_ip=lb.vip_address,
+                      ha_port_id=lb.vip_port_id)
+    session.add(amphora)
+    session.flush()
+    return [amphora]
+
+
+def _record_amphorae(session: Session, lb: LoadBalancer, generation: int,
+                     confirmed: dict[str, str], host: str) -> None:
+    """What each amphora's data plane confirmed; a first confirmation makes it ALLOCATED."""
+    for amphora in amphorae.of_lb(session, lb.id):
+        digest = confirmed.get(amphora.id)
+        if digest is None:
+            continue
+        amphora.applied_generation, amphora.applied_hash = generation, digest
+        amphora.compute_id = amphora.compute_id or host
+        if amphora.status in (AmphoraStatus.PENDING_CREATE, AmphoraStatus.BOOTING):
+            amphora.status = AmphoraStatus.ALLOCATED
+            amphora.updated_at = utcnow()
+
+
+def applied(session: Session, lb_id: str, generation: int, error: str | None,
+            confirmed: dict[str, str] | None = None, host: str | None = None) -> bool:
+    """Settle statuses after an apply of `generation`. False when the LB moved on meanwhile.
+    `confirmed`: amphora id -> the bundle hash its data plane confirmed (on `host`)."""
     lb = session.get(LoadBalancer, lb_id, with_for_update=True)
-    if lb is None or lb.generation != generation or lb.provisioning_status == P.PENDING_DELETE:
+    if lb is None:
+        return False
+    _record_amphorae(session, lb, generation, confirmed or {}, host or "")
+    if lb.generation != generation or lb.provisioning_status == P.PENDING_DELETE:
         return False  # moved on meanwhile; a deleting LB is settled by deleted() only
     t = load_tree(session, lb)
     plan = settle(t, error is not None)
@@ -97,7 +139,8 @@ def deleted(session: Session, lb_id: str, error: str | None) -> None:
                 obj.provisioning_status = transition(obj.provisioning_status, Event.FAIL)
         lb.applied_generation = lb.generation
         return
-    _drop(session, [*t.members, *t.healthmonitors, *t.listeners, *t.pools])
+    _drop(session, [*t.members, *t.healthmonitors, *t.listeners, *t.pools,
+                    *amphorae.of_lb(session, lb.id, live_only=False)])
     for port in ports.member_ports(session, lb.id, lb.project_id):
         ports.release_port(session, port.id)
     vip = ports.get_port(session, lb.vip_port_id)

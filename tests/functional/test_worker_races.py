@@ -3,6 +3,7 @@ driver failure (whatever it raises) stops the worker or makes it spin."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -25,7 +26,7 @@ def test_stale_apply_job_leaves_a_deleting_lb_to_the_delete_job(
     """An APPLY planned while the LB was ACTIVE (a resync) runs after the API deleted it."""
     lb = active_lb(client, worker)
     stale = state_of(worker, lb["id"])
-    driver.applied.pop(lb["id"])  # so a wrong re-apply would show
+    driver.forget(lb["id"])  # so a wrong re-apply would show
     assert client.delete(f"{LB_URL}/{lb['id']}").status_code == 204
 
     worker._job(stale, Action.APPLY)  # the stale job
@@ -98,7 +99,7 @@ def test_any_exception_from_apply_is_retried_and_a_later_success_settles(
     worker.drain()
     assert set(statuses(client, ids).values()) == {"ACTIVE"}
     assert worker.attempts(ids["lb"]) is None
-    assert driver.applied[ids["lb"]].members[0].weight == 7
+    assert " weight 7\n" in driver.applied[ids["lb"]].files["haproxy.cfg"]
 
 
 def test_an_apply_that_keeps_failing_puts_only_the_changed_object_in_error(
@@ -120,13 +121,14 @@ def test_orphan_cleanup_survives_a_failing_delete(worker: Worker, driver: NoopDr
                                                   client: TestClient) -> None:
     lb = active_lb(client, worker)
     orphan = "0badf00d-0000-4000-8000-000000000000"
-    driver.applied[orphan] = driver.applied[lb["id"]]
+    driver.bundles[orphan] = dataclasses.replace(driver.applied[lb["id"]], amphora_id=orphan,
+                                                 loadbalancer_id=orphan)
     driver.broken[orphan] = PermissionError("denied")
     worker.clean_orphans()  # logs, does not raise
     assert driver.attempts("delete", orphan) == 1
     del driver.broken[orphan]
     worker.clean_orphans()
-    assert orphan not in driver.applied
+    assert orphan not in driver.bundles
 
 
 def test_describe_never_yields_an_empty_reason(worker: Worker, driver: NoopDriver,

@@ -146,6 +146,7 @@ class Api:
             status = lb["provisioning_status"]
             if status == "ACTIVE" and self._children_active(lb_id):
                 self._remember_ports()
+                self.amphora_dir(lb_id)
                 return
             if status == "ERROR":
                 raise ApiError(f"load balancer {lb_id} went to ERROR:\n{self.tail()}")
@@ -168,6 +169,19 @@ class Api:
     def _remember_ports(self) -> None:
         for port in self.call("GET", f"{NET}/ports", 200)["ports"]:
             CREATED_PORTS.add(port["id"])
+
+    def amphora_dir(self, lb_id: str) -> Path:
+        """The directory of the LB's (first) amphora on this host, found by the LB id its
+        haproxy.cfg names; the amphora is remembered for the leak check."""
+        for path in sorted((self.state_dir / "amp").glob("*/haproxy.cfg")):
+            if path.read_text(errors="replace").startswith(
+                    f"# Configuration for loadbalancer {lb_id}\n"):
+                CREATED_LBS.add(path.parent.name)
+                return path.parent
+        raise ApiError(f"no amphora of load balancer {lb_id} under {self.state_dir}/amp")
+
+    def amphora_id(self, lb_id: str) -> str:
+        return self.amphora_dir(lb_id).name
 
     def status(self, lb_id: str) -> dict[str, Any]:
         return dict(self.call("GET", f"{LB}/{lb_id}/status", 200)["statuses"]["loadbalancer"])

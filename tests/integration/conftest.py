@@ -21,8 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from nslb.amphora.base import ConfigRejected
 from nslb.amphora.namespace import NamespaceDriver
+from nslb.model.bundle import Bundle
+from nslb.model.resources import Amphora
 from nslb.netns.names import host_ifname
+from nslb.render.bundle import InconsistentSnapshot, build_bundle
+from nslb.render.values import UnsafeValue
 
 HERE = Path(__file__).parent
 PREFIX = f"nt{secrets.token_hex(2)}"
@@ -174,12 +179,24 @@ def lab() -> Iterator[Lab]:
 
 
 class TrackingDriver(NamespaceDriver):
-    """The real driver, remembering what it was asked to build so fixtures can remove it."""
+    """The real driver, remembering what it was asked to build so fixtures can remove it.
+
+    Tests hand it a snapshot of one LB: it renders the bundle of the LB's STANDALONE
+    amphora (id = the LB's id, unless the snapshot names its amphorae) as the worker
+    would, and applies that."""
 
     def apply(self, snapshot):  # type: ignore[no-untyped-def]
-        CREATED_LBS.add(snapshot.lb.id)
+        if isinstance(snapshot, Bundle):
+            return super().apply(snapshot)
+        amphora = (snapshot.amphorae[0] if snapshot.amphorae
+                   else Amphora(id=snapshot.lb.id, loadbalancer_id=snapshot.lb.id))
+        try:
+            bundle = build_bundle(snapshot, amphora, self.facts())
+        except (UnsafeValue, InconsistentSnapshot) as exc:
+            raise ConfigRejected(str(exc)) from None
+        CREATED_LBS.add(amphora.id)
         CREATED_PORTS.update(a.port.id for a in snapshot.attachments())
-        super().apply(snapshot)
+        return super().apply(bundle)
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ def _finish(loop: subprocess.Popen[str], stop: Path) -> dict[str, object]:
 
 
 def _master_pid(api: Api, lb_id: str) -> int:
-    return int((api.state_dir / "lb" / lb_id / "haproxy.pid").read_text())
+    return int((api.amphora_dir(lb_id) / "haproxy.pid").read_text())
 
 
 def _workers(master: int) -> set[int]:
@@ -148,14 +148,15 @@ def test_delete_through_the_api_removes_everything(env: Env, hosts: Lab) -> None
     veths = {host_ifname(p["id"]) for p in ports}
     client = hosts.host("cl", [f"{CLIENT}/24"])
     assert hosts.names(client, url(lb["vip_address"]), 2) == ["be1", "be1"]
-    lb_dir = api.state_dir / "lb" / lb_id
+    lb_dir = api.amphora_dir(lb_id)
+    namespace = namespace_name(lb_dir.name)
     master = _master_pid(api, lb_id)
-    assert namespace_name(lb_id) in sh("ip", "netns", "list")
+    assert namespace in sh("ip", "netns", "list")
     links = sh("ip", "-o", "link")
     assert len(veths) == 2 and all(v in links for v in veths), (veths, links)
 
     api.delete_lb(lb_id)
-    assert namespace_name(lb_id) not in sh("ip", "netns", "list")
+    assert namespace not in sh("ip", "netns", "list")
     links = sh("ip", "-o", "link")
     assert not [v for v in veths if v in links]
     assert not _alive(master)

@@ -209,7 +209,7 @@ def test_stats_count_requests_and_survive_a_reload(env: Env, hosts: Lab) -> None
     for stats in got:
         assert stats["bytes_in"] > 0 and stats["bytes_out"] > 0, stats
     # a timeout change needs a reload: a new haproxy worker whose counters start at zero
-    master = int((env.api.state_dir / "lb" / lb["id"] / "haproxy.pid").read_text())
+    master = int((env.api.amphora_dir(lb["id"]) / "haproxy.pid").read_text())
     workers = _workers(master)
     env.api.change(lb["id"], "PUT", f"{LISTENERS}/{listener}",
                    {"listener": {"timeout_client_data": 40001}})

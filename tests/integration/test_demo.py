@@ -28,7 +28,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server() -> Iterator[tuple[str, str]]:
+def server() -> Iterator[tuple[str, str, str]]:
     """A real nslb serve with its own state dir and bridge; stopped even on failure."""
     state = tempfile.mkdtemp(prefix="nsd-", dir="/tmp")
     bridge = f"ndm{secrets.token_hex(3)}"
@@ -45,7 +45,7 @@ def server() -> Iterator[tuple[str, str]]:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        yield url, bridge
+        yield url, bridge, state
     finally:
         subprocess.run([NSLB, "demo", "--clean"], capture_output=True, timeout=60, check=False)
         proc.send_signal(signal.SIGTERM)
@@ -54,8 +54,8 @@ def server() -> Iterator[tuple[str, str]]:
         shutil.rmtree(state, ignore_errors=True)
 
 
-def test_demo_serves_both_backends_and_cleans_up(server: tuple[str, str]) -> None:
-    url, bridge = server
+def test_demo_serves_both_backends_and_cleans_up(server: tuple[str, str, str]) -> None:
+    url, bridge, _ = server
     run = subprocess.run([NSLB, "demo", "--url", url, "--physnet", "demonet",
                           "--bridge", bridge], capture_output=True, text=True, timeout=120,
                          check=False)
@@ -77,16 +77,18 @@ def test_demo_serves_both_backends_and_cleans_up(server: tuple[str, str]) -> Non
     assert bridge not in links
 
 
-def test_crashed_haproxy_is_restarted_within_seconds(server: tuple[str, str]) -> None:
+def test_crashed_haproxy_is_restarted_within_seconds(server: tuple[str, str, str]) -> None:
     """kill -9 of an LB's haproxy: the health loop notices and the worker rebuilds it."""
-    url, bridge = server
+    url, bridge, state = server
     run = subprocess.run([NSLB, "demo", "--url", url, "--physnet", "demonet",
                           "--bridge", bridge], capture_output=True, text=True, timeout=120,
                          check=False)
     assert run.returncode == 0, run.stderr
     lb_id = httpx.get(url + "/v2/lbaas/loadbalancers", timeout=5).json()["loadbalancers"][0]["id"]
-    pgrep = subprocess.run(["pgrep", "-f", f"haproxy.*{lb_id}"], capture_output=True, text=True,
-                           check=False)
+    assert httpx.get(f"{url}/v2/lbaas/loadbalancers/{lb_id}", timeout=5).status_code == 200
+    amphorae = f"{state}/amp/"  # the LB's one amphora is the only one of this server
+    pgrep = subprocess.run(["pgrep", "-f", f"haproxy.*{amphorae}"], capture_output=True,
+                           text=True, check=False)
     before = set(pgrep.stdout.split())
     assert before, "the LB's haproxy should be running"
     subprocess.run(["kill", "-9", *before], check=True)
@@ -100,6 +102,6 @@ def test_crashed_haproxy_is_restarted_within_seconds(server: tuple[str, str]) ->
         if not served:
             time.sleep(0.1)
     assert served, "the VIP did not serve again within 10 s of killing haproxy"
-    after = set(subprocess.run(["pgrep", "-f", f"haproxy.*{lb_id}"], capture_output=True,
+    after = set(subprocess.run(["pgrep", "-f", f"haproxy.*{amphorae}"], capture_output=True,
                                text=True, check=False).stdout.split())
     assert after and not after & before

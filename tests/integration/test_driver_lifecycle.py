@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import pickle
 import subprocess
 import sys
 import time
@@ -14,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from nslb.amphora.base import ApplyError
-from nslb.db.tables import map_models
+from nslb.model.resources import Amphora
 from nslb.netns.names import host_ifname, namespace_name
+from nslb.render.bundle import build_bundle
 from tests.integration.conftest import Lab, TrackingDriver, sh, wait_for
 from tests.integration.snapshots import http_lb, with_listener
 
@@ -55,7 +55,7 @@ def test_invalid_config_raises_and_keeps_serving(lab: Lab, driver: TrackingDrive
     client = _setup(lab)
     snap = http_lb([("10.250.1.21", {})])
     driver.apply(snap)
-    config = Path(driver.state_dir, "lb", snap.lb.id, "haproxy.cfg")
+    config = Path(driver.state_dir, "amp", snap.lb.id, "haproxy.cfg")
     serving = config.read_text()
     # A value outside its grammar never reaches the file (the render-time guard).
     with pytest.raises(ApplyError, match="allowed_cidrs"):
@@ -75,7 +75,7 @@ def test_delete_leaves_nothing(lab: Lab, driver: TrackingDriver) -> None:
     _setup(lab)
     snap = http_lb([("10.250.1.21", {})])
     driver.apply(snap)
-    lb_dir = Path(driver.state_dir, "lb", snap.lb.id)
+    lb_dir = Path(driver.state_dir, "amp", snap.lb.id)
     driver.delete(snap.lb.id)
     driver.delete(snap.lb.id)  # idempotent
     assert namespace_name(snap.lb.id) not in sh("ip", "netns", "list")
@@ -99,7 +99,7 @@ def test_reapply_after_haproxy_killed_restarts_it(lab: Lab, driver: TrackingDriv
     client = _setup(lab)
     snap = http_lb([("10.250.1.21", {})])
     driver.apply(snap)
-    pid = int(Path(driver.state_dir, "lb", snap.lb.id, "haproxy.pid").read_text())
+    pid = int(Path(driver.state_dir, "amp", snap.lb.id, "haproxy.pid").read_text())
     os.kill(pid, 9)
     assert wait_for(lambda: not driver.observe(snap.lb.id).running, 5)
     driver.apply(snap)
@@ -109,20 +109,21 @@ def test_reapply_after_haproxy_killed_restarts_it(lab: Lab, driver: TrackingDriv
 def test_haproxy_survives_the_death_of_nslb(lab: Lab, driver: TrackingDriver) -> None:
     """An nslb process that applied an LB is killed -9; traffic continues, a new driver adopts."""
     client = _setup(lab)
-    map_models()  # the child maps too: pickles then carry the same ORM state either way
     snap = http_lb([("10.250.1.21", {})])
     driver.apply(snap)  # registers the LB for cleanup; the child below re-applies it
-    code = ("import pickle,sys; from pathlib import Path;"
+    bundle = build_bundle(snap, Amphora(id=snap.lb.id, loadbalancer_id=snap.lb.id),
+                          driver.facts())
+    code = ("import sys; from pathlib import Path;"
             "from nslb.amphora.namespace import NamespaceDriver;"
-            "from nslb.db.tables import map_models; map_models();"
+            "from nslb.model.bundle import Bundle;"
             "d=NamespaceDriver(Path(sys.argv[1]), {'physnet1': sys.argv[2]});"
-            "d.apply(pickle.loads(bytes.fromhex(sys.argv[3])));"
+            "d.apply(Bundle.from_json(sys.stdin.read()));"
             "import os; os.kill(os.getpid(), 9)")
     driver.delete(snap.lb.id)
-    child = subprocess.run([sys.executable, "-c", code, str(driver.state_dir), lab.bridge,
-                            pickle.dumps(snap).hex()], timeout=60, check=False)
+    child = subprocess.run([sys.executable, "-c", code, str(driver.state_dir), lab.bridge],
+                           input=bundle.to_json(), text=True, timeout=60, check=False)
     assert child.returncode == -9
     assert lab.names(client, VIP_URL, 2) == ["be1", "be1"]
     before = driver.observe(snap.lb.id).process_start
-    driver.apply(snap)  # adoption: same config, nothing restarted
+    assert driver.apply(snap) == bundle.hash  # adoption: confirmed, nothing restarted
     assert driver.observe(snap.lb.id).process_start == before

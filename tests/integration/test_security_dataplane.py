@@ -82,7 +82,7 @@ def _lb(env: Env, hosts: Lab, **extra: Any) -> tuple[dict[str, Any], str]:
 
 
 def _config(env: Env, lb_id: str) -> Path:
-    return env.api.state_dir / "lb" / lb_id / "haproxy.cfg"
+    return env.api.amphora_dir(lb_id) / "haproxy.cfg"
 
 
 def _serves_both(hosts: Lab, client: str, lb: dict[str, Any]) -> bool:
@@ -139,8 +139,8 @@ def _uids(pids: list[int]) -> set[int]:
 def test_haproxy_runs_unprivileged_and_cannot_open_the_hosts_secrets(
         env: Env, hosts: Lab, secret: Path) -> None:
     lb, client = _lb(env, hosts)
-    lb_dir = env.api.state_dir / "lb" / lb["id"]
-    proc = HaproxyProcess(lb_dir, namespace_name(lb["id"]))
+    lb_dir = env.api.amphora_dir(lb["id"])
+    proc = HaproxyProcess(lb_dir, namespace_name(lb_dir.name))
     pids = proc.all_pids()
     assert pids and _uids(pids) == {pwd.getpwnam("haproxy").pw_uid}
     assert oct(lb_dir.stat().st_mode & 0o777) == "0o700"
@@ -161,7 +161,7 @@ def test_haproxy_runs_unprivileged_and_cannot_open_the_hosts_secrets(
 
 def test_a_deleted_stats_socket_heals(env: Env, hosts: Lab) -> None:
     lb, client = _lb(env, hosts)
-    sock = env.api.state_dir / "lb" / lb["id"] / "stats.sock"
+    sock = env.api.amphora_dir(lb["id"]) / "stats.sock"
     sock.unlink()
     time.sleep(3)  # three health rounds
     assert env.api.lb(lb["id"])["operating_status"] == "ONLINE"
@@ -204,7 +204,7 @@ def test_one_pool_holds_a_thousand_health_checked_members(env: Env, hosts: Lab) 
     assert config.count("\n    server ") == 1000
     assert config.count(" check inter ") == 1000
     assert wait_for(lambda: _serves_both(hosts, client, lb), 30, 0.5)
-    pids = HaproxyProcess(env.api.state_dir / "lb" / lb["id"],
-                          namespace_name(lb["id"])).all_pids()
+    directory = env.api.amphora_dir(lb["id"])
+    pids = HaproxyProcess(directory, namespace_name(directory.name)).all_pids()
     assert pids, "haproxy is not running"
     assert "Cannot raise FD limit" not in env.api.tail(400)

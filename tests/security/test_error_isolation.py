@@ -22,6 +22,7 @@ from nslb.amphora.noop import NoopDriver
 from nslb.db import snapshots
 from nslb.db.engine import Database
 from nslb.health.monitor import HealthMonitor
+from nslb.model.bundle import Bundle
 from nslb.model.resources import LoadBalancer
 from nslb.model.snapshot import LoadBalancerSnapshot
 from nslb.worker.loop import Worker
@@ -92,8 +93,13 @@ def snapshot_from_db(db: Database, lb_id: str) -> LoadBalancerSnapshot:
         return snapshots.build(session, lb)
 
 
-def serves_both(snap: LoadBalancerSnapshot, ids: dict[str, Any]) -> bool:
-    """The listener still points at the pool and the pool holds web1 and web2."""
+def serves_both(snap: LoadBalancerSnapshot | Bundle, ids: dict[str, Any]) -> bool:
+    """The listener still points at the pool and the pool holds web1 and web2 (in a
+    snapshot, or in the bundle the data plane serves)."""
+    if isinstance(snap, Bundle):
+        config = snap.files["haproxy.cfg"]
+        return (f"default_backend {ids['pool']}" in config
+                and set(snap.manifest.members) == set(ids["members"]))
     (listener,) = snap.listeners
     return (listener.default_pool_id == ids["pool"]
             and {m.id for m in snap.members_of(ids["pool"])} == set(ids["members"]))
@@ -146,8 +152,7 @@ def test_the_monitor_can_be_fixed_and_the_pool_changed_after_a_refusal(
     assert set(provisioning(client, ids).values()) == {"ACTIVE"}
     created = create_member(client, ids["pool"], address="10.0.0.13", protocol_port=80)
     worker.drain()
-    assert {m.id for m in driver.applied[ids["lb"]].members} == \
-        {*ids["members"], created["id"]}
+    assert set(driver.applied[ids["lb"]].manifest.members) == {*ids["members"], created["id"]}
 
 
 def test_the_refused_monitor_can_be_deleted(client: TestClient, worker: Worker,
@@ -158,8 +163,9 @@ def test_the_refused_monitor_can_be_deleted(client: TestClient, worker: Worker,
     assert client.delete(f"{HM_URL}/{ids['hm']}").status_code == 204
     worker.drain()
     assert client.get(f"{HM_URL}/{ids['hm']}").status_code == 404
-    snap = driver.applied[ids["lb"]]
-    assert serves_both(snap, ids) and snap.healthmonitor_of(ids["pool"]) is None
+    served = driver.applied[ids["lb"]]
+    assert serves_both(served, ids) and not served.manifest.monitored_members
+    assert "httpchk" not in served.files["haproxy.cfg"]
 
 
 def test_a_refused_member_create_leaves_its_siblings_serving(
@@ -188,10 +194,9 @@ def test_a_listener_left_without_its_backend_shows_as_an_outage(
     assert operating(client, ids) == {"lb": "ONLINE", "listener": "ONLINE", "pool": "ONLINE"}
 
     served = driver.applied[ids["lb"]]
-    driver.applied[ids["lb"]] = dataclasses.replace(
-        served, pools=(), members=(), healthmonitors=(),
-        listeners=tuple(dataclasses.replace(li, default_pool_id=None)
-                        for li in served.listeners))
+    driver.bundles[served.amphora_id] = dataclasses.replace(
+        served, manifest=dataclasses.replace(served.manifest, pools=(), members=(),
+                                             monitored_members=()))
     health.run_once()
 
     assert operating(client, ids) == {"lb": "ERROR", "listener": "ONLINE", "pool": "ERROR"}

@@ -1,0 +1,86 @@
+"""The bundle: everything one amphora needs, as plain data. It is the contract between the
+control plane and a data plane, local or (later) remote: the worker renders a bundle per
+amphora, the driver makes the amphora serve it and reports the bundle hash it confirmed.
+
+A bundle holds the files the amphora's engines read (haproxy.cfg now; keepalived.conf,
+certificates and nftables rules later), the network ports to plug (by physical network,
+since which bridge a physnet maps to is the host's business), and a manifest of the
+objects it serves (what a health report is checked against). Its hash covers all of that
+but not the generation, so a change that renders identically costs the data plane nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What rendering needs to know about the host an amphora runs on."""
+
+    host: str
+    state_dir: str
+    fd_limit: int
+    haproxy_user: str = "haproxy"
+
+
+@dataclass(frozen=True)
+class NetworkPort:
+    """One port of the amphora's namespace: its MAC and addresses on one subnet."""
+
+    port_id: str
+    physical_network: str
+    network_type: str
+    segmentation_id: int | None
+    mtu: int
+    mac: str
+    addresses: tuple[str, ...]  # "address/prefixlen"
+    gateway: str | None = None
+    host_routes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The objects the bundle makes the amphora serve (ids only)."""
+
+    listeners: tuple[str, ...] = ()
+    pools: tuple[str, ...] = ()
+    members: tuple[str, ...] = ()
+    monitored_members: tuple[str, ...] = ()
+    disabled_members: tuple[str, ...] = ()
+    disabled_listeners: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Bundle:
+    amphora_id: str
+    loadbalancer_id: str
+    generation: int
+    files: dict[str, str] = field(default_factory=dict)
+    ports: tuple[NetworkPort, ...] = ()
+    manifest: Manifest = field(default_factory=Manifest)
+
+    @property
+    def hash(self) -> str:
+        """sha256 of the content (files, ports, manifest), not of the generation."""
+        content = {"files": self.files, "ports": [asdict(p) for p in self.ports],
+                   "manifest": asdict(self.manifest)}
+        text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Bundle:
+        data: dict[str, Any] = json.loads(text)
+        ports = tuple(NetworkPort(**{**p, "addresses": tuple(p["addresses"]),
+                                     "host_routes": tuple(tuple(r) for r in p["host_routes"])})
+                      for p in data["ports"])
+        manifest = Manifest(**{k: tuple(v) for k, v in data["manifest"].items()})
+        return cls(amphora_id=data["amphora_id"], loadbalancer_id=data["loadbalancer_id"],
+                   generation=data["generation"], files=dict(data["files"]), ports=ports,
+                   manifest=manifest)

@@ -1,0 +1,70 @@
+"""Render one amphora's bundle from its load balancer's snapshot. Pure, like the rest of
+render/: the same snapshot, amphora and host facts always give the same bundle."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from nslb.model.bundle import Bundle, HostFacts, Manifest, NetworkPort
+from nslb.model.resources import Amphora
+from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
+from nslb.render.haproxy import render_haproxy
+from nslb.render.views import rendered_listeners, rendered_pools
+
+
+class InconsistentSnapshot(ValueError):
+    """The snapshot references something it does not hold; nothing is rendered."""
+
+
+def build_bundle(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFacts) -> Bundle:
+    """Everything `amphora` needs to serve `snapshot` on the host described by `facts`.
+    Raises InconsistentSnapshot, or values.UnsafeValue for a value outside its grammar."""
+    problems = snapshot.problems()
+    if problems:
+        raise InconsistentSnapshot("; ".join(problems))
+    config = render_haproxy(snapshot, state_dir=facts.state_dir, fd_limit=facts.fd_limit,
+                            user=facts.haproxy_user, amphora_id=amphora.id)
+    return Bundle(
+        amphora_id=amphora.id,
+        loadbalancer_id=snapshot.lb.id,
+        generation=snapshot.generation,
+        files={"haproxy.cfg": config},
+        ports=tuple(_port(a, with_gateway=a is snapshot.vip) for a in snapshot.attachments()),
+        manifest=manifest(snapshot),
+    )
+
+
+def _port(attachment: Attachment, with_gateway: bool) -> NetworkPort:
+    """A port as plain data (routes only on the VIP's subnet)."""
+    subnet, network = attachment.subnet, attachment.network
+    prefix = ipaddress.ip_network(subnet.cidr, strict=False).prefixlen
+    return NetworkPort(
+        port_id=attachment.port.id,
+        physical_network=network.physical_network or "",
+        network_type=network.network_type,
+        segmentation_id=network.segmentation_id if network.network_type == "vlan" else None,
+        mtu=network.mtu,
+        mac=attachment.port.mac_address,
+        addresses=(f"{attachment.address}/{prefix}",),
+        gateway=subnet.gateway_ip if with_gateway else None,
+        host_routes=tuple((r["destination"], r["nexthop"]) for r in subnet.host_routes),
+    )
+
+
+def manifest(snapshot: LoadBalancerSnapshot) -> Manifest:
+    """The ids of what the rendered config serves, for checking what the amphora reports."""
+    listeners = rendered_listeners(snapshot)
+    pools = rendered_pools(snapshot)
+    pool_ids = {p.id for p in pools}
+    members = [m for m in snapshot.members if m.pool_id in pool_ids]
+    monitored = {p.id for p in pools if (hm := snapshot.healthmonitor_of(p.id)) is not None
+                 and hm.admin_state_up}
+    return Manifest(
+        listeners=tuple(li.id for li in listeners),
+        pools=tuple(p.id for p in pools),
+        members=tuple(m.id for m in members),
+        monitored_members=tuple(m.id for m in members if m.pool_id in monitored),
+        disabled_members=tuple(m.id for m in members if not m.admin_state_up),
+        disabled_listeners=tuple(li.id for li in listeners
+                                 if not (li.admin_state_up and snapshot.lb.admin_state_up)),
+    )
