@@ -69,7 +69,7 @@ def run(env: Env, quick: bool) -> dict[str, Any]:
     env.delete_all(timeout=300)
     deleted = time.perf_counter() - t0
     leftovers = len(haproxy_pids(env.state_dir))
-    lb_dirs = Path(env.state_dir) / "lb"
+    lb_dirs = Path(env.state_dir) / "amp"  # one directory per amphora
     dirs_left = len(os.listdir(lb_dirs)) if lb_dirs.is_dir() else 0
     return {
         f"create_{count}_lbs_s": round(wall, 1),
