@@ -119,7 +119,12 @@ class Env:
             time.sleep(0.5)
 
     def haproxy_config(self, lb_id: str) -> str:
-        return (Path(self.state_dir) / "lb" / lb_id / "haproxy.cfg").read_text()
+        """The config of the LB's amphora (found by the LB id its first line names)."""
+        for path in (Path(self.state_dir) / "amp").glob("*/haproxy.cfg"):
+            text = path.read_text()
+            if text.startswith(f"# Configuration for loadbalancer {lb_id}\n"):
+                return text
+        raise RuntimeError(f"no amphora config of load balancer {lb_id}")
 
 
 def tree(subnet: str, members: list[str], hm: dict[str, Any] | None = None,

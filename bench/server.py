@@ -77,14 +77,14 @@ def haproxy_pids(state: str) -> list[int]:
 
 def purge_dataplane(state: str) -> None:
     """Whatever a benchmark left under `state` (on failure or Ctrl-C): kill its haproxies and
-    delete the namespaces of its LBs (which removes their veths). A no-op after a clean run."""
+    delete the namespaces of its amphorae (which removes their veths). A no-op after a clean run."""
     for pid in haproxy_pids(state):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-    lbs = Path(state) / "lb"
-    if lbs.is_dir():
-        for lb in lbs.iterdir():
-            subprocess.run(["ip", "netns", "del", f"nslb-{lb.name}"], capture_output=True,
+    amphorae = Path(state) / "amp"
+    if amphorae.is_dir():
+        for amphora in amphorae.iterdir():
+            subprocess.run(["ip", "netns", "del", f"nslb-{amphora.name}"], capture_output=True,
                            timeout=30, check=False)
 
 
