@@ -174,8 +174,8 @@ class Api:
         """The directory of the LB's (first) amphora on this host, found by the LB id its
         haproxy.cfg names; the amphora is remembered for the leak check."""
         for path in sorted((self.state_dir / "amp").glob("*/haproxy.cfg")):
-            if path.read_text(errors="replace").startswith(
-                    f"# Configuration for loadbalancer {lb_id}\n"):
+            first = path.read_text(errors="replace").split("\n", 1)[0].split()
+            if first[:4] == ["#", "Configuration", "for", "loadbalancer"] and first[4:5] == [lb_id]:
                 CREATED_LBS.add(path.parent.name)
                 return path.parent
         raise ApiError(f"no amphora of load balancer {lb_id} under {self.state_dir}/amp")

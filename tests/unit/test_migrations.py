@@ -108,3 +108,26 @@ def test_each_revision_steps_up_and_down(db: Database) -> None:
         _downgrade(db, "-1")
     assert current_revision(db) is None
     assert _tables(db) == set()
+
+
+def test_0004_makes_every_load_balancer_one_standalone_amphora(db: Database) -> None:
+    upgrade(db, "0003")
+    with db.engine.begin() as connection:
+        for lb_id, status, applied in (("lb-live", "ACTIVE", 7), ("lb-err", "ERROR", 3),
+                                       ("lb-gone", "DELETED", 1)):
+            connection.exec_driver_sql(
+                "INSERT INTO load_balancer (id, project_id, name, description, "
+                "admin_state_up, provisioning_status, operating_status, tags, created_at, "
+                "vip_address, vip_port_id, vip_subnet_id, vip_network_id, provider, "
+                "generation, applied_generation) VALUES (?, 'p', '', '', 1, ?, 'ONLINE', "
+                "'[]', '2026-11-22 00:00:00', '10.0.0.5', 'port', 'sub', 'net', 'amphora', "
+                "?, ?)", (lb_id, status, applied, applied))
+    upgrade(db)
+    with db.engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT id, loadbalancer_id, role, status, ha_ip, ha_port_id, applied_generation "
+            "FROM amphora ORDER BY id").all()
+    assert [tuple(r) for r in rows] == [
+        ("lb-err", "lb-err", "STANDALONE", "ALLOCATED", "10.0.0.5", "port", 3),
+        ("lb-live", "lb-live", "STANDALONE", "ALLOCATED", "10.0.0.5", "port", 7)]
+    assert _diff(db) == []
