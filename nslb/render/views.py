@@ -41,6 +41,9 @@ class GlobalView:
     external_check: bool
     user: str
     group: str
+    # Old workers of a reload finish their requests but never linger longer than this
+    # (without it, keep-alive connections kept 50 old workers and 254 MB alive).
+    hard_stop_after: str = "10s"
 
 
 @dataclass(frozen=True)

@@ -245,10 +245,11 @@ WORD = re.compile(r"'([^']*)'|(\S+)")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # The directives each section may hold, by their leading words.
 ALLOWED = {
-    "global": {"user", "group", "maxconn", "stats", "external-check", "insecure-fork-wanted"},
+    "global": {"user", "group", "maxconn", "stats", "external-check", "insecure-fork-wanted",
+               "hard-stop-after"},
     "defaults": {"no", "retries", "option"},
     "frontend": {"disabled", "maxconn", "bind", "mode", "tcp-request", "default_backend",
-                 "timeout"},
+                 "timeout", "option"},
     "backend": {"mode", "balance", "fullconn", "option", "timeout", "server", "cookie",
                 "stick-table", "stick", "http-check", "http-request", "external-check"},
 }
