@@ -171,10 +171,11 @@ class NamespaceDriver:
         commands = runtime_api.runtime_commands(serving, candidate.read_text())
         os.replace(candidate, proc.config)
         if commands is not None:
-            for line in commands:
-                answer = proc.worker_command(line).strip()
-                if answer:
-                    log.warning("runtime API %r answered %r; reloading instead", line, answer)
+            for command in commands:
+                answer = proc.worker_command(command.line)
+                if not command.succeeded(answer):
+                    log.warning("runtime API %r answered %r; reloading instead", command.line,
+                                answer.strip())
                     break
             else:
                 return

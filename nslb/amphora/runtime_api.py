@@ -16,7 +16,7 @@ from pathlib import Path
 
 from nslb.amphora.base import ListenerCounters
 
-SERVER_LINE = re.compile(r"^\s*server\s+(\S+)\s+\S+\s+(.*)$")
+SERVER_FULL = re.compile(r"^\s+server\s+(\S+)\s+(\S+)\s*(.*)$")
 BACKEND_LINE = re.compile(r"^backend\s+(\S+)")
 WEIGHT = re.compile(r"\bweight\s+(\d+)")
 
@@ -112,52 +112,130 @@ def master_failed_reloads(show_proc: str) -> int:
 
 
 ServerKey = tuple[str, str]
+# What HAProxy answers when a runtime change worked (anything else means: reload instead).
+QUIET = ("",)
+ADDED = ("New server registered.",)
+DELETED = ("Server deleted.",)
 
 
-def server_settings(config: str) -> dict[ServerKey, tuple[int, bool]]:
-    """(backend, server) -> (weight, disabled) of every server line in a haproxy.cfg."""
-    found: dict[ServerKey, tuple[int, bool]] = {}
+@dataclass(frozen=True)
+class RuntimeCommand:
+    """One CLI command and the answers that mean it worked."""
+
+    line: str
+    ok: tuple[str, ...] = QUIET
+
+    def succeeded(self, answer: str) -> bool:
+        return answer.strip() in self.ok
+
+
+@dataclass(frozen=True)
+class ServerLine:
+    endpoint: str
+    options: str
+
+    @property
+    def weight(self) -> int:
+        match = WEIGHT.search(self.options)
+        return int(match.group(1)) if match else 1
+
+    @property
+    def disabled(self) -> bool:
+        return " disabled" in f" {self.options}"
+
+    @property
+    def checked(self) -> bool:
+        return " check" in f" {self.options}"
+
+    def fixed(self) -> str:
+        """The line without what the runtime API can change (weight, admin state)."""
+        return f"{self.endpoint} " + WEIGHT.sub("weight _", self.options).replace(" disabled",
+                                                                                 "")
+
+
+@dataclass
+class Backends:
+    """The servers of each backend of a haproxy.cfg, and what else each backend says."""
+
+    servers: dict[str, dict[str, ServerLine]]
+    rest: str  # the whole config without its server lines
+
+    def dynamic(self, backend: str) -> bool:
+        """Whether servers can be added and deleted at runtime in this backend: HAProxy
+        2.6 refuses them with a hash-based balance and with the `cookie` server option."""
+        if re.search(rf"^backend {re.escape(backend)}\n(    .*\n)*?    balance source\b",
+                     self.rest + "\n", re.MULTILINE):
+            return False
+        return not any(" cookie " in f" {s.options} " for s in self.servers[backend].values())
+
+
+def parse_backends(config: str) -> Backends:
+    servers: dict[str, dict[str, ServerLine]] = {}
+    rest = []
     backend = ""
     for line in config.splitlines():
         if match := BACKEND_LINE.match(line):
             backend = match.group(1)
+            servers.setdefault(backend, {})
         elif not line.startswith(" "):
             backend = ""
-        elif backend and (match := SERVER_LINE.match(line)):
-            options = match.group(2)
-            weight = WEIGHT.search(options)
-            found[(backend, match.group(1))] = (int(weight.group(1)) if weight else 1,
-                                                " disabled" in f" {options}")
-    return found
+        if backend and (match := SERVER_FULL.match(line)):
+            servers[backend][match.group(1)] = ServerLine(match.group(2), match.group(3))
+            continue
+        rest.append(line)
+    return Backends(servers, "\n".join(rest))
 
 
-def _without_runtime_fields(config: str) -> str:
-    """The config with what the runtime API can change (weight, disabled) blanked out."""
-    out = []
-    for line in config.splitlines():
-        if SERVER_LINE.match(line):
-            line = WEIGHT.sub("weight _", line).replace(" disabled", "")
-        out.append(line)
-    return "\n".join(out)
+def server_settings(config: str) -> dict[ServerKey, tuple[int, bool]]:
+    """(backend, server) -> (weight, disabled) of every server line in a haproxy.cfg."""
+    return {(b, name): (line.weight, line.disabled)
+            for b, lines in parse_backends(config).servers.items()
+            for name, line in lines.items()}
 
 
-def runtime_commands(old: str, new: str) -> list[str] | None:
-    """CLI commands turning `old` into `new`, or None when a reload is needed.
-
-    Only member weight and admin state can change at runtime; the generation comment line is
-    ignored since it changes with every snapshot.
-    """
-    strip = lambda text: _without_runtime_fields(  # noqa: E731
-        "\n".join(line for line in text.splitlines() if not line.startswith("# ")))
-    if strip(old) != strip(new):
+def runtime_commands(old: str, new: str) -> list[RuntimeCommand] | None:
+    """CLI commands turning the running `old` config into `new`, or None when a reload is
+    needed. Member weight and admin state change at runtime; members are added (`add
+    server`) and removed (maintenance, then `del server`) at runtime where HAProxy allows
+    dynamic servers. Everything else (and a comment line) must be identical."""
+    before, after = parse_backends(old), parse_backends(new)
+    if before.rest != after.rest:
         return None
-    before, after = server_settings(old), server_settings(new)
-    commands = []
-    for (backend, server), (weight, disabled) in sorted(after.items()):
-        old_weight, old_disabled = before[(backend, server)]
-        if weight != old_weight:
-            commands.append(f"set weight {backend}/{server} {weight}")
-        if disabled != old_disabled:
-            state = "maint" if disabled else "ready"
-            commands.append(f"set server {backend}/{server} state {state}")
+    commands: list[RuntimeCommand] = []
+    for backend in sorted(after.servers):
+        was, now = before.servers.get(backend, {}), after.servers[backend]
+        if set(was) != set(now) and not (before.dynamic(backend) and after.dynamic(backend)):
+            return None
+        for name in sorted(set(was) - set(now)):
+            commands += [RuntimeCommand(f"disable server {backend}/{name}"),
+                         RuntimeCommand(f"del server {backend}/{name}", DELETED)]
+        for name in sorted(now):
+            line = now[name]
+            if name not in was:
+                commands += _add(backend, name, line)
+            elif was[name].fixed() != line.fixed():
+                return None
+            else:
+                commands += _changes(backend, name, was[name], line)
     return commands
+
+
+def _add(backend: str, name: str, line: ServerLine) -> list[RuntimeCommand]:
+    """A dynamic server starts in maintenance with its checks off."""
+    out = [RuntimeCommand(f"add server {backend}/{name} {line.endpoint} {line.options}",
+                          ADDED)]
+    if not line.disabled:
+        out.append(RuntimeCommand(f"enable server {backend}/{name}"))
+    if line.checked:
+        out.append(RuntimeCommand(f"enable health {backend}/{name}"))
+    return out
+
+
+def _changes(backend: str, name: str, was: ServerLine, now: ServerLine) -> list[RuntimeCommand]:
+    out = []
+    if now.weight != was.weight:
+        out.append(RuntimeCommand(f"set weight {backend}/{name} {now.weight}"))
+    if now.disabled != was.disabled:
+        state = "maint" if now.disabled else "ready"
+        out.append(RuntimeCommand(f"set server {backend}/{name} state {state}"))
+    return out

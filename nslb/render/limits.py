@@ -6,7 +6,7 @@ two per pipe (with `option splice-*`, as Octavia renders, maxpipes = maxconn/4),
 listening socket, one per health-checked server, and a few for the CLI and pollers. So the
 connection budget is what is left after the fixed costs, at 2.5 descriptors per connection:
 
-    maxconn = (nofile - FD_RESERVE - listeners - checked servers) * 2 / 5
+    maxconn = (nofile - FD_RESERVE - (listeners + checked servers, in steps of 256)) * 2 / 5
 
 The fixed costs grow with the config (the probe found 240 checked servers breaking a
 constant reserve of 256, F5), so they are counted from the rendered view. The API refuses
@@ -18,11 +18,16 @@ from __future__ import annotations
 FD_RESERVE = 256
 MIN_MAXCONN = 16
 MIN_USEFUL_MAXCONN = 1000
+# Listeners and checked servers are budgeted in steps, so that adding or removing a member
+# leaves maxconn (and so the rest of the config) unchanged and the member can be added or
+# deleted through the runtime API instead of a reload.
+FD_STEP = 256
 
 
 def fixed_fds(listeners: int = 0, checked_servers: int = 0) -> int:
-    """Descriptors haproxy holds whatever the traffic."""
-    return FD_RESERVE + listeners + checked_servers
+    """Descriptors haproxy holds whatever the traffic (rounded up to a whole step)."""
+    variable = listeners + checked_servers
+    return FD_RESERVE + -(-variable // FD_STEP) * FD_STEP
 
 
 def maxconn_for_fd_limit(fd_limit: int, fixed: int = FD_RESERVE) -> int:
@@ -33,7 +38,7 @@ def maxconn_for_fd_limit(fd_limit: int, fixed: int = FD_RESERVE) -> int:
 def capacity(fd_limit: int) -> int:
     """How many listeners plus checked servers one LB may have and still keep at least
     MIN_USEFUL_MAXCONN connections within `fd_limit`."""
-    return max(0, fd_limit - FD_RESERVE - (MIN_USEFUL_MAXCONN * 5 + 1) // 2)
+    return max(0, fd_limit - FD_RESERVE - FD_STEP - (MIN_USEFUL_MAXCONN * 5 + 1) // 2)
 
 
 def global_maxconn(fd_limit: int, listener_limits: list[int], checked_servers: int = 0) -> int:

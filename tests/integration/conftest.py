@@ -132,10 +132,13 @@ class Lab:
         return [str(r.get("name", "error")) for r in self.probe(ns, url, count)]
 
     def start_loop(self, ns: str, url: str, stopfile: Path,
-                   limit: int | None = None) -> subprocess.Popen[str]:
+                   limit: int | None = None, keepalive: bool = False) -> subprocess.Popen[str]:
+        """A client loop in `ns` until `stopfile` appears (new connection per request, or
+        one kept-alive connection)."""
         extra = [str(limit)] if limit is not None else []
+        mode = "--loop-keepalive" if keepalive else "--loop"
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, sys.executable, str(HERE / "http_probe.py"), "--loop",
+            ["ip", "netns", "exec", ns, sys.executable, str(HERE / "http_probe.py"), mode,
              url, str(stopfile), *extra], stdout=subprocess.PIPE, text=True)
         self.track(proc)
         return proc

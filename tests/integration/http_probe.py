@@ -3,7 +3,9 @@
     python http_probe.py [OPTIONS] URL COUNT [TIMEOUT]  -> list of {"name", "headers"} or {"error"}
     python http_probe.py --loop URL STOPFILE [MAX]      -> {"ok": n, "errors": [...]} until
                                                            STOPFILE (or MAX requests)
-Each request uses a new connection, as a fresh client would. OPTIONS:
+    python http_probe.py --loop-keepalive URL STOPFILE  -> the same over one kept-alive
+                                                           connection (a new one after an error)
+Otherwise each request uses a new connection, as a fresh client would. OPTIONS:
     --header NAME:VALUE   send this header too (repeatable)
     --cookies             keep cookies between the requests, as a browser would
 The query string of URL is sent; answers carrying Set-Cookie report it as "set_cookie".
@@ -57,6 +59,37 @@ def loop(url: str, stopfile: str, limit: int | None = None) -> dict[str, object]
     return {"ok": ok, "errors": errors}
 
 
+def keepalive_loop(url: str, stopfile: str) -> dict[str, object]:
+    """Requests over one persistent connection, as a browser or wrk does; a request that
+    fails on it (the connection was closed under it) counts as an error, never retried."""
+    parts = urlsplit(url)
+    ok, errors, reused = 0, [], 0
+    conn: http.client.HTTPConnection | None = None
+    deadline = time.monotonic() + MAX_LOOP_SECONDS
+    while not os.path.exists(stopfile) and time.monotonic() < deadline:
+        if conn is None:
+            conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80,
+                                              timeout=2.0)
+        else:
+            reused += 1
+        try:
+            conn.request("GET", parts.path or "/")
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                errors.append(f"status {response.status}")
+            else:
+                ok += 1
+            if response.getheader("Connection", "").lower() == "close":
+                conn.close()
+                conn = None
+        except (OSError, http.client.HTTPException) as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+            conn.close()
+            conn = None
+    return {"ok": ok, "errors": errors, "reused": reused}
+
+
 def session(url: str, count: int, timeout: float, headers: dict[str, str],
             keep_cookies: bool) -> list[dict[str, object]]:
     jar: dict[str, str] = {}
@@ -76,6 +109,9 @@ def session(url: str, count: int, timeout: float, headers: dict[str, str],
 
 def main() -> None:
     args = sys.argv[1:]
+    if args[0] == "--loop-keepalive":
+        print(json.dumps(keepalive_loop(args[1], args[2])))
+        return
     if args[0] == "--loop":
         limit = int(args[3]) if len(args) > 3 else None
         print(json.dumps(loop(args[1], args[2], limit)))

@@ -89,13 +89,16 @@ def test_expect_line_uses_status_for_one_code_and_anchored_regex_for_many() -> N
 
 def test_maxconn_fits_the_fd_limit() -> None:
     assert maxconn_for_fd_limit(1024) == (1024 - 256) * 2 // 5
-    # two listeners cost a descriptor each
-    assert global_maxconn(1024, [-1, 10]) == maxconn_for_fd_limit(1024, 256 + 2)
+    # listeners and checked servers cost a descriptor each, budgeted in steps of 256
+    assert global_maxconn(1024, [-1, 10]) == maxconn_for_fd_limit(1024, 256 + 256)
     assert global_maxconn(1024, [10, 20]) == 30
-    assert global_maxconn(1024, [1000, 1000]) == maxconn_for_fd_limit(1024, 256 + 2)
+    assert global_maxconn(1024, [1000, 1000]) == maxconn_for_fd_limit(1024, 256 + 256)
     # every health-checked server holds one descriptor (probe F5: 240 servers broke a
     # constant reserve)
-    assert global_maxconn(20000, [-1], 240) == (20000 - 256 - 1 - 240) * 2 // 5
+    assert global_maxconn(20000, [-1], 240) == (20000 - 256 - 256) * 2 // 5
+    assert global_maxconn(20000, [-1], 256) == (20000 - 256 - 512) * 2 // 5
+    # within a step the budget does not move: members come and go without a reload
+    assert global_maxconn(20000, [-1], 3) == global_maxconn(20000, [-1], 200)
     assert frontend_maxconn(-1, 300) == 300
     assert frontend_maxconn(50, 300) == 50
     assert frontend_maxconn(500, 300) == 300

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from nslb.amphora.runtime_api import (
+    RuntimeCommand,
     master_failed_reloads,
     normalise_status,
     parse_stat,
@@ -10,8 +13,17 @@ from nslb.amphora.runtime_api import (
     summarise_stat,
     worker_pids,
 )
+from nslb.model.snapshot import LoadBalancerSnapshot
 from nslb.render import render_haproxy
-from tests.unit.render_cases import http_full, member_id
+from tests.unit.render_cases import (
+    http_full,
+    listener,
+    member_id,
+    members,
+    monitor,
+    snapshot,
+)
+from tests.unit.render_cases import pool as rc_pool
 
 STAT = """# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,\
 wretr,wredis,status,weight,act,bck,type
@@ -56,10 +68,14 @@ def test_weight_and_admin_state_changes_use_the_runtime_api() -> None:
     new.members[0].weight = 7
     new.members[3].admin_state_up = True
     pool = old.pools[0].id
-    assert runtime_commands(_cfg(old), _cfg(new)) == [
+    assert _lines(runtime_commands(_cfg(old), _cfg(new))) == [
         f"set weight {pool}/{member_id(1)} 7",
         f"set server {pool}/{member_id(4)} state ready",
     ]
+
+
+def _lines(commands: list[RuntimeCommand] | None) -> list[str] | None:
+    return None if commands is None else [c.line for c in commands]
 
 
 def test_other_changes_need_a_reload() -> None:
@@ -68,3 +84,38 @@ def test_other_changes_need_a_reload() -> None:
     new.members[0].backup = True
     assert runtime_commands(_cfg(old), _cfg(new)) is None
     assert runtime_commands(_cfg(old), _cfg(old)) == []
+
+
+def _pool_of_members(n: int, **pool: object) -> LoadBalancerSnapshot:
+    hm = monitor("HTTP", delay=2, timeout=1, max_retries=2)
+    return snapshot(listeners=(listener(),), pools=(rc_pool(**pool),), members=members(n),
+                    monitors=(hm,))
+
+
+def test_members_are_added_and_removed_at_runtime() -> None:
+    three, two = _pool_of_members(3), _pool_of_members(2)
+    pool = three.pools[0].id
+    added = runtime_commands(_cfg(two), _cfg(three))
+    assert added is not None
+    assert [c.line for c in added] == [
+        f"add server {pool}/{member_id(3)} 10.250.0.23:8080 weight 1 check inter 2s fall 3 "
+        "rise 2",
+        f"enable server {pool}/{member_id(3)}",
+        f"enable health {pool}/{member_id(3)}"]
+    assert added[0].succeeded("New server registered.\n\n")
+    assert not added[0].succeeded("Backend must use a dynamic load balancing ...")
+    removed = runtime_commands(_cfg(three), _cfg(two))
+    assert _lines(removed) == [f"disable server {pool}/{member_id(3)}",
+                               f"del server {pool}/{member_id(3)}"]
+    assert removed is not None and removed[1].succeeded("Server deleted.\n")
+    assert not removed[1].succeeded("Server still has connections attached to it.")
+
+
+@pytest.mark.parametrize("persistence", [{"type": "HTTP_COOKIE"}, None])
+def test_backends_haproxy_cannot_change_at_runtime_reload(persistence: object) -> None:
+    """HTTP_COOKIE pools (the cookie option) and SOURCE_IP balancing refuse dynamic
+    servers in HAProxy 2.6."""
+    kw = ({"session_persistence": persistence} if persistence
+          else {"lb_algorithm": "SOURCE_IP"})
+    assert runtime_commands(_cfg(_pool_of_members(2, **kw)),
+                            _cfg(_pool_of_members(3, **kw))) is None
