@@ -24,6 +24,7 @@ import httpx
 
 from bench.lab import Lab, lab
 from bench.server import client, make_network, nslb_serve
+from nslb.amphora import runtime_api
 
 SUBNET = "10.252.0.0/16"
 PREFIX = 16
@@ -118,13 +119,21 @@ class Env:
                     self.api.delete(f"/v2/lbaas/loadbalancers/{row['id']}?cascade=true")
             time.sleep(0.5)
 
-    def haproxy_config(self, lb_id: str) -> str:
-        """The config of the LB's amphora (found by the LB id its first line names)."""
+    def amphora_dir(self, lb_id: str) -> Path:
+        """The directory of the LB's amphora (found by the LB id its config names)."""
         for path in (Path(self.state_dir) / "amp").glob("*/haproxy.cfg"):
-            text = path.read_text()
-            if text.startswith(f"# Configuration for loadbalancer {lb_id}\n"):
-                return text
+            if path.read_text().startswith(f"# Configuration for loadbalancer {lb_id}\n"):
+                return path.parent
         raise RuntimeError(f"no amphora config of load balancer {lb_id}")
+
+    def haproxy_config(self, lb_id: str) -> str:
+        return (self.amphora_dir(lb_id) / "haproxy.cfg").read_text()
+
+    def haproxy_reloads(self, lb_id: str) -> int:
+        """How often the LB's haproxy master has reloaded (its `show proc` line)."""
+        answer = runtime_api.command(self.amphora_dir(lb_id) / "master.sock", "show proc")
+        master = next(line for line in answer.splitlines() if " master " in f" {line} ")
+        return int(master.split()[2])
 
 
 def tree(subnet: str, members: list[str], hm: dict[str, Any] | None = None,
