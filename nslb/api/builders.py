@@ -11,6 +11,7 @@ from typing import Any
 
 from nslb.api import schemas as s
 from nslb.api.faults import BadRequest, NotImplementedOption, ValidationFailure
+from nslb.db.query import short
 from nslb.model import enums
 from nslb.model.enums import AmphoraRole, AmphoraStatus
 from nslb.model.resources import Amphora, HealthMonitor, Listener, LoadBalancer, Member, Pool
@@ -71,7 +72,7 @@ def _check_insert_headers(headers: dict[str, str], protocol: str) -> None:
         if key in enums.INSERT_HEADERS_TLS_ONLY:
             raise ValidationFailure(f"{key} is only valid for TERMINATED_HTTPS listeners.")
         if key not in enums.INSERT_HEADERS_ACCEPTED:
-            raise ValidationFailure(f"Unsupported header in insert_headers: {key}")
+            raise ValidationFailure(f"Unsupported header in insert_headers: {short(key)}")
         if value.lower() not in ("true", "false"):
             raise ValidationFailure(f"Value of insert_headers {key} must be 'true' or 'false'.")
 

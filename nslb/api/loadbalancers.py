@@ -20,6 +20,7 @@ from nslb.api.schemas import LoadBalancerCreate, LoadBalancerUpdate
 from nslb.api.vip import allocate_vip, plug_member_subnet
 from nslb.db import stats as stats_repo
 from nslb.db import tree
+from nslb.db.query import short
 from nslb.model.resources import Listener, LoadBalancer, Pool
 from nslb.model.status import FAILOVER_FROM, Event
 
@@ -50,7 +51,7 @@ def render_full(t: tree.Tree) -> dict[str, Any]:
 
 def _refuse_unsupported(data: LoadBalancerCreate) -> None:
     if data.provider is not None and data.provider not in PROVIDERS:
-        raise BadRequest(f"Provider '{data.provider}' is not enabled.")
+        raise BadRequest(f"Provider '{short(data.provider)}' is not enabled.")
     unsupported = {
         "flavor_id": data.flavor_id, "availability_zone": data.availability_zone,
         "additional_vips": data.additional_vips, "vip_sg_ids": data.vip_sg_ids,
@@ -60,7 +61,7 @@ def _refuse_unsupported(data: LoadBalancerCreate) -> None:
         if value:
             raise NotImplementedOption(name)
     if data.vip_vnic_type not in (None, "normal"):
-        raise NotImplementedOption(f"vip_vnic_type {data.vip_vnic_type}")
+        raise NotImplementedOption(f"vip_vnic_type {short(data.vip_vnic_type)}")
 
 
 async def create(request: Request) -> Response:

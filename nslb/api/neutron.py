@@ -75,17 +75,23 @@ def bad_request(message: str, neutron_type: str) -> BadRequest:
     return fault
 
 
+MAX_NAMED = 5  # unknown attributes a message names (the body may hold thousands)
+
+
 def check_attributes(body: dict[str, Any], allowed: set[str]) -> None:
-    """Neutron refuses attributes it does not know rather than ignoring them."""
+    """Neutron refuses attributes it does not know rather than ignoring them. The names
+    are the user's own keys: each is cut, and only the first few are named."""
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise BadRequest(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
+        names = ", ".join(short(k) for k in unknown[:MAX_NAMED])
+        more = f" and {len(unknown) - MAX_NAMED} more" if len(unknown) > MAX_NAMED else ""
+        raise BadRequest(f"Unrecognized attribute(s) '{names}'{more}")
 
 
 def check_read_only(body: dict[str, Any], updatable: set[str]) -> None:
     fixed = sorted(set(body) - updatable)
     if fixed:
-        raise BadRequest(f"Cannot update read-only attribute {fixed[0]}")
+        raise BadRequest(f"Cannot update read-only attribute {short(fixed[0])}")
 
 
 def project_for(ctx: Context, body: dict[str, Any]) -> str:

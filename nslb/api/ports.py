@@ -168,7 +168,7 @@ async def delete(request: Request) -> Response:
     with request.app.state.db.write() as session:
         port = _load(session, request)
         if held_by_a_load_balancer(session, port):
-            raise Conflict(f"Port {port.id} belongs to {port.device_owner} {port.device_id} "
-                           f"and is released with it.")
+            raise Conflict(f"Port {port.id} belongs to {short(port.device_owner)} "
+                           f"{short(port.device_id)} and is released with it.")
         repo.release_port(session, port.id)
     return respond(None, 204)

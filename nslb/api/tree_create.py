@@ -12,6 +12,7 @@ from nslb.api import builders
 from nslb.api import schemas as s
 from nslb.api.faults import Conflict, ValidationFailure
 from nslb.api.http import parse
+from nslb.db.query import short
 from nslb.model.resources import HealthMonitor, Listener, LoadBalancer, Member, Pool
 
 
@@ -36,7 +37,7 @@ def _add_pool(built: Built, data: s.PoolSingleCreate, lb: LoadBalancer, project:
         raise ValidationFailure(
             "Pools must be named when creating a fully populated loadbalancer.")
     if any(p.name == data.name for p in built.pools):
-        raise ValidationFailure(f"Pool name {data.name} is used more than once.")
+        raise ValidationFailure(f"Pool name {short(data.name)} is used more than once.")
     pool = builders.new_pool(data, lb, project)
     built.pools.append(pool)
     if data.healthmonitor is not None:
@@ -58,7 +59,8 @@ def _default_pool(built: Built, ref: dict[str, object], lb: LoadBalancer,
     if set(ref) == {"name"}:
         found = next((p for p in built.pools if p.name == ref["name"]), None)
         if found is None:
-            raise ValidationFailure(f"default_pool {ref['name']} is not one of the pools.")
+            raise ValidationFailure(f"default_pool {short(ref['name'])} is not one of the "
+                                    "pools.")
         return found
     return _add_pool(built, parse(s.PoolSingleCreate, dict(ref), "default_pool"), lb, project)
 
