@@ -115,18 +115,18 @@ ServerKey = tuple[str, str]
 # What HAProxy answers when a runtime change worked (anything else means: reload instead).
 QUIET = ("",)
 ADDED = ("New server registered.",)
-DELETED = ("Server deleted.",)
+ANY: tuple[str, ...] = ()  # best effort: any answer will do
 
 
 @dataclass(frozen=True)
 class RuntimeCommand:
-    """One CLI command and the answers that mean it worked."""
+    """One CLI command and the answers that mean it worked (ANY: whatever it answers)."""
 
     line: str
     ok: tuple[str, ...] = QUIET
 
     def succeeded(self, answer: str) -> bool:
-        return answer.strip() in self.ok
+        return self.ok is ANY or answer.strip() in self.ok
 
 
 @dataclass(frozen=True)
@@ -207,8 +207,12 @@ def runtime_commands(old: str, new: str) -> list[RuntimeCommand] | None:
         if set(was) != set(now) and not (before.dynamic(backend) and after.dynamic(backend)):
             return None
         for name in sorted(set(was) - set(now)):
+            # In maintenance the server takes no new request, which is what removing it
+            # means; `del server` then only tidies up and is refused while connections
+            # (kept-alive ones included) are still attached, so its answer does not matter:
+            # such a server stays in maintenance until the next reload.
             commands += [RuntimeCommand(f"disable server {backend}/{name}"),
-                         RuntimeCommand(f"del server {backend}/{name}", DELETED)]
+                         RuntimeCommand(f"del server {backend}/{name}", ANY)]
         for name in sorted(now):
             line = now[name]
             if name not in was:

@@ -108,7 +108,9 @@ def test_members_are_added_and_removed_at_runtime() -> None:
     assert _lines(removed) == [f"disable server {pool}/{member_id(3)}",
                                f"del server {pool}/{member_id(3)}"]
     assert removed is not None and removed[1].succeeded("Server deleted.\n")
-    assert not removed[1].succeeded("Server still has connections attached to it.")
+    # still busy: it stays in maintenance (no new requests) until the next reload
+    assert removed[1].succeeded("Server still has connections attached to it.")
+    assert not removed[0].succeeded("No such server.")
 
 
 @pytest.mark.parametrize("persistence", [{"type": "HTTP_COOKIE"}, None])
