@@ -66,5 +66,6 @@ def render_haproxy(snapshot: LoadBalancerSnapshot, *, state_dir: Path | str,
         ping_command=str(ping_wrapper_path(state_dir)),
         user=user,
         group=user,
+        amphora_id=amphora_id,
     )
     return _environment().get_template("haproxy.cfg.j2").render(config=view)

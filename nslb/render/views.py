@@ -79,11 +79,28 @@ class BackendView:
 
 
 @dataclass(frozen=True)
+class PeerView:
+    name: str
+    endpoint: str
+
+
+@dataclass(frozen=True)
+class PeersView:
+    """HAProxy `peers`: the stick tables of an ACTIVE_STANDBY pair replicate to each other,
+    so SOURCE_IP and APP_COOKIE persistence survive a takeover."""
+
+    name: str
+    local: str
+    peers: list[PeerView]
+
+
+@dataclass(frozen=True)
 class ConfigView:
     lb_id: str
     globals: GlobalView
     frontends: list[FrontendView]
     backends: list[BackendView]
+    peers: PeersView | None = None
 
 
 def rendered_listeners(snapshot: LoadBalancerSnapshot) -> list[Listener]:
@@ -97,10 +114,30 @@ def rendered_pools(snapshot: LoadBalancerSnapshot) -> list[Pool]:
             (*POOL_MODE, *PROXY_OPTION)]
 
 
+PEER_PORT = 1025  # Octavia's
+
+
+def peer_name(amphora_id: str) -> str:
+    return v.uuid(amphora_id, "amphora id").replace("-", "")
+
+
+def build_peers(snapshot: LoadBalancerSnapshot, amphora_id: str | None) -> PeersView | None:
+    """The pair's peers section, for an amphora of an ACTIVE_STANDBY LB (None otherwise)."""
+    pair = [a for a in snapshot.amphorae if a.vrrp_ip and a.role in ("MASTER", "BACKUP")]
+    if amphora_id is None or len(pair) < 2 or amphora_id not in {a.id for a in pair}:
+        return None
+    return PeersView(
+        name=f"{snapshot.lb.id.replace('-', '')}_peers",
+        local=peer_name(amphora_id),
+        peers=[PeerView(peer_name(a.id), v.endpoint(a.vrrp_ip, PEER_PORT, "peer vrrp_ip"))
+               for a in pair])
+
+
 def build_config(snapshot: LoadBalancerSnapshot, stats_socket: str, fd_limit: int,
-                 ping_command: str, user: str = "haproxy", group: str = "haproxy"
-                 ) -> ConfigView:
+                 ping_command: str, user: str = "haproxy", group: str = "haproxy",
+                 amphora_id: str | None = None) -> ConfigView:
     """Every value goes through nslb.render.values on its way into the view."""
+    peers = build_peers(snapshot, amphora_id)
     listeners = rendered_listeners(snapshot)
     pools = rendered_pools(snapshot)
     monitors = [hm for p in pools if (hm := _monitor(snapshot, p)) is not None]
@@ -108,8 +145,8 @@ def build_config(snapshot: LoadBalancerSnapshot, stats_socket: str, fd_limit: in
     ceiling = global_maxconn(fd_limit, [li.connection_limit for li in listeners], checked)
     pool_ids = {p.id for p in pools}
     frontends = [_frontend(snapshot, li, ceiling, pool_ids) for li in listeners]
-    backends = [_backend(snapshot, p, _listener_of(listeners, p), ceiling, ping_command)
-                for p in pools]
+    backends = [_backend(snapshot, p, _listener_of(listeners, p), ceiling, ping_command,
+                          peers.name if peers else None) for p in pools]
     return ConfigView(
         lb_id=v.uuid(snapshot.lb.id, "load balancer id"),
         globals=GlobalView(maxconn=v.integer(ceiling, 1, what="maxconn"),
@@ -119,6 +156,7 @@ def build_config(snapshot: LoadBalancerSnapshot, stats_socket: str, fd_limit: in
                            group=v.matching(group, "SYSTEM_NAME", "group")),
         frontends=frontends,
         backends=backends,
+        peers=peers,
     )
 
 
@@ -156,11 +194,11 @@ def _backend_mode(pool: Pool, listener: Listener | None) -> str:
 
 
 def _backend(snapshot: LoadBalancerSnapshot, pool: Pool, listener: Listener | None,
-             ceiling: int, ping_command: str) -> BackendView:
+             ceiling: int, ping_command: str, peers: str | None = None) -> BackendView:
     mode = _backend_mode(pool, listener)
     hm = _monitor(snapshot, pool)
     timeouts = listener or DEFAULT_TIMEOUTS
-    lines = _persistence_lines(pool, _vip_is_v6(snapshot))
+    lines = _persistence_lines(pool, _vip_is_v6(snapshot), peers)
     if hm is not None:
         lines += healthchecks.backend_lines(hm, ping_command)
     if listener is not None and mode == "http":
@@ -183,15 +221,16 @@ def _vip_is_v6(snapshot: LoadBalancerSnapshot) -> bool:
     return ipaddress.ip_address(snapshot.lb.vip_address or snapshot.vip.address).version == 6
 
 
-def _persistence_lines(pool: Pool, ipv6: bool) -> list[str]:
+def _persistence_lines(pool: Pool, ipv6: bool, peers: str | None = None) -> list[str]:
     sp = pool.session_persistence or {}
     kind = sp.get("type")
+    shared = f" peers {peers}" if peers else ""
     if kind == SessionPersistenceType.SOURCE_IP:
         table = "ipv6" if ipv6 else "ip"
-        return [f"stick-table type {table} size {STICK_SIZE}", "stick on src"]
+        return [f"stick-table type {table} size {STICK_SIZE}{shared}", "stick on src"]
     if kind == SessionPersistenceType.APP_COOKIE and sp.get("cookie_name"):
         name = v.matching(sp["cookie_name"], "COOKIE_NAME", "cookie_name")
-        return [f"stick-table type string len 64 size {STICK_SIZE}",
+        return [f"stick-table type string len 64 size {STICK_SIZE}{shared}",
                 f"stick store-response res.cook({name})", f"stick match req.cook({name})"]
     if kind == SessionPersistenceType.HTTP_COOKIE:
         return ["cookie SRV insert indirect nocache"]

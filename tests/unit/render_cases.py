@@ -5,9 +5,11 @@ Ids are fixed strings so the rendered text is stable.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from nslb.model.resources import (
+    Amphora,
     HealthMonitor,
     Listener,
     LoadBalancer,
@@ -152,6 +154,29 @@ def empty() -> LoadBalancerSnapshot:
     return snapshot()
 
 
+MASTER_ID = "88888881-8888-4888-8888-888888888881"
+BACKUP_ID = "88888882-8888-4888-8888-888888888882"
+
+
+def pair() -> tuple[Amphora, Amphora]:
+    """The two amphorae of an ACTIVE_STANDBY LB, each with its own port on the VIP subnet."""
+    master = Amphora(id=MASTER_ID, loadbalancer_id=LB_ID, role="MASTER", status="ALLOCATED",
+                     vrrp_ip="10.250.0.11", vrrp_port_id="99999991-9999-4999-8999-999999999991",
+                     vrrp_id=7, vrrp_priority=100, ha_ip="10.250.0.10")
+    backup = Amphora(id=BACKUP_ID, loadbalancer_id=LB_ID, role="BACKUP", status="ALLOCATED",
+                     vrrp_ip="10.250.0.12", vrrp_port_id="99999992-9999-4999-8999-999999999992",
+                     vrrp_id=7, vrrp_priority=90, ha_ip="10.250.0.10")
+    return master, backup
+
+
+def active_standby() -> LoadBalancerSnapshot:
+    """SOURCE_IP persistence on a pair: the stick table replicates through `peers`."""
+    p = pool(session_persistence={"type": "SOURCE_IP"})
+    snap = snapshot(listeners=(listener(),), pools=(p,), members=members(),
+                    monitors=(monitor("HTTP", delay=1, timeout=1, max_retries=1),))
+    return dataclasses.replace(snap, amphorae=pair())
+
+
 CASES: dict[str, Callable[[], LoadBalancerSnapshot]] = {
     "http_full": http_full,
     "tcp_source_ip": tcp_source_ip,
@@ -163,4 +188,5 @@ CASES: dict[str, Callable[[], LoadBalancerSnapshot]] = {
     "disabled_lb": disabled_lb,
     "mixed": mixed,
     "empty": empty,
+    "active_standby": active_standby,
 }

@@ -32,7 +32,10 @@ HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists(
 
 
 def _render(case: str) -> str:
-    return render_haproxy(CASES[case](), state_dir=STATE_DIR, fd_limit=FD_LIMIT)
+    """The config of the case's (first) amphora."""
+    snap = CASES[case]()
+    amphora = snap.amphorae[0].id if snap.amphorae else None
+    return render_haproxy(snap, state_dir=STATE_DIR, fd_limit=FD_LIMIT, amphora_id=amphora)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

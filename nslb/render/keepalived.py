@@ -1,0 +1,120 @@
+"""keepalived.conf of one amphora of an ACTIVE_STANDBY load balancer. Pure, like render/.
+
+The pair elects the VIP holder with VRRP: unicast adverts between the two amphorae's own
+addresses (`vrrp_ip`), only from the listed peer (`check_unicast_src`), VRRPv3 so adverts
+can be sub-second (a takeover in well under a second), `nopreempt` and no `state` line so a
+returning amphora never takes the VIP back. VRRPv3 has no authentication header (RFC 5798
+dropped it); `check_unicast_src` plus unicast to a fixed peer is what keeps strangers out.
+A check script gives the VIP up when haproxy stops answering on its sockets. Every value
+passes nslb.render.values, as in haproxy.cfg; keepalived runs as root, so this matters.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+from nslb.model.bundle import HostFacts
+from nslb.model.enums import AmphoraRole
+from nslb.model.resources import Amphora
+from nslb.model.snapshot import LoadBalancerSnapshot
+from nslb.netns.names import ns_ifname
+from nslb.render import values as v
+from nslb.render.haproxy import TEMPLATES, amphora_dir
+
+# Octavia's priorities; the first election picks MASTER, nopreempt keeps whoever holds it.
+PRIORITY = {AmphoraRole.MASTER: 100, AmphoraRole.BACKUP: 90}
+
+
+@dataclass(frozen=True)
+class VrrpTimers:
+    """Advert interval (seconds, VRRPv3 allows centiseconds) and the check's cadence."""
+
+    advert_int: float = 0.2
+    check_interval: int = 1
+    check_timeout: int = 1
+    check_fall: int = 2
+    check_rise: int = 2
+    garp_repeat: int = 3
+    garp_refresh: int = 5
+
+
+@dataclass(frozen=True)
+class VrrpView:
+    amphora_id: str
+    lb_id: str
+    role: str
+    router_id: str
+    script_user: str
+    check_command: str
+    instance: str
+    interface: str
+    vrid: int
+    priority: int
+    advert_int: str
+    vrrp_ip: str
+    peers: tuple[str, ...]
+    vip: str
+    check_interval: int
+    check_timeout: int
+    check_fall: int
+    check_rise: int
+    garp_repeat: int
+    garp_refresh: int
+
+
+def check_script_path(state_dir: Path | str) -> Path:
+    """The check keepalived runs (installed by the amphora driver)."""
+    return Path(state_dir) / "bin" / "nslb-vrrp-check"
+
+
+def build_view(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFacts,
+               timers: VrrpTimers = VrrpTimers()) -> VrrpView:
+    lb = snapshot.lb
+    role = AmphoraRole(v.word(amphora.role, set(PRIORITY), "role"))
+    peers = tuple(v.address(a.vrrp_ip, "peer vrrp_ip") for a in snapshot.amphorae
+                  if a.id != amphora.id and a.vrrp_ip)
+    if not peers:
+        raise v.UnsafeValue("unicast peer (an ACTIVE_STANDBY amphora needs its peer)")
+    directory = amphora_dir(facts.state_dir, v.uuid(amphora.id, "amphora id"))
+    script = v.file_path(str(check_script_path(facts.state_dir)), "check script")
+    sockets = " ".join(v.file_path(str(directory / name), "socket")
+                       for name in ("stats.sock", "master.sock"))
+    prefix = ipaddress.ip_network(snapshot.vip.subnet.cidr, strict=False).prefixlen
+    vip = v.address(lb.vip_address or snapshot.vip.address, "VIP address")
+    return VrrpView(
+        amphora_id=amphora.id,
+        lb_id=v.uuid(lb.id, "load balancer id"),
+        role=role.value,
+        router_id=amphora.id.replace("-", "")[:16],
+        script_user=v.matching(facts.haproxy_user, "SYSTEM_NAME", "script user"),
+        check_command=f"{script} {sockets}",
+        instance=lb.id.replace("-", ""),
+        interface=ns_ifname(v.uuid(amphora.vrrp_port_id, "vrrp_port_id")),
+        vrid=v.integer(amphora.vrrp_id, 1, 255, "vrrp_id"),
+        priority=v.integer(amphora.vrrp_priority or PRIORITY[role], 1, 254, "vrrp_priority"),
+        advert_int=f"{timers.advert_int:.2f}",
+        vrrp_ip=v.address(amphora.vrrp_ip, "vrrp_ip"),
+        peers=peers,
+        vip=f"{vip}/{v.integer(prefix, 0, 128, 'prefix')}",
+        check_interval=timers.check_interval, check_timeout=timers.check_timeout,
+        check_fall=timers.check_fall, check_rise=timers.check_rise,
+        garp_repeat=timers.garp_repeat, garp_refresh=timers.garp_refresh,
+    )
+
+
+@cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=False,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined)
+    return env.get_template("keepalived.conf.j2")
+
+
+def render_keepalived(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFacts,
+                      timers: VrrpTimers = VrrpTimers()) -> str:
+    return _template().render(v=build_view(snapshot, amphora, facts, timers))
