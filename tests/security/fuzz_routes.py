@@ -128,7 +128,7 @@ OCTAVIA = [
     FuzzRoute("lb-create", "octavia", "POST", f"{LBAAS}/loadbalancers", "loadbalancer",
               lb_create, {LB: fields(s.LoadBalancerCreate)}, BY_DESIGN_501),
     FuzzRoute("lb-tree-create", "octavia", "POST", f"{LBAAS}/loadbalancers", "loadbalancer",
-              lb_tree, TREE_KNOWN, BY_DESIGN_501, examples=60),
+              lb_tree, TREE_KNOWN, BY_DESIGN_501, examples=40),
     FuzzRoute("lb-update", "octavia", "PUT", f"{LBAAS}/loadbalancers/{{lb}}", "loadbalancer",
               lambda ids: {"loadbalancer": {"name": "lb", "description": "d",
                                             "admin_state_up": True, "tags": ["t"]}},

@@ -71,11 +71,12 @@ HOSTILE: list[Any] = [
 # null, an int4 overflow, empty strings, one within the usual bound of 255 but too long
 # to repeat in a message, and a huge one. On PostgreSQL, which refuses what
 # SQLite stores: null, the integer edges of int4 and int8 columns, and strings one past
-# the sizes of the columns user text can reach (36, 64, 255). NUL, lone surrogates, NaN
+# the sizes of the columns user text can reach (64, 255; 36-character id columns only
+# take validated UUIDs, and "w" * 37 is among the HOSTILE values). NUL, lone surrogates, NaN
 # and integers past 64 bits are refused for a whole body at once, so they need only
 # appear somewhere: HOSTILE, the envelopes and hypothesis.
 CORE: list[Any] = [["x"], {"a": 1}, None, True, 1.5, 2**31, "", "v" * 200, LONG]
-DB_CORE: list[Any] = [None, 2**31, BIG - 1, "w" * 37, "z" * 65, "y" * 256, LONG]
+DB_CORE: list[Any] = [None, 2**31, BIG - 1, "z" * 65, "y" * 256, LONG]
 
 
 @dataclass(frozen=True)
