@@ -23,7 +23,7 @@ from tests.functional.octavia_helpers import (
     statuses,
 )
 
-LIMIT = 2800  # a host whose haproxy may open 2,800 files
+LIMIT = 3100  # a host whose haproxy may open 3,100 files
 
 
 @pytest.fixture(autouse=True)
