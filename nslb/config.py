@@ -23,6 +23,7 @@ class Settings:
     state_dir: Path = DEFAULT_STATE_DIR
     db: str = ""
     amphora_driver: str = "namespace"
+    topology: str = "SINGLE"
     physnet: list[str] = field(default_factory=lambda: [DEFAULT_PHYSNET])
     auth: str = "keystone"
     log_level: str = "INFO"
@@ -66,6 +67,8 @@ class Settings:
     def validate(self) -> None:
         if self.amphora_driver not in ("noop", "namespace"):
             raise ConfigError(f"unknown amphora driver {self.amphora_driver!r}")
+        if self.topology not in ("SINGLE", "ACTIVE_STANDBY"):
+            raise ConfigError(f"unknown topology {self.topology!r}: SINGLE or ACTIVE_STANDBY")
         if self.auth not in ("noauth", "keystone"):
             raise ConfigError(f"unknown auth strategy {self.auth!r}: noauth or keystone")
         try:

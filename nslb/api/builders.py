@@ -13,8 +13,16 @@ from nslb.api import schemas as s
 from nslb.api.faults import BadRequest, NotImplementedOption, ValidationFailure
 from nslb.db.query import short
 from nslb.model import enums
-from nslb.model.enums import AmphoraRole, AmphoraStatus
-from nslb.model.resources import Amphora, HealthMonitor, Listener, LoadBalancer, Member, Pool
+from nslb.model.enums import AmphoraRole, AmphoraStatus, Topology
+from nslb.model.resources import (
+    VRRP_PRIORITY,
+    Amphora,
+    HealthMonitor,
+    Listener,
+    LoadBalancer,
+    Member,
+    Pool,
+)
 
 HTTP_HM_FIELDS = ("http_method", "url_path", "expected_codes", "http_version", "domain_name")
 LISTENER_TLS_FIELDS = ("default_tls_container_ref", "sni_container_refs",
@@ -24,12 +32,15 @@ POOL_TLS_FIELDS = ("tls_container_ref", "ca_tls_container_ref", "crl_container_r
                    "tls_ciphers", "tls_versions", "alpn_protocols")
 
 
-def new_amphorae(lb: LoadBalancer) -> list[Amphora]:
-    """The amphorae a new LB gets: one STANDALONE (SINGLE topology). The worker places and
-    builds them; their rows are written with the LB so the intent survives a crash."""
-    return [Amphora(loadbalancer_id=lb.id, role=AmphoraRole.STANDALONE,
-                    status=AmphoraStatus.PENDING_CREATE, ha_ip=lb.vip_address,
-                    ha_port_id=lb.vip_port_id)]
+def new_amphorae(lb: LoadBalancer, topology: str = Topology.SINGLE) -> list[Amphora]:
+    """The amphorae a new LB gets: one STANDALONE (SINGLE), or a MASTER and a BACKUP
+    (ACTIVE_STANDBY). The worker places and builds them; their rows are written with the
+    LB so the intent survives a crash."""
+    roles = ((AmphoraRole.MASTER, AmphoraRole.BACKUP) if topology == Topology.ACTIVE_STANDBY
+             else (AmphoraRole.STANDALONE,))
+    return [Amphora(loadbalancer_id=lb.id, role=role, status=AmphoraStatus.PENDING_CREATE,
+                    ha_ip=lb.vip_address, ha_port_id=lb.vip_port_id,
+                    vrrp_priority=VRRP_PRIORITY.get(role)) for role in roles]
 
 
 def _common(data: dict[str, Any]) -> dict[str, Any]:

@@ -84,7 +84,7 @@ async def create(request: Request) -> Response:
         ensure_room(session, lb.id, len(built.members), len(built.listeners))
         session.add(lb)
         session.flush()
-        session.add_all(builders.new_amphorae(lb))
+        session.add_all(builders.new_amphorae(lb, request.app.state.settings.topology))
         for group in built.in_insert_order():  # no ORM relationships: order by hand for FKs
             session.add_all(group)
             session.flush()

@@ -26,7 +26,7 @@ from nslb.db import ports as repo
 from nslb.db.lb_ports import VIP_OWNER
 from nslb.db.query import short
 from nslb.model import ipam
-from nslb.model.resources import LoadBalancer, Network, Port, Subnet
+from nslb.model.resources import Amphora, LoadBalancer, Network, Port, Subnet
 
 CREATABLE = {"network_id", "name", "description", "admin_state_up", "fixed_ips",
              "device_owner", "device_id", "tags", "project_id", "tenant_id"}
@@ -159,6 +159,11 @@ def held_by_a_load_balancer(session: Session, port: Port) -> bool:
     if port.device_owner == VIP_OWNER:
         lb = session.get(LoadBalancer, port.device_id.removeprefix("lb-"))
         return lb is not None and lb.vip_port_id == port.id
+    amphora = session.get(Amphora, port.device_id)
+    if amphora is not None:  # a port of one amphora of an ACTIVE_STANDBY pair
+        lb = session.get(LoadBalancer, amphora.loadbalancer_id or "")
+        return lb is not None and (amphora.vrrp_port_id == port.id or any(
+            p.id == port.id for p in repo.member_ports(session, amphora.id, lb.project_id)))
     lb = session.get(LoadBalancer, port.device_id)
     return lb is not None and any(
         p.id == port.id for p in repo.member_ports(session, lb.id, lb.project_id))

@@ -33,6 +33,10 @@ def serve(
     amphora_driver: Annotated[str | None, typer.Option(
         help="namespace (HAProxy in a netns per LB, needs root) or noop (in memory, "
              "for tests) [default: namespace; env NSLB_AMPHORA_DRIVER]")] = None,
+    topology: Annotated[str | None, typer.Option(
+        help="SINGLE (one amphora per load balancer) or ACTIVE_STANDBY (two, the VIP held "
+             "by keepalived VRRP) for load balancers created without a flavor that says "
+             "otherwise [default: SINGLE; env NSLB_TOPOLOGY]")] = None,
     physnet: Annotated[list[str] | None, typer.Option(
         help="Map a physical network to a Linux bridge, NAME:BRIDGE; repeatable; the bridge "
              "is created if missing [default: physnet1:nslb-br0; env NSLB_PHYSNET, comma "
@@ -60,7 +64,8 @@ def serve(
     from nslb.api.server import raise_fd_limit, server_config
 
     overrides = {"bind": bind, "state_dir": state_dir, "db": db,
-                 "amphora_driver": amphora_driver, "physnet": physnet, "auth": auth,
+                 "amphora_driver": amphora_driver, "topology": topology,
+                 "physnet": physnet, "auth": auth,
                  "public_url": public_url, "log_level": log_level}
     try:
         settings = load(config, overrides)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nslb.db.tables import amphora as amphora_table
+from nslb.db.tables import vrrp_group
 from nslb.model.enums import AmphoraStatus
 from nslb.model.resources import Amphora
 
@@ -27,3 +29,37 @@ def live_ids(session: Session) -> set[str]:
     """Ids of every amphora that may have data plane on a host."""
     stmt = select(amphora_table.c.id).where(amphora_table.c.status != AmphoraStatus.DELETED)
     return set(session.scalars(stmt))
+
+
+class NoFreeVrid(RuntimeError):
+    """Every VRRP router id (1-255) of the VIP network is taken by another pair."""
+
+
+def vrid_of(session: Session, lb_id: str) -> int | None:
+    stmt = select(vrrp_group.c.vrrp_id).where(vrrp_group.c.loadbalancer_id == lb_id)
+    return session.scalar(stmt)
+
+
+def allocate_vrid(session: Session, network_id: str, lb_id: str) -> int:
+    """The LB's VRRP router id on its VIP network, the lowest free one if it has none yet.
+    Two writers that pick the same id collide on the primary key; the loser tries the next."""
+    existing = vrid_of(session, lb_id)
+    if existing is not None:
+        return existing
+    taken = set(session.scalars(select(vrrp_group.c.vrrp_id)
+                                .where(vrrp_group.c.network_id == network_id)))
+    for vrid in range(1, 256):
+        if vrid in taken:
+            continue
+        try:
+            with session.begin_nested():
+                session.execute(insert(vrrp_group).values(
+                    network_id=network_id, vrrp_id=vrid, loadbalancer_id=lb_id))
+            return vrid
+        except IntegrityError:
+            continue
+    raise NoFreeVrid(f"no free VRRP router id on network {network_id}")
+
+
+def release_vrid(session: Session, lb_id: str) -> None:
+    session.execute(delete(vrrp_group).where(vrrp_group.c.loadbalancer_id == lb_id))

@@ -11,11 +11,17 @@ from nslb.model.resources import Port
 # device_owner of the ports nslb makes: Octavia's spelling for VIPs, ours for member plugs.
 VIP_OWNER = "Octavia"
 MEMBER_OWNER = "nslb:member"
+# An ACTIVE_STANDBY amphora's own port on the VIP network (Octavia's "base" port).
+VRRP_OWNER = "nslb:vrrp"
 
 
 def vip_port_name(lb_id: str) -> str:
     """The name of a VIP port nslb created (a port the user brought keeps its own)."""
     return f"octavia-lb-{lb_id}"
+
+
+def vrrp_port_name(amphora_id: str) -> str:
+    return f"nslb-vrrp-{amphora_id}"
 
 
 def member_port_name(lb_id: str) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from nslb.db import amphorae, ports
 from nslb.db.tree import Tree, load_tree
 from nslb.model.enums import ProvisioningStatus as P
-from nslb.model.resources import LoadBalancer
+from nslb.model.resources import VRRP_PRIORITY, Amphora, LoadBalancer
 from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
 
 SKIPPED = frozenset({P.PENDING_DELETE, P.DELETED})
@@ -49,9 +49,24 @@ def build(session: Session, lb: LoadBalancer, tree: Tree | None = None) -> LoadB
         subnet_id = port.fixed_ips[0]["subnet_id"]
         if subnet_id in used_subnets:
             member_ports.append(_attachment(session, port.id, subnet_id))
+    live_amphorae = amphorae.of_lb(session, lb.id)
     return LoadBalancerSnapshot(
         lb=lb, vip=_attachment(session, lb.vip_port_id, lb.vip_subnet_id),
         member_ports=tuple(member_ports), listeners=tuple(listeners), pools=tuple(pools),
         members=tuple(members), healthmonitors=tuple(hms), generation=lb.generation,
-        amphorae=tuple(amphorae.of_lb(session, lb.id)),
+        amphorae=tuple(live_amphorae),
+        amphora_ports={a.id: _own_ports(session, lb, a, used_subnets) for a in live_amphorae
+                       if a.role in VRRP_PRIORITY and a.vrrp_port_id},
     )
+
+
+def _own_ports(session: Session, lb: LoadBalancer, amphora: Amphora,
+               used_subnets: set[str]) -> tuple[Attachment, ...]:
+    """An ACTIVE_STANDBY amphora's VRRP port, then its ports on the members' subnets."""
+    assert amphora.vrrp_port_id is not None
+    own = [_attachment(session, amphora.vrrp_port_id, lb.vip_subnet_id)]
+    for port in ports.member_ports(session, amphora.id, lb.project_id):
+        subnet_id = port.fixed_ips[0]["subnet_id"]
+        if subnet_id in used_subnets:
+            own.append(_attachment(session, port.id, subnet_id))
+    return tuple(own)

@@ -235,6 +235,15 @@ ip_allocation = Table(
     Column("port_id", ID, ForeignKey("port.id"), nullable=False, index=True),
 )
 
+# One VRRP router id per ACTIVE_STANDBY load balancer and VIP network: the primary key keeps
+# two pairs on one segment apart, even when they are created at the same time.
+vrrp_group = Table(
+    "vrrp_group", metadata,
+    Column("network_id", ID, primary_key=True),
+    Column("vrrp_id", Integer, primary_key=True),
+    Column("loadbalancer_id", ID, nullable=False, unique=True),
+)
+
 # --- identity (embedded Keystone subset) --------------------------------------------------
 
 project = Table(

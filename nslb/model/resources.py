@@ -53,6 +53,11 @@ class LoadBalancer(Resource):
     applied_generation: int = 0
 
 
+# The roles of an ACTIVE_STANDBY pair with Octavia's VRRP priorities: the first election
+# makes MASTER the VIP holder, and `nopreempt` keeps whichever holds it after that.
+VRRP_PRIORITY = {"MASTER": 100, "BACKUP": 90}
+
+
 @dataclass(kw_only=True, eq=False)
 class Amphora:
     """One running copy of a load balancer's data plane (Octavia's amphora): a namespace

@@ -51,6 +51,10 @@ class LoadBalancerSnapshot:
     generation: int = field(default=0)
     # The amphorae that serve this LB (one STANDALONE, or a MASTER and a BACKUP).
     amphorae: tuple[Amphora, ...] = ()
+    # The own ports of each amphora of an ACTIVE_STANDBY pair: its VRRP port on the VIP
+    # subnet first, then its member-network ports. (A STANDALONE amphora plugs the LB's VIP
+    # port and member ports: `attachments()`.)
+    amphora_ports: dict[str, tuple[Attachment, ...]] = field(default_factory=dict)
 
     def pool(self, pool_id: str | None) -> Pool | None:
         return next((p for p in self.pools if p.id == pool_id), None)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import ipaddress
 
 from nslb.model.bundle import Bundle, HostFacts, Manifest, NetworkPort
-from nslb.model.resources import Amphora
+from nslb.model.resources import VRRP_PRIORITY, Amphora
 from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
 from nslb.render.haproxy import render_haproxy
+from nslb.render.keepalived import render_keepalived
 from nslb.render.views import rendered_listeners, rendered_pools
 
 
@@ -22,14 +23,25 @@ def build_bundle(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFa
     problems = snapshot.problems()
     if problems:
         raise InconsistentSnapshot("; ".join(problems))
-    config = render_haproxy(snapshot, state_dir=facts.state_dir, fd_limit=facts.fd_limit,
-                            user=facts.haproxy_user, amphora_id=amphora.id)
+    files = {"haproxy.cfg": render_haproxy(snapshot, state_dir=facts.state_dir,
+                                           fd_limit=facts.fd_limit, user=facts.haproxy_user,
+                                           amphora_id=amphora.id)}
+    if amphora.role in VRRP_PRIORITY:  # one of an ACTIVE_STANDBY pair
+        # The pair's VIP is not plugged statically: keepalived adds it on the VRRP port of
+        # whichever amphora it elects.
+        own = snapshot.amphora_ports.get(amphora.id)
+        if not own:
+            raise InconsistentSnapshot(f"amphora {amphora.id} has no VRRP port yet")
+        files["keepalived.conf"] = render_keepalived(snapshot, amphora, facts)
+        ports = tuple(_port(a, with_gateway=i == 0) for i, a in enumerate(own))
+    else:
+        ports = tuple(_port(a, with_gateway=a is snapshot.vip) for a in snapshot.attachments())
     return Bundle(
         amphora_id=amphora.id,
         loadbalancer_id=snapshot.lb.id,
         generation=snapshot.generation,
-        files={"haproxy.cfg": config},
-        ports=tuple(_port(a, with_gateway=a is snapshot.vip) for a in snapshot.attachments()),
+        files=files,
+        ports=ports,
         manifest=manifest(snapshot),
     )
 

@@ -20,14 +20,11 @@ import jinja2
 
 from nslb.model.bundle import HostFacts
 from nslb.model.enums import AmphoraRole
-from nslb.model.resources import Amphora
+from nslb.model.resources import VRRP_PRIORITY, Amphora
 from nslb.model.snapshot import LoadBalancerSnapshot
 from nslb.netns.names import ns_ifname
 from nslb.render import values as v
 from nslb.render.haproxy import TEMPLATES, amphora_dir
-
-# Octavia's priorities; the first election picks MASTER, nopreempt keeps whoever holds it.
-PRIORITY = {AmphoraRole.MASTER: 100, AmphoraRole.BACKUP: 90}
 
 
 @dataclass(frozen=True)
@@ -75,7 +72,7 @@ def check_script_path(state_dir: Path | str) -> Path:
 def build_view(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFacts,
                timers: VrrpTimers = VrrpTimers()) -> VrrpView:
     lb = snapshot.lb
-    role = AmphoraRole(v.word(amphora.role, set(PRIORITY), "role"))
+    role = AmphoraRole(v.word(amphora.role, set(VRRP_PRIORITY), "role"))
     peers = tuple(v.address(a.vrrp_ip, "peer vrrp_ip") for a in snapshot.amphorae
                   if a.id != amphora.id and a.vrrp_ip)
     if not peers:
@@ -96,7 +93,8 @@ def build_view(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFact
         instance=lb.id.replace("-", ""),
         interface=ns_ifname(v.uuid(amphora.vrrp_port_id, "vrrp_port_id")),
         vrid=v.integer(amphora.vrrp_id, 1, 255, "vrrp_id"),
-        priority=v.integer(amphora.vrrp_priority or PRIORITY[role], 1, 254, "vrrp_priority"),
+        priority=v.integer(amphora.vrrp_priority or VRRP_PRIORITY[role], 1, 254,
+                           "vrrp_priority"),
         advert_int=f"{timers.advert_int:.2f}",
         vrrp_ip=v.address(amphora.vrrp_ip, "vrrp_ip"),
         peers=peers,

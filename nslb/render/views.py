@@ -15,7 +15,7 @@ from nslb.model.enums import (
     PoolProtocol,
     SessionPersistenceType,
 )
-from nslb.model.resources import HealthMonitor, Listener, Member, Pool
+from nslb.model.resources import VRRP_PRIORITY, HealthMonitor, Listener, Member, Pool
 from nslb.model.snapshot import LoadBalancerSnapshot
 from nslb.render import healthchecks
 from nslb.render import values as v
@@ -123,7 +123,7 @@ def peer_name(amphora_id: str) -> str:
 
 def build_peers(snapshot: LoadBalancerSnapshot, amphora_id: str | None) -> PeersView | None:
     """The pair's peers section, for an amphora of an ACTIVE_STANDBY LB (None otherwise)."""
-    pair = [a for a in snapshot.amphorae if a.vrrp_ip and a.role in ("MASTER", "BACKUP")]
+    pair = [a for a in snapshot.amphorae if a.vrrp_ip and a.role in VRRP_PRIORITY]
     if amphora_id is None or len(pair) < 2 or amphora_id not in {a.id for a in pair}:
         return None
     return PeersView(

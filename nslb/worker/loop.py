@@ -26,11 +26,13 @@ from nslb.db import amphorae, snapshots
 from nslb.db.engine import Database
 from nslb.db.tables import health_monitor, listener, load_balancer, member, pool
 from nslb.model.enums import ProvisioningStatus as P
+from nslb.model.ipam import IpamError
 from nslb.model.resources import LoadBalancer
 from nslb.model.snapshot import LoadBalancerSnapshot
 from nslb.model.status import PENDING
 from nslb.render.bundle import InconsistentSnapshot, build_bundle
 from nslb.render.values import UnsafeValue
+from nslb.worker import amphorae as amphora_prep
 from nslb.worker import outcome
 from nslb.worker.decide import (
     Action,
@@ -182,11 +184,20 @@ class Worker:
                 self._in_flight.discard(state.id)
             self._wake.set()
 
+    def _prepare(self, lb_id: str) -> str | None:
+        """Allocate what the LB's amphorae need (rows, VRRP ids, ports); the reason if the
+        registry cannot provide it (an exhausted subnet, say)."""
+        try:
+            with self.db.write() as session:
+                lb = session.get(LoadBalancer, lb_id)
+                if lb is not None and lb.provisioning_status != P.PENDING_DELETE:
+                    amphora_prep.prepare(session, lb)
+        except (LookupError, amphorae.NoFreeVrid, IpamError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
     def _apply(self, state: LbState) -> None:
-        with self.db.write() as session:
-            lb = session.get(LoadBalancer, state.id)
-            if lb is not None and lb.provisioning_status != P.PENDING_DELETE:
-                outcome.ensure_amphorae(session, lb)
+        prepared = self._prepare(state.id)
         with self.db.read() as session:
             lb = session.get(LoadBalancer, state.id)
             if lb is None or lb.provisioning_status == P.PENDING_DELETE:
@@ -196,9 +207,11 @@ class Worker:
             generation = lb.generation
             try:
                 snap: LoadBalancerSnapshot | None = snapshots.build(session, lb)
-                error = None
+                error = prepared
             except snapshots.SnapshotError as exc:
                 snap, error = None, str(exc)
+        if error is not None:
+            snap = None
         permanent, confirmed = False, dict[str, str]()
         if snap is not None:
             error, permanent, confirmed = self._drive(snap)

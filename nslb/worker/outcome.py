@@ -9,10 +9,9 @@ from sqlalchemy.orm import Session
 from nslb.db import amphorae, ports, stats
 from nslb.db.lb_ports import vip_port_name
 from nslb.db.tree import Tree, load_tree
-from nslb.model.enums import AmphoraRole, AmphoraStatus
+from nslb.model.enums import AmphoraStatus
 from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.resources import (
-    Amphora,
     HealthMonitor,
     Listener,
     LoadBalancer,
@@ -21,6 +20,7 @@ from nslb.model.resources import (
     utcnow,
 )
 from nslb.model.status import PENDING, Event, transition
+from nslb.worker import amphorae as amphora_prep
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +62,6 @@ def settle(t: Tree, failed: bool) -> dict[str, P]:
     return out
 
 
-def ensure_amphorae(session: Session, lb: LoadBalancer) -> list[Amphora]:
-    """The LB's live amphorae, creating the STANDALONE one a SINGLE LB needs if it has none
-    (the API creates it with the LB; this covers rows made any other way)."""
-    found = amphorae.of_lb(session, lb.id)
-    if found:
-        return found
-    amphora = Amphora(loadbalancer_id=lb.id, role=AmphoraRole.STANDALONE,
-                      status=AmphoraStatus.PENDING_CREATE, ha_ip=lb.vip_address,
-                      ha_port_id=lb.vip_port_id)
-    session.add(amphora)
-    session.flush()
-    return [amphora]
-
-
 def _record_amphorae(session: Session, lb: LoadBalancer, generation: int,
                      confirmed: dict[str, str], host: str) -> None:
     """What each amphora's data plane confirmed; a first confirmation makes it ALLOCATED."""
@@ -113,6 +99,7 @@ def applied(session: Session, lb_id: str, generation: int, error: str | None,
     _drop(session, gone)
     if error is None:
         _release_unused_member_ports(session, lb, [m for m in t.members if m not in gone])
+        amphora_prep.release_unused_member_ports(session, lb)
     return True
 
 
@@ -139,8 +126,11 @@ def deleted(session: Session, lb_id: str, error: str | None) -> None:
                 obj.provisioning_status = transition(obj.provisioning_status, Event.FAIL)
         lb.applied_generation = lb.generation
         return
-    _drop(session, [*t.members, *t.healthmonitors, *t.listeners, *t.pools,
-                    *amphorae.of_lb(session, lb.id, live_only=False)])
+    doomed = amphorae.of_lb(session, lb.id, live_only=False)
+    for amphora in doomed:
+        amphora_prep.release(session, amphora)
+    amphorae.release_vrid(session, lb.id)
+    _drop(session, [*t.members, *t.healthmonitors, *t.listeners, *t.pools, *doomed])
     for port in ports.member_ports(session, lb.id, lb.project_id):
         ports.release_port(session, port.id)
     vip = ports.get_port(session, lb.vip_port_id)
