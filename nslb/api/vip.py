@@ -52,8 +52,8 @@ def _adopt(session: Session, data: LoadBalancerCreate, ctx: Context,
     if port is None or not ports.visible(port, ctx.project_id, ctx.is_admin):
         raise ValidationFailure(f"Port {short(data.vip_port_id)} not found.")
     if port.device_id:
-        raise Conflict(f"Port {port.id} is already in use by {port.device_owner} "
-                       f"{port.device_id}.")
+        raise Conflict(f"Port {port.id} is already in use by {short(port.device_owner)} "
+                       f"{short(port.device_id)}.")
     if not port.fixed_ips:
         raise ValidationFailure(f"Port {port.id} has no fixed IP to use as the VIP.")
     chosen = port.fixed_ips[0]
