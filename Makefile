@@ -3,8 +3,8 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := haproxy keepalived iproute2 nftables curl wrk arping iputils-ping procps psmisc \
-	postgresql
+APT_PACKAGES := haproxy keepalived socat iproute2 nftables curl wrk arping iputils-ping procps \
+	psmisc postgresql
 STAMP_APT := $(VENV)/.apt-done
 STAMP_PIP := $(VENV)/.pip-done
 ARGS ?=

@@ -49,6 +49,9 @@ class Observation:
     members: dict[str, str] = field(default_factory=dict)
     counters: dict[str, ListenerCounters] = field(default_factory=dict)
     process_start: float = 0.0
+    # An ACTIVE_STANDBY amphora's VRRP state: MASTER (it holds the VIP), BACKUP, FAULT
+    # (its check fails), STOPPED (keepalived is not running); "" for a STANDALONE one.
+    vrrp: str = ""
 
 
 class AmphoraDriver(Protocol):

@@ -20,14 +20,19 @@ import threading
 from pathlib import Path
 
 from nslb import netns
-from nslb.amphora import layout, runtime_api
+from nslb.amphora import layout, runtime_api, scripts
 from nslb.amphora.base import ApplyError, ConfigRejected, Observation
 from nslb.amphora.haproxy_process import HAPROXY, HAPROXY_USER, HaproxyProcess
+from nslb.amphora.keepalived_process import KeepalivedProcess
 from nslb.model.bundle import Bundle, HostFacts, NetworkPort
 from nslb.netns.bridges import BridgeRegistry, prune_bridges
 from nslb.netns.names import port_key
-from nslb.netns.sysctl import raise_neighbour_limits, set_in_namespace
-from nslb.render import ping_wrapper_path
+from nslb.netns.sysctl import (
+    NAMESPACE_SYSCTLS,
+    PAIR_SYSCTLS,
+    raise_neighbour_limits,
+    set_in_namespace,
+)
 from nslb.render.haproxy import amphora_dir
 
 log = logging.getLogger(__name__)
@@ -35,20 +40,14 @@ log = logging.getLogger(__name__)
 # sun_path is 108 bytes and haproxy keeps a little for itself: "<state>/amp/<uuid>/master.sock"
 MAX_SOCKET_PATH = 97
 CONFIRMED = "applied.json"
-PING_WRAPPER = """#!/bin/sh
-# haproxy external-check for Octavia PING monitors: argv[3] is the server address.
-case "$3" in
-  *:*) exec /bin/ping -6 -q -n -w 1 -c 1 "$3" >/dev/null 2>&1 ;;
-  *) exec /bin/ping -q -n -w 1 -c 1 "$3" >/dev/null 2>&1 ;;
-esac
-"""
 
 
 def port_plan(port: NetworkPort, bridge: str) -> netns.PortPlan:
     """What netns needs to plug one port of a bundle."""
     return netns.PortPlan(port_id=port.port_id, bridge=bridge, mtu=port.mtu,
                           addresses=port.addresses, mac=port.mac, vlan=port.segmentation_id,
-                          gateway=port.gateway, host_routes=port.host_routes)
+                          gateway=port.gateway, host_routes=port.host_routes,
+                          floating=port.floating)
 
 
 class NamespaceDriver:
@@ -72,7 +71,7 @@ class NamespaceDriver:
         self.bridges = BridgeRegistry(self.state_dir / "bridges.json")
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self._install_ping_wrapper()
+        scripts.install(self.state_dir)
         layout.adopt_legacy_layout(self.state_dir)
         raise_neighbour_limits()
 
@@ -94,6 +93,7 @@ class NamespaceDriver:
 
     def delete(self, amphora_id: str) -> None:
         with self._lock(amphora_id):
+            self._keepalived(amphora_id).stop()
             proc = self._process(amphora_id)
             proc.stop()
             namespace = netns.namespace_name(amphora_id)
@@ -114,9 +114,11 @@ class NamespaceDriver:
         except OSError:
             return Observation(running=False)
         summary = runtime_api.summarise_stat(rows)
+        keepalived = self._keepalived(amphora_id)
+        vrrp = keepalived.state() if keepalived.config.exists() else ""
         return Observation(running=True, listeners=summary.listeners, pools=summary.pools,
                            members=summary.members, counters=summary.counters,
-                           process_start=started)
+                           process_start=started, vrrp=vrrp)
 
     def existing(self) -> set[str]:
         """Amphorae this nslb owns on the host: those with a directory under our state dir.
@@ -137,12 +139,15 @@ class NamespaceDriver:
 
     def _apply(self, bundle: Bundle) -> str:
         proc = self._process(bundle.amphora_id)
+        keepalived = self._keepalived(bundle.amphora_id)
+        pair = "keepalived.conf" in bundle.files
         proc.prepare_dir()
         namespace = netns.namespace_name(bundle.amphora_id)
-        self._evict_orphan(proc)
+        self._evict_orphan(proc, keepalived)
         self._plumb(namespace, bundle.ports)
         running = proc.master_pid() is not None and bool(proc.current_workers())
-        if running and _confirmed(proc) == bundle.hash:
+        if running and (not pair or keepalived.pid() is not None) and \
+                _confirmed(proc) == bundle.hash:
             return bundle.hash
         text = bundle.files["haproxy.cfg"]
         _read_config(proc.config)  # clears a directory left where the config belongs
@@ -157,12 +162,49 @@ class NamespaceDriver:
                 raise ConfigRejected(f"haproxy rejected the configuration: {problem}")
             self._update_running(proc, serving, candidate)
         else:
+            if pair and keepalived.pid() is not None:
+                # An amphora whose haproxy died gives the VIP to its peer before anything
+                # else: it comes back as the standby instead of racing the failover.
+                keepalived.stop()
             # Nothing serves yet, so a separate check would only cost a process start:
             # haproxy validates while starting and its complaint becomes the ApplyError.
-            self._start(proc, candidate)
+            self._start(proc, candidate, pair)
         shutil.copyfile(proc.config, proc.lkg)
+        self._vrrp(keepalived, bundle.files.get("keepalived.conf"), bundle.ports)
         _confirm(proc, bundle)
         return bundle.hash
+
+    def _vrrp(self, keepalived: KeepalivedProcess, text: str | None,
+              ports: tuple[NetworkPort, ...]) -> None:
+        """Run keepalived with `text` (an ACTIVE_STANDBY amphora), or not at all (None)."""
+        if text is None:
+            if keepalived.pid() is not None:
+                keepalived.stop()
+            keepalived.config.unlink(missing_ok=True)
+            return
+        current = _read_config(keepalived.config)
+        running = keepalived.pid() is not None
+        if running and current == text:
+            return
+        candidate = keepalived.dir / "keepalived.conf.new"
+        _write_atomically(candidate, text)
+        problem = keepalived.check(candidate)
+        if problem:
+            candidate.unlink(missing_ok=True)
+            raise ConfigRejected(f"keepalived rejected the configuration: {problem}")
+        os.replace(candidate, keepalived.config)
+        try:
+            if running:
+                keepalived.reload()
+            else:
+                # A keepalived that was killed leaves its VIP behind: drop it first, so only
+                # the elected amphora ever holds it.
+                for port in ports:
+                    if port.floating:
+                        netns.drop_addresses(keepalived.namespace, port.port_id, port.floating)
+                keepalived.start()
+        except (RuntimeError, OSError) as exc:
+            raise ApplyError(f"keepalived did not take the configuration: {exc}") from exc
 
     def _update_running(self, proc: HaproxyProcess, serving: str, candidate: Path) -> None:
         """Move the running haproxy from `serving` (the last config it confirmed) to the
@@ -194,21 +236,26 @@ class NamespaceDriver:
         except (RuntimeError, OSError):
             log.exception("reload of the last known good config of %s failed", proc.dir.name)
 
-    def _start(self, proc: HaproxyProcess, candidate: Path) -> None:
+    def _start(self, proc: HaproxyProcess, candidate: Path, pair: bool = False) -> None:
         proc.stop()  # a master without workers, or leftovers from a crash
         os.replace(candidate, proc.config)
         try:
-            set_in_namespace(proc.namespace)
+            set_in_namespace(proc.namespace,
+                             {**NAMESPACE_SYSCTLS, **(PAIR_SYSCTLS if pair else {})})
             proc.start()
         except (RuntimeError, OSError) as exc:
             proc.stop()
             raise ApplyError(f"haproxy did not start: {exc}") from exc
 
-    def _evict_orphan(self, proc: HaproxyProcess) -> None:
-        """Stop a haproxy left in a namespace that was deleted under it (`ip netns del`).
-
-        Its veths keep the orphaned namespace alive, so they are removed from the host side too.
-        """
+    def _evict_orphan(self, proc: HaproxyProcess, keepalived: KeepalivedProcess) -> None:
+        """Stop a haproxy (and keepalived) left in a namespace that was deleted under it
+        (`ip netns del`): the processes keep the orphaned namespace, its veths and its
+        addresses alive, a VIP included, until they are gone."""
+        pid = keepalived.pid()
+        if pid is not None and not proc.in_namespace(pid):
+            log.warning("keepalived of %s runs outside its namespace; restarting",
+                        proc.dir.name)
+            keepalived.stop()
         pid = proc.master_pid()
         if pid is not None and not proc.in_namespace(pid):
             log.warning("haproxy of %s runs outside its namespace; restarting", proc.dir.name)
@@ -239,19 +286,13 @@ class NamespaceDriver:
                               netns.namespace_name(amphora_id), self.haproxy, self.haproxy_user,
                               aliases=(layout.legacy_config(self.state_dir, amphora_id),))
 
+    def _keepalived(self, amphora_id: str) -> KeepalivedProcess:
+        return KeepalivedProcess(amphora_dir(self.state_dir, amphora_id),
+                                 netns.namespace_name(amphora_id))
+
     def _lock(self, amphora_id: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault(amphora_id, threading.Lock())
-
-    def _install_ping_wrapper(self) -> None:
-        """PING monitors run this as haproxy's user (nobody), so the path must be traversable."""
-        path = ping_wrapper_path(self.state_dir)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for directory in (self.state_dir, path.parent):
-            directory.chmod(directory.stat().st_mode | 0o755)
-        if not path.exists() or path.read_text() != PING_WRAPPER:
-            _write_atomically(path, PING_WRAPPER)
-            path.chmod(0o755)
 
 
 def fd_limit() -> int:

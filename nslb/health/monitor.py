@@ -32,6 +32,16 @@ OBSERVED = (P.ACTIVE.value, P.PENDING_UPDATE.value, P.ERROR.value)
 SERVING = (AmphoraStatus.ALLOCATED.value, AmphoraStatus.ERROR.value)
 
 
+def serving(observations: list[Observation]) -> Observation:
+    """The observation of the amphora that serves the LB: the one holding the VIP (VRRP
+    MASTER) of a pair, else the first one running."""
+    running = [o for o in observations if o.running]
+    holder = next((o for o in running if o.vrrp == "MASTER"), None)
+    if holder is None and any(o.vrrp for o in observations):
+        return Observation(running=False)  # a pair with nobody holding the VIP serves nothing
+    return holder or (running[0] if running else Observation(running=False))
+
+
 class HealthMonitor:
     def __init__(self, db: Database, driver: AmphoraDriver, interval: float = 1.0,
                  on_down: Callable[[str], None] = lambda lb_id: None) -> None:
@@ -74,21 +84,17 @@ class HealthMonitor:
         observed: dict[str, Observation] = {}
         for lb_id, amphora_ids in by_lb.items():
             try:
-                observed[lb_id] = self._serving(amphora_ids)
+                observations = [self.driver.observe(a) for a in amphora_ids]
             except Exception:
                 log.exception("observing load balancer %s failed", lb_id)
                 continue
-            if not observed[lb_id].running:
-                self.on_down(lb_id)
+            observed[lb_id] = serving(observations)
+            if not all(o.running and o.vrrp != "STOPPED" for o in observations):
+                self.on_down(lb_id)  # rebuild what is down (a standby too)
         if observed:
             with self.db.write() as session:
                 for lb_id, obs in observed.items():
                     self._store(session, lb_id, obs)
-
-    def _serving(self, amphora_ids: list[str]) -> Observation:
-        """The observation of the amphora that serves the LB: the first one running."""
-        observations = [self.driver.observe(a) for a in amphora_ids]
-        return next((o for o in observations if o.running), Observation(running=False))
 
     @staticmethod
     def _store(session: Session, lb_id: str, obs: Observation) -> None:

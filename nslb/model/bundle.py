@@ -40,6 +40,8 @@ class NetworkPort:
     addresses: tuple[str, ...]  # "address/prefixlen"
     gateway: str | None = None
     host_routes: tuple[tuple[str, str], ...] = ()
+    # Addresses keepalived moves onto this port and off it (an ACTIVE_STANDBY VIP).
+    floating: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ class Bundle:
     def from_json(cls, text: str) -> Bundle:
         data: dict[str, Any] = json.loads(text)
         ports = tuple(NetworkPort(**{**p, "addresses": tuple(p["addresses"]),
-                                     "host_routes": tuple(tuple(r) for r in p["host_routes"])})
+                                     "host_routes": tuple(tuple(r) for r in p["host_routes"]),
+                                     "floating": tuple(p.get("floating", ()))})
                       for p in data["ports"])
         manifest = Manifest(**{k: tuple(v) for k, v in data["manifest"].items()})
         return cls(amphora_id=data["amphora_id"], loadbalancer_id=data["loadbalancer_id"],

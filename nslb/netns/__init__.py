@@ -6,11 +6,19 @@ everything here is idempotent so the driver can call it on every reconcile.
 
 from nslb.netns.names import host_ifname, namespace_name, ns_ifname, vlan_bridge_name
 from nslb.netns.namespaces import delete_namespace, ensure_namespace, list_namespaces
-from nslb.netns.ports import PortPlan, plug, plugged_port_prefixes, port_is_healthy, unplug
+from nslb.netns.ports import (
+    PortPlan,
+    drop_addresses,
+    plug,
+    plugged_port_prefixes,
+    port_is_healthy,
+    unplug,
+)
 
 __all__ = [
     "PortPlan",
     "delete_namespace",
+    "drop_addresses",
     "ensure_namespace",
     "host_ifname",
     "list_namespaces",

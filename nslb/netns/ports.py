@@ -35,6 +35,9 @@ class PortPlan:
     vlan: int | None = None
     gateway: str | None = None
     host_routes: tuple[tuple[str, str], ...] = ()  # (destination cidr, nexthop)
+    # Addresses another program moves in and out (keepalived's VIP): never added or
+    # removed here, so converging the port never takes the VIP from its holder.
+    floating: tuple[str, ...] = ()
 
 
 def plug(namespace: str, plan: PortPlan, registry: BridgeRegistry) -> list[str]:
@@ -49,7 +52,7 @@ def plug(namespace: str, plan: PortPlan, registry: BridgeRegistry) -> list[str]:
         _attach_host_end(ipr, host, bridge, plan, filtered)
     with ns_route(namespace) as nsr:
         index = _ensure_ns_link(nsr, plan)
-        added = _converge_addresses(nsr, index, plan.addresses)
+        added = _converge_addresses(nsr, index, plan.addresses, plan.floating)
         _converge_routes(nsr, index, plan)
         mac = nsr.get_links(index)[0].get_attr("IFLA_ADDRESS")
     for address in added:
@@ -93,6 +96,22 @@ def port_is_healthy(namespace: str, plan: PortPlan) -> bool:
     except FileNotFoundError:
         return False
     return set(plan.addresses) <= have
+
+
+def drop_addresses(namespace: str, port_id: str, addresses: tuple[str, ...]) -> None:
+    """Remove `addresses` ("address/prefix") from the port's interface if present: a VIP
+    left behind by a keepalived that was killed (it withdraws its VIP only on a clean stop)."""
+    try:
+        with ns_route(namespace) as nsr:
+            found = nsr.link_lookup(ifname=ns_ifname(port_id))
+            if not found:
+                return
+            have = _addresses(nsr, found[0])
+            for item in set(addresses) & have:
+                address, prefix = item.split("/")
+                nsr.addr("del", index=found[0], address=address, prefixlen=int(prefix))
+    except FileNotFoundError:
+        return
 
 
 def _delete_if_present(ipr: IPRoute, name: str) -> None:
@@ -171,9 +190,10 @@ def _addresses(nsr: IPRoute, index: int) -> set[str]:
     return have
 
 
-def _converge_addresses(nsr: IPRoute, index: int, wanted: tuple[str, ...]) -> list[str]:
+def _converge_addresses(nsr: IPRoute, index: int, wanted: tuple[str, ...],
+                        floating: tuple[str, ...] = ()) -> list[str]:
     have = _addresses(nsr, index)
-    for stale in have - set(wanted):
+    for stale in have - set(wanted) - set(floating):
         address, prefix = stale.split("/")
         nsr.addr("del", index=index, address=address, prefixlen=int(prefix))
     added: list[str] = []
@@ -195,4 +215,5 @@ def _converge_routes(nsr: IPRoute, index: int, plan: PortPlan) -> None:
         nsr.route("replace", dst=destination, gateway=nexthop, oif=index)
 
 
-__all__ = ["PortPlan", "plug", "plugged_port_prefixes", "port_is_healthy", "port_key", "unplug"]
+__all__ = ["PortPlan", "drop_addresses", "plug", "plugged_port_prefixes", "port_is_healthy",
+           "port_key", "unplug"]

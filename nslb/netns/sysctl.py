@@ -41,6 +41,10 @@ def raise_neighbour_limits(root: Path = Path("/proc/sys/net")) -> dict[str, int]
 # unprivileged, so ports below 1024 must be bindable without CAP_NET_BIND_SERVICE; the
 # setting is per network namespace and changes nothing on the host.
 NAMESPACE_SYSCTLS = {"net.ipv4.ip_unprivileged_port_start": "0"}
+# ip_nonlocal_bind lets the standby of an ACTIVE_STANDBY pair bind the VIP it does not hold
+# yet, so its haproxy is ready the moment keepalived moves the VIP in. (Only there: for a
+# STANDALONE amphora a bind to an address it does not have must stay an error.)
+PAIR_SYSCTLS = {"net.ipv4.ip_nonlocal_bind": "1", "net.ipv6.ip_nonlocal_bind": "1"}
 
 
 def set_in_namespace(namespace: str, settings: dict[str, str] | None = None) -> None:

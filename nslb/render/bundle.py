@@ -33,7 +33,9 @@ def build_bundle(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFa
         if not own:
             raise InconsistentSnapshot(f"amphora {amphora.id} has no VRRP port yet")
         files["keepalived.conf"] = render_keepalived(snapshot, amphora, facts)
-        ports = tuple(_port(a, with_gateway=i == 0) for i, a in enumerate(own))
+        vip = f"{snapshot.vip.address}/{_prefix(snapshot.vip)}"
+        ports = tuple(_port(a, with_gateway=i == 0, floating=(vip,) if i == 0 else ())
+                      for i, a in enumerate(own))
     else:
         ports = tuple(_port(a, with_gateway=a is snapshot.vip) for a in snapshot.attachments())
     return Bundle(
@@ -46,10 +48,15 @@ def build_bundle(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFa
     )
 
 
-def _port(attachment: Attachment, with_gateway: bool) -> NetworkPort:
+def _prefix(attachment: Attachment) -> int:
+    return ipaddress.ip_network(attachment.subnet.cidr, strict=False).prefixlen
+
+
+def _port(attachment: Attachment, with_gateway: bool,
+          floating: tuple[str, ...] = ()) -> NetworkPort:
     """A port as plain data (routes only on the VIP's subnet)."""
     subnet, network = attachment.subnet, attachment.network
-    prefix = ipaddress.ip_network(subnet.cidr, strict=False).prefixlen
+    prefix = _prefix(attachment)
     return NetworkPort(
         port_id=attachment.port.id,
         physical_network=network.physical_network or "",
@@ -60,6 +67,7 @@ def _port(attachment: Attachment, with_gateway: bool) -> NetworkPort:
         addresses=(f"{attachment.address}/{prefix}",),
         gateway=subnet.gateway_ip if with_gateway else None,
         host_routes=tuple((r["destination"], r["nexthop"]) for r in subnet.host_routes),
+        floating=floating,
     )
 
 

@@ -48,6 +48,7 @@ class VrrpView:
     router_id: str
     script_user: str
     check_command: str
+    notify_command: str
     instance: str
     interface: str
     vrid: int
@@ -67,6 +68,11 @@ class VrrpView:
 def check_script_path(state_dir: Path | str) -> Path:
     """The check keepalived runs (installed by the amphora driver)."""
     return Path(state_dir) / "bin" / "nslb-vrrp-check"
+
+
+def notify_script_path(state_dir: Path | str) -> Path:
+    """What keepalived runs on every VRRP transition: it records the new state."""
+    return Path(state_dir) / "bin" / "nslb-vrrp-notify"
 
 
 def build_view(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFacts,
@@ -90,6 +96,9 @@ def build_view(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFact
         router_id=amphora.id.replace("-", "")[:16],
         script_user=v.matching(facts.haproxy_user, "SYSTEM_NAME", "script user"),
         check_command=f"{script} {sockets}",
+        notify_command=" ".join((
+            v.file_path(str(notify_script_path(facts.state_dir)), "notify script"),
+            v.file_path(str(directory / "vrrp.state"), "state file"))),
         instance=lb.id.replace("-", ""),
         interface=ns_ifname(v.uuid(amphora.vrrp_port_id, "vrrp_port_id")),
         vrid=v.integer(amphora.vrrp_id, 1, 255, "vrrp_id"),

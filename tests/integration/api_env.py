@@ -54,8 +54,9 @@ class ApiError(AssertionError):
 class Api:
     """The nslb process and a small Octavia/Neutron client for it."""
 
-    def __init__(self, physnets: dict[str, str]) -> None:
+    def __init__(self, physnets: dict[str, str], extra_args: tuple[str, ...] = ()) -> None:
         self.physnets = physnets
+        self.extra_args = extra_args
         self.state_dir = Path(tempfile.mkdtemp(prefix="nsi-", dir="/tmp"))
         STATE_DIRS.append(str(self.state_dir))
         self.port = _free_port()
@@ -73,6 +74,7 @@ class Api:
                 "--auth", "noauth"]
         for name, bridge in self.physnets.items():
             args += ["--physnet", f"{name}:{bridge}"]
+        args += list(self.extra_args)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
@@ -183,6 +185,16 @@ class Api:
     def amphora_id(self, lb_id: str) -> str:
         return self.amphora_dir(lb_id).name
 
+    def amphora_dirs(self, lb_id: str) -> list[Path]:
+        """Every amphora directory of the LB on this host (two for an ACTIVE_STANDBY LB)."""
+        found = []
+        for path in sorted((self.state_dir / "amp").glob("*/haproxy.cfg")):
+            first = path.read_text(errors="replace").split("\n", 1)[0].split()
+            if first[4:5] == [lb_id]:
+                CREATED_LBS.add(path.parent.name)
+                found.append(path.parent)
+        return found
+
     def status(self, lb_id: str) -> dict[str, Any]:
         return dict(self.call("GET", f"{LB}/{lb_id}/status", 200)["statuses"]["loadbalancer"])
 
@@ -263,7 +275,8 @@ def url(address: str, path: str = "/") -> str:
 
 
 @contextmanager
-def serving(extra_bridges: tuple[str, ...] = ()) -> Iterator[tuple[Api, Lab]]:
+def serving(extra_bridges: tuple[str, ...] = (),
+            extra_args: tuple[str, ...] = ()) -> Iterator[tuple[Api, Lab]]:
     """A module lab (bridge 'br' = physnet1, then physnet2.. for `extra_bridges`) and a
     running server on it. Whatever happens, LBs, server, lab and state dir are removed."""
     lab = Lab(tag=lab_tag())
@@ -273,7 +286,7 @@ def serving(extra_bridges: tuple[str, ...] = ()) -> Iterator[tuple[Api, Lab]]:
         physnets = {"physnet1": lab.bridge}
         for i, suffix in enumerate(extra_bridges, start=2):
             physnets[f"physnet{i}"] = lab.add_bridge(suffix)
-        api = Api(physnets)
+        api = Api(physnets, extra_args)
         api.start()
         yield api, lab
     finally:
