@@ -22,6 +22,7 @@ from nslb.api.faults import ApiError
 from nslb.api.guards import BodyLimit, CatchAll, InputGuard
 from nslb.api.http import error_response
 from nslb.api.keystone import admin, auth, roles
+from nslb.api.offload import offload
 from nslb.api.requestlog import RequestLog
 from nslb.config import Settings
 from nslb.db.engine import Database
@@ -80,7 +81,7 @@ def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lamb
     if identity is not None:
         routes.insert(0, Mount("/identity", routes=identity_routes()))
     app = Starlette(
-        routes=routes,
+        routes=offload(routes),  # handlers run in worker threads (api/offload.py)
         # No handler for Exception: guards.CatchAll answers those inside the app.
         exception_handlers={HTTPException: _http_error, ApiError: _api_error},
         middleware=[Middleware(RequestLog), Middleware(CatchAll), Middleware(InputGuard),
