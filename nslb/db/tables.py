@@ -320,3 +320,52 @@ def map_models() -> None:
 
 def table_of(cls: type) -> Table:
     return _MAPPED[cls]
+
+
+# --- floating IPs ----------------------------------------------------------------------------
+
+# Neutron's externalnetworks: a row makes a network `router:external` (no foreign key: the
+# network API removes the row with the network).
+external_network = Table(
+    "external_network", metadata,
+    Column("network_id", ID, primary_key=True),
+    Column("is_default", Boolean, nullable=False, default=False),
+)
+
+# One address per external network (the port's ip_allocation makes it unique per subnet as
+# well), and at most one floating IP per fixed address of a port.
+floating_ip = Table(
+    "floating_ip", metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", String(255), nullable=False, index=True),
+    Column("description", String(255), nullable=False),
+    Column("floating_network_id", ID, nullable=False, index=True),
+    Column("floating_subnet_id", ID, nullable=False),
+    Column("floating_port_id", ID, nullable=False, unique=True),
+    Column("floating_ip_address", String(64), nullable=False),
+    Column("fixed_port_id", ID, index=True),
+    Column("fixed_ip_address", String(64)),
+    Column("router_id", ID, index=True),
+    Column("status", String(16), nullable=False),
+    Column("tags", JSONText, nullable=False),
+    Column("created_at", DateTime, nullable=False, index=True),
+    Column("updated_at", DateTime),
+    UniqueConstraint("floating_network_id", "floating_ip_address",
+                     name="uq_floating_ip_network_address"),
+    UniqueConstraint("fixed_port_id", "fixed_ip_address", name="uq_floating_ip_fixed"),
+)
+
+# The implicit router of an internal subnet: the unique subnet_id keeps two routers from
+# claiming one gateway address, even when they are created at the same time.
+floating_router = Table(
+    "floating_router", metadata,
+    Column("id", ID, primary_key=True),
+    Column("subnet_id", ID, nullable=False, unique=True),
+    Column("network_id", ID, nullable=False),
+    Column("port_id", ID, nullable=False),
+    Column("external_network_id", ID, nullable=False, index=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
+_MAPPED[r.FloatingIP] = floating_ip
+_MAPPED[r.FloatingRouter] = floating_router

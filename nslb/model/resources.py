@@ -219,3 +219,42 @@ class Port:
     tags: list[str] = field(default_factory=list)
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime | None = None
+
+
+# --- floating IPs (Neutron's l3 subset) ----------------------------------------------------
+
+
+@dataclass(kw_only=True, eq=False)
+class FloatingIP:
+    """A Neutron floating IP: an address of an external network, held by a registry port
+    (`floating_port_id`, device_owner network:floatingip), optionally NATed to one fixed
+    IPv4 address of a port. `router_id` is the FloatingRouter that does the NAT."""
+
+    id: str = field(default_factory=new_id)
+    project_id: str = ""
+    description: str = ""
+    floating_network_id: str = ""
+    floating_subnet_id: str = ""
+    floating_port_id: str = ""
+    floating_ip_address: str = ""
+    fixed_port_id: str | None = None
+    fixed_ip_address: str | None = None
+    router_id: str | None = None
+    status: str = "DOWN"
+    tags: list[str] = field(default_factory=list)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime | None = None
+
+
+@dataclass(kw_only=True, eq=False)
+class FloatingRouter:
+    """nslb's implicit Neutron router: one per internal subnet that has a floating IP,
+    holding the subnet's gateway address (registry port `port_id`) and a gateway on one
+    external network, as a Neutron router with an interface on the subnet would."""
+
+    id: str = field(default_factory=new_id)
+    subnet_id: str = ""
+    network_id: str = ""
+    port_id: str = ""
+    external_network_id: str = ""
+    created_at: datetime = field(default_factory=utcnow)
