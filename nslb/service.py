@@ -94,9 +94,9 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
     if settings.auth == "keystone":
         identity = start_identity(settings, db)
         app = create_app(settings, db, kick=worker.kick, identity=identity,
-                         context_for=keystone_context(identity))
+                         context_for=keystone_context(identity), resync=worker.resync)
     else:
         log.warning("AUTH IS OFF (--auth noauth): anyone who can reach %s is an admin",
                     settings.bind)
-        app = create_app(settings, db, kick=worker.kick)
+        app = create_app(settings, db, kick=worker.kick, resync=worker.resync)
     return Service(settings, db, driver, worker, health, app)

@@ -34,6 +34,8 @@ class NoopDriver:
         # How often apply()/delete() was called per (operation, load balancer id),
         # failures included.
         self.calls: Counter[tuple[str, str]] = Counter()
+        # Every successful apply()/delete() in order: (operation, amphora id).
+        self.history: list[tuple[str, str]] = []
         self._lb_of: dict[str, str] = {}
 
     @property
@@ -54,6 +56,7 @@ class NoopDriver:
             self._inject(lb_id, bundle.amphora_id)
             self._refuse(lb_id, bundle.generation)
             self.bundles[bundle.amphora_id] = bundle
+            self.history.append(("apply", bundle.amphora_id))
         return bundle.hash
 
     def delete(self, amphora_id: str) -> None:
@@ -62,6 +65,7 @@ class NoopDriver:
             self.calls["delete", lb_id] += 1
             self._inject(lb_id, amphora_id)
             self.bundles.pop(amphora_id, None)
+            self.history.append(("delete", amphora_id))
 
     def attempts(self, operation: str, lb_id: str) -> int:
         """How often `operation` was called for the LB."""

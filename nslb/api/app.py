@@ -70,9 +70,11 @@ def identity_routes() -> list[BaseRoute]:
 
 def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lambda: None,
                context_for: Callable[[Request], Context] = noauth_context,
-               identity: Identity | None = None) -> Starlette:
-    """Build the app. `kick` wakes the worker after a change is committed; `identity`
-    serves /identity (the embedded Keystone) when given."""
+               identity: Identity | None = None,
+               resync: Callable[[str], None] = lambda lb_id: None) -> Starlette:
+    """Build the app. `kick` wakes the worker after a change is committed, `resync(lb_id)`
+    asks it to re-apply one LB now; `identity` serves /identity (the embedded Keystone)
+    when given."""
     routes: list[BaseRoute] = [
         Mount("/networking", routes=policy.guard(networking.routes())),
         Mount("/load-balancer", routes=octavia_routes()),
@@ -91,6 +93,7 @@ def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lamb
     app.state.settings = settings
     app.state.db = db
     app.state.kick = kick
+    app.state.resync = resync
     app.state.context_for = context_for
     app.state.identity = identity
     return app

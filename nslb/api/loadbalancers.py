@@ -18,8 +18,8 @@ from nslb.api.locks import lock_lb, mark
 from nslb.api.quotas import enforce
 from nslb.api.schemas import LoadBalancerCreate, LoadBalancerUpdate
 from nslb.api.vip import allocate_vip, plug_member_subnet
+from nslb.db import amphorae, tree
 from nslb.db import stats as stats_repo
-from nslb.db import tree
 from nslb.db.query import short
 from nslb.model.resources import Listener, LoadBalancer, Pool
 from nslb.model.status import FAILOVER_FROM, Event
@@ -173,6 +173,8 @@ async def stats(request: Request) -> Response:
 
 
 async def failover(request: Request) -> Response:
+    """Replace every amphora of the LB: a SINGLE LB is rebuilt in place, a pair's standby
+    is replaced before the amphora holding the VIP (nslb/worker/failover.py)."""
     ctx = context(request)
     if not ctx.is_admin:
         raise Forbidden("Policy does not allow this request to be performed.")
@@ -181,6 +183,7 @@ async def failover(request: Request) -> Response:
         # Octavia's LB failover starts from ACTIVE or ERROR (the transition table takes
         # ERROR -> PENDING_UPDATE like any update).
         lock_lb(session, lb.id, allowed=FAILOVER_FROM)
+        amphorae.request_failover(session, amphorae.of_lb(session, lb.id))
     kick(request)
     return Response(status_code=202)
 

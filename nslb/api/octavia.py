@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from nslb.api import (
+    amphorae,
     healthmonitors,
     listeners,
     loadbalancers,
@@ -19,6 +20,6 @@ from nslb.api import (
 def routes() -> list[BaseRoute]:
     out: list[BaseRoute] = []
     for module in (loadbalancers, listeners, pools, members, healthmonitors, quotas,
-                   providers, unsupported):
+                   providers, amphorae, unsupported):
         out.extend(module.routes())
     return out

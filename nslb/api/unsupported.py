@@ -20,7 +20,6 @@ RESOURCES = {
     "/lbaas/availabilityzoneprofiles": ("availability_zone_profiles",
                                         "Availability Zone Profile",
                                         "availability zone profiles"),
-    "/octavia/amphorae": ("amphorae", "Amphora", "amphora management"),
 }
 
 

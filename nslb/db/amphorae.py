@@ -9,11 +9,13 @@ from sqlalchemy.orm import Session
 from nslb.db.tables import amphora as amphora_table
 from nslb.db.tables import vrrp_group
 from nslb.model.enums import AmphoraStatus
-from nslb.model.resources import Amphora
+from nslb.model.resources import Amphora, utcnow
 
-# Amphorae that are (or are about to be) serving their load balancer.
+# Amphorae whose data plane exists or is wanted: being built, serving, in ERROR, held back
+# from automatic failover, or being replaced (a PENDING_DELETE amphora serves until its
+# replacement is up and it is removed).
 LIVE = (AmphoraStatus.PENDING_CREATE, AmphoraStatus.BOOTING, AmphoraStatus.ALLOCATED,
-        AmphoraStatus.ERROR)
+        AmphoraStatus.ERROR, AmphoraStatus.FAILOVER_STOPPED, AmphoraStatus.PENDING_DELETE)
 
 
 def of_lb(session: Session, lb_id: str, live_only: bool = True) -> list[Amphora]:
@@ -29,6 +31,22 @@ def live_ids(session: Session) -> set[str]:
     """Ids of every amphora that may have data plane on a host."""
     stmt = select(amphora_table.c.id).where(amphora_table.c.status != AmphoraStatus.DELETED)
     return set(session.scalars(stmt))
+
+
+def request_failover(session: Session, doomed: list[Amphora]) -> list[Amphora]:
+    """Record that `doomed` are to be replaced: each goes to PENDING_DELETE and gets a
+    replacement row with its role and priority. The worker builds the replacements and
+    removes the old ones (nslb.worker.failover); the caller locks the load balancer."""
+    now = utcnow()
+    new = []
+    for old in doomed:
+        old.status, old.updated_at = AmphoraStatus.PENDING_DELETE, now
+        new.append(Amphora(loadbalancer_id=old.loadbalancer_id, role=old.role,
+                           vrrp_priority=old.vrrp_priority, ha_ip=old.ha_ip,
+                           ha_port_id=old.ha_port_id, status=AmphoraStatus.PENDING_CREATE))
+    session.add_all(new)
+    session.flush()
+    return new
 
 
 class NoFreeVrid(RuntimeError):

@@ -21,6 +21,7 @@ from nslb.db.tree import load_tree
 from nslb.model.enums import AmphoraRole, AmphoraStatus
 from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.resources import VRRP_PRIORITY, Amphora, LoadBalancer, Member
+from nslb.netns.names import ns_ifname
 
 
 def in_pair(amphora: Amphora) -> bool:
@@ -70,6 +71,7 @@ def _vrrp_port(session: Session, lb: LoadBalancer, amphora: Amphora, network: ob
                                name=vrrp_port_name(amphora.id))
     amphora.vrrp_port_id = port.id
     amphora.vrrp_ip = port.fixed_ips[0]["ip_address"]
+    amphora.vrrp_interface = ns_ifname(port.id)
 
 
 def _member_port(session: Session, lb: LoadBalancer, amphora: Amphora, subnet_id: str) -> None:

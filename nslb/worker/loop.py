@@ -20,11 +20,13 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from nslb.amphora.base import AmphoraDriver, ApplyError, ConfigRejected
 from nslb.db import amphorae, snapshots
 from nslb.db.engine import Database
 from nslb.db.tables import health_monitor, listener, load_balancer, member, pool
+from nslb.model.enums import AmphoraStatus
 from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.ipam import IpamError
 from nslb.model.resources import LoadBalancer
@@ -33,7 +35,7 @@ from nslb.model.status import PENDING
 from nslb.render.bundle import InconsistentSnapshot, build_bundle
 from nslb.render.values import UnsafeValue
 from nslb.worker import amphorae as amphora_prep
-from nslb.worker import outcome
+from nslb.worker import failover, outcome
 from nslb.worker.decide import (
     Action,
     Attempts,
@@ -197,7 +199,8 @@ class Worker:
         return None
 
     def _apply(self, state: LbState) -> None:
-        prepared = self._prepare(state.id)
+        error = self._retire(state.id, before_build=True)
+        prepared = self._prepare(state.id) if error is None else error
         with self.db.read() as session:
             lb = session.get(LoadBalancer, state.id)
             if lb is None or lb.provisioning_status == P.PENDING_DELETE:
@@ -205,16 +208,19 @@ class Worker:
                 # delete job's business. Re-applying would rebuild what is about to go.
                 return
             generation = lb.generation
-            try:
-                snap: LoadBalancerSnapshot | None = snapshots.build(session, lb)
-                error = prepared
-            except snapshots.SnapshotError as exc:
-                snap, error = None, str(exc)
-        if error is not None:
-            snap = None
+            snap, error = self._snapshot(session, lb)
+        error = prepared or error
         permanent, confirmed = False, dict[str, str]()
-        if snap is not None:
+        if error is None and snap is not None:
             error, permanent, confirmed = self._drive(snap)
+        if error is None and snap is not None and any(
+                a.status == AmphoraStatus.PENDING_DELETE for a in snap.amphorae):
+            # The replacements of a pair serve now: remove the old amphorae (standby first)
+            # and tell the survivors about their new peers.
+            error = self._retire(state.id, before_build=False)
+            if error is None:
+                error, permanent, more = self._drive_again(state.id)
+                confirmed.update(more)
         if error is not None and self._failed(
                 dataclasses.replace(state, generation=generation), error,
                 permanent=permanent) is Verdict.RETRY:
@@ -225,6 +231,51 @@ class Worker:
         self._attempts.pop(state.id, None)
         if settled:
             self._last_sync[state.id] = self.clock()
+
+    @staticmethod
+    def _snapshot(session: Session,
+                  lb: LoadBalancer) -> tuple[LoadBalancerSnapshot | None, str | None]:
+        try:
+            return snapshots.build(session, lb), None
+        except snapshots.SnapshotError as exc:
+            return None, str(exc)
+
+    def _drive_again(self, lb_id: str) -> tuple[str | None, bool, dict[str, str]]:
+        with self.db.read() as session:
+            lb = session.get(LoadBalancer, lb_id)
+            if lb is None:
+                return None, False, {}
+            snap, error = self._snapshot(session, lb)
+        if snap is None:
+            return error, False, {}
+        return self._drive(snap)
+
+    def _retire(self, lb_id: str, before_build: bool) -> str | None:
+        """Remove the LB's amphorae that failover replaces (PENDING_DELETE): before the
+        build for a STANDALONE one, after it for a pair (failover.py says why), in
+        failover.removal_order. The reason if the driver could not."""
+        with self.db.read() as session:
+            doomed = [a for a in amphorae.of_lb(session, lb_id)
+                      if a.status == AmphoraStatus.PENDING_DELETE
+                      and failover.removed_before_build(a.role) == before_build]
+        if not doomed:
+            return None
+        olds = [failover.Old(a.id, a.role, self._holds_vip(a.id)) for a in doomed]
+        for amphora_id in failover.removal_order(olds):
+            try:
+                self.driver.delete(amphora_id)
+            except Exception as exc:  # retried like any failed apply
+                return describe(exc)
+            with self.db.write() as session:
+                outcome.retired(session, amphora_id)
+            log.info("failover of load balancer %s: removed amphora %s", lb_id, amphora_id)
+        return None
+
+    def _holds_vip(self, amphora_id: str) -> bool:
+        try:
+            return self.driver.observe(amphora_id).vrrp == "MASTER"
+        except Exception:  # unknown counts as not holding it: removed first
+            return False
 
     def _drive(self, snap: LoadBalancerSnapshot) -> tuple[str | None, bool, dict[str, str]]:
         """Render a bundle for every amphora of the LB and hand each to the driver:

@@ -12,6 +12,7 @@ from nslb.db.tree import Tree, load_tree
 from nslb.model.enums import AmphoraStatus
 from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.resources import (
+    Amphora,
     HealthMonitor,
     Listener,
     LoadBalancer,
@@ -74,6 +75,17 @@ def _record_amphorae(session: Session, lb: LoadBalancer, generation: int,
         if amphora.status in (AmphoraStatus.PENDING_CREATE, AmphoraStatus.BOOTING):
             amphora.status = AmphoraStatus.ALLOCATED
             amphora.updated_at = utcnow()
+
+
+def retired(session: Session, amphora_id: str) -> None:
+    """An amphora that failover replaced is gone from the data plane: drop its row and
+    release what it held."""
+    amphora = session.get(Amphora, amphora_id, with_for_update=True)
+    if amphora is None:
+        return
+    amphora_prep.release(session, amphora)
+    session.delete(amphora)
+    session.flush()
 
 
 def applied(session: Session, lb_id: str, generation: int, error: str | None,
