@@ -30,6 +30,13 @@ class Settings:
     public_url: str = ""
     resync_interval: float = 10.0
     health_interval: float = 1.0
+    # Automatic failover of an amphora that repair in place cannot fix: after this many
+    # seconds unhealthy (0: never); above `failover_threshold` stale amphorae at once (0: no
+    # threshold) they are left alone as FAILOVER_STOPPED; at most
+    # `failover_max_concurrent` failovers at a time.
+    failover_timeout: float = 30.0
+    failover_threshold: int = 0
+    failover_max_concurrent: int = 2
     # The HTTP API facing untrusted clients (probe F7, F8): request bodies above this are
     # a 413 before they are read; a request head must arrive within header_timeout and
     # its body within body_timeout; idle keep-alive connections close after
@@ -83,7 +90,7 @@ class Settings:
 
 # Numeric settings that make no sense at zero or below.
 POSITIVE = ("resync_interval", "health_interval", "max_body_bytes", "header_timeout",
-            "body_timeout", "keepalive_timeout", "max_connections")
+            "body_timeout", "keepalive_timeout", "max_connections", "failover_max_concurrent")
 # Field types (strings under `from __future__ import annotations`) -> converter for values
 # that arrive as text from the environment.
 NUMBERS: dict[str, type] = {"float": float, "int": int}

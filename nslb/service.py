@@ -14,6 +14,7 @@ from nslb.api.context import keystone_context
 from nslb.config import ConfigError, Settings
 from nslb.db.engine import Database
 from nslb.db.migrate import upgrade
+from nslb.health.autofailover import AutoFailover
 from nslb.health.monitor import HealthMonitor
 from nslb.identity import bootstrap
 from nslb.identity.keys import KeyRing
@@ -69,6 +70,14 @@ def public_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}"
 
 
+def auto_failover(settings: Settings) -> AutoFailover | None:
+    if settings.failover_timeout <= 0:
+        return None
+    return AutoFailover(timeout=settings.failover_timeout,
+                        threshold=settings.failover_threshold or None,
+                        max_concurrent=settings.failover_max_concurrent)
+
+
 def start_identity(settings: Settings, db: Database) -> Identity:
     """Keys, the admin account on first start, and the clouds.yaml that holds its password."""
     identity = Identity(db, KeyRing(settings.state_dir / "fernet-keys"))
@@ -90,6 +99,7 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
     driver = driver or make_driver(settings)
     worker = Worker(db, driver, resync_interval=settings.resync_interval)
     health = HealthMonitor(db, driver, interval=settings.health_interval,
+                           failover=auto_failover(settings),
                            on_down=worker.resync)
     if settings.auth == "keystone":
         identity = start_identity(settings, db)

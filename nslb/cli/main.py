@@ -37,6 +37,14 @@ def serve(
         help="SINGLE (one amphora per load balancer) or ACTIVE_STANDBY (two, the VIP held "
              "by keepalived VRRP) for load balancers created without a flavor that says "
              "otherwise [default: SINGLE; env NSLB_TOPOLOGY]")] = None,
+    failover_timeout: Annotated[float | None, typer.Option(
+        help="Seconds an amphora may stay unhealthy (haproxy or keepalived down and not "
+             "repaired in place) before it is replaced automatically; 0 never replaces "
+             "[default: 30; env NSLB_FAILOVER_TIMEOUT]")] = None,
+    failover_threshold: Annotated[int | None, typer.Option(
+        help="When more amphorae than this are stale at once, mark them FAILOVER_STOPPED "
+             "instead of replacing them (Octavia's failover_threshold); 0 for no threshold "
+             "[default: 0; env NSLB_FAILOVER_THRESHOLD]")] = None,
     physnet: Annotated[list[str] | None, typer.Option(
         help="Map a physical network to a Linux bridge, NAME:BRIDGE; repeatable; the bridge "
              "is created if missing [default: physnet1:nslb-br0; env NSLB_PHYSNET, comma "
@@ -65,6 +73,8 @@ def serve(
 
     overrides = {"bind": bind, "state_dir": state_dir, "db": db,
                  "amphora_driver": amphora_driver, "topology": topology,
+                 "failover_timeout": failover_timeout,
+                 "failover_threshold": failover_threshold,
                  "physnet": physnet, "auth": auth,
                  "public_url": public_url, "log_level": log_level}
     try:

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 from nslb.db.tables import amphora as amphora_table
 from nslb.db.tables import vrrp_group
 from nslb.model.enums import AmphoraStatus
-from nslb.model.resources import Amphora, utcnow
+from nslb.model.resources import Amphora, LoadBalancer, utcnow
+from nslb.model.status import FAILOVER_FROM, Event, transition
 
 # Amphorae whose data plane exists or is wanted: being built, serving, in ERROR, held back
 # from automatic failover, or being replaced (a PENDING_DELETE amphora serves until its
@@ -31,6 +32,18 @@ def live_ids(session: Session) -> set[str]:
     """Ids of every amphora that may have data plane on a host."""
     stmt = select(amphora_table.c.id).where(amphora_table.c.status != AmphoraStatus.DELETED)
     return set(session.scalars(stmt))
+
+
+def lock_for_failover(session: Session, lb_id: str) -> LoadBalancer | None:
+    """Move the LB to PENDING_UPDATE for a failover, as the API's lock does, if its status
+    allows one (ACTIVE or ERROR); None when it does not (or the LB is gone)."""
+    lb = session.get(LoadBalancer, lb_id, with_for_update=True)
+    if lb is None or lb.provisioning_status not in FAILOVER_FROM:
+        return None
+    lb.provisioning_status = transition(lb.provisioning_status, Event.UPDATE)
+    lb.updated_at = utcnow()
+    lb.generation += 1
+    return lb
 
 
 def request_failover(session: Session, doomed: list[Amphora]) -> list[Amphora]:

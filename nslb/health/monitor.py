@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 
@@ -16,20 +17,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nslb.amphora.base import AmphoraDriver, Observation
-from nslb.db import stats
+from nslb.db import amphorae, stats
 from nslb.db.engine import Database
 from nslb.db.tables import amphora, load_balancer
 from nslb.db.tree import load_tree
+from nslb.health import autofailover
+from nslb.health.autofailover import AutoFailover
 from nslb.health.derive import derive
 from nslb.model.enums import AmphoraStatus
 from nslb.model.enums import ProvisioningStatus as P
-from nslb.model.resources import LoadBalancer
+from nslb.model.resources import Amphora, LoadBalancer
 
 log = logging.getLogger(__name__)
 # An ERROR LB may still serve its last good config: its operating status stays true too.
 OBSERVED = (P.ACTIVE.value, P.PENDING_UPDATE.value, P.ERROR.value)
 # Amphorae whose data plane is expected to exist.
-SERVING = (AmphoraStatus.ALLOCATED.value, AmphoraStatus.ERROR.value)
+SERVING = (AmphoraStatus.ALLOCATED.value, AmphoraStatus.ERROR.value,
+           AmphoraStatus.FAILOVER_STOPPED.value, AmphoraStatus.PENDING_DELETE.value)
 
 
 def serving(observations: list[Observation]) -> Observation:
@@ -42,15 +46,26 @@ def serving(observations: list[Observation]) -> Observation:
     return holder or (running[0] if running else Observation(running=False))
 
 
+def healthy(observation: Observation) -> bool:
+    """haproxy answers, and a pair amphora's keepalived runs and passes its check."""
+    return observation.running and observation.vrrp not in ("STOPPED", "FAULT")
+
+
 class HealthMonitor:
     def __init__(self, db: Database, driver: AmphoraDriver, interval: float = 1.0,
-                 on_down: Callable[[str], None] = lambda lb_id: None) -> None:
+                 on_down: Callable[[str], None] = lambda lb_id: None,
+                 failover: AutoFailover | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         """`on_down(lb_id)` is told when an LB's data plane is not running (a crashed
-        haproxy, a deleted namespace), so the worker can rebuild it now."""
+        haproxy, a deleted namespace), so the worker can rebuild it now. `failover`: when
+        an amphora that repair cannot fix is replaced automatically (None: never)."""
         self.db = db
         self.driver = driver
         self.interval = interval
         self.on_down = on_down
+        self.failover = failover
+        self.clock = clock
+        self._unhealthy_since: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -82,6 +97,7 @@ class HealthMonitor:
         for lb_id, amphora_id in rows:
             by_lb.setdefault(lb_id, []).append(amphora_id)
         observed: dict[str, Observation] = {}
+        now, seen = self.clock(), set()
         for lb_id, amphora_ids in by_lb.items():
             try:
                 observations = [self.driver.observe(a) for a in amphora_ids]
@@ -89,12 +105,53 @@ class HealthMonitor:
                 log.exception("observing load balancer %s failed", lb_id)
                 continue
             observed[lb_id] = serving(observations)
+            for amphora_id, observation in zip(amphora_ids, observations, strict=True):
+                seen.add(amphora_id)
+                if healthy(observation):
+                    self._unhealthy_since.pop(amphora_id, None)
+                else:
+                    self._unhealthy_since.setdefault(amphora_id, now)
             if not all(o.running and o.vrrp != "STOPPED" for o in observations):
                 self.on_down(lb_id)  # rebuild what is down (a standby too)
+        for gone in set(self._unhealthy_since) - seen:
+            del self._unhealthy_since[gone]
+        if self.failover is not None and self._unhealthy_since:
+            self._fail_over(now)
         if observed:
             with self.db.write() as session:
                 for lb_id, obs in observed.items():
                     self._store(session, lb_id, obs)
+
+    def _fail_over(self, now: float) -> None:
+        """Replace the amphorae that stayed unhealthy too long (autofailover.plan)."""
+        assert self.failover is not None
+        with self.db.write() as session:
+            rows = session.execute(select(amphora.c.id, amphora.c.status)).all()
+            statuses = {r.id: r.status for r in rows}
+            busy = sum(s == AmphoraStatus.PENDING_DELETE for s in statuses.values())
+            replace, stop = autofailover.plan(self._unhealthy_since, statuses, busy, now,
+                                              self.failover)
+            for amphora_id in stop:
+                row = session.get(Amphora, amphora_id)
+                if row is not None:
+                    row.status = AmphoraStatus.FAILOVER_STOPPED
+                    log.error("amphora %s stale with %d others: failover stopped (above the "
+                              "threshold of %s)", amphora_id, len(stop) - 1,
+                              self.failover.threshold)
+            started = []
+            for amphora_id in replace:
+                row = session.get(Amphora, amphora_id)
+                if row is None or row.loadbalancer_id is None:
+                    continue
+                if amphorae.lock_for_failover(session, row.loadbalancer_id) is None:
+                    continue  # the LB is busy; the next round tries again
+                amphorae.request_failover(session, [row])
+                started.append(row)
+        for row in started:
+            log.warning("amphora %s of load balancer %s unhealthy for %.0f s: failing over",
+                        row.id, row.loadbalancer_id, now - self._unhealthy_since[row.id])
+            self._unhealthy_since.pop(row.id, None)
+            self.on_down(row.loadbalancer_id or "")
 
     @staticmethod
     def _store(session: Session, lb_id: str, obs: Observation) -> None:

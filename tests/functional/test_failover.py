@@ -17,6 +17,8 @@ from nslb.api.app import create_app
 from nslb.config import Settings
 from nslb.db import amphorae
 from nslb.db.engine import Database
+from nslb.health.autofailover import AutoFailover
+from nslb.health.monitor import HealthMonitor
 from nslb.model.resources import Amphora
 from nslb.worker.loop import Worker
 
@@ -139,3 +141,57 @@ def test_the_amphora_api_shapes(pair_client: TestClient, worker: Worker, db: Dat
     assert pair_client.put(f"{AMPHORAE}/{one['id']}/config").status_code == 202
     assert fault(pair_client.delete(f"{AMPHORAE}/{one['id']}"), 409) == \
         f"amphora {one['id']} is immutable and cannot be updated."
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_amphora_repair_cannot_fix_is_failed_over_after_the_timeout(
+        client: TestClient, worker: Worker, driver: NoopDriver, db: Database) -> None:
+    clock = Clock()
+    health = HealthMonitor(db, driver, on_down=worker.resync, clock=clock,
+                           failover=AutoFailover(timeout=10.0, max_concurrent=1))
+    ids = active_tree(client, worker)
+    (old,) = _amphorae(db, ids["lb"])
+    driver.bundles.pop(old.id)  # its data plane is gone...
+    driver.broken[old.id] = OSError("disk full")  # ...and repairing it in place fails
+    health.run_once()
+    worker.drain()  # the repair fails (a resync is retried, never settled to ERROR)
+    assert _status(client, ids["lb"]) == "ACTIVE"
+    clock.now += 9
+    health.run_once()
+    assert [a.id for a in _amphorae(db, ids["lb"])] == [old.id]  # not yet
+    clock.now += 2
+    health.run_once()
+    assert _status(client, ids["lb"]) == "PENDING_UPDATE"
+    del driver.broken[old.id]
+    worker.drain()
+    (new,) = _amphorae(db, ids["lb"])
+    assert new.id != old.id and new.status == "ALLOCATED"
+    assert _status(client, ids["lb"]) == "ACTIVE"
+    health.run_once()
+    assert client.get(f"{LB_URL}/{ids['lb']}").json()["loadbalancer"][
+        "operating_status"] == "ONLINE"
+
+
+def test_an_amphora_in_error_is_not_failed_over_automatically(
+        client: TestClient, worker: Worker, driver: NoopDriver, db: Database) -> None:
+    clock = Clock()
+    health = HealthMonitor(db, driver, clock=clock, failover=AutoFailover(timeout=1.0))
+    ids = active_tree(client, worker)
+    (amphora,) = _amphorae(db, ids["lb"])
+    with db.write() as session:
+        row = session.get(Amphora, amphora.id)
+        assert row is not None
+        row.status = "ERROR"
+    driver.bundles.pop(amphora.id)
+    health.run_once()
+    clock.now += 100
+    health.run_once()
+    assert _status(client, ids["lb"]) == "ACTIVE"
+    assert [a.id for a in _amphorae(db, ids["lb"])] == [amphora.id]
