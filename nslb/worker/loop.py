@@ -292,6 +292,12 @@ class Worker:
             try:
                 confirmed[amphora.id] = self.driver.apply(bundle)
             except Exception as exc:  # any driver failure is an outcome, never a crash
+                if amphora.status == AmphoraStatus.PENDING_DELETE:
+                    # On its way out (failover): telling it about its new peers is nice to
+                    # have; failing to must not keep its replacement from taking over.
+                    log.warning("amphora %s being replaced did not take its last "
+                                "config: %s", amphora.id, describe(exc))
+                    continue
                 return describe(exc), isinstance(exc, ConfigRejected), confirmed
         log.info("applied load balancer %s generation %d to %d amphorae in %.0f ms",
                  snap.lb.id, snap.generation, len(confirmed),

@@ -7,6 +7,7 @@ the new standby, and afterwards exactly one namespace holds the VIP."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import time
@@ -43,7 +44,8 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
-    with serving(extra_args=("--topology", "ACTIVE_STANDBY")) as (api, lab):
+    with serving(extra_args=("--topology", "ACTIVE_STANDBY", "--failover-timeout", "4")) as (
+            api, lab):
         yield Env(api, lab, flat_subnet(api, "physnet1", "10.250.19.0/24", "10.250.19.100",
                                         "10.250.19.199"))
 
@@ -124,3 +126,44 @@ def test_the_vip_moves_when_the_active_amphora_fails(env: Env, hosts: Lab, fault
     time.sleep(1.0)
     assert holders(dirs, vip) == [standby], "split brain: more than one VIP holder"
     assert set(hosts.names(client, url(vip), 6)) == {"be1", "be2"}
+
+
+def test_lb_failover_under_load_replaces_both_amphorae(env: Env, hosts: Lab,
+                                                       tmp_path: Path) -> None:
+    lb, client, dirs = _build(env, hosts)
+    vip = str(lb["vip_address"])
+    one_holder(dirs, vip)
+    stop = tmp_path / "stop"
+    loop = hosts.start_loop(client, url(vip), stop)
+    time.sleep(0.5)
+    env.api.change(str(lb["id"]), "PUT", f"/v2/lbaas/loadbalancers/{lb['id']}/failover",
+                   timeout=60)
+    new = env.api.amphora_dirs(str(lb["id"]))
+    assert len(new) == 2 and not set(new) & set(dirs)
+    holder = one_holder(new, vip)
+    assert holder in new
+    time.sleep(0.5)
+    stop.touch()
+    result = json.loads(loop.communicate(timeout=30)[0])
+    assert result["ok"] > 20
+    # the VIP moved once, from the old holder straight to a new amphora
+    assert len(result["errors"]) <= 3, result["errors"][:5]
+    assert all(not d.exists() for d in dirs)
+    assert set(hosts.names(client, url(vip), 4)) == {"be1", "be2"}
+
+
+def test_an_amphora_that_cannot_be_repaired_is_failed_over(env: Env, hosts: Lab) -> None:
+    lb, client, dirs = _build(env, hosts)
+    vip = str(lb["vip_address"])
+    active = one_holder(dirs, vip)
+    # haproxy dies and its repair keeps failing: the config cannot be written any more
+    (active / "haproxy.cfg.new").mkdir()
+    _kill_haproxy(active)
+    assert wait_for(lambda: hosts.names(client, url(vip), 1) != ["error"], 10, 0.05)
+    # after --failover-timeout (4 s) the amphora is replaced by a new one
+    assert wait_for(lambda: not active.exists(), 40, 0.5), "no automatic failover"
+    env.api.wait_active(str(lb["id"]), 30)
+    now = env.api.amphora_dirs(str(lb["id"]))
+    assert len(now) == 2 and active not in now
+    one_holder(now, vip)
+    assert set(hosts.names(client, url(vip), 4)) == {"be1", "be2"}
