@@ -217,8 +217,15 @@ class Api:
         return answer
 
     def delete_lb(self, lb_id: str, timeout: float = 30) -> None:
-        self.call("DELETE", f"{LB}/{lb_id}?cascade=true", (204, 404))
+        """Delete with cascade, waiting out a change still in progress (409)."""
         deadline = time.monotonic() + timeout
+        while True:
+            resp = self.http.delete(f"{LB}/{lb_id}?cascade=true")
+            if resp.status_code in (204, 404):
+                break
+            if resp.status_code != 409 or time.monotonic() > deadline:
+                raise ApiError(f"DELETE {LB}/{lb_id} -> {resp.status_code}: {resp.text}")
+            time.sleep(0.2)
         while self.http.get(f"{LB}/{lb_id}").status_code != 404:
             if time.monotonic() > deadline:
                 raise ApiError(f"load balancer {lb_id} not gone after {timeout}s:\n{self.tail()}")
