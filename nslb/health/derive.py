@@ -5,10 +5,6 @@ DEGRADED; pools UP -> ONLINE, DOWN -> ERROR (and the LB ERROR); members UP -> ON
 ERROR (pool and LB DEGRADED), DRAIN -> DRAINING, MAINT -> OFFLINE, no check -> NO_MONITOR.
 Anything administratively down is OFFLINE.
 
-Health monitors follow Octavia's worker, not its health manager: MarkHealthMonitorActiveInDB
-makes a monitor ONLINE when it goes ACTIVE if it is enabled (else OFFLINE), and nothing
-observed changes that afterwards (`healthmonitor_status`).
-
 Where Octavia reads a silent amphora as OFFLINE, nslb reads it as an outage: a listener or
 pool that should be served (it is provisioned, enabled, and not just being created) but that
 the data plane does not report is ERROR, and so is the LB, because every request to that
@@ -21,7 +17,7 @@ from nslb.amphora.base import Observation
 from nslb.db.tree import Tree
 from nslb.model.enums import OperatingStatus as O
 from nslb.model.enums import ProvisioningStatus as P
-from nslb.model.resources import HealthMonitor, Listener, Pool
+from nslb.model.resources import Listener, Pool
 
 MEMBER = {"UP": O.ONLINE, "DOWN": O.ERROR, "DRAIN": O.DRAINING, "MAINT": O.OFFLINE,
           "no check": O.NO_MONITOR, "NOLB": O.DRAINING}
@@ -30,15 +26,6 @@ LISTENER = {"OPEN": O.ONLINE, "FULL": O.DEGRADED}
 # PENDING_CREATE object is not rendered yet; PENDING_DELETE ones are already left out.
 EXPECTED = frozenset({P.ACTIVE, P.PENDING_UPDATE, P.ERROR})
 SEVERITY = {O.ONLINE: 0, O.DEGRADED: 1, O.ERROR: 2}
-
-
-def healthmonitor_status(hm: HealthMonitor) -> str:
-    """Octavia's operating status of a provisioned (ACTIVE) health monitor: ONLINE when it
-    is enabled, else OFFLINE, whatever its pool or the data plane. A monitor still pending
-    or in ERROR keeps the status it had (Octavia changes it only on the way to ACTIVE)."""
-    if hm.provisioning_status != P.ACTIVE:
-        return hm.operating_status
-    return O.ONLINE if hm.admin_state_up else O.OFFLINE
 
 
 def _worse(current: O, other: O) -> O:
@@ -80,7 +67,8 @@ def derive(t: Tree, obs: Observation) -> dict[str, str]:
         out.update(members)
         hm = next((h for h in t.healthmonitors if h.pool_id == pool.id), None)
         if hm is not None:
-            out[hm.id] = healthmonitor_status(hm)
+            watching = hm.admin_state_up and pool.admin_state_up and pool.id in obs.pools
+            out[hm.id] = O.ONLINE if watching else O.OFFLINE
         if pool_status == O.ERROR:
             lb_status = O.ERROR
         elif pool_status == O.DEGRADED:
