@@ -14,6 +14,8 @@ from nslb.api.context import keystone_context
 from nslb.config import ConfigError, Settings
 from nslb.db.engine import Database
 from nslb.db.migrate import upgrade
+from nslb.floating.reconciler import FloatingReconciler
+from nslb.floating.routers import NamespaceRouters, NoopRouters, RouterDriver
 from nslb.health.autofailover import AutoFailover
 from nslb.health.monitor import HealthMonitor
 from nslb.identity import bootstrap
@@ -40,6 +42,14 @@ def make_driver(settings: Settings) -> AmphoraDriver:
     return NoopDriver()
 
 
+def make_routers(settings: Settings) -> RouterDriver:
+    """Floating IP routers live where the amphorae do: in namespaces on this host, or
+    nowhere with the noop driver."""
+    if settings.amphora_driver == "namespace":
+        return NamespaceRouters(settings.state_dir, settings.physnets)
+    return NoopRouters()
+
+
 @dataclass
 class Service:
     settings: Settings
@@ -48,14 +58,17 @@ class Service:
     worker: Worker
     health: HealthMonitor
     app: Starlette
+    floating: FloatingReconciler
 
     def start(self) -> None:
         self.worker.start()
         self.health.start()
+        self.floating.start()
         self.worker.kick()
 
     def stop(self) -> None:
         """Stop the control plane. Running load balancers keep serving traffic."""
+        self.floating.stop()
         self.health.stop()
         self.worker.stop()
         self.driver.close()
@@ -101,12 +114,19 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
     health = HealthMonitor(db, driver, interval=settings.health_interval,
                            failover=auto_failover(settings),
                            on_down=worker.resync)
+    floating = FloatingReconciler(db, make_routers(settings),
+                                  resync_interval=settings.resync_interval)
+
+    def kick() -> None:
+        worker.kick()
+        floating.kick()
+
     if settings.auth == "keystone":
         identity = start_identity(settings, db)
-        app = create_app(settings, db, kick=worker.kick, identity=identity,
+        app = create_app(settings, db, kick=kick, identity=identity,
                          context_for=keystone_context(identity), resync=worker.resync)
     else:
         log.warning("AUTH IS OFF (--auth noauth): anyone who can reach %s is an admin",
                     settings.bind)
-        app = create_app(settings, db, kick=worker.kick, resync=worker.resync)
-    return Service(settings, db, driver, worker, health, app)
+        app = create_app(settings, db, kick=kick, resync=worker.resync)
+    return Service(settings, db, driver, worker, health, app, floating)

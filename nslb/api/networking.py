@@ -1,6 +1,7 @@
 """The Neutron-compatible network registry under /networking: version and extension
 documents just complete enough for openstacksdk and the `openstack` CLI, then networks,
-subnets and ports. Point clients at `<nslb>/networking/v2.0` as the network endpoint."""
+subnets, ports and floating IPs. Point clients at `<nslb>/networking/v2.0` as the network
+endpoint."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from nslb.api import networks, ports, subnets
+from nslb.api import floatingips, networks, ports, subnets
 from nslb.api.http import respond
 from nslb.api.neutron import not_found
 
@@ -27,6 +28,8 @@ EXTENSIONS = (
     ("pagination", "Pagination support", "Extension that indicates that pagination is "
      "enabled."),
     ("sorting", "Sorting support", "Extension that indicates that sorting is enabled."),
+    ("external-net", "Neutron external network", "Adds external network attribute to network "
+     "resource."),
 )
 
 
@@ -51,7 +54,7 @@ async def resources(request: Request) -> Response:
     base = f"{_base(request)}/v2.0"
     items = [{"name": name, "collection": f"{name}s",
               "links": [{"href": f"{base}/{name}s", "rel": "self"}]}
-             for name in ("network", "subnet", "port")]
+             for name in ("network", "subnet", "port", "floatingip")]
     return respond({"resources": items, "version": _version(request)})
 
 
@@ -103,4 +106,5 @@ def routes() -> list[BaseRoute]:
         *_crud("networks", networks),
         *_crud("subnets", subnets),
         *_crud("ports", ports, writable=False),
+        *_crud("floatingips", floatingips),
     ]

@@ -2,6 +2,10 @@
 
 A network without provider attributes behaves like a Neutron tenant network with
 tenant_network_types=vlan: it takes the lowest free VLAN on the first physnet that has one.
+
+`router:external` (admin-only, as in Neutron) makes a network a source of floating IPs; as
+in Neutron, every project sees external networks (and may allocate floating IPs from them)
+but only their owner (or an admin) changes them.
 """
 
 from __future__ import annotations
@@ -9,27 +13,35 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 from starlette.requests import Request
 from starlette.responses import Response
 
 from nslb.api import neutron
+from nslb.api.context import Context
 from nslb.api.faults import BadRequest, Conflict
 from nslb.api.http import context, parse, read_root, respond
+from nslb.api.listing import fields_of, page_links, parse_list, select_fields
 from nslb.api.neutron import Ident, Tags, Text
+from nslb.db import floating
 from nslb.db import networks as repo
-from nslb.db.query import short
+from nslb.db.ports import visible, visible_clause
+from nslb.db.query import MarkerNotFound, QueryError, run_list, short
+from nslb.db.tables import network as network_table
 from nslb.model.resources import Network, utcnow
 
 PROVIDER = {"provider:network_type": "network_type",
             "provider:physical_network": "physical_network",
             "provider:segmentation_id": "segmentation_id"}
-CONSTANTS = {"router:external": False, "port_security_enabled": True}
+CONSTANTS = {"port_security_enabled": True}
+EXTERNAL = "router:external"
 UPDATABLE = {"name", "description", "admin_state_up", "shared", "mtu", "tags",
-             *PROVIDER, *CONSTANTS}
+             *PROVIDER, *CONSTANTS, EXTERNAL}
 CREATABLE = UPDATABLE | {"project_id", "tenant_id", "availability_zone_hints"}
-ADMIN_ONLY = ("shared", *PROVIDER)  # Neutron's default policy
+ADMIN_ONLY = ("shared", EXTERNAL, *PROVIDER)  # Neutron's default policy
 NETWORK_TYPES = ("flat", "vlan")
 
 
@@ -50,7 +62,7 @@ class NetworkBody(BaseModel):
     availability_zone_hints: list[Ident] = Field(default_factory=list)
 
 
-def to_wire(net: Network, subnet_ids: list[str]) -> dict[str, Any]:
+def to_wire(net: Network, subnet_ids: list[str], external: bool = False) -> dict[str, Any]:
     return {
         **neutron.standard_attrs(net),
         "admin_state_up": net.admin_state_up,
@@ -61,7 +73,7 @@ def to_wire(net: Network, subnet_ids: list[str]) -> dict[str, Any]:
         "provider:network_type": net.network_type,
         "provider:physical_network": net.physical_network,
         "provider:segmentation_id": net.segmentation_id,
-        "router:external": False,
+        "router:external": external,
         "port_security_enabled": True,
         "availability_zones": [],
         "availability_zone_hints": [],
@@ -71,8 +83,10 @@ def to_wire(net: Network, subnet_ids: list[str]) -> dict[str, Any]:
 
 
 def wire_many(session: Session, nets: list[Network]) -> list[dict[str, Any]]:
-    subnets = repo.subnet_ids_by_network(session, neutron.ids_of(nets))
-    return [to_wire(n, subnets.get(n.id, [])) for n in nets]
+    ids = neutron.ids_of(nets)
+    subnets = repo.subnet_ids_by_network(session, ids)
+    external = floating.external_of(session, ids)
+    return [to_wire(n, subnets.get(n.id, []), n.id in external) for n in nets]
 
 
 COLLECTION = neutron.Collection(Network, "network", "networks", wire_many,
@@ -80,8 +94,6 @@ COLLECTION = neutron.Collection(Network, "network", "networks", wire_many,
 
 
 def _check_unsupported(body: NetworkBody) -> None:
-    if body.router_external:
-        raise BadRequest("Invalid input for operation: external networks are not supported.")
     if not body.port_security_enabled:
         raise BadRequest("Invalid input for operation: port security cannot be disabled.")
     if body.availability_zone_hints:
@@ -180,7 +192,8 @@ async def create(request: Request) -> Response:
             session.flush()
         except IntegrityError:
             raise vlan_in_use(vlan, physnet) from None
-        item = to_wire(net, [])
+        floating.set_external(session, net.id, body.router_external)
+        item = to_wire(net, [], body.router_external)
     request.app.state.kick()
     return respond({"network": neutron.for_caller(item, ctx)}, 201)
 
@@ -191,12 +204,65 @@ async def request_body(request: Request, allowed: set[str]) -> dict[str, Any]:
     return raw
 
 
-index = neutron.index_endpoint(COLLECTION)
+def _visible_clause(ctx: Context) -> ColumnElement[bool]:
+    """What a non-admin lists: own and shared networks, and external ones (Neutron's
+    get_network policy includes rule:external)."""
+    return or_(visible_clause(Network, ctx.project_id),
+               network_table.c.id.in_(floating.external_ids()))
+
+
+def _external_filter(values: list[str]) -> ColumnElement[bool] | None:
+    """The `router:external` filter as SQL (None when it keeps every network)."""
+    wanted = set()
+    for value in values:
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise BadRequest(f"Invalid filter value '{short(value)}' for router:external")
+        wanted.add(value.lower() in ("true", "1"))
+    if wanted == {True}:
+        return network_table.c.id.in_(floating.external_ids())
+    if wanted == {False}:
+        return network_table.c.id.not_in(floating.external_ids())
+    return None
+
+
+async def index(request: Request) -> Response:
+    """neutron.list_collection, with external networks visible to every project and a
+    `router:external` filter (the attribute lives in its own table)."""
+    ctx = context(request)
+    q = parse_list(request)
+    where = [] if ctx.is_admin else [_visible_clause(ctx)]
+    external = _external_filter(q.filters.pop(EXTERNAL, []))
+    if external is not None:
+        where.append(external)
+    for key, constant in CONSTANTS.items():
+        values = q.filters.pop(key, None)
+        if values is not None and str(constant).lower() not in (v.lower() for v in values):
+            where.append(network_table.c.id.is_(None))  # matches nothing
+    q.filters = {PROVIDER.get(k, k): v for k, v in q.filters.items()}
+    q.sort = [(PROVIDER.get(k, k), d) for k, d in q.sort]
+    with request.app.state.db.read() as session:
+        try:
+            rows = run_list(session, Network, q, where=where)
+        except MarkerNotFound as exc:
+            raise neutron.not_found("Network", exc.marker) from None
+        except QueryError as exc:
+            raise BadRequest(str(exc)) from None
+        items = [neutron.for_caller(i, ctx) for i in wire_many(session, rows)]
+    body: dict[str, Any] = {"networks": [select_fields(i, fields_of(request)) for i in items]}
+    if "limit" in request.query_params or q.marker:
+        base = request.app.state.settings.public_url or \
+            f"{request.url.scheme}://{request.url.netloc}"
+        body["networks_links"] = page_links(request, q, items, base)
+    return respond(body)
 
 
 def _load(session: Session, request: Request) -> Network:
-    net: Network = neutron.find(session, Network, request.path_params["network_id"],
-                                context(request), "Network")
+    """The network if the caller may see it: neutron.find's rule, plus external networks."""
+    ident, ctx = request.path_params["network_id"], context(request)
+    net = session.get(Network, ident)
+    if net is None or not (visible(net, ctx.project_id, ctx.is_admin)
+                           or floating.is_external(session, net.id)):
+        raise neutron.not_found("Network", ident)
     return net
 
 
@@ -228,6 +294,8 @@ async def update(request: Request) -> Response:
         neutron.check_owner(ctx, net.project_id, "update_network")
         neutron.check_admin_attributes(ctx, raw, "update_network", ADMIN_ONLY)
         _check_provider_unchanged(net, raw)
+        if EXTERNAL in raw:
+            _set_external(session, net, body.router_external)
         for key in ("name", "description", "admin_state_up", "shared", "mtu", "tags"):
             if key in raw:
                 setattr(net, key, getattr(body, key))
@@ -238,6 +306,15 @@ async def update(request: Request) -> Response:
     return respond({"network": neutron.for_caller(item, context(request))})
 
 
+def _set_external(session: Session, net: Network, external: bool) -> None:
+    """As Neutron: a network with floating IPs cannot stop being external."""
+    if not external and floating.floating_ips_on(session, net.id):
+        raise neutron.conflict(f"External network {net.id} cannot be updated to be made "
+                               f"non-external, since it has existing gateway ports.",
+                               "ExternalNetworkInUse")
+    floating.set_external(session, net.id, external)
+
+
 async def delete(request: Request) -> Response:
     with request.app.state.db.write() as session:
         net = _load(session, request)
@@ -246,6 +323,7 @@ async def delete(request: Request) -> Response:
             raise neutron.conflict(f"Unable to complete operation on network {net.id}. There "
                                    f"are one or more ports still in use on the network.",
                                    "NetworkInUse")
+        floating.set_external(session, net.id, False)
         repo.delete_network(session, net)
     request.app.state.kick()
     return respond(None, 204)
