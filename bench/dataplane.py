@@ -4,6 +4,7 @@ serving:    create-to-serving, POST of a full LB tree until the first 200 throug
 throughput: nslb VIP vs a minimal hand-written HAProxy (bench/throughput.py)
 reload:     100 configuration changes under load (bench/reload.py)
 health:     member-down detection (bench/health.py)
+failover:   VRRP takeover, SINGLE rebuild, ACTIVE_STANDBY failover under load (bench/failover.py)
 scale:      many LBs on one host, wall time and memory (bench/scale.py)
 """
 
@@ -13,11 +14,11 @@ import statistics
 import time
 from typing import Any
 
-from bench import health, reload, scale, throughput
+from bench import failover, health, reload, scale, throughput
 from bench.api import p
 from bench.env import FAST_HM, Env, environment, tree
 
-PARTS = ("serving", "throughput", "reload", "health", "scale")
+PARTS = ("serving", "throughput", "reload", "health", "failover", "scale")
 
 
 def _tree(subnet: str, members: list[str]) -> dict[str, Any]:
@@ -59,6 +60,8 @@ def run(quick: bool, parts: tuple[str, ...] = PARTS,
                     results.update(reload.run(env, quick, close=True))
                 elif part == "health":
                     results.update(health.run(env, quick))
+                elif part == "failover":
+                    results.update(failover.run(env, quick))
                 elif part == "scale":
                     results.update(scale.run(env, quick))
             except Exception as exc:  # noqa: BLE001

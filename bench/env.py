@@ -126,6 +126,12 @@ class Env:
                 return path.parent
         raise RuntimeError(f"no amphora config of load balancer {lb_id}")
 
+    def amphora_dirs(self, lb_id: str) -> list[Path]:
+        """Every amphora directory of the LB (two for an ACTIVE_STANDBY LB)."""
+        return [path.parent for path in (Path(self.state_dir) / "amp").glob("*/haproxy.cfg")
+                if path.read_text().startswith(
+                    f"# Configuration for loadbalancer {lb_id}\n")]
+
     def haproxy_config(self, lb_id: str) -> str:
         return (self.amphora_dir(lb_id) / "haproxy.cfg").read_text()
 
@@ -156,11 +162,12 @@ FAST_HM = {"type": "HTTP", "delay": 1, "timeout": 1, "max_retries": 1}
 
 
 @contextmanager
-def environment(backends: int = 2) -> Iterator[Env]:
+def environment(backends: int = 2, extra: tuple[str, ...] = ()) -> Iterator[Env]:
+    """A lab, `nslb serve` (with `extra` arguments) on it, a subnet, backends, a client."""
     with lab() as lb, tempfile.TemporaryDirectory(prefix="nsb-work-") as work:
         client_ns = lb.host("cl", f"{CLIENT_IP}/{PREFIX}")
         probe = lb.python(client_ns, "bench.probe")
-        with nslb_serve("namespace", f"physnet1:{lb.bridge}") as (url, pid), \
+        with nslb_serve("namespace", f"physnet1:{lb.bridge}", extra) as (url, pid), \
                 client(url) as api:
             subnet = make_network(api, "physnet1", SUBNET)
             env = Env(lab=lb, api=api, url=url, serve_pid=pid,

@@ -31,12 +31,15 @@ OCTAVIA_REFERENCE = {"api_create_lb_active_ms_p50": 470.0,
                      "api_lb_tree_step_by_step_ms_p50": 2000.0,
                      "api_list_200_lbs_ms_p50": 64.0}
 TARGETS = {"dataplane_ratio_keepalive": ">= 0.97", "dataplane_ratio_newconn": ">= 0.97",
-           "reload_failed_requests": "0", "reload_failed_requests_newconn": "0"}
+           "reload_failed_requests": "0", "reload_failed_requests_newconn": "0",
+           "vrrp_takeover_ms_p50": "< 1000", "single_amphora_rebuild_ms_p50": "< 3000",
+           "as_failover_failed_requests_newconn": "0"}
 GROUPS = (("control plane (noop driver)", ("api_",)),
           ("create to serving (namespace driver)", ("create_to_serving",)),
           ("data plane: nslb VIP vs minimal haproxy", ("dataplane_", "backend")),
           ("reloads under load", ("reload_",)),
           ("health", ("member_",)),
+          ("failover", ("vrrp_", "single_amphora", "as_", "pss_mb_per_as")),
           ("scale", ("create_", "delete_", "scale_", "rss_", "pss_", "haproxy_", "control_",
                      "lb_dirs")))
 

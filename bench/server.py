@@ -28,14 +28,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def nslb_serve(driver: str, physnet: str) -> Iterator[tuple[str, int]]:
+def nslb_serve(driver: str, physnet: str,
+               extra: tuple[str, ...] = ()) -> Iterator[tuple[str, int]]:
     """Yield (base url, pid) of a fresh nslb serve; its state dir is removed afterwards."""
     state = tempfile.mkdtemp(prefix="nsb-", dir="/tmp")
     url = f"http://127.0.0.1:{free_port()}"
     log = open(os.path.join(state, "serve.log"), "w")  # noqa: SIM115
     proc = subprocess.Popen([NSLB, "serve", "--amphora-driver", driver, "--state-dir", state,
                              "--bind", url.removeprefix("http://"), "--physnet", physnet,
-                             "--auth", "noauth", "--log-level", "WARNING"], stdout=log, stderr=log)
+                             "--auth", "noauth", "--log-level", "WARNING", *extra],
+                            stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -57,6 +59,21 @@ def nslb_serve(driver: str, physnet: str) -> Iterator[tuple[str, int]]:
         log.close()
         purge_dataplane(state)
         shutil.rmtree(state, ignore_errors=True)
+
+
+def keepalived_pids(state: str) -> list[int]:
+    """keepalived processes (parent and VRRP child) of the amphorae under `state`."""
+    marker = f"{state}/amp/".encode()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"keepalived" in cmdline.split(b"\0")[0] and marker in cmdline:
+                pids.append(int(entry))
+    return pids
 
 
 def haproxy_pids(state: str) -> list[int]:
