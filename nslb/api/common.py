@@ -13,9 +13,10 @@ from starlette.responses import Response
 
 from nslb.api import listing
 from nslb.api.context import Context
-from nslb.api.faults import BadRequest, NotFound
+from nslb.api.faults import BadRequest, Forbidden, NotFound
 from nslb.api.http import Handler, context, respond
 from nslb.api.locks import display
+from nslb.api.policy import DENIED
 from nslb.api.versions import base_url
 from nslb.db.engine import Database
 from nslb.db.query import QueryError, run_list
@@ -35,10 +36,19 @@ def kick(request: Request) -> None:
 
 def find(session: Session, cls: type, ident: str, ctx: Context,
          label: str | None = None) -> Any:
-    """The object, or Octavia's 404 when it is missing or belongs to another project."""
+    """The object, or Octavia's 404 when it is missing or belongs to another project.
+
+    A caller who may read every project (a global observer) but not change this one gets
+    Octavia's 403 on a change instead: it can see the object exists, so the 404 that hides
+    other projects' objects from everyone else would only be wrong here.
+    """
     obj = session.get(cls, ident)
     scope = ctx.scope()
-    if obj is None or (scope is not None and obj.project_id != scope):
+    if obj is None:
+        raise NotFound.of(label or display(cls), ident)
+    if scope is not None and obj.project_id != scope:
+        if ctx.writing and ctx.reads_all_projects:
+            raise Forbidden(DENIED)
         raise NotFound.of(label or display(cls), ident)
     return obj
 

@@ -39,6 +39,12 @@ class Context:
         roles = personas.ADMIN if self.writing else personas.GLOBAL_READ
         return bool(self.roles & roles)
 
+    @property
+    def reads_all_projects(self) -> bool:
+        """May read every project's objects (an admin or a global observer), whether or
+        not this request changes something."""
+        return bool(self.roles & personas.GLOBAL_READ)
+
     def require_project(self, body_project: str | None = None) -> str:
         """The project a new object belongs to; 400 as Octavia says when there is none."""
         project = body_project or self.project_id

@@ -25,12 +25,20 @@ def render_many(session: Session, hms: list[HealthMonitor]) -> list[dict[str, An
     return [views.healthmonitor(h) for h in hms]
 
 
+def check_type_for_pool(hm_type: str, pool_protocol: str) -> None:
+    """Octavia's API refuses a UDP-CONNECT or SCTP monitor on a pool that is neither UDP nor
+    SCTP (400) before the provider is asked, so this is not the provider's 501."""
+    if pool_protocol not in ("UDP", "SCTP") and hm_type in ("UDP-CONNECT", "SCTP"):
+        raise ValidationFailure(f"The {hm_type} type is only supported for pools of type "
+                                "UDP/SCTP.")
+
 
 async def create(request: Request) -> Response:
     data = parse(HealthMonitorCreate, await read_root(request, "healthmonitor"), "healthmonitor")
     ctx = context(request)
     with db(request).write() as session:
         pool = find(session, Pool, data.pool_id, ctx)
+        check_type_for_pool(data.type, pool.protocol)
         if tree.healthmonitor_of(session, [pool.id]):
             raise Conflict("This pool already has a health monitor")
         hm = builders.new_healthmonitor(data, pool, pool.project_id)

@@ -13,9 +13,10 @@ from starlette.routing import Route
 from nslb.api import builders, views
 from nslb.api.capacity import ensure_room
 from nslb.api.common import apply_changes, db, find, kick, read_endpoints
-from nslb.api.faults import Conflict, ValidationFailure
+from nslb.api.faults import Conflict, NotFound, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
 from nslb.api.locks import lock_parents, mark
+from nslb.api.pools import check_protocols
 from nslb.api.quotas import enforce
 from nslb.api.schemas import ListenerCreate, ListenerUpdate
 from nslb.db import stats as stats_repo
@@ -43,14 +44,16 @@ def _check_port_free(session: Session, lb_id: str, port: int) -> None:
         raise duplicate_port(existing.protocol, port)
 
 
-def _check_default_pool(session: Session, listener: Listener, pool_id: str | None) -> None:
+def _check_default_pool(session: Session, lb_id: str, protocol: str,
+                        pool_id: str | None) -> None:
+    """Octavia's _validate_pool: a pool that is not on the LB is not found (404), one
+    that is must fit the listener's protocol (400)."""
     if pool_id is None:
         return
     pool = session.get(Pool, pool_id)
-    if pool is None or pool.loadbalancer_id != listener.loadbalancer_id:
-        raise ValidationFailure(f"Pool {pool_id} not found on load balancer "
-                                f"{listener.loadbalancer_id}.")
-    builders.check_pool_for_listener(pool, listener)
+    if pool is None or pool.loadbalancer_id != lb_id:
+        raise NotFound.of("Pool", pool_id)
+    check_protocols(protocol, pool.protocol)
 
 
 async def create(request: Request) -> Response:
@@ -61,11 +64,12 @@ async def create(request: Request) -> Response:
     ctx = context(request)
     with db(request).write() as session:
         lb = find(session, LoadBalancer, data.loadbalancer_id, ctx)
+        # Octavia validates the default pool before the provider sees the listener.
+        _check_default_pool(session, lb.id, data.protocol, data.default_pool_id)
         listener = builders.new_listener(data, lb, lb.project_id)
         enforce(session, lb.project_id, {Listener: 1})
         ensure_room(session, lb.id, listeners=1)
         _check_port_free(session, lb.id, data.protocol_port)
-        _check_default_pool(session, listener, data.default_pool_id)
         lock_parents(session, lb.id)
         session.add(listener)
         session.flush()
@@ -86,7 +90,8 @@ async def update(request: Request) -> Response:
         assert lb is not None
         builders.check_listener_options(changes, listener.protocol, lb.vip_address)
         if "default_pool_id" in changes:
-            _check_default_pool(session, listener, changes["default_pool_id"])
+            _check_default_pool(session, listener.loadbalancer_id, listener.protocol,
+                                changes["default_pool_id"])
         lock_parents(session, lb.id)
         mark(listener, Event.UPDATE)
         apply_changes(listener, {k: v for k, v in changes.items()

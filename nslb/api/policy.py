@@ -3,7 +3,8 @@
 Every Octavia and Neutron route passes through `guard`, which picks the rule for the
 request from RULES (first match on method and path) and checks the caller's roles.
 Project isolation is separate: lookups are scoped to the caller's project unless the
-caller may see everything, so other projects' objects answer 404.
+caller may see everything, so other projects' objects answer 404; a global observer, who
+sees them, gets Octavia's 403 when it tries to change one (common.find).
 """
 
 from __future__ import annotations
@@ -61,12 +62,25 @@ def enforce_quota_read(ctx: Context, project_id: str) -> None:
         raise Forbidden(DENIED)
 
 
+def quota_target(path: str, request: Request) -> str | None:
+    """The project whose quota a read names, if it reads one. Octavia takes
+    `/quotas/defaults` as the quota of a project called "defaults" (pecan routes the word as
+    the project id), so only a global reader or quota admin may read it."""
+    if path.endswith(("/quotas/{project_id}", "/quotas/{project_id}/default")):
+        project: str = request.path_params["project_id"]
+        return project
+    if path.endswith("/quotas/defaults"):
+        return "defaults"
+    return None
+
+
 def _guarded(endpoint: Handler, path: str) -> Handler:
     async def guarded(request: Request) -> Response:
         ctx, rule = context(request), rule_for(request.method, path)
         enforce(ctx, rule)
-        if rule == "read" and path.endswith("/quotas/{project_id}"):
-            enforce_quota_read(ctx, request.path_params["project_id"])
+        quota_project = quota_target(path, request) if rule == "read" else None
+        if quota_project is not None:
+            enforce_quota_read(ctx, quota_project)
         if rule != "read":  # lookups of a change are scoped to what the caller may change
             request.state.ctx = replace(ctx, writing=True)
         return await endpoint(request)

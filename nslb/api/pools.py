@@ -17,6 +17,7 @@ from nslb.api.locks import lock_parents, mark
 from nslb.api.quotas import enforce
 from nslb.api.schemas import PoolCreate, PoolUpdate
 from nslb.db import tree
+from nslb.model import enums
 from nslb.model.resources import HealthMonitor, Listener, LoadBalancer, Member, Pool
 from nslb.model.status import Event
 
@@ -35,11 +36,17 @@ def render_full(pool: Pool, t: tree.Tree) -> dict[str, Any]:
     members = [m for m in t.members if m.pool_id == pool.id]
     hm = next((h for h in t.healthmonitors if h.pool_id == pool.id), None)
     listeners = [li.id for li in t.listeners if li.default_pool_id == pool.id]
-    body = views.pool(pool, listeners, [m.id for m in members], hm.id if hm else None)
-    body["members"] = [views.member(m) for m in members]
-    if hm is not None:
-        body["healthmonitor"] = views.healthmonitor(hm)
-    return body
+    return views.pool_full(pool, listeners, members, hm)
+
+
+def check_protocols(listener_protocol: str, pool_protocol: str) -> None:
+    """Octavia's _validate_protocol: the listener/pool combination is checked before the
+    provider sees the object, so a misfit is a 400 even for a protocol nslb does not serve
+    (which would otherwise be the provider's 501)."""
+    if pool_protocol not in enums.LISTENER_POOL_PROTOCOLS.get(listener_protocol, frozenset()):
+        raise ValidationFailure(
+            f"The pool protocol '{pool_protocol}' is invalid while the listener protocol is "
+            f"'{listener_protocol}'.")
 
 
 async def create(request: Request) -> Response:
@@ -56,11 +63,11 @@ async def create(request: Request) -> Response:
         if data.loadbalancer_id and listener and listener.loadbalancer_id != data.loadbalancer_id:
             raise ValidationFailure("The listener is not on the given load balancer.")
         lb = find(session, LoadBalancer, lb_id, ctx)
-        pool = builders.new_pool(data, lb, lb.project_id)
-        if listener is not None:
+        if listener is not None:  # Octavia's API checks, before the provider's 501s
+            check_protocols(listener.protocol, data.protocol)
             if listener.default_pool_id:
                 raise Conflict("This listener already has a default pool")
-            builders.check_pool_for_listener(pool, listener)
+        pool = builders.new_pool(data, lb, lb.project_id)
         enforce(session, lb.project_id, {Pool: 1})
         lock_parents(session, lb.id, [listener.id] if listener else [])
         session.add(pool)

@@ -1,5 +1,10 @@
 """`/v2/lbaas/providers`: nslb registers under Octavia's own provider names, so clients that
-send `provider: amphora` (or the `octavia` alias) work unchanged."""
+send `provider: amphora` (or the `octavia` alias) work unchanged.
+
+Shapes and errors are Octavia's ProviderController: `fields` selects keys, the capability
+lists take `name`/`description` filters, and a provider that is not enabled is a 400
+(driver_factory's ProviderNotEnabled), not a 404.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +12,38 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api.faults import NotFound
+from nslb.api.faults import BadRequest
 from nslb.api.http import respond
+from nslb.api.listing import fields_of, select_fields
+from nslb.db.query import short
 
 PROVIDERS = {
     "amphora": "nslb: HAProxy in a Linux network namespace (Octavia amphora compatible).",
     "octavia": "Alias of the amphora provider.",
 }
+# What the amphora provider accepts in a flavor or availability zone profile: nothing yet.
+CAPABILITIES: dict[str, dict[str, str]] = {"flavor_capabilities": {},
+                                           "availability_zone_capabilities": {}}
+
+
+def _items(request: Request, pairs: dict[str, str]) -> list[dict[str, str]]:
+    fields = fields_of(request)
+    return [select_fields({"name": n, "description": d}, fields) for n, d in pairs.items()]
 
 
 async def list_all(request: Request) -> Response:
-    return respond({"providers": [{"name": n, "description": d} for n, d in PROVIDERS.items()]})
+    return respond({"providers": _items(request, PROVIDERS)})
 
 
 async def capabilities(request: Request) -> Response:
     name = request.path_params["provider"]
     if name not in PROVIDERS:
-        raise NotFound(f"Provider {name} not found.")
+        raise BadRequest(f"Provider '{short(name)}' is not enabled.")
     kind = request.url.path.rsplit("/", 1)[-1]
-    return respond({kind: []})
+    wanted = {k: request.query_params.get(k) for k in ("name", "description")}
+    found = {n: d for n, d in CAPABILITIES[kind].items()
+             if wanted["name"] in (None, n) and wanted["description"] in (None, d)}
+    return respond({kind: _items(request, found)})
 
 
 def routes() -> list[Route]:

@@ -1,11 +1,20 @@
-"""Quotas: `/quotas`, `/quotas/defaults`, `/quotas/{project_id}`, and their enforcement.
+"""Quotas: `/quotas`, `/quotas/defaults`, `/quotas/{project_id}` (and its `/default`), and
+their enforcement.
 
 -1 means unlimited; a project without its own row uses the defaults (all -1, as Octavia's
 configuration defaults). Over quota answers 403.
+
+Shapes are Octavia's QuotaResponse: `project_id` and `tenant_id` beside every limit under
+both spellings (`loadbalancer`/`load_balancer`, `healthmonitor`/`health_monitor`). A list
+shows the stored rows as they are (null: the deployment default, as the api-ref says);
+one project's quota fills the defaults in. Octavia routes `GET /quotas/defaults` to the
+quota of a project named "defaults" (pecan takes the word as the project id), so the
+answer names that project and needs the same read-quota right as any other project's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -56,29 +65,41 @@ def enforce(session: Session, project_id: str, adding: dict[type, int]) -> None:
             raise QuotaExceeded(display(cls))
 
 
-def _view(values: dict[str, int], project_id: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = dict(values)
+# The project whose quota `GET /quotas/defaults` shows in Octavia (see the docstring).
+DEFAULTS_PROJECT = "defaults"
+
+
+def _view(values: Mapping[str, int | None], project_id: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"project_id": project_id, "tenant_id": project_id, **values}
     out["load_balancer"] = values["loadbalancer"]
     out["health_monitor"] = values["healthmonitor"]
-    if project_id is not None:
-        out["project_id"] = project_id
     return out
+
+
+def _stored(row: Quota) -> dict[str, int | None]:
+    return {name: getattr(row, name) for name in QUOTA_RESOURCES}
 
 
 async def list_quotas(request: Request) -> Response:
     def render(session: Session, rows: list[Quota]) -> list[dict[str, Any]]:
-        return [_view(effective(r), r.project_id) for r in rows]
+        return [_view(_stored(r), r.project_id) for r in rows]
     return list_response(request, Quota, "quotas", render, key="project_id")
 
 
 async def defaults(request: Request) -> Response:
-    return respond({"quota": _view(DEFAULTS)})
+    return respond({"quota": _view(DEFAULTS, DEFAULTS_PROJECT)})
+
+
+async def project_defaults(request: Request) -> Response:
+    """`GET /quotas/{project_id}/default`: the defaults, as they apply to that project."""
+    return respond({"quota": _view(DEFAULTS, _project_id(request))})
 
 
 async def show(request: Request) -> Response:
     project_id = request.path_params["project_id"]
     with db(request).read() as session:
-        return respond({"quota": _view(effective(session.get(Quota, project_id)))})
+        values = effective(session.get(Quota, project_id))
+    return respond({"quota": _view(values, project_id)})
 
 
 def _project_id(request: Request) -> str:
@@ -103,7 +124,7 @@ async def update(request: Request) -> Response:
         for name, value in changes.items():
             setattr(row, name, value)
         values = effective(row)
-    return respond({"quota": _view(values)}, 202)
+    return respond({"quota": _view(values, project_id)}, 202)
 
 
 async def reset(request: Request) -> Response:
@@ -122,4 +143,5 @@ def routes() -> list[Route]:
         Route("/lbaas/quotas/{project_id}", show, methods=["GET"]),
         Route("/lbaas/quotas/{project_id}", update, methods=["PUT"]),
         Route("/lbaas/quotas/{project_id}", reset, methods=["DELETE"]),
+        Route("/lbaas/quotas/{project_id}/default", project_defaults, methods=["GET"]),
     ]

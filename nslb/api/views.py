@@ -1,4 +1,13 @@
-"""Model objects -> Octavia's JSON, field for field as Octavia's response types emit them."""
+"""Model objects -> Octavia's JSON, field for field as Octavia's response types emit them.
+
+Octavia renders its WSME response types: an attribute it never set (WSME's Unset) is left
+out of the JSON, one set to None is `null`. So a pool without a health monitor has no
+`healthmonitor_id` key at all, and the objects nested in a fully-populated create (the
+`*FullResponse` types) leave out the back references (`loadbalancers`, `healthmonitor_id`,
+a health monitor's `pools`) that the plain responses carry. Unset `name`/`description`
+come back as "" (BaseType.from_db_obj). The shapes do not depend on the microversion:
+Octavia serves one shape for every 2.x version.
+"""
 
 from __future__ import annotations
 
@@ -100,7 +109,8 @@ def session_persistence(sp: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def pool(p: Pool, listener_ids: list[str], member_ids: list[str],
          hm_id: str | None) -> dict[str, Any]:
-    return {
+    """PoolResponse: `healthmonitor_id` only when the pool has one."""
+    out = {
         **_base(p),
         "protocol": p.protocol,
         "lb_algorithm": p.lb_algorithm,
@@ -117,6 +127,21 @@ def pool(p: Pool, listener_ids: list[str], member_ids: list[str],
         "tls_versions": None,
         "alpn_protocols": None,
     }
+    if hm_id is None:
+        del out["healthmonitor_id"]
+    return out
+
+
+def pool_full(p: Pool, listener_ids: list[str], members: list[Member],
+              hm: HealthMonitor | None) -> dict[str, Any]:
+    """PoolFullResponse (inside a fully-populated load balancer): members and the health
+    monitor inline, no `loadbalancers` and no `healthmonitor_id`."""
+    out = pool(p, listener_ids, [], None)
+    del out["loadbalancers"]
+    out["members"] = [member(m) for m in members]
+    if hm is not None:
+        out["healthmonitor"] = healthmonitor_full(hm)
+    return out
 
 
 def member(m: Member) -> dict[str, Any]:
@@ -152,6 +177,13 @@ def healthmonitor(h: HealthMonitor) -> dict[str, Any]:
         "domain_name": h.domain_name,
         "pools": ids([h.pool_id]),
     }
+
+
+def healthmonitor_full(h: HealthMonitor) -> dict[str, Any]:
+    """HealthMonitorFullResponse: without the `pools` back reference."""
+    out = healthmonitor(h)
+    del out["pools"]
+    return out
 
 
 def stats(counters: dict[str, int]) -> dict[str, Any]:

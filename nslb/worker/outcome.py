@@ -18,6 +18,7 @@ from nslb.model.resources import (
     LoadBalancer,
     Member,
     Pool,
+    Resource,
     utcnow,
 )
 from nslb.model.status import PENDING, Event, transition
@@ -63,6 +64,14 @@ def settle(t: Tree, failed: bool) -> dict[str, P]:
     return out
 
 
+def _set_status(obj: Resource, status: P) -> None:
+    """Record a settled provisioning status; a change stamps updated_at, as Octavia's rows
+    do on every status write (a converged resync, ACTIVE -> ACTIVE, changes nothing)."""
+    if obj.provisioning_status != status:
+        obj.updated_at = utcnow()
+    obj.provisioning_status = status
+
+
 def _record_amphorae(session: Session, lb: LoadBalancer, generation: int,
                      confirmed: dict[str, str], host: str) -> None:
     """What each amphora's data plane confirmed; a first confirmation makes it ALLOCATED."""
@@ -106,7 +115,7 @@ def applied(session: Session, lb_id: str, generation: int, error: str | None,
     for obj in t.everything():
         status = plan.get(obj.id)
         if status is not None and status != P.DELETED:
-            obj.provisioning_status = status
+            _set_status(obj, status)
     lb.applied_generation = generation
     _drop(session, gone)
     if error is None:
@@ -135,7 +144,7 @@ def deleted(session: Session, lb_id: str, error: str | None) -> None:
         # worker does not rebuild what the user asked to remove.
         for obj in t.everything():
             if obj.provisioning_status == P.PENDING_DELETE:
-                obj.provisioning_status = transition(obj.provisioning_status, Event.FAIL)
+                _set_status(obj, transition(obj.provisioning_status, Event.FAIL))
         lb.applied_generation = lb.generation
         return
     doomed = amphorae.of_lb(session, lb.id, live_only=False)

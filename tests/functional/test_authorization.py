@@ -217,19 +217,69 @@ def test_global_observer_reads_every_project_and_writes_nothing_elsewhere(
     octavia_fault(world.call("global_observer", "PUT", f"{LB_URL}/{lb}",
                              json={"loadbalancer": {"name": "x"}}), 403)
     octavia_fault(world.call("global_observer", "DELETE", f"{LB_URL}/{lb}"), 403)
-    # seeing everything is no licence to change other projects' objects
+    # seeing everything is no licence to change other projects' objects: Octavia's 403
+    # (the object is visible to this caller, so a 404 would hide nothing)
     for method, body in (("PUT", {"loadbalancer": {"name": "x"}}), ("DELETE", None)):
         resp = world.call("global_observer_member", method, f"{LB_URL}/{lb}", json=body)
-        octavia_fault(resp, 404)
+        assert octavia_fault(resp, 403) == "Policy does not allow this request to be performed."
     listener = world.call("global_observer_member", "POST", f"{LBAAS}/listeners", json={
         "listener": {"loadbalancer_id": lb, "protocol": "TCP", "protocol_port": 82}})
-    assert listener.status_code == 404, listener.text
+    octavia_fault(listener, 403)
+    # a plain member of another project still cannot tell the object exists
+    octavia_fault(world.call("b_member", "PUT", f"{LB_URL}/{lb}",
+                             json={"loadbalancer": {"name": "x"}}), 404)
     assert world.ok("a_member", "GET", f"{LB_URL}/{lb}", 200)["loadbalancer"]["name"] == "a-lb"
     # but it writes in its own project
     own = world.lb("global_observer_member", "public-subnet", name="gom")
     assert own["project_id"] == world.b
     world.ok("global_observer_member", "DELETE", f"{LB_URL}/{own['id']}", 204)
     world.cloud.worker.drain()
+
+
+def test_global_observer_changing_any_child_of_another_project_is_403(world: World) -> None:
+    """Listener, pool, member and health monitor changes by a global observer (with a
+    member role in its own project) on project A's tree: 403 each, nothing changed."""
+    lb = world.ids["a-lb"]
+    drain = world.cloud.worker.drain
+    li = world.ok("a_member", "POST", f"{LBAAS}/listeners", 201, json={"listener": {
+        "loadbalancer_id": lb, "protocol": "HTTP", "protocol_port": 8081}})["listener"]
+    drain()
+    pool = world.ok("a_member", "POST", f"{LBAAS}/pools", 201, json={"pool": {
+        "listener_id": li["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}})["pool"]
+    drain()
+    members = f"{LBAAS}/pools/{pool['id']}/members"
+    member = world.ok("a_member", "POST", members, 201, json={"member": {
+        "address": "10.20.0.50", "protocol_port": 80}})["member"]
+    drain()
+    hm = world.ok("a_member", "POST", f"{LBAAS}/healthmonitors", 201, json={"healthmonitor": {
+        "pool_id": pool["id"], "type": "TCP", "delay": 3, "timeout": 2,
+        "max_retries": 2}})["healthmonitor"]
+    drain()
+    changes = [
+        ("PUT", f"{LBAAS}/listeners/{li['id']}", {"listener": {"name": "x"}}),
+        ("DELETE", f"{LBAAS}/listeners/{li['id']}", None),
+        ("PUT", f"{LBAAS}/pools/{pool['id']}", {"pool": {"name": "x"}}),
+        ("POST", f"{LBAAS}/pools", {"pool": {"loadbalancer_id": lb, "protocol": "TCP",
+                                             "lb_algorithm": "ROUND_ROBIN"}}),
+        ("POST", members, {"member": {"address": "10.20.0.51", "protocol_port": 80}}),
+        ("PUT", f"{members}/{member['id']}", {"member": {"weight": 5}}),
+        ("PUT", members, {"members": []}),
+        ("DELETE", f"{members}/{member['id']}", None),
+        ("PUT", f"{LBAAS}/healthmonitors/{hm['id']}", {"healthmonitor": {"delay": 9}}),
+        ("DELETE", f"{LBAAS}/healthmonitors/{hm['id']}", None),
+    ]
+    for method, url, body in changes:
+        resp = world.call("global_observer_member", method, url, json=body)
+        assert octavia_fault(resp, 403) == "Policy does not allow this request to be " \
+            "performed.", (method, url)
+    shown = world.ok("a_member", "GET", f"{members}/{member['id']}", 200)["member"]
+    assert (shown["weight"], shown["provisioning_status"]) == (1, "ACTIVE")
+    assert world.ok("a_member", "GET", f"{LB_URL}/{lb}", 200)["loadbalancer"][
+        "provisioning_status"] == "ACTIVE"
+    world.ok("a_member", "DELETE", f"{LBAAS}/listeners/{li['id']}", 204)
+    drain()
+    world.ok("a_member", "DELETE", f"{LBAAS}/pools/{pool['id']}", 204)
+    drain()
 
 
 @pytest.mark.parametrize("who", ["admin", "lb_admin"])
@@ -448,3 +498,17 @@ def test_provider_attributes_are_shown_to_admins_only(world: World) -> None:
     admin = world.ok("admin", "GET", url, 200)["network"]
     assert admin["provider:network_type"] == "flat"
     assert admin["provider:physical_network"] == "physnet1"
+
+
+def test_quota_defaults_follow_octavias_read_quota_rule(world: World) -> None:
+    """Octavia answers /quotas/defaults as the quota of a project named "defaults": a global
+    reader or quota admin may read it, a project member may not; a project's own
+    /quotas/{id}/default is readable by its members (read-quota on that project)."""
+    for who in ("global_observer", "quota_admin", "lb_admin", "admin"):
+        assert world.ok(who, "GET", f"{LBAAS}/quotas/defaults", 200)["quota"][
+            "project_id"] == "defaults"
+    for who in ("a_member", "a_reader", "b_member"):
+        octavia_fault(world.call(who, "GET", f"{LBAAS}/quotas/defaults"), 403)
+    own = world.ok("a_member", "GET", f"{LBAAS}/quotas/{world.a}/default", 200)["quota"]
+    assert (own["project_id"], own["loadbalancer"]) == (world.a, -1)
+    octavia_fault(world.call("b_member", "GET", f"{LBAAS}/quotas/{world.a}/default"), 403)

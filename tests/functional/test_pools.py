@@ -27,7 +27,7 @@ from nslb.worker.loop import Worker
 POOL_KEYS = {
     "id", "name", "description", "provisioning_status", "operating_status", "admin_state_up",
     "project_id", "tenant_id", "created_at", "updated_at", "tags", "protocol", "lb_algorithm",
-    "session_persistence", "loadbalancers", "listeners", "members", "healthmonitor_id",
+    "session_persistence", "loadbalancers", "listeners", "members",
     "tls_enabled", "tls_container_ref", "ca_tls_container_ref", "crl_container_ref",
     "tls_ciphers", "tls_versions", "alpn_protocols",
 }

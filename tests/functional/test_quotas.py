@@ -35,10 +35,10 @@ def set_quota(client: TestClient, **values: int) -> dict[str, int]:
 
 def test_defaults_and_show(client: TestClient) -> None:
     defaults = client.get(f"{API}/quotas/defaults").json()["quota"]
-    assert set(defaults) == QUOTA_KEYS
-    assert set(defaults.values()) == {-1}
+    assert set(defaults) == QUOTA_KEYS | {"project_id", "tenant_id"}
+    assert {defaults[k] for k in QUOTA_KEYS} == {-1}
     shown = client.get(f"{API}/quotas/{PROJECT}").json()["quota"]
-    assert {k: shown[k] for k in QUOTA_KEYS} == defaults
+    assert {k: shown[k] for k in QUOTA_KEYS} == {k: defaults[k] for k in QUOTA_KEYS}
 
 
 def test_put_then_enforced_for_each_resource(client: TestClient, worker: Worker) -> None:
