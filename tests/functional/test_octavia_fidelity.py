@@ -32,6 +32,7 @@ from octavia_helpers import (
 from starlette.testclient import TestClient
 
 from nslb.amphora.noop import NoopDriver
+from nslb.api import versions
 from nslb.health.monitor import HealthMonitor
 from nslb.worker.loop import Worker
 
@@ -211,3 +212,34 @@ def test_new_health_monitor_becomes_online(client: TestClient, worker: Worker,
     worker.drain()
     health.run_once()
     assert hm(client, created["id"])["operating_status"] == "OFFLINE"
+
+
+# --- the version document ----------------------------------------------------------------
+
+
+def test_version_rule_stops_at_the_first_minor_whose_endpoints_are_missing() -> None:
+    everything_real = {need for _, _, needs in versions.MINORS.values() for need in needs}
+    assert versions.highest(everything_real, set()) == max(versions.MINORS)
+    # flavor and availability zone placeholders (api/unsupported.py) do not count
+    assert versions.highest(everything_real, {"/lbaas/flavors"}) == 5
+    assert versions.highest(everything_real, {"/lbaas/availabilityzones"}) == 13
+    assert versions.highest(everything_real - {("PUT", "/octavia/amphorae/{id}/config")},
+                            set()) == 6
+    assert versions.highest(set(), set()) == 0
+
+
+def test_claimed_versions_are_served(client: TestClient) -> None:
+    """Every endpoint a claimed minor adds answers for real: no 501 placeholder, no 405."""
+    docs = client.get("/").json()["versions"]
+    current = int(docs[-1]["id"].removeprefix("v2."))
+    assert docs[-1]["status"] == "CURRENT" and current == versions.max_minor()
+    assert [d["id"] for d in docs] == [f"v2.{m}" for m in range(current + 1)]
+    assert all(d["updated"] == versions.MINORS[int(d["id"].removeprefix("v2."))][0]
+               for d in docs)  # Octavia's own dates
+    for minor in range(current + 1):
+        for method, path in versions.MINORS[minor][2]:
+            url = "/v2" + path.replace("{id}", "8b2b2f6b-9c4a-4bd3-8f3a-6a1c2b3d4e5f")
+            resp = client.request(method, url, json={})
+            assert resp.status_code not in (405, 501), (minor, method, path, resp.text)
+    if current < 6:  # flavors are still placeholders: 2.6 must not be claimed
+        assert client.post(f"{API}/flavors", json={"flavor": {"name": "f"}}).status_code == 501
