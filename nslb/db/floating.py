@@ -95,27 +95,31 @@ def disassociate_port(session: Session, port_id: str) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def orphans(session: Session) -> list[FloatingIP]:
-    """Associated floating IPs whose fixed port is gone or no longer holds the fixed
-    address, or whose router is gone."""
+def orphans(session: Session) -> list[str]:
+    """Ids of associated floating IPs whose fixed port is gone or no longer holds the
+    fixed address, or whose router is gone (one query of a few columns: it runs every
+    second)."""
+    stmt = (select(floating_ip.c.id, floating_ip.c.fixed_ip_address, port.c.fixed_ips,
+                   floating_router.c.id.label("held"))
+            .outerjoin(port, port.c.id == floating_ip.c.fixed_port_id)
+            .outerjoin(floating_router, floating_router.c.id == floating_ip.c.router_id)
+            .where(floating_ip.c.router_id.is_not(None)))
     found = []
-    for fip in associated(session):
-        held = session.get(FloatingRouter, fip.router_id) is not None
-        owner = session.execute(select(port.c.fixed_ips).where(
-            port.c.id == fip.fixed_port_id)).first()
-        addresses = {ip.get("ip_address") for ip in owner[0]} if owner else set()
-        if not held or fip.fixed_ip_address not in addresses:
-            found.append(fip)
+    for fip_id, address, fixed_ips, held in session.execute(stmt):
+        if held is None or address not in {ip.get("ip_address") for ip in fixed_ips or ()}:
+            found.append(fip_id)
     return found
 
 
 def disassociate_orphans(session: Session) -> list[str]:
     """Disassociate the orphans (see orphans()); returns their ids."""
     gone = orphans(session)
-    for fip in gone:
-        disassociate(fip)
+    for fip_id in gone:
+        fip = session.get(FloatingIP, fip_id)
+        if fip is not None:
+            disassociate(fip)
     session.flush()
-    return [f.id for f in gone]
+    return gone
 
 
 def set_status(session: Session, fip: FloatingIP, status: str) -> bool:
@@ -154,8 +158,9 @@ def routers(session: Session) -> list[FloatingRouter]:
 def unused_routers(session: Session, present: set[str]) -> list[FloatingRouter]:
     """Routers that serve no floating IP and have no data plane left (`present` are the
     routers still on the host)."""
-    return [r for r in routers(session)
-            if r.id not in present and not router_users(session, r.id)]
+    serving = select(floating_ip.c.router_id).where(floating_ip.c.router_id.is_not(None))
+    stmt = select(FloatingRouter).where(floating_router.c.id.not_in(serving))
+    return [r for r in session.scalars(stmt) if r.id not in present]
 
 
 def drop_unused_routers(session: Session, present: set[str]) -> list[str]:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nslb.db import floating as repo
+from nslb.db.tables import table_of
 from nslb.floating.spec import RouterRows, Unbuildable, router_spec
 from nslb.model.resources import FloatingIP, FloatingRouter, Network, Port, Subnet
 from nslb.model.router import RouterSpec
@@ -25,35 +28,42 @@ class Wanted:
     problem: str = ""
 
 
-def _rows(session: Session, router: FloatingRouter, fips: list[FloatingIP]) -> RouterRows:
-    return RouterRows(
-        router=router,
-        port=session.get(Port, router.port_id),
-        subnet=session.get(Subnet, router.subnet_id),
-        network=session.get(Network, router.network_id),
-        external=session.get(Network, router.external_network_id),
-        floating=[(f, session.get(Subnet, f.floating_subnet_id)) for f in fips],
-    )
+def _by_id(session: Session, cls: type, ids: set[str]) -> dict[str, Any]:
+    """Rows of `cls` by id, in one query."""
+    if not ids:
+        return {}
+    rows: list[Any] = list(session.scalars(select(cls).where(table_of(cls).c.id.in_(ids))))
+    return {row.id: row for row in rows}
 
 
 def wanted_routers(session: Session) -> list[Wanted]:
-    """What every router with a floating IP should be. Floating IPs whose external network
-    is not their router's (which the API never writes) are left out of the rules."""
+    """What every router with a floating IP should be, from a handful of queries whatever
+    the number of routers. Floating IPs whose external network is not their router's
+    (which the API never writes) are left out of the rules."""
     by_router: dict[str, list[FloatingIP]] = defaultdict(list)
     for fip in repo.associated(session):
+        session.expunge(fip)  # handed to the caller with the state it was read in
         by_router[fip.router_id or ""].append(fip)
+    routers = _by_id(session, FloatingRouter, set(by_router))
+    ports = _by_id(session, Port, {r.port_id for r in routers.values()})
+    networks = _by_id(session, Network, {n for r in routers.values()
+                                         for n in (r.network_id, r.external_network_id)})
+    fips = [f for group in by_router.values() for f in group]
+    subnets = _by_id(session, Subnet, {r.subnet_id for r in routers.values()}
+                     | {f.floating_subnet_id for f in fips})
     out = []
-    for router_id, fips in sorted(by_router.items()):
-        router = session.get(FloatingRouter, router_id)
+    for router_id, group in sorted(by_router.items()):
+        router = routers.get(router_id)
         if router is None:
             continue  # disassociate_orphans() runs first and clears these
-        serving = [f for f in fips if f.floating_network_id == router.external_network_id]
-        for fip in serving:
-            session.expunge(fip)
+        serving = [f for f in group if f.floating_network_id == router.external_network_id]
+        rows = RouterRows(router=router, port=ports.get(router.port_id),
+                          subnet=subnets.get(router.subnet_id),
+                          network=networks.get(router.network_id),
+                          external=networks.get(router.external_network_id),
+                          floating=[(f, subnets.get(f.floating_subnet_id)) for f in serving])
         try:
-            spec = router_spec(_rows(session, router, serving))
+            out.append(Wanted(router_id, router_spec(rows), tuple(serving)))
         except Unbuildable as exc:
             out.append(Wanted(router_id, None, tuple(serving), str(exc)))
-            continue
-        out.append(Wanted(router_id, spec, tuple(serving)))
     return out

@@ -3,8 +3,11 @@
 Level-triggered, like the worker but much simpler: each round reads what every router
 should be, deletes routers nobody needs, applies the routers that differ from what they
 last confirmed (and, every `resync_interval`, all of them, which repairs whatever broke
-underneath), then settles the floating IPs' statuses. All intent lives in the database and
-every step is idempotent, so a kill -9 at any line is recovered by the next round:
+underneath), then settles the floating IPs' statuses. A round runs when the API kicks,
+every `resync_interval`, and as soon as the one-query check that runs every second finds a
+floating IP whose port went away (an LB deletion releases its VIP port without the API).
+All intent lives in the database and every step is idempotent, so a kill -9 at any line is
+recovered by the next round:
 
 - a router whose floating IPs all went is deleted from the host first, and only then are
   its row and its gateway port released (drop_unused_routers skips routers still present);
@@ -13,7 +16,8 @@ every step is idempotent, so a kill -9 at any line is recovered by the next roun
 - a router directory under the state dir that no row asks for (a crash mid-delete, or a
   row deleted while nslb was down) is removed with its namespace.
 
-A failing router is retried every round; its floating IPs show ERROR until it applies.
+A failing router is retried at each round (a kick, or every `resync_interval`); its
+floating IPs show ERROR until it applies.
 """
 
 from __future__ import annotations
@@ -72,13 +76,22 @@ class FloatingReconciler:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        kicked = True
         while not self._stop.is_set():
             try:
-                self.run_once()
+                if kicked or self._due():
+                    self.run_once()
             except Exception:  # the database or a bug: the next round retries
                 log.exception("floating IP reconcile round failed")
-            self._wake.wait(timeout=1.0)
+            kicked = self._wake.wait(timeout=1.0)
             self._wake.clear()
+
+    def _due(self) -> bool:
+        """A resync is due, or a floating IP lost its port (a cheap read)."""
+        if self._last_full is None or self.clock() - self._last_full >= self.resync_interval:
+            return True
+        with self.db.read() as session:
+            return bool(repo.orphans(session))
 
     def run_once(self, full: bool | None = None) -> Round:
         """One round. `full` re-applies every router (default: when resync is due)."""

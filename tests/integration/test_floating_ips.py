@@ -211,3 +211,18 @@ def test_router_is_rebuilt_after_kill9_and_cleaned_after_a_crash(env: Env,
     assert time.monotonic() - started < 30
     assert "error" in _answers(hosts, client, floating, 1)[0]
     env.api.call("DELETE", f"{FIPS}/{fip['id']}", 204)
+
+
+def test_deleting_the_load_balancer_disassociates_its_floating_ip(env: Env,
+                                                                  hosts: Lab) -> None:
+    """As Neutron does when a port goes: the floating IP stays, unassociated, and the
+    router it needed is removed (the LB deletion releases the VIP port in the worker)."""
+    lb, _ = _lb_with_client(env, hosts)
+    fip = env.create_fip(port_id=lb["vip_port_id"])
+    env.wait_status(fip["id"], "ACTIVE")
+    env.api.delete_lb(lb["id"])
+    after = env.wait_status(fip["id"], "DOWN")
+    assert (after["port_id"], after["router_id"]) == (None, None)
+    router = fip["router_id"]
+    assert wait_for(lambda: router_namespace(router) not in sh("ip", "netns", "list"), 20)
+    env.api.call("DELETE", f"{FIPS}/{fip['id']}", 204)
