@@ -93,10 +93,11 @@ class Env:
         proc.kill()
         proc.wait(timeout=10)
 
-    def serving_ms(self, vip: str, port: int = 80) -> float:
-        """Poll http://vip:port/ from the client namespace until 200; ms, or raise after 30 s."""
+    def serving_ms(self, vip: str, port: int = 80, attempt: float = 1.0) -> float:
+        """Poll http://vip:port/ from the client namespace until 200; ms, or raise after 30 s.
+        Each attempt waits `attempt` seconds for its connection and answer."""
         assert self.probe.stdin is not None and self.probe.stdout is not None
-        self.probe.stdin.write(f"{vip} {port}\n".encode())
+        self.probe.stdin.write(f"{vip} {port} {attempt}\n".encode())
         self.probe.stdin.flush()
         ms = float(self.probe.stdout.readline() or -1)
         if ms < 0:

@@ -1,5 +1,6 @@
-"""Runs inside the client namespace: for each `HOST PORT` line on stdin, poll
-http://HOST:PORT/ until it answers 200 and print the milliseconds it took."""
+"""Runs inside the client namespace: for each `HOST PORT [ATTEMPT_TIMEOUT]` line on stdin,
+poll http://HOST:PORT/ until it answers 200 and print the milliseconds it took. Each
+attempt waits ATTEMPT_TIMEOUT seconds (default 1) for its connection and answer."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import sys
 import time
 
 
-def first_success(host: str, port: int, timeout: float = 30) -> float:
+def first_success(host: str, port: int, timeout: float = 30, attempt: float = 1.0) -> float:
     start = time.perf_counter()
     deadline = start + timeout
     while time.perf_counter() < deadline:
         try:
-            conn = http.client.HTTPConnection(host, port, timeout=1)
+            conn = http.client.HTTPConnection(host, port, timeout=attempt)
             conn.request("GET", "/")
             if conn.getresponse().status == 200:
                 return (time.perf_counter() - start) * 1000
@@ -25,8 +26,9 @@ def first_success(host: str, port: int, timeout: float = 30) -> float:
 
 def main() -> None:
     for line in sys.stdin:
-        host, port = line.split()
-        print(f"{first_success(host, int(port)):.1f}", flush=True)
+        host, port, *rest = line.split()
+        attempt = float(rest[0]) if rest else 1.0
+        print(f"{first_success(host, int(port), attempt=attempt):.1f}", flush=True)
 
 
 if __name__ == "__main__":

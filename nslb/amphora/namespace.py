@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 # sun_path is 108 bytes and haproxy keeps a little for itself: "<state>/amp/<uuid>/master.sock"
 MAX_SOCKET_PATH = 97
 CONFIRMED = "applied.json"
+# How long a deleted pair member's haproxy may finish the requests in flight after its VIP
+# moved to the peer (a failover replacing it), before it is killed.
+DRAIN_SECONDS = 5.0
 
 
 def port_plan(port: NetworkPort, bridge: str) -> netns.PortPlan:
@@ -93,9 +96,11 @@ class NamespaceDriver:
 
     def delete(self, amphora_id: str) -> None:
         with self._lock(amphora_id):
-            self._keepalived(amphora_id).stop()
+            keepalived = self._keepalived(amphora_id)
+            pair = keepalived.config.exists()
+            keepalived.stop()  # a pair member hands the VIP to its peer first...
             proc = self._process(amphora_id)
-            proc.stop()
+            proc.stop(timeout=DRAIN_SECONDS, drain=pair)  # ...then finishes what it serves
             namespace = netns.namespace_name(amphora_id)
             for key in netns.plugged_port_prefixes(namespace):
                 netns.unplug(namespace, key)
