@@ -89,10 +89,6 @@ def wire_many(session: Session, nets: list[Network]) -> list[dict[str, Any]]:
     return [to_wire(n, subnets.get(n.id, []), n.id in external) for n in nets]
 
 
-COLLECTION = neutron.Collection(Network, "network", "networks", wire_many,
-                                columns=PROVIDER, constants=CONSTANTS)
-
-
 def _check_unsupported(body: NetworkBody) -> None:
     if not body.port_security_enabled:
         raise BadRequest("Invalid input for operation: port security cannot be disabled.")
