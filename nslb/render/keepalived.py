@@ -31,12 +31,16 @@ from nslb.render.haproxy import TEMPLATES, amphora_dir
 class VrrpTimers:
     """Advert interval (seconds, VRRPv3 allows centiseconds) and the check's cadence."""
 
-    advert_int: float = 0.2
+    advert_int: float = 0.1
     check_interval: int = 1
     check_timeout: int = 1
     check_fall: int = 2
     check_rise: int = 2
+    # GARPs at once on becoming MASTER, again `garp_delay` s later: neighbours ignore an
+    # update within `locktime` (1 s by default) of their last one, so under traffic the
+    # first burst may not move their ARP entry; the second does.
     garp_repeat: int = 3
+    garp_delay: int = 1
     garp_refresh: int = 5
 
 
@@ -62,6 +66,7 @@ class VrrpView:
     check_fall: int
     check_rise: int
     garp_repeat: int
+    garp_delay: int
     garp_refresh: int
 
 
@@ -110,7 +115,8 @@ def build_view(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFact
         vip=f"{vip}/{v.integer(prefix, 0, 128, 'prefix')}",
         check_interval=timers.check_interval, check_timeout=timers.check_timeout,
         check_fall=timers.check_fall, check_rise=timers.check_rise,
-        garp_repeat=timers.garp_repeat, garp_refresh=timers.garp_refresh,
+        garp_repeat=timers.garp_repeat, garp_delay=timers.garp_delay,
+        garp_refresh=timers.garp_refresh,
     )
 
 
