@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -14,6 +15,18 @@ from nslb.db.tables import role as role_t
 from nslb.db.tables import role_assignment as assignment_t
 from nslb.db.tables import user as user_t
 from nslb.model.identity import Project, RevokedToken, Role, RoleAssignment, User
+
+
+def extra_of(obj: Project | User) -> dict[str, Any]:
+    """The Keystone extras stored with a user or project (the `extra` column). The model
+    dataclasses do not declare the column yet, so it is reached by name here only."""
+    value = getattr(obj, "extra", None)
+    return dict(value) if value else {}
+
+
+def set_extra(obj: Project | User, extras: dict[str, Any]) -> None:
+    """Store a new dict (never mutate the loaded one: the ORM would not see the change)."""
+    setattr(obj, "extra", dict(extras))  # noqa: B010 (see extra_of)
 
 
 def user_by_name(session: Session, name: str, domain_id: str) -> User | None:

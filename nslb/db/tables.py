@@ -254,6 +254,8 @@ project = Table(
     Column("domain_id", String(64), nullable=False),
     Column("enabled", Boolean, nullable=False),
     Column("created_at", DateTime, nullable=False),
+    # Keystone's `extra`: body keys that are not attributes (nslb/identity/extras.py).
+    Column("extra", JSONText, nullable=False, default=dict, server_default="{}"),
     UniqueConstraint("domain_id", "name", name="uq_project_domain_name"),
 )
 
@@ -268,6 +270,7 @@ user = Table(
     Column("default_project_id", String(64)),
     Column("created_at", DateTime, nullable=False),
     Column("tokens_valid_after", DateTime),
+    Column("extra", JSONText, nullable=False, default=dict, server_default="{}"),
     UniqueConstraint("domain_id", "name", name="uq_user_domain_name"),
 )
 

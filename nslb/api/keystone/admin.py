@@ -27,7 +27,7 @@ from nslb.api.keystone.auth import (
 from nslb.db import identity as repo
 from nslb.db.tables import project as project_t
 from nslb.db.tables import user as user_t
-from nslb.identity import tokens
+from nslb.identity import extras, tokens
 from nslb.identity.gate import Busy
 from nslb.identity.passwords import hash_password
 from nslb.identity.refs import UserRef
@@ -55,6 +55,23 @@ def _filtered(session: Session, cls: type, table: Any, request: Request) -> list
     return list(session.scalars(stmt))
 
 
+def _extras(body: dict[str, Any], attributes: frozenset[str],
+            current: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The extras a create (current None) or an update leaves on the object; 400 when they
+    would not fit Keystone's column."""
+    try:
+        new = extras.picked(body, attributes)
+        return extras.checked(new) if current is None else extras.merged(current, new)
+    except extras.ExtrasTooLarge as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _same_id(body: dict[str, Any], ident: str) -> None:
+    """Keystone's _require_matching_id: an update may repeat the id, never change it."""
+    if body.get("id") is not None and body["id"] != ident:
+        raise BadRequest("Cannot change ID")
+
+
 def _commit(request: Request) -> None:
     """Any identity change may alter who can do what: drop cached validations."""
     identity(request).forget()
@@ -80,10 +97,12 @@ async def list_projects(request: Request) -> Response:
 
 async def create_project(request: Request) -> Response:
     require_admin(request)
-    body = schemas.parse(schemas.ProjectCreate, await read_root(request, "project"))
+    raw = extras.normalized(await read_root(request, "project"))
+    body = schemas.parse(schemas.ProjectCreate, raw)
     _domain(body.domain_id)
     project = Project(name=body.name, description=body.description or "",
                       enabled=body.enabled is not False)
+    repo.set_extra(project, _extras(raw, extras.PROJECT_ATTRIBUTES))
     try:
         with request.app.state.db.write() as session:
             session.add(project)
@@ -110,10 +129,14 @@ async def show_project(request: Request) -> Response:
 
 async def update_project(request: Request) -> Response:
     require_admin(request)
-    body = schemas.parse(schemas.ProjectUpdate, await read_root(request, "project"))
+    raw = await read_root(request, "project")
+    _same_id(raw, request.path_params["id"])
+    body = schemas.parse(schemas.ProjectUpdate, raw)
     try:
         with request.app.state.db.write() as session:
             project = _project(session, request.path_params["id"])
+            repo.set_extra(project, _extras(raw, extras.PROJECT_ATTRIBUTES,
+                                            repo.extra_of(project)))
             project.name = body.name or project.name
             if "description" in body.model_fields_set:
                 project.description = body.description or ""
@@ -122,7 +145,7 @@ async def update_project(request: Request) -> Response:
     except IntegrityError:
         raise _duplicate("project", body.name or "") from None
     _commit(request)
-    return respond({"project": shapes.project(request, project)})
+    return respond({"project": shapes.project(request, project, updated=True)})
 
 
 async def delete_project(request: Request) -> Response:
@@ -161,12 +184,15 @@ async def list_users(request: Request) -> Response:
 
 async def create_user(request: Request) -> Response:
     require_admin(request)
-    body = schemas.parse(schemas.UserCreate, await read_root(request, "user"))
+    raw = extras.normalized(await read_root(request, "user"))
+    body = schemas.parse(schemas.UserCreate, raw)
     _domain(body.domain_id)
+    found = _extras(raw, extras.USER_ATTRIBUTES)
     password_hash = await _hash(body.password) if body.password else ""
     user = User(name=body.name, description=body.description or "",
                 enabled=body.enabled is not False, password_hash=password_hash,
                 default_project_id=body.default_project_id)
+    repo.set_extra(user, found)
     try:
         with request.app.state.db.write() as session:
             if user.default_project_id:
@@ -192,11 +218,14 @@ async def show_user(request: Request) -> Response:
 
 async def update_user(request: Request) -> Response:
     require_admin(request)
-    body = schemas.parse(schemas.UserUpdate, await read_root(request, "user"))
+    raw = await read_root(request, "user")
+    _same_id(raw, request.path_params["id"])
+    body = schemas.parse(schemas.UserUpdate, raw)
     password_hash = await _hash(body.password) if body.password else None
     try:
         with request.app.state.db.write() as session:
             user = _user(session, request.path_params["id"])
+            repo.set_extra(user, _extras(raw, extras.USER_ATTRIBUTES, repo.extra_of(user)))
             user.name = body.name or user.name
             if "description" in body.model_fields_set:
                 user.description = body.description or ""
@@ -212,7 +241,7 @@ async def update_user(request: Request) -> Response:
     except IntegrityError:
         raise _duplicate("user", body.name or "") from None
     _commit(request)
-    return respond({"user": shapes.user(request, user)})
+    return respond({"user": shapes.user(request, user, updated=True)})
 
 
 async def change_password(request: Request) -> Response:

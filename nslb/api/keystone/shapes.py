@@ -8,6 +8,8 @@ from typing import Any
 from starlette.requests import Request
 
 from nslb.api.versions import base_url
+from nslb.db.identity import extra_of
+from nslb.identity.extras import flattened
 from nslb.identity.service import Principal
 from nslb.identity.tokens import iso
 from nslb.model.identity import DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME, Project, Role, User
@@ -36,14 +38,27 @@ def domain(request: Request) -> dict[str, Any]:
             "options": {}, "links": _links(request, f"domains/{DEFAULT_DOMAIN_ID}")}
 
 
-def project(request: Request, p: Project) -> dict[str, Any]:
-    return {"id": p.id, "name": p.name, "description": p.description,
-            "domain_id": p.domain_id, "enabled": p.enabled, "parent_id": p.domain_id,
-            "is_domain": False, "tags": [], "options": {},
-            "links": _links(request, f"projects/{p.id}")}
+def _with_extras(obj: Project | User, attributes: dict[str, Any],
+                 updated: bool) -> dict[str, Any]:
+    """Keystone's to_dict: the stored extras with the attributes over them. An update's
+    answer also repeats them under `extra` (include_extra_dict, kept by Keystone for
+    backwards compatibility)."""
+    stored = extra_of(obj)
+    out = flattened(stored, attributes)
+    if updated:
+        out["extra"] = stored
+    return out
 
 
-def user(request: Request, u: User) -> dict[str, Any]:
+def project(request: Request, p: Project, updated: bool = False) -> dict[str, Any]:
+    return _with_extras(p, {
+        "id": p.id, "name": p.name, "description": p.description,
+        "domain_id": p.domain_id, "enabled": p.enabled, "parent_id": p.domain_id,
+        "is_domain": False, "tags": [], "options": {},
+        "links": _links(request, f"projects/{p.id}")}, updated)
+
+
+def user(request: Request, u: User, updated: bool = False) -> dict[str, Any]:
     out = {"id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
            "password_expires_at": None, "options": {},
            "links": _links(request, f"users/{u.id}")}
@@ -51,7 +66,7 @@ def user(request: Request, u: User) -> dict[str, Any]:
         out["description"] = u.description
     if u.default_project_id:
         out["default_project_id"] = u.default_project_id
-    return out
+    return _with_extras(u, out, updated)
 
 
 def role(request: Request, r: Role) -> dict[str, Any]:
