@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api import builders, tree_create, views
+from nslb.api import builders, flavors, tree_create, views
 from nslb.api.capacity import ensure_room
 from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.faults import BadRequest, Forbidden, NotImplementedOption, ValidationFailure
@@ -53,7 +53,7 @@ def _refuse_unsupported(data: LoadBalancerCreate) -> None:
     if data.provider is not None and data.provider not in PROVIDERS:
         raise BadRequest(f"Provider '{short(data.provider)}' is not enabled.")
     unsupported = {
-        "flavor_id": data.flavor_id, "availability_zone": data.availability_zone,
+        "availability_zone": data.availability_zone,
         "additional_vips": data.additional_vips, "vip_sg_ids": data.vip_sg_ids,
         "vip_qos_policy_id": data.vip_qos_policy_id,
     }
@@ -71,8 +71,11 @@ async def create(request: Request) -> Response:
     project = ctx.require_project(data.project_id or data.tenant_id)
     fields = data.model_dump(exclude_none=True, include={"name", "description",
                                                           "admin_state_up", "tags"})
-    lb = LoadBalancer(project_id=project, provider=data.provider or "amphora", **fields)
+    lb = LoadBalancer(project_id=project, **fields)
     with db(request).write() as session:
+        choice = flavors.for_load_balancer(session, data.flavor_id, data.provider,
+                                           request.app.state.settings.topology)
+        lb.flavor_id, lb.provider = choice.flavor_id, choice.provider
         port, subnet, network = allocate_vip(session, data, ctx, project, lb.id)
         lb.vip_port_id, lb.vip_subnet_id, lb.vip_network_id = port.id, subnet.id, network.id
         lb.vip_address = port.fixed_ips[0]["ip_address"]
@@ -84,7 +87,7 @@ async def create(request: Request) -> Response:
         ensure_room(session, lb.id, len(built.members), len(built.listeners))
         session.add(lb)
         session.flush()
-        session.add_all(builders.new_amphorae(lb, request.app.state.settings.topology))
+        session.add_all(builders.new_amphorae(lb, choice.topology))
         for group in built.in_insert_order():  # no ORM relationships: order by hand for FKs
             session.add_all(group)
             session.flush()

@@ -6,6 +6,8 @@ from starlette.routing import BaseRoute
 
 from nslb.api import (
     amphorae,
+    flavorprofiles,
+    flavors,
     healthmonitors,
     listeners,
     loadbalancers,
@@ -20,6 +22,6 @@ from nslb.api import (
 def routes() -> list[BaseRoute]:
     out: list[BaseRoute] = []
     for module in (loadbalancers, listeners, pools, members, healthmonitors, quotas,
-                   providers, amphorae, unsupported):
+                   providers, amphorae, flavors, flavorprofiles, unsupported):
         out.extend(module.routes())
     return out

@@ -12,8 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from nslb.api import flavor_data, policy
 from nslb.api.faults import BadRequest
-from nslb.api.http import respond
+from nslb.api.http import context, respond
 from nslb.api.listing import fields_of, select_fields
 from nslb.db.query import short
 
@@ -21,8 +22,9 @@ PROVIDERS = {
     "amphora": "nslb: HAProxy in a Linux network namespace (Octavia amphora compatible).",
     "octavia": "Alias of the amphora provider.",
 }
-# What the amphora provider accepts in a flavor or availability zone profile: nothing yet.
-CAPABILITIES: dict[str, dict[str, str]] = {"flavor_capabilities": {},
+# What the amphora provider accepts in a flavor profile (nslb/api/flavor_data.py) and in an
+# availability zone profile (nothing yet).
+CAPABILITIES: dict[str, dict[str, str]] = {"flavor_capabilities": flavor_data.capabilities(),
                                            "availability_zone_capabilities": {}}
 
 
@@ -36,6 +38,8 @@ async def list_all(request: Request) -> Response:
 
 
 async def capabilities(request: Request) -> Response:
+    # Octavia's provider-flavor and provider-availability-zone policies are admin-only.
+    policy.enforce(context(request), "admin")
     name = request.path_params["provider"]
     if name not in PROVIDERS:
         raise BadRequest(f"Provider '{short(name)}' is not enabled.")

@@ -372,3 +372,30 @@ floating_router = Table(
 
 _MAPPED[r.FloatingIP] = floating_ip
 _MAPPED[r.FloatingRouter] = floating_router
+
+# --- flavors ----------------------------------------------------------------------------------
+
+flavor_profile = Table(
+    "flavor_profile", metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("provider_name", String(255), nullable=False),
+    Column("flavor_data", String(4096), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+# Names are unique (Octavia's uq_flavor_name); the foreign key keeps a profile from going
+# while a flavor that a concurrent request just created uses it.
+flavor = Table(
+    "flavor", metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("description", String(255), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("flavor_profile_id", ID, ForeignKey("flavor_profile.id"), nullable=False,
+           index=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
+_MAPPED[r.FlavorProfile] = flavor_profile
+_MAPPED[r.Flavor] = flavor

@@ -258,3 +258,31 @@ class FloatingRouter:
     port_id: str = ""
     external_network_id: str = ""
     created_at: datetime = field(default_factory=utcnow)
+
+
+# --- flavors (Octavia's flavor profiles and flavors) -----------------------------------------
+
+
+@dataclass(kw_only=True, eq=False)
+class FlavorProfile:
+    """What a flavor means to one provider: `flavor_data` is the JSON text the operator
+    sent, kept verbatim (Octavia returns it as a string), checked against the provider's
+    schema whenever it or the provider changes."""
+
+    id: str = field(default_factory=new_id)
+    name: str = ""
+    provider_name: str = ""
+    flavor_data: str = "{}"
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(kw_only=True, eq=False)
+class Flavor:
+    """A named choice offered to users on LB create; global, not owned by a project."""
+
+    id: str = field(default_factory=new_id)
+    name: str = ""
+    description: str = ""
+    enabled: bool = True
+    flavor_profile_id: str = ""
+    created_at: datetime = field(default_factory=utcnow)
