@@ -185,10 +185,38 @@ def test_openstack_cli_and_sdk_with_keystone_auth(server: KeystoneServer) -> Non
         ready = conn.load_balancer.wait_for_load_balancer(sdk_lb.id, interval=1, wait=30)
         assert ready is not None and ready.project_id == p2["id"]
         assert [x.name for x in conn.load_balancer.load_balancers()] == ["sdk-lb"]
-        assert conn.network.find_network("public") is not None
+        assert conn.network.find_network("public", ignore_missing=False).name == "public"
         conn.load_balancer.delete_load_balancer(sdk_lb.id)
     finally:
         conn.close()
+
+    # --- the SDK calls of Ansible's identity_user and project modules, as admin ------------
+    auth = admin_cloud["auth"]
+    admin = openstack.connect(
+        auth_url=auth["auth_url"], username=auth["username"], password=auth["password"],
+        project_name=auth["project_name"], user_domain_name="Default",
+        project_domain_name="Default", region_name="RegionOne")
+    try:
+        wanted = {"name": "ansible-user", "email": "ops@example.com",
+                  "description": "made by a playbook", "is_enabled": True,
+                  "default_project_id": p1["id"], "domain_id": "default"}
+        admin.identity.create_user(**wanted, password=PASSWORDS["user1"])
+        # a re-run: identity_user finds the user and PATCHes only if a value differs
+        found = admin.identity.find_user("ansible-user", ignore_missing=False,
+                                         domain_id="default")
+        assert {k: found[k] for k in wanted} == wanted
+        admin.identity.update_user(found, email="ops2@example.com")
+        assert admin.identity.get_user(found.id).email == "ops2@example.com"
+        # the project module compares its free-form `properties` the same way
+        admin.identity.create_project(name="ansible-project", domain_id="default",
+                                      description="d", cost_center="42")
+        project = admin.identity.find_project("ansible-project", ignore_missing=False,
+                                              domain_id="default")
+        assert (project["cost_center"], project.description) == ("42", "d")
+        admin.identity.delete_project(project)
+        admin.identity.delete_user(found)
+    finally:
+        admin.close()
 
     # --- teardown of the LB and the identity commands ----------------------------------
     deleted, token, catalog, projects, wrong = parallel(

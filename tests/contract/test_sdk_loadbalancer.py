@@ -159,7 +159,7 @@ def test_full_scenario_through_the_sdk(conn: Any) -> None:
     assert [x.address for x in lbp.members(pool.id, protocol_port=8080,
                                             address="198.51.100.12")] == ["198.51.100.12"]
     assert [x.id for x in lbp.health_monitors(pool_id=pool.id)] == [hm.id]
-    assert lbp.find_load_balancer("web").id == lb.id
+    assert lbp.find_load_balancer("web", ignore_missing=False).id == lb.id
     # Pagination through the SDK's generator follows the *_links.
     assert len(list(lbp.load_balancers(limit=1))) == 2
 

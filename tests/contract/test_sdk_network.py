@@ -64,7 +64,7 @@ def test_sdk_creates_and_lists_networks_and_subnets(endpoint: str) -> None:
     assert [n.name for n in conn.network.networks()] == ["sdk-net"]
     assert [s.id for s in conn.network.subnets(network_id=net.id)] == [sub.id]
     assert conn.network.get_network(net.id).subnet_ids == [sub.id]
-    assert conn.network.find_network("sdk-net").id == net.id
+    assert conn.network.find_network("sdk-net", ignore_missing=False).id == net.id
     port = conn.network.create_port(network_id=net.id, name="reserved")
     assert port.fixed_ips == [{"subnet_id": sub.id, "ip_address": "192.0.2.1"}]
     with pytest.raises(openstack.exceptions.ConflictException):
@@ -76,4 +76,5 @@ def test_sdk_creates_and_lists_networks_and_subnets(endpoint: str) -> None:
     conn.network.delete_port(port)
     conn.network.delete_network(net)
     assert list(conn.network.networks()) == []
-    assert conn.network.find_subnet("sdk-sub") is None
+    with pytest.raises(openstack.exceptions.NotFoundException):
+        conn.network.find_subnet("sdk-sub", ignore_missing=False)
