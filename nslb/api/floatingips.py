@@ -140,6 +140,9 @@ def _allocate(session: Session, fip: FloatingIP, net: Network, body: CreateBody)
         except ipam.NoFreeAddress as exc:
             last = exc
             continue
+        except ipam.GatewayAddress:
+            raise bad_request(f"IP address {wanted} is the gateway of subnet {subnet.id} "
+                              f"and cannot be a floating IP.") from None
         except ipam.IpamError as exc:
             raise neutron.ipam_fault(exc) from None
         fixed = port.fixed_ips[0]

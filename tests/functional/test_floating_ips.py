@@ -138,6 +138,8 @@ EXT = "the external network"
      "not a valid IP for any"),
     ({"floating_network_id": EXT, "fixed_ip_address": "10.0.0.5"}, 400, "BadRequest",
      "without a port_id"),
+    ({"floating_network_id": EXT, "floating_ip_address": "203.0.113.1"}, 400, "BadRequest",
+     "is the gateway of subnet"),
 ])
 def test_bad_creates(client: TestClient, attrs: dict[str, Any], status: int, kind: str,
                      words: str) -> None:
