@@ -1,6 +1,7 @@
 """A tiny web server for demos and tests: answers every GET with its own name.
 
-Run inside a namespace: python -m nslb.demo.backend NAME PORT
+Run inside a namespace: python -m nslb.demo.backend NAME PORT [LABEL]
+(LABEL is not used: it names the demo the server belongs to in `ps`.)
 """
 
 from __future__ import annotations

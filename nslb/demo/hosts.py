@@ -8,34 +8,31 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 from nslb import netns
+from nslb.demo.site import Site
 from nslb.netns.bridges import BridgeRegistry, prune_bridges
 
-NAMESPACE = "nslbdemo-{}"
 
-
-def port_id(name: str) -> str:
-    """Stable per host name, so a second `nslb demo` finds the same interfaces."""
-    return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"nslb-demo-{name}"))
-
-
-def add_host(name: str, address: str, bridge: str, registry: BridgeRegistry) -> str:
-    namespace = NAMESPACE.format(name)
+def add_host(site: Site, name: str, address: str, bridge: str, registry: BridgeRegistry,
+             vlan: int | None = None) -> str:
+    """A namespace with one address on the demo network: on `bridge` untagged for a flat
+    network, or as an access port of the VLAN segment, plugged the way nslb plugs ports."""
+    namespace = site.namespace(name)
     netns.ensure_namespace(namespace)
-    netns.plug(namespace, netns.PortPlan(port_id=port_id(name), bridge=bridge, mtu=1500,
-                                         addresses=(address,)), registry)
+    netns.plug(namespace, netns.PortPlan(port_id=site.port_id(name), bridge=bridge, mtu=1500,
+                                         addresses=(address,), vlan=vlan), registry)
     return namespace
 
 
 def start_backend(namespace: str, name: str, port: int, log: Path) -> int:
-    """Run the demo web server inside the namespace, detached from this process."""
+    """Run the demo web server inside the namespace, detached from this process. The
+    namespace is its last argument, so `ps` shows which demo a web server belongs to."""
     with log.open("ab") as out:
         proc = subprocess.Popen(
             ["ip", "netns", "exec", namespace, sys.executable, "-m", "nslb.demo.backend",
-             name, str(port)],
+             name, str(port), namespace],
             stdout=out, stderr=out, start_new_session=True)
     return proc.pid
 
@@ -50,8 +47,8 @@ def stop(pid: int) -> None:
         os.killpg(pid, signal.SIGTERM)
 
 
-def remove_host(name: str) -> None:
-    netns.delete_namespace(NAMESPACE.format(name))
+def remove_host(site: Site, name: str) -> None:
+    netns.delete_namespace(site.namespace(name))
 
 
 def remove_bridges(registry: BridgeRegistry, wait: float = 5.0) -> list[str]:

@@ -1,107 +1,153 @@
-"""`nslb demo` on a real `nslb serve` (namespace driver): it must show both web servers
-answering through the VIP, and `--clean` must leave nothing behind."""
+"""`nslb demo` on a real `nslb serve` (namespace driver): it shows both web servers answering
+through the VIP, works when the README quickstart already put a flat network on the
+physnet, and `--clean` removes what the demo made and nothing else.
+
+The demo here is a site of its own (NSLB_DEMO_TAG, nslb/demo/site.py): its namespaces,
+state and interfaces are named for this session, so a user's own demo on this host is
+never touched, and everything it makes is registered with the session's leak check.
+"""
 
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 
+from nslb.demo.run import CLIENT, NAME
+from nslb.demo.site import DEFAULT_TAG, TAG_ENV, Site
+from nslb.netns.names import vlan_bridge_name
+from tests.integration.api_env import NET, Api, serving
+from tests.integration.conftest import CREATED_PORTS, PREFIX, STATE_DIRS, Lab, sh
+
 NSLB = str(Path(sys.executable).with_name("nslb"))
+SITE = Site(f"{PREFIX}demo")
+HOSTS = ("web1", "web2", CLIENT[0])
+STATE_DIRS.append(SITE.tag)  # its web servers carry their namespace in their arguments
+CREATED_PORTS.update(SITE.port_id(h) for h in HOSTS)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[Api, Lab]]:
+    with serving() as (api, lab):
+        yield api, lab
+
+
+def users_demo() -> tuple[list[str], bytes | None]:
+    """What a user's own demo has on this host: its namespaces and its state file."""
+    default = Site(DEFAULT_TAG)
+    spaces = [n for n in sh("ip", "netns", "list", check=False).split()
+              if n.startswith(f"{DEFAULT_TAG}-")]
+    path = default.state / "state.json"
+    return spaces, path.read_bytes() if path.exists() else None
 
 
 @pytest.fixture
-def server() -> Iterator[tuple[str, str, str]]:
-    """A real nslb serve with its own state dir and bridge; stopped even on failure."""
-    state = tempfile.mkdtemp(prefix="nsd-", dir="/tmp")
-    bridge = f"ndm{secrets.token_hex(3)}"
-    url = f"http://127.0.0.1:{_free_port()}"
-    proc = subprocess.Popen(
-        [NSLB, "serve", "--state-dir", state, "--bind", url.removeprefix("http://"),
-         "--physnet", f"demonet:{bridge}", "--auth", "noauth"],
-        stdout=subprocess.DEVNULL, stderr=open(os.path.join(state, "log"), "w"))  # noqa: SIM115
+def demo(server: tuple[Api, Lab]) -> Iterator[Any]:
+    """Runs `nslb demo` (or `--clean`) as this test's site; cleans up whatever happens and
+    checks that a user's own demo was left as it was."""
+    api, lab = server
+    before = users_demo()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("NSLB_")},
+           TAG_ENV: SITE.tag}
+
+    def nslb_demo(*extra: str) -> subprocess.CompletedProcess[str]:
+        args = [] if extra == ("--clean",) else ["--url", f"http://127.0.0.1:{api.port}",
+                                                 "--physnet", "physnet1", "--bridge",
+                                                 lab.bridge]
+        run = subprocess.run([NSLB, "demo", *args, *extra], capture_output=True, text=True,
+                             timeout=120, check=False, env=env)
+        for lb in api.call("GET", f"/v2/lbaas/loadbalancers?name={NAME}", 200)[
+                "loadbalancers"]:
+            api.amphora_dirs(lb["id"])  # its amphorae join the leak check
+        api._remember_ports()
+        return run
+
     try:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(url + "/", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield url, bridge, state
+        yield nslb_demo
     finally:
-        subprocess.run([NSLB, "demo", "--clean"], capture_output=True, timeout=60, check=False)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=15)
-        subprocess.run(["ip", "link", "del", bridge], capture_output=True, check=False)
-        shutil.rmtree(state, ignore_errors=True)
+        nslb_demo("--clean")
+        assert users_demo() == before
 
 
-def test_demo_serves_both_backends_and_cleans_up(server: tuple[str, str, str]) -> None:
-    url, bridge, _ = server
-    run = subprocess.run([NSLB, "demo", "--url", url, "--physnet", "demonet",
-                          "--bridge", bridge], capture_output=True, text=True, timeout=120,
-                         check=False)
+def served(run: subprocess.CompletedProcess[str]) -> None:
     assert run.returncode == 0, run.stderr
     assert "Hello from web1" in run.stdout and "Hello from web2" in run.stdout
     assert "first answer through the VIP" in run.stdout
 
-    clean = subprocess.run([NSLB, "demo", "--clean"], capture_output=True, text=True,
-                           timeout=60, check=False)
+
+def left_behind(api: Api) -> list[str]:
+    names = [n for n in sh("ip", "netns", "list", check=False).split()
+             if n.startswith(f"{SITE.tag}-")]
+    lbs = api.call("GET", f"/v2/lbaas/loadbalancers?name={NAME}", 200)["loadbalancers"]
+    nets = api.call("GET", f"{NET}/networks?name={NAME}", 200)["networks"]
+    return [*names, *(lb["id"] for lb in lbs), *(n["id"] for n in nets),
+            *([str(SITE.state)] if SITE.state.exists() else [])]
+
+
+def test_demo_serves_both_backends_runs_again_and_cleans_up(server: tuple[Api, Lab],
+                                                            demo: Any) -> None:
+    api, _ = server
+    first = demo()
+    served(first)
+    assert f"created network {NAME} (flat on physnet1)" in first.stdout
+    again = demo()  # a second run reuses the network and hosts, replaces the LB
+    served(again)
+    assert "created network" not in again.stdout
+    assert "removing the previous demo load balancer" in again.stdout
+    clean = demo("--clean")
     assert clean.returncode == 0, clean.stderr
-    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
-                                check=True).stdout
-    assert "nslbdemo-" not in namespaces
-    assert httpx.get(url + "/v2/lbaas/loadbalancers", timeout=5).json()["loadbalancers"] == []
-    assert httpx.get(url + "/networking/v2.0/networks?name=nslb-demo",
-                     timeout=5).json()["networks"] == []
-    links = subprocess.run(["ip", "-br", "link"], capture_output=True, text=True,
-                           check=True).stdout
-    assert bridge not in links
+    assert left_behind(api) == []
 
 
-def test_crashed_haproxy_is_restarted_within_seconds(server: tuple[str, str, str]) -> None:
+def test_demo_after_the_quickstart_uses_its_own_segment(server: tuple[Api, Lab],
+                                                        demo: Any) -> None:
+    """The README quickstart made a flat network on physnet1: the demo takes its own VLAN
+    segment there, and --clean leaves the user's network and subnet alone."""
+    api, lab = server
+    lan = api.network("lan", **{"provider:network_type": "flat",
+                                "provider:physical_network": "physnet1", "shared": True})
+    lan_v4 = api.subnet(lan["id"], "192.0.2.0/24")
+    try:
+        run = demo()
+        served(run)
+        assert "physnet1 already has a flat network" in run.stdout
+        net = api.call("GET", f"{NET}/networks?name={NAME}", 200)["networks"][0]
+        assert net["provider:network_type"] == "vlan"
+        clean = demo("--clean")
+        assert clean.returncode == 0, clean.stderr
+        assert left_behind(api) == []
+        assert api.call("GET", f"{NET}/networks/{lan['id']}", 200)["network"]["subnets"] == \
+            [lan_v4["id"]]
+        links = sh("ip", "-o", "link", "show")
+        assert vlan_bridge_name(lab.bridge, net["provider:segmentation_id"]) not in links
+    finally:
+        api.call("DELETE", f"{NET}/subnets/{lan_v4['id']}", 204)
+        api.call("DELETE", f"{NET}/networks/{lan['id']}", 204)
+
+
+def test_crashed_haproxy_is_restarted_within_seconds(server: tuple[Api, Lab],
+                                                     demo: Any) -> None:
     """kill -9 of an LB's haproxy: the health loop notices and the worker rebuilds it."""
-    url, bridge, state = server
-    run = subprocess.run([NSLB, "demo", "--url", url, "--physnet", "demonet",
-                          "--bridge", bridge], capture_output=True, text=True, timeout=120,
-                         check=False)
-    assert run.returncode == 0, run.stderr
-    lb_id = httpx.get(url + "/v2/lbaas/loadbalancers", timeout=5).json()["loadbalancers"][0]["id"]
-    assert httpx.get(f"{url}/v2/lbaas/loadbalancers/{lb_id}", timeout=5).status_code == 200
-    amphorae = f"{state}/amp/"  # the LB's one amphora is the only one of this server
-    pgrep = subprocess.run(["pgrep", "-f", f"haproxy.*{amphorae}"], capture_output=True,
-                           text=True, check=False)
-    before = set(pgrep.stdout.split())
+    api, _ = server
+    served(demo())
+    lb = api.call("GET", f"/v2/lbaas/loadbalancers?name={NAME}", 200)["loadbalancers"][0]
+    amphora = api.amphora_dir(lb["id"])
+    before = set(sh("pgrep", "-f", f"haproxy.*{amphora}", check=False).split())
     assert before, "the LB's haproxy should be running"
-    subprocess.run(["kill", "-9", *before], check=True)
+    sh("kill", "-9", *before)
     deadline = time.monotonic() + 10
-    served = False
-    while time.monotonic() < deadline and not served:
-        probe = subprocess.run(["ip", "netns", "exec", "nslbdemo-client", "curl", "-s",
-                                "--max-time", "1", "http://10.213.0.10/"],
-                               capture_output=True, text=True, check=False)
-        served = probe.stdout.startswith("Hello from web")
-        if not served:
+    answer = ""
+    while time.monotonic() < deadline and not answer.startswith("Hello from web"):
+        answer = sh("ip", "netns", "exec", SITE.namespace(CLIENT[0]), "curl", "-s",
+                    "--max-time", "1", f"http://{lb['vip_address']}/", check=False)
+        if not answer.startswith("Hello from web"):
             time.sleep(0.1)
-    assert served, "the VIP did not serve again within 10 s of killing haproxy"
-    after = set(subprocess.run(["pgrep", "-f", f"haproxy.*{amphorae}"], capture_output=True,
-                               text=True, check=False).stdout.split())
+    assert answer.startswith("Hello from web"), "the VIP did not serve again within 10 s"
+    after = set(sh("pgrep", "-f", f"haproxy.*{amphora}", check=False).split())
     assert after and not after & before
