@@ -133,15 +133,19 @@ async def update(request: Request) -> Response:
 
 
 async def delete(request: Request) -> Response:
-    ident = request.path_params["id"]
     with db(request).write() as session:
-        # Exclusive lock first: a load balancer create that read the flavor holds a shared
-        # lock, so the count below sees it once that create has committed.
-        flavor = _find(session, ident, lock=True)
-        if repo.flavor_in_use(session, flavor.id):
-            raise Conflict(f"Flavor {flavor.id} is in use and cannot be modified.")
-        session.delete(flavor)
+        remove(session, request.path_params["id"])
     return respond(None, 204)
+
+
+def remove(session: Session, ident: str) -> None:
+    """Delete the flavor unless a load balancer uses it (Octavia's 409). The exclusive
+    lock comes first: a load balancer create that read the flavor holds a shared lock, so
+    the count below sees that load balancer once its create has committed."""
+    flavor = _find(session, ident, lock=True)
+    if repo.flavor_in_use(session, flavor.id):
+        raise Conflict(f"Flavor {flavor.id} is in use and cannot be modified.")
+    session.delete(flavor)
 
 
 @dataclass(frozen=True)
