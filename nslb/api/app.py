@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nslb.api import networking, octavia, policy, versions
+from nslb.api.barbican import routes as barbican
 from nslb.api.context import Context, noauth_context
 from nslb.api.faults import ApiError
 from nslb.api.guards import BodyLimit, CatchAll, InputGuard
@@ -83,7 +84,9 @@ def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lamb
     if identity is not None:
         routes.insert(0, Mount("/identity", routes=identity_routes()))
     app = Starlette(
-        routes=offload(routes),  # handlers run in worker threads (api/offload.py)
+        # handlers run in worker threads (api/offload.py); the key manager wraps its own
+        # so that its errors keep Barbican's shape (api/barbican/routes.py)
+        routes=[*barbican.routes(), *offload(routes)],
         # No handler for Exception: guards.CatchAll answers those inside the app.
         exception_handlers={HTTPException: _http_error, ApiError: _api_error},
         middleware=[Middleware(RequestLog), Middleware(CatchAll), Middleware(InputGuard),

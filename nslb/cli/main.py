@@ -137,16 +137,46 @@ def rotate_keys(
     state_dir: Annotated[Path, typer.Option(help="nslb serve's state dir")] = DEFAULT_STATE_DIR,
     max_active: Annotated[int, typer.Option(help="Keys kept (primary, staged, secondaries)")] =
         3,
+    secrets: Annotated[bool, typer.Option(
+        "--secrets", help="Rotate the key-manager payload keys instead: a new primary "
+                          "key, every stored payload re-encrypted with it, keys no payload "
+                          "uses any more removed")] = False,
+    db: Annotated[str | None, typer.Option(
+        "--db", help="With --secrets: nslb serve's database URL "
+                     "[default: sqlite:///<state-dir>/nslb.db]")] = None,
 ) -> None:
     """Rotate the Fernet keys that sign identity tokens (a running nslb picks them up).
 
     The staged key becomes the primary, a new staged key is made, and the oldest keys
     beyond --max-active are removed: tokens made before this rotation stay valid.
+    With --secrets, rotate the keys that encrypt key-manager payloads; every payload
+    stays readable.
     """
+    if secrets:
+        _rotate_secret_keys(state_dir, db)
+        return
     from nslb.identity.keys import rotate
 
     primary = rotate(state_dir / "fernet-keys", max_active)
     typer.echo(f"rotated: key {primary} is now the primary in {state_dir / 'fernet-keys'}")
+
+
+def _rotate_secret_keys(state_dir: Path, db_url: str | None) -> None:
+    from nslb.config import Settings
+    from nslb.db.engine import Database
+    from nslb.db.migrate import upgrade
+    from nslb.secrets.rotation import rotate
+
+    database = Database(Settings(state_dir=state_dir, db=db_url or "").db_url)
+    try:
+        upgrade(database)
+        done = rotate(database, state_dir)
+    finally:
+        database.dispose()
+    removed = ", ".join(map(str, done.removed)) or "none"
+    typer.echo(f"rotated: payload key {done.primary} is now the primary in "
+               f"{state_dir / 'secret-keys'}; {done.resealed} payloads re-encrypted; "
+               f"keys removed: {removed}")
 
 
 @app.command()

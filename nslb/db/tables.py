@@ -15,6 +15,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -25,6 +26,7 @@ from sqlalchemy.orm import registry
 from nslb.db.types import JSONText
 from nslb.model import identity as ident
 from nslb.model import resources as r
+from nslb.model import secrets as km
 
 metadata = MetaData(
     naming_convention={
@@ -399,3 +401,95 @@ flavor = Table(
 
 _MAPPED[r.FlavorProfile] = flavor_profile
 _MAPPED[r.Flavor] = flavor
+
+# --- key manager (Barbican v1 subset) ---------------------------------------------------------
+
+# Secrets of the embedded key manager. Ids are canonical UUID strings (Barbican's refs end in
+# one). The payload is a separate row (km_secret_payload), sealed by nslb/secrets/crypto.py.
+km_secret = Table(
+    "km_secret", metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", String(255), nullable=False, index=True),
+    Column("creator_id", String(255)),
+    Column("name", String(255)),
+    Column("secret_type", String(80), nullable=False),
+    Column("algorithm", String(255)),
+    Column("bit_length", Integer),
+    Column("mode", String(255)),
+    Column("expiration", DateTime),
+    Column("content_type", String(255)),
+    Column("status", String(20), nullable=False),
+    Column("created_at", DateTime, nullable=False, index=True),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# key_id names the payload key that sealed the row, so a rotation knows which keys are
+# still in use before it removes any.
+km_secret_payload = Table(
+    "km_secret_payload", metadata,
+    Column("secret_id", ID, ForeignKey("km_secret.id"), primary_key=True),
+    Column("key_id", Integer, nullable=False, index=True),
+    Column("ciphertext", LargeBinary, nullable=False),
+)
+
+km_container = Table(
+    "km_container", metadata,
+    Column("id", ID, primary_key=True),
+    Column("project_id", String(255), nullable=False, index=True),
+    Column("creator_id", String(255)),
+    Column("name", String(255)),
+    Column("type", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("created_at", DateTime, nullable=False, index=True),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# No foreign key to km_secret: as in Barbican, deleting a secret leaves the reference. One
+# secret may appear under several names (POST .../containers/{id}/secrets), hence the key.
+km_container_secret = Table(
+    "km_container_secret", metadata,
+    Column("container_id", ID, ForeignKey("km_container.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("secret_id", ID, nullable=False, index=True),
+    Column("name", String(255)),
+)
+
+# The read ACL of a secret or a container, and its users.
+km_acl = Table(
+    "km_acl", metadata,
+    Column("entity_id", ID, primary_key=True),
+    Column("operation", String(20), primary_key=True),
+    Column("entity_type", String(20), nullable=False),
+    Column("project_access", Boolean, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+km_acl_user = Table(
+    "km_acl_user", metadata,
+    Column("entity_id", ID, primary_key=True),
+    Column("operation", String(20), primary_key=True),
+    Column("user_id", String(255), primary_key=True, index=True),
+)
+
+km_secret_consumer = Table(
+    "km_secret_consumer", metadata,
+    Column("id", ID, primary_key=True),
+    Column("secret_id", ID, ForeignKey("km_secret.id"), nullable=False, index=True),
+    Column("project_id", String(255), nullable=False),
+    Column("service", String(255), nullable=False),
+    Column("resource_type", String(255), nullable=False),
+    Column("resource_id", String(255), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("secret_id", "service", "resource_type", "resource_id",
+                     name="uq_km_secret_consumer_resource"),
+)
+
+_MAPPED[km.Secret] = km_secret
+_MAPPED[km.SecretPayload] = km_secret_payload
+_MAPPED[km.SecretContainer] = km_container
+_MAPPED[km.ContainerSecret] = km_container_secret
+_MAPPED[km.KeyManagerAcl] = km_acl
+_MAPPED[km.KeyManagerAclUser] = km_acl_user
+_MAPPED[km.SecretConsumer] = km_secret_consumer
