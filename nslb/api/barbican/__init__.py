@@ -1,0 +1,1 @@
+"""Barbican v1 subset at /key-manager."""
