@@ -8,6 +8,7 @@ and are verified, because haproxy 2.6's `reload` answers before the new worker e
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pwd
 import signal
@@ -16,8 +17,13 @@ import time
 from pathlib import Path
 
 from nslb.amphora import runtime_api
+from nslb.amphora.base import ListenerCounters
 
 HAPROXY = "/usr/sbin/haproxy"
+# The `show stat` columns the health loop reads; all of them come before the first column
+# that may hold free text (check descriptions), so a line split at commas up to the last of
+# them is exact.
+STAT_COLUMNS = ("pxname", "svname", "scur", "stot", "bin", "bout", "ereq", "status", "type")
 # haproxy parses its configuration before it could drop privileges, so it never runs as
 # root: it starts as this account (Debian's haproxy package creates it), which cannot read
 # nslb's database, keys or clouds.yaml (all 0600/0700 root). Binding ports below 1024
@@ -83,11 +89,8 @@ class HaproxyProcess:
 
     def master_pid(self) -> int | None:
         """The running master of this LB (pid file checked against /proc), else None."""
-        try:
-            pid = int(self.pidfile.read_text().split()[0])
-        except (FileNotFoundError, ValueError, IndexError):
-            return None
-        return pid if self._is_ours(pid) else None
+        pid = self._pid_from_file()
+        return pid if pid is not None and self._is_ours(pid) else None
 
     def _is_ours(self, pid: int) -> bool:
         try:
@@ -105,12 +108,39 @@ class HaproxyProcess:
             return False
 
     def all_pids(self) -> list[int]:
-        """Master and workers, found by the amphora-unique config path on the cmdline."""
-        pids = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and self._is_ours(int(entry)):
-                pids.append(int(entry))
+        """Master and workers (old ones still draining included): the master named by the
+        pid file, or else by the master CLI's `show proc`, and its children, each checked
+        by the amphora-unique config path on its command line. No scan of /proc: at 1,000
+        amphorae a full scan took 0.8 s, and a worker never outlives its master (it exits
+        when the master's pipe closes)."""
+        masters = [pid for pid in (self._pid_from_file(), self._pid_from_cli())
+                   if pid is not None and self._is_ours(pid)]
+        pids: list[int] = []
+        for master in dict.fromkeys(masters):
+            pids.append(master)
+            pids.extend(child for child in _children(master) if self._is_ours(child))
         return pids
+
+    def has_workers(self, master: int) -> bool:
+        """True when the master has a live worker (a child running our config)."""
+        return any(self._is_ours(child) and _alive(child) for child in _children(master))
+
+    def _pid_from_file(self) -> int | None:
+        try:
+            return int(self.pidfile.read_text().split()[0])
+        except (FileNotFoundError, ValueError, IndexError):
+            return None
+
+    def _pid_from_cli(self) -> int | None:
+        """The master's pid as its CLI reports it, when its socket answers (a master whose
+        pid file was lost); None at once when nothing listens there."""
+        if not self.master_sock.exists():
+            return None
+        try:
+            return master_pid_of(runtime_api.command(self.master_sock, "show proc",
+                                                     timeout=0.5))
+        except OSError:
+            return None
 
     def show_proc(self) -> str:
         return runtime_api.command(self.master_sock, "show proc")
@@ -191,6 +221,17 @@ class HaproxyProcess:
         info = runtime_api.parse_info(self.worker_command("show info"))
         return process_start_time(int(info.get("Pid", "0")))
 
+    def stat_and_start(self) -> tuple[str, float]:
+        """`show stat` and the current worker's start time in one round trip (the CLI runs
+        `;`-separated commands in order over one connection): what the health loop asks
+        every second of every amphora."""
+        answer = self.worker_command("show info;show stat")
+        info, marker, stat = answer.partition("# pxname")
+        if not marker:
+            raise OSError("haproxy answered `show info;show stat` without stats")
+        pid = runtime_api.parse_info(info).get("Pid", "0")
+        return marker + stat, process_start_time(int(pid) if pid.isdigit() else 0)
+
     def _stats_answers(self) -> bool:
         try:
             return "Pid:" in runtime_api.command(self.stats_sock, "show info", timeout=0.5)
@@ -221,10 +262,69 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _children(pid: int) -> list[int]:
+    """Child processes of `pid` (its main thread's children; haproxy forks from it)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def master_pid_of(show_proc: str) -> int | None:
+    """The master's pid in the answer to the master CLI's `show proc`."""
+    for line in show_proc.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[1] == "master" and fields[0].isdigit():
+            return int(fields[0])
+    return None
+
+
+@functools.cache
+def _boot_time() -> float:
+    return next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                if line.startswith("btime"))
+
+
 def process_start_time(pid: int) -> float:
     """Start time of a process as a Unix timestamp (from /proc, jiffy precision)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     start_ticks = int(fields[19])
-    boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                if line.startswith("btime"))
-    return boot + start_ticks / os.sysconf("SC_CLK_TCK")
+    return _boot_time() + start_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def summarise_stat(text: str) -> runtime_api.StatSummary:
+    """What runtime_api.summarise_stat(parse_stat(text)) gives, without building a dict per
+    row: the health loop reads every amphora every second, and csv.DictReader over ~90
+    columns was a third of that cost."""
+    summary = runtime_api.StatSummary(listeners={}, pools={}, members={}, counters={})
+    lines = text.strip().splitlines()
+    if not lines or not lines[0].startswith("# "):
+        return summary
+    header = lines[0][2:].split(",")
+    try:
+        at = {name: header.index(name) for name in STAT_COLUMNS}
+    except ValueError:  # not the stats haproxy 2.x writes: the slow, general way
+        return runtime_api.summarise_stat(runtime_api.parse_stat(text))
+    last = max(at.values()) + 1
+    for line in lines[1:]:
+        row = line.split(",", last)
+        if len(row) <= last - 1:
+            continue
+        proxy, name = row[at["pxname"]], row[at["svname"]]
+        status = runtime_api.normalise_status(row[at["status"]])
+        if name == "FRONTEND":
+            summary.listeners[proxy] = status
+            summary.counters[proxy] = ListenerCounters(
+                bytes_in=_number(row[at["bin"]]), bytes_out=_number(row[at["bout"]]),
+                active_connections=_number(row[at["scur"]]),
+                total_connections=_number(row[at["stot"]]),
+                request_errors=_number(row[at["ereq"]]))
+        elif name == "BACKEND":
+            summary.pools[proxy] = status
+        elif row[at["type"]] == "2":
+            summary.members[name] = status
+    return summary
+
+
+def _number(value: str) -> int:
+    return int(value) if value.isdigit() else 0

@@ -1,8 +1,9 @@
 """Gratuitous ARP / unsolicited neighbour advertisement for a freshly plugged address.
 
-Packets are built here and sent from raw sockets opened inside the namespace (pyroute2 opens
-them in a short-lived child that enters the namespace, so no thread of nslb ever switches
-namespace). No external tool (arping) is needed, and IPv6 works the same way.
+Packets are built here and sent from raw sockets opened inside the namespace (a
+short-lived thread enters the namespace to create them, see namespaces.socket_in, so no
+thread that runs nslb's code ever switches namespace). No external tool (arping) is
+needed, and IPv6 works the same way.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import ipaddress
 import socket
 import struct
 
-from pyroute2 import netns
+from nslb.netns.namespaces import socket_in
 
 ETH_P_ARP = 0x0806
 ALL_NODES = "ff02::1"
@@ -52,16 +53,14 @@ def announce(namespace: str, ifname: str, ifindex: int, mac: str, address: str) 
 
 
 def _send_arp(namespace: str, ifname: str, mac: str, address: str) -> None:
-    sock = netns.create_socket(namespace, family=socket.AF_PACKET, socket_type=socket.SOCK_RAW,
-                               proto=socket.htons(ETH_P_ARP), flags=0)
+    sock = socket_in(namespace, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
     with sock:
         sock.bind((ifname, ETH_P_ARP))
         sock.send(arp_announcement(mac, address))
 
 
 def _send_na(namespace: str, ifindex: int, mac: str, address: str) -> None:
-    sock = netns.create_socket(namespace, family=socket.AF_INET6, socket_type=socket.SOCK_RAW,
-                               proto=socket.IPPROTO_ICMPV6, flags=0)
+    sock = socket_in(namespace, socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
     with sock:
         sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 255)
         sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MULTICAST_IF, ifindex)

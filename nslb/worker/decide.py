@@ -13,7 +13,8 @@ from nslb.model.status import PENDING
 
 
 class Action(StrEnum):
-    APPLY = "apply"
+    APPLY = "apply"      # read the database, render, hand the bundles to the driver
+    RESYNC = "resync"    # converged: check the data plane still serves what it confirmed
     DELETE = "delete"
     NOTHING = "nothing"
 
@@ -75,9 +76,10 @@ def current(lb: LbState, attempts: Attempts | None) -> Attempts | None:
 
 def decide(lb: LbState, last_sync: float | None, now: float, resync_interval: float,
            attempts: Attempts | None = None) -> Action:
-    """Level-triggered: pending work is applied; converged LBs are re-applied now and then,
-    which is how a vanished namespace or a crashed haproxy gets rebuilt. After a failure
-    nothing happens until the backoff has passed."""
+    """Level-triggered: pending work is applied; converged LBs are resynced now and then,
+    which is how a vanished namespace or a crashed haproxy gets rebuilt. A resync that
+    failed is retried as a full apply. After a failure nothing happens until the backoff
+    has passed."""
     record = current(lb, attempts)
     if record is not None and now < record.retry_at:
         return Action.NOTHING
@@ -85,10 +87,22 @@ def decide(lb: LbState, last_sync: float | None, now: float, resync_interval: fl
         return Action.DELETE
     if lb.dirty:
         return Action.APPLY
-    if lb.provisioning_status == P.ACTIVE and (record is not None or last_sync is None
-                                               or now - last_sync >= resync_interval):
+    if lb.provisioning_status != P.ACTIVE:
+        return Action.NOTHING
+    if record is not None:
         return Action.APPLY
+    if last_sync is None or now - last_sync >= resync_interval:
+        return Action.RESYNC
     return Action.NOTHING
+
+
+def resync_pace(converged: int, resync_interval: float, share: float = 0.8) -> float:
+    """Seconds between two periodic resyncs, so that `converged` LBs are each checked
+    about once per interval (using `share` of it) instead of all at once: a burst of
+    1,000 checks would hold the host's CPU, and the API with it, for a second or more."""
+    if converged <= 0:
+        return 0.0
+    return resync_interval * share / converged
 
 
 def after_failure(lb: LbState, attempts: Attempts | None, reason: str, now: float,

@@ -8,6 +8,14 @@ simply running again: PENDING_* objects are picked up where they were left.
 Whatever a driver raises is caught: the failed attempt is recorded per LB (in memory),
 `decide` holds the LB back until its backoff has passed and says when to give up, and only
 then does the pending change go to ERROR, with the reason in the log.
+
+The periodic resync of converged LBs costs what changed, not what exists: it hands the
+driver the bundles of the LB's last settled apply again (no database read, no render, no
+write unless the data plane confirmed something else), and the driver checks them cheaply
+(amphora/namespace.py). Those bundles are reused only while the LB's generation and the
+networks and subnets they were rendered from are unchanged; otherwise the resync is a
+full apply. Resyncs run in their own lane, one thread paced to spread the LBs over the
+interval, so changes never queue behind them and 1,000 checks never land at once.
 """
 
 from __future__ import annotations
@@ -16,16 +24,20 @@ import dataclasses
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nslb.amphora.base import AmphoraDriver, ApplyError, ConfigRejected
 from nslb.db import amphorae, snapshots
 from nslb.db.engine import Database
-from nslb.db.tables import health_monitor, listener, load_balancer, member, pool
+from nslb.db.tables import health_monitor, listener, load_balancer, member, network, pool, subnet
+from nslb.model.bundle import Bundle
 from nslb.model.enums import AmphoraStatus
 from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.ipam import IpamError
@@ -45,9 +57,45 @@ from nslb.worker.decide import (
     after_failure,
     decide,
     orphans,
+    resync_pace,
 )
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Converged:
+    """What the last settled apply of an LB handed to the driver, and what the data plane
+    confirmed. `registry`: the version of the networks and subnets it was rendered from."""
+
+    generation: int
+    registry: tuple[Any, ...]
+    bundles: tuple[Bundle, ...]
+    confirmed: dict[str, str]
+
+
+@dataclass
+class Driven:
+    """What handing an LB's bundles to the driver gave: the reason if anything went wrong,
+    whether retrying cannot help (the config itself was refused), amphora id -> the bundle
+    hash its data plane confirmed, the bundles it took, and whether a resync may hand
+    them again (not while an amphora is being replaced)."""
+
+    error: str | None = None
+    permanent: bool = False
+    confirmed: dict[str, str] = dataclasses.field(default_factory=dict)
+    bundles: tuple[Bundle, ...] = ()
+    reusable: bool = True
+
+
+def registry_version(session: Session) -> tuple[Any, ...]:
+    """Changes whenever a network or subnet is created, updated or deleted: the parts of a
+    bundle (MTU, segment, gateway, host routes) that an LB's generation does not cover."""
+    out: list[Any] = []
+    for table in (network, subnet):
+        out.extend(session.execute(select(func.count(), func.max(table.c.created_at),
+                                          func.max(table.c.updated_at))).one())
+    return tuple(out)
 
 
 def describe(exc: BaseException) -> str:
@@ -77,6 +125,18 @@ class Worker:
         self._attempts: dict[str, Attempts] = {}
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="nslb-apply")
         self._thread: threading.Thread | None = None
+        # The last settled apply of each LB (only its own jobs write its entry).
+        self._converged: dict[str, Converged] = {}
+        self._registry: tuple[Any, ...] = ()
+        # The resync lane: LBs due for a periodic resync; `_urgent`: resyncs asked for by
+        # resync() (the health loop), which go to the pool; `_deferred`: LBs the planner
+        # skipped while a job for them ran.
+        self._due: deque[LbState] = deque()
+        self._queued: set[str] = set()
+        self._urgent: set[str] = set()
+        self._deferred: set[str] = set()
+        self._lane_wake = threading.Condition(self._lock)
+        self._lane: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -85,9 +145,12 @@ class Worker:
         self._wake.set()
 
     def resync(self, lb_id: str) -> None:
-        """Re-apply this LB now rather than at its next periodic resync (a backoff after a
-        failed attempt still holds: the health loop calls this every round while an LB is
-        down, which must not turn into a retry storm)."""
+        """Resync this LB now rather than at its next periodic resync, in the pool rather
+        than the paced lane (a backoff after a failed attempt still holds: the health loop
+        calls this every round while an LB is down, which must not turn into a retry
+        storm)."""
+        with self._lock:
+            self._urgent.add(lb_id)
         self._last_sync.pop(lb_id, None)
         self._wake.set()
 
@@ -100,13 +163,18 @@ class Worker:
         self.clean_orphans()
         self._thread = threading.Thread(target=self._run, name="nslb-worker", daemon=True)
         self._thread.start()
+        self._lane = threading.Thread(target=self._run_lane, name="nslb-resync", daemon=True)
+        self._lane.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop planning and wait for running jobs; the data plane keeps serving."""
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        with self._lock:
+            self._lane_wake.notify_all()
+        for thread in (self._thread, self._lane):
+            if thread is not None:
+                thread.join(timeout)
         self._pool.shutdown(wait=True)
 
     def _run(self) -> None:
@@ -130,8 +198,10 @@ class Worker:
             rows = session.execute(select(
                 load_balancer.c.id, load_balancer.c.provisioning_status,
                 load_balancer.c.generation, load_balancer.c.applied_generation))
-            return [LbState(r.id, r.provisioning_status, r.generation, r.applied_generation,
-                            r.id in pending) for r in rows]
+            states = [LbState(r.id, r.provisioning_status, r.generation, r.applied_generation,
+                              r.id in pending) for r in rows]
+            self._registry = registry_version(session)
+        return states
 
     def plan(self, fast_forward: bool = False) -> list[tuple[LbState, Action]]:
         """What every LB needs now. `fast_forward` treats pending backoffs as elapsed
@@ -139,8 +209,11 @@ class Worker:
         now = self.clock()
         out: list[tuple[LbState, Action]] = []
         states = self.states()
-        for gone in set(self._attempts) - {s.id for s in states}:
+        ids = {s.id for s in states}
+        for gone in set(self._attempts) - ids:
             self._attempts.pop(gone, None)
+        for gone in set(self._converged) - ids:
+            self._converged.pop(gone, None)
         for state in states:
             record = self._attempts.get(state.id)
             at = max(now, record.retry_at) if fast_forward and record is not None else now
@@ -151,14 +224,30 @@ class Worker:
         return out
 
     def plan_and_submit(self, fast_forward: bool = False) -> list[Future[None]]:
+        """Submit what the plan says: changes and deletions to the pool, periodic resyncs
+        to the resync lane (with `fast_forward`, as drain() does, to the pool as well, so
+        the caller can wait for them)."""
         futures = []
         for state, action in self.plan(fast_forward):
             with self._lock:
                 if state.id in self._in_flight:
+                    self._deferred.add(state.id)
                     continue
+                if action is Action.RESYNC and not fast_forward and \
+                        state.id not in self._urgent:
+                    self._enqueue(state)
+                    continue
+                self._urgent.discard(state.id)
                 self._in_flight.add(state.id)
             futures.append(self._pool.submit(self._job, state, action))
         return futures
+
+    def _enqueue(self, state: LbState) -> None:
+        """Put an LB in the resync lane (the caller holds the lock)."""
+        if state.id not in self._queued:
+            self._queued.add(state.id)
+            self._due.append(state)
+            self._lane_wake.notify()
 
     def drain(self, rounds: int = 50) -> None:
         """Run until nothing is pending (tests and one-shot tools); backoffs are skipped,
@@ -173,18 +262,71 @@ class Worker:
     # --- jobs --------------------------------------------------------------------------
 
     def _job(self, state: LbState, action: Action) -> None:
+        replan = action is not Action.RESYNC
         try:
             if action is Action.DELETE:
                 self._delete(state)
+            elif action is Action.RESYNC:
+                replan = not self._resync(state)
             else:
                 self._apply(state)
         except Exception as exc:  # the database or a bug: back off like any failure
             log.exception("job %s on load balancer %s failed", action, state.id)
             self._failed(state, describe(exc), quiet=True)
+            replan = True
         finally:
             with self._lock:
                 self._in_flight.discard(state.id)
-            self._wake.set()
+                if state.id in self._deferred:
+                    self._deferred.discard(state.id)
+                    replan = True
+            if replan:  # a resync that went well leaves nothing new to plan
+                self._wake.set()
+
+    # --- the resync lane ---------------------------------------------------------------
+
+    def _run_lane(self) -> None:
+        """Take due LBs one by one, paced so that every converged LB is checked about once
+        per resync interval (a resync asked for by resync() goes to the pool instead)."""
+        while not self._stop.is_set():
+            with self._lock:
+                while not self._due and not self._stop.is_set():
+                    self._lane_wake.wait(timeout=1.0)
+                if self._stop.is_set():
+                    return
+                state = self._due.popleft()
+                self._queued.discard(state.id)
+                if state.id in self._in_flight:
+                    continue  # a job for it runs now, which settles it
+                self._in_flight.add(state.id)
+                pace = resync_pace(len(self._converged), self.resync_interval)
+            self._job(state, Action.RESYNC)
+            if pace:
+                self._stop.wait(pace)
+
+    def _resync(self, state: LbState) -> bool:
+        """Hand the LB's last settled bundles to the driver again, which checks and repairs
+        its amphorae; a full apply when they may be out of date. True when it went well."""
+        entry = self._converged.get(state.id)
+        if entry is None or entry.generation != state.generation or \
+                entry.registry != self._registry:
+            self._apply(state)
+            return state.id not in self._attempts
+        confirmed: dict[str, str] = {}
+        try:
+            for bundle in entry.bundles:
+                confirmed[bundle.amphora_id] = self.driver.apply(bundle)
+        except Exception as exc:  # any driver failure is an outcome, never a crash
+            self._failed(state, describe(exc), permanent=isinstance(exc, ConfigRejected))
+            return False
+        if confirmed != entry.confirmed:
+            with self.db.write() as session:
+                outcome.applied(session, state.id, state.generation, None, confirmed,
+                                self.driver.facts().host)
+            self._converged[state.id] = dataclasses.replace(entry, confirmed=confirmed)
+        self._attempts.pop(state.id, None)
+        self._last_sync[state.id] = self.clock()
+        return True
 
     def _prepare(self, lb_id: str) -> str | None:
         """Allocate what the LB's amphorae need (rows, VRRP ids, ports); the reason if the
@@ -199,6 +341,7 @@ class Worker:
         return None
 
     def _apply(self, state: LbState) -> None:
+        self._converged.pop(state.id, None)
         error = self._retire(state.id, before_build=True)
         prepared = self._prepare(state.id) if error is None else error
         with self.db.read() as session:
@@ -208,29 +351,36 @@ class Worker:
                 # delete job's business. Re-applying would rebuild what is about to go.
                 return
             generation = lb.generation
+            registry = registry_version(session)
             snap, error = self._snapshot(session, lb)
         error = prepared or error
-        permanent, confirmed = False, dict[str, str]()
+        result = Driven()
         if error is None and snap is not None:
-            error, permanent, confirmed = self._drive(snap)
+            result = self._drive(snap)
+            error = result.error
         if error is None and snap is not None and any(
                 a.status == AmphoraStatus.PENDING_DELETE for a in snap.amphorae):
             # The replacements of a pair serve now: remove the old amphorae (standby first)
             # and tell the survivors about their new peers.
             error = self._retire(state.id, before_build=False)
             if error is None:
-                error, permanent, more = self._drive_again(state.id)
-                confirmed.update(more)
+                again = self._drive_again(state.id)
+                again.confirmed = {**result.confirmed, **again.confirmed}
+                result, error = again, again.error
         if error is not None and self._failed(
                 dataclasses.replace(state, generation=generation), error,
-                permanent=permanent) is Verdict.RETRY:
+                permanent=result.permanent) is Verdict.RETRY:
             return  # the change stays PENDING_* in the database until the next attempt
         with self.db.write() as session:
-            settled = outcome.applied(session, state.id, generation, error, confirmed,
-                                      self.driver.facts().host)
+            settled = outcome.applied(session, state.id, generation, error,
+                                      result.confirmed, self.driver.facts().host)
         self._attempts.pop(state.id, None)
         if settled:
             self._last_sync[state.id] = self.clock()
+            if error is None and result.reusable:
+                self._converged[state.id] = Converged(
+                    generation, registry, result.bundles,
+                    {b.amphora_id: result.confirmed[b.amphora_id] for b in result.bundles})
 
     @staticmethod
     def _snapshot(session: Session,
@@ -240,14 +390,14 @@ class Worker:
         except snapshots.SnapshotError as exc:
             return None, str(exc)
 
-    def _drive_again(self, lb_id: str) -> tuple[str | None, bool, dict[str, str]]:
+    def _drive_again(self, lb_id: str) -> Driven:
         with self.db.read() as session:
             lb = session.get(LoadBalancer, lb_id)
             if lb is None:
-                return None, False, {}
+                return Driven(reusable=False)
             snap, error = self._snapshot(session, lb)
         if snap is None:
-            return error, False, {}
+            return Driven(error=error)
         return self._drive(snap)
 
     def _retire(self, lb_id: str, before_build: bool) -> str | None:
@@ -277,20 +427,22 @@ class Worker:
         except Exception:  # unknown counts as not holding it: removed first
             return False
 
-    def _drive(self, snap: LoadBalancerSnapshot) -> tuple[str | None, bool, dict[str, str]]:
-        """Render a bundle for every amphora of the LB and hand each to the driver:
-        (the reason if anything went wrong, whether retrying cannot help because the config
-        itself was refused, amphora id -> the bundle hash its data plane confirmed)."""
+    def _drive(self, snap: LoadBalancerSnapshot) -> Driven:
+        """Render a bundle for every amphora of the LB and hand each to the driver."""
         started = time.perf_counter()
-        confirmed: dict[str, str] = {}
+        out = Driven(reusable=not any(a.status == AmphoraStatus.PENDING_DELETE
+                                      for a in snap.amphorae))
+        bundles: list[Bundle] = []
         facts = self.driver.facts()
         for amphora in snap.amphorae:
             try:
                 bundle = build_bundle(snap, amphora, facts)
             except (UnsafeValue, InconsistentSnapshot) as exc:
-                return str(exc), True, confirmed
+                out.error, out.permanent = str(exc), True
+                return out
             try:
-                confirmed[amphora.id] = self.driver.apply(bundle)
+                out.confirmed[amphora.id] = self.driver.apply(bundle)
+                bundles.append(bundle)
             except Exception as exc:  # any driver failure is an outcome, never a crash
                 if amphora.status == AmphoraStatus.PENDING_DELETE:
                     # On its way out (failover): telling it about its new peers is nice to
@@ -298,11 +450,13 @@ class Worker:
                     log.warning("amphora %s being replaced did not take its last "
                                 "config: %s", amphora.id, describe(exc))
                     continue
-                return describe(exc), isinstance(exc, ConfigRejected), confirmed
+                out.error, out.permanent = describe(exc), isinstance(exc, ConfigRejected)
+                return out
+        out.bundles = tuple(bundles)
         log.info("applied load balancer %s generation %d to %d amphorae in %.0f ms",
-                 snap.lb.id, snap.generation, len(confirmed),
+                 snap.lb.id, snap.generation, len(out.confirmed),
                  (time.perf_counter() - started) * 1000)
-        return None, False, confirmed
+        return out
 
     def _delete(self, state: LbState) -> None:
         error = None
@@ -319,6 +473,7 @@ class Worker:
             outcome.deleted(session, state.id, error)
         self._attempts.pop(state.id, None)
         self._last_sync.pop(state.id, None)
+        self._converged.pop(state.id, None)
 
     def _failed(self, state: LbState, reason: str, quiet: bool = False,
                 permanent: bool = False) -> Verdict:

@@ -1,0 +1,47 @@
+"""The health loop's lean reading of `show stat` says what the general CSV reading says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nslb.amphora import runtime_api
+from nslb.amphora.haproxy_process import master_pid_of, summarise_stat
+
+# A real answer of HAProxy 2.6.12: a frontend, servers DOWN (with check descriptions that
+# hold free text), "no check", MAINT, and an agent-checked one.
+SAMPLE = (Path(__file__).parent / "data" / "show_stat_2.6.txt").read_text()
+
+
+def test_the_lean_summary_equals_the_general_one() -> None:
+    general = runtime_api.summarise_stat(runtime_api.parse_stat(SAMPLE))
+    lean = summarise_stat(SAMPLE)
+    assert lean == general
+    assert lean.members == {"s1": "DOWN", "s2": "no check", "s3": "MAINT", "s4": "DOWN"}
+    assert lean.listeners == {"f1": "OPEN"} and lean.pools == {"b1": "UP"}
+
+
+def test_counters_are_read_from_the_frontend_row() -> None:
+    header, *rows = SAMPLE.splitlines()
+    columns = header[2:].split(",")
+    frontend = rows[0].split(",")
+    for name, value in {"stot": "17", "bin": "1234", "bout": "98765", "scur": "3",
+                        "ereq": "2"}.items():
+        frontend[columns.index(name)] = value
+    text = "\n".join([header, ",".join(frontend), *rows[1:]])
+    counters = summarise_stat(text).counters["f1"]
+    assert (counters.total_connections, counters.bytes_in, counters.bytes_out,
+            counters.active_connections, counters.request_errors) == (17, 1234, 98765, 3, 2)
+    assert summarise_stat(text) == runtime_api.summarise_stat(runtime_api.parse_stat(text))
+
+
+def test_no_answer_is_an_empty_summary() -> None:
+    assert summarise_stat("") == runtime_api.summarise_stat([])
+
+
+def test_the_master_pid_is_read_from_show_proc() -> None:
+    answer = ("#<PID>          <type>          <reloads>       <uptime>        <version>\n"
+              "2153            master          2 [failed: 0]   0d00h01m05s     2.6.12\n"
+              "# workers\n"
+              "2231            worker          0               0d00h00m03s     2.6.12\n")
+    assert master_pid_of(answer) == 2153
+    assert master_pid_of("") is None
