@@ -29,8 +29,10 @@ MAX_EXTRA_BYTES = 65_535
 # Never stored as extras, never returned from them.
 HANDLED_APART = frozenset({"id", "links", "extra", "options", "federated",
                            "password", "tenants", "groups", "domains"})
+# A user's description is an extra in Keystone (shown only once given, "" included): nslb
+# keeps it in its column too, and the extra says whether and how it was given.
 USER_ATTRIBUTES = frozenset({"name", "domain_id", "enabled", "default_project_id",
-                             "password_expires_at", "description"})
+                             "password_expires_at"})
 PROJECT_ATTRIBUTES = frozenset({"name", "domain_id", "description", "enabled", "parent_id",
                                 "is_domain", "tags"})
 

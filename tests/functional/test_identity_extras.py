@@ -48,6 +48,21 @@ def test_user_extras_are_kept_returned_and_merged(cloud: Cloud) -> None:
     assert cloud.login("demo", "s3cret-pw", None)
 
 
+def test_a_user_description_shows_once_given_even_empty(cloud: Cloud) -> None:
+    """Keystone keeps a user's description as an extra: absent until given, then shown as
+    given ("" or null included), so a playbook sending description: "" reads "" back."""
+    plain = admin(cloud, "POST", "users", 201, user={"name": "plain"})["user"]
+    assert "description" not in plain
+    empty = admin(cloud, "POST", "users", 201, user={"name": "empty", "description": ""})
+    assert empty["user"]["description"] == ""
+    uid = empty["user"]["id"]
+    assert admin(cloud, "GET", f"users/{uid}", 200)["user"]["description"] == ""
+    admin(cloud, "PATCH", f"users/{uid}", 200, user={"description": "set"})
+    assert admin(cloud, "GET", f"users/{uid}", 200)["user"]["description"] == "set"
+    admin(cloud, "PATCH", f"users/{uid}", 200, user={"description": None})
+    assert admin(cloud, "GET", f"users/{uid}", 200)["user"]["description"] is None
+
+
 def test_project_extras_and_create_key_normalisation(cloud: Cloud) -> None:
     made = admin(cloud, "POST", "projects", 201, project={
         "name": "extras", "cost-center": "42", "billing:code": "x1"})["project"]
