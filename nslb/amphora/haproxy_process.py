@@ -214,7 +214,9 @@ class HaproxyProcess:
         try:
             return runtime_api.command(self.stats_sock, line, timeout=timeout)
         except OSError:
-            return runtime_api.command(self.master_sock, f"@1 {line}", timeout=timeout)
+            # The master CLI routes each `;`-separated command by its own prefix.
+            routed = ";".join(f"@1 {part.strip()}" for part in line.split(";"))
+            return runtime_api.command(self.master_sock, routed, timeout=timeout)
 
     def worker_start_time(self) -> float:
         """Wall-clock start of the current worker; changes whenever counters were reset."""

@@ -45,6 +45,30 @@ def load_tree(session: Session, lb: LoadBalancer) -> Tree:
     )
 
 
+CHUNK = 500  # ids per IN (...): well below every database's bound on bound parameters
+
+
+def load_trees(session: Session, lb_ids: list[str]) -> dict[str, Tree]:
+    """The trees of many LBs with one query per table (per CHUNK of LBs), not five per
+    LB: what the health loop reads when a round needs fresh trees."""
+    trees: dict[str, Tree] = {}
+    lb_table = table_of(LoadBalancer)
+    for start in range(0, len(lb_ids), CHUNK):
+        chunk = lb_ids[start:start + CHUNK]
+        for lb in session.scalars(select(LoadBalancer).where(lb_table.c.id.in_(chunk))):
+            trees[lb.id] = Tree(lb=lb)
+        for cls, attribute in ((Listener, "listeners"), (Pool, "pools"), (Member, "members"),
+                               (HealthMonitor, "healthmonitors")):
+            table = table_of(cls)
+            stmt: Any = (select(cls).where(table.c.loadbalancer_id.in_(chunk))
+                         .order_by(table.c.created_at, table.c.id))
+            for obj in session.scalars(stmt):
+                tree = trees.get(obj.loadbalancer_id)
+                if tree is not None:
+                    getattr(tree, attribute).append(obj)
+    return trees
+
+
 def lock(session: Session, cls: type, ident: str) -> Any:
     """The row, locked for update on databases that lock rows (SQLite locks the file)."""
     return session.get(cls, ident, with_for_update=True)
@@ -58,8 +82,8 @@ def child_ids(session: Session, cls: type, parent_column: str,
         return out
     table = table_of(cls)
     column = table.c[parent_column]
-    for chunk_start in range(0, len(parents), 500):
-        chunk = parents[chunk_start:chunk_start + 500]
+    for chunk_start in range(0, len(parents), CHUNK):
+        chunk = parents[chunk_start:chunk_start + CHUNK]
         stmt = (select(column, table.c.id).where(column.in_(chunk))
                 .order_by(table.c.created_at, table.c.id))
         for parent, child in session.execute(stmt):

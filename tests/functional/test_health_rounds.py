@@ -1,0 +1,151 @@
+"""A health round costs what changed: an idle round over many LBs issues one query and
+writes nothing; a change rereads and rewrites only the LB it touched; a member going down
+and counters moving are written, alone."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from octavia_helpers import LB_URL, members_url, vip_subnet
+from sqlalchemy import event
+from starlette.testclient import TestClient
+
+from nslb.amphora.base import ListenerCounters, Observation
+from nslb.amphora.noop import NoopDriver
+from nslb.db.engine import Database
+from nslb.health.monitor import INLINE, HealthMonitor
+from nslb.worker.loop import Worker
+
+COUNT = INLINE + 8  # enough to be observed by the thread pool
+
+
+class ScriptedDriver(NoopDriver):
+    """The noop data plane, with members reported DOWN and counters set by the test."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down: set[str] = set()
+        self.counters: dict[str, ListenerCounters] = {}
+
+    def observe(self, amphora_id: str) -> Observation:
+        obs = super().observe(amphora_id)
+        members = {m: "DOWN" if m in self.down else s for m, s in obs.members.items()}
+        counters = {li: self.counters.get(li, c) for li, c in obs.counters.items()}
+        return dataclasses.replace(obs, members=members, counters=counters)
+
+
+def _trees(client: TestClient, worker: Worker, count: int) -> list[dict[str, Any]]:
+    subnet = vip_subnet(client, "10.3.0.0/16")
+    lbs = []
+    for _ in range(count):
+        body = {"loadbalancer": {
+            "vip_subnet_id": subnet["id"],
+            "listeners": [{"protocol": "HTTP", "protocol_port": 80,
+                           "default_pool": {"name": "web"}}],
+            "pools": [{"name": "web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                       "members": [{"address": "10.3.255.1", "protocol_port": 8080}],
+                       "healthmonitor": {"type": "HTTP", "delay": 1, "timeout": 1,
+                                         "max_retries": 1}}]}}
+        resp = client.post(LB_URL, json=body)
+        assert resp.status_code == 201, resp.text
+        lbs.append(resp.json()["loadbalancer"])
+    worker.drain()
+    return lbs
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
+def _member(client: TestClient, lb: dict[str, Any]) -> dict[str, Any]:
+    pool_id = lb["pools"][0]["id"]
+    members: list[dict[str, Any]] = client.get(members_url(pool_id)).json()["members"]
+    return members[0]
+
+
+def _operating(client: TestClient, lb_id: str) -> str:
+    status: str = client.get(f"{LB_URL}/{lb_id}").json()["loadbalancer"]["operating_status"]
+    return status
+
+
+def test_an_idle_round_reads_once_and_writes_nothing(client: TestClient, worker: Worker,
+                                                      db: Database) -> None:
+    driver = ScriptedDriver()
+    worker.driver = driver
+    lbs = _trees(client, worker, COUNT)
+    health = HealthMonitor(db, driver, threads=4)
+    first = health.run_once()
+    assert (first.loadbalancers, first.trees_read) == (COUNT, COUNT)
+    assert first.statuses_written > 0 and first.stats_written == COUNT
+    assert {_operating(client, lb["id"]) for lb in lbs} == {"ONLINE"}
+
+    with statements(db) as seen:
+        second = health.run_once()
+    assert (second.trees_read, second.statuses_written, second.stats_written) == (0, 0, 0)
+    assert len(seen) == 1, seen  # the list of amphorae to observe, nothing per LB
+    health.stop()
+
+
+def test_a_change_rereads_and_rewrites_only_its_lb(client: TestClient, worker: Worker,
+                                                   db: Database) -> None:
+    driver = ScriptedDriver()
+    worker.driver = driver
+    lbs = _trees(client, worker, COUNT)
+    health = HealthMonitor(db, driver, threads=4)
+    health.run_once()
+    member = _member(client, lbs[3])
+    resp = client.put(f"{members_url(lbs[3]['pools'][0]['id'])}/{member['id']}",
+                      json={"member": {"admin_state_up": False}})
+    assert resp.status_code == 200, resp.text
+    worker.drain()
+
+    report = health.run_once()
+
+    assert report.trees_read == 1
+    assert report.statuses_written >= 1 and report.stats_written == 0
+    assert _member(client, lbs[3])["operating_status"] == "OFFLINE"
+    health.stop()
+
+
+def test_a_member_going_down_and_moving_counters_are_written_alone(
+        client: TestClient, worker: Worker, db: Database) -> None:
+    driver = ScriptedDriver()
+    worker.driver = driver
+    lbs = _trees(client, worker, COUNT)
+    health = HealthMonitor(db, driver, threads=4)
+    health.run_once()
+    victim = lbs[5]
+    driver.down.add(_member(client, victim)["id"])
+    listener_id = victim["listeners"][0]["id"]
+    driver.counters[listener_id] = ListenerCounters(total_connections=7, bytes_in=700)
+
+    report = health.run_once()
+
+    assert (report.trees_read, report.derived) == (0, 1)
+    # the member ERROR, its pool and the LB DEGRADED; the other LBs untouched
+    assert (report.statuses_written, report.stats_written) == (3, 1)
+    assert _member(client, victim)["operating_status"] == "ERROR"
+    assert _operating(client, victim["id"]) == "DEGRADED"
+    assert {_operating(client, lb["id"]) for lb in lbs if lb is not victim} == {"ONLINE"}
+    stats = client.get(f"{LB_URL}/{victim['id']}/stats").json()["stats"]
+    assert (stats["total_connections"], stats["bytes_in"]) == (7, 700)
+
+    driver.down.clear()
+    back = health.run_once()
+    assert (back.statuses_written, back.stats_written) == (3, 0)
+    assert _operating(client, victim["id"]) == "ONLINE"
+    health.stop()
