@@ -38,7 +38,7 @@ from nslb.netns.names import port_key
 from nslb.netns.sysctl import (
     NAMESPACE_SYSCTLS,
     PAIR_SYSCTLS,
-    raise_neighbour_limits,
+    raise_host_limits,
     set_in_namespace,
 )
 from nslb.render.haproxy import amphora_dir
@@ -89,7 +89,7 @@ class NamespaceDriver:
         self._netlink: Netlink | None = None
         scripts.install(self.state_dir)
         layout.adopt_legacy_layout(self.state_dir)
-        raise_neighbour_limits()
+        raise_host_limits()
 
     # --- Protocol -------------------------------------------------------------------------
 

@@ -19,7 +19,37 @@ from pyroute2.netlink.exceptions import NetlinkError
 BRIDGE_LOCK = threading.RLock()
 EOPNOTSUPP = 95
 EEXIST = 17
+EXFULL = 54  # what the kernel answers when a bridge has no port number left
 IFF_UP = 1
+# A Linux bridge numbers its ports 1..1023 (BR_MAX_PORTS is 1024): one bridge, and so one
+# flat network or one VLAN-filtering physnet, holds at most this many ports (VIPs, member
+# and VRRP ports, router ports).
+MAX_BRIDGE_PORTS = 1023
+SYSFS_NET = Path("/sys/class/net")
+
+
+class BridgeFull(OSError):
+    """The bridge has no port left: the port is refused rather than plugged half-way."""
+
+    def __init__(self, bridge: str) -> None:
+        super().__init__(EXFULL, f"bridge {bridge} already has {MAX_BRIDGE_PORTS} ports, the "
+                         "most a Linux bridge takes: put further load balancers on another "
+                         "physical network (--physnet NAME:BRIDGE) or on VLAN networks")
+        self.bridge = bridge
+
+
+def ports_of(bridge: str, sysfs: Path = SYSFS_NET) -> int:
+    """How many ports the bridge has (its brif directory: no netlink dump of them all)."""
+    try:
+        return len(list((sysfs / bridge / "brif").iterdir()))
+    except FileNotFoundError:
+        return 0
+
+
+def check_room(bridge: str, sysfs: Path = SYSFS_NET) -> None:
+    """Raise BridgeFull when the bridge cannot take one more port."""
+    if ports_of(bridge, sysfs) >= MAX_BRIDGE_PORTS:
+        raise BridgeFull(bridge)
 
 
 class BridgeRegistry:

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from nslb.netns.bridges import BRIDGE_LOCK, BridgeRegistry, ensure_bridge, vlan_filtering
+from nslb.netns.bridges import (
+    BRIDGE_LOCK,
+    EXFULL,
+    BridgeFull,
+    BridgeRegistry,
+    check_room,
+    ensure_bridge,
+    vlan_filtering,
+)
 from nslb.netns.garp import announce
 from nslb.netns.names import host_ifname, ns_ifname, port_key, vlan_bridge_name
 from nslb.netns.namespaces import host_route, ns_route
@@ -45,11 +53,13 @@ def plug(namespace: str, plan: PortPlan, registry: BridgeRegistry) -> list[str]:
     with ns_route(namespace) as nsr:
         inside = bool(nsr.link_lookup(ifname=ns_ifname(plan.port_id)))
     with BRIDGE_LOCK, host_route() as ipr:
-        bridge, filtered = _segment_bridge(ipr, plan, registry)
+        bridge, name, filtered = _segment_bridge(ipr, plan, registry)
         if not inside:  # a host end whose peer is gone or in an orphaned namespace
             _delete_if_present(ipr, host_ifname(plan.port_id))
+        if not ipr.link_lookup(ifname=host_ifname(plan.port_id)):
+            check_room(name)  # refused before anything is made, not half-way
         host = _ensure_veth(ipr, namespace, plan)
-        _attach_host_end(ipr, host, bridge, plan, filtered)
+        _attach_host_end(ipr, host, bridge, name, plan, filtered)
     with ns_route(namespace) as nsr:
         index = _ensure_ns_link(nsr, plan)
         added = _converge_addresses(nsr, index, plan.addresses, plan.floating)
@@ -120,18 +130,21 @@ def _delete_if_present(ipr: IPRoute, name: str) -> None:
         ipr.link("del", index=found[0])
 
 
-def _segment_bridge(ipr: IPRoute, plan: PortPlan, registry: BridgeRegistry) -> tuple[int, bool]:
-    """The bridge to enslave the host end to, and whether it filters VLANs itself.
+def _segment_bridge(ipr: IPRoute, plan: PortPlan,
+                    registry: BridgeRegistry) -> tuple[int, str, bool]:
+    """The bridge to enslave the host end to (index and name), and whether it filters
+    VLANs itself.
 
     VLAN networks use the physnet bridge with VLAN filtering when the kernel has it, and
     otherwise a separate bridge per segment (see names.vlan_bridge_name).
     """
     bridge = ensure_bridge(ipr, plan.bridge, registry)
     if plan.vlan is None:
-        return bridge, False
+        return bridge, plan.bridge, False
     if vlan_filtering(ipr, bridge):
-        return bridge, True
-    return ensure_bridge(ipr, vlan_bridge_name(plan.bridge, plan.vlan), registry), False
+        return bridge, plan.bridge, True
+    name = vlan_bridge_name(plan.bridge, plan.vlan)
+    return ensure_bridge(ipr, name, registry), name, False
 
 
 def _ensure_veth(ipr: IPRoute, namespace: str, plan: PortPlan) -> int:
@@ -145,12 +158,18 @@ def _ensure_veth(ipr: IPRoute, namespace: str, plan: PortPlan) -> int:
     return int(ipr.link_lookup(ifname=host_name)[0])
 
 
-def _attach_host_end(ipr: IPRoute, host: int, bridge: int, plan: PortPlan,
+def _attach_host_end(ipr: IPRoute, host: int, bridge: int, name: str, plan: PortPlan,
                      filtered: bool) -> None:
     link = ipr.get_links(host)[0]
     if (link.get_attr("IFLA_MASTER") != bridge or link.get_attr("IFLA_MTU") != plan.mtu
             or not link["flags"] & IFF_UP):
-        ipr.link("set", index=host, master=bridge, mtu=plan.mtu, state="up")
+        try:
+            ipr.link("set", index=host, master=bridge, mtu=plan.mtu, state="up")
+        except NetlinkError as exc:
+            if exc.code == EXFULL:  # filled up since check_room (another bridge user)
+                ipr.link("del", index=host)
+                raise BridgeFull(name) from exc
+            raise
     if filtered and plan.vlan is not None:
         # Access port: frames enter untagged and are tagged with the segmentation id.
         ipr.vlan_filter("add", index=host,
