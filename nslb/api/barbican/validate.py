@@ -89,8 +89,8 @@ def check_field(schema: str, name: str, value: Any, spec: Field) -> None:
 
 def check_object(schema: str, data: Any, fields: dict[str, Field],
                  required: tuple[str, ...] = (), closed: bool = False) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise invalid(schema, f"{_repr(data)} is not of type 'object'", None)
+    if not isinstance(data, dict):  # never repeated: a whole body may hold a payload
+        raise invalid(schema, f"The {_type_of(data)} given is not of type 'object'", None)
     for name in required:
         if name not in data:
             raise invalid(schema, f"'{name}' is a required property", None)

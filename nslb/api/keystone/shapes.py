@@ -18,7 +18,8 @@ REGION = "RegionOne"
 DOMAIN = {"id": DEFAULT_DOMAIN_ID, "name": DEFAULT_DOMAIN_NAME}
 SERVICES = (("identity", "keystone", "/identity"),
             ("load-balancer", "octavia", "/load-balancer"),
-            ("network", "neutron", "/networking"))
+            ("network", "neutron", "/networking"),
+            ("key-manager", "barbican", "/key-manager"))
 
 
 def v3(request: Request) -> str:
@@ -75,7 +76,8 @@ def role(request: Request, r: Role) -> dict[str, Any]:
 
 
 def catalog(request: Request) -> list[dict[str, Any]]:
-    """identity, load-balancer and network, all at this service's public URL."""
+    """identity, load-balancer, network and key-manager, all at this service's public
+    URL."""
     base = base_url(request)
     out = []
     for kind, name, path in SERVICES:
