@@ -171,6 +171,9 @@ def _rotate_secret_keys(state_dir: Path, db_url: str | None) -> None:
     try:
         upgrade(database)
         done = rotate(database, state_dir)
+    except FileExistsError:
+        typer.echo("nslb: another rotation of the payload keys is under way", err=True)
+        raise typer.Exit(1) from None
     finally:
         database.dispose()
     removed = ", ".join(map(str, done.removed)) or "none"

@@ -13,6 +13,7 @@ project, does not open.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import secrets
 import threading
@@ -44,12 +45,19 @@ def key_ids(directory: Path) -> list[int]:
 
 
 def write_key(directory: Path, key_id: int) -> None:
-    """A new random key, written 0600 from its first byte and renamed into place."""
-    tmp = directory / f".{key_id}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)))
-    tmp.replace(directory / str(key_id))
+    """A new random key, written 0600 from its first byte and linked into place whole:
+    FileExistsError if another process made that key first (its key is the one that
+    counts, so nobody seals with a key that lost a race)."""
+    tmp = directory / f".{key_id}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)))
+            out.flush()
+            os.fsync(out.fileno())
+        os.link(tmp, directory / str(key_id))
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def ensure(directory: Path) -> None:
@@ -57,7 +65,8 @@ def ensure(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(directory, 0o700)
     if not key_ids(directory):
-        write_key(directory, 1)
+        with contextlib.suppress(FileExistsError):
+            write_key(directory, 1)
 
 
 def _read(directory: Path) -> dict[int, bytes]:

@@ -103,8 +103,9 @@ class KeyManager:
 
 
 @contextmanager
-def key_manager(state: Path) -> Iterator[KeyManager]:
-    db = Database(f"sqlite:///{state / 'nslb.db'}")
+def key_manager(state: Path, db_url: str | None = None) -> Iterator[KeyManager]:
+    """On a fresh SQLite database under `state`, or on the empty database at `db_url`."""
+    db = Database(db_url or f"sqlite:///{state / 'nslb.db'}")
     upgrade(db)
     app = create_app(Settings(state_dir=state), db, context_for=persona_context)
     try:

@@ -19,6 +19,9 @@ from key_manager_helpers import (
     barbican_error,
     key_manager,
 )
+from test_postgres import Cluster, cluster  # noqa: F401 - fixture
+
+__all__ = ["cluster"]
 
 
 @pytest.fixture
@@ -490,3 +493,24 @@ def test_urls_with_and_without_the_trailing_slash(km: KeyManager) -> None:
     assert km.call("a_member", "GET", ref + "/").status_code == 200
     assert km.call("a_member", "GET", "/secrets/").status_code == 200
     assert km.call("a_member", "GET", "http://testserver" + KM + "//secrets").status_code == 200
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+
+ON_POSTGRES = (test_store_and_show_with_barbicans_keys, test_payload_negotiation_and_406,
+               test_payload_added_later_once, test_list_paging_with_barbicans_hrefs,
+               test_list_filters_and_sort, test_acl_only_lists_what_the_user_was_granted,
+               test_certificate_container, test_generic_container_secrets_added_and_removed,
+               test_acl_put_patch_delete, test_private_secret,
+               test_other_projects_objects_answer_as_missing, test_secret_consumers,
+               test_secret_delete_takes_its_consumers_and_acl)
+
+
+@pytest.mark.postgres
+def test_on_postgresql(cluster: Cluster, tmp_path: Path) -> None:
+    """The same behaviour on PostgreSQL (LIKE, date comparisons, bytea, constraints)."""
+    for i, test in enumerate(ON_POSTGRES):
+        state = tmp_path / str(i)
+        state.mkdir()
+        with key_manager(state, cluster.url(cluster.create_database())) as world:
+            test(world)

@@ -172,6 +172,18 @@ def test_key_ring_seals_opens_and_follows_new_keys(tmp_path: Path) -> None:
     assert "payload" not in str(gone.value).replace("payload key", "")
 
 
+def test_a_key_is_written_once(tmp_path: Path) -> None:
+    """Two processes making the same key: the second fails instead of replacing a key
+    the first may already have sealed with."""
+    crypto.ensure(tmp_path)
+    first = (tmp_path / "1").read_bytes()
+    with pytest.raises(FileExistsError):
+        crypto.write_key(tmp_path, 1)
+    crypto.ensure(tmp_path)
+    assert (tmp_path / "1").read_bytes() == first
+    assert [p.name for p in tmp_path.iterdir()] == ["1"]  # no temporary files left
+
+
 def test_a_damaged_key_file_is_refused(tmp_path: Path) -> None:
     directory = tmp_path / "k"
     crypto.ensure(directory)

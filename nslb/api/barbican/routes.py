@@ -27,6 +27,7 @@ from nslb.api.barbican.faults import BarbicanError, abort, failure, response, un
 from nslb.api.barbican.validate import TOO_LARGE
 from nslb.api.faults import ApiError, Unauthorized
 from nslb.api.http import PayloadTooLarge
+from nslb.api.offload import Handler as Endpoint
 from nslb.api.offload import in_thread
 from nslb.secrets.store import SecretStore
 
@@ -138,7 +139,7 @@ def _log_failure(request: Request, exc: Exception) -> None:
               request.url.path[:200], type(exc).__name__, stack)
 
 
-def guarded(endpoint: Callable) -> Callable:
+def guarded(endpoint: Endpoint) -> Endpoint:
     """Errors raised before the handler thread runs (reading the body) in this API's shape."""
     async def run(request: Request) -> Response:
         try:
