@@ -19,14 +19,16 @@ from nslb.api.locks import lock_parents, mark
 from nslb.api.pools import check_protocols
 from nslb.api.quotas import enforce
 from nslb.api.schemas import ListenerCreate, ListenerUpdate
+from nslb.db import l7, tree
 from nslb.db import stats as stats_repo
 from nslb.db.tables import listener as listener_table
-from nslb.model.resources import Listener, LoadBalancer, Pool
+from nslb.model.resources import L7Policy, Listener, LoadBalancer, Pool
 from nslb.model.status import Event
 
 
 def render_many(session: Session, listeners: list[Listener]) -> list[dict[str, Any]]:
-    return [views.listener(li) for li in listeners]
+    policies = tree.child_ids(session, L7Policy, "listener_id", [li.id for li in listeners])
+    return [views.listener(li, policies.get(li.id, [])) for li in listeners]
 
 
 def duplicate_port(protocol: str, port: int) -> Conflict:
@@ -108,6 +110,11 @@ async def delete(request: Request) -> Response:
         listener = find(session, Listener, request.path_params["id"], context(request))
         lock_parents(session, listener.loadbalancer_id)
         mark(listener, Event.DELETE)
+        for policy in l7.policies_of(session, listener.id):  # Octavia deletes them with it
+            mark(policy, Event.DELETE)
+            for rule in l7.rules_of(session, policy.id):
+                if rule.provisioning_status != "PENDING_DELETE":
+                    mark(rule, Event.DELETE)
     kick(request)
     return respond(None, 204)
 

@@ -27,6 +27,8 @@ DISPLAY = {
     "Pool": "Pool",
     "Member": "Member",
     "HealthMonitor": "Health Monitor",
+    "L7Policy": "L7 Policy",
+    "L7Rule": "L7 Rule",
 }
 
 

@@ -9,6 +9,8 @@ from nslb.api import (
     flavorprofiles,
     flavors,
     healthmonitors,
+    l7policies,
+    l7rules,
     listeners,
     loadbalancers,
     members,
@@ -21,7 +23,7 @@ from nslb.api import (
 
 def routes() -> list[BaseRoute]:
     out: list[BaseRoute] = []
-    for module in (loadbalancers, listeners, pools, members, healthmonitors, quotas,
-                   providers, amphorae, flavors, flavorprofiles, unsupported):
+    for module in (loadbalancers, listeners, pools, members, healthmonitors, l7policies,
+                   l7rules, quotas, providers, amphorae, flavors, flavorprofiles, unsupported):
         out.extend(module.routes())
     return out

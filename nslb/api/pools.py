@@ -16,7 +16,7 @@ from nslb.api.http import context, parse, read_root, respond
 from nslb.api.locks import lock_parents, mark
 from nslb.api.quotas import enforce
 from nslb.api.schemas import PoolCreate, PoolUpdate
-from nslb.db import tree
+from nslb.db import l7, tree
 from nslb.model import enums
 from nslb.model.resources import HealthMonitor, Listener, LoadBalancer, Member, Pool
 from nslb.model.status import Event
@@ -101,6 +101,9 @@ async def update(request: Request) -> Response:
 async def delete(request: Request) -> Response:
     with db(request).write() as session:
         pool = find(session, Pool, request.path_params["id"], context(request))
+        using = l7.policies_using_pool(session, pool.id)
+        if using:
+            raise Conflict(f"Pool {pool.id} is in use by L7 policy {using[0]}")
         listener_ids = tree.listeners_using_pool(session, [pool.id]).get(pool.id, [])
         lock_parents(session, pool.loadbalancer_id, listener_ids)
         mark(pool, Event.DELETE)

@@ -32,6 +32,8 @@ from nslb.db.query import short
 from nslb.model.resources import (
     QUOTA_RESOURCES,
     HealthMonitor,
+    L7Policy,
+    L7Rule,
     Listener,
     LoadBalancer,
     Member,
@@ -41,7 +43,8 @@ from nslb.model.resources import (
 
 DEFAULTS: dict[str, int] = {name: -1 for name in QUOTA_RESOURCES}
 COUNTED: dict[type, str] = {LoadBalancer: "loadbalancer", Listener: "listener", Pool: "pool",
-                            Member: "member", HealthMonitor: "healthmonitor"}
+                            Member: "member", HealthMonitor: "healthmonitor",
+                            L7Policy: "l7policy", L7Rule: "l7rule"}
 ALIASES = {"load_balancer": "loadbalancer", "health_monitor": "healthmonitor"}
 MAX_PROJECT_ID = 255  # the quota.project_id column: PostgreSQL refuses longer (a 500, F11)
 

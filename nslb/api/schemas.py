@@ -52,6 +52,14 @@ def _cidr(value: str) -> str:
         raise ValueError("Invalid CIDR") from None
 
 
+def _one_of_int(*allowed: int) -> Any:
+    def check(value: int) -> int:
+        if value not in allowed:
+            raise ValueError(f"Value should be one of: {', '.join(map(str, allowed))}")
+        return value
+    return AfterValidator(check)
+
+
 def _one_of(*allowed: str) -> Any:
     def check(value: str) -> str:
         if value not in allowed:
@@ -294,6 +302,79 @@ class LoadBalancerCreate(_LoadBalancerFields):
 
 
 class LoadBalancerUpdate(_LoadBalancerFields):
+    pass
+
+
+# --- L7 policies and rules ----------------------------------------------------------
+
+L7Action = Annotated[str, _one_of(*enums.L7PolicyAction)]
+L7RuleTypeName = Annotated[str, _one_of(*enums.L7RuleType)]
+L7CompareType = Annotated[str, _one_of(*enums.L7RuleCompareType)]
+# Octavia: `^[^\r\n]*$` and at most 255; nslb refuses every control character (HAProxy reads
+# a tab as a word break) and escapes the rest at render time.
+L7Text = Annotated[str, StringConstraints(max_length=255, pattern=r"^[^\x00-\x1f\x7f]*$")]
+RedirectCode = Annotated[int, _one_of_int(301, 302, 303, 307, 308)]
+Position = Annotated[int, Field(ge=1, le=MAX_INTEGER)]
+
+
+def _url(value: str) -> str:
+    if not grammar.REDIRECT_URL.fullmatch(value):
+        raise ValueError("Value must be a valid URL string")
+    return value
+
+
+Url = Annotated[str, AfterValidator(_url)]
+
+
+class _L7RuleFields(Body):
+    type: L7RuleTypeName | None = None
+    compare_type: L7CompareType | None = None
+    key: L7Text | None = None
+    value: L7Text | None = None
+    invert: bool | None = None
+    admin_state_up: bool | None = None
+    tags: list[Tag] | None = None
+
+
+class L7RuleCreate(_L7RuleFields):
+    type: L7RuleTypeName
+    compare_type: L7CompareType
+    value: L7Text
+    project_id: ProjectId | None = None
+    tenant_id: ProjectId | None = None
+
+
+class L7RuleUpdate(_L7RuleFields):
+    pass
+
+
+class _L7PolicyFields(Body):
+    name: Name | None = None
+    description: Name | None = None
+    admin_state_up: bool | None = None
+    action: L7Action | None = None
+    redirect_pool_id: Uuid | None = None
+    redirect_url: Url | None = None
+    redirect_prefix: Url | None = None
+    redirect_http_code: RedirectCode | None = None
+    position: Position | None = None
+    tags: list[Tag] | None = None
+
+
+class L7PolicySingleCreate(_L7PolicyFields):
+    action: L7Action
+    project_id: ProjectId | None = None
+    tenant_id: ProjectId | None = None
+    rules: list[L7RuleCreate] = []
+    # a tree create names its pool: {"redirect_pool": {"name": ...}}
+    redirect_pool: dict[str, Any] | None = None
+
+
+class L7PolicyCreate(L7PolicySingleCreate):
+    listener_id: Uuid
+
+
+class L7PolicyUpdate(_L7PolicyFields):
     pass
 
 

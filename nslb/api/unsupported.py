@@ -12,7 +12,6 @@ from nslb.api.http import Handler, respond
 
 # path -> (collection key, label in 404s, feature named in 501s)
 RESOURCES = {
-    "/lbaas/l7policies": ("l7policies", "L7 Policy", "l7policies"),
     "/lbaas/availabilityzones": ("availability_zones", "Availability Zone",
                                  "availability zones"),
     "/lbaas/availabilityzoneprofiles": ("availability_zone_profiles",

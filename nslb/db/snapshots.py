@@ -43,6 +43,11 @@ def build(session: Session, lb: LoadBalancer, tree: Tree | None = None) -> LoadB
                  for li in t.listeners if live(li)]
     members = [m for m in t.members if live(m) and m.pool_id in pool_ids]
     hms = [h for h in t.healthmonitors if live(h) and h.pool_id in pool_ids]
+    listener_ids = {li.id for li in listeners}
+    policies = [p for p in t.l7policies if live(p) and p.listener_id in listener_ids
+                and (p.redirect_pool_id is None or p.redirect_pool_id in pool_ids)]
+    policy_ids = {p.id for p in policies}
+    rules = [r for r in t.l7rules if live(r) and r.l7policy_id in policy_ids]
     used_subnets = {m.subnet_id for m in members if m.subnet_id}
     member_ports = []
     for port in ports.member_ports(session, lb.id, lb.project_id):  # nslb's own ports only
@@ -53,7 +58,8 @@ def build(session: Session, lb: LoadBalancer, tree: Tree | None = None) -> LoadB
     return LoadBalancerSnapshot(
         lb=lb, vip=_attachment(session, lb.vip_port_id, lb.vip_subnet_id),
         member_ports=tuple(member_ports), listeners=tuple(listeners), pools=tuple(pools),
-        members=tuple(members), healthmonitors=tuple(hms), generation=lb.generation,
+        members=tuple(members), healthmonitors=tuple(hms), l7policies=tuple(policies),
+        l7rules=tuple(rules), generation=lb.generation,
         amphorae=tuple(live_amphorae),
         amphora_ports={a.id: _own_ports(session, lb, a, used_subnets) for a in live_amphorae
                        if a.role in VRRP_PRIORITY and a.vrrp_port_id},

@@ -152,6 +152,29 @@ health_monitor = Table(
     Column("domain_name", String(255)),
 )
 
+l7policy = Table(
+    "l7policy", metadata, *_common(),
+    Column("listener_id", ID, ForeignKey("listener.id"), nullable=False, index=True),
+    Column("loadbalancer_id", ID, ForeignKey("load_balancer.id"), nullable=False, index=True),
+    Column("action", String(36), nullable=False),
+    Column("redirect_pool_id", ID, ForeignKey("pool.id")),
+    Column("redirect_url", String(255)),
+    Column("redirect_prefix", String(255)),
+    Column("redirect_http_code", Integer),
+    Column("position", Integer, nullable=False),
+)
+
+l7rule = Table(
+    "l7rule", metadata, *_common(),
+    Column("l7policy_id", ID, ForeignKey("l7policy.id"), nullable=False, index=True),
+    Column("loadbalancer_id", ID, ForeignKey("load_balancer.id"), nullable=False, index=True),
+    Column("type", String(36), nullable=False),
+    Column("compare_type", String(36), nullable=False),
+    Column("key", String(255)),
+    Column("value", String(255), nullable=False),
+    Column("invert", Boolean, nullable=False),
+)
+
 quota = Table(
     "quota", metadata,
     Column("project_id", String(255), primary_key=True),
@@ -304,6 +327,8 @@ _MAPPED = {
     r.Pool: pool,
     r.Member: member,
     r.HealthMonitor: health_monitor,
+    r.L7Policy: l7policy,
+    r.L7Rule: l7rule,
     r.Quota: quota,
     r.Network: network,
     r.Subnet: subnet,

@@ -10,7 +10,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nslb.db.tables import table_of
-from nslb.model.resources import HealthMonitor, Listener, LoadBalancer, Member, Pool
+from nslb.model.resources import (
+    HealthMonitor,
+    L7Policy,
+    L7Rule,
+    Listener,
+    LoadBalancer,
+    Member,
+    Pool,
+)
 
 
 @dataclass
@@ -20,12 +28,15 @@ class Tree:
     pools: list[Pool] = field(default_factory=list)
     members: list[Member] = field(default_factory=list)
     healthmonitors: list[HealthMonitor] = field(default_factory=list)
+    l7policies: list[L7Policy] = field(default_factory=list)
+    l7rules: list[L7Rule] = field(default_factory=list)
 
     def everything(self) -> list[Any]:
-        return [self.lb, *self.listeners, *self.pools, *self.members, *self.healthmonitors]
+        return [self.lb, *self.children()]
 
     def children(self) -> list[Any]:
-        return [*self.listeners, *self.pools, *self.members, *self.healthmonitors]
+        return [*self.listeners, *self.pools, *self.members, *self.healthmonitors,
+                *self.l7policies, *self.l7rules]
 
 
 def _by_lb(session: Session, cls: type, lb_id: str) -> list[Any]:
@@ -42,6 +53,8 @@ def load_tree(session: Session, lb: LoadBalancer) -> Tree:
         pools=_by_lb(session, Pool, lb.id),
         members=_by_lb(session, Member, lb.id),
         healthmonitors=_by_lb(session, HealthMonitor, lb.id),
+        l7policies=_by_lb(session, L7Policy, lb.id),
+        l7rules=_by_lb(session, L7Rule, lb.id),
     )
 
 

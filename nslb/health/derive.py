@@ -73,7 +73,25 @@ def derive(t: Tree, obs: Observation) -> dict[str, str]:
             lb_status = O.ERROR
         elif pool_status == O.DEGRADED:
             lb_status = _worse(lb_status, O.DEGRADED)
+    out.update(_l7(t, lb_up))
     out[t.lb.id] = lb_status if lb_up else O.OFFLINE
+    return out
+
+
+def _l7(t: Tree, lb_up: bool) -> dict[str, str]:
+    """L7 policies and rules are ONLINE while enabled on an enabled listener (Octavia
+    reports no health for them), OFFLINE otherwise."""
+    out: dict[str, str] = {}
+    listeners = {li.id: li for li in t.listeners}
+    policies = {}
+    for policy in t.l7policies:
+        listener = listeners.get(policy.listener_id)
+        up = lb_up and listener is not None and listener.admin_state_up and policy.admin_state_up
+        policies[policy.id] = up
+        out[policy.id] = O.ONLINE if up else O.OFFLINE
+    for rule in t.l7rules:
+        up = policies.get(rule.l7policy_id, False) and rule.admin_state_up
+        out[rule.id] = O.ONLINE if up else O.OFFLINE
     return out
 
 

@@ -21,6 +21,32 @@ class OperatingStatus(StrEnum):
     NO_MONITOR = "NO_MONITOR"
 
 
+class L7PolicyAction(StrEnum):
+    REJECT = "REJECT"
+    REDIRECT_TO_URL = "REDIRECT_TO_URL"
+    REDIRECT_TO_POOL = "REDIRECT_TO_POOL"
+    REDIRECT_PREFIX = "REDIRECT_PREFIX"
+
+
+class L7RuleType(StrEnum):
+    HOST_NAME = "HOST_NAME"
+    PATH = "PATH"
+    FILE_TYPE = "FILE_TYPE"
+    HEADER = "HEADER"
+    COOKIE = "COOKIE"
+    SSL_CONN_HAS_CERT = "SSL_CONN_HAS_CERT"
+    SSL_VERIFY_RESULT = "SSL_VERIFY_RESULT"
+    SSL_DN_FIELD = "SSL_DN_FIELD"
+
+
+class L7RuleCompareType(StrEnum):
+    REGEX = "REGEX"
+    STARTS_WITH = "STARTS_WITH"
+    ENDS_WITH = "ENDS_WITH"
+    CONTAINS = "CONTAINS"
+    EQUAL_TO = "EQUAL_TO"
+
+
 class AmphoraRole(StrEnum):
     STANDALONE = "STANDALONE"
     MASTER = "MASTER"

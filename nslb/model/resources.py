@@ -148,6 +148,33 @@ class HealthMonitor(Resource):
 
 
 @dataclass(kw_only=True, eq=False)
+class L7Policy(Resource):
+    """What a listener does with a request its rules match (Octavia's L7 policy)."""
+
+    listener_id: str = ""
+    loadbalancer_id: str = ""
+    action: str = "REJECT"
+    redirect_pool_id: str | None = None
+    redirect_url: str | None = None
+    redirect_prefix: str | None = None
+    redirect_http_code: int | None = None
+    position: int = 1
+
+
+@dataclass(kw_only=True, eq=False)
+class L7Rule(Resource):
+    """One condition of an L7 policy; a policy matches when all its enabled rules do."""
+
+    l7policy_id: str = ""
+    loadbalancer_id: str = ""
+    type: str = "PATH"
+    compare_type: str = "EQUAL_TO"
+    key: str | None = None
+    value: str = ""
+    invert: bool = False
+
+
+@dataclass(kw_only=True, eq=False)
 class Quota:
     project_id: str
     loadbalancer: int | None = None

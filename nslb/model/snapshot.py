@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from nslb.model.resources import (
     Amphora,
     HealthMonitor,
+    L7Policy,
+    L7Rule,
     Listener,
     LoadBalancer,
     Member,
@@ -48,6 +50,8 @@ class LoadBalancerSnapshot:
     pools: tuple[Pool, ...] = ()
     members: tuple[Member, ...] = ()
     healthmonitors: tuple[HealthMonitor, ...] = ()
+    l7policies: tuple[L7Policy, ...] = ()
+    l7rules: tuple[L7Rule, ...] = ()
     generation: int = field(default=0)
     # The amphorae that serve this LB (one STANDALONE, or a MASTER and a BACKUP).
     amphorae: tuple[Amphora, ...] = ()
@@ -64,6 +68,14 @@ class LoadBalancerSnapshot:
 
     def healthmonitor_of(self, pool_id: str) -> HealthMonitor | None:
         return next((h for h in self.healthmonitors if h.pool_id == pool_id), None)
+
+    def policies_of(self, listener_id: str) -> list[L7Policy]:
+        """The listener's L7 policies in position order."""
+        return sorted((p for p in self.l7policies if p.listener_id == listener_id),
+                      key=lambda p: p.position)
+
+    def rules_of(self, policy_id: str) -> list[L7Rule]:
+        return [r for r in self.l7rules if r.l7policy_id == policy_id]
 
     def attachments(self) -> tuple[Attachment, ...]:
         return (self.vip, *self.member_ports)
@@ -90,6 +102,18 @@ class LoadBalancerSnapshot:
             if member.subnet_id and member.subnet_id not in subnets:
                 found.append(f"member {member.id} is on subnet {member.subnet_id} "
                              "that the load balancer is not plugged into")
+        listener_ids = {li.id for li in self.listeners}
+        for policy in self.l7policies:
+            if policy.listener_id not in listener_ids:
+                found.append(f"l7policy {policy.id} belongs to missing listener "
+                             f"{policy.listener_id}")
+            if policy.redirect_pool_id and policy.redirect_pool_id not in pool_ids:
+                found.append(f"l7policy {policy.id} redirects to missing pool "
+                             f"{policy.redirect_pool_id}")
+        policy_ids = {p.id for p in self.l7policies}
+        for rule in self.l7rules:
+            if rule.l7policy_id not in policy_ids:
+                found.append(f"l7rule {rule.id} belongs to missing policy {rule.l7policy_id}")
         seen: set[str] = set()
         for hm in self.healthmonitors:
             if hm.pool_id not in pool_ids:

@@ -86,6 +86,17 @@ def matching(value: object, pattern_name: str, what: str) -> str:
     return value
 
 
+def haproxy_word(value: object, what: str) -> str:
+    """A free-text value (an L7 rule's value, a redirect URL) as one HAProxy word: printable
+    characters only, and the ones HAProxy's tokenizer gives a meaning to (backslash, space,
+    `#`, both quotes) escaped with a backslash. `$` is literal outside double quotes."""
+    if not isinstance(value, str) or not value or not value.isprintable():
+        raise UnsafeValue(what)
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value):
+        raise UnsafeValue(what)
+    return "".join("\\" + c if c in '\\ #\'"' else c for c in value)
+
+
 def quoted_url_path(value: object) -> str:
     """An HTTP check path in HAProxy's strong (single) quotes: inside them HAProxy expands
     nothing and honours no escapes; the grammar already excludes the quote itself."""

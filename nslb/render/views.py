@@ -17,7 +17,7 @@ from nslb.model.enums import (
 )
 from nslb.model.resources import VRRP_PRIORITY, HealthMonitor, Listener, Member, Pool
 from nslb.model.snapshot import LoadBalancerSnapshot
-from nslb.render import healthchecks
+from nslb.render import healthchecks, l7
 from nslb.render import values as v
 from nslb.render.limits import frontend_maxconn, global_maxconn
 
@@ -57,6 +57,7 @@ class FrontendView:
     inspect_delay: int
     allowed_cidrs: str
     default_backend: str | None
+    l7_lines: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,8 @@ def _frontend(snapshot: LoadBalancerSnapshot, listener: Listener, ceiling: int,
         inspect_delay=v.integer(listener.timeout_tcp_inspect, 0, what="timeout_tcp_inspect"),
         allowed_cidrs=" ".join(v.network(c, "allowed_cidrs") for c in listener.allowed_cidrs),
         default_backend=None if default is None else v.uuid(default, "default_pool_id"),
+        l7_lines=l7.frontend_lines(snapshot, listener.id, pool_ids)
+        if LISTENER_MODE[ListenerProtocol(listener.protocol)] == "http" else [],
     )
 
 

@@ -14,6 +14,8 @@ from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.resources import (
     Amphora,
     HealthMonitor,
+    L7Policy,
+    L7Rule,
     Listener,
     LoadBalancer,
     Member,
@@ -36,7 +38,8 @@ def _drop(session: Session, objs: list[object]) -> None:
 
 # How deep an object sits below its load balancer. A PENDING_UPDATE object above the
 # deepest pending one was only locked for that child's change (api/locks.py).
-DEPTH: dict[type, int] = {Listener: 1, Pool: 2, Member: 3, HealthMonitor: 3}
+DEPTH: dict[type, int] = {Listener: 1, Pool: 2, Member: 3, HealthMonitor: 3, L7Policy: 2,
+                          L7Rule: 3}
 
 
 def settle(t: Tree, failed: bool) -> dict[str, P]:
@@ -110,7 +113,8 @@ def applied(session: Session, lb_id: str, generation: int, error: str | None,
     t = load_tree(session, lb)
     plan = settle(t, error is not None)
     # Deepest first, so foreign keys never point at a removed row.
-    gone: list[object] = [c for c in (*t.members, *t.healthmonitors, *t.listeners, *t.pools)
+    gone: list[object] = [c for c in (*t.l7rules, *t.l7policies, *t.members, *t.healthmonitors,
+                                      *t.listeners, *t.pools)
                           if plan.get(c.id) == P.DELETED]
     for obj in t.everything():
         status = plan.get(obj.id)
@@ -151,7 +155,8 @@ def deleted(session: Session, lb_id: str, error: str | None) -> None:
     for amphora in doomed:
         amphora_prep.release(session, amphora)
     amphorae.release_vrid(session, lb.id)
-    _drop(session, [*t.members, *t.healthmonitors, *t.listeners, *t.pools, *doomed])
+    _drop(session, [*t.l7rules, *t.l7policies, *t.members, *t.healthmonitors, *t.listeners,
+                    *t.pools, *doomed])
     for port in ports.member_ports(session, lb.id, lb.project_id):
         ports.release_port(session, port.id)
     vip = ports.get_port(session, lb.vip_port_id)

@@ -240,8 +240,7 @@ def test_unsupported_lb_options_are_501(client: TestClient, attrs: dict[str, Any
     assert [p for p in ports(client) if p["device_owner"] == "Octavia"] == []
 
 
-@pytest.mark.parametrize("path", ["l7policies", "availabilityzones",
-                                  "availabilityzoneprofiles"])
+@pytest.mark.parametrize("path", ["availabilityzones", "availabilityzoneprofiles"])
 def test_unimplemented_resources(client: TestClient, path: str) -> None:
     resp = client.post(f"{API}/{path}", json={"x": {}})
     assert fault(resp, 501).startswith("Provider 'amphora' does not support a requested option")

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from nslb.model.resources import (
     Amphora,
     HealthMonitor,
+    L7Policy,
+    L7Rule,
     Listener,
     LoadBalancer,
     Member,
@@ -177,6 +179,46 @@ def active_standby() -> LoadBalancerSnapshot:
     return dataclasses.replace(snap, amphorae=pair())
 
 
+def _rule(n: int, policy: str, kind: str, compare: str = "EQUAL_TO", value: str = "x",
+          key: str | None = None, invert: bool = False, up: bool = True) -> L7Rule:
+    return L7Rule(id=f"aaaaaaa{n}-aaaa-4aaa-8aaa-aaaaaaaaaaa{n}", l7policy_id=policy,
+                  loadbalancer_id=LB_ID, type=kind, compare_type=compare, value=value, key=key,
+                  invert=invert, admin_state_up=up)
+
+
+def l7() -> LoadBalancerSnapshot:
+    """Every action and rule type, in the wrong position order on purpose (HAProxy's order
+    wins), values that need HAProxy escaping, a disabled policy and a rule-less one."""
+    second = Pool(id="33333334-3333-4333-8333-333333333334", loadbalancer_id=LB_ID,
+                  protocol="HTTP")
+    pol = [L7Policy(id=f"bbbbbbb{n}-bbbb-4bbb-8bbb-bbbbbbbbbbb{n}", listener_id=LISTENER_ID,
+                    loadbalancer_id=LB_ID, position=n, **kw)  # type: ignore[arg-type]
+           for n, kw in enumerate([
+               {"action": "REDIRECT_TO_POOL", "redirect_pool_id": second.id},
+               {"action": "REDIRECT_TO_URL", "redirect_url": "https://example.com/a?c='d'#e",
+                "redirect_http_code": 301},
+               {"action": "REJECT"},
+               {"action": "REDIRECT_PREFIX", "redirect_prefix": "https://other.example.com"},
+               {"action": "REJECT", "admin_state_up": False},
+               {"action": "REJECT"}], start=1)]
+    rules = (
+        _rule(1, pol[0].id, "PATH", "STARTS_WITH", "/static"),
+        _rule(2, pol[1].id, "HOST_NAME", "ENDS_WITH", ".example.com"),
+        _rule(3, pol[1].id, "HEADER", "CONTAINS", 'a "quoted" #value\\', key="X-Some-Header",
+              invert=True),
+        _rule(4, pol[2].id, "PATH", "REGEX", "^/admin(/.*)?$"),
+        _rule(5, pol[2].id, "FILE_TYPE", "EQUAL_TO", "jpg"),
+        _rule(6, pol[3].id, "COOKIE", "EQUAL_TO", "beta", key="channel"),
+        _rule(7, pol[3].id, "SSL_CONN_HAS_CERT", "EQUAL_TO", "True"),
+        _rule(8, pol[3].id, "SSL_VERIFY_RESULT", "EQUAL_TO", "0", invert=True),
+        _rule(9, pol[3].id, "SSL_DN_FIELD", "REGEX", "^CN=.*$", key="CN"),
+        _rule(10 % 10, pol[4].id, "PATH", "EQUAL_TO", "/never"),
+        _rule(11 % 10 + 10, pol[5].id, "PATH", "EQUAL_TO", "/disabled-rule", up=False),
+    )
+    snap = snapshot(listeners=(listener(),), pools=(pool(), second), members=members())
+    return dataclasses.replace(snap, l7policies=tuple(pol), l7rules=rules)
+
+
 CASES: dict[str, Callable[[], LoadBalancerSnapshot]] = {
     "http_full": http_full,
     "tcp_source_ip": tcp_source_ip,
@@ -189,4 +231,5 @@ CASES: dict[str, Callable[[], LoadBalancerSnapshot]] = {
     "mixed": mixed,
     "empty": empty,
     "active_standby": active_standby,
+    "l7": l7,
 }

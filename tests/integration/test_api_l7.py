@@ -1,0 +1,111 @@
+"""L7 policies through a real `nslb serve`, checked with real requests (curl from a client
+namespace): REJECT beats a redirect beats a pool switch whatever their positions, a
+redirect keeps (prefix) or replaces (location) the path, a header rule matches a value with
+quotes and `#` exactly, and disabling a policy takes it out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.integration.api_env import (
+    POOLS,
+    Api,
+    flat_subnet,
+    http_lb,
+    per_test,
+    serving,
+    url,
+)
+from tests.integration.conftest import Lab, sh
+
+BACKENDS = ["10.250.20.21", "10.250.20.22"]
+CLIENT = "10.250.20.50"
+L7P = "/v2/lbaas/l7policies"
+
+
+@dataclass
+class Env:
+    api: Api
+    lab: Lab
+    subnet: str
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[Env]:
+    with serving() as (api, lab):
+        yield Env(api, lab, flat_subnet(api, "physnet1", "10.250.20.0/24", "10.250.20.100",
+                                        "10.250.20.199"))
+
+
+@pytest.fixture
+def hosts(env: Env) -> Iterator[Lab]:
+    with per_test(env.api, env.lab) as lab:
+        yield lab
+
+
+def curl(ns: str, target: str, *headers: str) -> tuple[str, str, str]:
+    """(status, Location, body) of one request."""
+    args = ["ip", "netns", "exec", ns, "curl", "-s", "--max-time", "3", "-o", "/dev/stdout",
+            "-w", "\n%{http_code} %{redirect_url}"]
+    for header in headers:
+        args += ["-H", header]
+    out = sh(*args, target, check=False)
+    body, _, tail = out.rpartition("\n")
+    status, _, location = tail.partition(" ")
+    return status, location, body
+
+
+def test_l7_policies_route_reject_and_redirect_real_requests(env: Env, hosts: Lab) -> None:
+    api = env.api
+    hosts.serve(hosts.host("be1", [f"{BACKENDS[0]}/24"]), "be1")
+    hosts.serve(hosts.host("be2", [f"{BACKENDS[1]}/24"]), "be2")
+    client = hosts.host("cl", [f"{CLIENT}/24"])
+    lb = api.create_lb(http_lb(env.subnet, [{"address": BACKENDS[0]}]))
+    lb_id, vip = lb["id"], url(lb["vip_address"], "")
+    listener = api.listener_id(lb_id)
+    static = api.change(lb_id, "POST", POOLS, {"pool": {
+        "loadbalancer_id": lb_id, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+        "members": []}})["pool"]["id"]
+    api.change(lb_id, "POST", f"{POOLS}/{static}/members",
+               {"member": {"address": BACKENDS[1], "protocol_port": 8080}})
+
+    def add(**policy: object) -> str:
+        body = api.change(lb_id, "POST", L7P, {"l7policy": {"listener_id": listener,
+                                                            **policy}})
+        return str(body["l7policy"]["id"])
+
+    # positions deliberately against HAProxy's order: pool switch first, reject last
+    add(action="REDIRECT_TO_POOL", redirect_pool_id=static, position=1, rules=[
+        {"type": "PATH", "compare_type": "STARTS_WITH", "value": "/static"}])
+    add(action="REDIRECT_PREFIX", redirect_prefix="https://new.example.com", rules=[
+        {"type": "HOST_NAME", "compare_type": "EQUAL_TO", "value": "old.example.com"}])
+    add(action="REDIRECT_TO_URL", redirect_url="https://example.com/moved",
+        redirect_http_code=301, rules=[
+            {"type": "PATH", "compare_type": "EQUAL_TO", "value": "/static/old"}])
+    reject = add(action="REJECT", rules=[
+        {"type": "HEADER", "compare_type": "EQUAL_TO", "key": "X-Token",
+         "value": 'bad"one"#1'},
+        {"type": "PATH", "compare_type": "STARTS_WITH", "value": "/static/admin"}])
+
+    status, _, body = curl(client, vip + "/static/x")
+    assert status == "200" and '"be2"' in body
+    status, _, body = curl(client, vip + "/other")
+    assert status == "200" and '"be1"' in body
+    # REDIRECT_TO_URL beats REDIRECT_TO_POOL, whatever the positions
+    status, location, _ = curl(client, vip + "/static/old")
+    assert (status, location) == ("301", "https://example.com/moved")
+    # a prefix redirect keeps the path and query
+    status, location, _ = curl(client, vip + "/a/b?c=1", "Host: old.example.com")
+    assert (status, location) == ("302", "https://new.example.com/a/b?c=1")
+    # REJECT beats everything; both of its rules must match, the header value exactly
+    status, _, _ = curl(client, vip + "/static/admin/x", 'X-Token: bad"one"#1')
+    assert status == "403"
+    status, _, body = curl(client, vip + "/static/admin/x", 'X-Token: bad"one"#2')
+    assert status == "200" and '"be2"' in body
+    # a disabled policy is taken out
+    api.change(lb_id, "PUT", f"{L7P}/{reject}", {"l7policy": {"admin_state_up": False}})
+    status, _, _ = curl(client, vip + "/static/admin/x", 'X-Token: bad"one"#1')
+    assert status == "200"
