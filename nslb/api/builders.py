@@ -91,8 +91,6 @@ def _check_insert_headers(headers: dict[str, str], protocol: str) -> None:
 def new_listener(data: s.ListenerSingleCreate, lb: LoadBalancer, project_id: str) -> Listener:
     if data.protocol not in enums.SUPPORTED_LISTENER_PROTOCOLS:
         raise NotImplementedOption(f"listener protocol {data.protocol}")
-    if data.l7policies:
-        raise NotImplementedOption("l7policies")
     fields = data.model_dump(exclude_none=True)
     check_listener_options(fields, data.protocol, lb.vip_address)
     listener = Listener(project_id=project_id, loadbalancer_id=lb.id, protocol=data.protocol,

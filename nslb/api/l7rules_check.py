@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from nslb.api.faults import BadRequest
-from nslb.model import grammar
+from nslb.model import grammar, pcre
 from nslb.model.enums import L7PolicyAction as A
 from nslb.model.enums import L7RuleCompareType as C
 from nslb.model.enums import L7RuleType as T
@@ -114,10 +114,10 @@ def check_rule(rule: dict[str, Any]) -> None:
 
 def _check_value(kind: T, compare: C, value: str) -> None:
     if compare == C.REGEX:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise _rule_error(f"Unable to parse regular expression: {exc}") from None
+        # HAProxy's engine decides (nslb.model.pcre): Python's re accepts patterns it refuses
+        refusal = pcre.problem(value)
+        if refusal:
+            raise _rule_error(f"Unable to parse regular expression: {refusal}")
         return
     if kind == T.SSL_DN_FIELD:
         return

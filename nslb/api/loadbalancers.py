@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api import builders, flavors, tree_create, views
+from nslb.api import builders, flavors, l7policies, l7rules, tree_create, views
 from nslb.api.capacity import ensure_room
 from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.faults import BadRequest, Forbidden, NotImplementedOption, ValidationFailure
@@ -21,7 +21,7 @@ from nslb.api.vip import allocate_vip, plug_member_subnet
 from nslb.db import amphorae, tree
 from nslb.db import stats as stats_repo
 from nslb.db.query import short
-from nslb.model.resources import Listener, LoadBalancer, Pool
+from nslb.model.resources import L7Policy, Listener, LoadBalancer, Pool
 from nslb.model.status import FAILOVER_FROM, Event
 
 PROVIDERS = ("amphora", "octavia")
@@ -41,11 +41,22 @@ def render_full(t: tree.Tree) -> dict[str, Any]:
     body = views.loadbalancer(t.lb, [], [])
     full_listeners = []
     for li in t.listeners:
+        policies = sorted((p for p in t.l7policies if p.listener_id == li.id),
+                          key=lambda p: p.position)
         item = views.listener(li)
         del item["loadbalancers"]
+        item["l7policies"] = [_policy_full(p, t) for p in policies]
         full_listeners.append(item)
     body["listeners"] = full_listeners
     body["pools"] = [pool_full(p, t) for p in t.pools]
+    return body
+
+
+def _policy_full(policy: L7Policy, t: tree.Tree) -> dict[str, Any]:
+    """Octavia's L7PolicyFullResponse: the rules inline."""
+    rules = [r for r in t.l7rules if r.l7policy_id == policy.id]
+    body = l7policies.view(policy, [])
+    body["rules"] = [l7rules.view(r) for r in rules]
     return body
 
 

@@ -1,4 +1,5 @@
-"""Octavia's fully-populated single-call create: LB -> listeners -> pools -> members + HM.
+"""Octavia's fully-populated single-call create: LB -> listeners (-> L7 policies -> rules)
+-> pools -> members + HM.
 
 Everything is built in the caller's transaction; any error leaves nothing behind.
 """
@@ -8,12 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from nslb.api import builders
+from nslb.api import builders, l7policies
 from nslb.api import schemas as s
 from nslb.api.faults import Conflict, ValidationFailure
 from nslb.api.http import parse
+from nslb.api.l7rules_check import MAX_RULES, check_exclusive, sanitize_policy
 from nslb.db.query import short
-from nslb.model.resources import HealthMonitor, Listener, LoadBalancer, Member, Pool
+from nslb.model.resources import (
+    HealthMonitor,
+    L7Policy,
+    L7Rule,
+    Listener,
+    LoadBalancer,
+    Member,
+    Pool,
+)
 
 
 @dataclass
@@ -22,14 +32,18 @@ class Built:
     pools: list[Pool] = field(default_factory=list)
     members: list[Member] = field(default_factory=list)
     healthmonitors: list[HealthMonitor] = field(default_factory=list)
+    l7policies: list[L7Policy] = field(default_factory=list)
+    l7rules: list[L7Rule] = field(default_factory=list)
 
     def counts(self) -> dict[type, int]:
         return {Listener: len(self.listeners), Pool: len(self.pools),
-                Member: len(self.members), HealthMonitor: len(self.healthmonitors)}
+                Member: len(self.members), HealthMonitor: len(self.healthmonitors),
+                L7Policy: len(self.l7policies), L7Rule: len(self.l7rules)}
 
     def in_insert_order(self) -> list[list[Any]]:
         """Parents before children, as the foreign keys require."""
-        return [self.pools, self.listeners, self.members, self.healthmonitors]
+        return [self.pools, self.listeners, self.l7policies, self.l7rules, self.members,
+                self.healthmonitors]
 
 
 def _add_pool(built: Built, data: s.PoolSingleCreate, lb: LoadBalancer, project: str) -> Pool:
@@ -54,15 +68,49 @@ def _add_pool(built: Built, data: s.PoolSingleCreate, lb: LoadBalancer, project:
     return pool
 
 
-def _default_pool(built: Built, ref: dict[str, object], lb: LoadBalancer,
-                  project: str) -> Pool:
+def _named_pool(built: Built, ref: dict[str, object], lb: LoadBalancer, project: str,
+                what: str = "default_pool") -> Pool:
+    """A pool given inline, or `{"name": ...}` naming one of the request's `pools`."""
     if set(ref) == {"name"}:
         found = next((p for p in built.pools if p.name == ref["name"]), None)
         if found is None:
-            raise ValidationFailure(f"default_pool {short(ref['name'])} is not one of the "
-                                    "pools.")
+            raise ValidationFailure(f"{what} {short(ref['name'])} is not one of the pools.")
         return found
-    return _add_pool(built, parse(s.PoolSingleCreate, dict(ref), "default_pool"), lb, project)
+    return _add_pool(built, parse(s.PoolSingleCreate, dict(ref), what), lb, project)
+
+
+def _add_policies(built: Built, listener: Listener, bodies: list[dict[str, Any]],
+                  lb: LoadBalancer, project: str) -> None:
+    """The listener's L7 policies in `position` order (unpositioned ones after, in the
+    order given), numbered 1..N as Octavia's ordering list does, each with its rules."""
+    if not bodies:
+        return
+    l7policies.check_listener(listener)
+    policies: list[tuple[int, L7Policy]] = []
+    for body in bodies:
+        data = parse(s.L7PolicySingleCreate, body, "l7policies")
+        if data.redirect_pool_id:
+            raise ValidationFailure("redirect_pool_id cannot be used in a single-call create; "
+                                    "use redirect_pool.")
+        requested = data.model_dump(exclude_none=True, include=set(l7policies.POLICY_FIELDS))
+        if data.redirect_pool is not None:
+            pool = _named_pool(built, data.redirect_pool, lb, project, "redirect_pool")
+            builders.check_pool_for_listener(pool, listener)
+            requested["redirect_pool_id"] = pool.id
+        check_exclusive(requested)
+        policy = L7Policy(project_id=project, listener_id=listener.id,
+                          loadbalancer_id=lb.id, name=data.name or "",
+                          description=data.description or "",
+                          admin_state_up=data.admin_state_up is not False,
+                          tags=data.tags or [], **sanitize_policy(requested))
+        if len(data.rules) > MAX_RULES:
+            raise Conflict(f"Too many rules on L7 policy {policy.id}")
+        built.l7rules += [l7policies.new_rule(rule, policy) for rule in data.rules]
+        policies.append((data.position or len(bodies) + 1, policy))
+    policies.sort(key=lambda item: item[0])  # stable: equal positions keep their order
+    for number, (_, policy) in enumerate(policies, start=1):
+        policy.position = number
+        built.l7policies.append(policy)
 
 
 def build(data: s.LoadBalancerCreate, lb: LoadBalancer, project: str) -> Built:
@@ -82,8 +130,9 @@ def build(data: s.LoadBalancerCreate, lb: LoadBalancer, project: str) -> Built:
         ports[port] = listener_data.protocol
         listener = builders.new_listener(listener_data, lb, project)
         if listener_data.default_pool is not None:
-            pool = _default_pool(built, listener_data.default_pool, lb, project)
+            pool = _named_pool(built, listener_data.default_pool, lb, project)
             builders.check_pool_for_listener(pool, listener)
             listener.default_pool_id = pool.id
+        _add_policies(built, listener, listener_data.l7policies, lb, project)
         built.listeners.append(listener)
     return built

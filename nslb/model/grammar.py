@@ -24,8 +24,10 @@ UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 # Paths nslb itself chooses (state dir, sockets, helper scripts): no spaces or quotes.
 FILE_PATH = re.compile(r"/[A-Za-z0-9_./-]{0,4095}")
 # L7 rule keys: HTTP header and cookie names (RFC 7230 tokens, Octavia's
-# HTTP_HEADER_NAME_REGEX) and distinguished-name fields (octavia-lib's).
-L7_KEY = re.compile(r"[a-zA-Z0-9!#$%&'*+\-.^_`|~]{1,255}")
+# HTTP_HEADER_NAME_REGEX) without the single quote: the key is a sample-fetch argument,
+# `req.hdr(<key>)`, where HAProxy 2.6 reads `'` as a quote even escaped (found by
+# tests/unit/test_render_l7_guard.py); and distinguished-name fields (octavia-lib's).
+L7_KEY = re.compile(r"[a-zA-Z0-9!#$%&*+\-.^_`|~]{1,255}")
 DN_FIELD = re.compile(r"[a-zA-Z][A-Za-z0-9-]{0,254}")
 # Redirect targets: an absolute http(s) URL of printable ASCII without spaces (Octavia
 # refuses [\x00-\x20\x7f-\x9f]); what remains is escaped for HAProxy at render time.

@@ -56,7 +56,9 @@ def acl(rule: L7Rule) -> str:
         return f"acl {name} ssl_c_used"
     if kind == T.SSL_VERIFY_RESULT:
         return f"acl {name} ssl_c_verify eq {v.integer(int(rule.value), 0, what='value')}"
-    value = v.haproxy_word(rule.value, "l7rule value")
+    # `--` ends the ACL's options: a value may begin with `-` (found by
+    # tests/unit/test_render_l7_guard.py; HAProxy would read `-x` as an option and refuse).
+    value = "-- " + v.haproxy_word(rule.value, "l7rule value")
     if kind == T.HOST_NAME:
         return f"acl {name} req.hdr(host) -i {MATCH[compare]} {value}"
     if kind == T.PATH:

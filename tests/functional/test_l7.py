@@ -16,6 +16,7 @@ from octavia_helpers import (
     create_pool,
     fault,
     statuses,
+    vip_subnet,
 )
 from starlette.testclient import TestClient
 
@@ -147,6 +148,14 @@ def test_policy_validation(client: TestClient, worker: Worker, attrs: dict[str, 
      "Invalid input for field/attribute value"),
     ({"type": "PATH", "compare_type": "EQUAL_TO", "value": "/a\tb"},
      "Invalid input for field/attribute value"),
+    # Python's re takes these, HAProxy's PCRE2 does not: a reload would fail
+    ({"type": "PATH", "compare_type": "REGEX", "value": "^/\\u0041"},
+     "Unable to parse regular expression: PCRE2 does not support"),
+    ({"type": "PATH", "compare_type": "REGEX", "value": "(?a)/x"},
+     "Unable to parse regular expression: unrecognized character after (?"),
+    # a quote in a sample-fetch argument is a quote to HAProxy, escaped or not
+    ({"type": "HEADER", "compare_type": "EQUAL_TO", "key": "X-It's", "value": "1"},
+     "Error parsing L7Rule: Invalid characters in key"),
 ])
 def test_rule_validation(client: TestClient, worker: Worker, attrs: dict[str, Any],
                          message: str) -> None:
@@ -212,8 +221,78 @@ def test_the_rendered_config_holds_the_rules_escaped(client: TestClient, worker:
     worker.drain()
     config = driver.applied[ids["lb"]].files["haproxy.cfg"]
     rule_id = client.get(f"{L7P}/{body['id']}").json()["l7policy"]["rules"][0]["id"]
-    assert f"    acl {rule_id} req.hdr(X-Token) -m str a\\\"b\\#c\\\\d\n" in config
+    assert f"    acl {rule_id} req.hdr(X-Token) -m str -- a\\\"b\\#c\\\\d\n" in config
     assert f"    http-request deny if {rule_id}\n" in config
     assert client.delete(f"{LB_URL}/{ids['lb']}?cascade=true").status_code == 204
     worker.drain()
     assert client.get(f"{L7P}/{body['id']}").status_code == 404
+
+
+def test_a_tree_create_builds_policies_in_position_order(client: TestClient, worker: Worker,
+                                                         driver: NoopDriver) -> None:
+    subnet = vip_subnet(client)
+    resp = client.post(LB_URL, json={"loadbalancer": {
+        "vip_subnet_id": subnet["id"], "name": "tree",
+        "pools": [{"name": "static", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                   "members": [{"address": "10.0.0.30", "protocol_port": 80}]}],
+        "listeners": [{"protocol": "HTTP", "protocol_port": 80, "l7policies": [
+            {"action": "REDIRECT_TO_POOL", "redirect_pool": {"name": "static"},
+             "rules": [{"type": "PATH", "compare_type": "STARTS_WITH", "value": "/s"}]},
+            {"action": "REJECT", "position": 1, "name": "deny",
+             "rules": [{"type": "HEADER", "compare_type": "EQUAL_TO", "key": "X-Bad",
+                        "value": "1"}]},
+            {"action": "REDIRECT_TO_POOL", "name": "inline",
+             "redirect_pool": {"name": "images", "protocol": "HTTP",
+                               "lb_algorithm": "ROUND_ROBIN"},
+             "rules": [{"type": "FILE_TYPE", "compare_type": "EQUAL_TO", "value": "png"}]},
+        ]}]}})
+    assert resp.status_code == 201, resp.text
+    body = resp.json()["loadbalancer"]
+    policies = body["listeners"][0]["l7policies"]
+    assert [(p["name"], p["position"]) for p in policies] == \
+        [("deny", 1), ("", 2), ("inline", 3)]
+    assert policies[0]["rules"][0]["key"] == "X-Bad"
+    assert policies[0]["listener_id"] == body["listeners"][0]["id"]
+    pools = {p["name"]: p["id"] for p in body["pools"]}
+    assert set(pools) == {"static", "images"}
+    assert (policies[1]["redirect_pool_id"], policies[2]["redirect_pool_id"]) == \
+        (pools["static"], pools["images"])
+    worker.drain()
+    assert client.get(f"{LB_URL}/{body['id']}").json()["loadbalancer"][
+        "provisioning_status"] == "ACTIVE"
+    listed = client.get(f"{L7P}?listener_id={body['listeners'][0]['id']}").json()["l7policies"]
+    assert {p["provisioning_status"] for p in listed} == {"ACTIVE"}
+    config = driver.applied[body["id"]].files["haproxy.cfg"]
+    assert f"use_backend {pools['images']} if" in config and "http-request deny if" in config
+
+
+@pytest.mark.parametrize(("policy_body", "code", "text"), [
+    ({"action": "REDIRECT_TO_POOL", "redirect_pool": {"name": "nope"}}, 400,
+     "redirect_pool nope is not one of the pools"),
+    ({"action": "REDIRECT_TO_POOL",
+      "redirect_pool_id": "8b2b2f6b-9c4a-4bd3-8f3a-6a1c2b3d4e5f"}, 400,
+     "redirect_pool_id cannot be used in a single-call create"),
+    ({"action": "REDIRECT_TO_URL"}, 400, "redirect_url must not be None"),
+    ({"action": "REJECT", "rules": [{"type": "PATH", "compare_type": "EQUAL_TO",
+                                     "value": "no spaces"}]}, 400, "Error parsing L7Rule"),
+])
+def test_a_bad_policy_in_a_tree_create_leaves_nothing(client: TestClient, policy_body: Any,
+                                                      code: int, text: str) -> None:
+    subnet = vip_subnet(client)
+    resp = client.post(LB_URL, json={"loadbalancer": {
+        "vip_subnet_id": subnet["id"],
+        "listeners": [{"protocol": "HTTP", "protocol_port": 80,
+                       "l7policies": [policy_body]}]}})
+    assert text in fault(resp, code)
+    assert client.get(LB_URL).json()["loadbalancers"] == []
+    assert client.get(L7P).json()["l7policies"] == []
+
+
+def test_a_tree_create_refuses_policies_on_a_tcp_listener(client: TestClient) -> None:
+    subnet = vip_subnet(client)
+    resp = client.post(LB_URL, json={"loadbalancer": {
+        "vip_subnet_id": subnet["id"],
+        "listeners": [{"protocol": "TCP", "protocol_port": 80,
+                       "l7policies": [{"action": "REJECT"}]}]}})
+    assert "TCP protocol listeners do not support L7 policies" in fault(resp, 501)
+    assert client.get(LB_URL).json()["loadbalancers"] == []
