@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api import builders, views
+from nslb.api import builders, tree_create, views
 from nslb.api.capacity import ensure_room
 from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.faults import Conflict, NotFound, ValidationFailure
@@ -19,6 +19,7 @@ from nslb.api.locks import lock_parents, mark
 from nslb.api.pools import check_protocols
 from nslb.api.quotas import enforce
 from nslb.api.schemas import ListenerCreate, ListenerUpdate
+from nslb.api.vip import plug_member_subnet
 from nslb.db import l7, tree
 from nslb.db import stats as stats_repo
 from nslb.db.tables import listener as listener_table
@@ -69,13 +70,23 @@ async def create(request: Request) -> Response:
         # Octavia validates the default pool before the provider sees the listener.
         _check_default_pool(session, lb.id, data.protocol, data.default_pool_id)
         listener = builders.new_listener(data, lb, lb.project_id)
-        enforce(session, lb.project_id, {Listener: 1})
-        ensure_room(session, lb.id, listeners=1)
+        # Octavia takes L7 policies inline here too (a graph create; a redirect pool is
+        # given inline, as in the single-call LB create)
+        built = tree_create.Built()
+        tree_create.add_policies(built, listener, data.l7policies, lb, lb.project_id)
+        for member in built.members:
+            plug_member_subnet(session, lb.id, lb.vip_subnet_id, member.address,
+                               member.subnet_id, ctx, lb.project_id)
+        enforce(session, lb.project_id, {**built.counts(), Listener: 1})
+        ensure_room(session, lb.id, members=len(built.members), listeners=1)
         _check_port_free(session, lb.id, data.protocol_port)
         lock_parents(session, lb.id)
         session.add(listener)
         session.flush()
-        body = views.listener(listener)
+        for group in built.in_insert_order():
+            session.add_all(group)
+            session.flush()
+        body = views.listener(listener, [p.id for p in built.l7policies])
     kick(request)
     return respond({"listener": body}, 201)
 

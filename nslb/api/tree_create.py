@@ -79,7 +79,7 @@ def _named_pool(built: Built, ref: dict[str, object], lb: LoadBalancer, project:
     return _add_pool(built, parse(s.PoolSingleCreate, dict(ref), what), lb, project)
 
 
-def _add_policies(built: Built, listener: Listener, bodies: list[dict[str, Any]],
+def add_policies(built: Built, listener: Listener, bodies: list[dict[str, Any]],
                   lb: LoadBalancer, project: str) -> None:
     """The listener's L7 policies in `position` order (unpositioned ones after, in the
     order given), numbered 1..N as Octavia's ordering list does, each with its rules."""
@@ -133,6 +133,6 @@ def build(data: s.LoadBalancerCreate, lb: LoadBalancer, project: str) -> Built:
             pool = _named_pool(built, listener_data.default_pool, lb, project)
             builders.check_pool_for_listener(pool, listener)
             listener.default_pool_id = pool.id
-        _add_policies(built, listener, listener_data.l7policies, lb, project)
+        add_policies(built, listener, listener_data.l7policies, lb, project)
         built.listeners.append(listener)
     return built

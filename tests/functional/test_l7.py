@@ -296,3 +296,29 @@ def test_a_tree_create_refuses_policies_on_a_tcp_listener(client: TestClient) ->
                        "l7policies": [{"action": "REJECT"}]}]}})
     assert "TCP protocol listeners do not support L7 policies" in fault(resp, 501)
     assert client.get(LB_URL).json()["loadbalancers"] == []
+
+
+def test_a_listener_create_takes_policies_inline(client: TestClient, worker: Worker,
+                                                 driver: NoopDriver) -> None:
+    ids = active_tree(client, worker)
+    resp = client.post(LISTENER_URL, json={"listener": {
+        "loadbalancer_id": ids["lb"], "protocol": "HTTP", "protocol_port": 8080,
+        "l7policies": [
+            {"action": "REDIRECT_PREFIX", "redirect_prefix": "https://example.com",
+             "rules": [{"type": "HOST_NAME", "compare_type": "EQUAL_TO", "value": "a.b"}]},
+            {"action": "REDIRECT_TO_POOL", "position": 1,
+             "redirect_pool": {"name": "api", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+                               "members": [{"address": "10.0.0.40", "protocol_port": 80}]},
+             "rules": [{"type": "PATH", "compare_type": "STARTS_WITH", "value": "/api"}]}]}})
+    assert resp.status_code == 201, resp.text
+    listener = resp.json()["listener"]
+    assert len(listener["l7policies"]) == 2
+    worker.drain()
+    listed = client.get(f"{L7P}?listener_id={listener['id']}").json()["l7policies"]
+    by_position = {p["position"]: p for p in listed}
+    assert by_position[1]["action"] == "REDIRECT_TO_POOL"
+    pool = client.get(f"{POOL_URL}/{by_position[1]['redirect_pool_id']}").json()["pool"]
+    assert (pool["name"], len(pool["members"])) == ("api", 1)
+    config = driver.applied[ids["lb"]].files["haproxy.cfg"]
+    assert f"use_backend {pool['id']} if" in config and "server " in config
+    assert {p["provisioning_status"] for p in listed} == {"ACTIVE"}

@@ -184,7 +184,6 @@ UNSUPPORTED: list[tuple[dict[str, Any], str]] = [
     ({"sni_container_refs": ["https://barbican/secret"]}, "sni_container_refs"),
     ({"client_authentication": "MANDATORY"}, "client_authentication"),
     ({"tls_versions": ["TLSv1.2"]}, "tls_versions"),
-    ({"l7policies": [{"action": "REJECT"}]}, "l7policies"),
 ]
 
 
