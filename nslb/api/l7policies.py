@@ -18,6 +18,7 @@ from nslb.api.l7rules_check import (
     check_exclusive,
     check_rule,
     coupled_action,
+    refuse_nulls,
     sanitize_policy,
 )
 from nslb.api.locks import lock_parents, mark
@@ -141,6 +142,7 @@ async def update(request: Request) -> Response:
     changes = data.model_dump(exclude_unset=True)
     if not changes:
         raise BadRequest("Invalid L7 Policy arguments: Invalid update options")
+    refuse_nulls(changes, ("action", "position"))
     with db(request).write() as session:
         policy = find(session, L7Policy, request.path_params["id"], context(request),
                       "L7 Policy")

@@ -13,7 +13,7 @@ from nslb.api.common import apply_changes, db, find, kick, list_response, show_r
 from nslb.api.faults import Conflict, NotFound
 from nslb.api.http import context, parse, read_root, respond
 from nslb.api.l7policies import new_rule
-from nslb.api.l7rules_check import MAX_RULES, check_rule
+from nslb.api.l7rules_check import MAX_RULES, check_rule, refuse_nulls
 from nslb.api.locks import lock_parents, mark
 from nslb.api.quotas import enforce
 from nslb.api.schemas import L7RuleCreate, L7RuleUpdate
@@ -95,6 +95,7 @@ async def update(request: Request) -> Response:
     changes = data.model_dump(exclude_unset=True)
     if changes.get("invert", False) is None:
         changes["invert"] = False  # Octavia: a null invert is false
+    refuse_nulls(changes, ("type", "compare_type", "value"))
     with db(request).write() as session:
         policy = _policy(session, request)
         rule = _rule(session, request, policy)

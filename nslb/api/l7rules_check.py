@@ -30,6 +30,15 @@ def _invalid(detail: str) -> BadRequest:
     return BadRequest(f"Invalid L7 Policy arguments: {detail}")
 
 
+def refuse_nulls(changes: dict[str, Any], names: tuple[str, ...]) -> None:
+    """An explicit null for a field the object cannot be without is a 400, in the words
+    Octavia's other PUTs use (nslb.api.common.apply_changes)."""
+    for name in names:
+        if name in changes and changes[name] is None:
+            raise BadRequest(f"Invalid input for field/attribute {name}. Value: 'None'. "
+                             "Mandatory field missing.")
+
+
 def check_exclusive(fields: dict[str, Any]) -> None:
     """A request names a pool or a URL/prefix to redirect to, not both."""
     if fields.get("redirect_pool_id") and (fields.get("redirect_url")

@@ -100,6 +100,17 @@ def _pool_fields() -> dict[str, Any]:
             "tags": ["t"]}
 
 
+def _l7policy() -> dict[str, Any]:
+    return {"name": "p", "description": "d", "admin_state_up": True, "tags": ["t"],
+            "action": "REDIRECT_TO_URL", "redirect_url": "https://example.com/x",
+            "redirect_http_code": 301, "position": 1}
+
+
+def _l7rule() -> dict[str, Any]:
+    return {"type": "HEADER", "compare_type": "EQUAL_TO", "key": "X-Key", "value": "v",
+            "invert": False, "admin_state_up": True, "tags": ["t"]}
+
+
 def lb_create(ids: Ids) -> Any:
     return {"loadbalancer": {"name": "fz", "description": "d", "admin_state_up": True,
                              "vip_subnet_id": ids["vip_subnet"], "provider": "amphora",
@@ -178,13 +189,19 @@ OCTAVIA = [
               "quota", lambda ids: {"quota": {name: 100 for name in fields(s.QuotaUpdate)}},
               _update(s.QuotaUpdate, "quota")),
     FuzzRoute("l7policy-create", "octavia", "POST", f"{LBAAS}/l7policies", "l7policy",
-              lambda ids: {"l7policy": {"listener_id": ids["listener"], "action": "REJECT",
-                                        "position": 1, "name": "p"}},
-              by_design_501=BY_DESIGN_501, examples=5, sweep=False),
-    FuzzRoute("l7policy-update", "octavia", "PUT",
-              f"{LBAAS}/l7policies/5f3c1e0a-9b7d-4c2e-8f1a-0123456789ab", "l7policy",
-              lambda ids: {"l7policy": {"action": "REJECT", "position": 2}},
-              by_design_501=BY_DESIGN_501, examples=5, sweep=False),
+              lambda ids: {"l7policy": {**_l7policy(), "listener_id": ids["listener"],
+                                        "rules": [_l7rule()]}},
+              {("l7policy",): fields(s.L7PolicyCreate),
+               ("l7policy", "rules", 0): fields(s.L7RuleCreate)}, BY_DESIGN_501, "delete"),
+    FuzzRoute("l7policy-update", "octavia", "PUT", f"{LBAAS}/l7policies/{{l7policy}}",
+              "l7policy", lambda ids: {"l7policy": _l7policy()},
+              _update(s.L7PolicyUpdate, "l7policy"), BY_DESIGN_501),
+    FuzzRoute("l7rule-create", "octavia", "POST", f"{LBAAS}/l7policies/{{l7policy}}/rules",
+              "rule", lambda ids: {"rule": _l7rule()}, _update(s.L7RuleCreate, "rule"),
+              BY_DESIGN_501, "delete"),
+    FuzzRoute("l7rule-update", "octavia", "PUT",
+              f"{LBAAS}/l7policies/{{l7policy}}/rules/{{l7rule}}", "rule",
+              lambda ids: {"rule": _l7rule()}, _update(s.L7RuleUpdate, "rule"), BY_DESIGN_501),
     FuzzRoute("lb-failover", "octavia", "PUT", f"{LBAAS}/loadbalancers/{{lb}}/failover", None,
               lambda ids: {}, examples=5, sweep=False),
 ]
@@ -324,7 +341,10 @@ def build_world(cloud: Cloud) -> Ids:
     ids["port"] = post(f"{NET}/ports", {"port": {"network_id": ids["port_network"]}})["id"]
     lb = post(f"{LBAAS}/loadbalancers", {"loadbalancer": {
         "name": "fuzz", "vip_subnet_id": ids["vip_subnet"],
-        "listeners": [{"name": "l", "protocol": "HTTP", "protocol_port": 80, "default_pool": {
+        "listeners": [{"name": "l", "protocol": "HTTP", "protocol_port": 80,
+                       "l7policies": [{"action": "REJECT", "rules": [
+                           {"type": "PATH", "compare_type": "STARTS_WITH", "value": "/x"}]}],
+                       "default_pool": {
             "name": "p", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
             "healthmonitor": {"type": "HTTP", "delay": 5, "timeout": 3, "max_retries": 3},
             "members": [{"address": "10.0.9.1", "protocol_port": 80}]}}],
@@ -336,6 +356,8 @@ def build_world(cloud: Cloud) -> Ids:
                                                          ("p", "spare", "batch"))
     ids["member"] = pools["p"]["members"][0]["id"]
     ids["hm"] = pools["p"]["healthmonitor"]["id"]
+    policy = lb["listeners"][0]["l7policies"][0]
+    ids["l7policy"], ids["l7rule"] = policy["id"], policy["rules"][0]["id"]
     cloud.worker.drain()
     ids["token"] = cloud.admin_token
     ids["admin_project"] = cloud.projects["admin"]
