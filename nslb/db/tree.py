@@ -71,7 +71,8 @@ def load_trees(session: Session, lb_ids: list[str]) -> dict[str, Tree]:
         for lb in session.scalars(select(LoadBalancer).where(lb_table.c.id.in_(chunk))):
             trees[lb.id] = Tree(lb=lb)
         for cls, attribute in ((Listener, "listeners"), (Pool, "pools"), (Member, "members"),
-                               (HealthMonitor, "healthmonitors")):
+                               (HealthMonitor, "healthmonitors"), (L7Policy, "l7policies"),
+                               (L7Rule, "l7rules")):
             table = table_of(cls)
             stmt: Any = (select(cls).where(table.c.loadbalancer_id.in_(chunk))
                          .order_by(table.c.created_at, table.c.id))
