@@ -33,15 +33,31 @@ OCTAVIA_REFERENCE = {"api_create_lb_active_ms_p50": 470.0,
 TARGETS = {"dataplane_ratio_keepalive": ">= 0.97", "dataplane_ratio_newconn": ">= 0.97",
            "reload_failed_requests": "0", "reload_failed_requests_newconn": "0",
            "vrrp_takeover_ms_p50": "< 1000", "single_amphora_rebuild_ms_p50": "< 3000",
-           "as_failover_failed_requests_newconn": "0"}
+           "as_failover_failed_requests_newconn": "0",
+           "scale_health_round_ms_p50": "< 1000", "scale_health_round_ms_max": "< 1000",
+           "scale_create_to_serving_ms": "< 300", "scale_list_all_ms_p50": "< 25",
+           "scale_idle_cpu_pct": "< 10",
+           "scale_member_down_detect_ms": "as on an empty host (member_down_detect_ms)"}
+# Figures of the scale part before it grew to 1,000 LBs (dropped when it is refreshed).
+LEGACY_SCALE = frozenset({"create_200_lbs_s", "create_200_lbs_post_s", "create_50_lbs_s",
+                          "create_50_lbs_post_s", "rss_mb_per_lb", "pss_mb_per_lb",
+                          "haproxy_processes", "control_plane_rss_mb",
+                          "control_plane_rss_mb_idle", "delete_200_lbs_s", "delete_50_lbs_s",
+                          "haproxy_left_after_delete", "lb_dirs_left_after_delete"})
+# Columns of the scale part's table, one row per step (bench/scale.py).
+SCALE_COLUMNS = (("lbs", "LBs"), ("add_s_per_lb", "s/LB adding"),
+                 ("create_to_serving_ms", "+1 LB→200 ms"),
+                 ("health_round_ms_p50", "round p50 ms"), ("health_round_ms_max", "max ms"),
+                 ("list_all_ms_p50", "list ms"), ("show_ms_p50", "show ms"),
+                 ("idle_cpu_pct", "idle CPU %"), ("idle_cpu_children_pct", "children %"),
+                 ("pss_mb_per_lb", "PSS MB/LB"), ("serve_rss_mb", "serve RSS MB"))
 GROUPS = (("control plane (noop driver)", ("api_",)),
           ("create to serving (namespace driver)", ("create_to_serving",)),
           ("data plane: nslb VIP vs minimal haproxy", ("dataplane_", "backend")),
           ("reloads under load", ("reload_",)),
           ("health", ("member_",)),
           ("failover", ("vrrp_", "single_amphora", "as_", "pss_mb_per_as")),
-          ("scale", ("create_", "delete_", "scale_", "rss_", "pss_", "haproxy_", "control_",
-                     "lb_dirs")))
+          ("scale", ("scale_",)))
 
 
 def machine() -> dict[str, Any]:
@@ -78,12 +94,14 @@ def table(out: dict[str, Any]) -> str:
     figures = {**out["figures"], **out["speedup_vs_octavia_reference"]}
     lines = [f"nslb benchmarks, {out['mode']} mode, {out['date']}, {out['wall_s']} s",
              "machine: " + ", ".join(f"{k} {v}" for k, v in out["machine"].items())]
-    seen: set[str] = set()
+    seen: set[str] = {"scale_steps"}
     for title, prefixes in GROUPS:
         keys = [k for k in figures if k.startswith(prefixes) and k not in seen]
         if not keys:
             continue
         lines.append(f"\n{title}")
+        if title == "scale" and figures.get("scale_steps"):
+            lines.extend(scale_table(figures["scale_steps"]))
         for key in keys:
             seen.add(key)
             target = f"   (target {TARGETS[key]})" if key in TARGETS else ""
@@ -93,6 +111,17 @@ def table(out: dict[str, Any]) -> str:
         lines.append("\nother")
         lines.extend(f"  {key:44} {figures[key]}" for key in rest)
     return "\n".join(lines)
+
+
+def scale_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The scale part's steps as a table (one line per LB count)."""
+    widths = [max(len(title), 6) for _, title in SCALE_COLUMNS]
+    lines = ["  " + "  ".join(title.rjust(w) for (_, title), w in zip(SCALE_COLUMNS, widths,
+                                                                      strict=True))]
+    for row in rows:
+        cells = ["-" if row.get(key) is None else str(row[key]) for key, _ in SCALE_COLUMNS]
+        lines.append("  " + "  ".join(c.rjust(w) for c, w in zip(cells, widths, strict=True)))
+    return lines
 
 
 def main() -> None:
@@ -113,6 +142,9 @@ def main() -> None:
     if args.only is not None and (RESULTS / "latest.json").exists():  # refresh a part only
         previous = json.loads((RESULTS / "latest.json").read_text())
         figures.update(previous.get("figures", {}))
+        if "scale" in parts:  # what the scale part recorded before it grew to 1,000 LBs
+            for key in [k for k in figures if k in LEGACY_SCALE or k.startswith("scale_")]:
+                del figures[key]
         configs.update(previous.get("haproxy_configs", {}))
     if "api" in parts:
         figures.update(api.run(quick))

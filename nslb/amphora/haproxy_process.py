@@ -11,6 +11,7 @@ import contextlib
 import functools
 import os
 import pwd
+import re
 import signal
 import subprocess
 import time
@@ -24,6 +25,7 @@ HAPROXY = "/usr/sbin/haproxy"
 # that may hold free text (check descriptions), so a line split at commas up to the last of
 # them is exact.
 STAT_COLUMNS = ("pxname", "svname", "scur", "stot", "bin", "bout", "ereq", "status", "type")
+INFO_PID = re.compile(r"^Pid: (\d+)$", re.MULTILINE)
 # haproxy parses its configuration before it could drop privileges, so it never runs as
 # root: it starts as this account (Debian's haproxy package creates it), which cannot read
 # nslb's database, keys or clouds.yaml (all 0600/0700 root). Binding ports below 1024
@@ -122,8 +124,8 @@ class HaproxyProcess:
         return pids
 
     def has_workers(self, master: int) -> bool:
-        """True when the master has a live worker (a child running our config)."""
-        return any(self._is_ours(child) and _alive(child) for child in _children(master))
+        """True when the master has a live worker (a child that is not a zombie)."""
+        return any(_alive(child) for child in _children(master))
 
     def _pid_from_file(self) -> int | None:
         try:
@@ -223,16 +225,12 @@ class HaproxyProcess:
         info = runtime_api.parse_info(self.worker_command("show info"))
         return process_start_time(int(info.get("Pid", "0")))
 
-    def stat_and_start(self) -> tuple[str, float]:
-        """`show stat` and the current worker's start time in one round trip (the CLI runs
-        `;`-separated commands in order over one connection): what the health loop asks
-        every second of every amphora."""
-        answer = self.worker_command("show info;show stat")
-        info, marker, stat = answer.partition("# pxname")
-        if not marker:
-            raise OSError("haproxy answered `show info;show stat` without stats")
-        pid = runtime_api.parse_info(info).get("Pid", "0")
-        return marker + stat, process_start_time(int(pid) if pid.isdigit() else 0)
+    def worker_pid(self) -> int:
+        """The pid of the worker that answers the stats socket (`show info`)."""
+        match = INFO_PID.search(self.worker_command("show info"))
+        if match is None:
+            raise OSError("haproxy answered `show info` without its pid")
+        return int(match.group(1))
 
     def _stats_answers(self) -> bool:
         try:

@@ -27,8 +27,14 @@ from pathlib import Path
 
 from nslb import netns
 from nslb.amphora import layout, runtime_api, scripts
-from nslb.amphora.base import ApplyError, ConfigRejected, Observation
-from nslb.amphora.haproxy_process import HAPROXY, HAPROXY_USER, HaproxyProcess, summarise_stat
+from nslb.amphora.base import ApplyError, ConfigRejected, ListenerCounters, Observation
+from nslb.amphora.haproxy_process import (
+    HAPROXY,
+    HAPROXY_USER,
+    HaproxyProcess,
+    process_start_time,
+    summarise_stat,
+)
 from nslb.amphora.keepalived_process import KeepalivedProcess
 from nslb.model.bundle import Bundle, HostFacts, NetworkPort
 from nslb.netns import verify
@@ -86,6 +92,12 @@ class NamespaceDriver:
         # bundle object to every converged resync, and hashing one costs more than
         # checking the amphora.
         self._digests: dict[str, tuple[Bundle, str]] = {}
+        # amphora id -> (counters last observed, the start time of the worker that had
+        # them): `show info` is asked only when the counters moved.
+        self._starts: dict[str, tuple[dict[str, ListenerCounters], float]] = {}
+        # amphora id -> its process handles (paths only; building them costs more than a
+        # converged check)
+        self._handles: dict[str, tuple[HaproxyProcess, KeepalivedProcess]] = {}
         self._netlink: Netlink | None = None
         scripts.install(self.state_dir)
         layout.adopt_legacy_layout(self.state_dir)
@@ -121,26 +133,38 @@ class NamespaceDriver:
             shutil.rmtree(amphora_dir(self.state_dir, amphora_id), ignore_errors=True)
             layout.remove_legacy_link(self.state_dir, amphora_id)
             prune_bridges(self.bridges)
-            self._digests.pop(amphora_id, None)
+            for cache in (self._digests, self._starts, self._handles):
+                cache.pop(amphora_id, None)
 
     def observe(self, amphora_id: str) -> Observation:
-        """One round trip to the worker (`show info;show stat`); a haproxy left running in
-        a namespace that was deleted under it counts as not running, so the health loop
-        has it repaired at once."""
+        """What the health loop asks of every amphora every second, so one `show stat`
+        round trip: the worker's start time (which tells the stats fold that counters were
+        reset) is asked for (`show info`) only when the counters moved, since an unchanged
+        reading is never folded. An amphora whose namespace was deleted counts as not
+        running, so the health loop has it repaired at once."""
         proc = self._process(amphora_id)
-        master = proc.master_pid()
-        if master is None or not proc.in_namespace(master):
+        if not netns.namespace_exists(proc.namespace):
             return Observation(running=False)
         try:
-            stat, started = proc.stat_and_start()
+            summary = summarise_stat(proc.worker_command("show stat"))
+            started = self._started(amphora_id, proc, summary.counters)
         except OSError:
             return Observation(running=False)
-        summary = summarise_stat(stat)
         keepalived = self._keepalived(amphora_id)
         vrrp = keepalived.state() if keepalived.config.exists() else ""
         return Observation(running=True, listeners=summary.listeners, pools=summary.pools,
                            members=summary.members, counters=summary.counters,
                            process_start=started, vrrp=vrrp)
+
+    def _started(self, amphora_id: str, proc: HaproxyProcess,
+                 counters: dict[str, ListenerCounters]) -> float:
+        """The worker's start time: the last one known while the counters are unchanged."""
+        known = self._starts.get(amphora_id)
+        if known is not None and known[0] == counters:
+            return known[1]
+        started = process_start_time(proc.worker_pid())
+        self._starts[amphora_id] = (counters, started)
+        return started
 
     def existing(self) -> set[str]:
         """Amphorae this nslb owns on the host: those with a directory under our state dir.
@@ -345,13 +369,22 @@ class NamespaceDriver:
     # --- helpers --------------------------------------------------------------------------
 
     def _process(self, amphora_id: str) -> HaproxyProcess:
-        return HaproxyProcess(amphora_dir(self.state_dir, amphora_id),
-                              netns.namespace_name(amphora_id), self.haproxy, self.haproxy_user,
-                              aliases=(layout.legacy_config(self.state_dir, amphora_id),))
+        return self._handles_of(amphora_id)[0]
 
     def _keepalived(self, amphora_id: str) -> KeepalivedProcess:
-        return KeepalivedProcess(amphora_dir(self.state_dir, amphora_id),
-                                 netns.namespace_name(amphora_id))
+        return self._handles_of(amphora_id)[1]
+
+    def _handles_of(self, amphora_id: str) -> tuple[HaproxyProcess, KeepalivedProcess]:
+        handles = self._handles.get(amphora_id)
+        if handles is None:
+            directory = amphora_dir(self.state_dir, amphora_id)
+            namespace = netns.namespace_name(amphora_id)
+            handles = (HaproxyProcess(directory, namespace, self.haproxy, self.haproxy_user,
+                                      aliases=(layout.legacy_config(self.state_dir,
+                                                                    amphora_id),)),
+                       KeepalivedProcess(directory, namespace))
+            self._handles[amphora_id] = handles
+        return handles
 
     def _lock(self, amphora_id: str) -> threading.Lock:
         with self._locks_guard:

@@ -48,7 +48,7 @@ SERVING = (AmphoraStatus.ALLOCATED.value, AmphoraStatus.ERROR.value,
            AmphoraStatus.FAILOVER_STOPPED.value, AmphoraStatus.PENDING_DELETE.value)
 # Observations run in a few threads once there are more amphorae than this.
 INLINE = 16
-SUMMARY_EVERY = 60.0  # seconds between the INFO lines that sum rounds up
+SUMMARY_EVERY = 30.0  # seconds between the INFO lines that sum rounds up
 
 Key = tuple[int, int, str]  # an LB's generation, applied generation, provisioning status
 
@@ -325,10 +325,10 @@ class HealthMonitor:
             for obj in self._known[lb_id].tree.everything():
                 if obj.id in changed:
                     by_table.setdefault(table_of(type(obj)), []).append(
-                        {"key": obj.id, "status": changed[obj.id]})
+                        {"row_id": obj.id, "new_status": changed[obj.id]})
         for table, params in by_table.items():
-            session.execute(update(table).where(table.c.id == bindparam("key"))
-                            .values(operating_status=bindparam("status")), params)
+            session.execute(update(table).where(table.c.id == bindparam("row_id"))
+                            .values(operating_status=bindparam("new_status")), params)
         return sum(len(p) for p in by_table.values())
 
     # --- failover --------------------------------------------------------------------------

@@ -5,7 +5,12 @@ everything here is idempotent so the driver can call it on every reconcile.
 """
 
 from nslb.netns.names import host_ifname, namespace_name, ns_ifname, vlan_bridge_name
-from nslb.netns.namespaces import delete_namespace, ensure_namespace, list_namespaces
+from nslb.netns.namespaces import (
+    delete_namespace,
+    ensure_namespace,
+    list_namespaces,
+    namespace_exists,
+)
 from nslb.netns.ports import (
     PortPlan,
     drop_addresses,
@@ -22,6 +27,7 @@ __all__ = [
     "ensure_namespace",
     "host_ifname",
     "list_namespaces",
+    "namespace_exists",
     "namespace_name",
     "ns_ifname",
     "plug",

@@ -72,14 +72,22 @@ def _attr(kind: int, payload: bytes) -> bytes:
     return data + b"\0" * (_align(len(data)) - len(data))
 
 
-def _attrs(data: bytes, offset: int) -> dict[int, bytes]:
+LINK_ATTRS = frozenset({IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER,
+                        IFLA_LINK_NETNSID})
+ADDRESS_ATTRS = frozenset({IFA_ADDRESS, IFA_LOCAL})
+
+
+def _attrs(data: bytes, offset: int, wanted: frozenset[int] | None = None) -> dict[int, bytes]:
+    """Attribute type -> payload (only the `wanted` types, if given)."""
     out: dict[int, bytes] = {}
     end = len(data)
     while offset + ATTR.size <= end:
         length, kind = ATTR.unpack_from(data, offset)
         if length < ATTR.size:
             break
-        out[kind & NLA_TYPE_MASK] = data[offset + ATTR.size:offset + length]
+        kind &= NLA_TYPE_MASK
+        if wanted is None or kind in wanted:
+            out[kind] = data[offset + ATTR.size:offset + length]
         offset += _align(length)
     return out
 
@@ -95,7 +103,7 @@ def _s32(raw: bytes | None) -> int | None:
 def decode_link(body: bytes) -> Link:
     """An RTM_NEWLINK body (after the netlink header) as a Link."""
     _family, _kind, index, flags, _change = IFINFO.unpack_from(body)
-    attrs = _attrs(body, IFINFO.size)
+    attrs = _attrs(body, IFINFO.size, LINK_ATTRS)
     mac = attrs.get(IFLA_ADDRESS, b"")
     return Link(index=index, name=attrs.get(IFLA_IFNAME, b"").rstrip(b"\0").decode(),
                 up=bool(flags & IFF_UP), mtu=_u32(attrs.get(IFLA_MTU)) or 0,
@@ -108,7 +116,7 @@ def decode_address(body: bytes) -> tuple[int, str] | None:
     """(interface index, "address/prefix") of an RTM_NEWADDR body; None for link-local
     addresses, which the kernel adds by itself and plumbing never manages."""
     family, prefix, _flags, _scope, index = IFADDR.unpack_from(body)
-    attrs = _attrs(body, IFADDR.size)
+    attrs = _attrs(body, IFADDR.size, ADDRESS_ATTRS)
     raw = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
     if raw is None or family not in (socket.AF_INET, socket.AF_INET6):
         return None
@@ -170,16 +178,16 @@ class Netlink:
                 if kind == RTM_NEWLINK]
 
     def addresses(self, nsid: int | None = None) -> dict[int, set[str]]:
-        """Interface index -> its addresses ("address/prefix", no link-local ones)."""
+        """Interface index -> its addresses ("address/prefix", no link-local ones), IPv4
+        and IPv6 in one dump."""
         out: dict[int, set[str]] = {}
-        for family in (socket.AF_INET, socket.AF_INET6):
-            body = IFADDR.pack(family, 0, 0, 0, 0)
-            if nsid is not None:
-                body += _attr(IFA_TARGET_NETNSID, struct.pack("=i", nsid))
-            for kind, raw in self._dump(RTM_GETADDR, body):
-                found = decode_address(raw) if kind == RTM_NEWADDR else None
-                if found is not None:
-                    out.setdefault(found[0], set()).add(found[1])
+        body = IFADDR.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+        if nsid is not None:
+            body += _attr(IFA_TARGET_NETNSID, struct.pack("=i", nsid))
+        for kind, raw in self._dump(RTM_GETADDR, body):
+            found = decode_address(raw) if kind == RTM_NEWADDR else None
+            if found is not None:
+                out.setdefault(found[0], set()).add(found[1])
         return out
 
     def nsid(self, namespace_path: str | Path) -> int | None:
@@ -249,21 +257,25 @@ class Netlink:
 # --- routes of a namespace, seen through a process that lives in it ---------------------
 
 
-def routes_of(pid: int, proc: Path = Path("/proc")) -> set[tuple[str, str, str]]:
+def routes_of(pid: int, proc: Path = Path("/proc"),
+              families: tuple[int, ...] = (4, 6)) -> set[tuple[str, str, str]]:
     """(interface, destination cidr, gateway) of the gateway routes in the network
-    namespace of process `pid` (main table; IPv4 and IPv6). Empty if it is gone."""
+    namespace of process `pid` (main table; of the IP versions in `families`). Empty if
+    the process is gone."""
     out: set[tuple[str, str, str]] = set()
     base = proc / str(pid) / "net"
-    with contextlib.suppress(OSError):
-        for line in (base / "route").read_text().splitlines()[1:]:
-            route = parse_ipv4_route(line)
-            if route is not None:
-                out.add(route)
-    with contextlib.suppress(OSError):
-        for line in (base / "ipv6_route").read_text().splitlines():
-            route = parse_ipv6_route(line)
-            if route is not None:
-                out.add(route)
+    if 4 in families:
+        with contextlib.suppress(OSError):
+            for line in (base / "route").read_text().splitlines()[1:]:
+                route = parse_ipv4_route(line)
+                if route is not None:
+                    out.add(route)
+    if 6 in families:
+        with contextlib.suppress(OSError):
+            for line in (base / "ipv6_route").read_text().splitlines():
+                route = parse_ipv6_route(line)
+                if route is not None:
+                    out.add(route)
     return out
 
 
