@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api import flavor_data, listing, policy
+from nslb.api import flavor_data, listing
 from nslb.api.common import db
 from nslb.api.faults import BadRequest, Conflict, NotFound
 from nslb.api.flavors import list_global
-from nslb.api.http import context, parse, read_root, respond
+from nslb.api.http import parse, read_root, respond
 from nslb.api.providers import PROVIDERS
 from nslb.api.schemas import Body, Name
 from nslb.db import flavors as repo
@@ -49,11 +49,6 @@ def view(profile: FlavorProfile) -> dict[str, Any]:
             "flavor_data": profile.flavor_data}
 
 
-def _admin(request: Request) -> None:
-    """Octavia's flavor-profile policy is admin for reads as well as writes."""
-    policy.enforce(context(request), "admin")
-
-
 def _find(session: Session, ident: str, label: str = "Flavor Profile", *,
           lock: bool = False) -> FlavorProfile:
     profile = repo.profile(session, ident, lock=lock)
@@ -67,12 +62,10 @@ def _in_use(profile_id: str) -> Conflict:
 
 
 async def list_all(request: Request) -> Response:
-    _admin(request)
     return list_global(request, FlavorProfile, "flavorprofiles", "flavorprofile_links", view)
 
 
 async def show(request: Request) -> Response:
-    _admin(request)
     with db(request).read() as session:
         item = view(_find(session, request.path_params["id"]))
     return respond({"flavorprofile": listing.select_fields(item, listing.fields_of(request))})

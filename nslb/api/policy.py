@@ -31,6 +31,10 @@ RULES: list[tuple[frozenset[str], re.Pattern[str], str]] = [
     (frozenset({"POST", "PUT", "DELETE"}),
      re.compile(r".*/(flavors|flavorprofiles|availabilityzones|availabilityzoneprofiles)"),
      "admin"),
+    # Octavia: profiles and the providers' capability lists are for admins only
+    (frozenset({"GET", "HEAD"}),
+     re.compile(r".*/(flavorprofiles|availabilityzoneprofiles)(/|$)"
+                r"|.*/providers/[^/]+/(flavor|availability_zone)_capabilities$"), "admin"),
     (frozenset({"GET", "HEAD"}), re.compile(r".*"), "read"),
     (frozenset({"POST", "PUT", "PATCH", "DELETE"}), re.compile(r".*"), "write"),
 ]
