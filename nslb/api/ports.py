@@ -22,7 +22,9 @@ from nslb.api.context import Context
 from nslb.api.faults import Conflict, Forbidden
 from nslb.api.http import context, parse, read_root, respond
 from nslb.api.neutron import Ident, Tags, Text
+from nslb.db import floating
 from nslb.db import ports as repo
+from nslb.db.floating import FLOATING_OWNER, ROUTER_INTERFACE_OWNER
 from nslb.db.lb_ports import VIP_OWNER
 from nslb.db.query import short
 from nslb.model import ipam
@@ -169,11 +171,19 @@ def held_by_a_load_balancer(session: Session, port: Port) -> bool:
         p.id == port.id for p in repo.member_ports(session, lb.id, lb.project_id))
 
 
+# Neutron's floating IP and router ports go with their floating IP or router, never alone.
+ROUTER_OWNED = frozenset({FLOATING_OWNER, ROUTER_INTERFACE_OWNER})
+
+
 async def delete(request: Request) -> Response:
     with request.app.state.db.write() as session:
         port = _load(session, request)
         if held_by_a_load_balancer(session, port):
             raise Conflict(f"Port {port.id} belongs to {short(port.device_owner)} "
                            f"{short(port.device_id)} and is released with it.")
+        if port.device_owner in ROUTER_OWNED:
+            raise Conflict(f"Port {port.id} cannot be deleted directly via the port API: "
+                           f"has device owner {port.device_owner}.")
+        floating.disassociate_port(session, port.id)
         repo.release_port(session, port.id)
     return respond(None, 204)

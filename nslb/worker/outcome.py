@@ -6,7 +6,7 @@ import logging
 
 from sqlalchemy.orm import Session
 
-from nslb.db import amphorae, ports, stats
+from nslb.db import amphorae, floating, ports, stats
 from nslb.db.lb_ports import vip_port_name
 from nslb.db.tree import Tree, load_tree
 from nslb.model.enums import AmphoraStatus
@@ -161,6 +161,8 @@ def deleted(session: Session, lb_id: str, error: str | None) -> None:
         ports.release_port(session, port.id)
     vip = ports.get_port(session, lb.vip_port_id)
     if vip is not None:
+        # Neutron disassociates a floating IP in the transaction that deletes its port
+        floating.disassociate_port(session, vip.id)
         if vip.name == vip_port_name(lb.id):
             ports.release_port(session, vip.id)
         else:  # a port the user brought: hand it back

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from octavia_helpers import LB_URL, active_lb
 from starlette.testclient import TestClient
 from test_networking import API, PROJECT, error, make_network, make_port
 from test_networking import make_subnet as subnet
@@ -18,6 +19,7 @@ from nslb.db.engine import Database
 from nslb.floating.reconciler import FloatingReconciler
 from nslb.floating.routers import NoopRouters
 from nslb.model.resources import FloatingIP, FloatingRouter, Port
+from nslb.worker.loop import Worker
 
 FIP_KEYS = {"id", "tenant_id", "project_id", "floating_ip_address", "floating_network_id",
             "router_id", "port_id", "fixed_ip_address", "status", "description", "tags",
@@ -270,11 +272,31 @@ def test_a_deleted_port_disassociates_its_floating_ip(client: TestClient, db: Da
     made = fip(client, floating_network_id=ext["id"], port_id=target["id"])
     reconciler.run_once()
     assert client.delete(f"{API}/ports/{target['id']}").status_code == 204
+    # disassociated in the port's own transaction, as Neutron does
+    assert show(client, made["id"])["port_id"] is None
     done = reconciler.run_once()
-    assert done.disassociated == [made["id"]] and done.deleted == [made["router_id"]]
+    assert done.deleted == [made["router_id"]]
     after = show(client, made["id"])
     assert (after["port_id"], after["status"]) == (None, "DOWN")
     assert routers.applied == {}
+
+
+def test_floating_ip_and_router_ports_cannot_be_deleted_alone(
+        client: TestClient, db: Database, reconciler: FloatingReconciler) -> None:
+    ext, _ = external(client)
+    net, _ = internal(client, gateway_ip="10.0.0.1")
+    target = make_port(client, net["id"])
+    made = fip(client, floating_network_id=ext["id"], port_id=target["id"])
+    reconciler.run_once()
+    with db.read() as session:
+        owned = [(p.id, p.device_owner) for p in session.query(Port)
+                 if p.device_owner in ("network:floatingip", "network:router_interface")]
+    assert {owner for _, owner in owned} == {"network:floatingip", "network:router_interface"}
+    for port_id, owner in owned:
+        resp = client.delete(f"{API}/ports/{port_id}")
+        assert resp.status_code == 409, resp.text
+        assert owner in error(resp.json())["message"]
+    assert show(client, made["id"])["port_id"] == target["id"]
 
 
 def test_disassociate_port_helper_for_lb_deletion(client: TestClient, db: Database) -> None:
@@ -332,3 +354,14 @@ def test_orphaned_routers_on_the_host_are_removed(client: TestClient, db: Databa
     routers.applied["0b0b0b0b-0000-4000-8000-000000000000"] = stale
     assert reconciler.run_once().deleted == ["0b0b0b0b-0000-4000-8000-000000000000"]
     assert set(routers.applied) == {made["router_id"]}
+
+
+def test_an_lb_deletion_disassociates_its_floating_ip_at_once(client: TestClient,
+                                                              worker: Worker) -> None:
+    ext, _ = external(client)
+    lb = active_lb(client, worker)
+    made = fip(client, floating_network_id=ext["id"], port_id=lb["vip_port_id"])
+    assert client.delete(f"{LB_URL}/{lb['id']}").status_code == 204
+    worker.drain()
+    assert client.get(f"{LB_URL}/{lb['id']}").status_code == 404
+    assert show(client, made["id"])["port_id"] is None  # no reconciler round needed
