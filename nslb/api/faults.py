@@ -8,6 +8,7 @@ was called.
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 
@@ -35,6 +36,10 @@ class ApiError(Exception):
                   409: "Conflict", 501: "Not Implemented"}
         return {"error": {"code": self.status, "title": titles.get(self.status, "Error"),
                           "message": self.message}}
+
+    def barbican_body(self) -> dict[str, Any]:
+        return {"code": self.status, "title": HTTPStatus(self.status).phrase,
+                "description": self.message}
 
     def neutron_body(self) -> dict[str, Any]:
         return {"NeutronError": {"type": self.neutron_type, "message": self.message,

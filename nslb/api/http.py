@@ -138,6 +138,8 @@ def error_response(request: Request, exc: ApiError) -> Response:
         body = exc.keystone_body()
     elif path.startswith("/networking"):
         body = exc.neutron_body()
+    elif path.startswith("/key-manager"):
+        body = exc.barbican_body()
     else:
         body = exc.octavia_body()
     if exc.status >= 500:
