@@ -14,6 +14,7 @@ from nslb.api.common import apply_changes, db, find, kick, list_response, show_r
 from nslb.api.faults import BadRequest, Conflict, NotFound, NotImplementedOption
 from nslb.api.http import context, parse, read_root, respond
 from nslb.api.l7rules_check import (
+    ACTION_FIELDS,
     MAX_RULES,
     check_exclusive,
     check_rule,
@@ -32,8 +33,7 @@ from nslb.model import enums
 from nslb.model.resources import L7Policy, L7Rule, Listener, Pool
 from nslb.model.status import Event
 
-POLICY_FIELDS = ("action", "redirect_pool_id", "redirect_url", "redirect_prefix",
-                 "redirect_http_code")
+POLICY_FIELDS = ("action", *ACTION_FIELDS)
 
 
 def view(policy: L7Policy, rule_ids: list[str]) -> dict[str, Any]:
@@ -46,6 +46,10 @@ def view(policy: L7Policy, rule_ids: list[str]) -> dict[str, Any]:
         "listener_id": policy.listener_id, "redirect_pool_id": policy.redirect_pool_id,
         "redirect_url": policy.redirect_url, "redirect_prefix": policy.redirect_prefix,
         "redirect_http_code": policy.redirect_http_code, "position": policy.position,
+        # nslb extension (FIXED_RESPONSE); null for Octavia's actions
+        "fixed_response_status_code": policy.fixed_response_status_code,
+        "fixed_response_content_type": policy.fixed_response_content_type,
+        "fixed_response_body": policy.fixed_response_body,
         "rules": [{"id": r} for r in rule_ids], "created_at": ts(policy.created_at),
         "updated_at": ts(policy.updated_at), "tags": list(policy.tags),
     }

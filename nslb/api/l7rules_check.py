@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from nslb.api.faults import BadRequest
-from nslb.model import grammar, pcre
+from nslb.model import addresses, grammar, pcre
 from nslb.model.enums import L7PolicyAction as A
 from nslb.model.enums import L7RuleCompareType as C
 from nslb.model.enums import L7RuleType as T
@@ -47,36 +47,58 @@ def check_exclusive(fields: dict[str, Any]) -> None:
                        "at the same time")
 
 
+FIXED_FIELDS = ("fixed_response_status_code", "fixed_response_content_type",
+                "fixed_response_body")
+ACTION_FIELDS = ("redirect_pool_id", "redirect_url", "redirect_prefix", "redirect_http_code",
+                 *FIXED_FIELDS)
+# What each action uses; every other action field is cleared.
+USES: dict[str, tuple[str, ...]] = {
+    A.REJECT: (),
+    A.REDIRECT_TO_POOL: ("redirect_pool_id",),
+    A.REDIRECT_TO_URL: ("redirect_url", "redirect_http_code"),
+    A.REDIRECT_PREFIX: ("redirect_prefix", "redirect_http_code"),
+    A.FIXED_RESPONSE: FIXED_FIELDS,
+}
+# The field an action cannot be without, and Octavia's words when it is missing.
+REQUIRED = {
+    A.REDIRECT_TO_POOL: ("redirect_pool_id", "redirect_pool_id or redirect_pool"),
+    A.REDIRECT_TO_URL: ("redirect_url", "redirect_url"),
+    A.REDIRECT_PREFIX: ("redirect_prefix", "redirect_prefix"),
+    A.FIXED_RESPONSE: ("fixed_response_status_code", "fixed_response_status_code"),
+}
+DEFAULTS: dict[str, dict[str, object]] = {
+    A.REDIRECT_TO_URL: {"redirect_http_code": 302},
+    A.REDIRECT_PREFIX: {"redirect_http_code": 302},
+    A.FIXED_RESPONSE: {"fixed_response_content_type": "text/plain"},
+}
+
+
 def sanitize_policy(fields: dict[str, Any]) -> dict[str, Any]:
     """The policy fields after Octavia's action/redirect coupling: what the action does not
     use is cleared (for an update, `fields` is the stored policy with the request's
     changes over it; check_exclusive has checked the request itself)."""
     out = dict(fields)
     action = out.get("action")
-    if action == A.REJECT:
-        out.update(redirect_url=None, redirect_pool_id=None, redirect_prefix=None,
-                   redirect_http_code=None)
-    elif action == A.REDIRECT_TO_POOL:
-        if not out.get("redirect_pool_id"):
-            raise _invalid("redirect_pool_id or redirect_pool must not be None")
-        out.update(redirect_url=None, redirect_prefix=None, redirect_http_code=None)
-    elif action == A.REDIRECT_TO_URL:
-        if not out.get("redirect_url"):
-            raise _invalid("redirect_url must not be None")
-        out.update(redirect_pool_id=None, redirect_prefix=None)
-        out["redirect_http_code"] = out.get("redirect_http_code") or 302
-    elif action == A.REDIRECT_PREFIX:
-        if not out.get("redirect_prefix"):
-            raise _invalid("redirect_prefix must not be None")
-        out.update(redirect_pool_id=None, redirect_url=None)
-        out["redirect_http_code"] = out.get("redirect_http_code") or 302
+    if action not in USES:
+        return out
+    required = REQUIRED.get(action)
+    if required and not out.get(required[0]):
+        raise _invalid(f"{required[1]} must not be None")
+    for name in ACTION_FIELDS:
+        if name not in USES[action]:
+            out[name] = None
+    for name, default in DEFAULTS.get(action, {}).items():
+        out[name] = out.get(name) or default
     return out
 
 
 def coupled_action(changes: dict[str, Any]) -> dict[str, Any]:
-    """A PUT naming a redirect field switches the policy to that field's action."""
+    """A PUT naming a redirect (or fixed-response) field switches the policy to that
+    field's action."""
     out = dict(changes)
-    if out.get("redirect_pool_id"):
+    if out.get("fixed_response_status_code"):
+        out["action"] = A.FIXED_RESPONSE
+    elif out.get("redirect_pool_id"):
         out["action"] = A.REDIRECT_TO_POOL
     elif out.get("redirect_url"):
         out["action"] = A.REDIRECT_TO_URL
@@ -99,6 +121,9 @@ def check_rule(rule: dict[str, Any]) -> None:
         raise _rule_error(f"L7rule type {kind} only supports the EQUAL_TO compare type.")
     if kind == T.FILE_TYPE and compare not in (C.REGEX, C.EQUAL_TO):
         raise _rule_error("Invalid L7 Rule: invalid comparison type for rule type")
+    if kind == T.SOURCE_IP:
+        _check_source(compare, key, value)
+        return
     if kind in (T.SSL_CONN_HAS_CERT, T.SSL_VERIFY_RESULT):
         if key:
             raise _rule_error(f'Invalid L7 Rule: L7rule type {kind} does not use the "key" '
@@ -136,3 +161,23 @@ def _check_value(kind: T, compare: C, value: str) -> None:
     elif not (HEADER_VALUE.match(value) or QUOTED_HEADER_VALUE.match(value)):
         raise _rule_error("Invalid characters in header value" if kind == T.HEADER
                           else "Invalid characters in comparison value")
+
+
+def source_networks(value: str) -> list[str]:
+    """A SOURCE_IP rule's networks (nslb.model.addresses.network_list), or Octavia's 400."""
+    try:
+        return addresses.network_list(value)
+    except addresses.AddressError:
+        raise _rule_error("L7rule type SOURCE_IP needs IP addresses or CIDRs separated by "
+                          "spaces or commas") from None
+
+
+def _check_source(compare: C, key: str | None, value: str) -> None:
+    """SOURCE_IP (nslb extension): EQUAL_TO only, no key, at least one network."""
+    if compare != C.EQUAL_TO:
+        raise _rule_error("L7rule type SOURCE_IP only supports the EQUAL_TO compare type.")
+    if key:
+        raise _rule_error('Invalid L7 Rule: L7rule type SOURCE_IP does not use the "key" '
+                          "field.")
+    if not source_networks(value):
+        raise _rule_error("Invalid L7 Rule: L7 rule type requires a value")

@@ -19,7 +19,8 @@ from nslb.api.listing import fields_of, select_fields
 from nslb.db.query import short
 
 PROVIDERS = {
-    "amphora": "nslb: HAProxy in a Linux network namespace (Octavia amphora compatible).",
+    "amphora": "nslb: HAProxy in a Linux network namespace (Octavia amphora compatible). "
+               "Extensions: L7 policy action FIXED_RESPONSE, L7 rule type SOURCE_IP.",
     "octavia": "Alias of the amphora provider.",
 }
 # What the amphora provider accepts in a flavor profile (nslb/api/flavor_data.py) and in an

@@ -314,6 +314,20 @@ L7CompareType = Annotated[str, _one_of(*enums.L7RuleCompareType)]
 # a tab as a word break) and escapes the rest at render time.
 L7Text = Annotated[str, StringConstraints(max_length=255, pattern=r"^[^\x00-\x1f\x7f]*$")]
 RedirectCode = Annotated[int, _one_of_int(301, 302, 303, 307, 308)]
+
+
+def _fixed_status(value: int) -> int:
+    if value // 100 not in (2, 4, 5):
+        raise ValueError("must be a 2xx, 4xx or 5xx HTTP status code")
+    return value
+
+
+# FIXED_RESPONSE (nslb extension): AWS ALB's status classes, content types and body limit;
+# the body is one line of printable text (escaped for HAProxy at render time).
+FixedStatus = Annotated[int, Field(ge=200, le=599), AfterValidator(_fixed_status)]
+FixedContentType = Annotated[str, _one_of(*enums.FIXED_RESPONSE_CONTENT_TYPES)]
+FixedBody = Annotated[str, StringConstraints(min_length=1, max_length=1024,
+                                             pattern=r"^[^\x00-\x1f\x7f]*$")]
 Position = Annotated[int, Field(ge=1, le=MAX_INTEGER)]
 
 
@@ -359,6 +373,9 @@ class _L7PolicyFields(Body):
     redirect_http_code: RedirectCode | None = None
     position: Position | None = None
     tags: list[Tag] | None = None
+    fixed_response_status_code: FixedStatus | None = None
+    fixed_response_content_type: FixedContentType | None = None
+    fixed_response_body: FixedBody | None = None
 
 
 class L7PolicySingleCreate(_L7PolicyFields):

@@ -162,6 +162,9 @@ l7policy = Table(
     Column("redirect_prefix", String(255)),
     Column("redirect_http_code", Integer),
     Column("position", Integer, nullable=False),
+    Column("fixed_response_status_code", Integer),
+    Column("fixed_response_content_type", String(64)),
+    Column("fixed_response_body", String(1024)),
 )
 
 l7rule = Table(

@@ -59,3 +59,13 @@ def parse_network(text: object, strict: bool = False) -> IPNetwork:
 
 def canonical_network(text: object) -> str:
     return str(parse_network(text))
+
+
+def network_list(text: object) -> list[str]:
+    """Addresses or CIDRs separated by spaces or commas (an L7 SOURCE_IP rule's value), each
+    in its canonical network spelling; a bare address is a /32 or /128."""
+    if not isinstance(text, str):
+        raise AddressError("Invalid IP network")
+    words = [w for w in re.split(r"[ ,]+", text) if w]
+    return [canonical_network(w if "/" in w else f"{w}/{128 if ':' in w else 32}")
+            for w in words]

@@ -26,6 +26,9 @@ class L7PolicyAction(StrEnum):
     REDIRECT_TO_URL = "REDIRECT_TO_URL"
     REDIRECT_TO_POOL = "REDIRECT_TO_POOL"
     REDIRECT_PREFIX = "REDIRECT_PREFIX"
+    # nslb extension (not in Octavia): answer with a fixed status and body, as AWS ALB's
+    # fixed-response action does
+    FIXED_RESPONSE = "FIXED_RESPONSE"
 
 
 class L7RuleType(StrEnum):
@@ -37,6 +40,8 @@ class L7RuleType(StrEnum):
     SSL_CONN_HAS_CERT = "SSL_CONN_HAS_CERT"
     SSL_VERIFY_RESULT = "SSL_VERIFY_RESULT"
     SSL_DN_FIELD = "SSL_DN_FIELD"
+    # nslb extension (not in Octavia): the client's address is in one of the value's CIDRs
+    SOURCE_IP = "SOURCE_IP"
 
 
 class L7RuleCompareType(StrEnum):
@@ -166,3 +171,11 @@ INSERT_HEADERS_TLS_ONLY = frozenset(
     {"X-SSL-Client-Verify", "X-SSL-Client-Has-Cert", "X-SSL-Client-DN", "X-SSL-Client-CN",
      "X-SSL-Issuer", "X-SSL-Client-SHA1", "X-SSL-Client-Not-Before", "X-SSL-Client-Not-After"}
 )
+
+
+# nslb extensions to Octavia's L7 API, named in the amphora provider's description.
+L7_EXTENSION_ACTIONS = frozenset({L7PolicyAction.FIXED_RESPONSE})
+L7_EXTENSION_RULE_TYPES = frozenset({L7RuleType.SOURCE_IP})
+# FIXED_RESPONSE content types (AWS ALB's list)
+FIXED_RESPONSE_CONTENT_TYPES = ("text/plain", "text/css", "text/html",
+                                "application/javascript", "application/json")

@@ -159,6 +159,10 @@ class L7Policy(Resource):
     redirect_prefix: str | None = None
     redirect_http_code: int | None = None
     position: int = 1
+    # FIXED_RESPONSE (nslb extension)
+    fixed_response_status_code: int | None = None
+    fixed_response_content_type: str | None = None
+    fixed_response_body: str | None = None
 
 
 @dataclass(kw_only=True, eq=False)

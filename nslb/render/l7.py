@@ -1,16 +1,20 @@
 """L7 policies and rules as HAProxy frontend lines: one `acl` per rule, one action line per
 policy (`... if rule1 !rule2`, the rules ANDed, `!` for an inverted rule).
 
-HAProxy 2.6 evaluates `http-request deny` before `redirect` before `use_backend`, whatever
+HAProxy 2.6 evaluates `http-request` rules before `redirect` before `use_backend`, whatever
 the order in the file; Octavia documents that (REJECT before REDIRECT_TO_URL/PREFIX before
-REDIRECT_TO_POOL, each class in `position` order). The lines are written in that order, so
-the file reads the way HAProxy acts and HAProxy prints no warning about it. A policy with no
+REDIRECT_TO_POOL, each class in `position` order). nslb's FIXED_RESPONSE extension is an
+`http-request return`, so it shares REJECT's class and their positions order them. The
+lines are written in that order, so the file reads the way HAProxy acts and HAProxy prints
+no warning about it. A policy with no
 enabled rule, a disabled policy, and a redirect to a pool that is not served are left out,
 as Octavia's templates do. Every value is checked and escaped (nslb.render.values).
 """
 
 from __future__ import annotations
 
+from nslb.model.addresses import AddressError, network_list
+from nslb.model.enums import FIXED_RESPONSE_CONTENT_TYPES
 from nslb.model.enums import L7PolicyAction as A
 from nslb.model.enums import L7RuleCompareType as C
 from nslb.model.enums import L7RuleType as T
@@ -21,7 +25,8 @@ from nslb.render import values as v
 MATCH = {C.REGEX: "-m reg", C.STARTS_WITH: "-m beg", C.ENDS_WITH: "-m end",
          C.CONTAINS: "-m sub", C.EQUAL_TO: "-m str"}
 # Evaluation classes of HAProxy, in its order.
-CLASS = {A.REJECT: 0, A.REDIRECT_TO_URL: 1, A.REDIRECT_PREFIX: 1, A.REDIRECT_TO_POOL: 2}
+CLASS = {A.REJECT: 0, A.FIXED_RESPONSE: 0, A.REDIRECT_TO_URL: 1, A.REDIRECT_PREFIX: 1,
+         A.REDIRECT_TO_POOL: 2}
 REDIRECT_CODES = (301, 302, 303, 307, 308)
 
 
@@ -52,6 +57,12 @@ def acl(rule: L7Rule) -> str:
     name = v.uuid(rule.id, "l7rule id")
     kind = T(v.word(rule.type, set(T), "l7rule type"))
     compare = C(v.word(rule.compare_type, set(C), "l7rule compare_type"))
+    if kind == T.SOURCE_IP:
+        try:
+            networks = " ".join(v.network(n, "l7rule value") for n in network_list(rule.value))
+        except AddressError:
+            raise v.UnsafeValue("l7rule value") from None
+        return f"acl {name} src -- {networks}"
     if kind == T.SSL_CONN_HAS_CERT:
         return f"acl {name} ssl_c_used"
     if kind == T.SSL_VERIFY_RESULT:
@@ -78,6 +89,8 @@ def action(policy: L7Policy) -> str:
         return "http-request deny"
     if kind == A.REDIRECT_TO_POOL:
         return f"use_backend {v.uuid(policy.redirect_pool_id, 'redirect_pool_id')}"
+    if kind == A.FIXED_RESPONSE:
+        return fixed_response(policy)
     code = v.integer(policy.redirect_http_code or 302, 301, 308, "redirect_http_code")
     if code not in REDIRECT_CODES:
         raise v.UnsafeValue("redirect_http_code")
@@ -86,3 +99,18 @@ def action(policy: L7Policy) -> str:
         return f"redirect code {code} location {v.haproxy_word(url, 'redirect_url')}"
     prefix = v.matching(policy.redirect_prefix, "REDIRECT_URL", "redirect_prefix")
     return f"redirect code {code} prefix {v.haproxy_word(prefix, 'redirect_prefix')}"
+
+
+def fixed_response(policy: L7Policy) -> str:
+    """`http-request return` with a literal body (`string`, not `lf-string`: nothing in it
+    is expanded), the status and content type from their closed lists."""
+    code = v.integer(policy.fixed_response_status_code, 200, 599, "fixed_response_status_code")
+    if code // 100 not in (2, 4, 5):
+        raise v.UnsafeValue("fixed_response_status_code")
+    line = f"http-request return status {code}"
+    if policy.fixed_response_body:
+        kind = v.word(policy.fixed_response_content_type or "text/plain",
+                      set(FIXED_RESPONSE_CONTENT_TYPES), "fixed_response_content_type")
+        body = v.haproxy_word(policy.fixed_response_body, "fixed_response_body")
+        line += f" content-type {kind} string {body}"
+    return line

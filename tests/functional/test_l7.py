@@ -53,7 +53,10 @@ def test_a_policy_has_octavias_shape_and_locks_its_parents(
                          "operating_status", "admin_state_up", "project_id", "tenant_id",
                          "action", "listener_id", "redirect_pool_id", "redirect_url",
                          "redirect_prefix", "redirect_http_code", "position", "rules",
-                         "created_at", "updated_at", "tags"}
+                         "created_at", "updated_at", "tags",
+                         # nslb's FIXED_RESPONSE extension
+                         "fixed_response_status_code", "fixed_response_content_type",
+                         "fixed_response_body"}
     assert (body["provisioning_status"], body["redirect_http_code"], body["position"]) == \
         ("PENDING_CREATE", 302, 1)
     assert statuses(client, ids)["lb"] == "PENDING_UPDATE"
@@ -322,3 +325,77 @@ def test_a_listener_create_takes_policies_inline(client: TestClient, worker: Wor
     config = driver.applied[ids["lb"]].files["haproxy.cfg"]
     assert f"use_backend {pool['id']} if" in config and "server " in config
     assert {p["provisioning_status"] for p in listed} == {"ACTIVE"}
+
+
+# --- nslb's extensions: FIXED_RESPONSE and SOURCE_IP ------------------------------------
+
+
+def test_fixed_response_and_source_ip_are_rendered_in_haproxys_order(
+        client: TestClient, worker: Worker, driver: NoopDriver) -> None:
+    ids = active_tree(client, worker)
+    maintenance = policy(client, ids["listener"], action="FIXED_RESPONSE",
+                         fixed_response_status_code=503,
+                         fixed_response_content_type="application/json",
+                         fixed_response_body='{"error": "maintenance #1"}', position=2,
+                         rules=[{"type": "PATH", "compare_type": "STARTS_WITH",
+                                 "value": "/api"}])
+    assert (maintenance["action"], maintenance["fixed_response_status_code"],
+            maintenance["redirect_http_code"]) == ("FIXED_RESPONSE", 503, None)
+    worker.drain()
+    office = policy(client, ids["listener"], action="REJECT", position=1, rules=[
+        {"type": "SOURCE_IP", "compare_type": "EQUAL_TO", "invert": True,
+         "value": "192.0.2.0/24, 2001:db8::7 10.1.2.3"}])
+    worker.drain()
+    config = driver.applied[ids["lb"]].files["haproxy.cfg"]
+    rule_id = client.get(f"{L7P}/{office['id']}").json()["l7policy"]["rules"][0]["id"]
+    fixed_rule = client.get(f"{L7P}/{maintenance['id']}").json()["l7policy"]["rules"][0]["id"]
+    deny = f"    acl {rule_id} src -- 192.0.2.0/24 2001:db8::7/128 10.1.2.3/32\n" \
+           f"    http-request deny if !{rule_id}\n"
+    fixed = (f"    http-request return status 503 content-type application/json string "
+             f"{{\\\"error\\\":\\ \\\"maintenance\\ \\#1\\\"}} if {fixed_rule}\n")
+    assert deny in config and fixed in config
+    assert config.index(deny) < config.index(fixed)  # positions order the http-request rules
+    # a redirect field switches the action, the fixed fields are cleared
+    resp = client.put(f"{L7P}/{maintenance['id']}", json={"l7policy": {
+        "redirect_url": "https://example.com/"}})
+    assert resp.status_code == 200, resp.text
+    switched = resp.json()["l7policy"]
+    assert (switched["action"], switched["fixed_response_status_code"],
+            switched["fixed_response_body"]) == ("REDIRECT_TO_URL", None, None)
+    providers = client.get(f"{API}/providers").json()["providers"]
+    assert "FIXED_RESPONSE" in next(p["description"] for p in providers
+                                    if p["name"] == "amphora")
+
+
+@pytest.mark.parametrize(("attrs", "message"), [
+    ({"action": "FIXED_RESPONSE"}, "fixed_response_status_code must not be None"),
+    ({"action": "FIXED_RESPONSE", "fixed_response_status_code": 302},
+     "must be a 2xx, 4xx or 5xx HTTP status code"),
+    ({"action": "FIXED_RESPONSE", "fixed_response_status_code": 200,
+      "fixed_response_content_type": "text/x-shellscript"}, "fixed_response_content_type"),
+    ({"action": "FIXED_RESPONSE", "fixed_response_status_code": 200,
+      "fixed_response_body": "a\nb"}, "fixed_response_body"),
+    ({"action": "FIXED_RESPONSE", "fixed_response_status_code": 200,
+      "fixed_response_body": "x" * 1025}, "fixed_response_body"),
+])
+def test_fixed_response_validation(client: TestClient, worker: Worker, attrs: dict[str, Any],
+                                   message: str) -> None:
+    ids = active_tree(client, worker)
+    assert message in fault(policy(client, ids["listener"], 400, **attrs), 400)
+
+
+@pytest.mark.parametrize(("attrs", "message"), [
+    ({"compare_type": "STARTS_WITH", "value": "10.0.0.0/8"},
+     "SOURCE_IP only supports the EQUAL_TO compare type"),
+    ({"compare_type": "EQUAL_TO", "value": "10.0.0.0/8", "key": "x"},
+     'does not use the "key" field'),
+    ({"compare_type": "EQUAL_TO", "value": "10.0.0.0/33"}, "needs IP addresses or CIDRs"),
+    ({"compare_type": "EQUAL_TO", "value": "fe80::1%eth0"}, "needs IP addresses or CIDRs"),
+    ({"compare_type": "EQUAL_TO", "value": ", ,"}, "L7 rule type requires a value"),
+])
+def test_source_ip_rule_validation(client: TestClient, worker: Worker, attrs: dict[str, Any],
+                                   message: str) -> None:
+    ids = active_tree(client, worker)
+    body = policy(client, ids["listener"], action="REJECT")
+    worker.drain()
+    assert message in fault(rule(client, body["id"], 400, type="SOURCE_IP", **attrs), 400)

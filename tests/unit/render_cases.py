@@ -200,7 +200,10 @@ def l7() -> LoadBalancerSnapshot:
                {"action": "REJECT"},
                {"action": "REDIRECT_PREFIX", "redirect_prefix": "https://other.example.com"},
                {"action": "REJECT", "admin_state_up": False},
-               {"action": "REJECT"}], start=1)]
+               {"action": "REJECT"},
+               {"action": "FIXED_RESPONSE", "fixed_response_status_code": 503,
+                "fixed_response_content_type": "application/json",
+                "fixed_response_body": '{"down": "for #maintenance"}'}], start=1)]
     rules = (
         _rule(1, pol[0].id, "PATH", "STARTS_WITH", "/static"),
         _rule(2, pol[1].id, "HOST_NAME", "ENDS_WITH", ".example.com"),
@@ -214,6 +217,9 @@ def l7() -> LoadBalancerSnapshot:
         _rule(9, pol[3].id, "SSL_DN_FIELD", "REGEX", "^CN=.*$", key="CN"),
         _rule(10 % 10, pol[4].id, "PATH", "EQUAL_TO", "/never"),
         _rule(11 % 10 + 10, pol[5].id, "PATH", "EQUAL_TO", "/disabled-rule", up=False),
+        dataclasses.replace(_rule(1, pol[6].id, "SOURCE_IP", "EQUAL_TO",
+                                  "192.0.2.0/24, 2001:db8::1", invert=True),
+                            id="ccccccc1-cccc-4ccc-8ccc-ccccccccccc1"),
     )
     snap = snapshot(listeners=(listener(),), pools=(pool(), second), members=members())
     return dataclasses.replace(snap, l7policies=tuple(pol), l7rules=rules)

@@ -22,7 +22,13 @@ from pydantic import ValidationError
 from nslb.api import schemas
 from nslb.api.faults import BadRequest
 from nslb.api.l7rules_check import check_rule, sanitize_policy
-from nslb.model.enums import L7PolicyAction, L7RuleCompareType, L7RuleType
+from nslb.model.addresses import network_list
+from nslb.model.enums import (
+    FIXED_RESPONSE_CONTENT_TYPES,
+    L7PolicyAction,
+    L7RuleCompareType,
+    L7RuleType,
+)
 from nslb.model.resources import L7Policy, L7Rule, Pool
 from nslb.model.snapshot import LoadBalancerSnapshot
 from nslb.render import render_haproxy
@@ -61,6 +67,14 @@ def rule_bodies(draw: st.DrawFn) -> dict[str, Any] | None:
         value = draw(st.sampled_from(["True", "true", "yes"]))
     elif kind == "SSL_VERIFY_RESULT":
         value = draw(st.sampled_from(["0", "10", "x"]))
+    elif kind == "SOURCE_IP":
+        value = draw(_sometimes_hostile(st.lists(
+            st.one_of(st.ip_addresses().map(str),
+                      st.tuples(st.ip_addresses(v=4), st.integers(0, 32)).map(
+                          lambda t: f"{t[0]}/{t[1]}"),
+                      st.tuples(st.ip_addresses(v=6), st.integers(0, 128)).map(
+                          lambda t: f"{t[0]}/{t[1]}")),
+            min_size=1, max_size=4).map(", ".join)))
     body = {"type": kind, "compare_type": compare, "value": value,
             "invert": draw(st.booleans()),
             "admin_state_up": draw(st.sampled_from([True, True, True, False]))}
@@ -88,6 +102,12 @@ def policy_bodies(draw: st.DrawFn) -> dict[str, Any] | None:
         body["redirect_prefix"] = draw(_sometimes_hostile(URL))
     elif action == "REDIRECT_TO_POOL":
         body["redirect_pool_id"] = SECOND_POOL
+    elif action == "FIXED_RESPONSE":
+        body["fixed_response_status_code"] = draw(st.integers(200, 599))
+        body["fixed_response_content_type"] = draw(st.sampled_from(
+            [*FIXED_RESPONSE_CONTENT_TYPES, "text/x-sh"]))
+        if draw(st.booleans()):
+            body["fixed_response_body"] = draw(_sometimes_hostile(st.one_of(TEXT, QUOTED)))
     try:
         fields = schemas.L7PolicyUpdate.model_validate(body).model_dump(exclude_none=True)
         return sanitize_policy(fields)
@@ -156,12 +176,14 @@ def _check(snap: LoadBalancerSnapshot, text: str) -> None:
     frontend = text.split(f"frontend {rc.LISTENER_ID}\n", 1)[1].split("\n\n", 1)[0]
     lines = [haproxy_words(line) for line in frontend.splitlines()]
     l7 = [words for words in lines if words[0] in ("acl", "use_backend", "redirect")
-          or words[:2] == ["http-request", "deny"]]
+          or words[:2] in (["http-request", "deny"], ["http-request", "return"])]
     expected: list[list[str]] = []
     for policy, rules in _expected(snap):
         for rule in rules:
             acl = next(words for words in l7 if words[:2] == ["acl", rule.id])
-            if rule.type not in ("SSL_CONN_HAS_CERT", "SSL_VERIFY_RESULT"):
+            if rule.type == "SOURCE_IP":
+                assert acl[2:] == ["src", "--", *network_list(rule.value)], acl
+            elif rule.type not in ("SSL_CONN_HAS_CERT", "SSL_VERIFY_RESULT"):
                 assert acl[-2:] == ["--", rule.value], (acl, rule.value)
                 assert len(acl) in (5, 7, 8), acl  # acl id fetch [-i] [-m kind] -- value
             if rule.key is not None:
@@ -178,6 +200,13 @@ def _check(snap: LoadBalancerSnapshot, text: str) -> None:
                                   "prefix", policy.redirect_prefix]
         elif policy.action == "REDIRECT_TO_POOL":
             assert action[:2] == ["use_backend", SECOND_POOL]
+        elif policy.action == "FIXED_RESPONSE":
+            returned = ["http-request", "return", "status",
+                        str(policy.fixed_response_status_code)]
+            if policy.fixed_response_body:
+                returned += ["content-type", str(policy.fixed_response_content_type),
+                             "string", policy.fixed_response_body]
+            assert action[:-len(condition)] == returned, action
         else:
             assert action[:2] == ["http-request", "deny"]
         expected.append(action)
