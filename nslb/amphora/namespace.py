@@ -98,6 +98,8 @@ class NamespaceDriver:
         # amphora id -> its process handles (paths only; building them costs more than a
         # converged check)
         self._handles: dict[str, tuple[HaproxyProcess, KeepalivedProcess]] = {}
+        # amphora id -> (its haproxy master, its keepalived or 0), as last found
+        self._masters: dict[str, tuple[int, int]] = {}
         self._netlink: Netlink | None = None
         scripts.install(self.state_dir)
         layout.adopt_legacy_layout(self.state_dir)
@@ -133,7 +135,7 @@ class NamespaceDriver:
             shutil.rmtree(amphora_dir(self.state_dir, amphora_id), ignore_errors=True)
             layout.remove_legacy_link(self.state_dir, amphora_id)
             prune_bridges(self.bridges)
-            for cache in (self._digests, self._starts, self._handles):
+            for cache in (self._digests, self._starts, self._handles, self._masters):
                 cache.pop(amphora_id, None)
 
     def observe(self, amphora_id: str) -> Observation:
@@ -155,6 +157,30 @@ class NamespaceDriver:
         return Observation(running=True, listeners=summary.listeners, pools=summary.pools,
                            members=summary.members, counters=summary.counters,
                            process_start=started, vrrp=vrrp)
+
+    def alive(self, amphora_id: str) -> tuple[object, ...] | None:
+        """A token that changes when the amphora's processes or namespace change (a few
+        stat() calls, no socket): the health loop observes an amphora whose token is
+        unchanged only as often as its health monitor needs, and at once when it moved.
+        None: not running (no namespace, or no live haproxy master)."""
+        proc, keepalived = self._handles_of(amphora_id)
+        try:
+            namespace = os.stat(f"/run/netns/{proc.namespace}").st_ino
+        except OSError:
+            return None
+        known = self._masters.get(amphora_id)
+        if known is None or not all(os.path.exists(f"/proc/{pid}") for pid in known if pid) \
+                or (not known[1] and keepalived.pidfile.exists()):
+            master = proc.master_pid()
+            if master is None:
+                return None
+            known = (master, keepalived.pid() or 0)
+            self._masters[amphora_id] = known
+        try:  # keepalived's notify script rewrites the file on every VRRP transition
+            vrrp: object = keepalived.statefile.stat().st_mtime_ns
+        except OSError:
+            vrrp = None
+        return namespace, known, vrrp
 
     def _started(self, amphora_id: str, proc: HaproxyProcess,
                  counters: dict[str, ListenerCounters]) -> float:

@@ -100,7 +100,7 @@ def child_ids(session: Session, cls: type, parent_column: str,
         chunk = parents[chunk_start:chunk_start + CHUNK]
         stmt = (select(column, table.c.id).where(column.in_(chunk))
                 .order_by(table.c.created_at, table.c.id))
-        for parent, child in session.execute(stmt):
+        for parent, child in session.execute(stmt).all():  # one fetch, not one per row
             out[parent].append(child)
     return out
 

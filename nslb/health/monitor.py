@@ -7,6 +7,11 @@ A round costs what changed, not what exists (1,000 LBs in well under a second):
   and provisioning status; the trees of LBs whose three did not change since they were
   read are kept from earlier rounds (any API change bumps the generation, and the worker
   moves the other two when it settles), and the others are read with one query per table;
+- every round, every amphora's liveness is checked where the driver offers a cheap probe
+  (`alive()`: a few stat() calls); an amphora is observed (a stats round trip) when its
+  token moved, when its LB changed or is unhealthy, and otherwise as often as its health
+  monitors look: every `delay` seconds, at least every MAX_PERIOD seconds (a member's
+  status only changes when haproxy checks it, so looking more often finds nothing new);
 - amphorae are observed concurrently by a few threads (socket I/O, outside any
   transaction);
 - statuses are derived only for LBs whose observation or tree changed, and the write
@@ -49,6 +54,9 @@ SERVING = (AmphoraStatus.ALLOCATED.value, AmphoraStatus.ERROR.value,
 # Observations run in a few threads once there are more amphorae than this.
 INLINE = 16
 SUMMARY_EVERY = 30.0  # seconds between the INFO lines that sum rounds up
+# Longest time between two observations of a live amphora whose LB has no health monitor
+# with a shorter delay (statuses then only change with the config, which is seen at once).
+MAX_PERIOD = 5.0
 
 Key = tuple[int, int, str]  # an LB's generation, applied generation, provisioning status
 
@@ -73,11 +81,19 @@ def statuses_of(obs: Observation) -> tuple[Any, ...]:
     return (obs.running, obs.vrrp, obs.listeners, obs.pools, obs.members)
 
 
+def period_of(t: Tree, interval: float) -> float:
+    """Seconds between two observations of a live LB: the shortest delay of its enabled
+    health monitors, within [interval, MAX_PERIOD]."""
+    delays = [hm.delay for hm in t.healthmonitors if hm.admin_state_up]
+    return min(max(min(delays, default=MAX_PERIOD), interval), MAX_PERIOD)
+
+
 @dataclass
 class Round:
     """What one round did, for the log and the bench."""
 
     amphorae: int = 0
+    observed: int = 0
     loadbalancers: int = 0
     trees_read: int = 0
     derived: int = 0
@@ -93,7 +109,12 @@ class _Known:
 
     key: Key
     tree: Tree
+    period: float
     seen: tuple[Any, ...] | None = None
+    # the last observation of each amphora, when it was made, and the liveness tokens then
+    observations: dict[str, Observation] = field(default_factory=dict)
+    observed_at: float = float("-inf")
+    tokens: dict[str, object] = field(default_factory=dict)
     # listener id -> (raw counters, process start) as stored in listener_statistics
     counters: dict[str, tuple[dict[str, int], float]] = field(default_factory=dict)
 
@@ -120,6 +141,7 @@ class HealthMonitor:
         self._stored_counters: dict[str, tuple[dict[str, int], float]] | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._durations: list[float] = []
+        self._observed: list[int] = []
         self._summarised_at = time.monotonic()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -148,13 +170,23 @@ class HealthMonitor:
         started = time.perf_counter()
         report = Round()
         by_lb, keys = self._read(report)
+        now = self.clock()
         observe_started = time.perf_counter()
-        observed_amphorae = self._observe([a for ids in by_lb.values() for a in ids])
+        due = self._due(by_lb, now)
+        observed_amphorae = self._observe([a for lb_id in due for a in by_lb[lb_id]])
         report.observe_seconds = time.perf_counter() - observe_started
+        report.observed = len(observed_amphorae)
+        for lb_id in due:
+            known = self._known.get(lb_id)
+            if known is not None and all(a in observed_amphorae for a in by_lb[lb_id]):
+                known.observations = {a: observed_amphorae[a] for a in by_lb[lb_id]}
+                known.observed_at = now
         observed: dict[str, Observation] = {}
-        now, seen = self.clock(), set()
+        seen = set()
         for lb_id, amphora_ids in by_lb.items():
-            observations = [observed_amphorae.get(a) for a in amphora_ids]
+            known = self._known.get(lb_id)
+            last = known.observations if known is not None else {}
+            observations = [observed_amphorae.get(a, last.get(a)) for a in amphora_ids]
             if any(o is None for o in observations):
                 continue  # logged by _observe; the next round tries again
             present = [o for o in observations if o is not None]
@@ -171,7 +203,8 @@ class HealthMonitor:
             del self._unhealthy_since[gone]
         if self.failover is not None and self._unhealthy_since:
             self._fail_over(now)
-        self._write(observed, keys, report)
+        self._write({lb_id: observed[lb_id] for lb_id in due if lb_id in observed}, keys,
+                    report)  # what was not looked at again has not changed
         report.amphorae = sum(len(ids) for ids in by_lb.values())
         report.loadbalancers = len(by_lb)
         report.seconds = time.perf_counter() - started
@@ -202,10 +235,30 @@ class HealthMonitor:
                 counters = self._counters(session)
                 for lb_id, tree in load_trees(session, stale).items():
                     mine = {li.id for li in tree.listeners}
-                    self._known[lb_id] = _Known(keys[lb_id], tree, counters={
-                        k: v for k, v in counters.items() if k in mine})
+                    self._known[lb_id] = _Known(keys[lb_id], tree,
+                                                period_of(tree, self.interval), counters={
+                                                    k: v for k, v in counters.items()
+                                                    if k in mine})
                 report.trees_read = len(stale)
         return by_lb, keys
+
+    def _due(self, by_lb: dict[str, list[str]], now: float) -> list[str]:
+        """The LBs whose amphorae are observed this round (see the module docstring)."""
+        alive = getattr(self.driver, "alive", None)
+        due = []
+        for lb_id, amphora_ids in by_lb.items():
+            known = self._known.get(lb_id)
+            if known is None or alive is None:
+                due.append(lb_id)
+                continue
+            tokens = {a: alive(a) for a in amphora_ids}
+            moved = tokens != known.tokens or any(t is None for t in tokens.values())
+            known.tokens = tokens
+            if moved or known.seen is None or set(known.observations) != set(amphora_ids) \
+                    or not all(healthy(o) for o in known.observations.values()) \
+                    or now - known.observed_at >= known.period - 1e-3:
+                due.append(lb_id)
+        return due
 
     def _counters(self, session: Session) -> dict[str, tuple[dict[str, int], float]]:
         """listener id -> (raw, process start) as stored; read once, then kept current."""
@@ -301,9 +354,9 @@ class HealthMonitor:
         for listener_id, reading in obs.counters.items():
             if listener_id not in listeners:
                 continue
-            raw = asdict(reading)
-            if known.counters.get(listener_id) != (raw, obs.process_start):
-                fresh[listener_id] = (raw, obs.process_start)
+            stored = known.counters.get(listener_id)
+            if stored is None or stored[1] != obs.process_start or stored[0] != vars(reading):
+                fresh[listener_id] = (asdict(reading), obs.process_start)
         return fresh
 
     @staticmethod
@@ -378,10 +431,13 @@ class HealthMonitor:
                         "longer than its interval of %.0f ms", report.seconds * 1000,
                         report.amphorae, report.loadbalancers, self.interval * 1000)
         self._durations.append(report.seconds)
+        self._observed.append(report.observed)
         if time.monotonic() - self._summarised_at >= SUMMARY_EVERY:
             durations, self._durations = self._durations, []
+            observed, self._observed = self._observed, []
             self._summarised_at = time.monotonic()
             log.info("health rounds: %d amphorae of %d load balancers, %d rounds, "
-                     "p50 %.1f ms, max %.1f ms", report.amphorae, report.loadbalancers,
-                     len(durations), statistics.median(durations) * 1000,
-                     max(durations) * 1000)
+                     "p50 %.1f ms, max %.1f ms, %.0f amphorae observed per round",
+                     report.amphorae, report.loadbalancers, len(durations),
+                     statistics.median(durations) * 1000, max(durations) * 1000,
+                     statistics.mean(observed))

@@ -118,12 +118,16 @@ def decode_address(body: bytes) -> tuple[int, str] | None:
     family, prefix, _flags, _scope, index = IFADDR.unpack_from(body)
     attrs = _attrs(body, IFADDR.size, ADDRESS_ATTRS)
     raw = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
-    if raw is None or family not in (socket.AF_INET, socket.AF_INET6):
+    if raw is None or family not in (socket.AF_INET, socket.AF_INET6) or _link_local(raw):
         return None
-    address = socket.inet_ntop(family, raw)
-    if ipaddress.ip_address(address).is_link_local:
-        return None
-    return index, f"{address}/{prefix}"
+    return index, f"{socket.inet_ntop(family, raw)}/{prefix}"
+
+
+def _link_local(raw: bytes) -> bool:
+    """169.254.0.0/16 or fe80::/10, from the packed address."""
+    if len(raw) == 4:
+        return raw[0] == 169 and raw[1] == 254
+    return len(raw) == 16 and raw[0] == 0xFE and raw[1] & 0xC0 == 0x80
 
 
 class Netlink:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.status import PENDING
@@ -26,8 +27,10 @@ class Verdict(StrEnum):
     GIVE_UP = "give_up"    # settle the pending change as failed (ERROR) now
 
 
-@dataclass(frozen=True)
-class LbState:
+class LbState(NamedTuple):
+    """One LB as the planner reads it every round (a tuple: the planner builds one per LB
+    per second, and a frozen dataclass took four times as long to build)."""
+
     id: str
     provisioning_status: str
     generation: int

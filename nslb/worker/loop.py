@@ -368,7 +368,7 @@ class Worker:
                 again.confirmed = {**result.confirmed, **again.confirmed}
                 result, error = again, again.error
         if error is not None and self._failed(
-                dataclasses.replace(state, generation=generation), error,
+                state._replace(generation=generation), error,
                 permanent=result.permanent) is Verdict.RETRY:
             return  # the change stays PENDING_* in the database until the next attempt
         with self.db.write() as session:

@@ -149,3 +149,70 @@ def test_a_member_going_down_and_moving_counters_are_written_alone(
     assert (back.statuses_written, back.stats_written) == (3, 0)
     assert _operating(client, victim["id"]) == "ONLINE"
     health.stop()
+
+
+class LivenessDriver(ScriptedDriver):
+    """A data plane with a cheap liveness probe, as the namespace driver has."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens: dict[str, object] = {}
+        self.observed: list[str] = []
+
+    def alive(self, amphora_id: str) -> object:
+        return self.tokens.get(amphora_id, "up")
+
+    def observe(self, amphora_id: str) -> Observation:
+        self.observed.append(amphora_id)
+        return super().observe(amphora_id)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_live_amphorae_are_observed_as_often_as_their_monitors_look(
+        client: TestClient, worker: Worker, db: Database) -> None:
+    driver, clock = LivenessDriver(), Clock()
+    worker.driver = driver
+    lbs = _trees(client, worker, 3)  # HTTP monitors with delay 1 ...
+    pool = lbs[0]["pools"][0]["id"]
+    hm = client.get(f"/v2/lbaas/pools/{pool}").json()["pool"]["healthmonitor_id"]
+    resp = client.put(f"/v2/lbaas/healthmonitors/{hm}", json={"healthmonitor": {"delay": 4}})
+    assert resp.status_code == 200, resp.text  # ... but this one's has delay 4
+    worker.drain()
+    health = HealthMonitor(db, driver, clock=clock)
+    amphora_of = {}
+    health.run_once()
+    for amphora_id in driver.observed:
+        amphora_of[driver.bundles[amphora_id].loadbalancer_id] = amphora_id
+    slow = amphora_of[lbs[0]["id"]]
+
+    counts = []
+    for _ in range(8):
+        clock.now += 1
+        driver.observed.clear()
+        health.run_once()
+        counts.append(slow in driver.observed)
+        assert {amphora_of[lb["id"]] for lb in lbs[1:]} <= set(driver.observed)
+    assert counts == [False, False, False, True] * 2
+
+    driver.tokens[slow] = "restarted"  # its processes changed: looked at the next round
+    clock.now += 1
+    driver.observed.clear()
+    health.run_once()
+    assert slow in driver.observed
+
+    driver.down.add(_member(client, lbs[0])["id"])  # unhealthy members need no new look...
+    driver.bundles.pop(slow)  # ...but a data plane that is down is looked at every round
+    driver.tokens[slow] = None
+    for _ in range(2):
+        clock.now += 1
+        driver.observed.clear()
+        health.run_once()
+        assert slow in driver.observed
+    assert _operating(client, lbs[0]["id"]) == "ERROR"
