@@ -109,3 +109,51 @@ def test_l7_policies_route_reject_and_redirect_real_requests(env: Env, hosts: La
     api.change(lb_id, "PUT", f"{L7P}/{reject}", {"l7policy": {"admin_state_up": False}})
     status, _, _ = curl(client, vip + "/static/admin/x", 'X-Token: bad"one"#1')
     assert status == "200"
+
+
+def test_every_rule_type_and_the_extensions_with_real_requests(env: Env, hosts: Lab) -> None:
+    """FILE_TYPE, COOKIE, REGEX on a header, an inverted rule, and nslb's two extensions:
+    SOURCE_IP (two clients, one inside the network) and FIXED_RESPONSE (status, type, body)."""
+    api = env.api
+    hosts.serve(hosts.host("be1", [f"{BACKENDS[0]}/24"]), "be1")
+    hosts.serve(hosts.host("be2", [f"{BACKENDS[1]}/24"]), "be2")
+    inside = hosts.host("in", [f"{CLIENT}/24"])
+    outside = hosts.host("out", ["10.250.20.60/24"])
+    lb = api.create_lb(http_lb(env.subnet, [{"address": BACKENDS[0]}]))
+    lb_id, vip = lb["id"], url(lb["vip_address"], "")
+    listener = api.listener_id(lb_id)
+    second = api.change(lb_id, "POST", POOLS, {"pool": {
+        "loadbalancer_id": lb_id, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
+        "members": []}})["pool"]["id"]
+    api.change(lb_id, "POST", f"{POOLS}/{second}/members",
+               {"member": {"address": BACKENDS[1], "protocol_port": 8080}})
+
+    def add(**policy: object) -> None:
+        api.change(lb_id, "POST", L7P, {"l7policy": {"listener_id": listener, **policy}})
+
+    add(action="FIXED_RESPONSE", fixed_response_status_code=503,
+        fixed_response_content_type="text/plain",
+        fixed_response_body='down for "maintenance" # back soon', rules=[
+            {"type": "PATH", "compare_type": "STARTS_WITH", "value": "/admin"},
+            {"type": "SOURCE_IP", "compare_type": "EQUAL_TO", "invert": True,
+             "value": f"{CLIENT}/32, 10.250.21.0/24"}])
+    add(action="REDIRECT_TO_POOL", redirect_pool_id=second, rules=[
+        {"type": "FILE_TYPE", "compare_type": "EQUAL_TO", "value": "png"}])
+    add(action="REDIRECT_TO_POOL", redirect_pool_id=second, rules=[
+        {"type": "COOKIE", "compare_type": "EQUAL_TO", "key": "canary", "value": "yes"}])
+    add(action="REJECT", rules=[
+        {"type": "HEADER", "compare_type": "REGEX", "key": "User-Agent",
+         "value": "^bad-bot/[0-9]+$"}])
+
+    # /admin from outside the allowed networks: the fixed response, as written
+    status, _, body = curl(outside, vip + "/admin/x")
+    assert (status, body) == ("503", 'down for "maintenance" # back soon')
+    status, _, body = curl(inside, vip + "/admin/x")
+    assert status == "200" and '"be1"' in body
+    assert curl(outside, vip + "/img/a.png")[2].count('"be2"') == 1
+    assert '"be1"' in curl(outside, vip + "/img/a.pngx")[2]
+    assert '"be2"' in curl(outside, vip + "/", "Cookie: a=1; canary=yes")[2]
+    assert '"be1"' in curl(outside, vip + "/", "Cookie: canary=no")[2]
+    assert curl(outside, vip + "/", "User-Agent: bad-bot/12")[0] == "403"
+    status, _, body = curl(outside, vip + "/", "User-Agent: bad-bot/12x")
+    assert status == "200" and '"be1"' in body
