@@ -10,6 +10,7 @@ from nslb.db import amphorae, floating, ports, stats
 from nslb.db.lb_ports import vip_port_name
 from nslb.db.tree import Tree, load_tree
 from nslb.model.enums import AmphoraStatus
+from nslb.model.enums import OperatingStatus as O
 from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.resources import (
     Amphora,
@@ -75,6 +76,17 @@ def _set_status(obj: Resource, status: P) -> None:
     obj.provisioning_status = status
 
 
+def _monitor_settled(hm: HealthMonitor, t: Tree) -> None:
+    """A monitor that went ACTIVE is ONLINE when it watches (it and its pool enabled),
+    else OFFLINE, as Octavia's MarkHealthMonitorActiveInDB writes it; the health loop
+    corrects it from what haproxy reports, by the same rule (health/derive.py)."""
+    pool = next((p for p in t.pools if p.id == hm.pool_id), None)
+    watching = hm.admin_state_up and pool is not None and pool.admin_state_up
+    status = O.ONLINE if watching else O.OFFLINE
+    if hm.operating_status != status:
+        hm.operating_status, hm.updated_at = status, utcnow()
+
+
 def _record_amphorae(session: Session, lb: LoadBalancer, generation: int,
                      confirmed: dict[str, str], host: str) -> None:
     """What each amphora's data plane confirmed; a first confirmation makes it ALLOCATED."""
@@ -120,6 +132,8 @@ def applied(session: Session, lb_id: str, generation: int, error: str | None,
         status = plan.get(obj.id)
         if status is not None and status != P.DELETED:
             _set_status(obj, status)
+            if isinstance(obj, HealthMonitor) and status == P.ACTIVE:
+                _monitor_settled(obj, t)
     lb.applied_generation = generation
     _drop(session, gone)
     if error is None:

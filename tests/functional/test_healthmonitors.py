@@ -172,3 +172,25 @@ def test_tcp_hm_update_refuses_http_fields_even_null(client: TestClient,
     fault(client.put(url, json={"healthmonitor": {"url_path": "/x"}}), 400)
     assert hm(client, created["id"])["http_method"] is None
     assert prov(hm(client, created["id"])) == "ACTIVE"
+
+
+def test_a_settled_monitor_is_online_when_enabled_and_offline_when_not(
+        client: TestClient, worker: Worker) -> None:
+    """As Octavia's MarkHealthMonitorActiveInDB: the write that makes a monitor ACTIVE makes
+    it ONLINE (or OFFLINE when disabled), with updated_at, whatever the driver."""
+    ids = active_tree(client, worker, hm_too=False)
+    created = create_hm(client, ids["pool"])
+    assert created["operating_status"] == "OFFLINE"
+    worker.drain()
+    settled = hm(client, created["id"])
+    assert (prov(settled), settled["operating_status"]) == ("ACTIVE", "ONLINE")
+    assert settled["updated_at"] is not None
+    url = f"{HM_URL}/{created['id']}"
+    resp = client.put(url, json={"healthmonitor": {"admin_state_up": False}})
+    assert resp.status_code == 200, resp.text
+    worker.drain()
+    assert hm(client, created["id"])["operating_status"] == "OFFLINE"
+    resp = client.put(url, json={"healthmonitor": {"admin_state_up": True}})
+    assert resp.status_code == 200, resp.text
+    worker.drain()
+    assert hm(client, created["id"])["operating_status"] == "ONLINE"
