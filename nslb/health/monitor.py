@@ -43,7 +43,7 @@ from nslb.health.autofailover import AutoFailover
 from nslb.health.derive import derive
 from nslb.model.enums import AmphoraStatus
 from nslb.model.enums import ProvisioningStatus as P
-from nslb.model.resources import Amphora
+from nslb.model.resources import Amphora, utcnow
 
 log = logging.getLogger(__name__)
 # An ERROR LB may still serve its last good config: its operating status stays true too.
@@ -372,8 +372,10 @@ class HealthMonitor:
         return out
 
     def _store_statuses(self, session: Session, statuses: dict[str, dict[str, str]]) -> int:
-        """One UPDATE statement per table, executed for every changed row."""
+        """One UPDATE statement per table, executed for every changed row; updated_at moves
+        with the status, as Octavia's rows do on every write."""
         by_table: dict[Any, list[dict[str, str]]] = {}
+        now = utcnow()
         for lb_id, changed in statuses.items():
             for obj in self._known[lb_id].tree.everything():
                 if obj.id in changed:
@@ -381,7 +383,8 @@ class HealthMonitor:
                         {"row_id": obj.id, "new_status": changed[obj.id]})
         for table, params in by_table.items():
             session.execute(update(table).where(table.c.id == bindparam("row_id"))
-                            .values(operating_status=bindparam("new_status")), params)
+                            .values(operating_status=bindparam("new_status"), updated_at=now),
+                            params)
         return sum(len(p) for p in by_table.values())
 
     # --- failover --------------------------------------------------------------------------

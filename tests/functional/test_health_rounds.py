@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from octavia_helpers import LB_URL, members_url, vip_subnet
@@ -17,6 +18,7 @@ from nslb.amphora.base import ListenerCounters, Observation
 from nslb.amphora.noop import NoopDriver
 from nslb.db.engine import Database
 from nslb.health.monitor import INLINE, HealthMonitor
+from nslb.model.resources import Member
 from nslb.worker.loop import Worker
 
 COUNT = INLINE + 8  # enough to be observed by the thread pool
@@ -129,7 +131,10 @@ def test_a_member_going_down_and_moving_counters_are_written_alone(
     health = HealthMonitor(db, driver, threads=4)
     health.run_once()
     victim = lbs[5]
-    driver.down.add(_member(client, victim)["id"])
+    victim_member = _member(client, victim)["id"]
+    with db.write() as session:  # stamps are whole seconds: start from an older one
+        session.get(Member, victim_member).updated_at = datetime(2020, 1, 1)
+    driver.down.add(victim_member)
     listener_id = victim["listeners"][0]["id"]
     driver.counters[listener_id] = ListenerCounters(total_connections=7, bytes_in=700)
 
@@ -139,6 +144,7 @@ def test_a_member_going_down_and_moving_counters_are_written_alone(
     # the member ERROR, its pool and the LB DEGRADED; the other LBs untouched
     assert (report.statuses_written, report.stats_written) == (3, 1)
     assert _member(client, victim)["operating_status"] == "ERROR"
+    assert _updated_at(db, victim_member).year > 2020  # moved with the status, as in Octavia
     assert _operating(client, victim["id"]) == "DEGRADED"
     assert {_operating(client, lb["id"]) for lb in lbs if lb is not victim} == {"ONLINE"}
     stats = client.get(f"{LB_URL}/{victim['id']}/stats").json()["stats"]
@@ -149,6 +155,14 @@ def test_a_member_going_down_and_moving_counters_are_written_alone(
     assert (back.statuses_written, back.stats_written) == (3, 0)
     assert _operating(client, victim["id"]) == "ONLINE"
     health.stop()
+
+
+def _updated_at(db: Database, member_id: str) -> datetime:
+    """The row's own timestamp (the API shows whole seconds)."""
+    with db.read() as session:
+        row = session.get(Member, member_id)
+        assert row is not None and row.updated_at is not None
+        return row.updated_at
 
 
 class LivenessDriver(ScriptedDriver):
