@@ -103,12 +103,18 @@ def new_listener(data: s.ListenerSingleCreate, lb: LoadBalancer, project_id: str
     return listener
 
 
-def check_pool_for_listener(pool: Pool, listener: Listener) -> None:
-    allowed = enums.LISTENER_POOL_PROTOCOLS.get(listener.protocol, frozenset())
-    if pool.protocol not in allowed:
+def check_protocols(listener_protocol: str, pool_protocol: str) -> None:
+    """Octavia's _validate_protocol: the listener/pool combination is checked before the
+    provider sees the object, so a misfit is a 400 even for a protocol nslb does not serve
+    (which would otherwise be the provider's 501)."""
+    if pool_protocol not in enums.LISTENER_POOL_PROTOCOLS.get(listener_protocol, frozenset()):
         raise ValidationFailure(
-            f"The pool protocol '{pool.protocol}' is invalid while the listener protocol is "
-            f"'{listener.protocol}'.")
+            f"The pool protocol '{pool_protocol}' is invalid while the listener protocol is "
+            f"'{listener_protocol}'.")
+
+
+def check_pool_for_listener(pool: Pool, listener: Listener) -> None:
+    check_protocols(listener.protocol, pool.protocol)
 
 
 # --- pools -----------------------------------------------------------------------------

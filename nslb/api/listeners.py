@@ -16,7 +16,6 @@ from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.faults import Conflict, NotFound, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
 from nslb.api.locks import lock_parents, mark
-from nslb.api.pools import check_protocols
 from nslb.api.quotas import enforce
 from nslb.api.schemas import ListenerCreate, ListenerUpdate
 from nslb.api.vip import plug_member_subnet
@@ -56,7 +55,7 @@ def _check_default_pool(session: Session, lb_id: str, protocol: str,
     pool = session.get(Pool, pool_id)
     if pool is None or pool.loadbalancer_id != lb_id:
         raise NotFound.of("Pool", pool_id)
-    check_protocols(protocol, pool.protocol)
+    builders.check_protocols(protocol, pool.protocol)
 
 
 async def create(request: Request) -> Response:

@@ -17,7 +17,6 @@ from nslb.api.locks import lock_parents, mark
 from nslb.api.quotas import enforce
 from nslb.api.schemas import PoolCreate, PoolUpdate
 from nslb.db import l7, tree
-from nslb.model import enums
 from nslb.model.resources import HealthMonitor, Listener, LoadBalancer, Member, Pool
 from nslb.model.status import Event
 
@@ -39,16 +38,6 @@ def render_full(pool: Pool, t: tree.Tree) -> dict[str, Any]:
     return views.pool_full(pool, listeners, members, hm)
 
 
-def check_protocols(listener_protocol: str, pool_protocol: str) -> None:
-    """Octavia's _validate_protocol: the listener/pool combination is checked before the
-    provider sees the object, so a misfit is a 400 even for a protocol nslb does not serve
-    (which would otherwise be the provider's 501)."""
-    if pool_protocol not in enums.LISTENER_POOL_PROTOCOLS.get(listener_protocol, frozenset()):
-        raise ValidationFailure(
-            f"The pool protocol '{pool_protocol}' is invalid while the listener protocol is "
-            f"'{listener_protocol}'.")
-
-
 async def create(request: Request) -> Response:
     data = parse(PoolCreate, await read_root(request, "pool"), "pool")
     if data.healthmonitor is not None or data.members:
@@ -64,7 +53,7 @@ async def create(request: Request) -> Response:
             raise ValidationFailure("The listener is not on the given load balancer.")
         lb = find(session, LoadBalancer, lb_id, ctx)
         if listener is not None:  # Octavia's API checks, before the provider's 501s
-            check_protocols(listener.protocol, data.protocol)
+            builders.check_protocols(listener.protocol, data.protocol)
             if listener.default_pool_id:
                 raise Conflict("This listener already has a default pool")
         pool = builders.new_pool(data, lb, lb.project_id)

@@ -12,6 +12,7 @@ from typing import Any
 from nslb.api import builders, l7policies
 from nslb.api import schemas as s
 from nslb.api.faults import Conflict, ValidationFailure
+from nslb.api.healthmonitors import check_type_for_pool
 from nslb.api.http import parse
 from nslb.api.l7rules_check import MAX_RULES, check_exclusive, sanitize_policy
 from nslb.db.query import short
@@ -52,6 +53,8 @@ def _add_pool(built: Built, data: s.PoolSingleCreate, lb: LoadBalancer, project:
             "Pools must be named when creating a fully populated loadbalancer.")
     if any(p.name == data.name for p in built.pools):
         raise ValidationFailure(f"Pool name {short(data.name)} is used more than once.")
+    if data.healthmonitor is not None:  # Octavia's 400s come before the provider's 501s
+        check_type_for_pool(data.healthmonitor.type, data.protocol)
     pool = builders.new_pool(data, lb, project)
     built.pools.append(pool)
     if data.healthmonitor is not None:
@@ -113,6 +116,20 @@ def add_policies(built: Built, listener: Listener, bodies: list[dict[str, Any]],
         built.l7policies.append(policy)
 
 
+def _check_default_pool_protocol(built: Built, data: s.ListenerSingleCreate) -> None:
+    """The listener/pool protocol rule, checked before the listener is built so that a
+    misfit is Octavia's 400 even when the listener's protocol would be a 501."""
+    ref = data.default_pool
+    if ref is None:
+        return
+    if set(ref) == {"name"}:
+        protocol = next((p.protocol for p in built.pools if p.name == ref["name"]), None)
+    else:
+        protocol = ref.get("protocol")
+    if isinstance(protocol, str):
+        builders.check_protocols(data.protocol, protocol)
+
+
 def build(data: s.LoadBalancerCreate, lb: LoadBalancer, project: str) -> Built:
     """Create the child objects of a tree create (not yet added to a session)."""
     built = Built()
@@ -128,6 +145,7 @@ def build(data: s.LoadBalancerCreate, lb: LoadBalancer, project: str) -> Built:
             raise Conflict("Another Listener on this Load Balancer is already using "
                            f"protocol {ports[port]} and protocol_port {port}")
         ports[port] = listener_data.protocol
+        _check_default_pool_protocol(built, listener_data)
         listener = builders.new_listener(listener_data, lb, project)
         if listener_data.default_pool is not None:
             pool = _named_pool(built, listener_data.default_pool, lb, project)

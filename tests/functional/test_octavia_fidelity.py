@@ -194,6 +194,25 @@ def test_listener_default_pool_is_checked_before_the_listener_protocol(
     assert fault(resp, 404) == f"Pool {other} not found."
 
 
+def test_single_call_create_checks_octavias_rules_before_the_providers(
+        client: TestClient) -> None:
+    """A tree create is refused with Octavia's 400 for a listener/pool misfit or a monitor
+    type the pool cannot take, even where a field would otherwise be the provider's 501."""
+    subnet = vip_subnet(client)["id"]
+    pools = [{"name": "web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}]
+    resp = client.post(LB_URL, json={"loadbalancer": {
+        "vip_subnet_id": subnet, "pools": pools, "listeners": [{
+            "protocol": "SCTP", "protocol_port": 9, "default_pool": {"name": "web"}}]}})
+    assert fault(resp, 400) == ("Validation failure: The pool protocol 'HTTP' is invalid "
+                                "while the listener protocol is 'SCTP'.")
+    resp = client.post(LB_URL, json={"loadbalancer": {
+        "vip_subnet_id": subnet, "pools": [{**pools[0], "healthmonitor": {
+            "type": "UDP-CONNECT", "delay": 5, "timeout": 3, "max_retries": 3}}]}})
+    assert fault(resp, 400) == ("Validation failure: The UDP-CONNECT type is only "
+                                "supported for pools of type UDP/SCTP.")
+    assert client.get(LB_URL).json()["loadbalancers"] == []
+
+
 # --- health monitors under the noop driver ------------------------------------------------
 
 
