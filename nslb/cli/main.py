@@ -116,17 +116,27 @@ def demo(
              "in")] = DEFAULT_STATE_DIR,
     clean: Annotated[bool, typer.Option("--clean", help="Remove everything the demo made")] =
         False,
+    tag: Annotated[str, typer.Option(
+        envvar="NSLB_DEMO_TAG",
+        help="Name of this demo: another tag is another demo with its own namespaces, "
+             "state and load balancer, which --clean with the same tag removes alone")] =
+        "nslbdemo",
 ) -> None:
     """Show a working load balancer: two web servers in namespaces, an LB built through the
     API, and requests from a client namespace through the VIP. Needs root and a running
     `nslb serve` (make run)."""
     from nslb.demo import run as demo_run
+    from nslb.demo.site import BadTag, Site
 
     try:
+        site = Site(tag)
+    except BadTag as exc:
+        raise typer.BadParameter(str(exc), param_hint="--tag") from None
+    try:
         if clean:
-            demo_run.clean()
+            demo_run.clean(site=site)
         else:
-            demo_run.run(url, physnet, bridge, state_dir / "clouds.yaml")
+            demo_run.run(url, physnet, bridge, state_dir / "clouds.yaml", site=site)
     except demo_run.DemoError as exc:
         typer.echo(f"nslb demo: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -32,8 +32,8 @@ class Site:
 
     def __post_init__(self) -> None:
         if not TAG.match(self.tag):
-            raise BadTag(f"{TAG_ENV} must be 1-24 lower-case letters, digits or '-', not "
-                         f"{self.tag[:32]!r}")
+            raise BadTag(f"the demo tag ({TAG_ENV}, --tag) must be 1-24 lower-case "
+                         f"letters, digits or '-', not {self.tag[:32]!r}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Site:
