@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from nslb import __version__
-from nslb.config import DEFAULT_STATE_DIR, ConfigError, load
+from nslb.config import DEFAULT_STATE_DIR, ConfigError, Settings, load
 
 app = typer.Typer(
     help="nslb: OpenStack Octavia-compatible load balancers as HAProxy in Linux network "
@@ -180,6 +180,56 @@ def _rotate_secret_keys(state_dir: Path, db_url: str | None) -> None:
     typer.echo(f"rotated: payload key {done.primary} is now the primary in "
                f"{state_dir / 'secret-keys'}; {done.resealed} payloads re-encrypted; "
                f"keys removed: {removed}")
+
+
+@app.command()
+def trace(
+    lb: Annotated[str, typer.Argument(
+        help="The load balancer's name or id (or the id of one of its amphorae)")],
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="Print everything found as JSON instead of a tree")] = False,
+    state_dir: Annotated[Path | None, typer.Option(
+        help="nslb serve's state dir [default: /var/lib/nslb; env NSLB_STATE_DIR]")] = None,
+    db: Annotated[str | None, typer.Option(
+        "--db", help="nslb serve's database URL [default: sqlite:///<state-dir>/nslb.db; "
+                     "env NSLB_DB]")] = None,
+    physnet: Annotated[list[str] | None, typer.Option(
+        help="NAME:BRIDGE as given to nslb serve, to check each port is on its bridge "
+             "[default: physnet1:nslb-br0; env NSLB_PHYSNET]")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="nslb serve's TOML file [env NSLB_CONFIG]")] = None,
+) -> None:
+    """Show the path of a load balancer's VIP on this host, and what is wrong on it.
+
+    Walks LB -> amphorae and their roles -> each namespace -> its interfaces, their veth
+    peers, the bridge (VLAN, VXLAN uplinks) -> addresses and routes -> which namespace holds
+    the VIP (VRRP state and the address actually present) -> haproxy master/worker and
+    keepalived pids -> listeners, pools and members as haproxy reports them -> the last
+    apply and its generation against the database's. Reads nslb serve's database
+    directly (it works while nslb serve is down) and changes nothing. Needs root.
+
+    Exit status: 0 no problem, 1 warnings only, 2 errors, 3 nothing could be traced.
+    """
+    from nslb.ops import trace_read, trace_view
+    from nslb.ops.findings import exit_status
+
+    settings = _settings(config, {"state_dir": state_dir, "db": db, "physnet": physnet})
+    try:
+        found = trace_read.trace(settings, lb)
+    except trace_read.TraceError as exc:
+        typer.echo(f"nslb trace: {exc}", err=True)
+        raise typer.Exit(3) from None
+    typer.echo(trace_view.as_json(found) if json_output else trace_view.as_text(found))
+    raise typer.Exit(exit_status(p.severity for p in found.problems))
+
+
+def _settings(config: Path | None, overrides: dict[str, object]) -> Settings:
+    """nslb serve's settings as this host has them (defaults, TOML, NSLB_*, flags)."""
+    try:
+        return load(config, overrides)
+    except ConfigError as exc:
+        typer.echo(f"nslb: {exc}", err=True)
+        raise typer.Exit(3) from None
 
 
 @app.command()
