@@ -223,6 +223,41 @@ def trace(
     raise typer.Exit(exit_status(p.severity for p in found.problems))
 
 
+@app.command()
+def doctor(
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="Print the findings and the readings they came from as JSON")] = False,
+    state_dir: Annotated[Path | None, typer.Option(
+        help="nslb serve's state dir [default: /var/lib/nslb; env NSLB_STATE_DIR]")] = None,
+    physnet: Annotated[list[str] | None, typer.Option(
+        help="NAME:BRIDGE as given to nslb serve [default: physnet1:nslb-br0; env "
+             "NSLB_PHYSNET]")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="nslb serve's TOML file [env NSLB_CONFIG]")] = None,
+) -> None:
+    """Check this host before and while it runs load balancers.
+
+    haproxy/keepalived/nft versions and features, kernel features (bridge VLAN filtering,
+    VXLAN, 802.1q, IPVS), ip_forward, rp_filter, bridge-nf-call-iptables, neighbour table
+    limits against the amphorae running, file descriptor limits, free memory per LB, clock
+    synchronisation, the state dir's permissions and the haproxy account. Every finding
+    says why it matters and the command that fixes it. Only reads (kernel features are
+    tried in a throwaway network namespace). Run it as root; `ip netns exec NS nslb
+    doctor` checks the sysctls of namespace NS.
+
+    Exit status: 0 nothing to fix, 1 warnings, 2 errors.
+    """
+    from nslb.ops import doctor_checks, doctor_readings, doctor_view
+    from nslb.ops.findings import exit_status
+
+    settings = _settings(config, {"state_dir": state_dir, "physnet": physnet})
+    readings = doctor_readings.read_host(settings.state_dir, list(settings.physnets.values()))
+    findings = doctor_checks.run(readings)
+    typer.echo(doctor_view.as_json(findings, readings) if json_output
+               else doctor_view.as_text(findings))
+    raise typer.Exit(exit_status(f.severity for f in findings))
+
+
 def _settings(config: Path | None, overrides: dict[str, object]) -> Settings:
     """nslb serve's settings as this host has them (defaults, TOML, NSLB_*, flags)."""
     try:
