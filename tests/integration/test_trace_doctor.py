@@ -109,7 +109,7 @@ def settled(env: Env, lb: str) -> dict[str, Any]:
 
 
 def create(env: Env, name: str, ha: bool = False) -> dict[str, Any]:
-    extra = {"flavor_id": env.flavor} if ha else {}
+    extra: dict[str, Any] = {"flavor_id": env.flavor} if ha else {}
     return env.api.create_lb(http_lb(env.subnet, [{"address": MEMBER}], monitor=FAST_MONITOR,
                                      name=name, **extra))
 
