@@ -185,30 +185,42 @@ def _rotate_secret_keys(state_dir: Path, db_url: str | None) -> None:
 @app.command()
 def trace(
     lb: Annotated[str, typer.Argument(
-        help="The load balancer's name or id (or the id of one of its amphorae)")],
+        help="The load balancer's name or id, or the id of one of its amphorae")],
     json_output: Annotated[bool, typer.Option(
-        "--json", help="Print everything found as JSON instead of a tree")] = False,
+        "--json", help="Print everything found as JSON instead of a tree; "
+                       "`.problems` lists what is wrong")] = False,
     state_dir: Annotated[Path | None, typer.Option(
-        help="nslb serve's state dir [default: /var/lib/nslb; env NSLB_STATE_DIR]")] = None,
+        help="nslb serve's state dir (default /var/lib/nslb; env NSLB_STATE_DIR)")] = None,
     db: Annotated[str | None, typer.Option(
-        "--db", help="nslb serve's database URL [default: sqlite:///<state-dir>/nslb.db; "
-                     "env NSLB_DB]")] = None,
+        "--db", help="nslb serve's database URL (default sqlite:///<state-dir>/nslb.db; "
+                     "env NSLB_DB)")] = None,
     physnet: Annotated[list[str] | None, typer.Option(
-        help="NAME:BRIDGE as given to nslb serve, to check each port is on its bridge "
-             "[default: physnet1:nslb-br0; env NSLB_PHYSNET]")] = None,
+        help="NAME:BRIDGE as given to nslb serve, repeatable, to check that each port "
+             "is on its bridge (default physnet1:nslb-br0; env NSLB_PHYSNET)")] = None,
     config: Annotated[Path | None, typer.Option(
-        help="nslb serve's TOML file [env NSLB_CONFIG]")] = None,
+        help="nslb serve's TOML file, for the three settings above (env NSLB_CONFIG)",
+    )] = None,
 ) -> None:
     """Show the path of a load balancer's VIP on this host, and what is wrong on it.
 
-    Walks LB -> amphorae and their roles -> each namespace -> its interfaces, their veth
-    peers, the bridge (VLAN, VXLAN uplinks) -> addresses and routes -> which namespace holds
-    the VIP (VRRP state and the address actually present) -> haproxy master/worker and
-    keepalived pids -> listeners, pools and members as haproxy reports them -> the last
-    apply and its generation against the database's. Reads nslb serve's database
-    directly (it works while nslb serve is down) and changes nothing. Needs root.
+    The walk: the load balancer -> its amphorae and their roles -> each
+    namespace -> its interfaces and their veth peers -> the bridge, with the
+    port's VLAN and the bridge's uplinks (NIC, 802.1q, VXLAN) -> addresses
+    and routes inside -> which namespace holds the VIP (VRRP state, and the
+    address actually present) -> haproxy master and worker pids, keepalived
+    pid -> listeners, pools and members from haproxy's stats socket -> the
+    last apply the amphora confirmed and its generation, against the
+    database's. Then the problems: a veth without a bridge, a haproxy not
+    running, the VIP held by two namespaces, a missing route, a member DOWN...
 
-    Exit status: 0 no problem, 1 warnings only, 2 errors, 3 nothing could be traced.
+    It reads nslb serve's database directly (so it works while nslb serve is
+    down), enters only this load balancer's namespaces, and changes nothing.
+    Run it as root, with the --state-dir (or --config) nslb serve has.
+
+    Examples: nslb trace web;  nslb trace --json 3f2a... | jq .problems
+
+    Exit status: 0 no problem, 1 warnings only, 2 errors, 3 nothing traced
+    (no such load balancer, no database, not root).
     """
     from nslb.ops import trace_read, trace_view
     from nslb.ops.findings import exit_status
@@ -228,22 +240,29 @@ def doctor(
     json_output: Annotated[bool, typer.Option(
         "--json", help="Print the findings and the readings they came from as JSON")] = False,
     state_dir: Annotated[Path | None, typer.Option(
-        help="nslb serve's state dir [default: /var/lib/nslb; env NSLB_STATE_DIR]")] = None,
+        help="nslb serve's state dir, whose modes are checked (default /var/lib/nslb; "
+             "env NSLB_STATE_DIR)")] = None,
     physnet: Annotated[list[str] | None, typer.Option(
-        help="NAME:BRIDGE as given to nslb serve [default: physnet1:nslb-br0; env "
-             "NSLB_PHYSNET]")] = None,
+        help="NAME:BRIDGE as given to nslb serve, repeatable; a bridge with a host "
+             "address makes ip_forward matter (default physnet1:nslb-br0; env "
+             "NSLB_PHYSNET)")] = None,
     config: Annotated[Path | None, typer.Option(
-        help="nslb serve's TOML file [env NSLB_CONFIG]")] = None,
+        help="nslb serve's TOML file, for the settings above (env NSLB_CONFIG)")] = None,
 ) -> None:
     """Check this host before and while it runs load balancers.
 
-    haproxy/keepalived/nft versions and features, kernel features (bridge VLAN filtering,
-    VXLAN, 802.1q, IPVS), ip_forward, rp_filter, bridge-nf-call-iptables, neighbour table
-    limits against the amphorae running, file descriptor limits, free memory per LB, clock
-    synchronisation, the state dir's permissions and the haproxy account. Every finding
-    says why it matters and the command that fixes it. Only reads (kernel features are
-    tried in a throwaway network namespace). Run it as root; `ip netns exec NS nslb
-    doctor` checks the sysctls of namespace NS.
+    Checks: haproxy, keepalived and nft versions and features; the tools
+    nslb runs (ip, setpriv, socat); kernel features (bridge VLAN filtering,
+    VXLAN, 802.1q, IPVS), tried in a throwaway network namespace;
+    ip_forward; rp_filter (strict mode breaks asymmetric paths);
+    bridge-nf-call-iptables (the host firewall then filters bridged
+    traffic); neighbour table limits against the amphorae running; file
+    descriptor limits; free memory per load balancer; clock
+    synchronisation; the state dir's permissions; the haproxy account.
+
+    Each finding says why it matters and the command that fixes it. Doctor
+    only reads. Run it as root. Sysctls are read in the namespace doctor
+    runs in: `ip netns exec NS nslb doctor` checks namespace NS.
 
     Exit status: 0 nothing to fix, 1 warnings, 2 errors.
     """

@@ -29,9 +29,10 @@ STP_STATES = {0: "disabled", 1: "listening", 2: "learning", 3: "forwarding", 4: 
 BRIDGE_VLAN_INFO_PVID, BRIDGE_VLAN_INFO_UNTAGGED = 0x2, 0x4
 
 
-def read_namespace(namespace: str, host: IPRoute) -> tuple[list[Interface], list[Route]]:
-    """Interfaces (with their host ends) and main-table routes of `namespace`."""
-    bridges: dict[int, Bridge | None] = {}
+def read_namespace(namespace: str, host: IPRoute, bridges: dict[int, Bridge | None],
+                   ) -> tuple[list[Interface], list[Route]]:
+    """Interfaces (with their host ends) and main-table routes of `namespace`; `bridges`
+    caches the bridges read (a bridge is read once per trace, not once per port)."""
     with ns_route(namespace) as nsr:
         links = nsr.get_links()
         # After the dump: the kernel gives the host an id in the namespace when a link
@@ -125,7 +126,10 @@ def bridge_ports(bridge: str, sysfs: Path = SYSFS_NET) -> list[str]:
 
 
 def port_kind(name: str, sysfs: Path = SYSFS_NET) -> str:
-    """"veth", "vxlan", "vlan", "bond", "bridge" or "device" (a NIC), from sysfs."""
+    """"veth", "vxlan", "vlan", "bond", "bridge" or "device" (a NIC), from sysfs. The host
+    ends nslb makes (nsh<key>) are veths without a look: a physnet bridge holds hundreds."""
+    if name.startswith("nsh"):
+        return "veth"
     base = sysfs / name
     with contextlib.suppress(OSError):
         for line in (base / "uevent").read_text().splitlines():
@@ -133,7 +137,7 @@ def port_kind(name: str, sysfs: Path = SYSFS_NET) -> str:
                 return line.split("=", 1)[1]
     if (base / "device").exists():
         return "device"
-    return "veth" if name.startswith(("nsh", "veth")) or _is_veth(base) else "device"
+    return "veth" if name.startswith("veth") or _is_veth(base) else "device"
 
 
 def _is_veth(base: Path) -> bool:

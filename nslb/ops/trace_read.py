@@ -41,6 +41,7 @@ from nslb.ops.trace_model import (
     AmphoraTrace,
     Applied,
     Backend,
+    Bridge,
     Haproxy,
     Keepalived,
     ListenerState,
@@ -74,21 +75,22 @@ def trace(settings: Settings, ref: str) -> Trace:
             lb = find_lb(session, ref)
             tree = load_tree(session, lb)
             rows = amphorae.of_lb(session, lb.id, live_only=False)
+            known = set(session.scalars(select(amphora_table.c.id)))
             plans, served, plan_error = _plans(session, lb, tree, settings)
     except SQLAlchemyError as exc:
         raise TraceError(f"cannot read the database {database.url}: {exc}") from exc
     finally:
         database.dispose()
     result = Trace(lb=_lb_view(lb, rows), plan_error=plan_error)
-    known = {a.id for a in rows}
-    strays = [i for i in lb_amphora_dirs(settings.state_dir, lb.id) if i not in known]
+    strays = stray_amphora_dirs(settings.state_dir, lb.id, known)
+    bridges: dict[int, Bridge | None] = {}  # read once, however many ports they have here
     with host_route() as host:
         for row in rows:
-            result.amphorae.append(_amphora(settings.state_dir, lb, tree, host, row.id,
-                                            row, plans.get(row.id, []), served))
+            result.amphorae.append(_amphora(settings.state_dir, lb, tree, host, bridges,
+                                            row.id, row, plans.get(row.id, []), served))
         for stray in strays:
-            result.amphorae.append(_amphora(settings.state_dir, lb, tree, host, stray, None, [],
-                                            served))
+            result.amphorae.append(_amphora(settings.state_dir, lb, tree, host, bridges,
+                                            stray, None, [], served))
     result.problems = diagnose(result)
     return result
 
@@ -181,13 +183,17 @@ def planned_port(port: NetworkPort, physnets: dict[str, str]) -> PlannedPort:
         floating=list(port.floating), routes=routes)
 
 
-def lb_amphora_dirs(state_dir: Path, lb_id: str) -> list[str]:
-    """Amphorae on this host whose haproxy.cfg says it serves `lb_id`, by directory."""
+def stray_amphora_dirs(state_dir: Path, lb_id: str, known: set[str]) -> list[str]:
+    """Amphora directories on this host that no database row owns (`known`: every amphora
+    id in the database) and whose haproxy.cfg says it serves `lb_id`.
+
+    Only the unknown directories are opened: on a host with a thousand LBs a trace lists
+    the directory once and reads no other LB's files."""
     found = []
     root = amphora_dir(state_dir, "x").parent
     with contextlib.suppress(FileNotFoundError):
         for entry in sorted(root.iterdir()):
-            if not layout.UUID.fullmatch(entry.name):
+            if entry.name in known or not layout.UUID.fullmatch(entry.name):
                 continue
             with contextlib.suppress(OSError):
                 with open(entry / "haproxy.cfg", errors="replace") as config:
@@ -201,10 +207,11 @@ def lb_amphora_dirs(state_dir: Path, lb_id: str) -> list[str]:
 # --- one amphora on the host ---------------------------------------------------------------
 
 
-def _amphora(state_dir: Path, lb: LoadBalancer, tree: Tree, host: IPRoute, amphora_id: str,
-             row: Amphora | None, planned: list[PlannedPort], served: set[str],
-             ) -> AmphoraTrace:
-    """What the host has for one amphora; `served`: ids the rendered config serves."""
+def _amphora(state_dir: Path, lb: LoadBalancer, tree: Tree, host: IPRoute,
+             bridges: dict[int, Bridge | None], amphora_id: str, row: Amphora | None,
+             planned: list[PlannedPort], served: set[str]) -> AmphoraTrace:
+    """What the host has for one amphora; `served`: ids the rendered config serves;
+    `bridges`: the bridges read so far, by index."""
     directory = amphora_dir(state_dir, amphora_id)
     namespace = namespace_name(amphora_id)
     out = AmphoraTrace(
@@ -214,7 +221,7 @@ def _amphora(state_dir: Path, lb: LoadBalancer, tree: Tree, host: IPRoute, ampho
         directory_exists=directory.is_dir(), planned=planned, in_database=row is not None)
     if out.namespace_exists:
         with contextlib.suppress(FileNotFoundError):  # deleted while we looked
-            out.interfaces, out.routes = read_namespace(namespace, host)
+            out.interfaces, out.routes = read_namespace(namespace, host, bridges)
     keys = {port_key(p.port_id): p.port_id for p in planned}
     for interface in out.interfaces:
         if interface.name.startswith("nsv"):

@@ -10,6 +10,7 @@ from pathlib import Path
 from nslb.model.bundle import NetworkPort
 from nslb.ops.findings import ERROR, WARNING
 from nslb.ops.trace_checks import diagnose
+from nslb.ops.trace_host import port_kind
 from nslb.ops.trace_model import (
     AmphoraTrace,
     Applied,
@@ -29,7 +30,7 @@ from nslb.ops.trace_model import (
     Uplink,
     Vlan,
 )
-from nslb.ops.trace_read import lb_amphora_dirs, planned_port
+from nslb.ops.trace_read import planned_port, stray_amphora_dirs
 from nslb.ops.trace_view import as_json, as_text
 from nslb.ops.tree import Node, render
 
@@ -297,11 +298,30 @@ def test_planned_port_from_a_bundle_port() -> None:
     assert planned_port(port, {}).bridge is None
 
 
-def test_amphora_directories_of_an_lb_are_found_by_their_config(tmp_path: Path) -> None:
-    ours, other = ("22222222-2222-4222-8222-222222222222",
-                   "33333333-3333-4333-8333-333333333333")
-    for ident, owner in ((ours, LB_ID), (other, "44444444-4444-4444-8444-444444444444")):
+def test_stray_amphora_directories_of_an_lb_are_found_by_their_config(tmp_path: Path) -> None:
+    ours, other, known = ("22222222-2222-4222-8222-222222222222",
+                          "33333333-3333-4333-8333-333333333333",
+                          "55555555-5555-4555-8555-555555555555")
+    for ident, owner in ((ours, LB_ID), (other, "44444444-4444-4444-8444-444444444444"),
+                         (known, LB_ID)):
         (tmp_path / "amp" / ident).mkdir(parents=True)
         (tmp_path / "amp" / ident / "haproxy.cfg").write_text(
             f"# Configuration for loadbalancer {owner}\nglobal\n")
-    assert lb_amphora_dirs(tmp_path, LB_ID) == [ours]
+    # a directory a database row owns is no stray, whatever its config says
+    assert stray_amphora_dirs(tmp_path, LB_ID, {known}) == [ours]
+    assert stray_amphora_dirs(tmp_path / "nowhere", LB_ID, set()) == []
+
+
+def test_bridge_port_kinds_from_sysfs(tmp_path: Path) -> None:
+    for name, uevent in (("vx0", "DEVTYPE=vxlan\nINTERFACE=vx0\n"),
+                         ("eth1", "INTERFACE=eth1\n"), ("peer0", "INTERFACE=peer0\n")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "uevent").write_text(uevent)
+    (tmp_path / "eth1" / "device").mkdir()
+    (tmp_path / "peer0" / "ifindex").write_text("7\n")
+    (tmp_path / "peer0" / "iflink").write_text("8\n")
+    assert port_kind("vx0", tmp_path) == "vxlan"
+    assert port_kind("eth1", tmp_path) == "device"
+    assert port_kind("peer0", tmp_path) == "veth"
+    # nslb's own host ends are not looked up at all (there is nothing under tmp_path)
+    assert port_kind("nsh0123456789a", tmp_path) == "veth"
