@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,20 @@ STP_STATES = {0: "disabled", 1: "listening", 2: "learning", 3: "forwarding", 4: 
 BRIDGE_VLAN_INFO_PVID, BRIDGE_VLAN_INFO_UNTAGGED = 0x2, 0x4
 
 
-def read_namespace(namespace: str, host: IPRoute, bridges: dict[int, Bridge | None],
+@dataclass
+class HostReads:
+    """What one trace read from the host side, so that each is read once however many
+    ports of the load balancer it concerns: a physnet bridge may have a thousand ports."""
+
+    bridges: dict[int, Bridge | None] = field(default_factory=dict)
+    # port index -> its VLANs; None until needed (the kernel answers only with a dump of
+    # every bridge port of the host, so it is asked once)
+    vlans: dict[int, list[Vlan]] | None = None
+
+
+def read_namespace(namespace: str, host: IPRoute, reads: HostReads,
                    ) -> tuple[list[Interface], list[Route]]:
-    """Interfaces (with their host ends) and main-table routes of `namespace`; `bridges`
-    caches the bridges read (a bridge is read once per trace, not once per port)."""
+    """Interfaces (with their host ends) and main-table routes of `namespace`."""
     with ns_route(namespace) as nsr:
         links = nsr.get_links()
         # After the dump: the kernel gives the host an id in the namespace when a link
@@ -45,7 +56,7 @@ def read_namespace(namespace: str, host: IPRoute, bridges: dict[int, Bridge | No
     for link in links:
         interface = _interface(link, addresses.get(int(link["index"]), []))
         if interface.kind == "veth":
-            _find_peer(host, namespace, interface, link, host_id, bridges)
+            _find_peer(host, namespace, interface, link, host_id, reads)
         interfaces.append(interface)
     return interfaces, routes
 
@@ -60,7 +71,7 @@ def _interface(link: Any, addresses: list[str]) -> Interface:
 
 
 def _find_peer(host: IPRoute, namespace: str, interface: Interface, link: Any,
-               host_id: int | None, bridges: dict[int, Bridge | None]) -> None:
+               host_id: int | None, reads: HostReads) -> None:
     """Fill interface.peer with its host end, or mark the peer as outside the host."""
     peer_index = link.get_attr("IFLA_LINK")
     peer_netns = link.get_attr("IFLA_LINK_NETNSID")
@@ -81,14 +92,15 @@ def _find_peer(host: IPRoute, namespace: str, interface: Interface, link: Any,
     master = end.get_attr("IFLA_MASTER")
     bridge = None
     if master is not None:
-        if master not in bridges:
-            bridges[master] = _bridge(host, int(master))
-        bridge = bridges[master]
+        if master not in reads.bridges:
+            reads.bridges[master] = _bridge(host, int(master))
+        bridge = reads.bridges[master]
     interface.peer = HostEnd(
         name=str(end.get_attr("IFLA_IFNAME")), index=int(end["index"]),
         up=bool(end["flags"] & IFF_UP), mtu=int(end.get_attr("IFLA_MTU") or 0),
         bridge=bridge, stp_state=_stp_state(str(end.get_attr("IFLA_IFNAME"))),
-        vlans=_vlans(host, int(end["index"])) if bridge and bridge.vlan_filtering else [])
+        vlans=_vlans(host, reads).get(int(end["index"]), [])
+        if bridge and bridge.vlan_filtering else [])
 
 
 def _stp_state(name: str, sysfs: Path = SYSFS_NET) -> str | None:
@@ -161,9 +173,13 @@ def _uplinks(host: IPRoute, members: list[str]) -> list[Uplink]:
     return out
 
 
-def _uplink_details(host: IPRoute, uplink: Uplink) -> None:
-    with contextlib.suppress(NetlinkError, IndexError):
-        link = host.get_links(ifname=uplink.name)[0]
+def _uplink_details(host: IPRoute, uplink: Uplink, sysfs: Path = SYSFS_NET) -> None:
+    """The VNI, remote and port of a VXLAN, the id of an 802.1q interface. The link is
+    asked for by index: pyroute2 answers a lookup by name by dumping every link of the
+    host, thousands on a host full of amphorae."""
+    with contextlib.suppress(NetlinkError, IndexError, OSError, ValueError):
+        index = int((sysfs / uplink.name / "ifindex").read_text())
+        link = host.get_links(index)[0]
         data = link.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA")
         if data is None:
             return
@@ -176,21 +192,24 @@ def _uplink_details(host: IPRoute, uplink: Uplink) -> None:
             uplink.vlan_id = data.get_attr("IFLA_VLAN_ID")
 
 
-def _vlans(host: IPRoute, index: int) -> list[Vlan]:
-    """The VLANs of a port on a VLAN-filtering bridge."""
-    out = []
+def _vlans(host: IPRoute, reads: HostReads) -> dict[int, list[Vlan]]:
+    """The VLANs of every port of a VLAN-filtering bridge, by port index (read once)."""
+    if reads.vlans is not None:
+        return reads.vlans
+    reads.vlans = {}
     with contextlib.suppress(NetlinkError):
-        for msg in host.get_vlans(index=index):
+        for msg in host.get_vlans():
             spec = msg.get_attr("IFLA_AF_SPEC")
             if spec is None:
                 continue
+            port = reads.vlans.setdefault(int(msg["index"]), [])
             for kind, info in spec["attrs"]:
                 if kind == "IFLA_BRIDGE_VLAN_INFO":
                     flags = int(info["flags"])
-                    out.append(Vlan(vid=int(info["vid"]),
-                                    pvid=bool(flags & BRIDGE_VLAN_INFO_PVID),
-                                    untagged=bool(flags & BRIDGE_VLAN_INFO_UNTAGGED)))
-    return out
+                    port.append(Vlan(vid=int(info["vid"]),
+                                     pvid=bool(flags & BRIDGE_VLAN_INFO_PVID),
+                                     untagged=bool(flags & BRIDGE_VLAN_INFO_UNTAGGED)))
+    return reads.vlans
 
 
 def _addresses(nsr: IPRoute) -> dict[int, list[str]]:

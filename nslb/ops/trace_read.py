@@ -36,12 +36,11 @@ from nslb.model.resources import VRRP_PRIORITY, Amphora, LoadBalancer
 from nslb.netns.names import host_ifname, namespace_name, ns_ifname, port_key, vlan_bridge_name
 from nslb.netns.namespaces import host_route, namespace_exists
 from nslb.ops.trace_checks import diagnose
-from nslb.ops.trace_host import read_namespace
+from nslb.ops.trace_host import HostReads, read_namespace
 from nslb.ops.trace_model import (
     AmphoraTrace,
     Applied,
     Backend,
-    Bridge,
     Haproxy,
     Keepalived,
     ListenerState,
@@ -83,13 +82,13 @@ def trace(settings: Settings, ref: str) -> Trace:
         database.dispose()
     result = Trace(lb=_lb_view(lb, rows), plan_error=plan_error)
     strays = stray_amphora_dirs(settings.state_dir, lb.id, known)
-    bridges: dict[int, Bridge | None] = {}  # read once, however many ports they have here
+    reads = HostReads()
     with host_route() as host:
         for row in rows:
-            result.amphorae.append(_amphora(settings.state_dir, lb, tree, host, bridges,
+            result.amphorae.append(_amphora(settings.state_dir, lb, tree, host, reads,
                                             row.id, row, plans.get(row.id, []), served))
         for stray in strays:
-            result.amphorae.append(_amphora(settings.state_dir, lb, tree, host, bridges,
+            result.amphorae.append(_amphora(settings.state_dir, lb, tree, host, reads,
                                             stray, None, [], served))
     result.problems = diagnose(result)
     return result
@@ -208,10 +207,10 @@ def stray_amphora_dirs(state_dir: Path, lb_id: str, known: set[str]) -> list[str
 
 
 def _amphora(state_dir: Path, lb: LoadBalancer, tree: Tree, host: IPRoute,
-             bridges: dict[int, Bridge | None], amphora_id: str, row: Amphora | None,
+             reads: HostReads, amphora_id: str, row: Amphora | None,
              planned: list[PlannedPort], served: set[str]) -> AmphoraTrace:
     """What the host has for one amphora; `served`: ids the rendered config serves;
-    `bridges`: the bridges read so far, by index."""
+    `reads`: what the trace read from the host side so far."""
     directory = amphora_dir(state_dir, amphora_id)
     namespace = namespace_name(amphora_id)
     out = AmphoraTrace(
@@ -221,7 +220,7 @@ def _amphora(state_dir: Path, lb: LoadBalancer, tree: Tree, host: IPRoute,
         directory_exists=directory.is_dir(), planned=planned, in_database=row is not None)
     if out.namespace_exists:
         with contextlib.suppress(FileNotFoundError):  # deleted while we looked
-            out.interfaces, out.routes = read_namespace(namespace, host, bridges)
+            out.interfaces, out.routes = read_namespace(namespace, host, reads)
     keys = {port_key(p.port_id): p.port_id for p in planned}
     for interface in out.interfaces:
         if interface.name.startswith("nsv"):
