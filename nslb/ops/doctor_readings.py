@@ -188,8 +188,8 @@ def pss_per_lb(results: Path = BENCH_RESULTS) -> tuple[float, str]:
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         data = json.loads(results.read_text())
         value = float(data["figures"]["pss_mb_per_lb"])
-        return value, f"bench/results/latest.json ({data.get('date', 'undated')})"
-    return MEASURED_PSS_MB, "measured by make bench on 2026-11-22 (README, Performance)"
+        return value, f"make bench of {str(data.get('date', 'no date'))[:10]}"
+    return MEASURED_PSS_MB, "make bench of 2026-11-22"
 
 
 # --- clock ---------------------------------------------------------------------------------

@@ -197,7 +197,7 @@ def test_read_sysctl(tmp_path: Path) -> None:
 def test_pss_comes_from_the_bench_or_the_measured_constant(tmp_path: Path) -> None:
     results = tmp_path / "latest.json"
     results.write_text(json.dumps({"date": "2026-11-22", "figures": {"pss_mb_per_lb": 7.5}}))
-    assert pss_per_lb(results) == (7.5, "bench/results/latest.json (2026-11-22)")
+    assert pss_per_lb(results) == (7.5, "make bench of 2026-11-22")
     value, source = pss_per_lb(tmp_path / "missing.json")
     assert value == 6.9 and "2026-11-22" in source
 
