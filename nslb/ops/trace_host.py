@@ -99,7 +99,7 @@ def _find_peer(host: IPRoute, namespace: str, interface: Interface, link: Any,
         name=str(end.get_attr("IFLA_IFNAME")), index=int(end["index"]),
         up=bool(end["flags"] & IFF_UP), mtu=int(end.get_attr("IFLA_MTU") or 0),
         bridge=bridge, stp_state=_stp_state(str(end.get_attr("IFLA_IFNAME"))),
-        vlans=_vlans(host, reads).get(int(end["index"]), [])
+        vlans=bridge_vlans(host, reads).get(int(end["index"]), [])
         if bridge and bridge.vlan_filtering else [])
 
 
@@ -192,7 +192,7 @@ def _uplink_details(host: IPRoute, uplink: Uplink, sysfs: Path = SYSFS_NET) -> N
             uplink.vlan_id = data.get_attr("IFLA_VLAN_ID")
 
 
-def _vlans(host: IPRoute, reads: HostReads) -> dict[int, list[Vlan]]:
+def bridge_vlans(host: IPRoute, reads: HostReads) -> dict[int, list[Vlan]]:
     """The VLANs of every port of a VLAN-filtering bridge, by port index (read once)."""
     if reads.vlans is not None:
         return reads.vlans

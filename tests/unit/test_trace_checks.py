@@ -10,7 +10,7 @@ from pathlib import Path
 from nslb.model.bundle import NetworkPort
 from nslb.ops.findings import ERROR, WARNING
 from nslb.ops.trace_checks import diagnose
-from nslb.ops.trace_host import port_kind
+from nslb.ops.trace_host import HostReads, bridge_vlans, port_kind
 from nslb.ops.trace_model import (
     AmphoraTrace,
     Applied,
@@ -325,3 +325,36 @@ def test_bridge_port_kinds_from_sysfs(tmp_path: Path) -> None:
     assert port_kind("peer0", tmp_path) == "veth"
     # nslb's own host ends are not looked up at all (there is nothing under tmp_path)
     assert port_kind("nsh0123456789a", tmp_path) == "veth"
+
+
+class _VlanDump:
+    """What pyroute2's get_vlans() yields: one message per bridge port, its VLANs as
+    IFLA_BRIDGE_VLAN_INFO attributes (flags: 2 PVID, 4 untagged)."""
+
+    def __init__(self, index: int, vlans: list[tuple[int, int]]) -> None:
+        self.index = index
+        self.spec = {"attrs": [("IFLA_BRIDGE_VLAN_INFO", {"vid": vid, "flags": flags})
+                               for vid, flags in vlans]}
+
+    def __getitem__(self, key: str) -> int:
+        return self.index
+
+    def get_attr(self, name: str) -> object:
+        return self.spec if name == "IFLA_AF_SPEC" else None
+
+
+class _Host:
+    def __init__(self) -> None:
+        self.dumps = 0
+
+    def get_vlans(self) -> list[_VlanDump]:
+        self.dumps += 1
+        return [_VlanDump(7, [(1, 0), (207, 6)]), _VlanDump(8, [(1, 6)])]
+
+
+def test_bridge_vlans_come_from_one_dump_per_trace() -> None:
+    host, reads = _Host(), HostReads()
+    first = bridge_vlans(host, reads)  # type: ignore[arg-type]
+    assert first[7] == [Vlan(1, pvid=False, untagged=False), Vlan(207, pvid=True, untagged=True)]
+    assert first[8] == [Vlan(1, pvid=True, untagged=True)]
+    assert bridge_vlans(host, reads) is first and host.dumps == 1  # type: ignore[arg-type]
