@@ -29,6 +29,7 @@ def diagnose(trace: Trace) -> list[Problem]:
     """Every problem found, load balancer first, then per amphora."""
     problems = list(_load_balancer(trace))
     problems += _vip(trace)
+    problems += _uplinks(trace)
     for amphora in trace.amphorae:
         problems += _amphora(trace, amphora)
     return problems
@@ -94,6 +95,18 @@ def _vip(trace: Trace) -> Iterator[Problem]:
             yield Problem(ERROR, _where(amphora), f"holds the VIP but its VRRP state is "
                           f"{state or 'unknown'}: the address was added by hand or left by a "
                           "keepalived that was killed")
+
+
+def _uplinks(trace: Trace) -> Iterator[Problem]:
+    """Uplinks set up but without a carrier, once per bridge however many ports use it."""
+    bridges = {i.peer.bridge.name: i.peer.bridge for a in trace.amphorae for i in a.interfaces
+               if i.peer is not None and i.peer.bridge is not None}
+    for name, bridge in sorted(bridges.items()):
+        for uplink in bridge.uplinks:
+            if uplink.state == "no carrier":
+                yield Problem(WARNING, f"bridge {name} / uplink {uplink.name}", "set up but "
+                              "without carrier: nothing on this bridge reaches other hosts "
+                              "through it")
 
 
 # --- one amphora -------------------------------------------------------------------------

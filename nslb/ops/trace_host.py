@@ -166,11 +166,24 @@ def _uplinks(host: IPRoute, members: list[str]) -> list[Uplink]:
         kind = port_kind(name)
         if kind == "veth":
             continue
-        uplink = Uplink(name=name, kind=kind)
+        uplink = Uplink(name=name, kind=kind, state=link_state(name))
         if kind in ("vxlan", "vlan"):
             _uplink_details(host, uplink)
         out.append(uplink)
     return out
+
+
+def link_state(name: str, sysfs: Path = SYSFS_NET) -> str:
+    """"up", "admin down", "no carrier", or "" when sysfs does not say. A virtual link
+    (VXLAN, 802.1q) that is up reports its operstate as "unknown"; that counts as up."""
+    try:
+        flags = int((sysfs / name / "flags").read_text(), 16)
+        operstate = (sysfs / name / "operstate").read_text().strip()
+    except (OSError, ValueError):
+        return ""
+    if not flags & IFF_UP:
+        return "admin down"
+    return "no carrier" if operstate in ("down", "lowerlayerdown", "notpresent") else "up"
 
 
 def _uplink_details(host: IPRoute, uplink: Uplink, sysfs: Path = SYSFS_NET) -> None:

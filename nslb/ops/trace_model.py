@@ -38,6 +38,9 @@ class Uplink:
     vlan_id: int | None = None
     remote: str | None = None  # VXLAN remote (unicast peer or multicast group)
     port: int | None = None    # VXLAN UDP destination port
+    # "up"; "admin down" (set down on purpose); "no carrier" (set up, but the link is
+    # down: a NIC without cable or peer); "" when sysfs did not say
+    state: str = ""
 
 
 @dataclass

@@ -141,7 +141,8 @@ def _bridge(parent: Node, bridge: Bridge, plan: PlannedPort | None, pvid: list[i
             detail = f"802.1q VLAN {uplink.vlan_id}"
         else:
             detail = uplink.kind
-        node.add(f"uplink {uplink.name}: {detail}")
+        state = f", {uplink.state}" if uplink.state and uplink.state != "up" else ""
+        node.add(f"uplink {uplink.name}: {detail}{state}")
     if not bridge.uplinks:
         node.add("no uplink: the bridge reaches only this host's namespaces")
 

@@ -8,7 +8,8 @@ deleted, haproxy is killed, the VIP is added to the standby's namespace too, a n
 is deleted and a leftover amphora directory is planted, and trace must name each one.
 A third LB on a VLAN network with a gateway and a host route shows the port's VLAN
 segment and the routes inside, and loses its default route. The lab bridge has a VXLAN
-uplink (kept down: nothing leaves the host) that the trace must show with its VNI.
+uplink (kept down: nothing leaves the host) that the trace must show with its VNI, and
+for a while a tap without a reader (up, no carrier) that it must warn about.
 Doctor runs on this host and inside a namespace whose rp_filter the test made strict.
 Addresses: 10.207.13.0/24 (flat) and 10.207.14.0/24 (VLAN 207), inside the lab only;
 every bridge, physnet and namespace the test names contains "trc".
@@ -222,6 +223,17 @@ def test_trace_healthy_lbs_then_what_was_broken(env: Env, hosts: Lab) -> None:
         assert any(m.startswith(f"error: amphora {standby['id'][:8]}: holds the VIP but its "
                                 "VRRP state is BACKUP") for m in found), found
 
+        # an uplink set up without carrier (a tap nobody reads: frames to it are dropped)
+        tap = f"{env.lab.tag}tap"
+        sh("ip", "tuntap", "add", tap, "mode", "tap")
+        try:
+            sh("ip", "link", "set", tap, "master", env.lab.bridge, "up")
+            found = messages(traced(env, "trace-pair"))
+            assert f"warning: bridge {env.lab.bridge} / uplink {tap}: set up but without " \
+                   "carrier: nothing on this bridge reaches other hosts through it" in found, found
+        finally:
+            sh("ip", "link", "del", tap)
+
         # the VLAN LB's default route is deleted inside its namespace
         (vlan_amphora,) = vlan_data["amphorae"]
         sh("ip", "netns", "exec", vlan_amphora["namespace"], "ip", "route", "del", "default")
@@ -254,7 +266,8 @@ def _healthy_single(env: Env, single: dict[str, Any]) -> dict[str, Any]:
     assert veth["peer"]["name"] == host_ifname(single["vip_port_id"])
     assert veth["peer"]["bridge"]["name"] == env.lab.bridge
     assert {"name": env.vxlan, "kind": "vxlan", "vni": env.vni, "vlan_id": None,
-            "remote": f"{NET}.254", "port": 4789} in veth["peer"]["bridge"]["uplinks"]
+            "remote": f"{NET}.254", "port": 4789, "state": "admin down"} \
+        in veth["peer"]["bridge"]["uplinks"]
     assert {"destination": f"{NET}.0/24", "gateway": None, "interface": veth["name"]} \
         in amphora["routes"]
     assert os.path.exists(f"/proc/{amphora['haproxy']['master_pid']}")

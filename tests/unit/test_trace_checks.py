@@ -10,7 +10,7 @@ from pathlib import Path
 from nslb.model.bundle import NetworkPort
 from nslb.ops.findings import ERROR, WARNING
 from nslb.ops.trace_checks import diagnose
-from nslb.ops.trace_host import HostReads, bridge_vlans, port_kind
+from nslb.ops.trace_host import HostReads, bridge_vlans, link_state, port_kind
 from nslb.ops.trace_model import (
     AmphoraTrace,
     Applied,
@@ -142,6 +142,33 @@ def test_vlan_ports_on_filtering_and_segment_bridges() -> None:
     assert "access port of VLAN 1, the network's is 101" in only(trace).message
     peer.vlans = [Vlan(vid=101, pvid=True, untagged=True)]
     assert problems(trace) == []
+
+
+def test_an_uplink_without_carrier_is_named_once_per_bridge() -> None:
+    trace = pair()
+    for amp in trace.amphorae:
+        peer = amp.interfaces[1].peer
+        assert peer is not None and peer.bridge is not None
+        peer.bridge.uplinks[0].state = "admin down"  # on purpose: nothing to say
+    assert problems(trace) == []
+    assert "uplink vx42: VXLAN VNI 42 to 239.1.1.1 port 4789, admin down" in as_text(trace)
+    for amp in trace.amphorae:
+        peer = amp.interfaces[1].peer
+        assert peer is not None and peer.bridge is not None
+        peer.bridge.uplinks[0].state = "no carrier"
+    problem = only(trace)
+    assert (problem.severity, problem.where) == (WARNING, "bridge br0 / uplink vx42")
+    assert "nothing on this bridge reaches other hosts" in problem.message
+
+
+def test_link_state_from_sysfs(tmp_path: Path) -> None:
+    for name, flags, operstate in (("eth1", "0x1003", "up"), ("eth2", "0x1003", "down"),
+                                   ("vx0", "0x1003", "unknown"), ("eth3", "0x1002", "down")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "flags").write_text(f"{flags}\n")
+        (tmp_path / name / "operstate").write_text(f"{operstate}\n")
+    assert [link_state(n, tmp_path) for n in ("eth1", "eth2", "vx0", "eth3", "gone")] == [
+        "up", "no carrier", "up", "admin down", ""]
 
 
 def test_haproxy_not_running_outside_or_without_workers() -> None:
