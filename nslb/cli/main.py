@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from nslb import __version__
-from nslb.config import DEFAULT_STATE_DIR, ConfigError, load
+from nslb.config import DEFAULT_STATE_DIR, ConfigError, Settings, load
 
 app = typer.Typer(
     help="nslb: OpenStack Octavia-compatible load balancers as HAProxy in Linux network "
@@ -190,6 +190,110 @@ def _rotate_secret_keys(state_dir: Path, db_url: str | None) -> None:
     typer.echo(f"rotated: payload key {done.primary} is now the primary in "
                f"{state_dir / 'secret-keys'}; {done.resealed} payloads re-encrypted; "
                f"keys removed: {removed}")
+
+
+@app.command()
+def trace(
+    lb: Annotated[str, typer.Argument(
+        help="The load balancer's name or id, or the id of one of its amphorae")],
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="Print everything found as JSON instead of a tree; "
+                       "`.problems` lists what is wrong")] = False,
+    state_dir: Annotated[Path | None, typer.Option(
+        help="nslb serve's state dir (default /var/lib/nslb; env NSLB_STATE_DIR)")] = None,
+    db: Annotated[str | None, typer.Option(
+        "--db", help="nslb serve's database URL (default sqlite:///<state-dir>/nslb.db; "
+                     "env NSLB_DB)")] = None,
+    physnet: Annotated[list[str] | None, typer.Option(
+        help="NAME:BRIDGE as given to nslb serve, repeatable, to check that each port "
+             "is on its bridge (default physnet1:nslb-br0; env NSLB_PHYSNET)")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="nslb serve's TOML file, for the three settings above (env NSLB_CONFIG)",
+    )] = None,
+) -> None:
+    """Show the path of a load balancer's VIP on this host, and what is wrong on it.
+
+    The walk: the load balancer -> its amphorae and their roles -> each
+    namespace -> its interfaces and their veth peers -> the bridge, with the
+    port's VLAN and the bridge's uplinks (NIC, 802.1q, VXLAN) -> addresses
+    and routes inside -> which namespace holds the VIP (VRRP state, and the
+    address actually present) -> haproxy master and worker pids, keepalived
+    pid -> listeners, pools and members from haproxy's stats socket -> the
+    last apply the amphora confirmed and its generation, against the
+    database's. Then the problems: a veth without a bridge, a haproxy not
+    running, the VIP held by two namespaces, a missing route, a member DOWN...
+
+    It reads nslb serve's database directly (so it works while nslb serve is
+    down), enters only this load balancer's namespaces, and changes nothing.
+    Run it as root, with the --state-dir (or --config) nslb serve has.
+
+    Examples: nslb trace web;  nslb trace --json 3f2a... | jq .problems
+
+    Exit status: 0 no problem, 1 warnings only, 2 errors, 3 nothing traced
+    (no such load balancer, no database, not root).
+    """
+    from nslb.ops import trace_read, trace_view
+    from nslb.ops.findings import exit_status
+
+    settings = _settings(config, {"state_dir": state_dir, "db": db, "physnet": physnet})
+    try:
+        found = trace_read.trace(settings, lb)
+    except trace_read.TraceError as exc:
+        typer.echo(f"nslb trace: {exc}", err=True)
+        raise typer.Exit(3) from None
+    typer.echo(trace_view.as_json(found) if json_output else trace_view.as_text(found))
+    raise typer.Exit(exit_status(p.severity for p in found.problems))
+
+
+@app.command()
+def doctor(
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="Print the findings and the readings they came from as JSON")] = False,
+    state_dir: Annotated[Path | None, typer.Option(
+        help="nslb serve's state dir, whose modes are checked (default /var/lib/nslb; "
+             "env NSLB_STATE_DIR)")] = None,
+    physnet: Annotated[list[str] | None, typer.Option(
+        help="NAME:BRIDGE as given to nslb serve, repeatable; a bridge with a host "
+             "address makes ip_forward matter (default physnet1:nslb-br0; env "
+             "NSLB_PHYSNET)")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="nslb serve's TOML file, for the settings above (env NSLB_CONFIG)")] = None,
+) -> None:
+    """Check this host before and while it runs load balancers.
+
+    Checks: haproxy, keepalived and nft versions and features; the tools
+    nslb runs (ip, setpriv, socat); kernel features (bridge VLAN filtering,
+    VXLAN, 802.1q, IPVS), tried in a throwaway network namespace;
+    ip_forward; rp_filter (strict mode breaks asymmetric paths);
+    bridge-nf-call-iptables (the host firewall then filters bridged
+    traffic); neighbour table limits against the amphorae running; file
+    descriptor limits; free memory per load balancer; clock
+    synchronisation; the state dir's permissions; the haproxy account.
+
+    Each finding says why it matters and the command that fixes it. Doctor
+    only reads. Run it as root. Sysctls are read in the namespace doctor
+    runs in: `ip netns exec NS nslb doctor` checks namespace NS.
+
+    Exit status: 0 nothing to fix, 1 warnings, 2 errors.
+    """
+    from nslb.ops import doctor_checks, doctor_readings, doctor_view
+    from nslb.ops.findings import exit_status
+
+    settings = _settings(config, {"state_dir": state_dir, "physnet": physnet})
+    readings = doctor_readings.read_host(settings.state_dir, list(settings.physnets.values()))
+    findings = doctor_checks.run(readings)
+    typer.echo(doctor_view.as_json(findings, readings) if json_output
+               else doctor_view.as_text(findings))
+    raise typer.Exit(exit_status(f.severity for f in findings))
+
+
+def _settings(config: Path | None, overrides: dict[str, object]) -> Settings:
+    """nslb serve's settings as this host has them (defaults, TOML, NSLB_*, flags)."""
+    try:
+        return load(config, overrides)
+    except ConfigError as exc:
+        typer.echo(f"nslb: {exc}", err=True)
+        raise typer.Exit(3) from None
 
 
 @app.command()
