@@ -23,36 +23,36 @@ app = typer.Typer(
 @app.command()
 def serve(
     bind: Annotated[str | None, typer.Option(
-        help="HOST:PORT for the API [default: 127.0.0.1:9876; env NSLB_BIND]")] = None,
+        help="HOST:PORT for the API (default: 127.0.0.1:9876; env NSLB_BIND)")] = None,
     state_dir: Annotated[Path | None, typer.Option(
         help="Where nslb keeps its database and per-LB files "
-             "[default: /var/lib/nslb; env NSLB_STATE_DIR]")] = None,
+             "(default: /var/lib/nslb; env NSLB_STATE_DIR)")] = None,
     db: Annotated[str | None, typer.Option(
-        "--db", help="SQLAlchemy database URL [default: sqlite:///<state-dir>/nslb.db; "
-                     "env NSLB_DB]")] = None,
+        "--db", help="SQLAlchemy database URL (default: sqlite:///<state-dir>/nslb.db; "
+                     "env NSLB_DB)")] = None,
     amphora_driver: Annotated[str | None, typer.Option(
         help="namespace (HAProxy in a netns per LB, needs root) or noop (in memory, "
-             "for tests) [default: namespace; env NSLB_AMPHORA_DRIVER]")] = None,
+             "for tests) (default: namespace; env NSLB_AMPHORA_DRIVER)")] = None,
     topology: Annotated[str | None, typer.Option(
         help="SINGLE (one amphora per load balancer) or ACTIVE_STANDBY (two, the VIP held "
              "by keepalived VRRP) for load balancers created without a flavor that says "
-             "otherwise [default: SINGLE; env NSLB_TOPOLOGY]")] = None,
+             "otherwise (default: SINGLE; env NSLB_TOPOLOGY)")] = None,
     failover_timeout: Annotated[float | None, typer.Option(
         help="Seconds an amphora may stay unhealthy (haproxy or keepalived down and not "
              "repaired in place) before it is replaced automatically; 0 never replaces "
-             "[default: 30; env NSLB_FAILOVER_TIMEOUT]")] = None,
+             "(default: 30; env NSLB_FAILOVER_TIMEOUT)")] = None,
     failover_threshold: Annotated[int | None, typer.Option(
         help="When more amphorae than this are stale at once, mark them FAILOVER_STOPPED "
              "instead of replacing them (Octavia's failover_threshold); 0 for no threshold "
-             "[default: 0; env NSLB_FAILOVER_THRESHOLD]")] = None,
+             "(default: 0; env NSLB_FAILOVER_THRESHOLD)")] = None,
     physnet: Annotated[list[str] | None, typer.Option(
         help="Map a physical network to a Linux bridge, NAME:BRIDGE; repeatable; the bridge "
-             "is created if missing [default: physnet1:nslb-br0; env NSLB_PHYSNET, comma "
-             "separated]")] = None,
+             "is created if missing (default: physnet1:nslb-br0; env NSLB_PHYSNET, comma "
+             "separated)")] = None,
     auth: Annotated[str | None, typer.Option(
         help="keystone: the embedded identity service, tokens required, admin credentials "
              "in <state-dir>/clouds.yaml; noauth: project from X-Project-Id and every caller "
-             "is an admin (for tests) [default: keystone; env NSLB_AUTH]")] = None,
+             "is an admin (for tests) (default: keystone; env NSLB_AUTH)")] = None,
     public_url: Annotated[str | None, typer.Option(
         help="Base URL clients use to reach nslb, for links [env NSLB_PUBLIC_URL]")] = None,
     log_level: Annotated[str | None, typer.Option(
@@ -153,7 +153,7 @@ def rotate_keys(
                           "uses any more removed")] = False,
     db: Annotated[str | None, typer.Option(
         "--db", help="With --secrets: nslb serve's database URL "
-                     "[default: sqlite:///<state-dir>/nslb.db]")] = None,
+                     "(default: sqlite:///<state-dir>/nslb.db)")] = None,
 ) -> None:
     """Rotate the Fernet keys that sign identity tokens (a running nslb picks them up).
 
