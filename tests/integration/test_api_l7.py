@@ -58,19 +58,25 @@ def curl(ns: str, target: str, *headers: str) -> tuple[str, str, str]:
     return status, location, body
 
 
-def test_l7_policies_route_reject_and_redirect_real_requests(env: Env, hosts: Lab) -> None:
-    api = env.api
+def two_pools(env: Env, hosts: Lab) -> tuple[str, str, str, str]:
+    """(LB id, VIP URL, listener id, second pool id): an HTTP LB whose default pool has be1
+    and whose second pool has be2, both backends serving."""
     hosts.serve(hosts.host("be1", [f"{BACKENDS[0]}/24"]), "be1")
     hosts.serve(hosts.host("be2", [f"{BACKENDS[1]}/24"]), "be2")
-    client = hosts.host("cl", [f"{CLIENT}/24"])
-    lb = api.create_lb(http_lb(env.subnet, [{"address": BACKENDS[0]}]))
-    lb_id, vip = lb["id"], url(lb["vip_address"], "")
-    listener = api.listener_id(lb_id)
-    static = api.change(lb_id, "POST", POOLS, {"pool": {
+    lb = env.api.create_lb(http_lb(env.subnet, [{"address": BACKENDS[0]}]))
+    lb_id = lb["id"]
+    second = env.api.change(lb_id, "POST", POOLS, {"pool": {
         "loadbalancer_id": lb_id, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
         "members": []}})["pool"]["id"]
-    api.change(lb_id, "POST", f"{POOLS}/{static}/members",
-               {"member": {"address": BACKENDS[1], "protocol_port": 8080}})
+    env.api.change(lb_id, "POST", f"{POOLS}/{second}/members",
+                   {"member": {"address": BACKENDS[1], "protocol_port": 8080}})
+    return lb_id, url(lb["vip_address"], ""), env.api.listener_id(lb_id), second
+
+
+def test_l7_policies_route_reject_and_redirect_real_requests(env: Env, hosts: Lab) -> None:
+    api = env.api
+    client = hosts.host("cl", [f"{CLIENT}/24"])
+    lb_id, vip, listener, static = two_pools(env, hosts)
 
     def add(**policy: object) -> str:
         body = api.change(lb_id, "POST", L7P, {"l7policy": {"listener_id": listener,
@@ -115,18 +121,9 @@ def test_every_rule_type_and_the_extensions_with_real_requests(env: Env, hosts: 
     """FILE_TYPE, COOKIE, REGEX on a header, an inverted rule, and nslb's two extensions:
     SOURCE_IP (two clients, one inside the network) and FIXED_RESPONSE (status, type, body)."""
     api = env.api
-    hosts.serve(hosts.host("be1", [f"{BACKENDS[0]}/24"]), "be1")
-    hosts.serve(hosts.host("be2", [f"{BACKENDS[1]}/24"]), "be2")
     inside = hosts.host("in", [f"{CLIENT}/24"])
     outside = hosts.host("out", ["10.250.20.60/24"])
-    lb = api.create_lb(http_lb(env.subnet, [{"address": BACKENDS[0]}]))
-    lb_id, vip = lb["id"], url(lb["vip_address"], "")
-    listener = api.listener_id(lb_id)
-    second = api.change(lb_id, "POST", POOLS, {"pool": {
-        "loadbalancer_id": lb_id, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
-        "members": []}})["pool"]["id"]
-    api.change(lb_id, "POST", f"{POOLS}/{second}/members",
-               {"member": {"address": BACKENDS[1], "protocol_port": 8080}})
+    lb_id, vip, listener, second = two_pools(env, hosts)
 
     def add(**policy: object) -> None:
         api.change(lb_id, "POST", L7P, {"l7policy": {"listener_id": listener, **policy}})
