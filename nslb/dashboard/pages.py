@@ -23,7 +23,9 @@ HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # not no-referrer: under it Chromium sends `Origin: null` with our own form posts,
+    # which the CSRF check (csrf.py) must refuse; same-origin names nothing to other sites
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
