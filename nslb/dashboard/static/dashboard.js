@@ -2,7 +2,7 @@
 // Every value is written with textContent or as an attribute, never as markup.
 "use strict";
 (() => {
-  const LIST_MS = 2000, LB_MS = 1000, HISTORY = 120, W = 240, H = 40;
+  const LIST_MS = 2000, LB_MS = 1000, WINDOW = 120, MIN_SPAN = 15, GW = 120, GH = 28;
   const $ = (sel, root = document) => root.querySelector(sel);
   const setText = (el, value) => { if (el && el.textContent !== value) el.textContent = value; };
   const utc = (at) => new Date(at * 1000).toISOString().replace("T", " ").slice(0, 19);
@@ -63,7 +63,17 @@
   }
 
   // --- one load balancer: statuses, graphs, amphorae, events -----------------------------
-  const series = new Map(); // object id -> {last: [at, requests, conns, errors], points: [[rps, conns, eps]]}
+  // Each listener and member has three small graphs (requests/s, open connections,
+  // errors/s), each on its own scale, over the last WINDOW seconds of server time. The
+  // feed carries cumulative counters as the health loop last read them; rates are the
+  // difference between two health rounds, so the history lives here, in the page.
+  const METRICS = [
+    {key: "rps", digits: 1, floor: 1},
+    {key: "conn", digits: 0, floor: 1},
+    {key: "eps", digits: 1, floor: 1},
+  ];
+  const series = new Map(); // object id -> {last: [at, requests, errors] | null, points: [{at, rps, conn, eps}]}
+  let serverNow = 0;
 
   function fold(traffic) {
     for (const [id, [req, conn, err]] of Object.entries(traffic.counters)) {
@@ -74,36 +84,40 @@
         const dt = traffic.at - s.last[0];
         // a counter that went back was reset (haproxy restarted, a failover): no rate then
         const rate = (now, before) => (now >= before ? (now - before) / dt : 0);
-        s.points.push([rate(req, s.last[1]), conn, rate(err, s.last[3])]);
-        if (s.points.length > HISTORY) s.points.shift();
+        s.points.push({at: traffic.at, rps: rate(req, s.last[1]), conn, eps: rate(err, s.last[2])});
+        while (s.points.length && s.points[0].at < traffic.at - WINDOW - 10) s.points.shift();
       }
-      s.last = [traffic.at, req, conn, err];
+      s.last = [traffic.at, req, err];
     }
   }
 
-  function draw(svg, points) {
-    const top = Math.max(1, ...points.flat());
-    svg.querySelectorAll("polyline").forEach((line, k) => {
-      const xy = points.map((p, i) => {
-        const x = (W * (HISTORY - points.length + i)) / (HISTORY - 1);
-        const y = H - 2 - ((H - 4) * p[k]) / top;
-        return x.toFixed(1) + "," + y.toFixed(1);
-      });
-      line.setAttribute("points", xy.join(" "));
-    });
+  function draw(spark, points, key, top, span) {
+    const x = (at) => (GW * (at - (serverNow - span))) / span;
+    const y = (v) => GH - 1 - ((GH - 3) * v) / top;
+    const xy = points.map((p) => x(p.at).toFixed(1) + "," + y(p[key]).toFixed(1));
+    $("polyline", spark).setAttribute("points", xy.join(" "));
+    const area = xy.length
+      ? [x(points[0].at).toFixed(1) + "," + GH, ...xy, x(points[points.length - 1].at).toFixed(1) + "," + GH]
+      : [];
+    $("polygon", spark).setAttribute("points", area.join(" "));
   }
 
   function showGraphs() {
-    for (const svg of document.querySelectorAll("svg[data-graph]")) {
-      const s = series.get(svg.dataset.graph);
-      if (!s || !s.points.length) continue;
-      draw(svg, s.points);
-      const [rps, conn, eps] = s.points[s.points.length - 1];
-      svg.dataset.rps = rps.toFixed(2);
-      for (const fig of document.querySelectorAll("[data-figures]")) {
-        if (fig.dataset.figures === svg.dataset.graph) {
-          setText(fig, `${rps.toFixed(1)} req/s · ${conn} conn · ${eps.toFixed(1)} err/s`);
-        }
+    for (const box of document.querySelectorAll("[data-graph]")) {
+      const s = series.get(box.dataset.graph);
+      if (!s || !s.points.length || s.points[s.points.length - 1].at < serverNow - WINDOW) continue;
+      const latest = s.points[s.points.length - 1];
+      const shown = s.points.filter((p) => p.at >= serverNow - WINDOW - 5);
+      // the time axis grows with the history this page has, from MIN_SPAN up to WINDOW
+      const span = Math.min(WINDOW, Math.max(MIN_SPAN, serverNow - shown[0].at));
+      for (const m of METRICS) {
+        const spark = $(`.spark[data-metric="${m.key}"]`, box);
+        const top = Math.max(m.floor, ...shown.map((p) => p[m.key]));
+        draw(spark, shown, m.key, top, span);
+        setText($(".value", spark), latest[m.key].toFixed(m.digits));
+        spark.title = `peak ${top.toFixed(m.digits)} in the last ${WINDOW / 60} minutes`;
+        spark.dataset.nonzero = latest[m.key] > 0 ? "yes" : "no";
+        box.dataset[m.key] = latest[m.key].toFixed(2);
       }
     }
   }
@@ -143,7 +157,9 @@
     }
     const ids = Object.keys(feed.objects);
     $("#changed").hidden = ids.length === shown.size && ids.every((id) => shown.has(id));
-    if (feed.traffic) { fold(feed.traffic); showGraphs(); }
+    serverNow = feed.at;
+    if (feed.traffic) fold(feed.traffic);
+    showGraphs(); // also slides the graphs along while no new health round came in
     showAmphorae(feed.amphorae);
     showEvents(feed.events);
   }
