@@ -3,7 +3,7 @@ the namespace driver: log in with the admin account the server created, watch a 
 balancer go from PENDING_CREATE to ACTIVE on its page without reloading, see its graphs
 move while a client sends traffic through the VIP, and see a member's row turn red when
 its backend is killed. Screenshots go to the test's tmp dir, or to $NSLB_SCREENSHOTS
-(which is how docs/dashboard.png is refreshed).
+(dashboard.png there is the README's docs/dashboard.png).
 
 Addresses are inside 10.205.1.0/24 and the bridge and physnet names carry "dash", so this
 module can run beside other integration tests.
@@ -199,7 +199,7 @@ def test_an_lb_goes_active_its_graphs_move_and_a_killed_members_row_turns_red(
                                      f'[data-graph="{listener_id}"] .spark.rps .value')
         assert float(shown.text) > 0
         assert all(0 <= y <= 28 for _, y in points(browser, listener_id, "rps"))
-        shoot(browser, env, "dashboard.png")
+        shoot(browser, env, "dashboard-traffic.png")
 
         lab.stop(servers[1])
         dead = members[BACKENDS[1]]
@@ -210,7 +210,7 @@ def test_an_lb_goes_active_its_graphs_move_and_a_killed_members_row_turns_red(
         wait(browser, SEEN, "the change among the recent events",
              lambda: any("web-2: ONLINE \u2192 ERROR" in e.text for e in
                          browser.find_elements(By.CSS_SELECTOR, "#events li")))
-        shoot(browser, env, "dashboard-member-down.png")
+        shoot(browser, env, "dashboard.png")  # the README's
     finally:
         stopfile.touch()
         loop.wait(timeout=30)
