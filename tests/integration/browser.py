@@ -34,7 +34,15 @@ def options(profile: str) -> webdriver.ChromeOptions:
         opts.add_argument(arg)
     if os.geteuid() == 0:
         opts.add_argument("--no-sandbox")
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console, CSP reports
     return opts
+
+
+def console_problems(browser: webdriver.Chrome) -> list[str]:
+    """Console messages since the last call that show the page broken: a script error or
+    anything the Content-Security-Policy blocked (answers with an error status are not)."""
+    return [entry["message"] for entry in browser.get_log("browser")
+            if "Content Security Policy" in entry["message"] or "Uncaught" in entry["message"]]
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from nslb.dashboard.routes import WRONG_LOGIN
 from tests.integration.api_env import FAST_MONITOR, LB, Api, flat_subnet, http_lb
 from tests.integration.api_env import url as vip_url
-from tests.integration.browser import chromium, screenshot_dir
+from tests.integration.browser import chromium, console_problems, screenshot_dir
 from tests.integration.conftest import CREATED_LBS, PREFIX, Lab
 
 PHYSNET = "dashnet"
@@ -220,6 +220,7 @@ def test_an_lb_goes_active_its_graphs_move_and_a_killed_members_row_turns_red(
     assert listed.get_attribute("data-prov") == "ACTIVE"
     assert listed.get_attribute("data-op") == "DEGRADED"
     assert listed.find_element(By.TAG_NAME, "a").text == "shop"
+    assert console_problems(browser) == []  # the strict CSP blocked nothing the pages use
 
 
 def rate(browser: Chrome, object_id: str) -> float:
