@@ -98,6 +98,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     api: Api | None = None
     problems: list[str] = []
     try:
+        # Api passes --auth noauth; the later --auth keystone wins (the last value does)
         api = Api({PHYSNET: lab.bridge}, ("--auth", "keystone"))
         api.start()
         password = admin_password(api.state_dir)
@@ -238,7 +239,24 @@ def test_an_lb_goes_active_its_graphs_move_and_a_killed_members_row_turns_red(
     assert listed.get_attribute("data-prov") == "ACTIVE"
     assert listed.get_attribute("data-op") == "DEGRADED"
     assert listed.find_element(By.TAG_NAME, "a").text == "shop"
+    shoot(browser, env, "dashboard-list.png")
     assert console_problems(browser) == []  # the strict CSP blocked nothing the pages use
+
+
+def test_logging_out_ends_the_session(env: Env, browser: Chrome) -> None:
+    ensure_logged_in(browser, env)
+    token = browser.get_cookie("nslb_session")
+    assert token is not None
+    browser.find_element(By.ID, "logout").click()
+    wait(browser, SEEN, "the login form after logging out",
+         lambda: browser.current_url == f"{env.base}/dashboard/login")
+    assert browser.get_cookie("nslb_session") is None
+    # the token itself was revoked, not only forgotten by the browser
+    resp = env.api.http.get("/identity/v3/auth/tokens",
+                            headers={"X-Subject-Token": token["value"]})
+    assert resp.status_code == 404, resp.text
+    browser.get(f"{env.base}/dashboard/")
+    assert browser.current_url == f"{env.base}/dashboard/login"
 
 
 def rate(browser: Chrome, object_id: str) -> float:
