@@ -227,19 +227,22 @@ def test_an_lb_goes_active_its_graphs_move_and_a_killed_members_row_turns_red(
         assert row(browser, dead).value_of_css_property("border-left-color") == RED
         assert row(browser, members[BACKENDS[0]]).get_attribute("data-op") == "ONLINE"
         wait(browser, SEEN, "the change among the recent events",
-             lambda: any("web-2: ONLINE \u2192 ERROR" in e.text for e in
-                         browser.find_elements(By.CSS_SELECTOR, "#events li")))
+             lambda: any("web-2: ONLINE \u2192 ERROR" in text
+                         for text in texts(browser, "#events li")))
         shoot(browser, env, "dashboard.png")  # the README's
     finally:
         stopfile.touch()
         loop.wait(timeout=30)
 
     browser.get(f"{env.base}/dashboard/")
-    listed = browser.find_element(By.CSS_SELECTOR, f'#lbs tr[data-id="{lb["id"]}"]')
-    assert listed.get_attribute("data-prov") == "ACTIVE"
-    assert listed.get_attribute("data-op") == "DEGRADED"
-    assert listed.find_element(By.TAG_NAME, "a").text == "shop"
+    assert listed(browser, lb["id"]) == {"name": "shop", "prov": "ACTIVE", "op": "DEGRADED"}
     shoot(browser, env, "dashboard-list.png")
+
+    browser.get(f"{env.base}/dashboard/loadbalancers/{lb['id']}")
+    api.delete_lb(lb["id"])
+    wait(browser, SEEN, "the list again once the LB is gone",
+         lambda: browser.current_url == f"{env.base}/dashboard/"
+         and listed(browser, lb["id"]) is None)
     assert console_problems(browser) == []  # the strict CSP blocked nothing the pages use
 
 
@@ -257,6 +260,23 @@ def test_logging_out_ends_the_session(env: Env, browser: Chrome) -> None:
     assert resp.status_code == 404, resp.text
     browser.get(f"{env.base}/dashboard/")
     assert browser.current_url == f"{env.base}/dashboard/login"
+
+
+def texts(browser: Chrome, css: str) -> list[str]:
+    """The text of every element `css` selects, read in one step: the page's script
+    replaces lists (events, the LB list) wholesale, so element handles go stale."""
+    found: list[str] = browser.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]), e => e.textContent);", css)
+    return found
+
+
+def listed(browser: Chrome, lb_id: str) -> dict[str, str] | None:
+    """The LB's row on the list page (name, provisioning, operating), read in one step."""
+    found: dict[str, str] | None = browser.execute_script(
+        "const tr = document.querySelector(`#lbs tr[data-id=\"${arguments[0]}\"]`);"
+        "return tr && {name: tr.querySelector('a').textContent, prov: tr.dataset.prov,"
+        " op: tr.dataset.op};", lb_id)
+    return found
 
 
 def rate(browser: Chrome, object_id: str) -> float:

@@ -3,6 +3,7 @@
 "use strict";
 (() => {
   const LIST_MS = 2000, LB_MS = 1000, WINDOW = 120, MIN_SPAN = 15, GW = 120, GH = 28;
+  const LIST_FEED = "/dashboard/api/loadbalancers";
   const $ = (sel, root = document) => root.querySelector(sel);
   const setText = (el, value) => { if (el && el.textContent !== value) el.textContent = value; };
   const utc = (at) => new Date(at * 1000).toISOString().replace("T", " ").slice(0, 19);
@@ -12,6 +13,8 @@
       try {
         const answer = await fetch(url, {credentials: "same-origin", cache: "no-store"});
         if (answer.status === 401) { location.assign("/dashboard/login"); return; }
+        // the load balancer was deleted (or moved out of sight): back to the list
+        if (answer.status === 404 && url !== LIST_FEED) { location.assign("/dashboard/"); return; }
         if (!answer.ok) throw new Error(String(answer.status));
         apply(await answer.json());
         $("#stale").hidden = true;
