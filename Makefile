@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := haproxy keepalived socat iproute2 nftables curl wrk arping iputils-ping procps \
-	psmisc postgresql
+	psmisc postgresql chromium chromium-driver
 STAMP_APT := $(VENV)/.apt-done
 STAMP_PIP := $(VENV)/.pip-done
 ARGS ?=
@@ -16,7 +16,7 @@ help: ## show this help
 
 setup: $(STAMP_APT) $(STAMP_PIP) ## install system packages and the Python environment (idempotent)
 
-$(STAMP_APT):
+$(STAMP_APT): Makefile
 	@mkdir -p $(VENV)
 	@if [ "$$(id -u)" = 0 ]; then \
 	  missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \

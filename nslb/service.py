@@ -124,9 +124,10 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
     if settings.auth == "keystone":
         identity = start_identity(settings, db)
         app = create_app(settings, db, kick=kick, identity=identity,
-                         context_for=keystone_context(identity), resync=worker.resync)
+                         context_for=keystone_context(identity), resync=worker.resync,
+                         live=health.live)
     else:
         log.warning("AUTH IS OFF (--auth noauth): anyone who can reach %s is an admin",
                     settings.bind)
-        app = create_app(settings, db, kick=kick, resync=worker.resync)
+        app = create_app(settings, db, kick=kick, resync=worker.resync, live=health.live)
     return Service(settings, db, driver, worker, health, app, floating)

@@ -33,6 +33,19 @@ class ListenerCounters:
     request_errors: int = 0
 
 
+@dataclass(frozen=True)
+class Traffic:
+    """What the dashboard graphs for one listener (frontend) or member (server), as
+    haproxy counts it since its process started: requests (HTTP requests, or connections
+    for TCP), connections open now, and errors (for a listener: malformed requests and
+    5xx answers sent to clients; for a member: failed connects, failed responses and 5xx
+    it answered)."""
+
+    requests: int = 0
+    connections: int = 0
+    errors: int = 0
+
+
 @dataclass
 class Observation:
     """What the data plane of one amphora looks like right now.
@@ -52,6 +65,8 @@ class Observation:
     # An ACTIVE_STANDBY amphora's VRRP state: MASTER (it holds the VIP), BACKUP, FAULT
     # (its check fails), STOPPED (keepalived is not running); "" for a STANDALONE one.
     vrrp: str = ""
+    # listener id or member id -> its Traffic (ids are UUIDs, so the two never collide)
+    traffic: dict[str, Traffic] = field(default_factory=dict)
 
 
 class AmphoraDriver(Protocol):

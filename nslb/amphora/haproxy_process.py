@@ -18,13 +18,14 @@ import time
 from pathlib import Path
 
 from nslb.amphora import runtime_api
-from nslb.amphora.base import ListenerCounters
+from nslb.amphora.base import ListenerCounters, Traffic
 
 HAPROXY = "/usr/sbin/haproxy"
 # The `show stat` columns the health loop reads; all of them come before the first column
 # that may hold free text (check descriptions), so a line split at commas up to the last of
 # them is exact.
-STAT_COLUMNS = ("pxname", "svname", "scur", "stot", "bin", "bout", "ereq", "status", "type")
+STAT_COLUMNS = ("pxname", "svname", "scur", "stot", "bin", "bout", "ereq", "econ", "eresp",
+                "status", "type", "hrsp_5xx", "req_tot")
 INFO_PID = re.compile(r"^Pid: (\d+)$", re.MULTILINE)
 # haproxy parses its configuration before it could drop privileges, so it never runs as
 # root: it starts as this account (Debian's haproxy package creates it), which cannot read
@@ -319,11 +320,22 @@ def summarise_stat(text: str) -> runtime_api.StatSummary:
                 active_connections=_number(row[at["scur"]]),
                 total_connections=_number(row[at["stot"]]),
                 request_errors=_number(row[at["ereq"]]))
+            summary.traffic[proxy] = Traffic(
+                runtime_api.requests_of(row[at["req_tot"]], _number(row[at["stot"]])),
+                _number(row[at["scur"]]),
+                _number(row[at["ereq"]]) + _number(row[at["hrsp_5xx"]]))
         elif name == "BACKEND":
             summary.pools[proxy] = status
         elif row[at["type"]] == "2":
             summary.members[name] = status
+            summary.traffic[name] = _server_traffic(row, at)
     return summary
+
+
+def _server_traffic(row: list[str], at: dict[str, int]) -> Traffic:
+    errors = sum(_number(row[at[k]]) for k in ("econ", "eresp", "hrsp_5xx"))
+    return Traffic(runtime_api.requests_of(row[at["req_tot"]], _number(row[at["stot"]])),
+                   _number(row[at["scur"]]), errors)
 
 
 def _number(value: str) -> int:

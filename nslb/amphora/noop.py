@@ -11,7 +11,7 @@ import resource
 import threading
 from collections import Counter
 
-from nslb.amphora.base import ApplyError, ListenerCounters, Observation
+from nslb.amphora.base import ApplyError, ListenerCounters, Observation, Traffic
 from nslb.model.bundle import Bundle, HostFacts
 
 
@@ -37,6 +37,9 @@ class NoopDriver:
         # Every successful apply()/delete() in order: (operation, amphora id).
         self.history: list[tuple[str, str]] = []
         self._lb_of: dict[str, str] = {}
+        # traffic[listener or member id] = what observe() reports as its Traffic (tests of
+        # the dashboard's live figures set it; zero for anything not named here).
+        self.traffic: dict[str, Traffic] = {}
 
     @property
     def applied(self) -> dict[str, Bundle]:
@@ -110,8 +113,9 @@ class NoopDriver:
                 members[member] = "no check"
         pools = {p: "UP" for p in m.pools}
         counters = {li: ListenerCounters() for li in m.listeners}
+        traffic = {obj: self.traffic.get(obj, Traffic()) for obj in (*m.listeners, *members)}
         return Observation(running=True, listeners=listeners, pools=pools, members=members,
-                           counters=counters)
+                           counters=counters, traffic=traffic)
 
     def existing(self) -> set[str]:
         with self._lock:

@@ -11,10 +11,10 @@ import csv
 import io
 import re
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from nslb.amphora.base import ListenerCounters
+from nslb.amphora.base import ListenerCounters, Traffic
 
 SERVER_FULL = re.compile(r"^\s+server\s+(\S+)\s+(\S+)\s*(.*)$")
 BACKEND_LINE = re.compile(r"^backend\s+(\S+)")
@@ -60,6 +60,7 @@ class StatSummary:
     pools: dict[str, str]
     members: dict[str, str]
     counters: dict[str, ListenerCounters]
+    traffic: dict[str, Traffic] = field(default_factory=dict)
 
 
 def _int(row: dict[str, str], key: str) -> int:
@@ -67,22 +68,34 @@ def _int(row: dict[str, str], key: str) -> int:
     return int(value) if value.isdigit() else 0
 
 
+def requests_of(req_tot: str, stot: int) -> int:
+    """HTTP requests of a frontend or server; a TCP one has no req_tot (empty), and each
+    of its connections is one request."""
+    return int(req_tot) if req_tot.isdigit() else stot
+
+
 def summarise_stat(rows: list[dict[str, str]]) -> StatSummary:
     """Frontend status and counters per listener id, backend status per pool id, server
-    status per member id."""
+    status per member id, Traffic per listener and member id."""
     summary = StatSummary(listeners={}, pools={}, members={}, counters={})
     for row in rows:
         proxy, name = row.get("pxname", ""), row.get("svname", "")
+        requests = requests_of(row.get("req_tot") or "", _int(row, "stot"))
         if name == "FRONTEND":
             summary.listeners[proxy] = normalise_status(row.get("status", ""))
             summary.counters[proxy] = ListenerCounters(
                 bytes_in=_int(row, "bin"), bytes_out=_int(row, "bout"),
                 active_connections=_int(row, "scur"), total_connections=_int(row, "stot"),
                 request_errors=_int(row, "ereq"))
+            summary.traffic[proxy] = Traffic(
+                requests, _int(row, "scur"), _int(row, "ereq") + _int(row, "hrsp_5xx"))
         elif name == "BACKEND":
             summary.pools[proxy] = normalise_status(row.get("status", ""))
         elif row.get("type") == "2":
             summary.members[name] = normalise_status(row.get("status", ""))
+            summary.traffic[name] = Traffic(
+                requests, _int(row, "scur"),
+                _int(row, "econ") + _int(row, "eresp") + _int(row, "hrsp_5xx"))
     return summary
 
 

@@ -6,6 +6,7 @@ path/query guard, the body limit, and the `.json` suffix."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 from starlette.applications import Starlette
@@ -26,7 +27,9 @@ from nslb.api.keystone import admin, auth, roles
 from nslb.api.offload import offload
 from nslb.api.requestlog import RequestLog
 from nslb.config import Settings
+from nslb.dashboard import routes as dashboard
 from nslb.db.engine import Database
+from nslb.health.live import LiveBoard
 from nslb.identity.service import Identity
 
 
@@ -72,11 +75,13 @@ def identity_routes() -> list[BaseRoute]:
 def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lambda: None,
                context_for: Callable[[Request], Context] = noauth_context,
                identity: Identity | None = None,
-               resync: Callable[[str], None] = lambda lb_id: None) -> Starlette:
+               resync: Callable[[str], None] = lambda lb_id: None,
+               live: LiveBoard | None = None) -> Starlette:
     """Build the app. `kick` wakes the worker after a change is committed, `resync(lb_id)`
     asks it to re-apply one LB now; `identity` serves /identity (the embedded Keystone)
-    when given."""
+    when given; `live` is the health loop's board of live figures the dashboard shows."""
     routes: list[BaseRoute] = [
+        *dashboard.routes(),
         Mount("/networking", routes=policy.guard(networking.routes())),
         Mount("/load-balancer", routes=octavia_routes()),
         *octavia_routes(),
@@ -99,4 +104,7 @@ def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lamb
     app.state.resync = resync
     app.state.context_for = context_for
     app.state.identity = identity
+    app.state.live = live
+    # signs the dashboard's CSRF tokens; a restart only makes open forms ask again
+    app.state.dashboard_secret = secrets.token_bytes(32)
     return app

@@ -15,7 +15,7 @@ from starlette.requests import Request
 
 from nslb.api import personas
 from nslb.api.faults import BadRequest, Forbidden, Unauthorized
-from nslb.identity.service import AuthFailed, Identity
+from nslb.identity.service import AuthFailed, Identity, Principal
 
 PROJECT_HEADERS = ("x-project-id", "x-tenant-id", "x-tenant")
 NOAUTH_ROLES = frozenset({"admin", "member", "reader"})
@@ -76,9 +76,14 @@ def keystone_context(identity: Identity) -> Callable[[Request], Context]:
             principal = identity.validate(token)
         except AuthFailed:
             raise Unauthorized() from None
-        if principal.project is None:  # an unscoped token carries no roles
-            return Context(project_id=None, roles=frozenset(), user_id=principal.user.id)
-        return Context(project_id=principal.project.id, roles=principal.role_names,
-                       user_id=principal.user.id)
+        return principal_context(principal)
 
     return context_for
+
+
+def principal_context(principal: Principal) -> Context:
+    """The caller a valid token speaks for (also the dashboard's, from its cookie)."""
+    if principal.project is None:  # an unscoped token carries no roles
+        return Context(project_id=None, roles=frozenset(), user_id=principal.user.id)
+    return Context(project_id=principal.project.id, roles=principal.role_names,
+                   user_id=principal.user.id)

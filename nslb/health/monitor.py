@@ -41,6 +41,7 @@ from nslb.db.tree import CHUNK, Tree, load_trees
 from nslb.health import autofailover
 from nslb.health.autofailover import AutoFailover
 from nslb.health.derive import derive
+from nslb.health.live import LiveBoard, StatusChange
 from nslb.model.enums import AmphoraStatus
 from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.resources import Amphora, utcnow
@@ -136,6 +137,8 @@ class HealthMonitor:
         self.clock = clock
         self.threads = threads
         self.last_round = Round()
+        # what the dashboard shows live: latest traffic and amphora states, status changes
+        self.live = LiveBoard()
         self._unhealthy_since: dict[str, float] = {}
         self._known: dict[str, _Known] = {}
         self._stored_counters: dict[str, tuple[dict[str, int], float]] | None = None
@@ -182,7 +185,8 @@ class HealthMonitor:
                 known.observations = {a: observed_amphorae[a] for a in by_lb[lb_id]}
                 known.observed_at = now
         observed: dict[str, Observation] = {}
-        seen = set()
+        seen, wall, fresh = set(), time.time(), set(due)
+        self.live.keep_only(set(by_lb))
         for lb_id, amphora_ids in by_lb.items():
             known = self._known.get(lb_id)
             last = known.observations if known is not None else {}
@@ -191,6 +195,10 @@ class HealthMonitor:
                 continue  # logged by _observe; the next round tries again
             present = [o for o in observations if o is not None]
             observed[lb_id] = serving(present)
+            if lb_id in fresh and all(a in observed_amphorae for a in amphora_ids):
+                # only what was looked at now: a reused observation's counters are old
+                self.live.record(lb_id, wall, observed[lb_id],
+                                 dict(zip(amphora_ids, present, strict=True)))
             for amphora_id, observation in zip(amphora_ids, present, strict=True):
                 seen.add(amphora_id)
                 if healthy(observation):
@@ -328,11 +336,16 @@ class HealthMonitor:
                 for listener_id, (raw, started) in fresh.items():
                     stats.record(session, lb_id, listener_id, raw, started)
                     report.stats_written += 1
+        wall = time.time()
         for lb_id, changed in statuses.items():
             known = self._known[lb_id]
+            events = []
             for obj in known.tree.everything():
                 if obj.id in changed:
+                    events.append(StatusChange(wall, obj.id, type(obj).__name__, obj.name,
+                                               obj.operating_status, changed[obj.id]))
                     obj.operating_status = changed[obj.id]
+            self.live.changed(lb_id, events)
             known.seen = statuses_of(observed[lb_id])
         for lb_id, fresh in counters.items():
             self._known[lb_id].counters.update(fresh)

@@ -22,6 +22,7 @@ from nslb.api.context import keystone_context
 from nslb.config import Settings
 from nslb.db.engine import Database
 from nslb.db.migrate import upgrade
+from nslb.health.monitor import HealthMonitor
 from nslb.identity import bootstrap
 from nslb.identity.keys import KeyRing
 from nslb.identity.service import Identity
@@ -58,6 +59,9 @@ class Cloud:
     projects: dict[str, str] = field(default_factory=dict)  # name -> id
     users: dict[str, str] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict)
+    # the health loop on the worker's noop driver (run_once() to fold observations);
+    # its live board feeds the dashboard
+    health: HealthMonitor | None = None
 
     def login(self, name: str, password: str, project: str | None = None) -> str:
         resp = self.client.post(f"{V3}/auth/tokens", json=password_auth(name, password,
@@ -120,12 +124,14 @@ def keystone_cloud(state: Path, settings: Settings | None = None,
                         throttle=throttle or LoginThrottle(free=1000, source_free=1000))
     password = bootstrap.ensure_admin(db)
     assert password is not None
-    worker = Worker(db, NoopDriver(), resync_interval=3600)
+    driver = NoopDriver()
+    worker = Worker(db, driver, resync_interval=3600)
+    health = HealthMonitor(db, driver)
     app = create_app(settings, db, kick=lambda: None, identity=identity,
-                     context_for=keystone_context(identity))
+                     context_for=keystone_context(identity), live=health.live)
     try:
         with TestClient(app) as client:
-            cloud = Cloud(client, identity, db, worker, password)
+            cloud = Cloud(client, identity, db, worker, password, health=health)
             cloud.admin_token = cloud.login("admin", password, "admin")
             cloud.projects["admin"] = cloud.client.get(
                 f"{V3}/auth/tokens", headers={**cloud.admin(),

@@ -230,3 +230,31 @@ def test_live_amphorae_are_observed_as_often_as_their_monitors_look(
         health.run_once()
         assert slow in driver.observed
     assert _operating(client, lbs[0]["id"]) == "ERROR"
+
+
+def test_the_live_board_keeps_only_fresh_observations(
+        client: TestClient, worker: Worker, db: Database) -> None:
+    """The dashboard's rates are counter differences over time: an LB whose amphorae were
+    not looked at again this round keeps the figures (and time) of its last real look."""
+    driver, clock = LivenessDriver(), Clock()
+    worker.driver = driver
+    lb = _trees(client, worker, 1)[0]
+    pool = lb["pools"][0]["id"]
+    hm = client.get(f"/v2/lbaas/pools/{pool}").json()["pool"]["healthmonitor_id"]
+    resp = client.put(f"/v2/lbaas/healthmonitors/{hm}", json={"healthmonitor": {"delay": 3}})
+    assert resp.status_code == 200, resp.text
+    worker.drain()
+    health = HealthMonitor(db, driver, clock=clock)
+    health.run_once()
+    first = health.live.seen(lb["id"])
+    assert first is not None
+
+    recorded = []
+    for _ in range(3):
+        clock.now += 1
+        driver.observed.clear()
+        health.run_once()
+        seen = health.live.seen(lb["id"])
+        recorded.append((bool(driver.observed), seen is not first))
+        first = seen
+    assert recorded == [(False, False), (False, False), (True, True)]

@@ -45,3 +45,36 @@ def test_the_master_pid_is_read_from_show_proc() -> None:
               "2231            worker          0               0d00h00m03s     2.6.12\n")
     assert master_pid_of(answer) == 2153
     assert master_pid_of("") is None
+
+
+def _with(row_index: int, values: dict[str, str]) -> str:
+    """SAMPLE with some columns of one row (0: the frontend) replaced."""
+    header, *rows = SAMPLE.splitlines()
+    columns = header[2:].split(",")
+    fields = rows[row_index].split(",")
+    for name, value in values.items():
+        fields[columns.index(name)] = value
+    rows[row_index] = ",".join(fields)
+    return "\n".join([header, *rows])
+
+
+def test_traffic_of_an_http_frontend_counts_requests_and_5xx_answers() -> None:
+    text = _with(0, {"stot": "4", "req_tot": "40", "scur": "2", "ereq": "1",
+                     "hrsp_5xx": "6"})
+    traffic = summarise_stat(text).traffic["f1"]
+    assert (traffic.requests, traffic.connections, traffic.errors) == (40, 2, 7)
+    assert summarise_stat(text) == runtime_api.summarise_stat(runtime_api.parse_stat(text))
+
+
+def test_traffic_of_a_server_counts_failed_connects_responses_and_5xx() -> None:
+    text = _with(1, {"stot": "9", "req_tot": "12", "scur": "3", "econ": "2", "eresp": "1",
+                     "hrsp_5xx": "4"})
+    traffic = summarise_stat(text).traffic["s1"]
+    assert (traffic.requests, traffic.connections, traffic.errors) == (12, 3, 7)
+    assert summarise_stat(text) == runtime_api.summarise_stat(runtime_api.parse_stat(text))
+
+
+def test_a_tcp_proxy_without_req_tot_counts_connections_as_requests() -> None:
+    text = _with(0, {"stot": "5", "req_tot": ""})
+    assert summarise_stat(text).traffic["f1"].requests == 5
+    assert runtime_api.summarise_stat(runtime_api.parse_stat(text)).traffic["f1"].requests == 5
