@@ -36,7 +36,7 @@ REDIRECT_URL = re.compile(r"https?://[!-~]{1,246}")
 # quote, backslash, `%` (HAProxy's log-format variables) or `$` (its environment variables).
 LOG_TOKEN = re.compile(r"[A-Za-z0-9_.:@+=-]{1,255}")
 # What a rendered log-format may hold: its variables, the fields' separators and the
-# quotes around the request field. Spaces and quotes are escaped when it is rendered.
+# double quotes around the request field; it is rendered in single (strong) quotes.
 LOG_FORMAT = re.compile(r'[A-Za-z0-9_.:@+=%{}\[\]" -]{1,2048}')
 # A Unix user or group name (haproxy's `user`/`group`), as useradd accepts them.
 SYSTEM_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")

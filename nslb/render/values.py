@@ -113,13 +113,13 @@ def log_token_or_dash(value: object) -> str:
 
 
 def log_format(words: list[str], what: str = "log-format") -> str:
-    """HAProxy's `log-format` argument from space-separated words: one config word, with
-    spaces and double quotes escaped by a backslash (HAProxy unescapes them before it
-    parses the format), nothing HAProxy's tokenizer could read otherwise."""
+    """HAProxy's `log-format` argument from space-separated words, as one strongly quoted
+    config word: inside single quotes HAProxy's tokenizer takes every character literally
+    (no `$` expansion, no backslash escape), and the grammar admits no single quote."""
     text = " ".join(words)
     if not grammar.LOG_FORMAT.fullmatch(text):
         raise UnsafeValue(what)
-    return text.replace('"', '\\"').replace(" ", "\\ ")
+    return f"'{text}'"
 
 
 def file_path(value: object, what: str = "path") -> str:

@@ -41,11 +41,21 @@ class GlobalView:
     external_check: bool
     user: str
     group: str
-    # The amphora's access log socket (None: this host collects no access logs).
-    log_socket: str | None = None
+    # The syslog hostname of the access log lines: the amphora id (None: no access logs).
+    log_hostname: str | None = None
     # Old workers of a reload finish their requests but never linger longer than this
     # (without it, keep-alive connections kept 50 old workers and 254 MB alive).
     hard_stop_after: str = "10s"
+
+
+@dataclass(frozen=True)
+class LogView:
+    """A frontend's access log: the host's log socket, the longest line, the format."""
+
+    target: str
+    format: str
+    # Longer lines are truncated by haproxy (a request path can be long).
+    length: int = 4096
 
 
 @dataclass(frozen=True)
@@ -60,8 +70,8 @@ class FrontendView:
     allowed_cidrs: str
     default_backend: str | None
     l7_lines: list[str] = field(default_factory=list)
-    # The escaped `log-format` argument; None when the listener logs nothing.
-    log_format: str | None = None
+    # Where and how the listener logs its connections; None when it logs nothing.
+    log: LogView | None = None
 
 
 @dataclass(frozen=True)
@@ -150,8 +160,8 @@ def build_config(snapshot: LoadBalancerSnapshot, stats_socket: str, fd_limit: in
     checked = sum(len(snapshot.members_of(hm.pool_id)) for hm in monitors)
     ceiling = global_maxconn(fd_limit, [li.connection_limit for li in listeners], checked)
     pool_ids = {p.id for p in pools}
-    frontends = [_frontend(snapshot, li, ceiling, pool_ids, log_socket is not None)
-                 for li in listeners]
+    socket = None if log_socket is None else v.file_path(log_socket, "log socket")
+    frontends = [_frontend(snapshot, li, ceiling, pool_ids, socket) for li in listeners]
     backends = [_backend(snapshot, p, _listener_of(listeners, p), ceiling, ping_command,
                           peers.name if peers else None) for p in pools]
     return ConfigView(
@@ -161,8 +171,8 @@ def build_config(snapshot: LoadBalancerSnapshot, stats_socket: str, fd_limit: in
                            external_check=healthchecks.needs_external_check(monitors),
                            user=v.matching(user, "SYSTEM_NAME", "user"),
                            group=v.matching(group, "SYSTEM_NAME", "group"),
-                           log_socket=None if log_socket is None
-                           else v.file_path(log_socket, "log socket")),
+                           log_hostname=None if socket is None
+                           else v.uuid(amphora_id or snapshot.lb.id, "amphora id")),
         frontends=frontends,
         backends=backends,
         peers=peers,
@@ -179,7 +189,8 @@ def _listener_of(listeners: list[Listener], pool: Pool) -> Listener | None:
 
 
 def _frontend(snapshot: LoadBalancerSnapshot, listener: Listener, ceiling: int,
-              pool_ids: set[str], logging: bool = False) -> FrontendView:
+              pool_ids: set[str], log_socket: str | None = None) -> FrontendView:
+    """`log_socket`: the host's access log socket (None: the host collects no logs)."""
     default = listener.default_pool_id if listener.default_pool_id in pool_ids else None
     mode = LISTENER_MODE[ListenerProtocol(listener.protocol)]
     return FrontendView(
@@ -195,8 +206,8 @@ def _frontend(snapshot: LoadBalancerSnapshot, listener: Listener, ceiling: int,
         allowed_cidrs=" ".join(v.network(c, "allowed_cidrs") for c in listener.allowed_cidrs),
         default_backend=None if default is None else v.uuid(default, "default_pool_id"),
         l7_lines=l7.frontend_lines(snapshot, listener.id, pool_ids) if mode == "http" else [],
-        log_format=_log_format(snapshot, mode) if logging and listener.connection_logging
-        else None,
+        log=LogView(target=log_socket, format=_log_format(snapshot, mode))
+        if log_socket is not None and listener.connection_logging else None,
     )
 
 
