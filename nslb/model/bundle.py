@@ -26,7 +26,7 @@ class HostFacts:
     fd_limit: int
     haproxy_user: str = "haproxy"
     # Whether the host collects access logs from the amphorae' log sockets (nslb.accesslog).
-    access_logs: bool = True
+    access_logs: bool = False
 
 
 @dataclass(frozen=True)
