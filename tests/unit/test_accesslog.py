@@ -171,3 +171,35 @@ def test_only_haproxy_may_send(tmp_path: Path) -> None:
         assert info.st_gid == grp.getgrnam("haproxy").gr_gid
     finally:
         collector.stop()
+
+
+def test_syslog_sink_sends_local0_info_tagged_lines(tmp_path: Path) -> None:
+    from nslb.accesslog.syslog import SyslogSink
+
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(str(tmp_path / "dev-log"))
+    sink = SyslogSink(str(tmp_path / "dev-log"))
+    try:
+        record = parse(datagram())
+        assert record is not None
+        sink.write(record)
+        assert receiver.recv(8192) == f"<134>nslb-access: {record.line}".encode()
+    finally:
+        sink.close()
+        receiver.close()
+    lost = SyslogSink(str(tmp_path / "no-syslog-here"))
+    lost.write(_record(1))  # no syslog daemon: dropped and counted, never raised
+    assert lost.dropped == 1
+    lost.close()
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"access_log": "journal"}, "unknown access log target"),
+    ({"access_log_backups": -1}, "access_log_backups"),
+    ({"access_log_max_bytes": 0}, "access_log_max_bytes"),
+])
+def test_access_log_settings_are_checked(overrides: dict[str, object], message: str) -> None:
+    from nslb.config import ConfigError, load
+
+    with pytest.raises(ConfigError, match=message):
+        load(None, overrides, environ={})
