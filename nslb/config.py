@@ -47,6 +47,13 @@ class Settings:
     body_timeout: float = 60.0
     keepalive_timeout: float = 5.0
     max_connections: int = 4096
+    # Access logs of the listeners with connection_logging (nslb.accesslog): "file" writes
+    # <state-dir>/logs/<lb_id>.log, rotated past access_log_max_bytes with
+    # access_log_backups old files kept; "syslog" sends them to /dev/log; "off" renders
+    # no logging at all.
+    access_log: str = "file"
+    access_log_max_bytes: int = 50 * 1024 * 1024
+    access_log_backups: int = 5
 
     @property
     def db_url(self) -> str:
@@ -83,6 +90,11 @@ class Settings:
         except (IndexError, ValueError):
             raise ConfigError(f"--bind must be HOST:PORT, got {self.bind!r}") from None
         _ = self.physnets
+        if self.access_log not in ("file", "syslog", "off"):
+            raise ConfigError(f"unknown access log target {self.access_log!r}: file, syslog "
+                              "or off")
+        if self.access_log_backups < 0:
+            raise ConfigError("access_log_backups must be 0 or more")
         for name in POSITIVE:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be greater than 0, got {getattr(self, name)!r}")
@@ -90,7 +102,8 @@ class Settings:
 
 # Numeric settings that make no sense at zero or below.
 POSITIVE = ("resync_interval", "health_interval", "max_body_bytes", "header_timeout",
-            "body_timeout", "keepalive_timeout", "max_connections", "failover_max_concurrent")
+            "body_timeout", "keepalive_timeout", "max_connections", "failover_max_concurrent",
+            "access_log_max_bytes")
 # Field types (strings under `from __future__ import annotations`) -> converter for values
 # that arrive as text from the environment.
 NUMBERS: dict[str, type] = {"float": float, "int": int}

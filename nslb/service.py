@@ -8,7 +8,11 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 
+from nslb.accesslog.collector import AlreadyCollecting, Collector, Sink
+from nslb.accesslog.files import LogFiles
+from nslb.accesslog.syslog import SyslogSink
 from nslb.amphora.base import AmphoraDriver
+from nslb.amphora.haproxy_process import HAPROXY_USER
 from nslb.api.app import create_app
 from nslb.api.context import keystone_context
 from nslb.config import ConfigError, Settings
@@ -34,7 +38,8 @@ def make_driver(settings: Settings) -> AmphoraDriver:
             raise ConfigError("the namespace driver needs root (network namespaces, "
                               "bridges); run as root or use --amphora-driver noop")
         try:
-            return NamespaceDriver(settings.state_dir, settings.physnets)
+            return NamespaceDriver(settings.state_dir, settings.physnets,
+                                   access_logs=settings.access_log != "off")
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
     from nslb.amphora.noop import NoopDriver
@@ -50,6 +55,16 @@ def make_routers(settings: Settings) -> RouterDriver:
     return NoopRouters()
 
 
+def make_collector(settings: Settings) -> Collector | None:
+    """The host's access log reader, where haproxy runs on this host and logs are wanted."""
+    if settings.amphora_driver != "namespace" or settings.access_log == "off":
+        return None
+    sink: Sink = SyslogSink() if settings.access_log == "syslog" else LogFiles(
+        settings.state_dir / "logs", settings.access_log_max_bytes,
+        settings.access_log_backups)
+    return Collector(settings.state_dir, sink, group=HAPROXY_USER)
+
+
 @dataclass
 class Service:
     settings: Settings
@@ -59,8 +74,16 @@ class Service:
     health: HealthMonitor
     app: Starlette
     floating: FloatingReconciler
+    access_log: Collector | None = None
 
     def start(self) -> None:
+        # Before the worker: the socket must exist when the first haproxy starts.
+        if self.access_log is not None:
+            try:
+                self.access_log.start()
+            except AlreadyCollecting as exc:
+                log.error("access logs are not collected by this process: %s", exc)
+                self.access_log = None
         self.worker.start()
         self.health.start()
         self.floating.start()
@@ -71,6 +94,8 @@ class Service:
         self.floating.stop()
         self.health.stop()
         self.worker.stop()
+        if self.access_log is not None:
+            self.access_log.stop()
         self.driver.close()
         self.db.dispose()
 
@@ -130,4 +155,5 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
         log.warning("AUTH IS OFF (--auth noauth): anyone who can reach %s is an admin",
                     settings.bind)
         app = create_app(settings, db, kick=kick, resync=worker.resync, live=health.live)
-    return Service(settings, db, driver, worker, health, app, floating)
+    return Service(settings, db, driver, worker, health, app, floating,
+                   make_collector(settings))

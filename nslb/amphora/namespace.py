@@ -71,7 +71,10 @@ class NamespaceDriver:
     name = "namespace"
 
     def __init__(self, state_dir: Path, physnets: dict[str, str],
-                 haproxy: str = HAPROXY, haproxy_user: str = HAPROXY_USER) -> None:
+                 haproxy: str = HAPROXY, haproxy_user: str = HAPROXY_USER,
+                 access_logs: bool = False) -> None:
+        """`access_logs`: the listeners log to the host's access log socket (a collector,
+        nslb.accesslog, reads it)."""
         self.state_dir = Path(state_dir)
         longest = len(str(amphora_dir(self.state_dir, "x" * 36) / "master.sock"))
         if longest > MAX_SOCKET_PATH:
@@ -85,6 +88,7 @@ class NamespaceDriver:
             raise ValueError(f"haproxy runs as the unprivileged user {haproxy_user!r}, which "
                              "does not exist (Debian's haproxy package creates it)") from None
         self.haproxy_user = haproxy_user
+        self.access_logs = access_logs
         self.bridges = BridgeRegistry(self.state_dir / "bridges.json")
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -109,7 +113,8 @@ class NamespaceDriver:
 
     def facts(self) -> HostFacts:
         return HostFacts(host=socket.gethostname(), state_dir=str(self.state_dir),
-                         fd_limit=fd_limit(), haproxy_user=self.haproxy_user)
+                         fd_limit=fd_limit(), haproxy_user=self.haproxy_user,
+                         access_logs=self.access_logs)
 
     def apply(self, bundle: Bundle) -> str:
         with self._lock(bundle.amphora_id):

@@ -97,7 +97,7 @@ def new_listener(data: s.ListenerSingleCreate, lb: LoadBalancer, project_id: str
                         protocol_port=data.protocol_port, **_common(fields))
     for key in ("connection_limit", "timeout_client_data", "timeout_member_connect",
                 "timeout_member_data", "timeout_tcp_inspect", "allowed_cidrs",
-                "insert_headers", "default_pool_id"):
+                "insert_headers", "default_pool_id", "connection_logging"):
         if key in fields:
             setattr(listener, key, fields[key])
     return listener

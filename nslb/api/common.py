@@ -104,6 +104,7 @@ EMPTY_ON_NULL: dict[str, Any] = {"name": "", "description": "", "tags": [],
 DEFAULT_ON_NULL: dict[str, Any] = {"connection_limit": -1, "timeout_client_data": 50000,
                                    "timeout_member_connect": 5000,
                                    "timeout_member_data": 50000, "timeout_tcp_inspect": 0,
+                                   "connection_logging": True,
                                    # health monitors (_set_default_on_none)
                                    "http_method": "GET", "url_path": "/",
                                    "expected_codes": "200", "max_retries_down": 3}

@@ -241,6 +241,7 @@ class _ListenerFields(Body):
     timeout_member_data: Timeout | None = None
     timeout_tcp_inspect: Timeout | None = None
     allowed_cidrs: list[Cidr] | None = None
+    connection_logging: bool | None = None
     tags: list[Tag] | None = None
     # TLS termination and client authentication: parsed so that they answer 501.
     default_tls_container_ref: Ref | None = None

@@ -93,6 +93,7 @@ def listener(li: Listener, l7policy_ids: list[str] | None = None) -> dict[str, A
         "hsts_max_age": None,
         "hsts_include_subdomains": False,
         "hsts_preload": False,
+        "connection_logging": li.connection_logging,
     }
 
 

@@ -57,6 +57,16 @@ def serve(
         help="Base URL clients use to reach nslb, for links [env NSLB_PUBLIC_URL]")] = None,
     log_level: Annotated[str | None, typer.Option(
         help="DEBUG, INFO, WARNING or ERROR [env NSLB_LOG_LEVEL]")] = None,
+    access_log: Annotated[str | None, typer.Option(
+        help="Access logs of listeners with connection_logging: file (<state-dir>/logs/"
+             "<lb_id>.log, rotated by size), syslog (/dev/log, local0) or off "
+             "[default: file; env NSLB_ACCESS_LOG]")] = None,
+    access_log_max_bytes: Annotated[int | None, typer.Option(
+        help="Rotate an LB's access log past this size [default: 52428800; env "
+             "NSLB_ACCESS_LOG_MAX_BYTES]")] = None,
+    access_log_backups: Annotated[int | None, typer.Option(
+        help="Rotated access logs kept per LB [default: 5; env NSLB_ACCESS_LOG_BACKUPS]")
+    ] = None,
     config: Annotated[Path | None, typer.Option(
         help="TOML file with any of these settings (keys as the flag names) "
              "[env NSLB_CONFIG]")] = None,
@@ -76,7 +86,9 @@ def serve(
                  "failover_timeout": failover_timeout,
                  "failover_threshold": failover_threshold,
                  "physnet": physnet, "auth": auth,
-                 "public_url": public_url, "log_level": log_level}
+                 "public_url": public_url, "log_level": log_level,
+                 "access_log": access_log, "access_log_max_bytes": access_log_max_bytes,
+                 "access_log_backups": access_log_backups}
     try:
         settings = load(config, overrides)
     except ConfigError as exc:

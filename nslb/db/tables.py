@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import registry
 
@@ -111,6 +112,9 @@ listener = Table(
     Column("allowed_cidrs", JSONText, nullable=False),
     Column("insert_headers", JSONText, nullable=False),
     UniqueConstraint("loadbalancer_id", "protocol_port", name="uq_listener_lb_port"),
+    # migration 0012: existing listeners log, as Octavia's default does
+    Column("connection_logging", Boolean, nullable=False, default=True,
+           server_default=true()),
 )
 
 pool = Table(

@@ -25,6 +25,8 @@ class HostFacts:
     state_dir: str
     fd_limit: int
     haproxy_user: str = "haproxy"
+    # Whether the host collects access logs from the amphorae' log sockets (nslb.accesslog).
+    access_logs: bool = False
 
 
 @dataclass(frozen=True)

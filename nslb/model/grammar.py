@@ -32,5 +32,11 @@ DN_FIELD = re.compile(r"[a-zA-Z][A-Za-z0-9-]{0,254}")
 # Redirect targets: an absolute http(s) URL of printable ASCII without spaces (Octavia
 # refuses [\x00-\x20\x7f-\x9f]); what remains is escaped for HAProxy at render time.
 REDIRECT_URL = re.compile(r"https?://[!-~]{1,246}")
+# A word of an access log line that nslb writes as literal text (a project id): no space,
+# quote, backslash, `%` (HAProxy's log-format variables) or `$` (its environment variables).
+LOG_TOKEN = re.compile(r"[A-Za-z0-9_.:@+=-]{1,255}")
+# What a rendered log-format may hold: its variables, the fields' separators and the
+# double quotes around the request field; it is rendered in single (strong) quotes.
+LOG_FORMAT = re.compile(r'[A-Za-z0-9_.:@+=%{}\[\]" -]{1,2048}')
 # A Unix user or group name (haproxy's `user`/`group`), as useradd accepts them.
 SYSTEM_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")

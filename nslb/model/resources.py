@@ -106,6 +106,10 @@ class Listener(Resource):
     timeout_tcp_inspect: int = 0
     allowed_cidrs: list[str] = field(default_factory=list)
     insert_headers: dict[str, str] = field(default_factory=dict)
+    # Log every connection (HTTP: every request) to the LB's access log. Octavia has this
+    # as a deployment option ([haproxy_amphora] connection_logging); nslb takes it per
+    # listener too, with the same default.
+    connection_logging: bool = True
 
 
 @dataclass(kw_only=True, eq=False)

@@ -52,6 +52,13 @@ def raise_host_limits(root: Path = Path("/proc/sys/net")) -> dict[str, int]:
     return {**changed, **backlog}
 
 
+def raise_unix_dgram_queue(value: int, root: Path = Path("/proc/sys/net")) -> dict[str, int]:
+    """Raise how many datagrams a unix socket created from now on may queue (the kernel's
+    default was 10 before Linux 6.9): haproxy sends its access logs without blocking, so
+    a burst beyond the queue of the collector's socket would be dropped."""
+    return _raise(root, {"net.unix.max_dgram_qlen": ("unix/max_dgram_qlen", value)})
+
+
 def _raise(root: Path, wanted: dict[str, tuple[str, int]]) -> dict[str, int]:
     """Raise each setting (label -> path under `root`, value) to at least its value;
     returns label -> value of what changed."""

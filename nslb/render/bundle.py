@@ -25,7 +25,8 @@ def build_bundle(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFa
         raise InconsistentSnapshot("; ".join(problems))
     files = {"haproxy.cfg": render_haproxy(snapshot, state_dir=facts.state_dir,
                                            fd_limit=facts.fd_limit, user=facts.haproxy_user,
-                                           amphora_id=amphora.id)}
+                                           amphora_id=amphora.id,
+                                           access_logs=facts.access_logs)}
     if amphora.role in VRRP_PRIORITY:  # one of an ACTIVE_STANDBY pair
         # The pair's VIP is not plugged statically: keepalived adds it on the VRRP port of
         # whichever amphora it elects.

@@ -29,6 +29,14 @@ def stats_socket_path(state_dir: Path | str, amphora_id: str) -> Path:
     return amphora_dir(state_dir, amphora_id) / "stats.sock"
 
 
+def log_socket_path(state_dir: Path | str) -> Path:
+    """The host's access log socket: every amphora's haproxy sends its connection logs
+    there and nslb.accesslog, the one reader on the host, takes them. A path in the
+    filesystem, not an abstract socket: those belong to a network namespace and haproxy
+    runs in the amphora's."""
+    return Path(state_dir) / "access-log.sock"
+
+
 def ping_wrapper_path(state_dir: Path | str) -> Path:
     """The external-check command of PING monitors; the amphora driver installs it there."""
     return Path(state_dir) / "bin" / "ping-wrapper.sh"
@@ -49,23 +57,26 @@ def _environment() -> jinja2.Environment:
 
 
 def render_haproxy(snapshot: LoadBalancerSnapshot, *, state_dir: Path | str,
-                   fd_limit: int, user: str = HAPROXY_USER, amphora_id: str | None = None
-                   ) -> str:
+                   fd_limit: int, user: str = HAPROXY_USER, amphora_id: str | None = None,
+                   access_logs: bool = True) -> str:
     """The complete haproxy.cfg of one load balancer.
 
     `fd_limit` is the RLIMIT_NOFILE haproxy will run under; maxconn values are derived from
     it so haproxy never refuses to start for lack of file descriptors. `user` is the
     unprivileged account haproxy runs as (and its group); `amphora_id` (default: the LB's
-    id) names the directory of the amphora's sockets. Raises values.UnsafeValue when a
-    value is outside its grammar.
+    id) names the directory of the amphora's sockets and is the hostname of its access
+    log lines. With `access_logs` the listeners that have `connection_logging` log to the
+    host's access log socket. Raises values.UnsafeValue when a value is outside its grammar.
     """
+    directory = amphora_id or snapshot.lb.id
     view = build_config(
         snapshot,
-        stats_socket=str(stats_socket_path(state_dir, amphora_id or snapshot.lb.id)),
+        stats_socket=str(stats_socket_path(state_dir, directory)),
         fd_limit=fd_limit,
         ping_command=str(ping_wrapper_path(state_dir)),
         user=user,
         group=user,
         amphora_id=amphora_id,
+        log_socket=str(log_socket_path(state_dir)) if access_logs else None,
     )
     return _environment().get_template("haproxy.cfg.j2").render(config=view)

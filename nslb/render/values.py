@@ -103,6 +103,25 @@ def quoted_url_path(value: object) -> str:
     return f"'{matching(value, 'URL_PATH', 'url_path')}'"
 
 
+def log_token_or_dash(value: object) -> str:
+    """A literal word of an access log line (a project id), or `-` when the value has
+    characters a log line or HAProxy's log-format would read (a noauth project id may be
+    any short string): the line keeps its sixteen fields and the config its meaning."""
+    if isinstance(value, str) and grammar.LOG_TOKEN.fullmatch(value):
+        return value
+    return "-"
+
+
+def log_format(words: list[str], what: str = "log-format") -> str:
+    """HAProxy's `log-format` argument from space-separated words, as one strongly quoted
+    config word: inside single quotes HAProxy's tokenizer takes every character literally
+    (no `$` expansion, no backslash escape), and the grammar admits no single quote."""
+    text = " ".join(words)
+    if not grammar.LOG_FORMAT.fullmatch(text):
+        raise UnsafeValue(what)
+    return f"'{text}'"
+
+
 def file_path(value: object, what: str = "path") -> str:
     """A path nslb chose (sockets, helper scripts), still checked: it is rendered bare."""
     text = matching(value, "FILE_PATH", what)

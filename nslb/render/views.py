@@ -17,7 +17,7 @@ from nslb.model.enums import (
 )
 from nslb.model.resources import VRRP_PRIORITY, HealthMonitor, Listener, Member, Pool
 from nslb.model.snapshot import LoadBalancerSnapshot
-from nslb.render import healthchecks, l7
+from nslb.render import healthchecks, l7, logformat
 from nslb.render import values as v
 from nslb.render.limits import frontend_maxconn, global_maxconn
 
@@ -41,9 +41,21 @@ class GlobalView:
     external_check: bool
     user: str
     group: str
+    # The syslog hostname of the access log lines: the amphora id (None: no access logs).
+    log_hostname: str | None = None
     # Old workers of a reload finish their requests but never linger longer than this
     # (without it, keep-alive connections kept 50 old workers and 254 MB alive).
     hard_stop_after: str = "10s"
+
+
+@dataclass(frozen=True)
+class LogView:
+    """A frontend's access log: the host's log socket, the longest line, the format."""
+
+    target: str
+    format: str
+    # Longer lines are truncated by haproxy (a request path can be long).
+    length: int = 4096
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,8 @@ class FrontendView:
     allowed_cidrs: str
     default_backend: str | None
     l7_lines: list[str] = field(default_factory=list)
+    # Where and how the listener logs its connections; None when it logs nothing.
+    log: LogView | None = None
 
 
 @dataclass(frozen=True)
@@ -136,8 +150,9 @@ def build_peers(snapshot: LoadBalancerSnapshot, amphora_id: str | None) -> Peers
 
 def build_config(snapshot: LoadBalancerSnapshot, stats_socket: str, fd_limit: int,
                  ping_command: str, user: str = "haproxy", group: str = "haproxy",
-                 amphora_id: str | None = None) -> ConfigView:
-    """Every value goes through nslb.render.values on its way into the view."""
+                 amphora_id: str | None = None, log_socket: str | None = None) -> ConfigView:
+    """Every value goes through nslb.render.values on its way into the view. `log_socket`
+    is where the amphora's access log goes (None: nowhere, and no listener logs)."""
     peers = build_peers(snapshot, amphora_id)
     listeners = rendered_listeners(snapshot)
     pools = rendered_pools(snapshot)
@@ -145,7 +160,8 @@ def build_config(snapshot: LoadBalancerSnapshot, stats_socket: str, fd_limit: in
     checked = sum(len(snapshot.members_of(hm.pool_id)) for hm in monitors)
     ceiling = global_maxconn(fd_limit, [li.connection_limit for li in listeners], checked)
     pool_ids = {p.id for p in pools}
-    frontends = [_frontend(snapshot, li, ceiling, pool_ids) for li in listeners]
+    socket = None if log_socket is None else v.file_path(log_socket, "log socket")
+    frontends = [_frontend(snapshot, li, ceiling, pool_ids, socket) for li in listeners]
     backends = [_backend(snapshot, p, _listener_of(listeners, p), ceiling, ping_command,
                           peers.name if peers else None) for p in pools]
     return ConfigView(
@@ -154,7 +170,9 @@ def build_config(snapshot: LoadBalancerSnapshot, stats_socket: str, fd_limit: in
                            stats_socket=v.file_path(stats_socket, "stats socket"),
                            external_check=healthchecks.needs_external_check(monitors),
                            user=v.matching(user, "SYSTEM_NAME", "user"),
-                           group=v.matching(group, "SYSTEM_NAME", "group")),
+                           group=v.matching(group, "SYSTEM_NAME", "group"),
+                           log_hostname=None if socket is None
+                           else v.uuid(amphora_id or snapshot.lb.id, "amphora id")),
         frontends=frontends,
         backends=backends,
         peers=peers,
@@ -171,13 +189,15 @@ def _listener_of(listeners: list[Listener], pool: Pool) -> Listener | None:
 
 
 def _frontend(snapshot: LoadBalancerSnapshot, listener: Listener, ceiling: int,
-              pool_ids: set[str]) -> FrontendView:
+              pool_ids: set[str], log_socket: str | None = None) -> FrontendView:
+    """`log_socket`: the host's access log socket (None: the host collects no logs)."""
     default = listener.default_pool_id if listener.default_pool_id in pool_ids else None
+    mode = LISTENER_MODE[ListenerProtocol(listener.protocol)]
     return FrontendView(
         name=v.uuid(listener.id, "listener id"),
         bind=v.endpoint(snapshot.lb.vip_address or snapshot.vip.address,
                         listener.protocol_port, "VIP address"),
-        mode=LISTENER_MODE[ListenerProtocol(listener.protocol)],
+        mode=mode,
         maxconn=v.integer(frontend_maxconn(listener.connection_limit, ceiling), 0,
                           what="connection_limit"),
         enabled=listener.admin_state_up and snapshot.lb.admin_state_up,
@@ -185,9 +205,18 @@ def _frontend(snapshot: LoadBalancerSnapshot, listener: Listener, ceiling: int,
         inspect_delay=v.integer(listener.timeout_tcp_inspect, 0, what="timeout_tcp_inspect"),
         allowed_cidrs=" ".join(v.network(c, "allowed_cidrs") for c in listener.allowed_cidrs),
         default_backend=None if default is None else v.uuid(default, "default_pool_id"),
-        l7_lines=l7.frontend_lines(snapshot, listener.id, pool_ids)
-        if LISTENER_MODE[ListenerProtocol(listener.protocol)] == "http" else [],
+        l7_lines=l7.frontend_lines(snapshot, listener.id, pool_ids) if mode == "http" else [],
+        log=LogView(target=log_socket, format=_log_format(snapshot, mode))
+        if log_socket is not None and listener.connection_logging else None,
     )
+
+
+def _log_format(snapshot: LoadBalancerSnapshot, mode: str) -> str:
+    """Octavia's tenant flow log format for a listener (nslb.render.logformat)."""
+    words = logformat.log_format_words(v.log_token_or_dash(snapshot.lb.project_id),
+                                       v.uuid(snapshot.lb.id, "load balancer id"),
+                                       http=mode == "http")
+    return v.log_format(words)
 
 
 def _backend_mode(pool: Pool, listener: Listener | None) -> str:

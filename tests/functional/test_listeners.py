@@ -32,7 +32,7 @@ LISTENER_KEYS = {
     "timeout_member_connect", "timeout_member_data", "timeout_tcp_inspect",
     "client_ca_tls_container_ref", "client_authentication", "client_crl_container_ref",
     "allowed_cidrs", "tls_ciphers", "tls_versions", "alpn_protocols", "hsts_max_age",
-    "hsts_include_subdomains", "hsts_preload",
+    "hsts_include_subdomains", "hsts_preload", "connection_logging",
 }
 
 

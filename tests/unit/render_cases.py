@@ -225,6 +225,23 @@ def l7() -> LoadBalancerSnapshot:
     return dataclasses.replace(snap, l7policies=tuple(pol), l7rules=rules)
 
 
+def access_logs() -> LoadBalancerSnapshot:
+    """Octavia's log format on an HTTP and a TCP listener, and a listener with
+    connection_logging off (no `log global`: the defaults' `no log` holds)."""
+    tcp = Listener(id="88888888-8888-4888-8888-888888888888", loadbalancer_id=LB_ID,
+                   protocol="TCP", protocol_port=8443,
+                   default_pool_id="99999999-9999-4999-8999-999999999999")
+    quiet = Listener(id="88888889-8888-4888-8888-888888888889", loadbalancer_id=LB_ID,
+                     protocol="HTTP", protocol_port=8080, connection_logging=False,
+                     default_pool_id=POOL_ID)
+    tcp_pool = Pool(id="99999999-9999-4999-8999-999999999999", loadbalancer_id=LB_ID,
+                    protocol="TCP")
+    snap = snapshot(listeners=(listener(), tcp, quiet), pools=(pool(), tcp_pool),
+                    members=members())
+    return dataclasses.replace(snap, lb=dataclasses.replace(
+        snap.lb, project_id="f0e1d2c3b4a5968778695a4b3c2d1e0f"))
+
+
 CASES: dict[str, Callable[[], LoadBalancerSnapshot]] = {
     "http_full": http_full,
     "tcp_source_ip": tcp_source_ip,
@@ -238,4 +255,5 @@ CASES: dict[str, Callable[[], LoadBalancerSnapshot]] = {
     "empty": empty,
     "active_standby": active_standby,
     "l7": l7,
+    "access_logs": access_logs,
 }

@@ -197,6 +197,7 @@ def load_balancers(draw: st.DrawFn) -> LoadBalancerSnapshot:
             "loadbalancer_id": rc.LB_ID, "protocol": protocol, "protocol_port": port,
             "connection_limit": draw(st.integers(-1, 100000)),
             "timeout_client_data": draw(st.integers(0, schemas.MAX_TIMEOUT)),
+            "connection_logging": draw(st.booleans()),
             "timeout_member_connect": draw(st.integers(0, schemas.MAX_TIMEOUT)),
             "timeout_member_data": draw(st.integers(0, schemas.MAX_TIMEOUT)),
             "timeout_tcp_inspect": draw(st.integers(0, schemas.MAX_TIMEOUT)),
@@ -236,20 +237,27 @@ def load_balancers(draw: st.DrawFn) -> LoadBalancerSnapshot:
                 id=f"4444444{n}-4444-4444-8444-44444444444{n}", loadbalancer_id=rc.LB_ID,
                 **{k: v for k, v in hm_body.items()
                    if k in HealthMonitor.__dataclass_fields__ and k != "loadbalancer_id"}))
-    lb = LoadBalancer(id=rc.LB_ID, vip_address=vip, admin_state_up=draw(st.booleans()))
+    # A noauth project id may be any short string; it reaches the access log format.
+    project = draw(st.sampled_from([PROJECT, "", *F2_PATHS, "a b", "%[env(HOME)]"]))
+    lb = LoadBalancer(id=rc.LB_ID, vip_address=vip, admin_state_up=draw(st.booleans()),
+                      project_id=project)
     return dataclasses.replace(base, lb=lb, listeners=tuple(listeners), pools=tuple(pools),
                                members=tuple(members), healthmonitors=tuple(monitors))
 
 
+PROJECT = "f0e1d2c3b4a5968778695a4b3c2d1e0f"
+LOG_FORMAT_HTTP = ('%f %ci %cp %t "%HM %HPO %HV" %ST %B %U %[ssl_c_verify] %{+Q}[ssl_c_s_dn] '
+                   "%b %s %Tt %tsc")
+LOG_FORMAT_TCP = "%f %ci %cp %t - - %B %U %[ssl_c_verify] %{+Q}[ssl_c_s_dn] %b %s %Tt %tsc"
 WORD = re.compile(r"'([^']*)'|(\S+)")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # The directives each section may hold, by their leading words.
 ALLOWED = {
     "global": {"user", "group", "maxconn", "stats", "external-check", "insecure-fork-wanted",
-               "hard-stop-after"},
+               "hard-stop-after", "log-send-hostname"},
     "defaults": {"no", "retries", "option"},
     "frontend": {"disabled", "maxconn", "bind", "mode", "tcp-request", "default_backend",
-                 "timeout", "option"},
+                 "timeout", "option", "log", "log-format"},
     "backend": {"mode", "balance", "fullconn", "option", "timeout", "server", "cookie",
                 "stick-table", "stick", "http-check", "http-request", "external-check"},
 }
@@ -272,8 +280,11 @@ def _sections(text: str) -> dict[tuple[str, ...], list[list[str]]]:
     current: list[list[str]] = []
     for line in lines[1:]:
         assert re.fullmatch(r"[\x20-\x7e]*", line), f"non-printable character in {line!r}"
+        # the double quotes of the access log's request field, checked whole in _check
+        allowed = line.replace('"%HM %HPO %HV"', "") if line.startswith(
+            "    log-format '") else line
         for forbidden in ('"', "\\", "#"):
-            assert forbidden not in line, f"{forbidden!r} in {line!r}"
+            assert forbidden not in allowed, f"{forbidden!r} in {line!r}"
         if not line.strip():
             continue
         words = _words(line)
@@ -306,6 +317,21 @@ def _check_server(words: list[str], member: Member) -> None:
             assert value == (f"[{ip}]" if ip.version == 6 else str(ip))
 
 
+def _check_log(snap: LoadBalancerSnapshot, listener: Listener, lines: list[list[str]]) -> None:
+    """A listener logs iff it has connection_logging, to the host's socket, in Octavia's
+    format with the project id as one word (or `-`) and the LB id."""
+    logs = [w for w in lines if w[0] in ("log", "log-format")]
+    if not listener.connection_logging:
+        assert logs == []
+        return
+    project = snap.lb.project_id if re.fullmatch(r"[A-Za-z0-9_.:@+=-]+", snap.lb.project_id) \
+        else "-"
+    http = listener.protocol in ("HTTP", "TERMINATED_HTTPS")
+    fields = f"{project} {rc.LB_ID} " + (LOG_FORMAT_HTTP if http else LOG_FORMAT_TCP)
+    assert logs == [["log", f"{STATE_DIR}/access-log.sock", "len", "4096", "format", "rfc5424",
+                     "local0", "info"], ["log-format", fields]]
+
+
 def _check(snap: LoadBalancerSnapshot, text: str) -> None:
     sections = _sections(text)
     listeners = rendered_listeners(snap)
@@ -316,6 +342,8 @@ def _check(snap: LoadBalancerSnapshot, text: str) -> None:
     for key, lines in sections.items():
         for words in lines:
             assert words[0] in ALLOWED[key[0]], f"{words} in {key}"
+    for listener in listeners:
+        _check_log(snap, listener, sections[("frontend", listener.id)])
     for pool in pools:
         lines = sections[("backend", pool.id)]
         servers = [w for w in lines if w[0] == "server"]

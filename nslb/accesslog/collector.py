@@ -1,0 +1,153 @@
+"""The host's one reader of access logs: a datagram socket every amphora's haproxy sends
+to, and one thread that turns datagrams into lines of `<state-dir>/logs/<lb_id>.log` (or
+syslog).
+
+Why one socket for the host, in the state dir: haproxy runs as the unprivileged `haproxy`
+account inside the amphora's network namespace. A filesystem socket is reachable from any
+network namespace (an abstract one is not), and the account can reach the state dir (it
+reads its config there). The socket is root's, group `haproxy`, mode 0620: haproxy may send,
+nobody else on the host may send or read. The sending side is haproxy's own: a datagram to
+a full or missing socket is dropped by haproxy (counted in `show info` as DroppedLogs), so
+a slow or stopped collector never slows traffic.
+
+Why one thread: it is the only writer of the log files (nslb.accesslog.files), held by an
+exclusive lock on `<state-dir>/access-log.lock`, so a second nslb on the same state dir
+cannot write or rotate them too.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import grp
+import logging
+import os
+import selectors
+import socket
+import threading
+from pathlib import Path
+from typing import Protocol
+
+from nslb.accesslog.records import Record, parse
+from nslb.netns.sysctl import raise_unix_dgram_queue
+from nslb.render.haproxy import log_socket_path
+
+log = logging.getLogger(__name__)
+# A datagram larger than haproxy's `len 4096` plus its header is not one of haproxy's.
+MAX_DATAGRAM = 8192
+# Datagrams taken before the files are flushed; a burst is written in batches, not lines.
+BATCH = 512
+RECEIVE_BUFFER = 4 * 1024 * 1024
+# Datagrams the socket may queue while the thread is busy (the kernel reads the limit when
+# the socket is created; nslb.netns.sysctl raises it for the host first).
+QUEUE = 1024
+
+
+class Sink(Protocol):
+    def write(self, record: Record) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class AlreadyCollecting(RuntimeError):
+    """Another process holds the state dir's access log lock."""
+
+
+class Collector:
+    def __init__(self, state_dir: Path, sink: Sink, group: str | None = "haproxy") -> None:
+        """`group`: the account haproxy runs as, allowed to send (None: only our own uid,
+        for an nslb that is not root and runs haproxy as itself)."""
+        self.path = log_socket_path(state_dir)
+        self.lock_path = Path(state_dir) / "access-log.lock"
+        self.sink = sink
+        self.group = group
+        self.received = 0
+        self.written = 0
+        self.malformed = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self._lock_fd: int | None = None
+
+    def start(self) -> None:
+        self._lock()
+        self._socket = self._bind()
+        self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
+        self._thread.start()
+        log.info("collecting access logs on %s", self.path)
+
+    def stop(self) -> None:
+        """Take what is queued on the socket, write it, close the files."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if self._socket is not None:
+            self._socket.close()
+            self.path.unlink(missing_ok=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _lock(self) -> None:
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise AlreadyCollecting(f"another process collects access logs ({self.lock_path})"
+                                    ) from None
+        self._lock_fd = fd
+
+    def _bind(self) -> socket.socket:
+        if os.geteuid() == 0:
+            raise_unix_dgram_queue(QUEUE)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.path.unlink(missing_ok=True)  # a previous collector's; we hold the lock
+        sock.bind(str(self.path))
+        if self.group is not None and os.geteuid() == 0:
+            os.chown(self.path, 0, grp.getgrnam(self.group).gr_gid)
+            self.path.chmod(0o620)
+        else:
+            self.path.chmod(0o600)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        sock.setblocking(False)
+        return sock
+
+    def _run(self) -> None:
+        assert self._socket is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._socket, selectors.EVENT_READ)
+            while not self._stop.is_set():
+                if selector.select(timeout=0.2):
+                    self._drain()
+        self._drain()
+        self.sink.close()
+
+    def _drain(self) -> None:
+        """Read until the socket is empty, flushing the sink after every batch."""
+        assert self._socket is not None
+        while True:
+            taken = 0
+            for _ in range(BATCH):
+                try:
+                    datagram = self._socket.recv(MAX_DATAGRAM)
+                except BlockingIOError:
+                    break
+                taken += 1
+                self._take(datagram)
+            if taken:
+                self.sink.flush()
+            if taken < BATCH:
+                return
+
+    def _take(self, datagram: bytes) -> None:
+        self.received += 1
+        record = parse(datagram)
+        if record is None:
+            self.malformed += 1
+            return
+        try:
+            self.sink.write(record)
+        except OSError as exc:  # a full disk: keep reading, say so
+            log.error("cannot write the access log of %s: %s", record.loadbalancer_id, exc)
+            return
+        self.written += 1
