@@ -144,8 +144,9 @@ class Env:
 
 
 def tree(subnet: str, members: list[str], hm: dict[str, Any] | None = None,
-         port: int = 80) -> dict[str, Any]:
-    """A fully populated LB: one HTTP listener, a ROUND_ROBIN pool, members, optional HM."""
+         port: int = 80, logging: bool = True) -> dict[str, Any]:
+    """A fully populated LB: one HTTP listener, a ROUND_ROBIN pool, members, optional HM;
+    the listener logs each request (nslb's and Octavia's default) unless `logging` is off."""
     pool: dict[str, Any] = {
         "name": "web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
         "members": [{"address": a, "protocol_port": BACKEND_PORT} for a in members]}
@@ -154,7 +155,7 @@ def tree(subnet: str, members: list[str], hm: dict[str, Any] | None = None,
     return {"loadbalancer": {
         "vip_subnet_id": subnet,
         "listeners": [{"protocol": "HTTP", "protocol_port": port,
-                       "default_pool": {"name": "web"}}],
+                       "connection_logging": logging, "default_pool": {"name": "web"}}],
         "pools": [pool]}}
 
 

@@ -30,7 +30,10 @@ RESULTS = Path(__file__).parent / "results"
 OCTAVIA_REFERENCE = {"api_create_lb_active_ms_p50": 470.0,
                      "api_lb_tree_step_by_step_ms_p50": 2000.0,
                      "api_list_200_lbs_ms_p50": 64.0}
-TARGETS = {"dataplane_ratio_keepalive": ">= 0.97", "dataplane_ratio_newconn": ">= 0.97",
+# The data-plane targets compare equal work: the reference logs nothing, so nslb's VIP is
+# measured with its access log off too; the default (logging on) is reported beside it.
+TARGETS = {"dataplane_ratio_keepalive_nologs": ">= 0.97",
+           "dataplane_ratio_newconn_nologs": ">= 0.97",
            "reload_failed_requests": "0", "reload_failed_requests_newconn": "0",
            "vrrp_takeover_ms_p50": "< 1000", "single_amphora_rebuild_ms_p50": "< 3000",
            "as_failover_failed_requests_newconn": "0",

@@ -4,7 +4,9 @@ The reference runs in its own namespace with a veth on the same lab bridge (the 
 of an nslb LB namespace), is started the way nslb starts its haproxies (master-worker,
 daemonised in its own session) and balances over the same backends. wrk runs in the client
 namespace. All targets are measured alternately (the machine is noisy) and medians are
-compared, for HTTP keep-alive and for one connection per request.
+compared, for HTTP keep-alive and for one connection per request. nslb's VIP logs every
+request (the default, as in Octavia); `nslb_nologs` is a second LB whose listener has
+`connection_logging: false`, the same work as the reference, which logs nothing.
 
 Diagnostic targets, all in the reference namespace:
   nslbcfg      nslb's rendered haproxy.cfg (bind and stats socket rewritten): separates
@@ -64,7 +66,10 @@ def run(env: Env, quick: bool) -> tuple[dict[str, Any], dict[str, str]]:
     backends = list(env.backends)[:2]
     lb = env.api.post("/v2/lbaas/loadbalancers",
                       json=tree(env.subnet, backends, DEFAULT_HM)).json()["loadbalancer"]
+    quiet = env.api.post("/v2/lbaas/loadbalancers", json=tree(
+        env.subnet, backends, DEFAULT_HM, logging=False)).json()["loadbalancer"]
     env.serving_ms(lb["vip_address"])
+    env.serving_ms(quiet["vip_address"])
     nslb_cfg = env.haproxy_config(lb["id"])
     maxconn = _global_maxconn(nslb_cfg)
     ref_cfg = reference_config(backends, maxconn)
@@ -79,6 +84,7 @@ def run(env: Env, quick: bool) -> tuple[dict[str, Any], dict[str, str]]:
     both = ("keepalive", "newconn")
     targets: dict[str, tuple[str, tuple[str, ...]]] = {
         "nslb": (f"http://{lb['vip_address']}/", both),
+        "nslb_nologs": (f"http://{quiet['vip_address']}/", both),
         "reference": (f"http://{REFERENCE_IP}/", both),
         "nslbcfg_in_reference_ns": (f"http://{REFERENCE_IP}:81/", both),
         "reference_foreground": (f"http://{REFERENCE_IP}:82/", ("keepalive",)),
@@ -108,12 +114,15 @@ def run(env: Env, quick: bool) -> tuple[dict[str, Any], dict[str, str]]:
                 errors += res.failed
     direct = wrk.run(env.client_ns, f"http://{backends[0]}:{BACKEND_PORT}/", seconds,
                      connections)
-    env.api.delete(f"/v2/lbaas/loadbalancers/{lb['id']}?cascade=true")
+    for created in (lb, quiet):
+        env.api.delete(f"/v2/lbaas/loadbalancers/{created['id']}?cascade=true")
     out: dict[str, Any] = {}
     medians = {k: statistics.median(v) for k, v in samples.items()}
     for mode in both:
         out[f"dataplane_ratio_{mode}"] = round(
             medians[f"{mode}_nslb"] / medians[f"{mode}_reference"], 3)
+        out[f"dataplane_ratio_{mode}_nologs"] = round(
+            medians[f"{mode}_nslb_nologs"] / medians[f"{mode}_reference"], 3)
         for who in targets:
             if f"{mode}_{who}" in medians:
                 out[f"dataplane_rps_{mode}_{who}"] = round(medians[f"{mode}_{who}"])
