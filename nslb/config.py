@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from nslb.metrics.server import parse_listen
+
 DEFAULT_STATE_DIR = Path("/var/lib/nslb")
 # Networks name a physical network; by default it is a bridge nslb creates on first use.
 DEFAULT_PHYSNET = "physnet1:nslb-br0"
@@ -47,6 +49,9 @@ class Settings:
     body_timeout: float = 60.0
     keepalive_timeout: float = 5.0
     max_connections: int = 4096
+    # Prometheus metrics (nslb/metrics/server.py): HOST:PORT of their own listener, apart
+    # from the API; "" turns metrics (and the API's request middleware) off.
+    metrics_listen: str = "127.0.0.1:9102"
 
     @property
     def db_url(self) -> str:
@@ -83,6 +88,10 @@ class Settings:
         except (IndexError, ValueError):
             raise ConfigError(f"--bind must be HOST:PORT, got {self.bind!r}") from None
         _ = self.physnets
+        try:
+            parse_listen(self.metrics_listen)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         for name in POSITIVE:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be greater than 0, got {getattr(self, name)!r}")

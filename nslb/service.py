@@ -21,12 +21,16 @@ from nslb.health.monitor import HealthMonitor
 from nslb.identity import bootstrap
 from nslb.identity.keys import KeyRing
 from nslb.identity.service import Identity
+from nslb.metrics import server as metrics_server
+from nslb.metrics.dataplane import DataPlane
+from nslb.metrics.objects import ObjectCounts
+from nslb.metrics.registry import Metrics
 from nslb.worker.loop import Worker
 
 log = logging.getLogger(__name__)
 
 
-def make_driver(settings: Settings) -> AmphoraDriver:
+def make_driver(settings: Settings, metrics: Metrics | None = None) -> AmphoraDriver:
     if settings.amphora_driver == "namespace":
         from nslb.amphora.namespace import NamespaceDriver
 
@@ -34,7 +38,7 @@ def make_driver(settings: Settings) -> AmphoraDriver:
             raise ConfigError("the namespace driver needs root (network namespaces, "
                               "bridges); run as root or use --amphora-driver noop")
         try:
-            return NamespaceDriver(settings.state_dir, settings.physnets)
+            return NamespaceDriver(settings.state_dir, settings.physnets, metrics=metrics)
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
     from nslb.amphora.noop import NoopDriver
@@ -59,15 +63,21 @@ class Service:
     health: HealthMonitor
     app: Starlette
     floating: FloatingReconciler
+    metrics: Metrics
+    metrics_server: metrics_server.MetricsServer | None = None
 
     def start(self) -> None:
         self.worker.start()
         self.health.start()
         self.floating.start()
         self.worker.kick()
+        self.metrics_server = metrics_server.start(self.settings.metrics_listen,
+                                                   self.metrics.registry)
 
     def stop(self) -> None:
         """Stop the control plane. Running load balancers keep serving traffic."""
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         self.floating.stop()
         self.health.stop()
         self.worker.stop()
@@ -109,11 +119,15 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url)
     upgrade(db)
-    driver = driver or make_driver(settings)
-    worker = Worker(db, driver, resync_interval=settings.resync_interval)
+    metrics = Metrics()
+    driver = driver or make_driver(settings, metrics)
+    worker = Worker(db, driver, resync_interval=settings.resync_interval, metrics=metrics)
+    dataplane = DataPlane()
     health = HealthMonitor(db, driver, interval=settings.health_interval,
                            failover=auto_failover(settings),
-                           on_down=worker.resync)
+                           on_down=worker.resync, metrics=metrics, dataplane=dataplane)
+    metrics.register(dataplane)
+    metrics.register(ObjectCounts(db))
     floating = FloatingReconciler(db, make_routers(settings),
                                   resync_interval=settings.resync_interval)
 
@@ -124,9 +138,10 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
     if settings.auth == "keystone":
         identity = start_identity(settings, db)
         app = create_app(settings, db, kick=kick, identity=identity,
-                         context_for=keystone_context(identity), resync=worker.resync)
+                         context_for=keystone_context(identity), resync=worker.resync,
+                         metrics=metrics)
     else:
         log.warning("AUTH IS OFF (--auth noauth): anyone who can reach %s is an admin",
                     settings.bind)
-        app = create_app(settings, db, kick=kick, resync=worker.resync)
-    return Service(settings, db, driver, worker, health, app, floating)
+        app = create_app(settings, db, kick=kick, resync=worker.resync, metrics=metrics)
+    return Service(settings, db, driver, worker, health, app, floating, metrics)

@@ -24,13 +24,18 @@ class ConfigRejected(ApplyError):
 
 @dataclass
 class ListenerCounters:
-    """Cumulative counters of one listener since its haproxy process started."""
+    """Cumulative counters of one listener since its haproxy process started (the
+    frontend row of `show stat`). The first five are Octavia's listener statistics;
+    `requests` (HTTP requests, req_tot) and `responses_5xx` (hrsp_5xx) are exported as
+    Prometheus metrics (0 on TCP listeners)."""
 
     bytes_in: int = 0
     bytes_out: int = 0
     active_connections: int = 0
     total_connections: int = 0
     request_errors: int = 0
+    requests: int = 0
+    responses_5xx: int = 0
 
 
 @dataclass

@@ -24,7 +24,8 @@ HAPROXY = "/usr/sbin/haproxy"
 # The `show stat` columns the health loop reads; all of them come before the first column
 # that may hold free text (check descriptions), so a line split at commas up to the last of
 # them is exact.
-STAT_COLUMNS = ("pxname", "svname", "scur", "stot", "bin", "bout", "ereq", "status", "type")
+STAT_COLUMNS = ("pxname", "svname", "scur", "stot", "bin", "bout", "ereq", "status", "type",
+                "hrsp_5xx", "req_tot")
 INFO_PID = re.compile(r"^Pid: (\d+)$", re.MULTILINE)
 # haproxy parses its configuration before it could drop privileges, so it never runs as
 # root: it starts as this account (Debian's haproxy package creates it), which cannot read
@@ -318,7 +319,9 @@ def summarise_stat(text: str) -> runtime_api.StatSummary:
                 bytes_in=_number(row[at["bin"]]), bytes_out=_number(row[at["bout"]]),
                 active_connections=_number(row[at["scur"]]),
                 total_connections=_number(row[at["stot"]]),
-                request_errors=_number(row[at["ereq"]]))
+                request_errors=_number(row[at["ereq"]]),
+                requests=_number(row[at["req_tot"]]),
+                responses_5xx=_number(row[at["hrsp_5xx"]]))
         elif name == "BACKEND":
             summary.pools[proxy] = status
         elif row[at["type"]] == "2":

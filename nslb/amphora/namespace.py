@@ -36,6 +36,7 @@ from nslb.amphora.haproxy_process import (
     summarise_stat,
 )
 from nslb.amphora.keepalived_process import KeepalivedProcess
+from nslb.metrics.registry import Metrics
 from nslb.model.bundle import Bundle, HostFacts, NetworkPort
 from nslb.netns import verify
 from nslb.netns.bridges import BridgeRegistry, prune_bridges
@@ -71,8 +72,12 @@ class NamespaceDriver:
     name = "namespace"
 
     def __init__(self, state_dir: Path, physnets: dict[str, str],
-                 haproxy: str = HAPROXY, haproxy_user: str = HAPROXY_USER) -> None:
+                 haproxy: str = HAPROXY, haproxy_user: str = HAPROXY_USER,
+                 metrics: Metrics | None = None) -> None:
+        """`metrics`: where starts, reloads, runtime-API changes, rollbacks and refused
+        configurations are counted."""
         self.state_dir = Path(state_dir)
+        self.metrics = metrics or Metrics()
         longest = len(str(amphora_dir(self.state_dir, "x" * 36) / "master.sock"))
         if longest > MAX_SOCKET_PATH:
             raise ValueError(f"state dir {state_dir} is too long for haproxy's unix sockets "
@@ -239,6 +244,7 @@ class NamespaceDriver:
             problem = proc.check(candidate)
             if problem:
                 candidate.unlink(missing_ok=True)
+                self.metrics.rejections.labels("haproxy").inc()
                 raise ConfigRejected(f"haproxy rejected the configuration: {problem}")
             self._update_running(proc, serving, candidate)
         else:
@@ -305,6 +311,7 @@ class NamespaceDriver:
         problem = keepalived.check(candidate)
         if problem:
             candidate.unlink(missing_ok=True)
+            self.metrics.rejections.labels("keepalived").inc()
             raise ConfigRejected(f"keepalived rejected the configuration: {problem}")
         os.replace(candidate, keepalived.config)
         try:
@@ -333,17 +340,21 @@ class NamespaceDriver:
                     log.warning("runtime API %r answered %r; reloading instead", command.line,
                                 answer.strip())
                     break
+                self.metrics.runtime_changes.inc()
             else:
                 return
         try:
             proc.reload()
         except (RuntimeError, OSError) as exc:
+            self.metrics.reloads.labels("failed").inc()
             self._roll_back(proc)
             raise ApplyError(f"reload failed, kept the last known good config: {exc}") from exc
+        self.metrics.reloads.labels("ok").inc()
 
     def _roll_back(self, proc: HaproxyProcess) -> None:
         if not proc.lkg.exists():
             return
+        self.metrics.rollbacks.inc()
         shutil.copyfile(proc.lkg, proc.config)
         try:
             proc.reload()
@@ -360,6 +371,7 @@ class NamespaceDriver:
         except (RuntimeError, OSError) as exc:
             proc.stop()
             raise ApplyError(f"haproxy did not start: {exc}") from exc
+        self.metrics.haproxy_starts.inc()
 
     def _evict_orphan(self, proc: HaproxyProcess, keepalived: KeepalivedProcess) -> None:
         """Stop a haproxy (and keepalived) left in a namespace that was deleted under it

@@ -78,7 +78,8 @@ def summarise_stat(rows: list[dict[str, str]]) -> StatSummary:
             summary.counters[proxy] = ListenerCounters(
                 bytes_in=_int(row, "bin"), bytes_out=_int(row, "bout"),
                 active_connections=_int(row, "scur"), total_connections=_int(row, "stot"),
-                request_errors=_int(row, "ereq"))
+                request_errors=_int(row, "ereq"), requests=_int(row, "req_tot"),
+                responses_5xx=_int(row, "hrsp_5xx"))
         elif name == "BACKEND":
             summary.pools[proxy] = normalise_status(row.get("status", ""))
         elif row.get("type") == "2":

@@ -1,8 +1,9 @@
 """The ASGI application: Octavia v2 at the root and under /load-balancer, the network
 registry under /networking, errors rendered in the shape of the API that was called.
 
-Middlewares, outermost first: request log and id, the catch-all that answers 500s, the
-path/query guard, the body limit, and the `.json` suffix."""
+Middlewares, outermost first: request metrics (when metrics are on), request log and id,
+the catch-all that answers 500s, the path/query guard, the body limit, and the `.json`
+suffix."""
 
 from __future__ import annotations
 
@@ -28,10 +29,15 @@ from nslb.api.requestlog import RequestLog
 from nslb.config import Settings
 from nslb.db.engine import Database
 from nslb.identity.service import Identity
+from nslb.metrics.http import RequestMetrics
+from nslb.metrics.registry import Metrics
 
 
 class JsonSuffix:
-    """Octavia (and Neutron) accept `GET /v2/lbaas/loadbalancers.json`: drop the suffix."""
+    """Octavia (and Neutron) accept `GET /v2/lbaas/loadbalancers.json`: drop the suffix.
+
+    The scope is changed in place, not copied: the router leaves the route it matched in
+    it, which the metrics middleware outside reads (metrics/http.py)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -39,8 +45,8 @@ class JsonSuffix:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] == "http" and path.endswith(".json"):
-            scope = {**scope, "path": path[: -len(".json")],
-                     "raw_path": scope.get("raw_path", b"").removesuffix(b".json")}
+            scope["path"] = path[: -len(".json")]
+            scope["raw_path"] = scope.get("raw_path", b"").removesuffix(b".json")
         await self.app(scope, receive, send)
 
 
@@ -72,10 +78,12 @@ def identity_routes() -> list[BaseRoute]:
 def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lambda: None,
                context_for: Callable[[Request], Context] = noauth_context,
                identity: Identity | None = None,
-               resync: Callable[[str], None] = lambda lb_id: None) -> Starlette:
+               resync: Callable[[str], None] = lambda lb_id: None,
+               metrics: Metrics | None = None) -> Starlette:
     """Build the app. `kick` wakes the worker after a change is committed, `resync(lb_id)`
     asks it to re-apply one LB now; `identity` serves /identity (the embedded Keystone)
-    when given."""
+    when given; requests are counted in `metrics` when given and metrics are on
+    (`settings.metrics_listen`)."""
     routes: list[BaseRoute] = [
         Mount("/networking", routes=policy.guard(networking.routes())),
         Mount("/load-balancer", routes=octavia_routes()),
@@ -83,13 +91,16 @@ def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lamb
     ]
     if identity is not None:
         routes.insert(0, Mount("/identity", routes=identity_routes()))
+    measured = ([Middleware(RequestMetrics, metrics=metrics)]
+                if metrics is not None and settings.metrics_listen else [])
     app = Starlette(
         # handlers run in worker threads (api/offload.py); the key manager wraps its own
         # so that its errors keep Barbican's shape (api/barbican/routes.py)
         routes=[*barbican.routes(), *offload(routes)],
         # No handler for Exception: guards.CatchAll answers those inside the app.
         exception_handlers={HTTPException: _http_error, ApiError: _api_error},
-        middleware=[Middleware(RequestLog), Middleware(CatchAll), Middleware(InputGuard),
+        middleware=[*measured, Middleware(RequestLog), Middleware(CatchAll),
+                    Middleware(InputGuard),
                     Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
                     Middleware(JsonSuffix)],
     )
@@ -99,4 +110,5 @@ def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lamb
     app.state.resync = resync
     app.state.context_for = context_for
     app.state.identity = identity
+    app.state.metrics = metrics or Metrics()
     return app

@@ -57,6 +57,10 @@ def serve(
         help="Base URL clients use to reach nslb, for links [env NSLB_PUBLIC_URL]")] = None,
     log_level: Annotated[str | None, typer.Option(
         help="DEBUG, INFO, WARNING or ERROR [env NSLB_LOG_LEVEL]")] = None,
+    metrics_listen: Annotated[str | None, typer.Option(
+        help="HOST:PORT of the Prometheus /metrics listener, apart from the API and "
+             "without authentication (its series name every project); \"\" turns metrics "
+             "off [default: 127.0.0.1:9102; env NSLB_METRICS_LISTEN]")] = None,
     config: Annotated[Path | None, typer.Option(
         help="TOML file with any of these settings (keys as the flag names) "
              "[env NSLB_CONFIG]")] = None,
@@ -76,7 +80,8 @@ def serve(
                  "failover_timeout": failover_timeout,
                  "failover_threshold": failover_threshold,
                  "physnet": physnet, "auth": auth,
-                 "public_url": public_url, "log_level": log_level}
+                 "public_url": public_url, "log_level": log_level,
+                 "metrics_listen": metrics_listen}
     try:
         settings = load(config, overrides)
     except ConfigError as exc:

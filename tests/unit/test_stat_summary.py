@@ -25,12 +25,13 @@ def test_counters_are_read_from_the_frontend_row() -> None:
     columns = header[2:].split(",")
     frontend = rows[0].split(",")
     for name, value in {"stot": "17", "bin": "1234", "bout": "98765", "scur": "3",
-                        "ereq": "2"}.items():
+                        "ereq": "2", "req_tot": "40", "hrsp_5xx": "5"}.items():
         frontend[columns.index(name)] = value
     text = "\n".join([header, ",".join(frontend), *rows[1:]])
     counters = summarise_stat(text).counters["f1"]
     assert (counters.total_connections, counters.bytes_in, counters.bytes_out,
-            counters.active_connections, counters.request_errors) == (17, 1234, 98765, 3, 2)
+            counters.active_connections, counters.request_errors, counters.requests,
+            counters.responses_5xx) == (17, 1234, 98765, 3, 2, 40, 5)
     assert summarise_stat(text) == runtime_api.summarise_stat(runtime_api.parse_stat(text))
 
 

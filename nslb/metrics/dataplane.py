@@ -1,0 +1,187 @@
+"""Per-load-balancer data-plane metrics, from what the health loop already observes.
+
+The health loop reads every amphora's `show stat` each round; it hands this store the
+observation of the amphora serving an LB together with the LB's tree (only when something
+moved, see health/monitor.py), and a scrape reads the store. So a scrape never touches the
+data plane, costs the same however often it comes, and sees readings at most one health
+interval old.
+
+Series are labelled with Octavia's ids (loadbalancer_id, listener_id, pool_id, member_id)
+and the LB's project_id, taken from the tree, never from haproxy: a proxy or server
+haproxy reports that the tree does not hold is left out. Counters are folded like
+/stats (db/stats.fold): a reload, a restart or a failover to the peer amphora starts
+haproxy's counters again at zero, and the totals here carry on, so they only go down
+when nslb itself restarts (a counter reset Prometheus' rate() expects).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from nslb.amphora.base import Observation
+from nslb.db.stats import fold
+from nslb.db.tree import Tree
+
+# Folded listener counters: ListenerCounters field -> metric name (without _total).
+COUNTERS = {
+    "total_connections": ("nslb_listener_connections",
+                          "Connections accepted by the listener"),
+    "requests": ("nslb_listener_requests", "HTTP requests received by the listener"),
+    "bytes_in": ("nslb_listener_bytes_in", "Bytes received from clients"),
+    "bytes_out": ("nslb_listener_bytes_out", "Bytes sent to clients"),
+    "request_errors": ("nslb_listener_request_errors",
+                       "Requests that were invalid or failed before reaching a member"),
+    "responses_5xx": ("nslb_listener_responses_5xx",
+                      "HTTP responses with a 5xx status sent to clients"),
+}
+FOLDED = tuple(COUNTERS)
+# haproxy server states in which a member takes traffic (or would, were it not drained)
+MEMBER_UP = frozenset({"UP", "no check", "DRAIN", "NOLB"})
+LISTENER_UP = frozenset({"OPEN", "FULL"})
+LB_LABELS = ["loadbalancer_id", "project_id"]
+LISTENER_LABELS = ["loadbalancer_id", "listener_id", "project_id"]
+POOL_LABELS = ["loadbalancer_id", "pool_id", "project_id"]
+MEMBER_LABELS = ["loadbalancer_id", "pool_id", "member_id", "project_id"]
+
+
+@dataclass(frozen=True)
+class ListenerReading:
+    listener_id: str
+    up: bool
+    active_connections: int
+    totals: dict[str, int]  # FOLDED -> total since nslb first saw the listener
+
+
+@dataclass(frozen=True)
+class LbReading:
+    """One LB's data plane as last observed; never changed once made (scrapes read it
+    without a lock while the health loop makes the next one)."""
+
+    loadbalancer_id: str
+    project_id: str
+    up: bool
+    listeners: tuple[ListenerReading, ...]
+    pools: tuple[tuple[str, bool], ...]              # (pool id, up)
+    members: tuple[tuple[str, str, bool], ...]       # (pool id, member id, up)
+
+
+@dataclass
+class _Fold:
+    raw: dict[str, int]
+    process_start: float
+    totals: dict[str, int]
+
+
+class DataPlane:
+    """The store and its Prometheus collector. `update` and `retain` are called by the
+    health loop's thread only; `collect` by scrapes, from any thread."""
+
+    def __init__(self) -> None:
+        self._lbs: dict[str, LbReading] = {}
+        self._folds: dict[str, _Fold] = {}   # listener id -> its counters so far
+        self._lock = threading.Lock()
+
+    def __contains__(self, lb_id: object) -> bool:
+        return lb_id in self._lbs
+
+    def update(self, tree: Tree, obs: Observation) -> None:
+        """Take the observation of the amphora serving the LB of `tree`."""
+        listeners = tuple(self._listener(li.id, obs) for li in tree.listeners)
+        pools = tuple((p.id, obs.pools.get(p.id) == "UP") for p in tree.pools)
+        members = tuple((m.pool_id, m.id, obs.members.get(m.id) in MEMBER_UP)
+                        for m in tree.members)
+        reading = LbReading(tree.lb.id, tree.lb.project_id, obs.running, listeners, pools,
+                            members)
+        with self._lock:
+            previous = self._lbs.get(tree.lb.id)
+            self._lbs[tree.lb.id] = reading
+        if previous is not None:  # listeners deleted from the tree
+            for gone in {li.listener_id for li in previous.listeners} - \
+                    {li.listener_id for li in listeners}:
+                self._folds.pop(gone, None)
+
+    def _listener(self, listener_id: str, obs: Observation) -> ListenerReading:
+        counters = obs.counters.get(listener_id)
+        known = self._folds.get(listener_id)
+        if counters is None:  # not served now (an LB down, a listener not rendered yet)
+            totals = known.totals if known is not None else dict.fromkeys(FOLDED, 0)
+            return ListenerReading(listener_id, False, 0, totals)
+        raw = vars(counters)
+        if known is None:
+            known = _Fold(dict(raw), obs.process_start, fold({}, None, raw, FOLDED))
+        elif known.raw != raw or known.process_start != obs.process_start:
+            restarted = known.process_start != obs.process_start
+            known = _Fold(dict(raw), obs.process_start,
+                          fold(known.totals, None if restarted else known.raw, raw, FOLDED))
+        self._folds[listener_id] = known
+        return ListenerReading(listener_id, obs.listeners.get(listener_id) in LISTENER_UP,
+                               counters.active_connections, known.totals)
+
+    def retain(self, lb_ids: Collection[str]) -> None:
+        """Forget the LBs not in `lb_ids` (deleted, or no longer observed)."""
+        gone = [lb_id for lb_id in self._lbs if lb_id not in lb_ids]
+        if not gone:
+            return
+        with self._lock:
+            readings = [self._lbs.pop(lb_id) for lb_id in gone]
+        for reading in readings:
+            for listener in reading.listeners:
+                self._folds.pop(listener.listener_id, None)
+
+    def readings(self) -> list[LbReading]:
+        with self._lock:
+            return list(self._lbs.values())
+
+    # --- the collector -------------------------------------------------------------------
+
+    def describe(self) -> Iterator[Metric]:
+        yield from _families().values()
+
+    def collect(self) -> Iterator[Metric]:
+        families = _families()
+        lb_up, listener_up = families["lb_up"], families["listener_up"]
+        active, pool_up = families["active"], families["pool_up"]
+        member_up = families["member_up"]
+        for lb in self.readings():
+            lb_up.add_metric([lb.loadbalancer_id, lb.project_id], 1.0 if lb.up else 0.0)
+            for li in lb.listeners:
+                labels = [lb.loadbalancer_id, li.listener_id, lb.project_id]
+                listener_up.add_metric(labels, 1.0 if li.up else 0.0)
+                active.add_metric(labels, li.active_connections)
+                for key, value in li.totals.items():
+                    families[key].add_metric(labels, value)
+            for pool_id, up in lb.pools:
+                pool_up.add_metric([lb.loadbalancer_id, pool_id, lb.project_id],
+                                   1.0 if up else 0.0)
+            for pool_id, member_id, up in lb.members:
+                member_up.add_metric([lb.loadbalancer_id, pool_id, member_id, lb.project_id],
+                                     1.0 if up else 0.0)
+        yield from families.values()
+
+
+def _families() -> dict[str, GaugeMetricFamily | CounterMetricFamily]:
+    families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
+        "lb_up": GaugeMetricFamily(
+            "nslb_loadbalancer_up", "1 when an amphora of the load balancer serves (its "
+            "haproxy answers; in a pair, the one holding the VIP)", labels=LB_LABELS),
+        "listener_up": GaugeMetricFamily(
+            "nslb_listener_up", "1 when haproxy reports the listener open (OPEN or FULL)",
+            labels=LISTENER_LABELS),
+        "active": GaugeMetricFamily(
+            "nslb_listener_active_connections", "Connections open on the listener now",
+            labels=LISTENER_LABELS),
+        "pool_up": GaugeMetricFamily(
+            "nslb_pool_up", "1 when haproxy reports the pool (backend) UP",
+            labels=POOL_LABELS),
+        "member_up": GaugeMetricFamily(
+            "nslb_member_up", "1 when haproxy sends the member traffic or would (UP, no "
+            "check, DRAIN); 0 when it is DOWN or in maintenance (admin_state_up false)",
+            labels=MEMBER_LABELS),
+    }
+    for key, (name, doc) in COUNTERS.items():
+        families[key] = CounterMetricFamily(name, doc, labels=LISTENER_LABELS)
+    return families
