@@ -10,7 +10,12 @@ import ipaddress
 from typing import Any
 
 from nslb.api import schemas as s
-from nslb.api.faults import BadRequest, NotImplementedOption, ValidationFailure
+from nslb.api.faults import (
+    BadRequest,
+    ListenerNoChildren,
+    NotImplementedOption,
+    ValidationFailure,
+)
 from nslb.db.query import short
 from nslb.model import enums
 from nslb.model.enums import AmphoraRole, AmphoraStatus, Topology
@@ -103,7 +108,15 @@ def new_listener(data: s.ListenerSingleCreate, lb: LoadBalancer, project_id: str
     return listener
 
 
+def check_no_children(listener_protocol: str) -> None:
+    """Octavia: a PROMETHEUS listener takes no pool or L7 policy (400, checked before the
+    pool's protocol)."""
+    if listener_protocol == enums.ListenerProtocol.PROMETHEUS:
+        raise ListenerNoChildren(listener_protocol)
+
+
 def check_pool_for_listener(pool: Pool, listener: Listener) -> None:
+    check_no_children(listener.protocol)
     allowed = enums.LISTENER_POOL_PROTOCOLS.get(listener.protocol, frozenset())
     if pool.protocol not in allowed:
         raise ValidationFailure(

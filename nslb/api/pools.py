@@ -43,6 +43,7 @@ def check_protocols(listener_protocol: str, pool_protocol: str) -> None:
     """Octavia's _validate_protocol: the listener/pool combination is checked before the
     provider sees the object, so a misfit is a 400 even for a protocol nslb does not serve
     (which would otherwise be the provider's 501)."""
+    builders.check_no_children(listener_protocol)
     if pool_protocol not in enums.LISTENER_POOL_PROTOCOLS.get(listener_protocol, frozenset()):
         raise ValidationFailure(
             f"The pool protocol '{pool_protocol}' is invalid while the listener protocol is "

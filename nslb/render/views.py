@@ -27,7 +27,12 @@ BALANCE = {
     LbAlgorithm.SOURCE_IP: "source",
 }
 LISTENER_MODE = {ListenerProtocol.HTTP: "http", ListenerProtocol.HTTPS: "tcp",
-                 ListenerProtocol.TCP: "tcp"}
+                 ListenerProtocol.TCP: "tcp", ListenerProtocol.PROMETHEUS: "http"}
+# Listeners answered by one of haproxy's built-in services instead of a pool: Octavia's
+# PROMETHEUS listener is haproxy's own exporter (built in since 2.0, USE_PROMEX), which
+# serves this haproxy's metrics, so only the load balancer's own proxies, named by their
+# Octavia ids.
+SERVICES = {ListenerProtocol.PROMETHEUS: "prometheus-exporter"}
 POOL_MODE = {PoolProtocol.HTTP: "http", PoolProtocol.HTTPS: "tcp", PoolProtocol.TCP: "tcp"}
 PROXY_OPTION = {PoolProtocol.PROXY: "send-proxy", PoolProtocol.PROXYV2: "send-proxy-v2"}
 STICK_SIZE = "10k"
@@ -58,6 +63,7 @@ class FrontendView:
     allowed_cidrs: str
     default_backend: str | None
     l7_lines: list[str] = field(default_factory=list)
+    service: str | None = None  # `http-request use-service` (SERVICES)
 
 
 @dataclass(frozen=True)
@@ -172,21 +178,25 @@ def _listener_of(listeners: list[Listener], pool: Pool) -> Listener | None:
 
 def _frontend(snapshot: LoadBalancerSnapshot, listener: Listener, ceiling: int,
               pool_ids: set[str]) -> FrontendView:
+    protocol = ListenerProtocol(listener.protocol)
+    service = SERVICES.get(protocol)
     default = listener.default_pool_id if listener.default_pool_id in pool_ids else None
     return FrontendView(
         name=v.uuid(listener.id, "listener id"),
         bind=v.endpoint(snapshot.lb.vip_address or snapshot.vip.address,
                         listener.protocol_port, "VIP address"),
-        mode=LISTENER_MODE[ListenerProtocol(listener.protocol)],
+        mode=LISTENER_MODE[protocol],
         maxconn=v.integer(frontend_maxconn(listener.connection_limit, ceiling), 0,
                           what="connection_limit"),
         enabled=listener.admin_state_up and snapshot.lb.admin_state_up,
         timeout_client=v.integer(listener.timeout_client_data, 0, what="timeout_client_data"),
         inspect_delay=v.integer(listener.timeout_tcp_inspect, 0, what="timeout_tcp_inspect"),
         allowed_cidrs=" ".join(v.network(c, "allowed_cidrs") for c in listener.allowed_cidrs),
-        default_backend=None if default is None else v.uuid(default, "default_pool_id"),
+        default_backend=None if default is None or service else v.uuid(default,
+                                                                       "default_pool_id"),
         l7_lines=l7.frontend_lines(snapshot, listener.id, pool_ids)
-        if LISTENER_MODE[ListenerProtocol(listener.protocol)] == "http" else [],
+        if LISTENER_MODE[protocol] == "http" and not service else [],
+        service=service,
     )
 
 
