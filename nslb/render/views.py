@@ -28,11 +28,13 @@ BALANCE = {
 }
 LISTENER_MODE = {ListenerProtocol.HTTP: "http", ListenerProtocol.HTTPS: "tcp",
                  ListenerProtocol.TCP: "tcp", ListenerProtocol.PROMETHEUS: "http"}
-# Listeners answered by one of haproxy's built-in services instead of a pool: Octavia's
-# PROMETHEUS listener is haproxy's own exporter (built in since 2.0, USE_PROMEX), which
-# serves this haproxy's metrics, so only the load balancer's own proxies, named by their
-# Octavia ids.
-SERVICES = {ListenerProtocol.PROMETHEUS: "prometheus-exporter"}
+# Listeners answered by one of haproxy's built-in services instead of a pool, and the one
+# path it answers (any other gets a 404): Octavia's PROMETHEUS listener is haproxy's own
+# exporter (built in since 2.0, USE_PROMEX; `haproxy -vv` lists it under "Available
+# services"). It serves this haproxy's metrics, so only this load balancer's, and its
+# proxies and servers are named by Octavia ids (frontend = listener, backend = pool,
+# server = member). Octavia's amphora also answers only /metrics.
+SERVICES = {ListenerProtocol.PROMETHEUS: ("prometheus-exporter", "/metrics")}
 POOL_MODE = {PoolProtocol.HTTP: "http", PoolProtocol.HTTPS: "tcp", PoolProtocol.TCP: "tcp"}
 PROXY_OPTION = {PoolProtocol.PROXY: "send-proxy", PoolProtocol.PROXYV2: "send-proxy-v2"}
 STICK_SIZE = "10k"
@@ -63,7 +65,7 @@ class FrontendView:
     allowed_cidrs: str
     default_backend: str | None
     l7_lines: list[str] = field(default_factory=list)
-    service: str | None = None  # `http-request use-service` (SERVICES)
+    service: tuple[str, str] | None = None  # `http-request use-service` (SERVICES)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ def test_a_prometheus_listener_serves_haproxys_exporter(
     assert [line.strip() for line in frontend.splitlines()] == [
         "maxconn 20", "bind 10.0.0.2:9100", "mode http", "option idle-close-on-response",
         "tcp-request connection reject unless { src 10.0.0.0/24 }",
-        "http-request use-service prometheus-exporter", "timeout client 7000"]
+        "http-request use-service prometheus-exporter if { path /metrics }",
+        "http-request return status 404", "timeout client 7000"]
     assert "backend" not in config
     health.run_once()
     assert listener(client, created["id"])["operating_status"] == "ONLINE"
