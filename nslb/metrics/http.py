@@ -8,10 +8,19 @@ series per request. Starlette's router leaves the route it matched in the scope
 paths in nslb are fixed strings, so prefix + route path is the template. A request no
 route took (a 404, a guard's 400 before routing) is `<unmatched>`, and a method outside
 HTTP's usual ones is `other`, so every label comes from a bounded set.
+
+The request counter also carries the caller's project (`project_id`, "" when the request
+had none or was refused before the caller was known), read from the context the policy
+guard left in the request's state. With Keystone that is a project whose token was
+verified; with noauth it is whatever the client's X-Project-Id said, so the set is capped
+(`ProjectLabels`): past MAX_PROJECTS distinct values, new ones count as `other`. The
+latency histogram has no project label (a dozen buckets per project and route would be
+more series than the answers are worth).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 
 from starlette.routing import Route
@@ -21,6 +30,8 @@ from nslb.metrics.registry import Metrics
 
 UNMATCHED = "<unmatched>"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+MAX_PROJECTS = 1000
+OTHER = "other"
 
 
 def route_template(scope: Scope) -> str:
@@ -36,14 +47,41 @@ def method_label(method: str) -> str:
     return method if method in METHODS else "other"
 
 
+def project_of(scope: Scope) -> str:
+    """The caller's project as the policy guard worked it out (api/http.py `context`)."""
+    ctx = scope.get("state", {}).get("ctx")
+    project = getattr(ctx, "project_id", None)
+    return project if isinstance(project, str) else ""
+
+
+class ProjectLabels:
+    """At most `limit` distinct project label values; later newcomers are `other`."""
+
+    def __init__(self, limit: int = MAX_PROJECTS) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, project: str) -> str:
+        if project in self._seen or project == "":
+            return project
+        with self._lock:
+            if len(self._seen) >= self.limit:
+                return OTHER
+            self._seen.add(project)
+        return project
+
+
 class RequestMetrics:
-    """Counts and times every HTTP request by method, route template and status."""
+    """Counts every HTTP request by method, route template, status and project, and times
+    it by method and route template."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.requests = metrics.api_requests
         self.latency = metrics.api_latency
         self.in_flight = metrics.api_in_flight
+        self.projects = ProjectLabels()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,11 +96,13 @@ class RequestMetrics:
                 status = str(message["status"])
             await send(message)
 
+        scope.setdefault("state", {})  # shared with the Request the guard stores ctx in
         self.in_flight.inc()
         try:
             await self.app(scope, receive, send_counted)
         finally:
             self.in_flight.dec()
             method, route = method_label(scope["method"]), route_template(scope)
-            self.requests.labels(method, route, status).inc()
+            project = self.projects(project_of(scope))
+            self.requests.labels(method, route, status, project).inc()
             self.latency.labels(method, route).observe(time.perf_counter() - started)

@@ -48,8 +48,8 @@ class Metrics:
         self.build.info({"version": __version__})
         # --- API -------------------------------------------------------------------------
         self.api_requests = Counter(
-            "nslb_api_requests", "API requests answered, by route template and status",
-            ["method", "route", "status"], registry=r)
+            "nslb_api_requests", "API requests answered, by route template, status and "
+            "the caller's project", ["method", "route", "status", "project_id"], registry=r)
         self.api_latency = Histogram(
             "nslb_api_request_duration_seconds",
             "Time from a request's arrival to the end of its answer, by route template",
