@@ -39,6 +39,24 @@ class ListenerCounters:
 
 
 @dataclass
+class MemberCounters:
+    """Cumulative counters of one member (a server row of `show stat`) since its haproxy
+    process started, exported as Prometheus metrics: `sessions` (stot: one per HTTP
+    request or TCP connection haproxy sent it), `active_sessions` (scur), bytes sent to it
+    (`bytes_in`, bin) and received from it (`bytes_out`, bout), failed connections
+    (`connection_errors`, econ), failed responses (`response_errors`, eresp) and
+    `responses_5xx` (hrsp_5xx)."""
+
+    sessions: int = 0
+    active_sessions: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    connection_errors: int = 0
+    response_errors: int = 0
+    responses_5xx: int = 0
+
+
+@dataclass
 class Observation:
     """What the data plane of one amphora looks like right now.
 
@@ -54,6 +72,8 @@ class Observation:
     members: dict[str, str] = field(default_factory=dict)
     counters: dict[str, ListenerCounters] = field(default_factory=dict)
     process_start: float = 0.0
+    # member id -> its counters (what the Prometheus metrics report per member)
+    member_counters: dict[str, MemberCounters] = field(default_factory=dict)
     # An ACTIVE_STANDBY amphora's VRRP state: MASTER (it holds the VIP), BACKUP, FAULT
     # (its check fails), STOPPED (keepalived is not running); "" for a STANDALONE one.
     vrrp: str = ""

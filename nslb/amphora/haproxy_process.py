@@ -18,14 +18,14 @@ import time
 from pathlib import Path
 
 from nslb.amphora import runtime_api
-from nslb.amphora.base import ListenerCounters
+from nslb.amphora.base import ListenerCounters, MemberCounters
 
 HAPROXY = "/usr/sbin/haproxy"
 # The `show stat` columns the health loop reads; all of them come before the first column
 # that may hold free text (check descriptions), so a line split at commas up to the last of
 # them is exact.
-STAT_COLUMNS = ("pxname", "svname", "scur", "stot", "bin", "bout", "ereq", "status", "type",
-                "hrsp_5xx", "req_tot")
+STAT_COLUMNS = ("pxname", "svname", "scur", "stot", "bin", "bout", "ereq", "econ", "eresp",
+                "status", "type", "hrsp_5xx", "req_tot")
 INFO_PID = re.compile(r"^Pid: (\d+)$", re.MULTILINE)
 # haproxy parses its configuration before it could drop privileges, so it never runs as
 # root: it starts as this account (Debian's haproxy package creates it), which cannot read
@@ -326,6 +326,12 @@ def summarise_stat(text: str) -> runtime_api.StatSummary:
             summary.pools[proxy] = status
         elif row[at["type"]] == "2":
             summary.members[name] = status
+            summary.member_counters[name] = MemberCounters(
+                sessions=_number(row[at["stot"]]), active_sessions=_number(row[at["scur"]]),
+                bytes_in=_number(row[at["bin"]]), bytes_out=_number(row[at["bout"]]),
+                connection_errors=_number(row[at["econ"]]),
+                response_errors=_number(row[at["eresp"]]),
+                responses_5xx=_number(row[at["hrsp_5xx"]]))
     return summary
 
 

@@ -161,7 +161,8 @@ class NamespaceDriver:
         vrrp = keepalived.state() if keepalived.config.exists() else ""
         return Observation(running=True, listeners=summary.listeners, pools=summary.pools,
                            members=summary.members, counters=summary.counters,
-                           process_start=started, vrrp=vrrp)
+                           process_start=started, vrrp=vrrp,
+                           member_counters=summary.member_counters)
 
     def alive(self, amphora_id: str) -> tuple[object, ...] | None:
         """A token that changes when the amphora's processes or namespace change (a few

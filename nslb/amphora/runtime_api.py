@@ -11,10 +11,10 @@ import csv
 import io
 import re
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from nslb.amphora.base import ListenerCounters
+from nslb.amphora.base import ListenerCounters, MemberCounters
 
 SERVER_FULL = re.compile(r"^\s+server\s+(\S+)\s+(\S+)\s*(.*)$")
 BACKEND_LINE = re.compile(r"^backend\s+(\S+)")
@@ -60,6 +60,7 @@ class StatSummary:
     pools: dict[str, str]
     members: dict[str, str]
     counters: dict[str, ListenerCounters]
+    member_counters: dict[str, MemberCounters] = field(default_factory=dict)
 
 
 def _int(row: dict[str, str], key: str) -> int:
@@ -84,6 +85,11 @@ def summarise_stat(rows: list[dict[str, str]]) -> StatSummary:
             summary.pools[proxy] = normalise_status(row.get("status", ""))
         elif row.get("type") == "2":
             summary.members[name] = normalise_status(row.get("status", ""))
+            summary.member_counters[name] = MemberCounters(
+                sessions=_int(row, "stot"), active_sessions=_int(row, "scur"),
+                bytes_in=_int(row, "bin"), bytes_out=_int(row, "bout"),
+                connection_errors=_int(row, "econ"), response_errors=_int(row, "eresp"),
+                responses_5xx=_int(row, "hrsp_5xx"))
     return summary
 
 

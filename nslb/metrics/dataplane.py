@@ -1,10 +1,15 @@
 """Per-load-balancer data-plane metrics, from what the health loop already observes.
 
-The health loop reads every amphora's `show stat` each round; it hands this store the
-observation of the amphora serving an LB together with the LB's tree (only when something
-moved, see health/monitor.py), and a scrape reads the store. So a scrape never touches the
-data plane, costs the same however often it comes, and sees readings at most one health
-interval old.
+The health loop reads the amphorae's `show stat` (every round for an amphora that moved
+or is unhealthy, otherwise as often as its health monitors look, at least every few
+seconds: health/monitor.py); it hands this store the observation of the amphora serving an
+LB together with the LB's tree, only when something moved, and a scrape reads the store.
+So a scrape never touches the data plane and costs the same however often it comes; its
+readings are as old as the health loop's last look at that LB.
+
+Listeners report connections, HTTP requests, bytes, errors and 5xx answers (the frontend
+row); members report the same from haproxy's side of the pool (the server row: sessions,
+bytes, connection and response errors, 5xx) and whether they take traffic.
 
 Series are labelled with Octavia's ids (loadbalancer_id, listener_id, pool_id, member_id)
 and the LB's project_id, taken from the tree, never from haproxy: a proxy or server
@@ -22,7 +27,7 @@ from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from nslb.amphora.base import Observation
+from nslb.amphora.base import ListenerCounters, MemberCounters, Observation
 from nslb.db.stats import fold
 from nslb.db.tree import Tree
 
@@ -39,6 +44,20 @@ COUNTERS = {
                       "HTTP responses with a 5xx status sent to clients"),
 }
 FOLDED = tuple(COUNTERS)
+# Folded member counters: MemberCounters field -> metric name (without _total).
+MEMBER_COUNTERS = {
+    "sessions": ("nslb_member_sessions",
+                 "Sessions haproxy sent to the member (one per HTTP request or TCP connection)"),
+    "bytes_in": ("nslb_member_bytes_in", "Bytes sent to the member"),
+    "bytes_out": ("nslb_member_bytes_out", "Bytes received from the member"),
+    "connection_errors": ("nslb_member_connection_errors",
+                          "Connections to the member that failed"),
+    "response_errors": ("nslb_member_response_errors",
+                        "Responses from the member that failed (aborted, invalid)"),
+    "responses_5xx": ("nslb_member_responses_5xx",
+                      "HTTP responses with a 5xx status from the member"),
+}
+MEMBER_FOLDED = tuple(MEMBER_COUNTERS)
 # haproxy server states in which a member takes traffic (or would, were it not drained)
 MEMBER_UP = frozenset({"UP", "no check", "DRAIN", "NOLB"})
 LISTENER_UP = frozenset({"OPEN", "FULL"})
@@ -57,6 +76,15 @@ class ListenerReading:
 
 
 @dataclass(frozen=True)
+class MemberReading:
+    pool_id: str
+    member_id: str
+    up: bool
+    active_sessions: int
+    totals: dict[str, int]  # MEMBER_FOLDED -> total since nslb first saw the member
+
+
+@dataclass(frozen=True)
 class LbReading:
     """One LB's data plane as last observed; never changed once made (scrapes read it
     without a lock while the health loop makes the next one)."""
@@ -66,7 +94,7 @@ class LbReading:
     up: bool
     listeners: tuple[ListenerReading, ...]
     pools: tuple[tuple[str, bool], ...]              # (pool id, up)
-    members: tuple[tuple[str, str, bool], ...]       # (pool id, member id, up)
+    members: tuple[MemberReading, ...]
 
 
 @dataclass
@@ -82,7 +110,7 @@ class DataPlane:
 
     def __init__(self) -> None:
         self._lbs: dict[str, LbReading] = {}
-        self._folds: dict[str, _Fold] = {}   # listener id -> its counters so far
+        self._folds: dict[str, _Fold] = {}   # listener or member id -> its counters so far
         self._lock = threading.Lock()
 
     def __contains__(self, lb_id: object) -> bool:
@@ -92,34 +120,46 @@ class DataPlane:
         """Take the observation of the amphora serving the LB of `tree`."""
         listeners = tuple(self._listener(li.id, obs) for li in tree.listeners)
         pools = tuple((p.id, obs.pools.get(p.id) == "UP") for p in tree.pools)
-        members = tuple((m.pool_id, m.id, obs.members.get(m.id) in MEMBER_UP)
-                        for m in tree.members)
+        members = tuple(self._member(m.pool_id, m.id, obs) for m in tree.members)
         reading = LbReading(tree.lb.id, tree.lb.project_id, obs.running, listeners, pools,
                             members)
         with self._lock:
             previous = self._lbs.get(tree.lb.id)
             self._lbs[tree.lb.id] = reading
-        if previous is not None:  # listeners deleted from the tree
-            for gone in {li.listener_id for li in previous.listeners} - \
-                    {li.listener_id for li in listeners}:
+        if previous is not None:  # listeners and members deleted from the tree
+            for gone in _ids(previous) - _ids(reading):
                 self._folds.pop(gone, None)
 
     def _listener(self, listener_id: str, obs: Observation) -> ListenerReading:
         counters = obs.counters.get(listener_id)
-        known = self._folds.get(listener_id)
+        totals = self._fold(listener_id, counters, obs.process_start, FOLDED)
         if counters is None:  # not served now (an LB down, a listener not rendered yet)
-            totals = known.totals if known is not None else dict.fromkeys(FOLDED, 0)
             return ListenerReading(listener_id, False, 0, totals)
-        raw = vars(counters)
-        if known is None:
-            known = _Fold(dict(raw), obs.process_start, fold({}, None, raw, FOLDED))
-        elif known.raw != raw or known.process_start != obs.process_start:
-            restarted = known.process_start != obs.process_start
-            known = _Fold(dict(raw), obs.process_start,
-                          fold(known.totals, None if restarted else known.raw, raw, FOLDED))
-        self._folds[listener_id] = known
         return ListenerReading(listener_id, obs.listeners.get(listener_id) in LISTENER_UP,
-                               counters.active_connections, known.totals)
+                               counters.active_connections, totals)
+
+    def _member(self, pool_id: str, member_id: str, obs: Observation) -> MemberReading:
+        counters = obs.member_counters.get(member_id)
+        totals = self._fold(member_id, counters, obs.process_start, MEMBER_FOLDED)
+        return MemberReading(pool_id, member_id, obs.members.get(member_id) in MEMBER_UP,
+                             counters.active_sessions if counters is not None else 0, totals)
+
+    def _fold(self, object_id: str, counters: ListenerCounters | MemberCounters | None,
+              process_start: float, keys: tuple[str, ...]) -> dict[str, int]:
+        """The totals of one object after this reading (db/stats.fold); an object not
+        served now keeps the totals it had."""
+        known = self._folds.get(object_id)
+        if counters is None:
+            return known.totals if known is not None else dict.fromkeys(keys, 0)
+        raw = {key: getattr(counters, key) for key in keys}
+        if known is None:
+            known = _Fold(raw, process_start, fold({}, None, raw, keys))
+        elif known.raw != raw or known.process_start != process_start:
+            restarted = known.process_start != process_start
+            known = _Fold(raw, process_start,
+                          fold(known.totals, None if restarted else known.raw, raw, keys))
+        self._folds[object_id] = known
+        return known.totals
 
     def retain(self, lb_ids: Collection[str]) -> None:
         """Forget the LBs not in `lb_ids` (deleted, or no longer observed)."""
@@ -129,8 +169,8 @@ class DataPlane:
         with self._lock:
             readings = [self._lbs.pop(lb_id) for lb_id in gone]
         for reading in readings:
-            for listener in reading.listeners:
-                self._folds.pop(listener.listener_id, None)
+            for object_id in _ids(reading):
+                self._folds.pop(object_id, None)
 
     def readings(self) -> list[LbReading]:
         with self._lock:
@@ -157,10 +197,18 @@ class DataPlane:
             for pool_id, up in lb.pools:
                 pool_up.add_metric([lb.loadbalancer_id, pool_id, lb.project_id],
                                    1.0 if up else 0.0)
-            for pool_id, member_id, up in lb.members:
-                member_up.add_metric([lb.loadbalancer_id, pool_id, member_id, lb.project_id],
-                                     1.0 if up else 0.0)
+            for m in lb.members:
+                labels = [lb.loadbalancer_id, m.pool_id, m.member_id, lb.project_id]
+                member_up.add_metric(labels, 1.0 if m.up else 0.0)
+                families["member_active"].add_metric(labels, m.active_sessions)
+                for key, value in m.totals.items():
+                    families[f"member_{key}"].add_metric(labels, value)
         yield from families.values()
+
+
+def _ids(reading: LbReading) -> set[str]:
+    """The listener and member ids whose counters a reading holds."""
+    return {li.listener_id for li in reading.listeners} | {m.member_id for m in reading.members}
 
 
 def _families() -> dict[str, GaugeMetricFamily | CounterMetricFamily]:
@@ -184,4 +232,9 @@ def _families() -> dict[str, GaugeMetricFamily | CounterMetricFamily]:
     }
     for key, (name, doc) in COUNTERS.items():
         families[key] = CounterMetricFamily(name, doc, labels=LISTENER_LABELS)
+    families["member_active"] = GaugeMetricFamily(
+        "nslb_member_active_sessions", "Sessions open on the member now",
+        labels=MEMBER_LABELS)
+    for key, (name, doc) in MEMBER_COUNTERS.items():
+        families[f"member_{key}"] = CounterMetricFamily(name, doc, labels=MEMBER_LABELS)
     return families

@@ -161,9 +161,10 @@ def test_requests_through_the_vip_are_counted_under_octavia_ids(env: Env,
     assert series[_key("nslb_loadbalancer_up", **ids)] == 1
     assert series[_key("nslb_listener_up", **ids, listener_id=lb["metrics"]["id"])] == 1
     pool = lb["http"]["pools"][0]
-    members = {m["id"]: series[_key("nslb_member_up", **ids, pool_id=pool["id"],
-                                    member_id=m["id"])] for m in pool["members"]}
-    assert list(members.values()) == [1, 1], members
+    by_member = [{**ids, "pool_id": pool["id"], "member_id": m["id"]} for m in pool["members"]]
+    assert [series[_key("nslb_member_up", **m)] for m in by_member] == [1, 1]
+    assert [series[_key("nslb_member_sessions_total", **m)] for m in by_member] == [5, 5]
+    assert all(series[_key("nslb_member_bytes_out_total", **m)] > 0 for m in by_member)
     assert series[_key("nslb_api_requests_total", method="POST",
                        route="/v2/lbaas/loadbalancers", status="201",
                        project_id=PROJECT)] >= 1

@@ -19,7 +19,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from nslb.amphora.base import ListenerCounters, Observation
+from nslb.amphora.base import ListenerCounters, MemberCounters, Observation
 from nslb.db.tree import Tree
 from nslb.metrics.dataplane import DataPlane
 from nslb.metrics.http import OTHER, ProjectLabels, RequestMetrics, method_label
@@ -121,6 +121,9 @@ def _obs(requests: int, started: float, **counters: int) -> Observation:
         running=True, listeners={HTTP: "OPEN", "stats": "OPEN"}, pools={POOL: "UP"},
         members={M1: "UP", M2: "DOWN", M3: "MAINT", "ghost": "UP"},
         counters={HTTP: http, "ghost-frontend": ListenerCounters(requests=999)},
+        member_counters={M1: MemberCounters(sessions=requests, active_sessions=1,
+                                            responses_5xx=counters.get("responses_5xx", 0)),
+                         "ghost": MemberCounters(sessions=999)},
         process_start=started)
 
 
@@ -152,6 +155,11 @@ def test_series_carry_octavia_ids_and_the_project_only() -> None:
     member = {m: series["nslb_member_up", _labels(pool_id=POOL, member_id=m)]
               for m in (M1, M2, M3)}
     assert member == {M1: 1, M2: 0, M3: 0}
+    on_m1 = _labels(pool_id=POOL, member_id=M1)
+    assert series["nslb_member_sessions_total", on_m1] == 7
+    assert series["nslb_member_responses_5xx_total", on_m1] == 1
+    assert series["nslb_member_active_sessions", on_m1] == 1
+    assert series["nslb_member_sessions_total", _labels(pool_id=POOL, member_id=M2)] == 0
     assert series["nslb_pool_up", _labels(pool_id=POOL)] == 1
     # haproxy's own names never become series
     assert not [key for key in series if "ghost" in str(key) or "stats" in str(key)]
@@ -168,6 +176,8 @@ def test_counters_carry_on_across_reloads_and_restarts() -> None:
     assert _scrape(store)[key] == 19
     store.update(tree, _obs(1, 2000.0))   # gone backwards without a restart: reset too
     assert _scrape(store)[key] == 20
+    member = ("nslb_member_sessions_total", _labels(pool_id=POOL, member_id=M1))
+    assert _scrape(store)[member] == 20   # members are folded the same way
     down = Observation(running=False)     # haproxy away: the totals stay, the LB is down
     store.update(tree, down)
     series = _scrape(store)

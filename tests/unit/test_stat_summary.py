@@ -35,6 +35,24 @@ def test_counters_are_read_from_the_frontend_row() -> None:
     assert summarise_stat(text) == runtime_api.summarise_stat(runtime_api.parse_stat(text))
 
 
+def test_member_counters_are_read_from_server_rows() -> None:
+    header, *rows = SAMPLE.splitlines()
+    columns = header[2:].split(",")
+    at = next(i for i, row in enumerate(rows) if row.split(",")[1] == "s2")
+    server = rows[at].split(",")
+    for name, value in {"stot": "11", "scur": "2", "bin": "300", "bout": "4000",
+                        "econ": "1", "eresp": "3", "hrsp_5xx": "4"}.items():
+        server[columns.index(name)] = value
+    rows[at] = ",".join(server)
+    text = "\n".join([header, *rows])
+    counters = summarise_stat(text).member_counters
+    assert set(counters) == {"s1", "s2", "s3", "s4"}
+    s2 = counters["s2"]
+    assert (s2.sessions, s2.active_sessions, s2.bytes_in, s2.bytes_out, s2.connection_errors,
+            s2.response_errors, s2.responses_5xx) == (11, 2, 300, 4000, 1, 3, 4)
+    assert summarise_stat(text) == runtime_api.summarise_stat(runtime_api.parse_stat(text))
+
+
 def test_no_answer_is_an_empty_summary() -> None:
     assert summarise_stat("") == runtime_api.summarise_stat([])
 
