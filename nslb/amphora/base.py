@@ -38,6 +38,10 @@ class ListenerCounters:
     responses_5xx: int = 0
 
 
+# The `show stat` columns of a server row that MemberCounters holds, in its fields' order.
+MEMBER_COLUMNS = ("stot", "scur", "bin", "bout", "econ", "eresp", "hrsp_5xx")
+
+
 @dataclass
 class MemberCounters:
     """Cumulative counters of one member (a server row of `show stat`) since its haproxy
@@ -54,6 +58,11 @@ class MemberCounters:
     connection_errors: int = 0
     response_errors: int = 0
     responses_5xx: int = 0
+
+    @classmethod
+    def parse(cls, raw: tuple[str, ...]) -> MemberCounters:
+        """From the row's MEMBER_COLUMNS as haproxy wrote them (an empty cell is 0)."""
+        return cls(*[int(v) if v.isdigit() else 0 for v in raw])
 
 
 @dataclass
@@ -72,8 +81,10 @@ class Observation:
     members: dict[str, str] = field(default_factory=dict)
     counters: dict[str, ListenerCounters] = field(default_factory=dict)
     process_start: float = 0.0
-    # member id -> its counters (what the Prometheus metrics report per member)
-    member_counters: dict[str, MemberCounters] = field(default_factory=dict)
+    # member id -> its server row's MEMBER_COLUMNS, unparsed: the health loop reads every
+    # row it observes but hands only the LBs that moved to the metrics, which parse them
+    # (MemberCounters.parse)
+    member_stats: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # An ACTIVE_STANDBY amphora's VRRP state: MASTER (it holds the VIP), BACKUP, FAULT
     # (its check fails), STOPPED (keepalived is not running); "" for a STANDALONE one.
     vrrp: str = ""

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from nslb.amphora import runtime_api
-from nslb.amphora.base import ListenerCounters, MemberCounters
+from nslb.amphora.base import MEMBER_COLUMNS, ListenerCounters
 
 HAPROXY = "/usr/sbin/haproxy"
 # The `show stat` columns the health loop reads; all of them come before the first column
@@ -307,6 +307,7 @@ def summarise_stat(text: str) -> runtime_api.StatSummary:
     except ValueError:  # not the stats haproxy 2.x writes: the slow, general way
         return runtime_api.summarise_stat(runtime_api.parse_stat(text))
     last = max(at.values()) + 1
+    member_at = [at[column] for column in MEMBER_COLUMNS]
     for line in lines[1:]:
         row = line.split(",", last)
         if len(row) <= last - 1:
@@ -326,12 +327,7 @@ def summarise_stat(text: str) -> runtime_api.StatSummary:
             summary.pools[proxy] = status
         elif row[at["type"]] == "2":
             summary.members[name] = status
-            summary.member_counters[name] = MemberCounters(
-                sessions=_number(row[at["stot"]]), active_sessions=_number(row[at["scur"]]),
-                bytes_in=_number(row[at["bin"]]), bytes_out=_number(row[at["bout"]]),
-                connection_errors=_number(row[at["econ"]]),
-                response_errors=_number(row[at["eresp"]]),
-                responses_5xx=_number(row[at["hrsp_5xx"]]))
+            summary.member_stats[name] = tuple(map(row.__getitem__, member_at))
     return summary
 
 

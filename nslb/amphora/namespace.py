@@ -162,7 +162,7 @@ class NamespaceDriver:
         return Observation(running=True, listeners=summary.listeners, pools=summary.pools,
                            members=summary.members, counters=summary.counters,
                            process_start=started, vrrp=vrrp,
-                           member_counters=summary.member_counters)
+                           member_stats=summary.member_stats)
 
     def alive(self, amphora_id: str) -> tuple[object, ...] | None:
         """A token that changes when the amphora's processes or namespace change (a few

@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nslb.amphora.base import ListenerCounters, MemberCounters
+from nslb.amphora.base import MEMBER_COLUMNS, ListenerCounters
 
 SERVER_FULL = re.compile(r"^\s+server\s+(\S+)\s+(\S+)\s*(.*)$")
 BACKEND_LINE = re.compile(r"^backend\s+(\S+)")
@@ -60,7 +60,7 @@ class StatSummary:
     pools: dict[str, str]
     members: dict[str, str]
     counters: dict[str, ListenerCounters]
-    member_counters: dict[str, MemberCounters] = field(default_factory=dict)
+    member_stats: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _int(row: dict[str, str], key: str) -> int:
@@ -85,11 +85,7 @@ def summarise_stat(rows: list[dict[str, str]]) -> StatSummary:
             summary.pools[proxy] = normalise_status(row.get("status", ""))
         elif row.get("type") == "2":
             summary.members[name] = normalise_status(row.get("status", ""))
-            summary.member_counters[name] = MemberCounters(
-                sessions=_int(row, "stot"), active_sessions=_int(row, "scur"),
-                bytes_in=_int(row, "bin"), bytes_out=_int(row, "bout"),
-                connection_errors=_int(row, "econ"), response_errors=_int(row, "eresp"),
-                responses_5xx=_int(row, "hrsp_5xx"))
+            summary.member_stats[name] = tuple(row.get(c) or "" for c in MEMBER_COLUMNS)
     return summary
 
 

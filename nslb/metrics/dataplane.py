@@ -139,7 +139,8 @@ class DataPlane:
                                counters.active_connections, totals)
 
     def _member(self, pool_id: str, member_id: str, obs: Observation) -> MemberReading:
-        counters = obs.member_counters.get(member_id)
+        raw = obs.member_stats.get(member_id)
+        counters = None if raw is None else MemberCounters.parse(raw)
         totals = self._fold(member_id, counters, obs.process_start, MEMBER_FOLDED)
         return MemberReading(pool_id, member_id, obs.members.get(member_id) in MEMBER_UP,
                              counters.active_sessions if counters is not None else 0, totals)

@@ -114,6 +114,11 @@ def _tree() -> Tree:
     return Tree(lb=lb, listeners=listeners, pools=[pool], members=members)
 
 
+def _row(counters: MemberCounters) -> tuple[str, ...]:
+    """The server row cells haproxy would have written for these counters."""
+    return tuple(str(v) for v in vars(counters).values())
+
+
 def _obs(requests: int, started: float, **counters: int) -> Observation:
     http = ListenerCounters(requests=requests, total_connections=requests,
                             bytes_in=100 * requests, **counters)
@@ -121,9 +126,9 @@ def _obs(requests: int, started: float, **counters: int) -> Observation:
         running=True, listeners={HTTP: "OPEN", "stats": "OPEN"}, pools={POOL: "UP"},
         members={M1: "UP", M2: "DOWN", M3: "MAINT", "ghost": "UP"},
         counters={HTTP: http, "ghost-frontend": ListenerCounters(requests=999)},
-        member_counters={M1: MemberCounters(sessions=requests, active_sessions=1,
-                                            responses_5xx=counters.get("responses_5xx", 0)),
-                         "ghost": MemberCounters(sessions=999)},
+        member_stats={M1: _row(MemberCounters(sessions=requests, active_sessions=1,
+                                               responses_5xx=counters.get("responses_5xx", 0))),
+                      "ghost": _row(MemberCounters(sessions=999))},
         process_start=started)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nslb.amphora import runtime_api
+from nslb.amphora.base import MemberCounters
 from nslb.amphora.haproxy_process import master_pid_of, summarise_stat
 
 # A real answer of HAProxy 2.6.12: a frontend, servers DOWN (with check descriptions that
@@ -45,12 +46,13 @@ def test_member_counters_are_read_from_server_rows() -> None:
         server[columns.index(name)] = value
     rows[at] = ",".join(server)
     text = "\n".join([header, *rows])
-    counters = summarise_stat(text).member_counters
-    assert set(counters) == {"s1", "s2", "s3", "s4"}
-    s2 = counters["s2"]
+    stats = summarise_stat(text).member_stats
+    assert set(stats) == {"s1", "s2", "s3", "s4"}
+    s2 = MemberCounters.parse(stats["s2"])
     assert (s2.sessions, s2.active_sessions, s2.bytes_in, s2.bytes_out, s2.connection_errors,
             s2.response_errors, s2.responses_5xx) == (11, 2, 300, 4000, 1, 3, 4)
     assert summarise_stat(text) == runtime_api.summarise_stat(runtime_api.parse_stat(text))
+    assert MemberCounters.parse(("",) * 7) == MemberCounters()  # cells haproxy left empty
 
 
 def test_no_answer_is_an_empty_summary() -> None:
