@@ -291,3 +291,15 @@ def test_every_dashboard_expression_names_what_nslb_exports(env: Env) -> None:
         assert family in used, family
     for variable in ("$project", "$loadbalancer"):
         assert any(variable in e for e in exprs)
+
+
+def test_the_readme_lists_every_metric_and_no_other(env: Env) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## Metrics (Prometheus)", 1)[1].split("\n## ", 1)[0]
+    table = [line for line in section.splitlines() if line.startswith("| `nslb_")]
+    listed = {name for line in table for name in re.findall(r"`(nslb_\w+)`",
+                                                            line.split("|")[1])}
+    suffix = {"counter": "_total", "info": "_info"}
+    exported = {f.name + suffix.get(f.type, "") for f in env.service.metrics.families()
+                if f.name.startswith("nslb_")}
+    assert listed == exported
