@@ -43,7 +43,7 @@ from nslb.db.tree import CHUNK, Tree, load_trees
 from nslb.health import autofailover
 from nslb.health.autofailover import AutoFailover
 from nslb.health.derive import derive
-from nslb.metrics.dataplane import DataPlane
+from nslb.metrics.dataplane import DataPlane, amphora_states
 from nslb.metrics.registry import Metrics
 from nslb.model.enums import AmphoraStatus
 from nslb.model.enums import ProvisioningStatus as P
@@ -318,8 +318,10 @@ class HealthMonitor:
                 continue
             fingerprint = statuses_of(obs)
             fresh = self._fresh_counters(known, obs)
-            if fresh or fingerprint != known.seen or lb_id not in self.dataplane:
-                self.dataplane.update(known.tree, obs)
+            amphorae = amphora_states(known.observations)
+            if fresh or fingerprint != known.seen or not self.dataplane.current(lb_id,
+                                                                                amphorae):
+                self.dataplane.update(known.tree, obs, amphorae)
             if fingerprint != known.seen:
                 report.derived += 1
                 changed = self._changed_statuses(known.tree, obs)

@@ -65,6 +65,18 @@ LB_LABELS = ["loadbalancer_id", "project_id"]
 LISTENER_LABELS = ["loadbalancer_id", "listener_id", "project_id"]
 POOL_LABELS = ["loadbalancer_id", "pool_id", "project_id"]
 MEMBER_LABELS = ["loadbalancer_id", "pool_id", "member_id", "project_id"]
+AMPHORA_LABELS = ["loadbalancer_id", "amphora_id", "project_id"]
+# amphora id -> (up, holds the VIP)
+Amphorae = dict[str, tuple[bool, bool]]
+
+
+def amphora_states(observations: dict[str, Observation]) -> Amphorae:
+    """Per amphora of an LB: up (haproxy answers and, in a pair, keepalived runs and
+    passes its check) and whether it holds the VIP (VRRP MASTER, or a running STANDALONE
+    amphora). A standby that died shows here while the LB keeps serving."""
+    return {amphora_id: (o.running and o.vrrp not in ("STOPPED", "FAULT"),
+                         o.running and o.vrrp in ("MASTER", ""))
+            for amphora_id, o in observations.items()}
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,7 @@ class LbReading:
     listeners: tuple[ListenerReading, ...]
     pools: tuple[tuple[str, bool], ...]              # (pool id, up)
     members: tuple[MemberReading, ...]
+    amphorae: Amphorae
 
 
 @dataclass
@@ -116,13 +129,19 @@ class DataPlane:
     def __contains__(self, lb_id: object) -> bool:
         return lb_id in self._lbs
 
-    def update(self, tree: Tree, obs: Observation) -> None:
-        """Take the observation of the amphora serving the LB of `tree`."""
+    def current(self, lb_id: str, amphorae: Amphorae) -> bool:
+        """The store holds the LB, with its amphorae in these states."""
+        reading = self._lbs.get(lb_id)
+        return reading is not None and reading.amphorae == amphorae
+
+    def update(self, tree: Tree, obs: Observation, amphorae: Amphorae | None = None) -> None:
+        """Take the observation of the amphora serving the LB of `tree`, and the states of
+        all its amphorae (amphora_states)."""
         listeners = tuple(self._listener(li.id, obs) for li in tree.listeners)
         pools = tuple((p.id, obs.pools.get(p.id) == "UP") for p in tree.pools)
         members = tuple(self._member(m.pool_id, m.id, obs) for m in tree.members)
         reading = LbReading(tree.lb.id, tree.lb.project_id, obs.running, listeners, pools,
-                            members)
+                            members, dict(amphorae or {}))
         with self._lock:
             previous = self._lbs.get(tree.lb.id)
             self._lbs[tree.lb.id] = reading
@@ -198,6 +217,10 @@ class DataPlane:
             for pool_id, up in lb.pools:
                 pool_up.add_metric([lb.loadbalancer_id, pool_id, lb.project_id],
                                    1.0 if up else 0.0)
+            for amphora_id, (up, holder) in lb.amphorae.items():
+                labels = [lb.loadbalancer_id, amphora_id, lb.project_id]
+                families["amphora_up"].add_metric(labels, 1.0 if up else 0.0)
+                families["amphora_vip"].add_metric(labels, 1.0 if holder else 0.0)
             for m in lb.members:
                 labels = [lb.loadbalancer_id, m.pool_id, m.member_id, lb.project_id]
                 member_up.add_metric(labels, 1.0 if m.up else 0.0)
@@ -233,6 +256,12 @@ def _families() -> dict[str, GaugeMetricFamily | CounterMetricFamily]:
     }
     for key, (name, doc) in COUNTERS.items():
         families[key] = CounterMetricFamily(name, doc, labels=LISTENER_LABELS)
+    families["amphora_up"] = GaugeMetricFamily(
+        "nslb_amphora_up", "1 when the amphora's haproxy answers and, in an ACTIVE_STANDBY "
+        "pair, its keepalived runs and passes its check", labels=AMPHORA_LABELS)
+    families["amphora_vip"] = GaugeMetricFamily(
+        "nslb_amphora_holds_vip", "1 when the amphora holds the VIP (VRRP MASTER, or a "
+        "running STANDALONE amphora)", labels=AMPHORA_LABELS)
     families["member_active"] = GaugeMetricFamily(
         "nslb_member_active_sessions", "Sessions open on the member now",
         labels=MEMBER_LABELS)

@@ -161,6 +161,9 @@ def test_one_scrape_names_octavia_objects_and_the_project(env: Env) -> None:
     assert value(samples, "nslb_objects", kind="listener", provisioning_status="ACTIVE",
                  operating_status="ONLINE") == 2
     assert value(samples, "nslb_amphorae", status="ALLOCATED", role="STANDALONE") == 1
+    amphora = env.client.get("/v2/octavia/amphorae").json()["amphorae"][0]["id"]
+    assert value(samples, "nslb_amphora_up", **ids, amphora_id=amphora) == 1
+    assert value(samples, "nslb_amphora_holds_vip", **ids, amphora_id=amphora) == 1
 
 
 def test_deleted_load_balancers_leave_the_scrape(env: Env) -> None:

@@ -159,6 +159,9 @@ def test_requests_through_the_vip_are_counted_under_octavia_ids(env: Env,
     assert series[_key("nslb_listener_bytes_out_total", **http)] > 0
     assert series[_key("nslb_listener_responses_5xx_total", **http)] == 0
     assert series[_key("nslb_loadbalancer_up", **ids)] == 1
+    amphora = {**ids, "amphora_id": env.api.amphora_id(lb["id"])}
+    assert series[_key("nslb_amphora_up", **amphora)] == 1
+    assert series[_key("nslb_amphora_holds_vip", **amphora)] == 1
     assert series[_key("nslb_listener_up", **ids, listener_id=lb["metrics"]["id"])] == 1
     pool = lb["http"]["pools"][0]
     by_member = [{**ids, "pool_id": pool["id"], "member_id": m["id"]} for m in pool["members"]]

@@ -21,7 +21,7 @@ with warnings.catch_warnings():
 
 from nslb.amphora.base import ListenerCounters, MemberCounters, Observation
 from nslb.db.tree import Tree
-from nslb.metrics.dataplane import DataPlane
+from nslb.metrics.dataplane import DataPlane, amphora_states
 from nslb.metrics.http import OTHER, ProjectLabels, RequestMetrics, method_label
 from nslb.metrics.registry import Metrics, exported_names
 from nslb.metrics.server import parse_listen
@@ -209,3 +209,27 @@ def test_exported_names_spell_what_a_scrape_holds() -> None:
     assert scraped <= names
     assert {"nslb_api_requests_total", "nslb_api_request_duration_seconds_bucket",
             "nslb_build_info", "nslb_worker_queue_depth"} <= names
+
+
+def test_amphorae_of_a_pair_show_which_one_serves_and_a_standby_that_died() -> None:
+    master, backup = "a1", "a2"
+    store = DataPlane()
+    serving = _obs(1, 1.0)
+    pair = {master: Observation(running=True, vrrp="MASTER"),
+            backup: Observation(running=True, vrrp="BACKUP")}
+    store.update(_tree(), serving, amphora_states(pair))
+    assert store.current(LB, amphora_states(pair))
+    series = _scrape(store)
+    states = {a: (series["nslb_amphora_up", _labels(amphora_id=a)],
+                  series["nslb_amphora_holds_vip", _labels(amphora_id=a)])
+              for a in (master, backup)}
+    assert states == {master: (1, 1), backup: (1, 0)}
+    pair[backup] = Observation(running=True, vrrp="FAULT")   # its check fails
+    assert not store.current(LB, amphora_states(pair))
+    store.update(_tree(), serving, amphora_states(pair))
+    series = _scrape(store)
+    assert series["nslb_amphora_up", _labels(amphora_id=backup)] == 0
+    assert series["nslb_loadbalancer_up", _labels()] == 1
+    alone = amphora_states({"a3": Observation(running=True)})
+    assert alone == {"a3": (True, True)}
+    assert amphora_states({"a3": Observation(running=False)}) == {"a3": (False, False)}
