@@ -18,6 +18,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from nslb.netns.names import namespace_name
 from tests.integration.api_env import (
     LISTENERS,
     PROJECT,
@@ -205,3 +206,36 @@ def test_a_prometheus_listener_serves_haproxys_metrics_on_the_vip(env: Env,
     assert _via_vip(hosts, lb["vip_address"], "/")[0] == 404
     proxies = {dict(labels).get("proxy") for _, labels in series} - {None}
     assert proxies <= {http_id, lb["metrics"]["id"], pool["id"]}, proxies
+
+
+def _holds_vip(amphora_id: str, vip: str) -> bool:
+    addresses = sh("ip", "netns", "exec", namespace_name(amphora_id), "ip", "-o", "addr",
+                   "show", check=False)
+    return f" {vip}/" in addresses
+
+
+def test_the_amphorae_of_a_pair_and_which_one_holds_the_vip(env: Env, hosts: Lab) -> None:
+    profile = env.api.call("POST", "/v2/lbaas/flavorprofiles", 201, {"flavorprofile": {
+        "name": "met-pair", "provider_name": "amphora",
+        "flavor_data": '{"loadbalancer_topology": "ACTIVE_STANDBY"}'}})["flavorprofile"]
+    flavor = env.api.call("POST", "/v2/lbaas/flavors", 201, {"flavor": {
+        "name": "met-pair", "flavor_profile_id": profile["id"]}})["flavor"]
+    body = http_lb(env.subnet, [{"address": a} for a in BACKENDS], flavor_id=flavor["id"])
+    lb = env.api.create_lb(body)
+    amphorae = [d.name for d in env.api.amphora_dirs(lb["id"])]
+    assert len(amphorae) == 2
+    assert wait_for(lambda: sum(_holds_vip(a, lb["vip_address"]) for a in amphorae) == 1,
+                    15, 0.1)
+    (holder,) = [a for a in amphorae if _holds_vip(a, lb["vip_address"])]
+    ids = {"loadbalancer_id": lb["id"], "project_id": PROJECT}
+
+    def states() -> dict[str, tuple[float | None, float | None]]:
+        series = _nslb(env)
+        return {a: (series.get(_key("nslb_amphora_up", **ids, amphora_id=a)),
+                    series.get(_key("nslb_amphora_holds_vip", **ids, amphora_id=a)))
+                for a in amphorae}
+
+    want = {a: (1.0, 1.0 if a == holder else 0.0) for a in amphorae}
+    assert wait_for(lambda: states() == want, 20, 0.25), (states(), holder)
+    names = hosts.names(f"{hosts.tag}-cl", url(lb["vip_address"]), 4)
+    assert sorted(names) == ["be1", "be1", "be2", "be2"], names
