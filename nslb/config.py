@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from nslb.metrics.server import parse_listen
+
 DEFAULT_STATE_DIR = Path("/var/lib/nslb")
 # Networks name a physical network; by default it is a bridge nslb creates on first use.
 DEFAULT_PHYSNET = "physnet1:nslb-br0"
@@ -54,6 +56,9 @@ class Settings:
     access_log: str = "file"
     access_log_max_bytes: int = 50 * 1024 * 1024
     access_log_backups: int = 5
+    # Prometheus metrics (nslb/metrics/server.py): HOST:PORT of their own listener, apart
+    # from the API; "" turns metrics (and the API's request middleware) off.
+    metrics_listen: str = "127.0.0.1:9102"
 
     @property
     def db_url(self) -> str:
@@ -95,6 +100,10 @@ class Settings:
                               "or off")
         if self.access_log_backups < 0:
             raise ConfigError("access_log_backups must be 0 or more")
+        try:
+            parse_listen(self.metrics_listen)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         for name in POSITIVE:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be greater than 0, got {getattr(self, name)!r}")

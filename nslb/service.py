@@ -25,12 +25,16 @@ from nslb.health.monitor import HealthMonitor
 from nslb.identity import bootstrap
 from nslb.identity.keys import KeyRing
 from nslb.identity.service import Identity
+from nslb.metrics import server as metrics_server
+from nslb.metrics.dataplane import DataPlane
+from nslb.metrics.objects import ObjectCounts
+from nslb.metrics.registry import Metrics
 from nslb.worker.loop import Worker
 
 log = logging.getLogger(__name__)
 
 
-def make_driver(settings: Settings) -> AmphoraDriver:
+def make_driver(settings: Settings, metrics: Metrics | None = None) -> AmphoraDriver:
     if settings.amphora_driver == "namespace":
         from nslb.amphora.namespace import NamespaceDriver
 
@@ -39,7 +43,7 @@ def make_driver(settings: Settings) -> AmphoraDriver:
                               "bridges); run as root or use --amphora-driver noop")
         try:
             return NamespaceDriver(settings.state_dir, settings.physnets,
-                                   access_logs=settings.access_log != "off")
+                                   access_logs=settings.access_log != "off", metrics=metrics)
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
     from nslb.amphora.noop import NoopDriver
@@ -74,7 +78,9 @@ class Service:
     health: HealthMonitor
     app: Starlette
     floating: FloatingReconciler
+    metrics: Metrics
     access_log: Collector | None = None
+    metrics_server: metrics_server.MetricsServer | None = None
 
     def start(self) -> None:
         # Before the worker: the socket must exist when the first haproxy starts.
@@ -88,9 +94,13 @@ class Service:
         self.health.start()
         self.floating.start()
         self.worker.kick()
+        self.metrics_server = metrics_server.start(self.settings.metrics_listen,
+                                                   self.metrics.registry)
 
     def stop(self) -> None:
         """Stop the control plane. Running load balancers keep serving traffic."""
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         self.floating.stop()
         self.health.stop()
         self.worker.stop()
@@ -134,11 +144,15 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url)
     upgrade(db)
-    driver = driver or make_driver(settings)
-    worker = Worker(db, driver, resync_interval=settings.resync_interval)
+    metrics = Metrics()
+    driver = driver or make_driver(settings, metrics)
+    worker = Worker(db, driver, resync_interval=settings.resync_interval, metrics=metrics)
+    dataplane = DataPlane()
     health = HealthMonitor(db, driver, interval=settings.health_interval,
                            failover=auto_failover(settings),
-                           on_down=worker.resync)
+                           on_down=worker.resync, metrics=metrics, dataplane=dataplane)
+    metrics.register(dataplane)
+    metrics.register(ObjectCounts(db))
     floating = FloatingReconciler(db, make_routers(settings),
                                   resync_interval=settings.resync_interval)
 
@@ -150,10 +164,11 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
         identity = start_identity(settings, db)
         app = create_app(settings, db, kick=kick, identity=identity,
                          context_for=keystone_context(identity), resync=worker.resync,
-                         live=health.live)
+                         live=health.live, metrics=metrics)
     else:
         log.warning("AUTH IS OFF (--auth noauth): anyone who can reach %s is an admin",
                     settings.bind)
-        app = create_app(settings, db, kick=kick, resync=worker.resync, live=health.live)
-    return Service(settings, db, driver, worker, health, app, floating,
+        app = create_app(settings, db, kick=kick, resync=worker.resync, live=health.live,
+                         metrics=metrics)
+    return Service(settings, db, driver, worker, health, app, floating, metrics,
                    make_collector(settings))

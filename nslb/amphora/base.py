@@ -24,13 +24,45 @@ class ConfigRejected(ApplyError):
 
 @dataclass
 class ListenerCounters:
-    """Cumulative counters of one listener since its haproxy process started."""
+    """Cumulative counters of one listener since its haproxy process started (the
+    frontend row of `show stat`). The first five are Octavia's listener statistics;
+    `requests` (HTTP requests, req_tot) and `responses_5xx` (hrsp_5xx) are exported as
+    Prometheus metrics (0 on TCP listeners)."""
 
     bytes_in: int = 0
     bytes_out: int = 0
     active_connections: int = 0
     total_connections: int = 0
     request_errors: int = 0
+    requests: int = 0
+    responses_5xx: int = 0
+
+
+# The `show stat` columns of a server row that MemberCounters holds, in its fields' order.
+MEMBER_COLUMNS = ("stot", "scur", "bin", "bout", "econ", "eresp", "hrsp_5xx")
+
+
+@dataclass
+class MemberCounters:
+    """Cumulative counters of one member (a server row of `show stat`) since its haproxy
+    process started, exported as Prometheus metrics: `sessions` (stot: one per HTTP
+    request or TCP connection haproxy sent it), `active_sessions` (scur), bytes sent to it
+    (`bytes_in`, bin) and received from it (`bytes_out`, bout), failed connections
+    (`connection_errors`, econ), failed responses (`response_errors`, eresp) and
+    `responses_5xx` (hrsp_5xx)."""
+
+    sessions: int = 0
+    active_sessions: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    connection_errors: int = 0
+    response_errors: int = 0
+    responses_5xx: int = 0
+
+    @classmethod
+    def parse(cls, raw: tuple[str, ...]) -> MemberCounters:
+        """From the row's MEMBER_COLUMNS as haproxy wrote them (an empty cell is 0)."""
+        return cls(*[int(v) if v.isdigit() else 0 for v in raw])
 
 
 @dataclass(frozen=True)
@@ -62,6 +94,10 @@ class Observation:
     members: dict[str, str] = field(default_factory=dict)
     counters: dict[str, ListenerCounters] = field(default_factory=dict)
     process_start: float = 0.0
+    # member id -> its server row's MEMBER_COLUMNS, unparsed: the health loop reads every
+    # row it observes but hands only the LBs that moved to the metrics, which parse them
+    # (MemberCounters.parse)
+    member_stats: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # An ACTIVE_STANDBY amphora's VRRP state: MASTER (it holds the VIP), BACKUP, FAULT
     # (its check fails), STOPPED (keepalived is not running); "" for a STANDALONE one.
     vrrp: str = ""

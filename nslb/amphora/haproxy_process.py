@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from nslb.amphora import runtime_api
-from nslb.amphora.base import ListenerCounters, Traffic
+from nslb.amphora.base import MEMBER_COLUMNS, ListenerCounters, Traffic
 
 HAPROXY = "/usr/sbin/haproxy"
 # The `show stat` columns the health loop reads; all of them come before the first column
@@ -307,6 +307,7 @@ def summarise_stat(text: str) -> runtime_api.StatSummary:
     except ValueError:  # not the stats haproxy 2.x writes: the slow, general way
         return runtime_api.summarise_stat(runtime_api.parse_stat(text))
     last = max(at.values()) + 1
+    member_at = [at[column] for column in MEMBER_COLUMNS]
     for line in lines[1:]:
         row = line.split(",", last)
         if len(row) <= last - 1:
@@ -319,7 +320,9 @@ def summarise_stat(text: str) -> runtime_api.StatSummary:
                 bytes_in=_number(row[at["bin"]]), bytes_out=_number(row[at["bout"]]),
                 active_connections=_number(row[at["scur"]]),
                 total_connections=_number(row[at["stot"]]),
-                request_errors=_number(row[at["ereq"]]))
+                request_errors=_number(row[at["ereq"]]),
+                requests=_number(row[at["req_tot"]]),
+                responses_5xx=_number(row[at["hrsp_5xx"]]))
             summary.traffic[proxy] = Traffic(
                 runtime_api.requests_of(row[at["req_tot"]], _number(row[at["stot"]])),
                 _number(row[at["scur"]]),
@@ -329,6 +332,7 @@ def summarise_stat(text: str) -> runtime_api.StatSummary:
         elif row[at["type"]] == "2":
             summary.members[name] = status
             summary.traffic[name] = _server_traffic(row, at)
+            summary.member_stats[name] = tuple(map(row.__getitem__, member_at))
     return summary
 
 

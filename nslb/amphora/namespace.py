@@ -36,6 +36,7 @@ from nslb.amphora.haproxy_process import (
     summarise_stat,
 )
 from nslb.amphora.keepalived_process import KeepalivedProcess
+from nslb.metrics.registry import Metrics
 from nslb.model.bundle import Bundle, HostFacts, NetworkPort
 from nslb.netns import verify
 from nslb.netns.bridges import BridgeRegistry, prune_bridges
@@ -72,10 +73,12 @@ class NamespaceDriver:
 
     def __init__(self, state_dir: Path, physnets: dict[str, str],
                  haproxy: str = HAPROXY, haproxy_user: str = HAPROXY_USER,
-                 access_logs: bool = False) -> None:
+                 access_logs: bool = False, metrics: Metrics | None = None) -> None:
         """`access_logs`: the listeners log to the host's access log socket (a collector,
-        nslb.accesslog, reads it)."""
+        nslb.accesslog, reads it). `metrics`: where starts, reloads, runtime-API changes,
+        rollbacks and refused configurations are counted."""
         self.state_dir = Path(state_dir)
+        self.metrics = metrics or Metrics()
         longest = len(str(amphora_dir(self.state_dir, "x" * 36) / "master.sock"))
         if longest > MAX_SOCKET_PATH:
             raise ValueError(f"state dir {state_dir} is too long for haproxy's unix sockets "
@@ -161,7 +164,8 @@ class NamespaceDriver:
         vrrp = keepalived.state() if keepalived.config.exists() else ""
         return Observation(running=True, listeners=summary.listeners, pools=summary.pools,
                            members=summary.members, counters=summary.counters,
-                           process_start=started, vrrp=vrrp, traffic=summary.traffic)
+                           process_start=started, vrrp=vrrp, traffic=summary.traffic,
+                           member_stats=summary.member_stats)
 
     def alive(self, amphora_id: str) -> tuple[object, ...] | None:
         """A token that changes when the amphora's processes or namespace change (a few
@@ -244,6 +248,7 @@ class NamespaceDriver:
             problem = proc.check(candidate)
             if problem:
                 candidate.unlink(missing_ok=True)
+                self.metrics.rejections.labels("haproxy").inc()
                 raise ConfigRejected(f"haproxy rejected the configuration: {problem}")
             self._update_running(proc, serving, candidate)
         else:
@@ -310,6 +315,7 @@ class NamespaceDriver:
         problem = keepalived.check(candidate)
         if problem:
             candidate.unlink(missing_ok=True)
+            self.metrics.rejections.labels("keepalived").inc()
             raise ConfigRejected(f"keepalived rejected the configuration: {problem}")
         os.replace(candidate, keepalived.config)
         try:
@@ -338,17 +344,21 @@ class NamespaceDriver:
                     log.warning("runtime API %r answered %r; reloading instead", command.line,
                                 answer.strip())
                     break
+                self.metrics.runtime_changes.inc()
             else:
                 return
         try:
             proc.reload()
         except (RuntimeError, OSError) as exc:
+            self.metrics.reloads.labels("failed").inc()
             self._roll_back(proc)
             raise ApplyError(f"reload failed, kept the last known good config: {exc}") from exc
+        self.metrics.reloads.labels("ok").inc()
 
     def _roll_back(self, proc: HaproxyProcess) -> None:
         if not proc.lkg.exists():
             return
+        self.metrics.rollbacks.inc()
         shutil.copyfile(proc.lkg, proc.config)
         try:
             proc.reload()
@@ -365,6 +375,7 @@ class NamespaceDriver:
         except (RuntimeError, OSError) as exc:
             proc.stop()
             raise ApplyError(f"haproxy did not start: {exc}") from exc
+        self.metrics.haproxy_starts.inc()
 
     def _evict_orphan(self, proc: HaproxyProcess, keepalived: KeepalivedProcess) -> None:
         """Stop a haproxy (and keepalived) left in a namespace that was deleted under it

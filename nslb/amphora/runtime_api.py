@@ -14,7 +14,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nslb.amphora.base import ListenerCounters, Traffic
+from nslb.amphora.base import MEMBER_COLUMNS, ListenerCounters, Traffic
 
 SERVER_FULL = re.compile(r"^\s+server\s+(\S+)\s+(\S+)\s*(.*)$")
 BACKEND_LINE = re.compile(r"^backend\s+(\S+)")
@@ -61,6 +61,7 @@ class StatSummary:
     members: dict[str, str]
     counters: dict[str, ListenerCounters]
     traffic: dict[str, Traffic] = field(default_factory=dict)
+    member_stats: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _int(row: dict[str, str], key: str) -> int:
@@ -86,7 +87,8 @@ def summarise_stat(rows: list[dict[str, str]]) -> StatSummary:
             summary.counters[proxy] = ListenerCounters(
                 bytes_in=_int(row, "bin"), bytes_out=_int(row, "bout"),
                 active_connections=_int(row, "scur"), total_connections=_int(row, "stot"),
-                request_errors=_int(row, "ereq"))
+                request_errors=_int(row, "ereq"), requests=_int(row, "req_tot"),
+                responses_5xx=_int(row, "hrsp_5xx"))
             summary.traffic[proxy] = Traffic(
                 requests, _int(row, "scur"), _int(row, "ereq") + _int(row, "hrsp_5xx"))
         elif name == "BACKEND":
@@ -96,6 +98,7 @@ def summarise_stat(rows: list[dict[str, str]]) -> StatSummary:
             summary.traffic[name] = Traffic(
                 requests, _int(row, "scur"),
                 _int(row, "econ") + _int(row, "eresp") + _int(row, "hrsp_5xx"))
+            summary.member_stats[name] = tuple(row.get(c) or "" for c in MEMBER_COLUMNS)
     return summary
 
 

@@ -82,6 +82,7 @@ async def failover(request: Request) -> Response:
             raise Conflict(f"Amphora {amphora.id} serves no load balancer.")
         lock_lb(session, amphora.loadbalancer_id)
         amphorae.request_failover(session, [amphora])
+    request.app.state.metrics.failovers.labels("api").inc()
     kick(request)
     return Response(status_code=202)
 
@@ -104,6 +105,7 @@ async def delete(request: Request) -> Response:
             raise Conflict(f"amphora {amphora.id} is immutable and cannot be updated.")
         lock_lb(session, amphora.loadbalancer_id)
         amphorae.request_failover(session, [amphora])
+    request.app.state.metrics.failovers.labels("api").inc()
     kick(request)
     return Response(status_code=204)
 

@@ -1,8 +1,9 @@
 """The ASGI application: Octavia v2 at the root and under /load-balancer, the network
 registry under /networking, errors rendered in the shape of the API that was called.
 
-Middlewares, outermost first: request log and id, the catch-all that answers 500s, the
-path/query guard, the body limit, and the `.json` suffix."""
+Middlewares, outermost first: request metrics (when metrics are on), request log and id,
+the catch-all that answers 500s, the path/query guard, the body limit, and the `.json`
+suffix."""
 
 from __future__ import annotations
 
@@ -31,10 +32,15 @@ from nslb.dashboard import routes as dashboard
 from nslb.db.engine import Database
 from nslb.health.live import LiveBoard
 from nslb.identity.service import Identity
+from nslb.metrics.http import RequestMetrics
+from nslb.metrics.registry import Metrics
 
 
 class JsonSuffix:
-    """Octavia (and Neutron) accept `GET /v2/lbaas/loadbalancers.json`: drop the suffix."""
+    """Octavia (and Neutron) accept `GET /v2/lbaas/loadbalancers.json`: drop the suffix.
+
+    The scope is changed in place, not copied: the router leaves the route it matched in
+    it, which the metrics middleware outside reads (metrics/http.py)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -42,8 +48,8 @@ class JsonSuffix:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] == "http" and path.endswith(".json"):
-            scope = {**scope, "path": path[: -len(".json")],
-                     "raw_path": scope.get("raw_path", b"").removesuffix(b".json")}
+            scope["path"] = path[: -len(".json")]
+            scope["raw_path"] = scope.get("raw_path", b"").removesuffix(b".json")
         await self.app(scope, receive, send)
 
 
@@ -76,10 +82,13 @@ def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lamb
                context_for: Callable[[Request], Context] = noauth_context,
                identity: Identity | None = None,
                resync: Callable[[str], None] = lambda lb_id: None,
-               live: LiveBoard | None = None) -> Starlette:
+               live: LiveBoard | None = None,
+               metrics: Metrics | None = None) -> Starlette:
     """Build the app. `kick` wakes the worker after a change is committed, `resync(lb_id)`
     asks it to re-apply one LB now; `identity` serves /identity (the embedded Keystone)
-    when given; `live` is the health loop's board of live figures the dashboard shows."""
+    when given; `live` is the health loop's board of live figures the dashboard shows;
+    requests are counted in `metrics` when given and metrics are on
+    (`settings.metrics_listen`)."""
     routes: list[BaseRoute] = [
         *dashboard.routes(),
         Mount("/networking", routes=policy.guard(networking.routes())),
@@ -88,13 +97,16 @@ def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lamb
     ]
     if identity is not None:
         routes.insert(0, Mount("/identity", routes=identity_routes()))
+    measured = ([Middleware(RequestMetrics, metrics=metrics)]
+                if metrics is not None and settings.metrics_listen else [])
     app = Starlette(
         # handlers run in worker threads (api/offload.py); the key manager wraps its own
         # so that its errors keep Barbican's shape (api/barbican/routes.py)
         routes=[*barbican.routes(), *offload(routes)],
         # No handler for Exception: guards.CatchAll answers those inside the app.
         exception_handlers={HTTPException: _http_error, ApiError: _api_error},
-        middleware=[Middleware(RequestLog), Middleware(CatchAll), Middleware(InputGuard),
+        middleware=[*measured, Middleware(RequestLog), Middleware(CatchAll),
+                    Middleware(InputGuard),
                     Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
                     Middleware(JsonSuffix)],
     )
@@ -107,4 +119,5 @@ def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lamb
     app.state.live = live
     # signs the dashboard's CSRF tokens; a restart only makes open forms ask again
     app.state.dashboard_secret = secrets.token_bytes(32)
+    app.state.metrics = metrics or Metrics()
     return app

@@ -10,7 +10,12 @@ import ipaddress
 from typing import Any
 
 from nslb.api import schemas as s
-from nslb.api.faults import BadRequest, NotImplementedOption, ValidationFailure
+from nslb.api.faults import (
+    BadRequest,
+    ListenerNoChildren,
+    NotImplementedOption,
+    ValidationFailure,
+)
 from nslb.db.query import short
 from nslb.model import enums
 from nslb.model.enums import AmphoraRole, AmphoraStatus, Topology
@@ -103,10 +108,18 @@ def new_listener(data: s.ListenerSingleCreate, lb: LoadBalancer, project_id: str
     return listener
 
 
+def check_no_children(listener_protocol: str) -> None:
+    """Octavia: a PROMETHEUS listener takes no pool or L7 policy (400, checked before the
+    pool's protocol)."""
+    if listener_protocol == enums.ListenerProtocol.PROMETHEUS:
+        raise ListenerNoChildren(listener_protocol)
+
+
 def check_protocols(listener_protocol: str, pool_protocol: str) -> None:
     """Octavia's _validate_protocol: the listener/pool combination is checked before the
     provider sees the object, so a misfit is a 400 even for a protocol nslb does not serve
     (which would otherwise be the provider's 501)."""
+    check_no_children(listener_protocol)
     if pool_protocol not in enums.LISTENER_POOL_PROTOCOLS.get(listener_protocol, frozenset()):
         raise ValidationFailure(
             f"The pool protocol '{pool_protocol}' is invalid while the listener protocol is "

@@ -58,6 +58,14 @@ class ValidationFailure(BadRequest):
         super().__init__(f"Validation failure: {message}")
 
 
+class ListenerNoChildren(BadRequest):
+    """Octavia's: a PROMETHEUS listener serves its load balancer's metrics itself, so it
+    takes no default pool, no pool and no L7 policy."""
+
+    def __init__(self, protocol: str = "PROMETHEUS") -> None:
+        super().__init__(f"Protocol {protocol} listeners cannot have child objects.")
+
+
 class Unauthorized(ApiError):
     """No valid token. The message never says which part of the credentials was wrong."""
 

@@ -11,7 +11,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nslb.api.common import apply_changes, db, find, kick, list_response, show_response
-from nslb.api.faults import BadRequest, Conflict, NotFound, NotImplementedOption
+from nslb.api.faults import (
+    BadRequest,
+    Conflict,
+    ListenerNoChildren,
+    NotFound,
+    NotImplementedOption,
+)
 from nslb.api.http import context, parse, read_root, respond
 from nslb.api.l7rules_check import (
     ACTION_FIELDS,
@@ -64,8 +70,7 @@ def check_listener(listener: Listener) -> None:
     """Octavia: PROMETHEUS listeners take no children (400); the amphora provider serves L7
     on HTTP and TERMINATED_HTTPS listeners only (501)."""
     if listener.protocol == enums.ListenerProtocol.PROMETHEUS:
-        raise BadRequest("Validation failure: Protocol PROMETHEUS listeners cannot have "
-                         "child objects.")
+        raise ListenerNoChildren(listener.protocol)
     if listener.protocol not in (enums.ListenerProtocol.HTTP,
                                  enums.ListenerProtocol.TERMINATED_HTTPS):
         raise NotImplementedOption(f"{listener.protocol} protocol listeners do not support "

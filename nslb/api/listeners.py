@@ -52,6 +52,7 @@ def _check_default_pool(session: Session, lb_id: str, protocol: str,
     that is must fit the listener's protocol (400)."""
     if pool_id is None:
         return
+    builders.check_no_children(protocol)  # Octavia: before the pool is looked up
     pool = session.get(Pool, pool_id)
     if pool is None or pool.loadbalancer_id != lb_id:
         raise NotFound.of("Pool", pool_id)

@@ -197,7 +197,9 @@ async def failover(request: Request) -> Response:
         # Octavia's LB failover starts from ACTIVE or ERROR (the transition table takes
         # ERROR -> PENDING_UPDATE like any update).
         lock_lb(session, lb.id, allowed=FAILOVER_FROM)
-        amphorae.request_failover(session, amphorae.of_lb(session, lb.id))
+        replaced = amphorae.of_lb(session, lb.id)
+        amphorae.request_failover(session, replaced)
+    request.app.state.metrics.failovers.labels("api").inc(len(replaced))
     kick(request)
     return Response(status_code=202)
 

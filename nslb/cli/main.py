@@ -60,13 +60,17 @@ def serve(
     access_log: Annotated[str | None, typer.Option(
         help="Access logs of listeners with connection_logging: file (<state-dir>/logs/"
              "<lb_id>.log, rotated by size), syslog (/dev/log, local0) or off "
-             "[default: file; env NSLB_ACCESS_LOG]")] = None,
+             "(default: file; env NSLB_ACCESS_LOG)")] = None,
     access_log_max_bytes: Annotated[int | None, typer.Option(
-        help="Rotate an LB's access log past this size [default: 52428800; env "
-             "NSLB_ACCESS_LOG_MAX_BYTES]")] = None,
+        help="Rotate an LB's access log past this size (default: 52428800; env "
+             "NSLB_ACCESS_LOG_MAX_BYTES)")] = None,
     access_log_backups: Annotated[int | None, typer.Option(
-        help="Rotated access logs kept per LB [default: 5; env NSLB_ACCESS_LOG_BACKUPS]")
+        help="Rotated access logs kept per LB (default: 5; env NSLB_ACCESS_LOG_BACKUPS)")
     ] = None,
+    metrics_listen: Annotated[str | None, typer.Option(
+        help="HOST:PORT of the Prometheus /metrics listener, apart from the API and "
+             "without authentication (its series name every project); \"\" turns metrics "
+             "off (default: 127.0.0.1:9102; env NSLB_METRICS_LISTEN)")] = None,
     config: Annotated[Path | None, typer.Option(
         help="TOML file with any of these settings (keys as the flag names) "
              "[env NSLB_CONFIG]")] = None,
@@ -88,7 +92,7 @@ def serve(
                  "physnet": physnet, "auth": auth,
                  "public_url": public_url, "log_level": log_level,
                  "access_log": access_log, "access_log_max_bytes": access_log_max_bytes,
-                 "access_log_backups": access_log_backups}
+                 "access_log_backups": access_log_backups, "metrics_listen": metrics_listen}
     try:
         settings = load(config, overrides)
     except ConfigError as exc:

@@ -43,18 +43,26 @@ def record(session: Session, lb_id: str, listener_id: str, raw: dict[str, int],
             raw=raw, active_connections=raw.get("active_connections", 0),
             **{k: raw.get(k, 0) for k in COUNTERS}))
         return
-    previous = row["raw"] or {}
     restarted = process_start != row["process_start"]
-    values: dict[str, object] = {}
-    for key in COUNTERS:
-        now = raw.get(key, 0)
-        before = 0 if restarted else int(previous.get(key, 0))
-        # A counter that went backwards without a restart was reset too: count it whole.
-        delta = now - before if now >= before else now
-        values[key] = int(row[key]) + delta
+    values: dict[str, object] = dict(fold({k: int(row[k]) for k in COUNTERS},
+                                          None if restarted else row["raw"] or {}, raw))
     values["active_connections"] = raw.get("active_connections", 0)
     session.execute(t.update().where(t.c.listener_id == listener_id).values(
         raw=raw, process_start=process_start, **values))
+
+
+def fold(totals: dict[str, int], previous: dict[str, int] | None, raw: dict[str, int],
+         keys: tuple[str, ...] = COUNTERS) -> dict[str, int]:
+    """The totals after one more reading `raw` of haproxy's counters; `previous` is the
+    reading before it from the same process, None when the process restarted (its
+    counters began again at zero, so all of `raw` is new)."""
+    out = {}
+    for key in keys:
+        now = raw.get(key, 0)
+        before = 0 if previous is None else int(previous.get(key, 0))
+        # A counter that went backwards without a restart was reset too: count it whole.
+        out[key] = totals.get(key, 0) + (now - before if now >= before else now)
+    return out
 
 
 def forget(session: Session, listener_ids: list[str]) -> None:

@@ -16,7 +16,9 @@ A round costs what changed, not what exists (1,000 LBs in well under a second):
   transaction);
 - statuses are derived only for LBs whose observation or tree changed, and the write
   transaction is opened only when a status or a counter actually changed (an idle host
-  writes nothing), re-checking that each LB is still as it was read.
+  writes nothing), re-checking that each LB is still as it was read;
+- the same changes, and only those, are handed to the data-plane metrics
+  (metrics/dataplane.py), so a scrape reads memory and never the data plane.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from nslb.health import autofailover
 from nslb.health.autofailover import AutoFailover
 from nslb.health.derive import derive
 from nslb.health.live import LiveBoard, StatusChange
+from nslb.metrics.dataplane import DataPlane, amphora_states
+from nslb.metrics.registry import Metrics
 from nslb.model.enums import AmphoraStatus
 from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.resources import Amphora, utcnow
@@ -124,12 +128,17 @@ class HealthMonitor:
     def __init__(self, db: Database, driver: AmphoraDriver, interval: float = 1.0,
                  on_down: Callable[[str], None] = lambda lb_id: None,
                  failover: AutoFailover | None = None,
-                 clock: Callable[[], float] = time.monotonic, threads: int = 8) -> None:
+                 clock: Callable[[], float] = time.monotonic, threads: int = 8,
+                 metrics: Metrics | None = None, dataplane: DataPlane | None = None) -> None:
         """`on_down(lb_id)` is told when an LB's data plane is not running (a crashed
         haproxy, a deleted namespace), so the worker can rebuild it now. `failover`: when
         an amphora that repair cannot fix is replaced automatically (None: never).
-        `threads`: how many amphorae are observed at once."""
+        `threads`: how many amphorae are observed at once. `metrics`: where rounds,
+        repairs and failovers are counted; `dataplane`: the per-LB metrics store fed with
+        what the rounds observe."""
         self.db = db
+        self.metrics = metrics or Metrics()
+        self.dataplane = dataplane or DataPlane()
         self.driver = driver
         self.interval = interval
         self.on_down = on_down
@@ -206,6 +215,7 @@ class HealthMonitor:
                 else:
                     self._unhealthy_since.setdefault(amphora_id, now)
             if not all(o.running and o.vrrp != "STOPPED" for o in present):
+                self.metrics.repairs.inc()
                 self.on_down(lb_id)  # rebuild what is down (a standby too)
         for gone in set(self._unhealthy_since) - seen:
             del self._unhealthy_since[gone]
@@ -213,6 +223,7 @@ class HealthMonitor:
             self._fail_over(now)
         self._write({lb_id: observed[lb_id] for lb_id in due if lb_id in observed}, keys,
                     report)  # what was not looked at again has not changed
+        self.dataplane.retain(keys)
         report.amphorae = sum(len(ids) for ids in by_lb.values())
         report.loadbalancers = len(by_lb)
         report.seconds = time.perf_counter() - started
@@ -299,6 +310,7 @@ class HealthMonitor:
             try:
                 out[amphora_id] = self.driver.observe(amphora_id)
             except Exception:
+                self.metrics.observe_failures.inc()
                 log.exception("observing amphora %s failed", amphora_id)
         return out
 
@@ -313,6 +325,11 @@ class HealthMonitor:
             if known is None:
                 continue
             fingerprint = statuses_of(obs)
+            fresh = self._fresh_counters(known, obs)
+            amphorae = amphora_states(known.observations)
+            if fresh or fingerprint != known.seen or not self.dataplane.current(lb_id,
+                                                                                amphorae):
+                self.dataplane.update(known.tree, obs, amphorae)
             if fingerprint != known.seen:
                 report.derived += 1
                 changed = self._changed_statuses(known.tree, obs)
@@ -320,7 +337,6 @@ class HealthMonitor:
                     statuses[lb_id] = changed
                 else:
                     known.seen = fingerprint
-            fresh = self._fresh_counters(known, obs)
             if fresh:
                 counters[lb_id] = fresh
         if not statuses and not counters:
@@ -332,6 +348,7 @@ class HealthMonitor:
                     statuses.pop(lb_id, None)
                     counters.pop(lb_id, None)
             report.statuses_written = self._store_statuses(session, statuses)
+            self.metrics.status_changes.inc(report.statuses_written)
             for lb_id, fresh in counters.items():
                 for listener_id, (raw, started) in fresh.items():
                     stats.record(session, lb_id, listener_id, raw, started)
@@ -413,10 +430,12 @@ class HealthMonitor:
             busy = sum(s == AmphoraStatus.PENDING_DELETE for s in statuses.values())
             replace, stop = autofailover.plan(self._unhealthy_since, statuses, busy, now,
                                               self.failover)
+            stopped = 0
             for amphora_id in stop:
                 row = session.get(Amphora, amphora_id)
                 if row is not None:
                     row.status = AmphoraStatus.FAILOVER_STOPPED
+                    stopped += 1
                     log.error("amphora %s stale with %d others: failover stopped (above the "
                               "threshold of %s)", amphora_id, len(stop) - 1,
                               self.failover.threshold)
@@ -429,7 +448,9 @@ class HealthMonitor:
                     continue  # the LB is busy; the next round tries again
                 amphorae.request_failover(session, [row])
                 started.append(row)
+        self.metrics.failovers_stopped.inc(stopped)
         for row in started:
+            self.metrics.failovers.labels("health").inc()
             log.warning("amphora %s of load balancer %s unhealthy for %.0f s: failing over",
                         row.id, row.loadbalancer_id, now - self._unhealthy_since[row.id])
             self._unhealthy_since.pop(row.id, None)
@@ -441,6 +462,9 @@ class HealthMonitor:
         """DEBUG for every round, WARNING for one that overran its interval, and an INFO
         summary every SUMMARY_EVERY seconds (what an operator sizing a host looks at)."""
         self.last_round = report
+        self.metrics.health_rounds.inc()
+        self.metrics.health_latency.observe(report.seconds)
+        self.metrics.health_amphorae.set(report.amphorae)
         log.debug("health round: %s", report)
         if report.seconds > self.interval:
             log.warning("health round took %.0f ms for %d amphorae of %d load balancers, "

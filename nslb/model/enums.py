@@ -138,7 +138,8 @@ class NetworkType(StrEnum):
 
 # What nslb serves today; everything else in the enums above answers 501.
 SUPPORTED_LISTENER_PROTOCOLS = frozenset(
-    {ListenerProtocol.HTTP, ListenerProtocol.HTTPS, ListenerProtocol.TCP}
+    {ListenerProtocol.HTTP, ListenerProtocol.HTTPS, ListenerProtocol.TCP,
+     ListenerProtocol.PROMETHEUS}
 )
 SUPPORTED_POOL_PROTOCOLS = frozenset(
     {PoolProtocol.HTTP, PoolProtocol.HTTPS, PoolProtocol.TCP, PoolProtocol.PROXY,
@@ -160,6 +161,7 @@ LISTENER_POOL_PROTOCOLS: dict[str, frozenset[str]] = {
     "TERMINATED_HTTPS": frozenset({"HTTP", "PROXY", "PROXYV2"}),
     "UDP": frozenset({"UDP"}),
     "SCTP": frozenset({"SCTP"}),
+    "PROMETHEUS": frozenset(),  # it serves haproxy's metrics itself: no pools, no L7
 }
 
 # insert_headers keys accepted by Octavia's API; only the first three are rendered for HTTP.

@@ -27,7 +27,14 @@ BALANCE = {
     LbAlgorithm.SOURCE_IP: "source",
 }
 LISTENER_MODE = {ListenerProtocol.HTTP: "http", ListenerProtocol.HTTPS: "tcp",
-                 ListenerProtocol.TCP: "tcp"}
+                 ListenerProtocol.TCP: "tcp", ListenerProtocol.PROMETHEUS: "http"}
+# Listeners answered by one of haproxy's built-in services instead of a pool, and the one
+# path it answers (any other gets a 404): Octavia's PROMETHEUS listener is haproxy's own
+# exporter (built in since 2.0, USE_PROMEX; `haproxy -vv` lists it under "Available
+# services"). It serves this haproxy's metrics, so only this load balancer's, and its
+# proxies and servers are named by Octavia ids (frontend = listener, backend = pool,
+# server = member). Octavia's amphora also answers only /metrics.
+SERVICES = {ListenerProtocol.PROMETHEUS: ("prometheus-exporter", "/metrics")}
 POOL_MODE = {PoolProtocol.HTTP: "http", PoolProtocol.HTTPS: "tcp", PoolProtocol.TCP: "tcp"}
 PROXY_OPTION = {PoolProtocol.PROXY: "send-proxy", PoolProtocol.PROXYV2: "send-proxy-v2"}
 STICK_SIZE = "10k"
@@ -72,6 +79,7 @@ class FrontendView:
     l7_lines: list[str] = field(default_factory=list)
     # Where and how the listener logs its connections; None when it logs nothing.
     log: LogView | None = None
+    service: tuple[str, str] | None = None  # `http-request use-service` (SERVICES)
 
 
 @dataclass(frozen=True)
@@ -191,8 +199,10 @@ def _listener_of(listeners: list[Listener], pool: Pool) -> Listener | None:
 def _frontend(snapshot: LoadBalancerSnapshot, listener: Listener, ceiling: int,
               pool_ids: set[str], log_socket: str | None = None) -> FrontendView:
     """`log_socket`: the host's access log socket (None: the host collects no logs)."""
+    protocol = ListenerProtocol(listener.protocol)
+    service = SERVICES.get(protocol)
     default = listener.default_pool_id if listener.default_pool_id in pool_ids else None
-    mode = LISTENER_MODE[ListenerProtocol(listener.protocol)]
+    mode = LISTENER_MODE[protocol]
     return FrontendView(
         name=v.uuid(listener.id, "listener id"),
         bind=v.endpoint(snapshot.lb.vip_address or snapshot.vip.address,
@@ -204,10 +214,13 @@ def _frontend(snapshot: LoadBalancerSnapshot, listener: Listener, ceiling: int,
         timeout_client=v.integer(listener.timeout_client_data, 0, what="timeout_client_data"),
         inspect_delay=v.integer(listener.timeout_tcp_inspect, 0, what="timeout_tcp_inspect"),
         allowed_cidrs=" ".join(v.network(c, "allowed_cidrs") for c in listener.allowed_cidrs),
-        default_backend=None if default is None else v.uuid(default, "default_pool_id"),
-        l7_lines=l7.frontend_lines(snapshot, listener.id, pool_ids) if mode == "http" else [],
+        default_backend=None if default is None or service else v.uuid(default,
+                                                                       "default_pool_id"),
+        l7_lines=l7.frontend_lines(snapshot, listener.id, pool_ids)
+        if mode == "http" and not service else [],
         log=LogView(target=log_socket, format=_log_format(snapshot, mode))
         if log_socket is not None and listener.connection_logging else None,
+        service=service,
     )
 
 

@@ -37,6 +37,7 @@ from nslb.amphora.base import AmphoraDriver, ApplyError, ConfigRejected
 from nslb.db import amphorae, snapshots
 from nslb.db.engine import Database
 from nslb.db.tables import health_monitor, listener, load_balancer, member, network, pool, subnet
+from nslb.metrics.registry import Metrics
 from nslb.model.bundle import Bundle
 from nslb.model.enums import AmphoraStatus
 from nslb.model.enums import ProvisioningStatus as P
@@ -110,8 +111,9 @@ def describe(exc: BaseException) -> str:
 class Worker:
     def __init__(self, db: Database, driver: AmphoraDriver, *, resync_interval: float = 10.0,
                  threads: int = 4, clock: Callable[[], float] = time.monotonic,
-                 retry: RetryPolicy | None = None) -> None:
+                 retry: RetryPolicy | None = None, metrics: Metrics | None = None) -> None:
         self.db = db
+        self.metrics = metrics or Metrics()
         self.driver = driver
         self.resync_interval = resync_interval
         self.clock = clock
@@ -137,6 +139,8 @@ class Worker:
         self._deferred: set[str] = set()
         self._lane_wake = threading.Condition(self._lock)
         self._lane: threading.Thread | None = None
+        # The verdict of the last failed attempt of a running job, per LB (for metrics).
+        self._verdicts: dict[str, Verdict] = {}
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -239,7 +243,8 @@ class Worker:
                     continue
                 self._urgent.discard(state.id)
                 self._in_flight.add(state.id)
-            futures.append(self._pool.submit(self._job, state, action))
+            self.metrics.queue_depth.labels("changes").inc()
+            futures.append(self._pool.submit(self._pooled_job, state, action))
         return futures
 
     def _enqueue(self, state: LbState) -> None:
@@ -247,6 +252,7 @@ class Worker:
         if state.id not in self._queued:
             self._queued.add(state.id)
             self._due.append(state)
+            self.metrics.queue_depth.labels("resync").set(len(self._due))
             self._lane_wake.notify()
 
     def drain(self, rounds: int = 50) -> None:
@@ -261,7 +267,26 @@ class Worker:
 
     # --- jobs --------------------------------------------------------------------------
 
+    def _pooled_job(self, state: LbState, action: Action) -> None:
+        self.metrics.queue_depth.labels("changes").dec()
+        self._job(state, action)
+
     def _job(self, state: LbState, action: Action) -> None:
+        """Run one job and record it: how long it took, and whether it converged (ok),
+        failed and will be tried again (retry), or settled the change as ERROR (error)."""
+        self.metrics.jobs_running.inc()
+        started = time.perf_counter()
+        try:
+            self._run_job(state, action)
+        finally:
+            self.metrics.jobs_running.dec()
+            self.metrics.job_latency.labels(action.value).observe(
+                time.perf_counter() - started)
+            verdict = self._verdicts.pop(state.id, None)
+            result = {None: "ok", Verdict.RETRY: "retry", Verdict.GIVE_UP: "error"}[verdict]
+            self.metrics.jobs.labels(action.value, result).inc()
+
+    def _run_job(self, state: LbState, action: Action) -> None:
         replan = action is not Action.RESYNC
         try:
             if action is Action.DELETE:
@@ -296,6 +321,7 @@ class Worker:
                     return
                 state = self._due.popleft()
                 self._queued.discard(state.id)
+                self.metrics.queue_depth.labels("resync").set(len(self._due))
                 if state.id in self._in_flight:
                     continue  # a job for it runs now, which settles it
                 self._in_flight.add(state.id)
@@ -418,6 +444,7 @@ class Worker:
                 return describe(exc)
             with self.db.write() as session:
                 outcome.retired(session, amphora_id)
+            self.metrics.amphorae_retired.inc()
             log.info("failover of load balancer %s: removed amphora %s", lb_id, amphora_id)
         return None
 
@@ -438,10 +465,11 @@ class Worker:
             try:
                 bundle = build_bundle(snap, amphora, facts)
             except (UnsafeValue, InconsistentSnapshot) as exc:
+                self.metrics.rejections.labels("render").inc()
                 out.error, out.permanent = str(exc), True
                 return out
             try:
-                out.confirmed[amphora.id] = self.driver.apply(bundle)
+                out.confirmed[amphora.id] = self._hand(bundle)
                 bundles.append(bundle)
             except Exception as exc:  # any driver failure is an outcome, never a crash
                 if amphora.status == AmphoraStatus.PENDING_DELETE:
@@ -457,6 +485,21 @@ class Worker:
                  snap.lb.id, snap.generation, len(out.confirmed),
                  (time.perf_counter() - started) * 1000)
         return out
+
+    def _hand(self, bundle: Bundle) -> str:
+        """driver.apply(bundle), timed and counted by result."""
+        started = time.perf_counter()
+        result = "failed"
+        try:
+            digest = self.driver.apply(bundle)
+            result = "ok"
+            return digest
+        except ConfigRejected:
+            result = "rejected"
+            raise
+        finally:
+            self.metrics.applies.labels(result).inc()
+            self.metrics.apply_latency.observe(time.perf_counter() - started)
 
     def _delete(self, state: LbState) -> None:
         error = None
@@ -482,6 +525,7 @@ class Worker:
         verdict, record = after_failure(state, self._attempts.get(state.id), reason, now,
                                         self.retry, self.resync_interval, permanent)
         self._attempts[state.id] = record
+        self._verdicts[state.id] = verdict
         if quiet:
             pass  # already logged with its traceback
         elif verdict is Verdict.GIVE_UP:

@@ -156,6 +156,15 @@ def empty() -> LoadBalancerSnapshot:
     return snapshot()
 
 
+def prometheus() -> LoadBalancerSnapshot:
+    """A PROMETHEUS listener (haproxy's own exporter, allowed_cidrs and a connection limit)
+    beside an HTTP listener and its pool."""
+    metrics = Listener(id="bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb", loadbalancer_id=LB_ID,
+                       protocol="PROMETHEUS", protocol_port=9100, connection_limit=10,
+                       allowed_cidrs=["10.250.0.0/24"], timeout_client_data=5000)
+    return snapshot(listeners=(listener(), metrics), pools=(pool(),), members=members())
+
+
 MASTER_ID = "88888881-8888-4888-8888-888888888881"
 BACKUP_ID = "88888882-8888-4888-8888-888888888882"
 
@@ -253,6 +262,7 @@ CASES: dict[str, Callable[[], LoadBalancerSnapshot]] = {
     "disabled_lb": disabled_lb,
     "mixed": mixed,
     "empty": empty,
+    "prometheus": prometheus,
     "active_standby": active_standby,
     "l7": l7,
     "access_logs": access_logs,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nslb.amphora import runtime_api
+from nslb.amphora.base import MemberCounters
 from nslb.amphora.haproxy_process import master_pid_of, summarise_stat
 
 # A real answer of HAProxy 2.6.12: a frontend, servers DOWN (with check descriptions that
@@ -25,13 +26,33 @@ def test_counters_are_read_from_the_frontend_row() -> None:
     columns = header[2:].split(",")
     frontend = rows[0].split(",")
     for name, value in {"stot": "17", "bin": "1234", "bout": "98765", "scur": "3",
-                        "ereq": "2"}.items():
+                        "ereq": "2", "req_tot": "40", "hrsp_5xx": "5"}.items():
         frontend[columns.index(name)] = value
     text = "\n".join([header, ",".join(frontend), *rows[1:]])
     counters = summarise_stat(text).counters["f1"]
     assert (counters.total_connections, counters.bytes_in, counters.bytes_out,
-            counters.active_connections, counters.request_errors) == (17, 1234, 98765, 3, 2)
+            counters.active_connections, counters.request_errors, counters.requests,
+            counters.responses_5xx) == (17, 1234, 98765, 3, 2, 40, 5)
     assert summarise_stat(text) == runtime_api.summarise_stat(runtime_api.parse_stat(text))
+
+
+def test_member_counters_are_read_from_server_rows() -> None:
+    header, *rows = SAMPLE.splitlines()
+    columns = header[2:].split(",")
+    at = next(i for i, row in enumerate(rows) if row.split(",")[1] == "s2")
+    server = rows[at].split(",")
+    for name, value in {"stot": "11", "scur": "2", "bin": "300", "bout": "4000",
+                        "econ": "1", "eresp": "3", "hrsp_5xx": "4"}.items():
+        server[columns.index(name)] = value
+    rows[at] = ",".join(server)
+    text = "\n".join([header, *rows])
+    stats = summarise_stat(text).member_stats
+    assert set(stats) == {"s1", "s2", "s3", "s4"}
+    s2 = MemberCounters.parse(stats["s2"])
+    assert (s2.sessions, s2.active_sessions, s2.bytes_in, s2.bytes_out, s2.connection_errors,
+            s2.response_errors, s2.responses_5xx) == (11, 2, 300, 4000, 1, 3, 4)
+    assert summarise_stat(text) == runtime_api.summarise_stat(runtime_api.parse_stat(text))
+    assert MemberCounters.parse(("",) * 7) == MemberCounters()  # cells haproxy left empty
 
 
 def test_no_answer_is_an_empty_summary() -> None:
