@@ -1,0 +1,139 @@
+"""Delivery to Kafka with confluent-kafka (librdkafka): the client oslo.messaging's own
+Kafka driver uses, shipped as manylinux wheels with librdkafka inside (nothing to build),
+and its producer runs in librdkafka's threads with the GIL released, so a broker that
+hangs never holds up the API's threads.
+
+The producer is idempotent (`enable.idempotence`): librdkafka keeps the order of the
+messages of one partition across its retries and never writes one twice within a session.
+Messages are keyed by load balancer id, so each LB's events land in one partition, in
+the order the outbox hands them over.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from nslb.events.outbox import Pending
+
+log = logging.getLogger(__name__)
+# Kafka's own rule for topic names.
+TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
+HOST = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
+
+
+class BadNotifyUrl(ValueError):
+    """--notify is not kafka://HOST:PORT[,HOST:PORT...]/TOPIC."""
+
+
+@dataclass(frozen=True)
+class Target:
+    servers: tuple[str, ...]
+    topic: str
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(self.servers)
+
+
+def parse(url: str) -> Target:
+    """kafka://HOST:PORT[,HOST:PORT...]/TOPIC -> the brokers and the topic."""
+    parts = urlsplit(url)
+    if parts.scheme != "kafka" or parts.query or parts.fragment or "@" in parts.netloc:
+        raise BadNotifyUrl(f"--notify must be kafka://HOST:PORT/TOPIC, got {url!r}")
+    servers = []
+    for server in parts.netloc.split(","):
+        host, sep, port = server.rpartition(":")
+        if not sep or not HOST.fullmatch(host) or not port.isdigit() or \
+                not 0 < int(port) < 65536:
+            raise BadNotifyUrl(f"--notify: {server!r} is not HOST:PORT")
+        servers.append(f"{host}:{int(port)}")
+    topic = parts.path.removeprefix("/")
+    if not TOPIC.fullmatch(topic) or topic in (".", ".."):
+        raise BadNotifyUrl(f"--notify: {topic!r} is not a Kafka topic name")
+    return Target(tuple(servers), topic)
+
+
+class KafkaSink:
+    """Sends batches of outbox rows and says which the broker acknowledged."""
+
+    def __init__(self, target: Target, timeout: float = 10.0) -> None:
+        """`timeout`: how long one message may wait for the broker before it counts as
+        failed (librdkafka's message.timeout.ms); a batch never takes much longer."""
+        self.target = target
+        self.timeout = timeout
+        self._fatal = threading.Event()
+        self._producer: Producer | None = None
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self.target.bootstrap,
+            "client.id": "nslb",
+            "enable.idempotence": True,
+            "message.timeout.ms": int(self.timeout * 1000),
+            "linger.ms": 5,
+            "reconnect.backoff.max.ms": 2000,
+            "log.connection.close": False,
+            "logger": logging.getLogger("nslb.events.librdkafka"),
+            "error_cb": self._on_error,
+        }
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            self._fatal.set()
+            log.error("kafka producer: fatal error, starting a new producer: %s", err)
+        else:
+            log.debug("kafka producer: %s", err)
+
+    def _ready(self) -> Producer:
+        if self._producer is not None and self._fatal.is_set():
+            self._producer.purge()  # what it still holds is sent again by the next one
+            self._producer.flush(0)
+            self._producer = None
+        if self._producer is None:
+            self._fatal.clear()
+            self._producer = Producer(self._config())
+        return self._producer
+
+    def send(self, batch: list[Pending]) -> set[int]:
+        """Produce the batch in order and wait until each message is acknowledged or has
+        failed; the seqs of those acknowledged."""
+        producer = self._ready()
+        acked: set[int] = set()
+        failures: list[str] = []
+
+        def report(seq: int) -> Any:
+            def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+                if err is None:
+                    acked.add(seq)
+                else:
+                    failures.append(str(err))
+            return on_delivery
+
+        for item in batch:
+            key = item.loadbalancer_id.encode() if item.loadbalancer_id else None
+            try:
+                producer.produce(self.target.topic, value=item.body.encode(), key=key,
+                                 on_delivery=report(item.seq))
+            except BufferError:
+                break  # librdkafka's queue is full: the rest waits for the next batch
+            producer.poll(0)
+        # Every message gets its report within message.timeout.ms; wait for all of them,
+        # so nothing of this batch is still queued when the next one is produced.
+        while len(producer) > 0 and not self._fatal.is_set():
+            producer.flush(self.timeout + 1)
+        if failures:
+            log.debug("kafka: %d of %d not delivered: %s", len(failures), len(batch),
+                      failures[0])
+        return acked
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.flush(1)
+            self._producer = None
