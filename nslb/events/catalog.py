@@ -125,9 +125,13 @@ def failover_start(lb: LoadBalancer, pairs: list[tuple[Amphora, Amphora]],
     return Event(FAILOVER_START, payload, lb.id, lb.project_id, lb.generation)
 
 
-def amphora(amp: Amphora, lb: LoadBalancer | None, what: str,
-            priority: str = "INFO") -> Event:
-    """`nslb.amphora.<what>`: create.end, delete.end or failover.stopped."""
+def amphora(amp: Amphora, lb: LoadBalancer | None, what: str, priority: str = "INFO",
+            status: str | None = None) -> Event:
+    """`nslb.amphora.<what>`: create.end, delete.end or failover.stopped; `status`: the
+    amphora's status when its row is about to go (DELETED)."""
     project = lb.project_id if lb is not None else None
-    return Event(f"nslb.amphora.{what}", payloads.amphora(amp, project), amp.loadbalancer_id,
-                 project, lb.generation if lb is not None else None, priority=priority)
+    payload = payloads.amphora(amp, project)
+    if status is not None:
+        payload["status"] = status
+    return Event(f"nslb.amphora.{what}", payload, amp.loadbalancer_id, project,
+                 lb.generation if lb is not None else None, priority=priority)

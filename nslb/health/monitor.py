@@ -38,12 +38,13 @@ from nslb.db import amphorae, stats
 from nslb.db.engine import Database
 from nslb.db.tables import amphora, listener_statistics, load_balancer, table_of
 from nslb.db.tree import CHUNK, Tree, load_trees
+from nslb.events import catalog, outbox
 from nslb.health import autofailover
 from nslb.health.autofailover import AutoFailover
 from nslb.health.derive import derive
 from nslb.model.enums import AmphoraStatus
 from nslb.model.enums import ProvisioningStatus as P
-from nslb.model.resources import Amphora
+from nslb.model.resources import Amphora, LoadBalancer
 
 log = logging.getLogger(__name__)
 # An ERROR LB may still serve its last good config: its operating status stays true too.
@@ -323,6 +324,12 @@ class HealthMonitor:
                 if current.get(lb_id) != keys[lb_id]:  # changed meanwhile: read it again
                     statuses.pop(lb_id, None)
                     counters.pop(lb_id, None)
+            # Events first: recording locks each LB's row, which every writer of its
+            # events takes before the rows below it.
+            outbox.record(session, [e for lb_id, changed in sorted(statuses.items())
+                                    for e in catalog.operating(
+                                        self._known[lb_id].tree.lb,
+                                        self._known[lb_id].tree.everything(), changed)])
             report.statuses_written = self._store_statuses(session, statuses)
             for lb_id, fresh in counters.items():
                 for listener_id, (raw, started) in fresh.items():
@@ -401,6 +408,10 @@ class HealthMonitor:
                 row = session.get(Amphora, amphora_id)
                 if row is not None:
                     row.status = AmphoraStatus.FAILOVER_STOPPED
+                    lb = session.get(LoadBalancer, row.loadbalancer_id) \
+                        if row.loadbalancer_id else None
+                    outbox.record(session, [catalog.amphora(row, lb, "failover.stopped",
+                                                            priority="ERROR")])
                     log.error("amphora %s stale with %d others: failover stopped (above the "
                               "threshold of %s)", amphora_id, len(stop) - 1,
                               self.failover.threshold)
@@ -411,7 +422,8 @@ class HealthMonitor:
                     continue
                 if amphorae.lock_for_failover(session, row.loadbalancer_id) is None:
                     continue  # the LB is busy; the next round tries again
-                amphorae.request_failover(session, [row])
+                amphorae.request_failover(session, [row], reason=(
+                    f"unhealthy for {now - self._unhealthy_since[row.id]:.0f} s"))
                 started.append(row)
         for row in started:
             log.warning("amphora %s of load balancer %s unhealthy for %.0f s: failing over",
