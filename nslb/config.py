@@ -47,6 +47,12 @@ class Settings:
     body_timeout: float = 60.0
     keepalive_timeout: float = 5.0
     max_connections: int = 4096
+    # Notifications (nslb/events): kafka://HOST:PORT[,HOST:PORT...]/TOPIC, or "" to keep
+    # them only in the outbox (for `recent()`); at most `events_backlog` undelivered
+    # events are kept (the oldest dropped beyond), delivered ones for `events_retention` s.
+    notify: str = ""
+    events_backlog: int = 100_000
+    events_retention: float = 3600.0
 
     @property
     def db_url(self) -> str:
@@ -83,6 +89,13 @@ class Settings:
         except (IndexError, ValueError):
             raise ConfigError(f"--bind must be HOST:PORT, got {self.bind!r}") from None
         _ = self.physnets
+        if self.notify:
+            from nslb.events.target import BadNotifyUrl, parse
+
+            try:
+                parse(self.notify)
+            except BadNotifyUrl as exc:
+                raise ConfigError(str(exc)) from None
         for name in POSITIVE:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be greater than 0, got {getattr(self, name)!r}")
@@ -90,7 +103,8 @@ class Settings:
 
 # Numeric settings that make no sense at zero or below.
 POSITIVE = ("resync_interval", "health_interval", "max_body_bytes", "header_timeout",
-            "body_timeout", "keepalive_timeout", "max_connections", "failover_max_concurrent")
+            "body_timeout", "keepalive_timeout", "max_connections", "failover_max_concurrent",
+            "events_backlog", "events_retention")
 # Field types (strings under `from __future__ import annotations`) -> converter for values
 # that arrive as text from the environment.
 NUMBERS: dict[str, type] = {"float": float, "int": int}

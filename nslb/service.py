@@ -14,6 +14,7 @@ from nslb.api.context import keystone_context
 from nslb.config import ConfigError, Settings
 from nslb.db.engine import Database
 from nslb.db.migrate import upgrade
+from nslb.events.publisher import Publisher
 from nslb.floating.reconciler import FloatingReconciler
 from nslb.floating.routers import NamespaceRouters, NoopRouters, RouterDriver
 from nslb.health.autofailover import AutoFailover
@@ -59,8 +60,10 @@ class Service:
     health: HealthMonitor
     app: Starlette
     floating: FloatingReconciler
+    events: Publisher
 
     def start(self) -> None:
+        self.events.start()
         self.worker.start()
         self.health.start()
         self.floating.start()
@@ -71,6 +74,7 @@ class Service:
         self.floating.stop()
         self.health.stop()
         self.worker.stop()
+        self.events.stop()
         self.driver.close()
         self.db.dispose()
 
@@ -89,6 +93,20 @@ def auto_failover(settings: Settings) -> AutoFailover | None:
     return AutoFailover(timeout=settings.failover_timeout,
                         threshold=settings.failover_threshold or None,
                         max_concurrent=settings.failover_max_concurrent)
+
+
+def publisher(settings: Settings, db: Database) -> Publisher:
+    """The events' publisher: to Kafka with --notify, else it only marks them delivered
+    (they stay in the outbox a while for recent())."""
+    sink = None
+    if settings.notify:
+        from nslb.events.kafka import KafkaSink
+        from nslb.events.target import parse
+
+        sink = KafkaSink(parse(settings.notify))
+        log.info("events go to kafka %s, topic %s", sink.target.bootstrap, sink.target.topic)
+    return Publisher(db, sink, backlog=settings.events_backlog,
+                     retention=settings.events_retention)
 
 
 def start_identity(settings: Settings, db: Database) -> Identity:
@@ -129,4 +147,5 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
         log.warning("AUTH IS OFF (--auth noauth): anyone who can reach %s is an admin",
                     settings.bind)
         app = create_app(settings, db, kick=kick, resync=worker.resync)
-    return Service(settings, db, driver, worker, health, app, floating)
+    return Service(settings, db, driver, worker, health, app, floating,
+                   publisher(settings, db))

@@ -57,6 +57,10 @@ def serve(
         help="Base URL clients use to reach nslb, for links [env NSLB_PUBLIC_URL]")] = None,
     log_level: Annotated[str | None, typer.Option(
         help="DEBUG, INFO, WARNING or ERROR [env NSLB_LOG_LEVEL]")] = None,
+    notify: Annotated[str | None, typer.Option(
+        help="Publish notifications (Octavia's octavia.<kind>.<action>.end in "
+             "oslo.messaging's envelope, plus nslb.* status, failover and amphora events) "
+             "to kafka://HOST:PORT[,HOST:PORT...]/TOPIC [env NSLB_NOTIFY]")] = None,
     config: Annotated[Path | None, typer.Option(
         help="TOML file with any of these settings (keys as the flag names) "
              "[env NSLB_CONFIG]")] = None,
@@ -76,7 +80,7 @@ def serve(
                  "failover_timeout": failover_timeout,
                  "failover_threshold": failover_threshold,
                  "physnet": physnet, "auth": auth,
-                 "public_url": public_url, "log_level": log_level}
+                 "public_url": public_url, "log_level": log_level, "notify": notify}
     try:
         settings = load(config, overrides)
     except ConfigError as exc:

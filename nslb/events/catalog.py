@@ -1,17 +1,22 @@
 """Which notifications a change makes: every event type nslb sends is built here. Pure.
 
-Octavia's three (`octavia.loadbalancer.{create,update,delete}.end`) go out, as in Octavia,
-when the change has been applied and the LB is ACTIVE again (or gone), never for a failed
-change. The rest is what Octavia never tells anyone, under `nslb.`:
+Octavia's notifications go out, as in Octavia, when a change has been applied and its
+objects are ACTIVE again (or gone), never for a failed change:
+`octavia.<kind>.<create|update|delete>.end` for the seven kinds of Octavia's API
+(loadbalancer, listener, pool, member, healthmonitor, l7policy, l7rule). Octavia itself
+sends the loadbalancer ones, with octavia-lib's provider dict as payload; nslb sends the
+same for every kind, each payload the object's provider dict. A child created or deleted
+together with its parent (a tree create, a cascade delete, a listener with its inline L7
+policies) is told by its parent's event alone.
 
-- provisioning outcomes of every object: `nslb.<kind>.<create|update|delete>.<end|error>`
-  (a failed LB change too: `nslb.loadbalancer.<action>.error`). A child created or deleted
-  together with its parent (a tree create, a cascade delete, a listener with its inline
-  L7 policies) is told by its parent's event alone;
+The rest is what Octavia never tells anyone, under `nslb.`:
+
+- a failed change: `nslb.<kind>.<create|update|delete>.error` (with the reason);
 - operating statuses: `nslb.<kind>.operating_status.change`;
 - failover: `nslb.loadbalancer.failover.start|end|error`, `nslb.amphora.create.end` (an
   amphora confirmed serving), `nslb.amphora.delete.end` (a replaced amphora removed),
-  `nslb.amphora.failover.stopped` (left alone above the failover threshold).
+  `nslb.amphora.failover.stopped` (left alone above the failover threshold);
+- `nslb.events.dropped`: the outbox was over its bound and dropped the oldest events.
 """
 
 from __future__ import annotations
@@ -88,14 +93,15 @@ def _lb_event(lb: LoadBalancer, action: str, after: str, reason: str | None,
 
 
 def _child_event(lb: LoadBalancer, s: Settled, action: str, reason: str | None) -> Event:
+    kind = payloads.kind(s.obj)
+    if P(s.after) in OK:
+        return Event(f"octavia.{kind}.{action}.end", payloads.provider(s.obj), lb.id,
+                     lb.project_id, lb.generation)
     payload = payloads.resource(s.obj, lb)
     payload["provisioning_status"] = str(s.after)
-    ok = P(s.after) in OK
-    if not ok:
-        payload["reason"] = payloads.reason(reason)
-    return Event(f"nslb.{payloads.kind(s.obj)}.{action}.{'end' if ok else 'error'}",
-                 payload, lb.id, lb.project_id, lb.generation,
-                 priority="INFO" if ok else "ERROR")
+    payload["reason"] = payloads.reason(reason)
+    return Event(f"nslb.{kind}.{action}.error", payload, lb.id, lb.project_id,
+                 lb.generation, priority="ERROR")
 
 
 def operating(lb: LoadBalancer, objs: list[Resource], new: dict[str, str]) -> list[Event]:

@@ -12,52 +12,15 @@ the order the outbox hands them over.
 from __future__ import annotations
 
 import logging
-import re
 import threading
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from confluent_kafka import KafkaError, Message, Producer
 
 from nslb.events.outbox import Pending
+from nslb.events.target import Target
 
 log = logging.getLogger(__name__)
-# Kafka's own rule for topic names.
-TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
-HOST = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
-
-
-class BadNotifyUrl(ValueError):
-    """--notify is not kafka://HOST:PORT[,HOST:PORT...]/TOPIC."""
-
-
-@dataclass(frozen=True)
-class Target:
-    servers: tuple[str, ...]
-    topic: str
-
-    @property
-    def bootstrap(self) -> str:
-        return ",".join(self.servers)
-
-
-def parse(url: str) -> Target:
-    """kafka://HOST:PORT[,HOST:PORT...]/TOPIC -> the brokers and the topic."""
-    parts = urlsplit(url)
-    if parts.scheme != "kafka" or parts.query or parts.fragment or "@" in parts.netloc:
-        raise BadNotifyUrl(f"--notify must be kafka://HOST:PORT/TOPIC, got {url!r}")
-    servers = []
-    for server in parts.netloc.split(","):
-        host, sep, port = server.rpartition(":")
-        if not sep or not HOST.fullmatch(host) or not port.isdigit() or \
-                not 0 < int(port) < 65536:
-            raise BadNotifyUrl(f"--notify: {server!r} is not HOST:PORT")
-        servers.append(f"{host}:{int(port)}")
-    topic = parts.path.removeprefix("/")
-    if not TOPIC.fullmatch(topic) or topic in (".", ".."):
-        raise BadNotifyUrl(f"--notify: {topic!r} is not a Kafka topic name")
-    return Target(tuple(servers), topic)
 
 
 class KafkaSink:

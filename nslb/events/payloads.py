@@ -9,6 +9,7 @@ identity, its parents and statuses: enough to route an alert without another API
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from typing import Any
 
 from nslb.model.resources import (
@@ -65,6 +66,24 @@ def loadbalancer(lb: LoadBalancer, flavor_data: str | None = None) -> dict[str, 
     }
     if lb.flavor_id:
         out["flavor"] = json.loads(flavor_data) if flavor_data else {}
+    return out
+
+
+# Row bookkeeping that octavia-lib's provider objects do not carry.
+BOOKKEEPING = frozenset({"id", "provisioning_status", "operating_status", "tags", "created_at",
+                         "updated_at"})
+
+
+def provider(obj: Resource) -> dict[str, Any]:
+    """The payload of octavia.<kind>.*.end for a child of an LB: the object as octavia-lib
+    hands it to provider drivers (`<kind>_id`, its parents' ids, its settings; statuses and
+    tags left out), plus `loadbalancer_id` on every kind, so a consumer can route it."""
+    out: dict[str, Any] = {f"{kind(obj)}_id": obj.id}
+    for f in fields(obj):
+        if f.name not in BOOKKEEPING:
+            value = getattr(obj, f.name)
+            out[f.name] = list(value) if isinstance(value, list) else \
+                dict(value) if isinstance(value, dict) else value
     return out
 
 

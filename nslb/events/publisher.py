@@ -5,8 +5,9 @@ A commit that recorded events rings it; otherwise it looks every `poll` seconds.
 is marked delivered only for what the broker acknowledged, and for each LB only up to its
 first failure, so an LB's events are never delivered out of order; the rest is sent
 again (at least once: a consumer may see an event twice, with the same message_id). While
-the broker is unreachable the publisher backs off (1 s doubling to 30 s) and the backlog
-waits in the outbox, bounded by `backlog` (outbox.prune).
+the broker is unreachable the publisher backs off (1 s doubling to 10 s, besides the 10 s
+a send waits for the broker) and the backlog waits in the outbox, bounded by `backlog`
+(outbox.prune).
 
 Without a sink (no --notify) events are marked delivered as they come, and kept for
 `recent()` until pruned like delivered ones.
@@ -26,7 +27,7 @@ from nslb.events import outbox
 from nslb.events.outbox import Pending
 
 log = logging.getLogger(__name__)
-BACKOFF_MAX = 30.0
+BACKOFF_MAX = 10.0
 
 
 class Sink(Protocol):

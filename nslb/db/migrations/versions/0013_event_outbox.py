@@ -1,15 +1,15 @@
 """event_outbox: notifications written with the change they tell about (nslb/events)
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0013
+Revises: 0011
 Create Date: 2026-12-03
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0011'
-down_revision = '0010'
+revision = '0013'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
