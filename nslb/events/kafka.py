@@ -3,19 +3,22 @@ Kafka driver uses, shipped as manylinux wheels with librdkafka inside (nothing t
 and its producer runs in librdkafka's threads with the GIL released, so a broker that
 hangs never holds up the API's threads.
 
-The producer is idempotent (`enable.idempotence`): librdkafka keeps the order of the
-messages of one partition across its retries and never writes one twice within a session.
-Messages are keyed by load balancer id, so each LB's events land in one partition, in
-the order the outbox hands them over.
+Order: messages are keyed by load balancer id, so each LB's events land in one partition,
+in the order the outbox hands them over; one request in flight per broker keeps that order
+across librdkafka's own retries. The producer is not idempotent on purpose: delivery is
+at least once anyway (the outbox sends again what was not acknowledged, with the same
+message_id), and an idempotent producer gets stuck on a broker that restarted without its
+state (it keeps a producer id the broker no longer knows).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from nslb.events.outbox import Pending
 from nslb.events.target import Target
@@ -38,7 +41,9 @@ class KafkaSink:
         return {
             "bootstrap.servers": self.target.bootstrap,
             "client.id": "nslb",
-            "enable.idempotence": True,
+            "enable.idempotence": False,
+            "max.in.flight.requests.per.connection": 1,
+            "acks": "all",
             "message.timeout.ms": int(self.timeout * 1000),
             "linger.ms": 5,
             "reconnect.backoff.max.ms": 2000,
@@ -56,8 +61,7 @@ class KafkaSink:
 
     def _ready(self) -> Producer:
         if self._producer is not None and self._fatal.is_set():
-            self._producer.purge()  # what it still holds is sent again by the next one
-            self._producer.flush(0)
+            self._discard(self._producer)
             self._producer = None
         if self._producer is None:
             self._fatal.clear()
@@ -79,24 +83,48 @@ class KafkaSink:
                     failures.append(str(err))
             return on_delivery
 
+        try:
+            self._produce(producer, batch, report)
+            # Every message gets its report within message.timeout.ms; wait for all of
+            # them, so nothing of this batch is still queued when the next one is produced.
+            while len(producer) > 0 and not self._fatal.is_set():
+                producer.flush(self.timeout + 1)
+        except Exception as exc:  # whatever the client raises: start anew
+            # A fatal error surfaces here (as KafkaException, or a SystemError wrapping it
+            # when raised inside a callback): e.g. a broker that lost its state (restarted
+            # empty) no longer knows the idempotent producer's id. The next batch gets a
+            # new producer; what was not acknowledged is sent again.
+            log.warning("kafka producer failed, starting a new one: %s", exc)
+            self._fatal.set()
+        if failures:
+            log.debug("kafka: %d of %d not delivered: %s", len(failures), len(batch),
+                      failures[0])
+        return acked
+
+    def _produce(self, producer: Producer, batch: list[Pending],
+                 report: Callable[[int], Any]) -> None:
         for item in batch:
             key = item.loadbalancer_id.encode() if item.loadbalancer_id else None
             try:
                 producer.produce(self.target.topic, value=item.body.encode(), key=key,
                                  on_delivery=report(item.seq))
             except BufferError:
-                break  # librdkafka's queue is full: the rest waits for the next batch
+                return  # librdkafka's queue is full: the rest waits for the next batch
             producer.poll(0)
-        # Every message gets its report within message.timeout.ms; wait for all of them,
-        # so nothing of this batch is still queued when the next one is produced.
-        while len(producer) > 0 and not self._fatal.is_set():
-            producer.flush(self.timeout + 1)
-        if failures:
-            log.debug("kafka: %d of %d not delivered: %s", len(failures), len(batch),
-                      failures[0])
-        return acked
+
+    @staticmethod
+    def _discard(producer: Producer) -> None:
+        """Drop a producer after a fatal error, with what it still holds."""
+        try:
+            producer.purge()
+            producer.flush(0)
+        except KafkaException as exc:
+            log.debug("kafka: discarding the failed producer: %s", exc)
 
     def close(self) -> None:
         if self._producer is not None:
-            self._producer.flush(1)
+            try:
+                self._producer.flush(1)
+            except KafkaException as exc:
+                log.debug("kafka: closing the producer: %s", exc)
             self._producer = None
