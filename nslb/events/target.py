@@ -29,6 +29,9 @@ class Target:
 
 def parse(url: str) -> Target:
     """kafka://HOST:PORT[,HOST:PORT...]/TOPIC -> the brokers and the topic."""
+    if not url.isprintable() or any(c.isspace() for c in url):
+        # urlsplit would silently drop tabs and newlines
+        raise BadNotifyUrl(f"--notify: {url!r} holds whitespace or control characters")
     parts = urlsplit(url)
     if parts.scheme != "kafka" or parts.query or parts.fragment or "@" in parts.netloc:
         raise BadNotifyUrl(f"--notify must be kafka://HOST:PORT/TOPIC, got {url!r}")
