@@ -35,6 +35,7 @@ class KafkaSink:
         self.target = target
         self.timeout = timeout
         self._fatal = threading.Event()
+        self._stopping = threading.Event()
         self._producer: Producer | None = None
 
     def _config(self) -> dict[str, Any]:
@@ -87,13 +88,13 @@ class KafkaSink:
             self._produce(producer, batch, report)
             # Every message gets its report within message.timeout.ms; wait for all of
             # them, so nothing of this batch is still queued when the next one is produced.
-            while len(producer) > 0 and not self._fatal.is_set():
-                producer.flush(self.timeout + 1)
+            while len(producer) > 0 and not self._fatal.is_set() \
+                    and not self._stopping.is_set():
+                producer.flush(0.2)
         except Exception as exc:  # whatever the client raises: start anew
             # A fatal error surfaces here (as KafkaException, or a SystemError wrapping it
-            # when raised inside a callback): e.g. a broker that lost its state (restarted
-            # empty) no longer knows the idempotent producer's id. The next batch gets a
-            # new producer; what was not acknowledged is sent again.
+            # when raised inside a callback). The next batch gets a new producer; what was
+            # not acknowledged is sent again.
             log.warning("kafka producer failed, starting a new one: %s", exc)
             self._fatal.set()
         if failures:
@@ -120,6 +121,11 @@ class KafkaSink:
             producer.flush(0)
         except KafkaException as exc:
             log.debug("kafka: discarding the failed producer: %s", exc)
+
+    def interrupt(self) -> None:
+        """From another thread: make a send waiting for the broker return now (what it
+        did not get acknowledged is sent again after the next start)."""
+        self._stopping.set()
 
     def close(self) -> None:
         if self._producer is not None:

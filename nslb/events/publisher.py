@@ -34,6 +34,9 @@ class Sink(Protocol):
     def send(self, batch: list[Pending]) -> set[int]:
         """Deliver the batch in order; the seqs the broker acknowledged."""
 
+    def interrupt(self) -> None:
+        """Called from another thread: return from a send that waits for the broker."""
+
     def close(self) -> None: ...
 
 
@@ -86,6 +89,8 @@ class Publisher:
         self._wake.set()
         if self._undo_bell is not None:
             self._undo_bell()
+        if self.sink is not None:
+            self.sink.interrupt()  # a broker that does not answer does not hold up a stop
         if self._thread is not None:
             self._thread.join(timeout)
         if self.sink is not None:

@@ -5,6 +5,7 @@ stuck broker never in the API's way, and the outbox bounded."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -18,8 +19,10 @@ from nslb.db.engine import Database
 from nslb.db.tables import event_outbox
 from nslb.events import envelope, outbox
 from nslb.events.catalog import Event
+from nslb.events.kafka import KafkaSink
 from nslb.events.outbox import Pending
 from nslb.events.publisher import Publisher
+from nslb.events.target import parse
 from nslb.worker.loop import Worker
 
 
@@ -33,6 +36,9 @@ class Recorder:
     def send(self, batch: list[Pending]) -> set[int]:
         self.sent.extend(batch)
         return {p.seq for p in batch} - self.refuse
+
+    def interrupt(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -136,6 +142,22 @@ def test_a_broker_that_never_answers_is_never_in_the_apis_way(
     Publisher(db, stuck).run_once()
     assert ("octavia.listener.create.end" in {t for _, t in stuck.types()})
     assert waiting(db) == 0
+
+
+def test_a_stop_does_not_wait_for_a_broker_that_is_not_there() -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sink = KafkaSink(parse(f"kafka://127.0.0.1:{port}/t"), timeout=600)
+    result: list[set[int]] = []
+    sending = threading.Thread(target=lambda: result.append(sink.send([Pending(1, "a", "x")])))
+    sending.start()
+    sending.join(0.5)
+    assert sending.is_alive()  # waiting for a broker that is not there
+    sink.interrupt()
+    sending.join(30)
+    assert not sending.is_alive() and result == [set()]  # returned, nothing acknowledged
+    sink.close()
 
 
 def test_the_outbox_is_bounded_and_says_what_it_dropped(db: Database) -> None:
