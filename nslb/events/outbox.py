@@ -3,10 +3,12 @@ about, so a change and its event commit together or not at all (a kill -9 at any
 loses neither). The publisher (events/publisher.py) sends them in `seq` order and marks
 them delivered; delivered rows stay a while for `recent()`, then are pruned.
 
-Order per load balancer: every writer of an LB's events holds the LB's row lock from the
-insert until its commit (the API, the worker and failover lock it anyway; `record` locks
-it too on PostgreSQL, where sequence values are handed out before commit), so an LB's
-events get increasing `seq` values in commit order. SQLite has one writer at a time.
+Order per load balancer: `record` only queues the rows on the session; they are inserted
+as the transaction's last statements, just before it commits, after a transaction-scoped
+advisory lock per LB (PostgreSQL, where sequence values are handed out before commit), so
+an LB's events get increasing `seq` values in commit order. Taken last, that lock is never
+part of a deadlock: its holder waits for nothing else before it commits (an LB row lock
+there would invert the API's pool -> LB order). SQLite has one writer at a time.
 
 Bounded: when more than `backlog` events wait (a broker gone for days), the oldest are
 dropped and one `nslb.events.dropped` event tells consumers how many, and from when.
@@ -14,6 +16,7 @@ dropped and one `nslb.events.dropped` event tells consumers how many, and from w
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import socket
 import threading
@@ -23,10 +26,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, event, func, insert, select, update
+from sqlalchemy import delete, event, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from nslb.db.tables import event_outbox, load_balancer
+from nslb.db.tables import event_outbox
 from nslb.events import envelope
 from nslb.events.catalog import Event
 
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 PUBLISHER_ID = f"nslb.{socket.gethostname()}"
 DROPPED = "nslb.events.dropped"
 _NEW = "nslb.events.new"  # session.info flag: this transaction recorded events
+_QUEUED = "nslb.events.queued"  # session.info: rows to insert before the commit
 
 
 def now() -> datetime:
@@ -45,11 +49,11 @@ def now() -> datetime:
 
 
 def record(session: Session, events: Iterable[Event]) -> int:
-    """Write the events in the caller's transaction; how many."""
+    """Add the events to the caller's transaction (inserted when it commits); how many.
+    Their bytes, message ids and timestamps are fixed now."""
     rows = list(events)
     if not rows:
         return 0
-    _lock_lbs(session, sorted({e.loadbalancer_id for e in rows if e.loadbalancer_id}))
     stamp = now()
     values = []
     for e in rows:
@@ -60,18 +64,38 @@ def record(session: Session, events: Iterable[Event]) -> int:
                        "project_id": e.project_id, "generation": e.generation,
                        "event_type": e.event_type, "priority": e.priority,
                        "body": envelope.serialize(message), "created_at": stamp})
-    session.execute(insert(event_outbox), values)
-    session.info[_NEW] = True
+    session.info.setdefault(_QUEUED, []).extend(values)
     return len(values)
 
 
-def _lock_lbs(session: Session, lb_ids: list[str]) -> None:
-    """Hold the LBs' row locks until commit, so their events commit in `seq` order
-    (a no-op on SQLite, whose one writer already orders everything)."""
-    if not lb_ids or session.get_bind().dialect.name == "sqlite":
+@event.listens_for(Session, "before_commit")
+def _insert_queued(session: Session) -> None:
+    """The transaction's last statements: its other writes, the LBs' advisory locks, the
+    events. A savepoint's release (begin_nested) is not the commit: they wait for it."""
+    if session.in_nested_transaction():
         return
-    session.execute(select(load_balancer.c.id).where(load_balancer.c.id.in_(lb_ids))
-                    .order_by(load_balancer.c.id).with_for_update())
+    values = session.info.pop(_QUEUED, None)
+    if not values:
+        return
+    session.flush()
+    _lock_lbs(session, {v["loadbalancer_id"] for v in values if v["loadbalancer_id"]})
+    session.execute(insert(event_outbox), values)
+    session.info[_NEW] = True
+
+
+def _lock_lbs(session: Session, lb_ids: set[str]) -> None:
+    """Hold a transaction-scoped advisory lock per LB until commit (PostgreSQL only)."""
+    if not lb_ids or session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted(_lock_key(lb_id) for lb_id in lb_ids):
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def _lock_key(lb_id: str) -> int:
+    """A signed 64-bit advisory lock key for an LB's events (a collision only serializes
+    two LBs' event writers)."""
+    digest = hashlib.sha256(f"nslb.events:{lb_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def started(session: Session, lb_id: str, event_type: str, generation: int) -> bool:
@@ -110,7 +134,10 @@ def _after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint rolled back: the transaction and its events go on
     session.info.pop(_NEW, None)
+    session.info.pop(_QUEUED, None)
 
 
 # --- delivering ------------------------------------------------------------------------

@@ -324,8 +324,7 @@ class HealthMonitor:
                 if current.get(lb_id) != keys[lb_id]:  # changed meanwhile: read it again
                     statuses.pop(lb_id, None)
                     counters.pop(lb_id, None)
-            # Events first: recording locks each LB's row, which every writer of its
-            # events takes before the rows below it.
+            # Inserted when this transaction commits, after its status updates.
             outbox.record(session, [e for lb_id, changed in sorted(statuses.items())
                                     for e in catalog.operating(
                                         self._known[lb_id].tree.lb,

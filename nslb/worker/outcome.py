@@ -132,7 +132,8 @@ def retired(session: Session, amphora_id: str) -> None:
     release what it held."""
     lb_id = session.scalar(select(amphora_table.c.loadbalancer_id)
                            .where(amphora_table.c.id == amphora_id))
-    # The LB first, as every writer of its events locks it (outbox.record), then the row.
+    # The LB first (for its project and generation), then the row: the API's failover
+    # locks them in that order too.
     lb = session.get(LoadBalancer, lb_id, with_for_update=True) if lb_id else None
     amphora = session.get(Amphora, amphora_id, with_for_update=True)
     if amphora is None:

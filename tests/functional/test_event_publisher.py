@@ -5,6 +5,7 @@ stuck broker never in the API's way, and the outbox bounded."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 from octavia_helpers import LB_URL, active_lb, create_listener
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from starlette.testclient import TestClient
 
 from nslb.db.engine import Database
@@ -76,6 +77,19 @@ def waiting(db: Database) -> int:
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
+
+
+def test_events_commit_with_their_transaction_or_not_at_all(db: Database) -> None:
+    with pytest.raises(RuntimeError), db.write() as session:
+        outbox.record(session, [Event("gone", {}, "a", "p")])
+        raise RuntimeError("the change failed")
+    assert waiting(db) == 0
+    with db.write() as session:
+        outbox.record(session, [Event("kept", {}, "a", "p")])
+        with contextlib.suppress(ValueError), session.begin_nested():
+            session.execute(text("SELECT 1"))
+            raise ValueError("a savepoint rolled back, the transaction goes on")
+    assert waiting(db) == 1
 
 
 def test_without_a_broker_events_are_kept_for_recent_and_marked_delivered(

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from nslb.cli.main import app
 from nslb.config import ConfigError, Settings
 from nslb.events import catalog, envelope, payloads
 from nslb.events.catalog import Settled
@@ -132,3 +135,11 @@ def test_operating_status_events_only_for_what_moved_and_alarms_are_warnings() -
         ("nslb.listener.operating_status.change", "INFO"),
         ("nslb.member.operating_status.change", "WARN")]
     assert events[1].payload["previous_operating_status"] == "ONLINE"
+
+
+def test_nslb_serve_refuses_a_bad_notify_url_before_starting_anything(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["serve", "--state-dir", str(tmp_path / "s"),
+                                      "--notify", "kafka://127.0.0.1:9092/"])
+    assert result.exit_code == 2
+    assert "not a Kafka topic name" in result.output
+    assert not (tmp_path / "s").exists()
