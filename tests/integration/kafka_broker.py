@@ -125,8 +125,8 @@ class Reader:
             "auto.offset.reset": "earliest",
             "enable.auto.commit": True,
             # The group forms in about half the session timeout on Tansu.
-            "session.timeout.ms": 6000,
-            "heartbeat.interval.ms": 1000,
+            "session.timeout.ms": 2000,
+            "heartbeat.interval.ms": 500,
         })
         self.consumer.subscribe([broker.topic])
         self.received: list[Received] = []
