@@ -214,12 +214,15 @@ def _prune_delivered(session: Session, before: datetime, keep: int) -> int:
 # --- reading ---------------------------------------------------------------------------
 
 
-def recent(session: Session, project_id: str | None, limit: int = 50) -> list[dict[str, Any]]:
-    """The newest events of a project (every project's with None), newest first, as
-    their consumers see them plus whether they were delivered: for a dashboard."""
+def recent(session: Session, project_id: str | None, limit: int = 50,
+           loadbalancer_id: str | None = None) -> list[dict[str, Any]]:
+    """The newest events of a project (every project's with None), or of one LB, newest
+    first, as their consumers see them plus whether they were delivered: for a dashboard."""
     stmt = select(event_outbox).order_by(event_outbox.c.seq.desc()).limit(limit)
     if project_id is not None:
         stmt = stmt.where(event_outbox.c.project_id == project_id)
+    if loadbalancer_id is not None:
+        stmt = stmt.where(event_outbox.c.loadbalancer_id == loadbalancer_id)
     out = []
     for row in session.execute(stmt):
         message = envelope.deserialize(row.body)

@@ -100,6 +100,10 @@ def test_without_a_broker_events_are_kept_for_recent_and_marked_delivered(
     with db.read() as session:
         recent = outbox.recent(session, "p")
     assert [(r["event_type"], r["delivered"]) for r in recent] == [("e2", True), ("e1", True)]
+    with db.read() as session:
+        assert [r["event_type"] for r in outbox.recent(session, "p", loadbalancer_id="a")] == [
+            "e1"]
+        assert outbox.recent(session, "other") == []
 
 
 def test_events_go_out_in_seq_order_and_an_lb_never_past_its_first_failure(
