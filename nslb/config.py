@@ -59,6 +59,12 @@ class Settings:
     # Prometheus metrics (nslb/metrics/server.py): HOST:PORT of their own listener, apart
     # from the API; "" turns metrics (and the API's request middleware) off.
     metrics_listen: str = "127.0.0.1:9102"
+    # Notifications (nslb/events): kafka://HOST:PORT[,HOST:PORT...]/TOPIC, or "" to keep
+    # them only in the outbox (for `recent()`); at most `events_backlog` undelivered
+    # events are kept (the oldest dropped beyond), delivered ones for `events_retention` s.
+    notify: str = ""
+    events_backlog: int = 100_000
+    events_retention: float = 3600.0
 
     @property
     def db_url(self) -> str:
@@ -104,6 +110,13 @@ class Settings:
             parse_listen(self.metrics_listen)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        if self.notify:
+            from nslb.events.target import BadNotifyUrl, parse
+
+            try:
+                parse(self.notify)
+            except BadNotifyUrl as exc:
+                raise ConfigError(str(exc)) from None
         for name in POSITIVE:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be greater than 0, got {getattr(self, name)!r}")
@@ -112,7 +125,7 @@ class Settings:
 # Numeric settings that make no sense at zero or below.
 POSITIVE = ("resync_interval", "health_interval", "max_body_bytes", "header_timeout",
             "body_timeout", "keepalive_timeout", "max_connections", "failover_max_concurrent",
-            "access_log_max_bytes")
+            "access_log_max_bytes", "events_backlog", "events_retention")
 # Field types (strings under `from __future__ import annotations`) -> converter for values
 # that arrive as text from the environment.
 NUMBERS: dict[str, type] = {"float": float, "int": int}

@@ -18,6 +18,7 @@ from nslb.api.context import keystone_context
 from nslb.config import ConfigError, Settings
 from nslb.db.engine import Database
 from nslb.db.migrate import upgrade
+from nslb.events.publisher import Publisher
 from nslb.floating.reconciler import FloatingReconciler
 from nslb.floating.routers import NamespaceRouters, NoopRouters, RouterDriver
 from nslb.health.autofailover import AutoFailover
@@ -79,6 +80,7 @@ class Service:
     app: Starlette
     floating: FloatingReconciler
     metrics: Metrics
+    events: Publisher
     access_log: Collector | None = None
     metrics_server: metrics_server.MetricsServer | None = None
 
@@ -90,6 +92,7 @@ class Service:
             except AlreadyCollecting as exc:
                 log.error("access logs are not collected by this process: %s", exc)
                 self.access_log = None
+        self.events.start()
         self.worker.start()
         self.health.start()
         self.floating.start()
@@ -106,6 +109,7 @@ class Service:
         self.worker.stop()
         if self.access_log is not None:
             self.access_log.stop()
+        self.events.stop()
         self.driver.close()
         self.db.dispose()
 
@@ -124,6 +128,20 @@ def auto_failover(settings: Settings) -> AutoFailover | None:
     return AutoFailover(timeout=settings.failover_timeout,
                         threshold=settings.failover_threshold or None,
                         max_concurrent=settings.failover_max_concurrent)
+
+
+def publisher(settings: Settings, db: Database) -> Publisher:
+    """The events' publisher: to Kafka with --notify, else it only marks them delivered
+    (they stay in the outbox a while for recent())."""
+    sink = None
+    if settings.notify:
+        from nslb.events.kafka import KafkaSink
+        from nslb.events.target import parse
+
+        sink = KafkaSink(parse(settings.notify))
+        log.info("events go to kafka %s, topic %s", sink.target.bootstrap, sink.target.topic)
+    return Publisher(db, sink, backlog=settings.events_backlog,
+                     retention=settings.events_retention)
 
 
 def start_identity(settings: Settings, db: Database) -> Identity:
@@ -171,4 +189,4 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
         app = create_app(settings, db, kick=kick, resync=worker.resync, live=health.live,
                          metrics=metrics)
     return Service(settings, db, driver, worker, health, app, floating, metrics,
-                   make_collector(settings))
+                   publisher(settings, db), make_collector(settings))

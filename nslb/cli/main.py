@@ -71,6 +71,10 @@ def serve(
         help="HOST:PORT of the Prometheus /metrics listener, apart from the API and "
              "without authentication (its series name every project); \"\" turns metrics "
              "off (default: 127.0.0.1:9102; env NSLB_METRICS_LISTEN)")] = None,
+    notify: Annotated[str | None, typer.Option(
+        help="Publish notifications (Octavia's octavia.<kind>.<action>.end in "
+             "oslo.messaging's envelope, plus nslb.* status, failover and amphora events) "
+             "to kafka://HOST:PORT[,HOST:PORT...]/TOPIC (env NSLB_NOTIFY)")] = None,
     config: Annotated[Path | None, typer.Option(
         help="TOML file with any of these settings (keys as the flag names) "
              "[env NSLB_CONFIG]")] = None,
@@ -92,7 +96,8 @@ def serve(
                  "physnet": physnet, "auth": auth,
                  "public_url": public_url, "log_level": log_level,
                  "access_log": access_log, "access_log_max_bytes": access_log_max_bytes,
-                 "access_log_backups": access_log_backups, "metrics_listen": metrics_listen}
+                 "access_log_backups": access_log_backups, "metrics_listen": metrics_listen,
+                 "notify": notify}
     try:
         settings = load(config, overrides)
     except ConfigError as exc:

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from nslb.db.tables import amphora as amphora_table
 from nslb.db.tables import vrrp_group
+from nslb.events import catalog, outbox
 from nslb.model.enums import AmphoraStatus
 from nslb.model.resources import Amphora, LoadBalancer, utcnow
 from nslb.model.status import FAILOVER_FROM, Event, transition
@@ -46,10 +47,13 @@ def lock_for_failover(session: Session, lb_id: str) -> LoadBalancer | None:
     return lb
 
 
-def request_failover(session: Session, doomed: list[Amphora]) -> list[Amphora]:
+def request_failover(session: Session, doomed: list[Amphora],
+                     reason: str = "requested through the API") -> list[Amphora]:
     """Record that `doomed` are to be replaced: each goes to PENDING_DELETE and gets a
     replacement row with its role and priority. The worker builds the replacements and
-    removes the old ones (nslb.worker.failover); the caller locks the load balancer."""
+    removes the old ones (nslb.worker.failover); the caller locks the load balancer.
+    Records `nslb.loadbalancer.failover.start` in the same transaction: it also tells the
+    worker, when it settles the LB, that this update was a failover."""
     now = utcnow()
     new = []
     for old in doomed:
@@ -59,6 +63,11 @@ def request_failover(session: Session, doomed: list[Amphora]) -> list[Amphora]:
                            ha_port_id=old.ha_port_id, status=AmphoraStatus.PENDING_CREATE))
     session.add_all(new)
     session.flush()
+    lb_id = doomed[0].loadbalancer_id if doomed else None
+    lb = session.get(LoadBalancer, lb_id) if lb_id else None
+    if lb is not None:
+        outbox.record(session, [catalog.failover_start(lb, list(zip(doomed, new, strict=True)),
+                                                       reason)])
     return new
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     true,
 )
@@ -525,3 +526,27 @@ _MAPPED[km.ContainerSecret] = km_container_secret
 _MAPPED[km.KeyManagerAcl] = km_acl
 _MAPPED[km.KeyManagerAclUser] = km_acl_user
 _MAPPED[km.SecretConsumer] = km_secret_consumer
+
+
+# --- events ----------------------------------------------------------------------------------
+
+# The outbox of notifications (nslb/events): written in the transaction of the change it
+# tells about, published in `seq` order by one thread, kept a while after delivery for
+# `recent()`. No foreign key: an event outlives the load balancer it is about. `body` is
+# the exact Kafka value (oslo.messaging's envelope), fixed when the row is written, so a
+# re-send after a crash sends the same bytes and message_id.
+event_outbox = Table(
+    "event_outbox", metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("message_id", String(36), nullable=False, unique=True),
+    Column("loadbalancer_id", String(36), index=True),
+    Column("project_id", String(255), index=True),
+    Column("generation", Integer),
+    Column("event_type", String(255), nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("delivered_at", DateTime, index=True),
+    sqlite_autoincrement=True,
+)

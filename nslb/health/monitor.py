@@ -40,6 +40,7 @@ from nslb.db import amphorae, stats
 from nslb.db.engine import Database
 from nslb.db.tables import amphora, listener_statistics, load_balancer, table_of
 from nslb.db.tree import CHUNK, Tree, load_trees
+from nslb.events import catalog, outbox
 from nslb.health import autofailover
 from nslb.health.autofailover import AutoFailover
 from nslb.health.derive import derive
@@ -48,7 +49,7 @@ from nslb.metrics.dataplane import DataPlane, amphora_states
 from nslb.metrics.registry import Metrics
 from nslb.model.enums import AmphoraStatus
 from nslb.model.enums import ProvisioningStatus as P
-from nslb.model.resources import Amphora, utcnow
+from nslb.model.resources import Amphora, LoadBalancer, utcnow
 
 log = logging.getLogger(__name__)
 # An ERROR LB may still serve its last good config: its operating status stays true too.
@@ -347,6 +348,11 @@ class HealthMonitor:
                 if current.get(lb_id) != keys[lb_id]:  # changed meanwhile: read it again
                     statuses.pop(lb_id, None)
                     counters.pop(lb_id, None)
+            # Inserted when this transaction commits, after its status updates.
+            outbox.record(session, [e for lb_id, changed in sorted(statuses.items())
+                                    for e in catalog.operating(
+                                        self._known[lb_id].tree.lb,
+                                        self._known[lb_id].tree.everything(), changed)])
             report.statuses_written = self._store_statuses(session, statuses)
             self.metrics.status_changes.inc(report.statuses_written)
             for lb_id, fresh in counters.items():
@@ -436,6 +442,10 @@ class HealthMonitor:
                 if row is not None:
                     row.status = AmphoraStatus.FAILOVER_STOPPED
                     stopped += 1
+                    lb = session.get(LoadBalancer, row.loadbalancer_id) \
+                        if row.loadbalancer_id else None
+                    outbox.record(session, [catalog.amphora(row, lb, "failover.stopped",
+                                                            priority="ERROR")])
                     log.error("amphora %s stale with %d others: failover stopped (above the "
                               "threshold of %s)", amphora_id, len(stop) - 1,
                               self.failover.threshold)
@@ -446,7 +456,8 @@ class HealthMonitor:
                     continue
                 if amphorae.lock_for_failover(session, row.loadbalancer_id) is None:
                     continue  # the LB is busy; the next round tries again
-                amphorae.request_failover(session, [row])
+                amphorae.request_failover(session, [row], reason=(
+                    f"unhealthy for {now - self._unhealthy_since[row.id]:.0f} s"))
                 started.append(row)
         self.metrics.failovers_stopped.inc(stopped)
         for row in started:

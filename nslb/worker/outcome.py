@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nslb.db import amphorae, floating, ports, stats
+from nslb.db import flavors as flavor_repo
 from nslb.db.lb_ports import vip_port_name
+from nslb.db.tables import amphora as amphora_table
 from nslb.db.tree import Tree, load_tree
+from nslb.events import catalog, outbox
+from nslb.events.catalog import Settled
 from nslb.model.enums import AmphoraStatus
 from nslb.model.enums import OperatingStatus as O
 from nslb.model.enums import ProvisioningStatus as P
@@ -68,6 +73,38 @@ def settle(t: Tree, failed: bool) -> dict[str, P]:
     return out
 
 
+def the_change(t: Tree, plan: dict[str, P]) -> list[Settled]:
+    """The objects a settled plan was about, with the statuses they move between: the
+    pending ones, less parents only locked for a child's change (as settle() tells them
+    apart), the LB first when the change was its own. Read before the plan is applied."""
+    pending = [c for c in t.children() if c.provisioning_status in PENDING]
+    deepest = max((DEPTH[type(c)] for c in pending), default=0)
+    out = [Settled(c, c.provisioning_status, plan[c.id]) for c in pending
+           if c.id in plan and not (c.provisioning_status == P.PENDING_UPDATE
+                                    and DEPTH[type(c)] < deepest)]
+    lb = t.lb
+    if lb.id in plan and (lb.provisioning_status == P.PENDING_CREATE or not pending):
+        out.insert(0, Settled(lb, lb.provisioning_status, plan[lb.id]))
+    return out
+
+
+def _events(session: Session, lb: LoadBalancer, changed: list[Settled],
+            error: str | None) -> None:
+    """Record the notifications of a settled change, in its transaction."""
+    if not changed:
+        return
+    own = changed[0].obj is lb
+    failover = own and changed[0].before == P.PENDING_UPDATE and outbox.started(
+        session, lb.id, catalog.FAILOVER_START, lb.generation)
+    flavor_data = None
+    if own and lb.flavor_id:
+        flavor = flavor_repo.get(session, lb.flavor_id)
+        profile = flavor_repo.profile(session, flavor.flavor_profile_id) if flavor else None
+        flavor_data = profile.flavor_data if profile else None
+    outbox.record(session, catalog.provisioning(lb, changed, error, failover=failover,
+                                                flavor_data=flavor_data))
+
+
 def _set_status(obj: Resource, status: P) -> None:
     """Record a settled provisioning status; a change stamps updated_at, as Octavia's rows
     do on every status write (a converged resync, ACTIVE -> ACTIVE, changes nothing)."""
@@ -99,14 +136,21 @@ def _record_amphorae(session: Session, lb: LoadBalancer, generation: int,
         if amphora.status in (AmphoraStatus.PENDING_CREATE, AmphoraStatus.BOOTING):
             amphora.status = AmphoraStatus.ALLOCATED
             amphora.updated_at = utcnow()
+            outbox.record(session, [catalog.amphora(amphora, lb, "create.end")])
 
 
 def retired(session: Session, amphora_id: str) -> None:
     """An amphora that failover replaced is gone from the data plane: drop its row and
     release what it held."""
+    lb_id = session.scalar(select(amphora_table.c.loadbalancer_id)
+                           .where(amphora_table.c.id == amphora_id))
+    # The LB first (for its project and generation), then the row: the API's failover
+    # locks them in that order too.
+    lb = session.get(LoadBalancer, lb_id, with_for_update=True) if lb_id else None
     amphora = session.get(Amphora, amphora_id, with_for_update=True)
     if amphora is None:
         return
+    outbox.record(session, [catalog.amphora(amphora, lb, "delete.end", status="DELETED")])
     amphora_prep.release(session, amphora)
     session.delete(amphora)
     session.flush()
@@ -124,6 +168,7 @@ def applied(session: Session, lb_id: str, generation: int, error: str | None,
         return False  # moved on meanwhile; a deleting LB is settled by deleted() only
     t = load_tree(session, lb)
     plan = settle(t, error is not None)
+    changed = the_change(t, plan)
     # Deepest first, so foreign keys never point at a removed row.
     gone: list[object] = [c for c in (*t.l7rules, *t.l7policies, *t.members, *t.healthmonitors,
                                       *t.listeners, *t.pools)
@@ -135,6 +180,7 @@ def applied(session: Session, lb_id: str, generation: int, error: str | None,
             if isinstance(obj, HealthMonitor) and status == P.ACTIVE:
                 _monitor_settled(obj, t)
     lb.applied_generation = generation
+    _events(session, lb, changed, error)
     _drop(session, gone)
     if error is None:
         _release_unused_member_ports(session, lb, [m for m in t.members if m not in gone])
@@ -160,11 +206,15 @@ def deleted(session: Session, lb_id: str, error: str | None) -> None:
         # The whole delete failed: the LB and the children it was removing go to ERROR
         # (each may be deleted again), and this generation counts as settled so the
         # worker does not rebuild what the user asked to remove.
-        for obj in t.everything():
-            if obj.provisioning_status == P.PENDING_DELETE:
-                _set_status(obj, transition(obj.provisioning_status, Event.FAIL))
+        changed = [Settled(o, o.provisioning_status, transition(o.provisioning_status,
+                                                                 Event.FAIL))
+                   for o in t.everything() if o.provisioning_status == P.PENDING_DELETE]
+        for s in changed:
+            _set_status(s.obj, P(s.after))
         lb.applied_generation = lb.generation
+        _events(session, lb, changed, error)
         return
+    _events(session, lb, [Settled(lb, lb.provisioning_status, P.DELETED)], None)
     doomed = amphorae.of_lb(session, lb.id, live_only=False)
     for amphora in doomed:
         amphora_prep.release(session, amphora)
