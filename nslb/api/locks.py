@@ -67,8 +67,12 @@ def lock_lb(session: Session, lb_id: str, event: Event = Event.UPDATE,
 
 def lock_parents(session: Session, lb_id: str, listener_ids: Sequence[str] = (),
                  pool_id: str | None = None) -> LoadBalancer:
-    """Lock the pool (for member and health monitor changes), then the LB, then the
-    listeners a child change affects (Octavia's order)."""
+    """Check the pool (for member and health monitor changes), then the LB, then the
+    listeners a child change affects (Octavia's order). The rows are locked LB first,
+    whatever the order of the checks: the worker's settle locks the LB before it writes
+    the pool, and on PostgreSQL the opposite order here deadlocked against it."""
+    if pool_id is not None:
+        tree.lock(session, LoadBalancer, lb_id)
     pool = tree.lock(session, Pool, pool_id) if pool_id is not None else None
     if pool is not None and pool.provisioning_status not in MUTABLE:
         raise Immutable(display(pool), pool.id)
