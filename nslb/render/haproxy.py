@@ -59,13 +59,24 @@ def render_haproxy(snapshot: LoadBalancerSnapshot, *, state_dir: Path | str,
     id) names the directory of the amphora's sockets. Raises values.UnsafeValue when a
     value is outside its grammar.
     """
+    return render_files(snapshot, state_dir=state_dir, fd_limit=fd_limit, user=user,
+                        amphora_id=amphora_id)["haproxy.cfg"]
+
+
+def render_files(snapshot: LoadBalancerSnapshot, *, state_dir: Path | str, fd_limit: int,
+                 user: str = HAPROXY_USER, amphora_id: str | None = None) -> dict[str, str]:
+    """haproxy.cfg and the TLS files it names (certificates, certificate lists, CA and
+    CRL files), by their names relative to the amphora's directory."""
+    amphora = amphora_id or snapshot.lb.id
     view = build_config(
         snapshot,
-        stats_socket=str(stats_socket_path(state_dir, amphora_id or snapshot.lb.id)),
+        stats_socket=str(stats_socket_path(state_dir, amphora)),
         fd_limit=fd_limit,
         ping_command=str(ping_wrapper_path(state_dir)),
         user=user,
         group=user,
         amphora_id=amphora_id,
+        tls_base=str(amphora_dir(state_dir, amphora)),
     )
-    return _environment().get_template("haproxy.cfg.j2").render(config=view)
+    text = _environment().get_template("haproxy.cfg.j2").render(config=view)
+    return {"haproxy.cfg": text, **view.files}
