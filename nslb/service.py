@@ -21,6 +21,7 @@ from nslb.health.monitor import HealthMonitor
 from nslb.identity import bootstrap
 from nslb.identity.keys import KeyRing
 from nslb.identity.service import Identity
+from nslb.secrets.store import SecretStore
 from nslb.worker.loop import Worker
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,8 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
     db = Database(settings.db_url)
     upgrade(db)
     driver = driver or make_driver(settings)
-    worker = Worker(db, driver, resync_interval=settings.resync_interval)
+    worker = Worker(db, driver, resync_interval=settings.resync_interval,
+                    secrets=SecretStore.open(db, settings.state_dir))
     health = HealthMonitor(db, driver, interval=settings.health_interval,
                            failover=auto_failover(settings),
                            on_down=worker.resync)

@@ -138,7 +138,8 @@ class NetworkType(StrEnum):
 
 # What nslb serves today; everything else in the enums above answers 501.
 SUPPORTED_LISTENER_PROTOCOLS = frozenset(
-    {ListenerProtocol.HTTP, ListenerProtocol.HTTPS, ListenerProtocol.TCP}
+    {ListenerProtocol.HTTP, ListenerProtocol.HTTPS, ListenerProtocol.TCP,
+     ListenerProtocol.TERMINATED_HTTPS}
 )
 SUPPORTED_POOL_PROTOCOLS = frozenset(
     {PoolProtocol.HTTP, PoolProtocol.HTTPS, PoolProtocol.TCP, PoolProtocol.PROXY,

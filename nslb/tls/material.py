@@ -66,6 +66,11 @@ class MaterialUnavailable(Exception):
     object and the ref, never a payload."""
 
 
+def needs_material(snapshot: LoadBalancerSnapshot) -> bool:
+    return (any(li.protocol == "TERMINATED_HTTPS" for li in snapshot.listeners)
+            or any(p.tls_enabled for p in snapshot.pools))
+
+
 def resolve(store: SecretStore, snapshot: LoadBalancerSnapshot) -> LoadBalancerSnapshot:
     """The snapshot with the material of every TERMINATED_HTTPS listener and every
     re-encrypting pool, read for the load balancer's project."""
