@@ -110,7 +110,7 @@ listener = Table(
     Column("timeout_tcp_inspect", Integer, nullable=False),
     Column("allowed_cidrs", JSONText, nullable=False),
     Column("insert_headers", JSONText, nullable=False),
-    # TLS termination (migration 0011); refs only, the material stays in the key manager.
+    # TLS termination (migration 0012); refs only, the material stays in the key manager.
     Column("default_tls_container_ref", String(255)),
     Column("sni_container_refs", JSONText, nullable=False, default=list),
     Column("client_ca_tls_container_ref", String(255)),
@@ -132,7 +132,7 @@ pool = Table(
     Column("lb_algorithm", String(32), nullable=False),
     Column("session_persistence", JSONText),
     Column("tls_enabled", Boolean, nullable=False, default=False),
-    # Re-encryption to members (migration 0011).
+    # Re-encryption to members (migration 0012).
     Column("tls_container_ref", String(255)),
     Column("ca_tls_container_ref", String(255)),
     Column("crl_container_ref", String(255)),
