@@ -70,9 +70,9 @@ def _check_insert_headers(headers: dict[str, str], protocol: str) -> None:
             "The insert_headers option is only valid for HTTP and TERMINATED_HTTPS protocol "
             "listeners.")
     for key, value in headers.items():
-        if key in enums.INSERT_HEADERS_TLS_ONLY:
+        if key in enums.INSERT_HEADERS_TLS_ONLY and protocol != "TERMINATED_HTTPS":
             raise ValidationFailure(f"{key} is only valid for TERMINATED_HTTPS listeners.")
-        if key not in enums.INSERT_HEADERS_ACCEPTED:
+        if key not in enums.INSERT_HEADERS_ACCEPTED | enums.INSERT_HEADERS_TLS_ONLY:
             raise ValidationFailure(f"Unsupported header in insert_headers: {short(key)}")
         if value.lower() not in ("true", "false"):
             raise ValidationFailure(f"Value of insert_headers {key} must be 'true' or 'false'.")
