@@ -6,6 +6,7 @@ integration and contract tests and the TLS benchmark."""
 from __future__ import annotations
 
 import datetime
+import ipaddress
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -69,13 +70,13 @@ class Authority:
     def pem(self) -> bytes:
         return self.root.cert_pem
 
-    def server(self, *names: str) -> Issued:
-        """A server certificate for `names` (the first is the CN; all are dNSNames)."""
-        return self._issue(names[0], [x509.DNSName(n) for n in names],
+    def server(self, *names: str, cn: str | None = None) -> Issued:
+        """A server certificate for the dNSNames `names` (CN: `cn`, else the first)."""
+        return self._issue(cn or names[0], [x509.DNSName(n) for n in names],
                            ExtendedKeyUsageOID.SERVER_AUTH)
 
     def server_ip(self, address: str) -> Issued:
-        import ipaddress
+        """A server certificate for an IP address (a member reached by its address)."""
         return self._issue(address, [x509.IPAddress(ipaddress.ip_address(address))],
                            ExtendedKeyUsageOID.SERVER_AUTH)
 
