@@ -204,9 +204,16 @@ def test_pool_reencryption(client: TestClient, worker: Worker, driver: NoopDrive
     client.post(f"{POOL_URL}/{created['id']}/members",
                 json={"member": {"address": "10.0.0.9", "protocol_port": 443}})
     worker.drain()
+    client.post("/v2/lbaas/healthmonitors", json={"healthmonitor": {
+        "pool_id": created["id"], "type": "HTTPS", "delay": 5, "timeout": 3,
+        "max_retries": 2}})
+    worker.drain()
     assert prov(pool(client, created["id"])) == "ACTIVE"
     text, files = config(driver)
     server = next(line for line in text.splitlines() if line.strip().startswith("server "))
     assert " ssl crt " in server and "verify required" in server and " crl-file " in server
+    # the HTTPS check uses the pool's TLS (its certificate and CA), not `verify none`
+    assert " check-ssl check-alpn h2,http/1.1,http/1.0 " in server
+    assert "verify none" not in server
     assert sorted(n.rsplit("/", 1)[1] for n in files) == [
         "client.crt.pem", "members.ca.pem", "members.crl.pem"]
