@@ -18,6 +18,7 @@ from starlette.requests import Request
 
 from nslb.api.faults import BadRequest, ValidationFailure
 from nslb.api.http import context
+from nslb.db.query import short
 from nslb.model import grammar, tls
 from nslb.secrets.policy import Caller
 from nslb.secrets.store import RefUnavailable, SecretStore
@@ -33,10 +34,11 @@ POOL_FIELDS = ("tls_container_ref", "ca_tls_container_ref", "crl_container_ref",
 
 
 class RetrievalFailure(BadRequest):
-    """Octavia's CertificateRetrievalException (the refs as a Python list)."""
+    """Octavia's CertificateRetrievalException (the refs as a Python list). A ref is
+    echoed whole up to 100 characters (a well-formed one is shorter), cut beyond."""
 
     def __init__(self, refs: list[str]) -> None:
-        super().__init__(f"Could not retrieve certificate: {refs!r}")
+        super().__init__(f"Could not retrieve certificate: {[short(r, 100) for r in refs]!r}")
 
 
 # --- defaults and explicit nulls -----------------------------------------------------------

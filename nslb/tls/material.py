@@ -66,14 +66,14 @@ class MaterialUnavailable(Exception):
     object and the ref, never a payload."""
 
 
-def needs_material(snapshot: LoadBalancerSnapshot) -> bool:
-    return (any(li.protocol == "TERMINATED_HTTPS" for li in snapshot.listeners)
-            or any(p.tls_enabled for p in snapshot.pools))
+POOL_REFS = ("tls_container_ref", "ca_tls_container_ref", "crl_container_ref")
 
 
-def resolve(store: SecretStore, snapshot: LoadBalancerSnapshot) -> LoadBalancerSnapshot:
+def resolve(store: SecretStore | None,
+            snapshot: LoadBalancerSnapshot) -> LoadBalancerSnapshot:
     """The snapshot with the material of every TERMINATED_HTTPS listener and every
-    re-encrypting pool, read for the load balancer's project."""
+    re-encrypting pool, read for the load balancer's project. A pool without refs needs
+    nothing (it verifies nothing, as Octavia's does), so no key manager is asked."""
     project = snapshot.lb.project_id
     tls: dict[str, ListenerTls | PoolTls] = {}
     for listener in snapshot.listeners:
@@ -82,12 +82,15 @@ def resolve(store: SecretStore, snapshot: LoadBalancerSnapshot) -> LoadBalancerS
                                         listener, project)
     for pool in snapshot.pools:
         if pool.tls_enabled:
-            tls[pool.id] = _guarded(f"pool {pool.id}", for_pool, store, pool, project)
+            tls[pool.id] = (_guarded(f"pool {pool.id}", for_pool, store, pool, project)
+                            if any(getattr(pool, ref) for ref in POOL_REFS) else PoolTls())
     return dataclasses.replace(snapshot, tls=tls) if tls else snapshot
 
-
 def _guarded(what: str, read: Callable[[SecretStore, T, str], ListenerTls | PoolTls],
-             store: SecretStore, obj: T, project: str) -> ListenerTls | PoolTls:
+             store: SecretStore | None, obj: T, project: str) -> ListenerTls | PoolTls:
+    if store is None:
+        raise MaterialUnavailable(f"{what}: TLS material is needed but there is no key "
+                                  "manager")
     try:
         return read(store, obj, project)
     except RefUnavailable as exc:

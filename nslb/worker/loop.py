@@ -47,7 +47,7 @@ from nslb.model.status import PENDING
 from nslb.render.bundle import InconsistentSnapshot, build_bundle
 from nslb.render.values import UnsafeValue
 from nslb.secrets.store import SecretStore
-from nslb.tls.material import MaterialUnavailable, needs_material, resolve
+from nslb.tls.material import MaterialUnavailable, resolve
 from nslb.worker import amphorae as amphora_prep
 from nslb.worker import failover, outcome
 from nslb.worker.decide import (
@@ -473,11 +473,6 @@ class Worker:
     def _with_tls(self, snap: LoadBalancerSnapshot) -> LoadBalancerSnapshot:
         """The snapshot with its TLS material read from the key manager now, so a bundle
         always carries what the refs hold at the time of the render."""
-        if not needs_material(snap):
-            return snap
-        if self.secrets is None:
-            raise MaterialUnavailable("TLS material is needed but this worker has no key "
-                                      "manager")
         return resolve(self.secrets, snap)
 
     def _delete(self, state: LbState) -> None:

@@ -26,6 +26,7 @@ from nslb.identity import bootstrap
 from nslb.identity.keys import KeyRing
 from nslb.identity.service import Identity
 from nslb.identity.throttle import LoginThrottle
+from nslb.secrets.store import SecretStore
 from nslb.worker.loop import Worker
 
 V3 = "/identity/v3"
@@ -120,7 +121,8 @@ def keystone_cloud(state: Path, settings: Settings | None = None,
                         throttle=throttle or LoginThrottle(free=1000, source_free=1000))
     password = bootstrap.ensure_admin(db)
     assert password is not None
-    worker = Worker(db, NoopDriver(), resync_interval=3600)
+    worker = Worker(db, NoopDriver(), resync_interval=3600,
+                    secrets=SecretStore.open(db, settings.state_dir))
     app = create_app(settings, db, kick=lambda: None, identity=identity,
                      context_for=keystone_context(identity))
     try:
