@@ -5,7 +5,8 @@ every certificate is made here with `cryptography` and stored through the key ma
   certificate container) each served for their names; HSTS and X-Forwarded-Proto; client
   authentication with no certificate, one of another CA, a revoked one and a good one;
   SSL_CONN_HAS_CERT and SSL_DN_FIELD L7 rules deciding on the client certificate; a new CRL
-  taking effect without a reload; MANDATORY refusing a client without a certificate.
+  and then a new client CA taking effect without a reload; MANDATORY refusing a client
+  without a certificate.
 - Re-encryption: members serving HTTPS that require the pool's client certificate, checked
   against the pool's CA; a CA that did not sign them makes them unusable (503).
 - Rotation: new default certificates under continuous HTTPS traffic, applied by haproxy's
@@ -186,6 +187,15 @@ def test_sni_client_auth_hsts_and_certificate_rules(env: Env, hosts: Lab,
     api.change(lb_id, "PUT", f"{LISTENERS}/{listener}", {"listener": {
         "client_crl_container_ref": store_secret(api.http, clients.crl(mallory, alice))}})
     assert "error" in probe(cl, vip, "www.example.com", ca, client=good)
+    assert master_and_workers(api, lb_id) == before
+    # a new client CA with its CRL: both files through the runtime API too
+    successor = Authority("clients-2")
+    api.change(lb_id, "PUT", f"{LISTENERS}/{listener}", {"listener": {
+        "client_ca_tls_container_ref": store_secret(api.http, successor.pem),
+        "client_crl_container_ref": store_secret(api.http, successor.crl())}})
+    bob = client_pem(tmp_path, "bob", successor.client("bob"))
+    assert body_of(probe(cl, vip, "www.example.com", ca, client=bob))["headers"][
+        "x-ssl-client-cn"] == "bob"
     assert master_and_workers(api, lb_id) == before
 
     # MANDATORY: a client without a certificate cannot complete the exchange
