@@ -6,6 +6,7 @@ reload:     100 configuration changes under load (bench/reload.py)
 health:     member-down detection (bench/health.py)
 failover:   VRRP takeover, SINGLE rebuild, ACTIVE_STANDBY failover under load (bench/failover.py)
 scale:      growing to 1,000 LBs on one host, in an environment of its own (bench/scale.py)
+tls:        TERMINATED_HTTPS vs hand-written HAProxy TLS, rotations under load (bench/tls.py)
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import statistics
 import time
 from typing import Any
 
-from bench import failover, health, reload, scale, throughput
+from bench import failover, health, reload, scale, throughput, tls
 from bench.api import p
 from bench.env import FAST_HM, Env, environment, tree
 
-PARTS = ("serving", "throughput", "reload", "health", "failover", "scale")
+PARTS = ("serving", "throughput", "reload", "health", "failover", "tls", "scale")
 
 
 def _tree(subnet: str, members: list[str]) -> dict[str, Any]:
@@ -79,6 +80,8 @@ def _shared(quick: bool, parts: tuple[str, ...],
                     results.update(health.run(env, quick))
                 elif part == "failover":
                     results.update(failover.run(env, quick))
+                elif part == "tls":
+                    results.update(tls.run(env, quick))
             except Exception as exc:  # noqa: BLE001
                 results[f"error_{part}"] = f"{type(exc).__name__}: {exc}"
             env.delete_all(timeout=300)

@@ -40,7 +40,9 @@ TARGETS = {"dataplane_ratio_keepalive_nologs": ">= 0.97",
            "scale_health_round_ms_p50": "< 1000", "scale_health_round_ms_max": "< 1000",
            "scale_create_to_serving_ms": "< 300", "scale_list_all_ms_p50": "< 25",
            "scale_idle_cpu_pct": "< 10",
-           "scale_member_down_detect_ms": "as on an empty host (member_down_detect_ms)"}
+           "scale_member_down_detect_ms": "as on an empty host (member_down_detect_ms)",
+           "tls_ratio_handshake": ">= 0.97", "tls_ratio_keepalive": ">= 0.97",
+           "tls_rotation_failed_requests": "0", "tls_rotation_reloads": "0"}
 # Figures of the scale part before it grew to 1,000 LBs (dropped when it is refreshed).
 LEGACY_SCALE = frozenset({"create_200_lbs_s", "create_200_lbs_post_s", "create_50_lbs_s",
                           "create_50_lbs_post_s", "rss_mb_per_lb", "pss_mb_per_lb",
@@ -60,6 +62,7 @@ GROUPS = (("control plane (noop driver)", ("api_",)),
           ("reloads under load", ("reload_",)),
           ("health", ("member_",)),
           ("failover", ("vrrp_", "single_amphora", "as_", "pss_mb_per_as")),
+          ("TLS: nslb TERMINATED_HTTPS vs hand-written haproxy; rotations", ("tls_",)),
           ("scale", ("scale_",)))
 
 

@@ -30,6 +30,7 @@ from nslb.metrics import server as metrics_server
 from nslb.metrics.dataplane import DataPlane
 from nslb.metrics.objects import ObjectCounts
 from nslb.metrics.registry import Metrics
+from nslb.secrets.store import SecretStore
 from nslb.worker.loop import Worker
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,8 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
     upgrade(db)
     metrics = Metrics()
     driver = driver or make_driver(settings, metrics)
-    worker = Worker(db, driver, resync_interval=settings.resync_interval, metrics=metrics)
+    worker = Worker(db, driver, resync_interval=settings.resync_interval, metrics=metrics,
+                    secrets=SecretStore.open(db, settings.state_dir))
     dataplane = DataPlane()
     health = HealthMonitor(db, driver, interval=settings.health_interval,
                            failover=auto_failover(settings),

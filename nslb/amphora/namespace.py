@@ -26,7 +26,7 @@ import threading
 from pathlib import Path
 
 from nslb import netns
-from nslb.amphora import layout, runtime_api, scripts
+from nslb.amphora import layout, runtime_api, scripts, tls_files
 from nslb.amphora.base import ApplyError, ConfigRejected, ListenerCounters, Observation
 from nslb.amphora.haproxy_process import (
     HAPROXY,
@@ -240,6 +240,11 @@ class NamespaceDriver:
             return digest
         text = bundle.files["haproxy.cfg"]
         _read_config(proc.config)  # clears a directory left where the config belongs
+        # TLS files first: the check and the start read them. Their paths never change
+        # with their content, so the running haproxy gets new content by its runtime API.
+        tls = tls_files.of_bundle(bundle.files)
+        rotated = tls_files.changed(proc.dir, tls)
+        tls_files.write(proc.dir, rotated, proc.user)
         candidate = proc.dir / "haproxy.cfg.new"
         _write_atomically(candidate, text)
         serving = _read_config(proc.lkg) if running else None
@@ -250,7 +255,7 @@ class NamespaceDriver:
                 candidate.unlink(missing_ok=True)
                 self.metrics.rejections.labels("haproxy").inc()
                 raise ConfigRejected(f"haproxy rejected the configuration: {problem}")
-            self._update_running(proc, serving, candidate)
+            self._update_running(proc, serving, candidate, rotated)
         else:
             if pair and keepalived.pid() is not None:
                 # An amphora whose haproxy died gives the VIP to its peer before anything
@@ -260,6 +265,7 @@ class NamespaceDriver:
             # haproxy validates while starting and its complaint becomes the ApplyError.
             self._start(proc, candidate, pair)
         shutil.copyfile(proc.config, proc.lkg)
+        tls_files.prune(proc.dir, tls)
         self._vrrp(keepalived, bundle.files.get("keepalived.conf"), bundle.ports)
         _confirm(proc, bundle, digest)
         return digest
@@ -331,18 +337,24 @@ class NamespaceDriver:
         except (RuntimeError, OSError) as exc:
             raise ApplyError(f"keepalived did not take the configuration: {exc}") from exc
 
-    def _update_running(self, proc: HaproxyProcess, serving: str, candidate: Path) -> None:
+    def _update_running(self, proc: HaproxyProcess, serving: str, candidate: Path,
+                        rotated: dict[str, str] | None = None) -> None:
         """Move the running haproxy from `serving` (the last config it confirmed) to the
-        candidate: through the runtime API when only weights and admin states differ,
-        else with a checked reload that rolls back to the last known good config."""
+        candidate: through the runtime API when only weights, admin states, members of
+        dynamic backends and the content of certificates, CA files and CRLs differ (see
+        nslb.amphora.tls_files), else with a checked reload that rolls back to the last
+        known good config."""
         commands = runtime_api.runtime_commands(serving, candidate.read_text())
+        rotation = tls_files.rotation_commands(proc.dir, rotated or {})
         os.replace(candidate, proc.config)
-        if commands is not None:
-            for command in commands:
+        if commands is not None and rotation is not None:
+            for command in [*rotation, *commands]:
                 answer = proc.worker_command(command.line)
                 if not command.succeeded(answer):
-                    log.warning("runtime API %r answered %r; reloading instead", command.line,
-                                answer.strip())
+                    log.warning("runtime API %r answered %r; reloading instead",
+                                command.line.split(" <<", 1)[0], answer.strip())
+                    for abort in tls_files.abort_commands(proc.dir, rotated or {}):
+                        proc.worker_command(abort.line)
                     break
                 self.metrics.runtime_changes.inc()
             else:

@@ -10,6 +10,7 @@ import ipaddress
 from typing import Any
 
 from nslb.api import schemas as s
+from nslb.api import tls
 from nslb.api.faults import (
     BadRequest,
     ListenerNoChildren,
@@ -30,11 +31,6 @@ from nslb.model.resources import (
 )
 
 HTTP_HM_FIELDS = ("http_method", "url_path", "expected_codes", "http_version", "domain_name")
-LISTENER_TLS_FIELDS = ("default_tls_container_ref", "sni_container_refs",
-                       "client_ca_tls_container_ref", "client_crl_container_ref",
-                       "tls_ciphers", "tls_versions", "alpn_protocols", "hsts_max_age")
-POOL_TLS_FIELDS = ("tls_container_ref", "ca_tls_container_ref", "crl_container_ref",
-                   "tls_ciphers", "tls_versions", "alpn_protocols")
 
 
 def new_amphorae(lb: LoadBalancer, topology: str = Topology.SINGLE) -> list[Amphora]:
@@ -58,14 +54,8 @@ def _common(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_listener_options(fields: dict[str, Any], protocol: str, vip_address: str) -> None:
-    """Rules for the mutable listener fields, shared by create and update."""
-    for name in LISTENER_TLS_FIELDS:
-        if fields.get(name):
-            raise NotImplementedOption(f"{name} (TLS termination is not supported yet)")
-    if fields.get("client_authentication") not in (None, "NONE"):
-        raise NotImplementedOption("client_authentication (TLS client authentication)")
-    if fields.get("hsts_include_subdomains") or fields.get("hsts_preload"):
-        raise NotImplementedOption("HSTS (TLS termination is not supported yet)")
+    """Rules for the mutable listener fields, shared by create and update (the TLS rules
+    run over the whole listener: nslb.api.tls.listener_rules)."""
     headers = fields.get("insert_headers") or {}
     if headers:
         _check_insert_headers(headers, protocol)
@@ -85,9 +75,9 @@ def _check_insert_headers(headers: dict[str, str], protocol: str) -> None:
             "The insert_headers option is only valid for HTTP and TERMINATED_HTTPS protocol "
             "listeners.")
     for key, value in headers.items():
-        if key in enums.INSERT_HEADERS_TLS_ONLY:
+        if key in enums.INSERT_HEADERS_TLS_ONLY and protocol != "TERMINATED_HTTPS":
             raise ValidationFailure(f"{key} is only valid for TERMINATED_HTTPS listeners.")
-        if key not in enums.INSERT_HEADERS_ACCEPTED:
+        if key not in enums.INSERT_HEADERS_ACCEPTED | enums.INSERT_HEADERS_TLS_ONLY:
             raise ValidationFailure(f"Unsupported header in insert_headers: {short(key)}")
         if value.lower() not in ("true", "false"):
             raise ValidationFailure(f"Value of insert_headers {key} must be 'true' or 'false'.")
@@ -96,16 +86,27 @@ def _check_insert_headers(headers: dict[str, str], protocol: str) -> None:
 def new_listener(data: s.ListenerSingleCreate, lb: LoadBalancer, project_id: str) -> Listener:
     if data.protocol not in enums.SUPPORTED_LISTENER_PROTOCOLS:
         raise NotImplementedOption(f"listener protocol {data.protocol}")
-    fields = data.model_dump(exclude_none=True)
+    fields = listener_tls_fields(data)
     check_listener_options(fields, data.protocol, lb.vip_address)
     listener = Listener(project_id=project_id, loadbalancer_id=lb.id, protocol=data.protocol,
                         protocol_port=data.protocol_port, **_common(fields))
     for key in ("connection_limit", "timeout_client_data", "timeout_member_connect",
                 "timeout_member_data", "timeout_tcp_inspect", "allowed_cidrs",
-                "insert_headers", "default_pool_id", "connection_logging"):
+                "insert_headers", "default_pool_id", "connection_logging",
+                *tls.LISTENER_FIELDS):
         if key in fields:
             setattr(listener, key, fields[key])
     return listener
+
+
+def listener_tls_fields(data: s.ListenerSingleCreate) -> dict[str, Any]:
+    """A new listener's fields with Octavia's TLS defaults, checked by the TLS rules."""
+    fields = data.model_dump(exclude_none=True)
+    if data.protocol not in enums.SUPPORTED_LISTENER_PROTOCOLS:
+        raise NotImplementedOption(f"listener protocol {data.protocol}")
+    tls.listener_defaults(fields)
+    tls.listener_rules(fields)
+    return fields
 
 
 def check_no_children(listener_protocol: str) -> None:
@@ -134,11 +135,8 @@ def check_pool_for_listener(pool: Pool, listener: Listener) -> None:
 
 
 def check_pool_options(fields: dict[str, Any], protocol: str) -> None:
-    for name in POOL_TLS_FIELDS:
-        if fields.get(name):
-            raise NotImplementedOption(f"{name} (backend TLS is not supported yet)")
-    if fields.get("tls_enabled"):
-        raise NotImplementedOption("tls_enabled (backend TLS is not supported yet)")
+    """Rules for the mutable pool fields (the TLS rules run over the whole pool:
+    nslb.api.tls.pool_rules)."""
     algorithm = fields.get("lb_algorithm")
     if algorithm is not None and algorithm not in enums.SUPPORTED_ALGORITHMS:
         raise NotImplementedOption(f"lb_algorithm {algorithm}")
@@ -163,11 +161,25 @@ def check_persistence(sp: dict[str, Any], protocol: str) -> None:
 def new_pool(data: s.PoolSingleCreate, lb: LoadBalancer, project_id: str) -> Pool:
     if data.protocol not in enums.SUPPORTED_POOL_PROTOCOLS:
         raise NotImplementedOption(f"pool protocol {data.protocol}")
-    fields = data.model_dump(exclude_none=True)
+    fields = pool_tls_fields(data)
     check_pool_options(fields, data.protocol)
-    return Pool(project_id=project_id, loadbalancer_id=lb.id, protocol=data.protocol,
+    pool = Pool(project_id=project_id, loadbalancer_id=lb.id, protocol=data.protocol,
                 lb_algorithm=data.lb_algorithm,
                 session_persistence=fields.get("session_persistence"), **_common(fields))
+    for key in ("tls_enabled", *tls.POOL_FIELDS):
+        if key in fields:
+            setattr(pool, key, fields[key])
+    return pool
+
+
+def pool_tls_fields(data: s.PoolSingleCreate) -> dict[str, Any]:
+    """A new pool's fields with Octavia's TLS defaults, checked by the TLS rules."""
+    if data.protocol not in enums.SUPPORTED_POOL_PROTOCOLS:
+        raise NotImplementedOption(f"pool protocol {data.protocol}")
+    fields = data.model_dump(exclude_none=True)
+    tls.pool_defaults(fields)
+    tls.pool_rules(fields)
+    return fields
 
 
 # --- members ---------------------------------------------------------------------------

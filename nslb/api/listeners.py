@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api import builders, tree_create, views
+from nslb.api import builders, tls, tree_create, views
 from nslb.api.capacity import ensure_room
 from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.faults import Conflict, NotFound, ValidationFailure
@@ -65,15 +65,19 @@ async def create(request: Request) -> Response:
         raise ValidationFailure("default_pool is only valid in a single-call create; "
                                 "use default_pool_id.")
     ctx = context(request)
-    with db(request).write() as session:
+    with db(request).read() as session:
         lb = find(session, LoadBalancer, data.loadbalancer_id, ctx)
         # Octavia validates the default pool before the provider sees the listener.
         _check_default_pool(session, lb.id, data.protocol, data.default_pool_id)
-        listener = builders.new_listener(data, lb, lb.project_id)
-        # Octavia takes L7 policies inline here too (a graph create; a redirect pool is
-        # given inline, as in the single-call LB create)
-        built = tree_create.Built()
-        tree_create.add_policies(built, listener, data.l7policies, lb, lb.project_id)
+    listener = builders.new_listener(data, lb, lb.project_id)
+    # Octavia takes L7 policies inline here too (a graph create; a redirect pool is given
+    # inline, as in the single-call LB create)
+    built = tree_create.Built()
+    tree_create.add_policies(built, listener, data.l7policies, lb, lb.project_id)
+    tls.check_new(request, lb.project_id, [listener], built.pools)
+    with db(request).write() as session:
+        lb = find(session, LoadBalancer, data.loadbalancer_id, ctx)
+        _check_default_pool(session, lb.id, data.protocol, data.default_pool_id)
         for member in built.members:
             plug_member_subnet(session, lb.id, lb.vip_subnet_id, member.address,
                                member.subnet_id, ctx, lb.project_id)
@@ -97,8 +101,17 @@ list_all, show = read_endpoints(Listener, "listeners", "listener", render_many)
 async def update(request: Request) -> Response:
     data = parse(ListenerUpdate, await read_root(request, "listener"), "listener")
     changes = data.model_dump(exclude_unset=True)
+    tls_changes = tls.listener_nulls({k: v for k, v in changes.items()
+                                      if k in tls.LISTENER_FIELDS})
+    ctx = context(request)
+    with db(request).read() as session:
+        listener = find(session, Listener, request.path_params["id"], ctx)
+    state = {**tls.state_of(listener, ("protocol", *tls.LISTENER_FIELDS)), **tls_changes}
+    tls.listener_rules(state, update=tls_changes)
+    if tls_changes:
+        tls.Refs(request, listener.project_id).listener(state, set(tls_changes))
     with db(request).write() as session:
-        listener = find(session, Listener, request.path_params["id"], context(request))
+        listener = find(session, Listener, request.path_params["id"], ctx)
         lb = session.get(LoadBalancer, listener.loadbalancer_id)
         assert lb is not None
         builders.check_listener_options(changes, listener.protocol, lb.vip_address)
@@ -108,9 +121,9 @@ async def update(request: Request) -> Response:
         lock_parents(session, lb.id)
         mark(listener, Event.UPDATE)
         apply_changes(listener, {k: v for k, v in changes.items()
-                                 if k not in builders.LISTENER_TLS_FIELDS
-                                 and k != "client_authentication"
-                                 and not k.startswith("hsts_")})
+                                 if k not in tls.LISTENER_FIELDS})
+        for key, value in tls_changes.items():
+            setattr(listener, key, value)
         body = views.listener(listener)
     kick(request)
     return respond({"listener": body})

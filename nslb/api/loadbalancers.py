@@ -83,6 +83,7 @@ async def create(request: Request) -> Response:
     fields = data.model_dump(exclude_none=True, include={"name", "description",
                                                           "admin_state_up", "tags"})
     lb = LoadBalancer(project_id=project, **fields)
+    tree_create.check_tls(request, data, project)  # grants: before the write transaction
     with db(request).write() as session:
         choice = flavors.for_load_balancer(session, data.flavor_id, data.provider,
                                            request.app.state.settings.topology)

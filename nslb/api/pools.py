@@ -9,8 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api import builders, views
+from nslb.api import builders, tls, views
 from nslb.api.common import apply_changes, db, find, kick, read_endpoints
+from nslb.api.context import Context
 from nslb.api.faults import Conflict, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
 from nslb.api.locks import lock_parents, mark
@@ -44,19 +45,12 @@ async def create(request: Request) -> Response:
         raise ValidationFailure("healthmonitor and members are only valid in a single-call "
                                 "create.")
     ctx = context(request)
+    with db(request).read() as session:
+        lb, _ = _pool_parents(session, data, ctx)
+    pool = builders.new_pool(data, lb, lb.project_id)
+    tls.check_new(request, lb.project_id, [], [pool])  # grants: before the write transaction
     with db(request).write() as session:
-        listener = find(session, Listener, data.listener_id, ctx) if data.listener_id else None
-        lb_id = listener.loadbalancer_id if listener else data.loadbalancer_id
-        if lb_id is None:
-            raise ValidationFailure("listener_id or loadbalancer_id must be specified.")
-        if data.loadbalancer_id and listener and listener.loadbalancer_id != data.loadbalancer_id:
-            raise ValidationFailure("The listener is not on the given load balancer.")
-        lb = find(session, LoadBalancer, lb_id, ctx)
-        if listener is not None:  # Octavia's API checks, before the provider's 501s
-            builders.check_protocols(listener.protocol, data.protocol)
-            if listener.default_pool_id:
-                raise Conflict("This listener already has a default pool")
-        pool = builders.new_pool(data, lb, lb.project_id)
+        lb, listener = _pool_parents(session, data, ctx)
         enforce(session, lb.project_id, {Pool: 1})
         lock_parents(session, lb.id, [listener.id] if listener else [])
         session.add(pool)
@@ -68,20 +62,49 @@ async def create(request: Request) -> Response:
     return respond({"pool": body}, 201)
 
 
+def _pool_parents(session: Session, data: PoolCreate,
+                  ctx: Context) -> tuple[LoadBalancer, Listener | None]:
+    """The load balancer (and listener) a new pool goes to, with Octavia's lookups and
+    checks in Octavia's order."""
+    listener = find(session, Listener, data.listener_id, ctx) if data.listener_id else None
+    lb_id = listener.loadbalancer_id if listener else data.loadbalancer_id
+    if lb_id is None:
+        raise ValidationFailure("listener_id or loadbalancer_id must be specified.")
+    if data.loadbalancer_id and listener and listener.loadbalancer_id != data.loadbalancer_id:
+        raise ValidationFailure("The listener is not on the given load balancer.")
+    lb: LoadBalancer = find(session, LoadBalancer, lb_id, ctx)
+    if listener is not None:  # Octavia's API checks, before the provider's 501s
+        builders.check_protocols(listener.protocol, data.protocol)
+        if listener.default_pool_id:
+            raise Conflict("This listener already has a default pool")
+    return lb, listener
+
+
 list_all, show = read_endpoints(Pool, "pools", "pool", render_many)
 
 
 async def update(request: Request) -> Response:
     data = parse(PoolUpdate, await read_root(request, "pool"), "pool")
     changes = data.model_dump(exclude_unset=True)
+    tls_changes = tls.pool_nulls({k: v for k, v in changes.items() if k in tls.POOL_FIELDS})
+    ctx = context(request)
+    with db(request).read() as session:
+        pool = find(session, Pool, request.path_params["id"], ctx)
+    builders.check_pool_options(changes, pool.protocol)
+    fields = ("tls_enabled", *tls.POOL_FIELDS)
+    state = {**tls.state_of(pool, fields), **tls_changes,
+             **({"tls_enabled": changes["tls_enabled"]} if "tls_enabled" in changes else {})}
+    tls.pool_rules(state, update=tls_changes, had_ca=bool(pool.ca_tls_container_ref))
+    if tls_changes:
+        tls.Refs(request, pool.project_id).pool(state, set(tls_changes))
     with db(request).write() as session:
-        pool = find(session, Pool, request.path_params["id"], context(request))
-        builders.check_pool_options(changes, pool.protocol)
+        pool = find(session, Pool, request.path_params["id"], ctx)
         listener_ids = tree.listeners_using_pool(session, [pool.id]).get(pool.id, [])
         lock_parents(session, pool.loadbalancer_id, listener_ids)
         mark(pool, Event.UPDATE)
-        apply_changes(pool, {k: v for k, v in changes.items()
-                             if k not in builders.POOL_TLS_FIELDS and k != "tls_enabled"})
+        apply_changes(pool, {k: v for k, v in changes.items() if k not in tls.POOL_FIELDS})
+        for key, value in tls_changes.items():
+            setattr(pool, key, value)
         body = render_many(session, [pool])[0]
     kick(request)
     return respond({"pool": body})

@@ -17,7 +17,7 @@ MAX_TIMEOUT = 24 * 24 * 60 * 60 * 1000  # Octavia: 24 days in milliseconds
 MAX_INTEGER = 2147483647
 # HAProxy's timers hold at most 2**31-1 ms; health monitor delays and timeouts are seconds.
 MAX_HM_SECONDS = MAX_INTEGER // 1000
-MAX_REF = 1024  # container/secret references: URLs, answered 501 until TLS is built
+MAX_REF = 255  # key-manager refs (secret and container URLs), as Octavia's types
 
 Name = Annotated[str, StringConstraints(max_length=255)]
 Tag = Annotated[str, StringConstraints(max_length=255)]
@@ -77,6 +77,19 @@ Algorithm = Annotated[str, _one_of(*enums.LbAlgorithm)]
 HmType = Annotated[str, _one_of(*enums.HealthMonitorType)]
 HttpMethod = Annotated[str, _one_of(*enums.HttpMethod)]
 ClientAuth = Annotated[str, _one_of("NONE", "OPTIONAL", "MANDATORY")]
+# Cipher strings are checked by the TLS rules (Octavia's message); versions too (Octavia
+# lists the invalid ones); ALPN ids at the type, as Octavia's AlpnProtocolType does.
+Ciphers = Annotated[str, StringConstraints(max_length=2048)]
+TlsVersion = Annotated[str, StringConstraints(max_length=32)]
+
+
+def _alpn(value: str) -> str:
+    if not grammar.ALPN_ID.fullmatch(value):
+        raise ValueError("Value should be a valid ALPN protocol ID")
+    return value
+
+
+AlpnId = Annotated[str, AfterValidator(_alpn)]
 PersistenceType = Annotated[str, _one_of(*enums.SessionPersistenceType)]
 
 
@@ -199,14 +212,14 @@ class _PoolFields(Body):
     lb_algorithm: Algorithm | None = None
     session_persistence: SessionPersistence | None = None
     tags: list[Tag] | None = None
-    # Backend TLS: parsed so that a request for it answers 501.
+    # Re-encryption to the members (nslb.api.tls has the rules).
     tls_enabled: bool | None = None
     tls_container_ref: Ref | None = None
     ca_tls_container_ref: Ref | None = None
     crl_container_ref: Ref | None = None
-    tls_ciphers: Ref | None = None
-    tls_versions: list[Name] | None = None
-    alpn_protocols: list[Name] | None = None
+    tls_ciphers: Ciphers | None = None
+    tls_versions: list[TlsVersion] | None = None
+    alpn_protocols: list[AlpnId] | None = None
 
 
 class PoolSingleCreate(_PoolFields):
@@ -243,15 +256,15 @@ class _ListenerFields(Body):
     allowed_cidrs: list[Cidr] | None = None
     connection_logging: bool | None = None
     tags: list[Tag] | None = None
-    # TLS termination and client authentication: parsed so that they answer 501.
+    # TLS termination and client authentication (nslb.api.tls has the rules).
     default_tls_container_ref: Ref | None = None
     sni_container_refs: list[Ref] | None = None
     client_authentication: ClientAuth | None = None
     client_ca_tls_container_ref: Ref | None = None
     client_crl_container_ref: Ref | None = None
-    tls_ciphers: Ref | None = None
-    tls_versions: list[Name] | None = None
-    alpn_protocols: list[Name] | None = None
+    tls_ciphers: Ciphers | None = None
+    tls_versions: list[TlsVersion] | None = None
+    alpn_protocols: list[AlpnId] | None = None
     hsts_max_age: Annotated[int, Field(ge=0, le=MAX_INTEGER)] | None = None
     hsts_include_subdomains: bool | None = None
     hsts_preload: bool | None = None

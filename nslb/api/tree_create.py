@@ -9,13 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from nslb.api import builders, l7policies
+from starlette.requests import Request
+
+from nslb.api import builders, l7policies, tls
 from nslb.api import schemas as s
 from nslb.api.faults import Conflict, ValidationFailure
 from nslb.api.healthmonitors import check_type_for_pool
 from nslb.api.http import parse
 from nslb.api.l7rules_check import MAX_RULES, check_exclusive, sanitize_policy
 from nslb.db.query import short
+from nslb.model import enums
 from nslb.model.resources import (
     HealthMonitor,
     L7Policy,
@@ -154,3 +157,31 @@ def build(data: s.LoadBalancerCreate, lb: LoadBalancer, project: str) -> Built:
         add_policies(built, listener, listener_data.l7policies, lb, project)
         built.listeners.append(listener)
     return built
+
+
+def check_tls(request: Request, data: s.LoadBalancerCreate, project: str) -> None:
+    """Grant and read the key-manager refs of every listener and pool of a tree create,
+    before its write transaction (nslb.api.tls says why)."""
+    # A listener nslb does not serve is refused by build(), after Octavia's 400s.
+    listeners = [_Fields(builders.listener_tls_fields(li)) for li in data.listeners
+                 if li.protocol in enums.SUPPORTED_LISTENER_PROTOCOLS]
+    pools = [_Fields(builders.pool_tls_fields(p)) for p in data.pools]
+    for li in data.listeners:
+        inline = [li.default_pool] if li.default_pool and set(li.default_pool) != {"name"} \
+            else []
+        inline += [body["redirect_pool"] for body in li.l7policies
+                   if isinstance(body, dict) and isinstance(body.get("redirect_pool"), dict)
+                   and set(body["redirect_pool"]) != {"name"}]
+        pools += [_Fields(builders.pool_tls_fields(parse(s.PoolSingleCreate, dict(ref), "pool")))
+                  for ref in inline]
+    tls.check_new(request, project, listeners, pools)
+
+
+class _Fields:
+    """A dict of fields read like the object it will become."""
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self._fields = fields
+
+    def __getattr__(self, name: str) -> Any:
+        return self._fields.get(name)

@@ -74,8 +74,8 @@ def listener(li: Listener, l7policy_ids: list[str] | None = None) -> dict[str, A
         "protocol_port": li.protocol_port,
         "connection_limit": li.connection_limit,
         "default_pool_id": li.default_pool_id,
-        "default_tls_container_ref": None,
-        "sni_container_refs": [],
+        "default_tls_container_ref": li.default_tls_container_ref,
+        "sni_container_refs": list(li.sni_container_refs),
         "l7policies": ids(l7policy_ids or []),
         "insert_headers": dict(li.insert_headers),
         "loadbalancers": ids([li.loadbalancer_id]),
@@ -83,18 +83,22 @@ def listener(li: Listener, l7policy_ids: list[str] | None = None) -> dict[str, A
         "timeout_member_connect": li.timeout_member_connect,
         "timeout_member_data": li.timeout_member_data,
         "timeout_tcp_inspect": li.timeout_tcp_inspect,
-        "client_ca_tls_container_ref": None,
-        "client_authentication": "NONE",
-        "client_crl_container_ref": None,
+        "client_ca_tls_container_ref": li.client_ca_tls_container_ref,
+        "client_authentication": li.client_authentication,
+        "client_crl_container_ref": li.client_crl_container_ref,
         "allowed_cidrs": list(li.allowed_cidrs) or None,
-        "tls_ciphers": None,
-        "tls_versions": None,
-        "alpn_protocols": None,
-        "hsts_max_age": None,
-        "hsts_include_subdomains": False,
-        "hsts_preload": False,
+        "tls_ciphers": li.tls_ciphers,
+        "tls_versions": _list_or_none(li.tls_versions),
+        "alpn_protocols": _list_or_none(li.alpn_protocols),
+        "hsts_max_age": li.hsts_max_age,
+        "hsts_include_subdomains": li.hsts_include_subdomains,
+        "hsts_preload": li.hsts_preload,
         "connection_logging": li.connection_logging,
     }
+
+
+def _list_or_none(values: list[str] | None) -> list[str] | None:
+    return None if values is None else list(values)
 
 
 def session_persistence(sp: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -121,12 +125,12 @@ def pool(p: Pool, listener_ids: list[str], member_ids: list[str],
         "members": ids(member_ids),
         "healthmonitor_id": hm_id,
         "tls_enabled": p.tls_enabled,
-        "tls_container_ref": None,
-        "ca_tls_container_ref": None,
-        "crl_container_ref": None,
-        "tls_ciphers": None,
-        "tls_versions": None,
-        "alpn_protocols": None,
+        "tls_container_ref": p.tls_container_ref,
+        "ca_tls_container_ref": p.ca_tls_container_ref,
+        "crl_container_ref": p.crl_container_ref,
+        "tls_ciphers": p.tls_ciphers,
+        "tls_versions": _list_or_none(p.tls_versions),
+        "alpn_protocols": _list_or_none(p.alpn_protocols),
     }
     if hm_id is None:
         del out["healthmonitor_id"]

@@ -112,6 +112,18 @@ listener = Table(
     Column("timeout_tcp_inspect", Integer, nullable=False),
     Column("allowed_cidrs", JSONText, nullable=False),
     Column("insert_headers", JSONText, nullable=False),
+    # TLS termination (migration 0012); refs only, the material stays in the key manager.
+    Column("default_tls_container_ref", String(255)),
+    Column("sni_container_refs", JSONText, nullable=False, default=list),
+    Column("client_ca_tls_container_ref", String(255)),
+    Column("client_authentication", String(16), nullable=False, default="NONE"),
+    Column("client_crl_container_ref", String(255)),
+    Column("tls_ciphers", String(2048)),
+    Column("tls_versions", JSONText),
+    Column("alpn_protocols", JSONText),
+    Column("hsts_max_age", Integer),
+    Column("hsts_include_subdomains", Boolean, nullable=False, default=False),
+    Column("hsts_preload", Boolean, nullable=False, default=False),
     UniqueConstraint("loadbalancer_id", "protocol_port", name="uq_listener_lb_port"),
     # migration 0012: existing listeners log, as Octavia's default does
     Column("connection_logging", Boolean, nullable=False, default=True,
@@ -125,6 +137,13 @@ pool = Table(
     Column("lb_algorithm", String(32), nullable=False),
     Column("session_persistence", JSONText),
     Column("tls_enabled", Boolean, nullable=False, default=False),
+    # Re-encryption to members (migration 0012).
+    Column("tls_container_ref", String(255)),
+    Column("ca_tls_container_ref", String(255)),
+    Column("crl_container_ref", String(255)),
+    Column("tls_ciphers", String(2048)),
+    Column("tls_versions", JSONText),
+    Column("alpn_protocols", JSONText),
 )
 
 member = Table(

@@ -139,7 +139,7 @@ class NetworkType(StrEnum):
 # What nslb serves today; everything else in the enums above answers 501.
 SUPPORTED_LISTENER_PROTOCOLS = frozenset(
     {ListenerProtocol.HTTP, ListenerProtocol.HTTPS, ListenerProtocol.TCP,
-     ListenerProtocol.PROMETHEUS}
+     ListenerProtocol.PROMETHEUS, ListenerProtocol.TERMINATED_HTTPS}
 )
 SUPPORTED_POOL_PROTOCOLS = frozenset(
     {PoolProtocol.HTTP, PoolProtocol.HTTPS, PoolProtocol.TCP, PoolProtocol.PROXY,

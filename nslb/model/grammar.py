@@ -40,3 +40,10 @@ LOG_TOKEN = re.compile(r"[A-Za-z0-9_.:@+=-]{1,255}")
 LOG_FORMAT = re.compile(r'[A-Za-z0-9_.:@+=%{}\[\]" -]{1,2048}')
 # A Unix user or group name (haproxy's `user`/`group`), as useradd accepts them.
 SYSTEM_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+# OpenSSL cipher strings as Octavia accepts them (VALID_CIPHER_RE): names, `:` lists, `!`
+# `+` `-` modifiers and `@STRENGTH`/`@SECLEVEL=n` commands; no space, quote or `#`, so the
+# string is one HAProxy word. Whether OpenSSL can use it is checked separately (nslb.tls).
+TLS_CIPHERS = re.compile(r"[A-Za-z0-9\-+!:@=_.]{1,2048}")
+# TLS protocol versions in Octavia's spelling, and the ALPN protocol ids it supports.
+TLS_VERSION = re.compile(r"SSLv3|TLSv1|TLSv1\.1|TLSv1\.2|TLSv1\.3")
+ALPN_ID = re.compile(r"h2|http/1\.1|http/1\.0")

@@ -110,6 +110,18 @@ class Listener(Resource):
     # as a deployment option ([haproxy_amphora] connection_logging); nslb takes it per
     # listener too, with the same default.
     connection_logging: bool = True
+    # TLS termination (TERMINATED_HTTPS): key-manager refs, never the material itself.
+    default_tls_container_ref: str | None = None
+    sni_container_refs: list[str] = field(default_factory=list)
+    client_ca_tls_container_ref: str | None = None
+    client_authentication: str = "NONE"
+    client_crl_container_ref: str | None = None
+    tls_ciphers: str | None = None
+    tls_versions: list[str] | None = None
+    alpn_protocols: list[str] | None = None
+    hsts_max_age: int | None = None
+    hsts_include_subdomains: bool = False
+    hsts_preload: bool = False
 
 
 @dataclass(kw_only=True, eq=False)
@@ -119,6 +131,13 @@ class Pool(Resource):
     lb_algorithm: str = "ROUND_ROBIN"
     session_persistence: dict[str, Any] | None = None
     tls_enabled: bool = False
+    # Re-encryption to the members: client certificate, CA and CRL refs, TLS options.
+    tls_container_ref: str | None = None
+    ca_tls_container_ref: str | None = None
+    crl_container_ref: str | None = None
+    tls_ciphers: str | None = None
+    tls_versions: list[str] | None = None
+    alpn_protocols: list[str] | None = None
 
 
 @dataclass(kw_only=True, eq=False)

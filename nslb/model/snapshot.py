@@ -23,6 +23,7 @@ from nslb.model.resources import (
     Port,
     Subnet,
 )
+from nslb.model.tls import ListenerTls, PoolTls
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,17 @@ class LoadBalancerSnapshot:
     # subnet first, then its member-network ports. (A STANDALONE amphora plugs the LB's VIP
     # port and member ports: `attachments()`.)
     amphora_ports: dict[str, tuple[Attachment, ...]] = field(default_factory=dict)
+    # TLS material by listener id (TERMINATED_HTTPS) and pool id (tls_enabled), read from
+    # the key manager by the worker just before rendering (nslb.tls.material).
+    tls: dict[str, ListenerTls | PoolTls] = field(default_factory=dict)
+
+    def listener_tls(self, listener_id: str) -> ListenerTls | None:
+        found = self.tls.get(listener_id)
+        return found if isinstance(found, ListenerTls) else None
+
+    def pool_tls(self, pool_id: str) -> PoolTls | None:
+        found = self.tls.get(pool_id)
+        return found if isinstance(found, PoolTls) else None
 
     def pool(self, pool_id: str | None) -> Pool | None:
         return next((p for p in self.pools if p.id == pool_id), None)
@@ -94,6 +106,13 @@ class LoadBalancerSnapshot:
                 found.append(f"listeners {ports[listener.protocol_port]} and {listener.id} "
                              f"share port {listener.protocol_port}")
             ports[listener.protocol_port] = listener.id
+            if listener.protocol == "TERMINATED_HTTPS":
+                material = self.listener_tls(listener.id)
+                if material is None or not (material.default or material.sni):
+                    found.append(f"listener {listener.id} has no certificate material")
+        for pool in self.pools:
+            if pool.tls_enabled and self.pool_tls(pool.id) is None:
+                found.append(f"pool {pool.id} has no TLS material")
         for member in self.members:
             if member.pool_id not in pool_ids:
                 found.append(f"member {member.id} belongs to missing pool {member.pool_id}")

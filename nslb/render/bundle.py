@@ -8,7 +8,7 @@ import ipaddress
 from nslb.model.bundle import Bundle, HostFacts, Manifest, NetworkPort
 from nslb.model.resources import VRRP_PRIORITY, Amphora
 from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
-from nslb.render.haproxy import render_haproxy
+from nslb.render.haproxy import render_files
 from nslb.render.keepalived import render_keepalived
 from nslb.render.views import rendered_listeners, rendered_pools
 
@@ -23,10 +23,9 @@ def build_bundle(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFa
     problems = snapshot.problems()
     if problems:
         raise InconsistentSnapshot("; ".join(problems))
-    files = {"haproxy.cfg": render_haproxy(snapshot, state_dir=facts.state_dir,
-                                           fd_limit=facts.fd_limit, user=facts.haproxy_user,
-                                           amphora_id=amphora.id,
-                                           access_logs=facts.access_logs)}
+    files = render_files(snapshot, state_dir=facts.state_dir, fd_limit=facts.fd_limit,
+                         user=facts.haproxy_user, amphora_id=amphora.id,
+                         access_logs=facts.access_logs)
     if amphora.role in VRRP_PRIORITY:  # one of an ACTIVE_STANDBY pair
         # The pair's VIP is not plugged statically: keepalived adds it on the VRRP port of
         # whichever amphora it elects.

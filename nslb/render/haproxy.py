@@ -68,15 +68,26 @@ def render_haproxy(snapshot: LoadBalancerSnapshot, *, state_dir: Path | str,
     log lines. With `access_logs` the listeners that have `connection_logging` log to the
     host's access log socket. Raises values.UnsafeValue when a value is outside its grammar.
     """
-    directory = amphora_id or snapshot.lb.id
+    return render_files(snapshot, state_dir=state_dir, fd_limit=fd_limit, user=user,
+                        amphora_id=amphora_id, access_logs=access_logs)["haproxy.cfg"]
+
+
+def render_files(snapshot: LoadBalancerSnapshot, *, state_dir: Path | str, fd_limit: int,
+                 user: str = HAPROXY_USER, amphora_id: str | None = None,
+                 access_logs: bool = True) -> dict[str, str]:
+    """haproxy.cfg and the TLS files it names (certificates, certificate lists, CA and
+    CRL files), by their names relative to the amphora's directory."""
+    amphora = amphora_id or snapshot.lb.id
     view = build_config(
         snapshot,
-        stats_socket=str(stats_socket_path(state_dir, directory)),
+        stats_socket=str(stats_socket_path(state_dir, amphora)),
         fd_limit=fd_limit,
         ping_command=str(ping_wrapper_path(state_dir)),
         user=user,
         group=user,
         amphora_id=amphora_id,
         log_socket=str(log_socket_path(state_dir)) if access_logs else None,
+        tls_base=str(amphora_dir(state_dir, amphora)),
     )
-    return _environment().get_template("haproxy.cfg.j2").render(config=view)
+    text = _environment().get_template("haproxy.cfg.j2").render(config=view)
+    return {"haproxy.cfg": text, **view.files}

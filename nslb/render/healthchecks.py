@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from nslb.model.enums import HealthMonitorType, HttpMethod
-from nslb.model.resources import HealthMonitor
+from nslb.model.resources import HealthMonitor, Pool
+from nslb.render import tls as tls_render
 from nslb.render import values as v
 
 MAX_SECONDS = v.MAX_INT // 1000  # HAProxy timers hold at most 2**31-1 ms
@@ -63,11 +64,20 @@ def _http_lines(hm: HealthMonitor) -> list[str]:
 
 
 def server_check_options(hm: HealthMonitor, monitor_address: str | None,
-                         monitor_port: int | None) -> list[str]:
-    """The ` check ...` options of every server of a monitored pool."""
+                         monitor_port: int | None, pool: Pool | None = None) -> list[str]:
+    """The ` check ...` options of every server of a monitored pool. An HTTPS check of a
+    re-encrypting pool uses the pool's own TLS settings (its client certificate, CA and
+    verification, versions, ciphers, and its ALPN list as `check-alpn`); without pool TLS
+    it verifies nothing, as Octavia's does."""
     options = ["check"]
     if hm.type == HealthMonitorType.HTTPS:
-        options.append("check-ssl verify none")
+        if pool is not None and pool.tls_enabled:
+            options.append("check-ssl")
+            alpn = tls_render.check_alpn(pool)
+            if alpn:
+                options.append(alpn)
+        else:
+            options.append("check-ssl verify none")
     delay = v.integer(hm.delay, 1, MAX_SECONDS, "delay")
     fall = v.integer(hm.max_retries_down, 1, 10, "max_retries_down")
     rise = v.integer(hm.max_retries, 1, 10, "max_retries")

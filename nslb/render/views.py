@@ -17,7 +17,9 @@ from nslb.model.enums import (
 )
 from nslb.model.resources import VRRP_PRIORITY, HealthMonitor, Listener, Member, Pool
 from nslb.model.snapshot import LoadBalancerSnapshot
+from nslb.model.tls import SSL_HEADERS
 from nslb.render import healthchecks, l7, logformat
+from nslb.render import tls as tls_render
 from nslb.render import values as v
 from nslb.render.limits import frontend_maxconn, global_maxconn
 
@@ -27,7 +29,8 @@ BALANCE = {
     LbAlgorithm.SOURCE_IP: "source",
 }
 LISTENER_MODE = {ListenerProtocol.HTTP: "http", ListenerProtocol.HTTPS: "tcp",
-                 ListenerProtocol.TCP: "tcp", ListenerProtocol.PROMETHEUS: "http"}
+                 ListenerProtocol.TCP: "tcp", ListenerProtocol.PROMETHEUS: "http",
+                 ListenerProtocol.TERMINATED_HTTPS: "http"}
 # Listeners answered by one of haproxy's built-in services instead of a pool, and the one
 # path it answers (any other gets a 404): Octavia's PROMETHEUS listener is haproxy's own
 # exporter (built in since 2.0, USE_PROMEX; `haproxy -vv` lists it under "Available
@@ -80,6 +83,10 @@ class FrontendView:
     # Where and how the listener logs its connections; None when it logs nothing.
     log: LogView | None = None
     service: tuple[str, str] | None = None  # `http-request use-service` (SERVICES)
+    # TERMINATED_HTTPS: `ssl crt-list ...` and the TLS options after the address, and the
+    # Strict-Transport-Security value when HSTS is on.
+    bind_options: str = ""
+    hsts: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,10 +131,12 @@ class ConfigView:
     frontends: list[FrontendView]
     backends: list[BackendView]
     peers: PeersView | None = None
+    # The TLS files the config names (bundle-relative name -> content).
+    files: dict[str, str] = field(default_factory=dict)
 
 
 def rendered_listeners(snapshot: LoadBalancerSnapshot) -> list[Listener]:
-    """Listeners haproxy serves (UDP/SCTP/TLS termination are not handled by this renderer)."""
+    """Listeners haproxy serves (UDP, SCTP and PROMETHEUS are not handled by this renderer)."""
     return [li for li in snapshot.listeners if li.protocol in LISTENER_MODE]
 
 
@@ -158,9 +167,12 @@ def build_peers(snapshot: LoadBalancerSnapshot, amphora_id: str | None) -> Peers
 
 def build_config(snapshot: LoadBalancerSnapshot, stats_socket: str, fd_limit: int,
                  ping_command: str, user: str = "haproxy", group: str = "haproxy",
-                 amphora_id: str | None = None, log_socket: str | None = None) -> ConfigView:
+                 amphora_id: str | None = None, log_socket: str | None = None,
+                 tls_base: str = "") -> ConfigView:
     """Every value goes through nslb.render.values on its way into the view. `log_socket`
-    is where the amphora's access log goes (None: nowhere, and no listener logs)."""
+    is where the amphora's access log goes (None: nowhere, and no listener logs);
+    `tls_base` is the amphora's directory, where the TLS files the config names are
+    written."""
     peers = build_peers(snapshot, amphora_id)
     listeners = rendered_listeners(snapshot)
     pools = rendered_pools(snapshot)
@@ -169,9 +181,11 @@ def build_config(snapshot: LoadBalancerSnapshot, stats_socket: str, fd_limit: in
     ceiling = global_maxconn(fd_limit, [li.connection_limit for li in listeners], checked)
     pool_ids = {p.id for p in pools}
     socket = None if log_socket is None else v.file_path(log_socket, "log socket")
-    frontends = [_frontend(snapshot, li, ceiling, pool_ids, socket) for li in listeners]
+    files: dict[str, str] = {}
+    frontends = [_frontend(snapshot, li, ceiling, pool_ids, files, tls_base, socket)
+                 for li in listeners]
     backends = [_backend(snapshot, p, _listener_of(listeners, p), ceiling, ping_command,
-                          peers.name if peers else None) for p in pools]
+                          peers.name if peers else None, files, tls_base) for p in pools]
     return ConfigView(
         lb_id=v.uuid(snapshot.lb.id, "load balancer id"),
         globals=GlobalView(maxconn=v.integer(ceiling, 1, what="maxconn"),
@@ -184,6 +198,7 @@ def build_config(snapshot: LoadBalancerSnapshot, stats_socket: str, fd_limit: in
         frontends=frontends,
         backends=backends,
         peers=peers,
+        files=files,
     )
 
 
@@ -197,12 +212,24 @@ def _listener_of(listeners: list[Listener], pool: Pool) -> Listener | None:
 
 
 def _frontend(snapshot: LoadBalancerSnapshot, listener: Listener, ceiling: int,
-              pool_ids: set[str], log_socket: str | None = None) -> FrontendView:
+              pool_ids: set[str], files: dict[str, str], tls_base: str,
+              log_socket: str | None = None) -> FrontendView:
     """`log_socket`: the host's access log socket (None: the host collects no logs)."""
     protocol = ListenerProtocol(listener.protocol)
     service = SERVICES.get(protocol)
     default = listener.default_pool_id if listener.default_pool_id in pool_ids else None
     mode = LISTENER_MODE[protocol]
+    bind_options, hsts = "", None
+    if listener.protocol == ListenerProtocol.TERMINATED_HTTPS:
+        material = snapshot.listener_tls(listener.id)
+        if material is None:
+            raise v.UnsafeValue("listener TLS material")
+        own = tls_render.listener_files(listener, material)
+        name, content = tls_render.crt_list(listener, own, tls_base)
+        files.update(own)
+        files[name] = content
+        bind_options = tls_render.bind_options(listener, own, tls_base)
+        hsts = tls_render.hsts_value(listener)
     return FrontendView(
         name=v.uuid(listener.id, "listener id"),
         bind=v.endpoint(snapshot.lb.vip_address or snapshot.vip.address,
@@ -221,6 +248,8 @@ def _frontend(snapshot: LoadBalancerSnapshot, listener: Listener, ceiling: int,
         log=LogView(target=log_socket, format=_log_format(snapshot, mode))
         if log_socket is not None and listener.connection_logging else None,
         service=service,
+        bind_options=bind_options,
+        hsts=hsts,
     )
 
 
@@ -239,9 +268,19 @@ def _backend_mode(pool: Pool, listener: Listener | None) -> str:
 
 
 def _backend(snapshot: LoadBalancerSnapshot, pool: Pool, listener: Listener | None,
-             ceiling: int, ping_command: str, peers: str | None = None) -> BackendView:
+             ceiling: int, ping_command: str, peers: str | None = None,
+             files: dict[str, str] | None = None, tls_base: str = "") -> BackendView:
     mode = _backend_mode(pool, listener)
     hm = _monitor(snapshot, pool)
+    tls_options: list[str] = []
+    if pool.tls_enabled:
+        material = snapshot.pool_tls(pool.id)
+        if material is None:
+            raise v.UnsafeValue("pool TLS material")
+        own = tls_render.pool_files(pool, material)
+        if files is not None:
+            files.update(own)
+        tls_options = tls_render.server_options(pool, own, tls_base)
     timeouts = listener or DEFAULT_TIMEOUTS
     lines = _persistence_lines(pool, _vip_is_v6(snapshot), peers)
     if hm is not None:
@@ -258,7 +297,8 @@ def _backend(snapshot: LoadBalancerSnapshot, pool: Pool, listener: Listener | No
                                   what="timeout_member_connect"),
         timeout_server=v.integer(timeouts.timeout_member_data, 0, what="timeout_member_data"),
         lines=lines,
-        servers=[_server(pool, m, hm) for m in snapshot.members_of(pool.id)],
+        servers=[_server(pool, m, hm, listener, tls_options)
+                 for m in snapshot.members_of(pool.id)],
     )
 
 
@@ -292,27 +332,41 @@ def _header_lines(listener: Listener) -> list[str]:
         lines.append("option forwardfor")
     if _wants(listener, "X-Forwarded-Port"):
         lines.append("http-request set-header X-Forwarded-Port %[dst_port]")
-    if _wants(listener, "X-Forwarded-Proto") and listener.protocol == ListenerProtocol.HTTP:
-        lines.append("http-request set-header X-Forwarded-Proto http")
+    if _wants(listener, "X-Forwarded-Proto"):
+        if listener.protocol == ListenerProtocol.HTTP:
+            lines.append("http-request set-header X-Forwarded-Proto http")
+        elif listener.protocol == ListenerProtocol.TERMINATED_HTTPS:
+            lines.append("http-request set-header X-Forwarded-Proto https")
+    if listener.protocol == ListenerProtocol.TERMINATED_HTTPS:
+        lines += [f"http-request set-header {header} {sample}"
+                  for header, sample in SSL_HEADERS.items() if _wants(listener, header)]
     return lines
 
 
-def _server(pool: Pool, member: Member, hm: HealthMonitor | None) -> ServerView:
+def _server(pool: Pool, member: Member, hm: HealthMonitor | None,
+            listener: Listener | None = None, tls_options: list[str] | None = None
+            ) -> ServerView:
     member_id = v.uuid(member.id, "member id")
     options = [f"weight {v.integer(member.weight, 0, 256, 'weight')}"]
     if hm is not None:
         options += healthchecks.server_check_options(hm, member.monitor_address,
-                                                     member.monitor_port)
+                                                     member.monitor_port, pool)
     if (pool.session_persistence or {}).get("type") == SessionPersistenceType.HTTP_COOKIE:
         options.append(f"cookie {member_id}")
     if pool.protocol in PROXY_OPTION:
-        options.append(PROXY_OPTION[PoolProtocol(pool.protocol)])
+        terminated = listener is not None and \
+            listener.protocol == ListenerProtocol.TERMINATED_HTTPS
+        # Octavia passes the client certificate's CN along to members of a PROXYV2 pool
+        # behind a TLS-terminating listener.
+        options.append("send-proxy-v2-ssl-cn" if terminated and
+                       pool.protocol == PoolProtocol.PROXYV2
+                       else PROXY_OPTION[PoolProtocol(pool.protocol)])
     if member.backup:
         options.append("backup")
     if not member.admin_state_up:
         options.append("disabled")
     if pool.tls_enabled:
-        options.append("ssl verify none sni ssl_fc_sni")
+        options += tls_options or []
     return ServerView(name=member_id,
                       endpoint=v.endpoint(member.address, member.protocol_port, "member address"),
                       options=" ".join(options))

@@ -47,6 +47,8 @@ from nslb.model.snapshot import LoadBalancerSnapshot
 from nslb.model.status import PENDING
 from nslb.render.bundle import InconsistentSnapshot, build_bundle
 from nslb.render.values import UnsafeValue
+from nslb.secrets.store import SecretStore
+from nslb.tls.material import MaterialUnavailable, resolve
 from nslb.worker import amphorae as amphora_prep
 from nslb.worker import failover, outcome
 from nslb.worker.decide import (
@@ -111,10 +113,13 @@ def describe(exc: BaseException) -> str:
 class Worker:
     def __init__(self, db: Database, driver: AmphoraDriver, *, resync_interval: float = 10.0,
                  threads: int = 4, clock: Callable[[], float] = time.monotonic,
-                 retry: RetryPolicy | None = None, metrics: Metrics | None = None) -> None:
+                 retry: RetryPolicy | None = None, metrics: Metrics | None = None,
+                 secrets: SecretStore | None = None) -> None:
         self.db = db
         self.metrics = metrics or Metrics()
         self.driver = driver
+        # Where TLS material is read from before each render (None: TLS cannot be served).
+        self.secrets = secrets
         self.resync_interval = resync_interval
         self.clock = clock
         self.retry = retry or RetryPolicy()
@@ -461,6 +466,14 @@ class Worker:
                                       for a in snap.amphorae))
         bundles: list[Bundle] = []
         facts = self.driver.facts()
+        try:
+            snap = self._with_tls(snap)
+        except MaterialUnavailable as exc:  # a ref gone or unreadable: retrying cannot help
+            out.error, out.permanent = str(exc), True
+            return out
+        except Exception as exc:  # the key manager's database: retried like any failure
+            out.error = f"reading TLS material: {describe(exc)}"
+            return out
         for amphora in snap.amphorae:
             try:
                 bundle = build_bundle(snap, amphora, facts)
@@ -500,6 +513,11 @@ class Worker:
         finally:
             self.metrics.applies.labels(result).inc()
             self.metrics.apply_latency.observe(time.perf_counter() - started)
+
+    def _with_tls(self, snap: LoadBalancerSnapshot) -> LoadBalancerSnapshot:
+        """The snapshot with its TLS material read from the key manager now, so a bundle
+        always carries what the refs hold at the time of the render."""
+        return resolve(self.secrets, snap)
 
     def _delete(self, state: LbState) -> None:
         error = None

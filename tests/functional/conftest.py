@@ -22,6 +22,7 @@ from nslb.config import Settings
 from nslb.db.engine import Database
 from nslb.db.migrate import upgrade
 from nslb.health.monitor import HealthMonitor
+from nslb.secrets.store import SecretStore
 from nslb.worker.loop import Worker
 
 PROJECT = "3f1c8f1e4b5a4c6d9e0f112233445566"
@@ -48,8 +49,9 @@ def driver() -> NoopDriver:
 
 
 @pytest.fixture
-def worker(db: Database, driver: NoopDriver) -> Iterator[Worker]:
-    w = Worker(db, driver, resync_interval=3600)
+def worker(db: Database, driver: NoopDriver, settings: Settings) -> Iterator[Worker]:
+    w = Worker(db, driver, resync_interval=3600,
+               secrets=SecretStore.open(db, settings.state_dir))
     yield w
     w.stop()
 

@@ -27,6 +27,7 @@ from nslb.identity import bootstrap
 from nslb.identity.keys import KeyRing
 from nslb.identity.service import Identity
 from nslb.identity.throttle import LoginThrottle
+from nslb.secrets.store import SecretStore
 from nslb.worker.loop import Worker
 
 V3 = "/identity/v3"
@@ -125,7 +126,8 @@ def keystone_cloud(state: Path, settings: Settings | None = None,
     password = bootstrap.ensure_admin(db)
     assert password is not None
     driver = NoopDriver()
-    worker = Worker(db, driver, resync_interval=3600)
+    worker = Worker(db, driver, resync_interval=3600,
+                    secrets=SecretStore.open(db, settings.state_dir))
     health = HealthMonitor(db, driver)
     app = create_app(settings, db, kick=lambda: None, identity=identity,
                      context_for=keystone_context(identity), live=health.live)

@@ -1,11 +1,14 @@
 """Tiny HTTP backend for integration tests: answers with its name and the request headers.
 
-Run inside a test namespace: python echo_server.py NAME PORT
+Run inside a test namespace: python echo_server.py NAME PORT [CERT_PEM [CLIENT_CA_PEM]]
+With CERT_PEM (certificate and key) it serves HTTPS; with CLIENT_CA_PEM it also requires a
+client certificate signed by that CA and reports its CN as "client_cn".
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 import sys
 import time
 from http.server import BaseHTTPRequestHandler
@@ -26,9 +29,13 @@ class Handler(BaseHTTPRequestHandler):
         query = parse_qs(urlsplit(self.path).query)
         if "sleep" in query and query.get("on", [name])[0] == name:
             time.sleep(min(float(query["sleep"][0]), MAX_SLEEP))
-        body = json.dumps({"name": name,
-                           "headers": {k.lower(): v for k, v in self.headers.items()},
-                           "path": self.path}).encode()
+        answer = {"name": name, "headers": {k.lower(): v for k, v in self.headers.items()},
+                  "path": self.path}
+        if isinstance(self.connection, ssl.SSLSocket):
+            peer = self.connection.getpeercert() or {}
+            names = [v for rdn in peer.get("subject", ()) for k, v in rdn if k == "commonName"]
+            answer["client_cn"] = names[0] if names else None
+        body = json.dumps(answer).encode()
         self.send_response(200)
         if "setcookie" in query:
             self.send_header("Set-Cookie", f"{query['setcookie'][0]}={name}")
@@ -50,6 +57,13 @@ def main() -> None:
     name, port = sys.argv[1], int(sys.argv[2])
     server = DualStackServer(("::", port), Handler)
     server.name = name  # type: ignore[attr-defined]
+    if len(sys.argv) > 3:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[3])
+        if len(sys.argv) > 4:
+            context.load_verify_locations(sys.argv[4])
+            context.verify_mode = ssl.CERT_REQUIRED
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print("ready", flush=True)
     server.serve_forever()
 

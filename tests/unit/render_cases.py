@@ -22,6 +22,7 @@ from nslb.model.resources import (
     Subnet,
 )
 from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
+from nslb.model.tls import PoolTls
 
 LB_ID = "11111111-1111-4111-8111-111111111111"
 LISTENER_ID = "22222222-2222-4222-8222-222222222222"
@@ -148,8 +149,10 @@ def mixed() -> LoadBalancerSnapshot:
     down_hm = monitor("HTTP", admin_state_up=False)
     ms = (*members(), Member(id=member_id(5), pool_id=proxy.id, address="10.250.0.25",
                              protocol_port=80))
-    return snapshot(listeners=(listener(connection_limit=50), off),
-                    pools=(pool(), proxy, spare), members=ms, monitors=(down_hm,))
+    return dataclasses.replace(
+        snapshot(listeners=(listener(connection_limit=50), off),
+                 pools=(pool(), proxy, spare), members=ms, monitors=(down_hm,)),
+        tls={spare.id: PoolTls()})
 
 
 def empty() -> LoadBalancerSnapshot:

@@ -1,0 +1,1 @@
+"""TLS material: certificates read from the key manager, and what OpenSSL accepts."""
