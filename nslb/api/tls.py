@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from nslb.api.faults import BadRequest, ValidationFailure
+from nslb.api.faults import BadRequest, NotImplementedOption, ValidationFailure
 from nslb.api.http import context
 from nslb.db.query import short
 from nslb.model import grammar, tls
@@ -25,6 +25,7 @@ from nslb.secrets.store import RefUnavailable, SecretStore
 from nslb.tls import certs, material, openssl
 
 TERMINATED = "TERMINATED_HTTPS"
+PROMETHEUS = "PROMETHEUS"
 LISTENER_FIELDS = ("default_tls_container_ref", "sni_container_refs",
                    "client_ca_tls_container_ref", "client_authentication",
                    "client_crl_container_ref", "tls_ciphers", "tls_versions", "alpn_protocols",
@@ -108,6 +109,10 @@ def listener_rules(state: dict[str, Any], update: dict[str, Any] | None = None) 
     protocol = state["protocol"]
     certificates = state.get("default_tls_container_ref") or state.get("sni_container_refs")
     ca, crl = state.get("client_ca_tls_container_ref"), state.get("client_crl_container_ref")
+    if protocol == PROMETHEUS and (certificates or ca):
+        # Octavia serves its PROMETHEUS listener over TLS too; nslb's exporter is plain HTTP
+        name = "default_tls_container_ref" if certificates else "client_ca_tls_container_ref"
+        raise NotImplementedOption(f"{name} on a PROMETHEUS listener")
     if protocol != TERMINATED and (certificates or ca):
         raise ValidationFailure("Certificate container references are not allowed on "
                                 f"{protocol} protocol listeners.")

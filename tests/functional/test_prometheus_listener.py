@@ -118,6 +118,6 @@ def test_options_a_prometheus_listener_refuses(client: TestClient, worker: Worke
     assert fault(resp, 400).startswith("Validation failure: The insert_headers option")
     resp = client.post(LISTENER_URL, json={"listener": {
         **base, "default_tls_container_ref": "https://barbican/secret"}})
-    assert fault(resp, 400) == ("Validation failure: Certificate container references are "
-                                "not allowed on PROMETHEUS protocol listeners.")
+    assert fault(resp, 501) == ("Provider 'amphora' does not support a requested option: "
+                                "default_tls_container_ref on a PROMETHEUS listener")
     assert client.get(LISTENER_URL).json()["listeners"] == []
