@@ -7,9 +7,12 @@ APT_PACKAGES := haproxy keepalived socat iproute2 nftables curl wrk arping iputi
 	psmisc postgresql chromium chromium-driver
 STAMP_APT := $(VENV)/.apt-done
 STAMP_PIP := $(VENV)/.pip-done
+ANSIBLE_VENV := .venv-ansible
+ANSIBLE_REQ := tests/contract/ansible/requirements.txt
+STAMP_ANSIBLE := $(ANSIBLE_VENV)/.pip-done
 ARGS ?=
 
-.PHONY: help setup run test test-fast lint bench bench-quick clean
+.PHONY: help setup ansible run test test-fast lint bench bench-quick clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -32,10 +35,18 @@ $(STAMP_PIP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 
+ansible: $(STAMP_ANSIBLE) ## the Ansible venv (.venv-ansible) the contract tier runs playbooks with
+
+$(STAMP_ANSIBLE): $(ANSIBLE_REQ)
+	@test -x $(ANSIBLE_VENV)/bin/python || $(PY) -m venv $(ANSIBLE_VENV)
+	$(ANSIBLE_VENV)/bin/pip install -q --upgrade pip
+	$(ANSIBLE_VENV)/bin/pip install -q -r $(ANSIBLE_REQ)
+	@touch $@
+
 run: setup ## start nslb (API, worker, identity) on 127.0.0.1:9876; state in /var/lib/nslb
 	$(BIN)/nslb serve $(ARGS)
 
-test: setup ## run the whole suite: lint, unit, functional, contract, integration (root)
+test: setup ansible ## run the whole suite: lint, unit, functional, contract, integration (root)
 	$(MAKE) lint
 	$(BIN)/pytest -q -ra $(ARGS)
 
@@ -53,4 +64,4 @@ bench-quick: setup ## quick benchmarks (under 5 min)
 	$(BIN)/python -m bench.run --quick
 
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(ANSIBLE_VENV) .pytest_cache .mypy_cache .ruff_cache
