@@ -87,7 +87,9 @@ async def update(request: Request) -> Response:
     changes = data.model_dump(exclude_unset=True)
     with db(request).write() as session:
         pool = find(session, Pool, request.path_params["id"], context(request))
-        builders.check_pool_options(changes, pool.protocol)
+        lb = session.get(LoadBalancer, pool.loadbalancer_id)
+        builders.check_pool_options(changes, pool.protocol, lb.vip_address if lb else "",
+                                    update=True)
         listener_ids = tree.listeners_using_pool(session, [pool.id]).get(pool.id, [])
         lock_parents(session, pool.loadbalancer_id, listener_ids)
         mark(pool, Event.UPDATE)

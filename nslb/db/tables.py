@@ -110,7 +110,9 @@ listener = Table(
     Column("timeout_tcp_inspect", Integer, nullable=False),
     Column("allowed_cidrs", JSONText, nullable=False),
     Column("insert_headers", JSONText, nullable=False),
-    UniqueConstraint("loadbalancer_id", "protocol_port", name="uq_listener_lb_port"),
+    # Octavia's: UDP 53 may sit next to TCP 53; the API refuses HTTP 80 next to TCP 80.
+    UniqueConstraint("loadbalancer_id", "protocol", "protocol_port",
+                     name="uq_listener_lb_protocol_port"),
 )
 
 pool = Table(
