@@ -64,6 +64,7 @@ def test_udp_tree_goes_active_with_its_options(client: TestClient, worker: Worke
     created = create_hm(client, ids["pool"], type="UDP-CONNECT", delay=3, timeout=2,
                         max_retries=2, max_retries_down=3)
     assert created["http_method"] is None and created["url_path"] is None
+    worker.drain()
     resp = client.put(f"{LISTENER_URL}/{ids['listener']}",
                       json={"listener": {"connection_limit": 1000}})
     assert resp.status_code == 200, resp.text
