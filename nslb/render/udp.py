@@ -394,6 +394,11 @@ def render_udp(view: UdpView, down: frozenset[str] = frozenset()) -> str:
     return _template().render(v=rules_view(view, down))
 
 
+def view_hash(text: str) -> str:
+    """What the agent reports it serves: the hash of udp.json's text."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def delete_table() -> str:
     """What removes the table (a bundle without UDP); harmless when there is none."""
     return f"table inet {TABLE}\ndelete table inet {TABLE}\n"

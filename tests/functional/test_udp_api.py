@@ -76,7 +76,8 @@ def test_udp_tree_goes_active_with_its_options(client: TestClient, worker: Worke
     assert got["session_persistence"] == {**SOURCE_IP, "cookie_name": None}
     assert listener(client, ids["listener"])["connection_limit"] == 1000
     bundle = driver.applied[ids["lb"]]
-    assert {"udp.nft", "udp.json"} <= set(bundle.files) and ids["listener"] in bundle.manifest.listeners
+    assert {"udp.nft", "udp.json"} <= set(bundle.files)
+    assert ids["listener"] in bundle.manifest.listeners
     health.run_once()
     tree = client.get(f"{LB_URL}/{ids['lb']}/status").json()["statuses"]["loadbalancer"]
     (li,) = tree["listeners"]

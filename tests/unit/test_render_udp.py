@@ -12,11 +12,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.unit.render_cases import listener, members, monitor, pool, snapshot
 
 from nslb.model.snapshot import LoadBalancerSnapshot
 from nslb.render.udp import UdpView, build_view, render_udp, rules_view, usable
 from nslb.render.values import UnsafeValue
+from tests.unit.render_cases import listener, members, monitor, pool, snapshot
 
 GOLDEN = Path(__file__).parent.parent / "golden" / "udp"
 NFT = shutil.which("nft") or ("/usr/sbin/nft" if os.path.exists("/usr/sbin/nft") else None)
