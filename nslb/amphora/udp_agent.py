@@ -198,13 +198,14 @@ class Agent:
 
     # --- counters -------------------------------------------------------------------------
 
-    def read_counters(self) -> dict[str, int]:
-        """The table's named counters: name -> packets or bytes (new_* count flows)."""
+    def read_counters(self) -> dict[str, int] | None:
+        """The table's named counters: name -> packets or bytes (new_* count flows); None
+        when the table is not there."""
         result = subprocess.run([self.nft, "-j", "list", "counters", "table", "inet",
                                  rules.TABLE], capture_output=True, text=True, timeout=30,
                                 check=False)
         if result.returncode != 0:
-            return {}
+            return None
         out = {}
         for item in json.loads(result.stdout).get("nftables", []):
             counter = item.get("counter")
@@ -215,7 +216,7 @@ class Agent:
 
     def fold_counters(self) -> None:
         """Before the table is replaced (which zeroes its counters), keep what it counted."""
-        for name, value in self.read_counters().items():
+        for name, value in (self.read_counters() or {}).items():
             self.base.setdefault("total", {})[name] = \
                 self.base.get("total", {}).get(name, 0) + value
 
@@ -238,6 +239,10 @@ class Agent:
     def write_counters(self) -> None:
         assert self.view is not None
         now = self.read_counters()
+        if now is None:  # someone deleted the table: serve it again
+            log.warning("the %s table is gone; loading it again", rules.TABLE)
+            self.load_rules()
+            now = {}
         base = self.base.get("total", {})
         flows = self.active_flows()
         out = {}
