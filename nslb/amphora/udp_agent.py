@@ -206,8 +206,12 @@ class Agent:
                                 check=False)
         if result.returncode != 0:
             return None
+        try:
+            items = json.loads(result.stdout).get("nftables", [])
+        except ValueError:
+            return None
         out = {}
-        for item in json.loads(result.stdout).get("nftables", []):
+        for item in items:
             counter = item.get("counter")
             if counter:
                 name = counter["name"]

@@ -95,6 +95,10 @@ def check_granularity(sp: dict[str, Any] | None, vip_address: str) -> None:
     if ipaddress.ip_address(mask).version != ipaddress.ip_address(vip_address).version:
         raise ValidationFailure(f"persistence_granularity {mask} IP version incompatible "
                                 f"with VIP {vip_address} IP version.")
+    bits = int(ipaddress.ip_address(mask))
+    inverted = ~bits & ((1 << ipaddress.ip_address(mask).max_prefixlen) - 1)
+    if inverted & (inverted + 1):  # not ones followed by zeros
+        raise ValidationFailure(f"persistence_granularity {mask} is not a netmask.")
 
 
 def check_pool_algorithm(algorithm: str | None, protocol: str) -> None:

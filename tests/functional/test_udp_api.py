@@ -215,6 +215,8 @@ POOL_CREATE: list[tuple[dict[str, Any], int, str]] = [
     ({"session_persistence": {"type": "SOURCE_IP", "persistence_granularity": "ffff::"}},
      400, "Validation failure: persistence_granularity ffff:: IP version incompatible with "
      "VIP 10.0.0."),
+    ({"session_persistence": {"type": "SOURCE_IP", "persistence_granularity": "10.1.2.3"}},
+     400, "Validation failure: persistence_granularity 10.1.2.3 is not a netmask."),
     ({"lb_algorithm": "LEAST_CONNECTIONS"}, 501,
      "Provider 'amphora' does not support a requested option: lb_algorithm "
      "LEAST_CONNECTIONS for UDP pools"),
