@@ -73,7 +73,8 @@ class UdpAgentProcess:
         return False
 
     def loaded(self) -> str | None:
-        return str(self.status().get("hash")) if self.status() else None
+        status = self.status()
+        return str(status["hash"]) if "hash" in status else None
 
     def status(self) -> dict[str, dict[str, str]]:
         try:

@@ -92,6 +92,10 @@ class ListenerView:
     enabled: bool
     connection_limit: int  # -1: none
     pool_id: str | None
+    # allowed_cidrs of the VIP's family; `restricted` when the listener has any at all (a
+    # listener whose CIDRs are all of the other family admits nobody).
+    allowed_cidrs: tuple[str, ...] = ()
+    restricted: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,15 +151,18 @@ def build_view(snapshot: LoadBalancerSnapshot) -> UdpView | None:
         lb_id=v.uuid(snapshot.lb.id, "load balancer id"),
         vip=vip,
         family="ip6" if ipv6 else "ip",
-        listeners=tuple(_listener(li, lb_up, pool_ids) for li in listeners),
+        listeners=tuple(_listener(li, lb_up, pool_ids, ipv6) for li in listeners),
         pools=tuple(_pool(p, snapshot.members_of(p.id), snapshot.healthmonitor_of(p.id),
                           ipv6) for p in pools),
     )
 
 
-def _listener(li: Listener, lb_up: bool, pool_ids: set[str]) -> ListenerView:
+def _listener(li: Listener, lb_up: bool, pool_ids: set[str], ipv6: bool) -> ListenerView:
     pool_id = li.default_pool_id if li.default_pool_id in pool_ids else None
+    cidrs = [v.network(c, "allowed_cidrs") for c in li.allowed_cidrs]
     return ListenerView(id=v.uuid(li.id, "listener id"),
+                        allowed_cidrs=tuple(c for c in cidrs if (":" in c) == ipv6),
+                        restricted=bool(cidrs),
                         port=v.port(li.protocol_port, "protocol_port"),
                         enabled=bool(li.admin_state_up and lb_up),
                         connection_limit=v.integer(li.connection_limit, -1,
@@ -228,6 +235,12 @@ def _monitor(hm: HealthMonitor) -> MonitorView:
         http_version=hm.http_version if hm.http_version in (1.0, 1.1) else None)
 
 
+def _same_family(cidr: str, ipv6: bool) -> str:
+    if (":" in cidr) != ipv6:
+        raise v.UnsafeValue("allowed_cidrs")
+    return cidr
+
+
 def _checked(data: dict[str, Any]) -> UdpView:
     """Rebuild a view from its JSON through the same guards as build_view."""
     family = v.word(data["family"], {"ip", "ip6"}, "family")
@@ -239,7 +252,10 @@ def _checked(data: dict[str, Any]) -> UdpView:
         id=v.uuid(li["id"], "listener id"), port=v.port(li["port"]),
         enabled=li["enabled"] is True,
         connection_limit=v.integer(li["connection_limit"], -1, what="connection_limit"),
-        pool_id=None if li["pool_id"] is None else v.uuid(li["pool_id"], "pool id"))
+        pool_id=None if li["pool_id"] is None else v.uuid(li["pool_id"], "pool id"),
+        allowed_cidrs=tuple(_same_family(v.network(c, "allowed_cidrs"), ipv6)
+                            for c in li["allowed_cidrs"]),
+        restricted=li["restricted"] is True)
         for li in data["listeners"])
     pools = []
     for p in data["pools"]:
@@ -298,6 +314,7 @@ class PoolRules:
 class ListenerRules:
     chain: str
     port: int
+    admit: str  # `ip saddr != { 10.0.0.0/8 } drop`, `drop` (nobody), "" (everybody)
     limit: int
     pool_chain: str
     counters: tuple[str, str, str]  # new flows, bytes in, bytes out
@@ -369,9 +386,18 @@ def _pool_rules(pool: PoolView, family: str, down: frozenset[str]) -> PoolRules:
                      choice=_choice(pool, family, chosen), members=tuple(members.values()))
 
 
+def _admit(family: str, listener: ListenerView) -> str:
+    if not listener.restricted:
+        return ""
+    if not listener.allowed_cidrs:
+        return "drop"
+    return f"{family} saddr != {{ {', '.join(listener.allowed_cidrs)} }} drop"
+
+
 def rules_view(view: UdpView, down: frozenset[str] = frozenset()) -> RulesView:
     pools = {p.id: _pool_rules(p, view.family, down) for p in view.pools}
     listeners = tuple(ListenerRules(chain=f"l{short(li.id)}", port=li.port,
+                                    admit=_admit(view.family, li),
                                     limit=li.connection_limit,
                                     pool_chain=pools[li.pool_id].chain if li.pool_id in pools
                                     else "", counters=counter_names(li.id))

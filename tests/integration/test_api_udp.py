@@ -159,3 +159,17 @@ def test_ipv6_vip_and_members(env: Env, hosts: Lab) -> None:
     assert Counter(ask(cl, lb["vip_address"], 53, 10)) == {"v1": 5, "v2": 5}
     assert wait_for(lambda: {m["operating_status"] for m in env.api.members(lb["id"]).values()}
                     == {"ONLINE"}, 15), env.api.members(lb["id"])
+
+
+def test_allowed_cidrs_and_connection_limit(env: Env, hosts: Lab) -> None:
+    lb = env.api.create_lb(udp_lb(env.subnet, members(hosts, 1)))
+    inside, outside = client(hosts, 0), client(hosts, 1)
+    listener_id = env.api.listener_id(lb["id"])
+    env.api.change(lb["id"], "PUT", f"{LISTENERS}/{listener_id}", {"listener": {
+        "allowed_cidrs": [f"{CLIENTS[0]}/32"], "connection_limit": 2}})
+    vip = lb["vip_address"]
+    assert ask(outside, vip, 53, 2, timeout=0.5) == ["error", "error"]
+    flows = [Session(hosts, inside, vip, 53, timeout=0.5) for _ in range(3)]
+    assert [flows[0].ask(), flows[1].ask()] == ["m1", "m1"]
+    assert flows[2].ask() == "error"  # a third flow while two are live
+    assert [flows[0].ask(), flows[1].ask()] == ["m1", "m1"]  # the live ones carry on

@@ -28,7 +28,9 @@ def weighted() -> LoadBalancerSnapshot:
     ms = members(3, address="10.250.1.{}")
     ms = (dataclasses.replace(ms[0], weight=3), ms[1],
           dataclasses.replace(ms[2], backup=True))
-    return snapshot(listeners=(listener("UDP", 53, connection_limit=5000),),
+    return snapshot(listeners=(listener("UDP", 53, connection_limit=5000,
+                                        allowed_cidrs=["10.250.0.0/16", "192.0.2.0/24",
+                                                       "fd00::/8"]),),
                     pools=(pool("UDP", lb_algorithm="ROUND_ROBIN"),), members=ms,
                     monitors=(monitor("UDP-CONNECT", delay=3, timeout=2),))
 
@@ -88,6 +90,7 @@ def test_weights_become_ranges_and_the_backup_waits() -> None:
     assert "numgen inc mod 4 vmap { 0-2 : goto m33333333333343338333333333333333_0, " \
            "3 : goto m33333333333343338333333333333333_1 }" in text
     assert "ct count over 5000 drop" in text
+    assert "ip saddr != { 10.250.0.0/16, 192.0.2.0/24 } drop" in text  # IPv6 CIDRs left out
     assert "dnat ip to 10.250.1.23:8080" in text  # the backup's chain exists...
     only_backup = render_udp(view("weighted"), frozenset({m.id for m in
                                                            view("weighted").pools[0].members[:2]}))
@@ -136,6 +139,8 @@ def test_json_round_trip(name: str) -> None:
     (("pools", 0, "id"), "x\n} table ip evil {"), (("listeners", 0, "port"), True),
     (("pools", 0, "persistence_mask"), "255.0.255.0"), (("pools", 0, "algorithm"), "random"),
     (("pools", 0, "monitor", "url_path"), "/ x"), (("lb_id",), None),
+    (("listeners", 0, "allowed_cidrs", 0), "10.0.0.0/8 } accept"),
+    (("listeners", 0, "allowed_cidrs", 0), "fd00::/8"),
 ])
 def test_a_tampered_view_is_refused(path: tuple[object, ...], value: object) -> None:
     data = json.loads(view("weighted").to_json())
