@@ -80,11 +80,27 @@ def test_flows_spread_over_members_by_weight(env: Env, hosts: Lab) -> None:
 
 def test_udp_and_tcp_listeners_share_port_53(env: Env, hosts: Lab) -> None:
     ms = members(hosts)
+    hosts.serve(f"{hosts.tag}-m1", "web", port=8080)  # HTTP next to the UDP echo on m1
     lb = env.api.create_lb(udp_lb(env.subnet, ms[:1]))
-    env.api.change(lb["id"], "POST", LISTENERS, {"listener": {
-        "loadbalancer_id": lb["id"], "protocol": "TCP", "protocol_port": 53}})
-    assert ask(client(hosts), lb["vip_address"], 53, 3) == ["m1"] * 3
+    tcp = env.api.change(lb["id"], "POST", LISTENERS, {"listener": {
+        "loadbalancer_id": lb["id"], "protocol": "TCP", "protocol_port": 53}})["listener"]
+    env.api.change(lb["id"], "POST", POOLS, {"pool": {
+        "listener_id": tcp["id"], "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN"}})
+    tcp_pool = env.api.call("GET", f"{LISTENERS}/{tcp['id']}")["listener"]["default_pool_id"]
+    env.api.change(lb["id"], "POST", f"{POOLS}/{tcp_pool}/members", {"member": {
+        "address": MEMBERS[0], "protocol_port": 8080}})
+    cl = client(hosts)
+    assert ask(cl, lb["vip_address"], 53, 3) == ["m1"] * 3
+    assert hosts.names(cl, f"http://{lb['vip_address']}:53/", 3) == ["web"] * 3
     assert len(env.api.status(lb["id"])["listeners"]) == 2
+
+
+def test_source_ip_algorithm_keeps_each_client_on_one_member(env: Env, hosts: Lab) -> None:
+    lb = env.api.create_lb(udp_lb(env.subnet, members(hosts),
+                                  pool={"lb_algorithm": "SOURCE_IP"}))
+    for index in (0, 1):
+        names = ask(client(hosts, index), lb["vip_address"], 53, 8)
+        assert len(set(names)) == 1 and names[0] in ("m1", "m2"), names
 
 
 def test_source_ip_persistence_keeps_a_client_then_expires(env: Env, hosts: Lab) -> None:
