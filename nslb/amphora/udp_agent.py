@@ -122,8 +122,9 @@ class Agent:
         longer get traffic."""
         assert self.view is not None
         down = self.down()
-        self.fold_counters()
-        text = rules.render_udp(self.view, down)
+        table = self.read_table()
+        self.fold_counters(table)
+        text = rules.render_udp(self.view, down, kept=table[1] if table else None)
         result = subprocess.run([self.nft, "-f", "-"], input=text, capture_output=True,
                                 text=True, timeout=30, check=False)
         if result.returncode != 0:
@@ -198,29 +199,38 @@ class Agent:
 
     # --- counters -------------------------------------------------------------------------
 
-    def read_counters(self) -> dict[str, int] | None:
-        """The table's named counters: name -> packets or bytes (new_* count flows); None
-        when the table is not there."""
-        result = subprocess.run([self.nft, "-j", "list", "counters", "table", "inet",
-                                 rules.TABLE], capture_output=True, text=True, timeout=30,
-                                check=False)
+    def read_table(self) -> tuple[dict[str, int], dict[str, list[tuple[object, object]]]] | None:
+        """The table's named counters (name -> packets for new_*, which count flows, else
+        bytes) and its persistence sets' entries (name -> (key, seconds left)); None when
+        the table is not there."""
+        result = subprocess.run([self.nft, "-j", "list", "table", "inet", rules.TABLE],
+                                capture_output=True, text=True, timeout=30, check=False)
         if result.returncode != 0:
             return None
         try:
             items = json.loads(result.stdout).get("nftables", [])
         except ValueError:
             return None
-        out = {}
+        counters: dict[str, int] = {}
+        sets: dict[str, list[tuple[object, object]]] = {}
         for item in items:
-            counter = item.get("counter")
-            if counter:
+            if counter := item.get("counter"):
                 name = counter["name"]
-                out[name] = counter["packets"] if name.startswith("new_") else counter["bytes"]
-        return out
+                counters[name] = counter["packets"] if name.startswith("new_") \
+                    else counter["bytes"]
+            elif (found := item.get("set")) and found.get("elem"):
+                sets[found["name"]] = [(e["elem"]["val"], e["elem"].get("expires", 0))
+                                       for e in found["elem"] if isinstance(e, dict)
+                                       and isinstance(e.get("elem"), dict)]
+        return counters, sets
 
-    def fold_counters(self) -> None:
+    def read_counters(self) -> dict[str, int] | None:
+        table = self.read_table()
+        return None if table is None else table[0]
+
+    def fold_counters(self, table: tuple[dict[str, int], object] | None) -> None:
         """Before the table is replaced (which zeroes its counters), keep what it counted."""
-        for name, value in (self.read_counters() or {}).items():
+        for name, value in (table[0] if table else {}).items():
             self.base.setdefault("total", {})[name] = \
                 self.base.get("total", {}).get(name, 0) + value
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
 from typing import Any
@@ -298,6 +299,7 @@ class MemberRules:
     chain: str
     set: str  # the persistence set ("" without persistence)
     target: str  # `ip to 10.0.0.5:53` / `ip6 to [fd00::5]:53`
+    elements: str = ""  # `10.0.0.0 expires 80s, ...`: persistence kept across a reload
 
 
 @dataclass(frozen=True)
@@ -370,17 +372,37 @@ def _choice(pool: PoolView, family: str, chosen: list[tuple[MemberView, MemberRu
     return f"{how}{modulus} vmap {{ {', '.join(entries)} }}"
 
 
-def _pool_rules(pool: PoolView, family: str, down: frozenset[str]) -> PoolRules:
-    name = short(pool.id)
+Kept = Mapping[str, Sequence[tuple[object, object]]]
+
+
+def _elements(kept: Sequence[tuple[object, object]], family: str, timeout: int) -> str:
+    """Persistence entries read back from the kernel before a reload, as set elements
+    (checked like everything else: they are printed into the rules)."""
+    out = []
+    for address, expires in kept:
+        value = v.address(address, "persistence entry")
+        if (":" in value) != (family == "ip6"):
+            raise v.UnsafeValue("persistence entry")
+        seconds = min(v.integer(expires, 0, MAX_PERSISTENCE_TIMEOUT, "expires"), timeout)
+        if seconds > 0:
+            out.append(f"{value} timeout {timeout}s expires {seconds}s")
+    return ", ".join(out)
+
+
+def _pool_rules(pool: PoolView, family: str, down: frozenset[str], kept: Kept) -> PoolRules:
     persistent = pool.persistence_timeout > 0
     members = {}
-    for i, m in enumerate(pool.members):
+    for m in pool.members:
         if m.enabled and m.id not in down:
-            members[m.id] = MemberRules(chain=f"m{name}_{i}", set=f"s{name}_{i}"
-                                        if persistent else "", target=_target(family, m))
+            name = short(m.id)
+            members[m.id] = MemberRules(
+                chain=f"m{name}", set=f"s{name}" if persistent else "",
+                target=_target(family, m),
+                elements=_elements(kept.get(f"s{name}", ()), family, pool.persistence_timeout)
+                if persistent else "")
     key = f"{family} saddr" + (f" & {pool.persistence_mask}" if pool.persistence_mask else "")
     chosen = [(m, members[m.id]) for m in usable(pool, down)]
-    return PoolRules(chain=f"p{name}", key=key if persistent else "",
+    return PoolRules(chain=f"p{short(pool.id)}", key=key if persistent else "",
                      timeout=pool.persistence_timeout,
                      lookups=tuple(members.values()) if persistent else (),
                      choice=_choice(pool, family, chosen), members=tuple(members.values()))
@@ -394,8 +416,9 @@ def _admit(family: str, listener: ListenerView) -> str:
     return f"{family} saddr != {{ {', '.join(listener.allowed_cidrs)} }} drop"
 
 
-def rules_view(view: UdpView, down: frozenset[str] = frozenset()) -> RulesView:
-    pools = {p.id: _pool_rules(p, view.family, down) for p in view.pools}
+def rules_view(view: UdpView, down: frozenset[str] = frozenset(),
+               kept: Kept | None = None) -> RulesView:
+    pools = {p.id: _pool_rules(p, view.family, down, kept or {}) for p in view.pools}
     listeners = tuple(ListenerRules(chain=f"l{short(li.id)}", port=li.port,
                                     admit=_admit(view.family, li),
                                     limit=li.connection_limit,
@@ -415,9 +438,11 @@ def _template() -> jinja2.Template:
     return env.get_template("udp.nft.j2")
 
 
-def render_udp(view: UdpView, down: frozenset[str] = frozenset()) -> str:
-    """The amphora's UDP table with the members in `down` left out."""
-    return _template().render(v=rules_view(view, down))
+def render_udp(view: UdpView, down: frozenset[str] = frozenset(),
+               kept: Kept | None = None) -> str:
+    """The amphora's UDP table with the members in `down` left out; `kept`: persistence
+    set name -> (client key, seconds left) read from the table being replaced."""
+    return _template().render(v=rules_view(view, down, kept))
 
 
 def view_hash(text: str) -> str:

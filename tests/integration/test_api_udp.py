@@ -112,6 +112,13 @@ def test_source_ip_persistence_keeps_a_client_then_expires(env: Env, hosts: Lab)
     assert len(set(names)) == 1 and names[0] in ("m1", "m2"), names
     others = ask(second, vip, 53, 10)
     assert len(set(others)) == 1, others
+    # A membership change replaces the rules; the persistence entries are carried over.
+    pool_id = env.api.pool_id(lb["id"])
+    other = env.api.members(lb["id"])[MEMBERS[1] if names[0] == "m1" else MEMBERS[0]]["id"]
+    for weight in (2, 1):
+        env.api.change(lb["id"], "PUT", f"{POOLS}/{pool_id}/members/{other}",
+                       {"member": {"weight": weight}})
+        assert ask(first, vip, 53, 4) == names[:4]
     # Round robin resumes for a client whose entry expired: after the timeout, its next
     # flows spread again (the first is sticky anew, so look at several fresh clients' worth).
     time.sleep(4)

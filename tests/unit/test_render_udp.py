@@ -87,14 +87,14 @@ def test_golden_file_is_valid_for_nft(name: str) -> None:
 
 def test_weights_become_ranges_and_the_backup_waits() -> None:
     text = render_udp(view("weighted"))
-    assert "numgen inc mod 4 vmap { 0-2 : goto m33333333333343338333333333333333_0, " \
-           "3 : goto m33333333333343338333333333333333_1 }" in text
+    assert "numgen inc mod 4 vmap { 0-2 : goto m66666661666646668666666666666661, " \
+           "3 : goto m66666662666646668666666666666662 }" in text
     assert "ct count over 5000 drop" in text
     assert "ip saddr != { 10.250.0.0/16, 192.0.2.0/24 } drop" in text  # IPv6 CIDRs left out
     assert "dnat ip to 10.250.1.23:8080" in text  # the backup's chain exists...
     only_backup = render_udp(view("weighted"), frozenset({m.id for m in
                                                            view("weighted").pools[0].members[:2]}))
-    assert "numgen inc mod 1 vmap { 0 : goto m33333333333343338333333333333333_2 }" \
+    assert "numgen inc mod 1 vmap { 0 : goto m66666663666646668666666666666663 }" \
         in only_backup  # ...and takes new flows once the others are down
     assert "10.250.1.21" not in only_backup
 
@@ -103,8 +103,8 @@ def test_source_ip_hashes_and_persists_per_masked_source() -> None:
     text = render_udp(view("source_ip_persistent"))
     assert "jhash ip saddr mod 1 seed 0x33333333 vmap" in text
     assert "timeout 120s" in text
-    assert "ip saddr & 255.255.255.0 @s33333333333343338333333333333333_0 goto" in text
-    assert "update @s33333333333343338333333333333333_0 { ip saddr & 255.255.255.0 }" in text
+    assert "ip saddr & 255.255.255.0 @s66666661666646668666666666666661 goto" in text
+    assert "update @s66666661666646668666666666666661 { ip saddr & 255.255.255.0 }" in text
     assert "10.250.1.22" not in text  # disabled
 
 
@@ -172,3 +172,28 @@ def test_values_outside_their_grammar_are_refused(change: dict[str, object], kin
         snap = dataclasses.replace(snap, pools=(p,))
     with pytest.raises(UnsafeValue):
         build_view(snap)
+
+
+def test_persistence_entries_survive_a_reload() -> None:
+    """What the agent read from the table it replaces goes back into the new one, so a
+    member change does not reset every client's stickiness; entries are checked."""
+    v = view("source_ip_persistent")
+    kept = {"s66666661666646668666666666666661": [("10.9.8.0", 80), ("10.9.9.0", 500)]}
+    text = render_udp(v, kept=kept)
+    assert "elements = { 10.9.8.0 timeout 120s expires 80s, 10.9.9.0 timeout 120s " \
+           "expires 120s }" in text
+    for bad in [("10.9.8.0 } ; flush ruleset ; {", 5), ("fd00::", 5), ("10.9.8.0", -1)]:
+        with pytest.raises(UnsafeValue):
+            render_udp(v, kept={"s66666661666646668666666666666661": [bad]})
+
+
+@pytest.mark.skipif(NFT is None or os.geteuid() != 0,
+                    reason="nft -c needs nftables and CAP_NET_ADMIN")
+def test_kept_entries_are_valid_for_nft(tmp_path: Path) -> None:
+    assert NFT is not None
+    path = tmp_path / "kept.nft"
+    path.write_text(render_udp(view("source_ip_persistent"), kept={
+        "s66666661666646668666666666666661": [("10.9.8.0", 80)]}))
+    result = subprocess.run([NFT, "-c", "-f", str(path)], capture_output=True, text=True,
+                            timeout=30, check=False)
+    assert result.returncode == 0, result.stderr
