@@ -267,7 +267,11 @@ class NamespaceDriver:
         candidate = proc.dir / "haproxy.cfg.new"
         _write_atomically(candidate, text)
         serving = _read_config(proc.lkg) if running else None
-        if serving is not None:
+        if serving == text and _read_config(proc.config) == text:
+            # haproxy serves this very config: only other files changed (UDP rules,
+            # keepalived.conf), so there is nothing to check or reload.
+            candidate.unlink(missing_ok=True)
+        elif serving is not None:
             # `haproxy -c` first: a config that cannot load must never replace a serving one.
             problem = proc.check(candidate)
             if problem:
@@ -380,7 +384,6 @@ class NamespaceDriver:
         problem = agent.check_rules(bundle.files[UDP_RULES])
         if problem:
             raise ConfigRejected(f"nft rejected the UDP rules: {problem}")
-        set_in_namespace(agent.namespace, UDP_SYSCTLS)
         _write_atomically(agent.dir / UDP_RULES, bundle.files[UDP_RULES])
         _write_atomically(agent.view, text)
         digest = view_hash(text)
@@ -388,6 +391,7 @@ class NamespaceDriver:
             return
         try:
             if agent.pid() is None:
+                set_in_namespace(agent.namespace, UDP_SYSCTLS)
                 agent.start()
             else:
                 agent.reload()
