@@ -1,12 +1,13 @@
 """ACTIVE_STANDBY covers UDP (issue 12): both amphorae of a pair hold the same nftables
 rules, so when the VIP moves the new holder forwards UDP at once; keepalived's check also
 fails when the UDP agent (or its table) is gone, which moves the VIP; a deleted table is
-loaded again by the agent."""
+loaded again by the agent, and a dead agent is replaced."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from nslb.amphora.keepalived_process import KeepalivedProcess
+from nslb.amphora.scripts import install
 from nslb.amphora.udp_process import UdpAgentProcess
 from nslb.netns.names import namespace_name
+from nslb.render.keepalived import udp_check_script_path
 from tests.integration.api_env import Api, flat_subnet
 from tests.integration.conftest import Lab, sh, wait_for
 from tests.integration.test_active_standby import holders, one_holder
@@ -30,6 +33,7 @@ from tests.integration.udp_env import (
     udp_serving,
 )
 
+GOLDEN = Path(__file__).parent.parent / "golden" / "udp"
 MEMBERS = ["10.202.2.21", "10.202.2.22"]
 CLIENT = "10.202.2.50"
 
@@ -86,20 +90,39 @@ def test_takeover_keeps_udp_flowing(env: Env, hosts: Lab) -> None:
     assert wait_for(lambda: holders(dirs, vip) == [standby], 20, 0.1), holders(dirs, vip)
 
 
-def test_a_dead_udp_agent_gives_the_vip_up_and_is_restarted(env: Env, hosts: Lab) -> None:
+def test_a_dead_udp_agent_is_restarted_and_udp_keeps_flowing(env: Env, hosts: Lab) -> None:
+    """Whichever comes first: keepalived's check moves the VIP to the peer, or the health
+    loop has the amphora repaired in place; either way one amphora holds the VIP, UDP
+    flows, and a new agent serves the same view."""
     vip, client, dirs = build(env, hosts)
     active = one_holder(dirs, vip)
     agent = UdpAgentProcess(active, namespace_name(active.name))
     pid = agent.pid()
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    standby = next(d for d in dirs if d != active)
-    assert wait_for(lambda: holders(dirs, vip) == [standby], 15, 0.1), holders(dirs, vip)
-    assert set(ask(client, vip, 53, 6)) == {"m1", "m2"}
-    # the health loop has the amphora repaired: a new agent serves the same view
-    assert wait_for(lambda: agent.pid() not in (None, pid), 20, 0.2)
-    assert wait_for(lambda: KeepalivedProcess(active, namespace_name(active.name)).state()
-                    == "BACKUP", 20, 0.2)
+    assert wait_for(lambda: agent.pid() not in (None, pid), 20, 0.1)
+    one_holder(dirs, vip)
+    assert wait_for(lambda: set(ask(client, vip, 53, 6)) == {"m1", "m2"}, 15, 0.2)
+
+
+def test_the_keepalived_udp_check(hosts: Lab, tmp_path: Path) -> None:
+    """The check keepalived runs as root in the amphora's namespace: it fails while the
+    table is missing and while the agent (its pid file) is gone."""
+    install(tmp_path)
+    ns = hosts.host("chk", [])
+    pidfile = tmp_path / "udp-agent.pid"
+    sleeper = hosts.track(subprocess.Popen(["sleep", "60"], text=True))
+    pidfile.write_text(f"{sleeper.pid}\n")
+
+    def passes() -> bool:
+        return subprocess.run(["ip", "netns", "exec", ns, str(udp_check_script_path(tmp_path)),
+                               str(pidfile)], check=False, timeout=30).returncode == 0
+
+    assert not passes()  # no table
+    sh("ip", "netns", "exec", ns, "nft", "-f", str(GOLDEN / "no_pool.nft"))
+    assert passes()
+    hosts.stop(sleeper)
+    assert not passes()  # no agent
 
 
 def test_a_deleted_table_is_loaded_again(env: Env, hosts: Lab) -> None:
