@@ -23,12 +23,16 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from pyroute2 import NetlinkError
+from pyroute2.conntrack import Conntrack
 
 from nslb.amphora import udp_checks
 from nslb.render import udp as rules
@@ -42,7 +46,9 @@ PIDFILE = "udp-agent.pid"
 NFT = "/usr/sbin/nft"
 CONNTRACK = "/usr/sbin/conntrack"
 TICK = 0.05
-COUNTERS_EVERY = 2.0
+# Counters (one `nft -j list table`) are written this often; the health loop folds them
+# in at least every 5 s.
+COUNTERS_EVERY = 5.0
 CHECK_THREADS = 16
 
 
@@ -235,19 +241,18 @@ class Agent:
                 self.base.get("total", {}).get(name, 0) + value
 
     def active_flows(self) -> dict[int, int]:
-        """Flows to the VIP by destination port, from the conntrack table."""
+        """Flows to the VIP by destination port, from the namespace's conntrack table
+        (netlink, in-process: this runs every few seconds in every amphora)."""
         assert self.view is not None
-        family = "ipv6" if self.view.family == "ip6" else "ipv4"
-        result = subprocess.run([self.conntrack, "-L", "-f", family, "-p", "udp",
-                                 "--orig-dst", self.view.vip], capture_output=True,
-                                text=True, timeout=30, check=False)
         flows: dict[int, int] = {}
-        for line in result.stdout.splitlines():
-            for word in line.split():
-                if word.startswith("dport="):
-                    port = int(word[6:])
-                    flows[port] = flows.get(port, 0) + 1
-                    break
+        try:
+            with Conntrack() as ct:
+                for entry in ct.dump_entries():
+                    orig = entry.tuple_orig
+                    if orig.proto == socket.IPPROTO_UDP and orig.daddr == self.view.vip:
+                        flows[orig.dport] = flows.get(orig.dport, 0) + 1
+        except (OSError, NetlinkError):
+            log.exception("reading the conntrack table failed")
         return flows
 
     def write_counters(self) -> None:
