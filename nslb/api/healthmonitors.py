@@ -25,13 +25,18 @@ def render_many(session: Session, hms: list[HealthMonitor]) -> list[dict[str, An
     return [views.healthmonitor(h) for h in hms]
 
 
+def check_type_for_pool(hm_type: str, pool_protocol: str, delay: int | None = None) -> None:
+    """Octavia's API checks the monitor type (and a UDP-CONNECT delay) against the pool's
+    protocol (400) before the provider is asked: udp_rules.check_monitor."""
+    udp_rules.check_monitor(hm_type, delay, pool_protocol)
+
+
 async def create(request: Request) -> Response:
     data = parse(HealthMonitorCreate, await read_root(request, "healthmonitor"), "healthmonitor")
     ctx = context(request)
     with db(request).write() as session:
         pool = find(session, Pool, data.pool_id, ctx)
-        # Octavia's API checks the type against the pool before the provider is asked.
-        udp_rules.check_monitor(data.type, data.delay, pool.protocol)
+        check_type_for_pool(data.type, pool.protocol, data.delay)
         if tree.healthmonitor_of(session, [pool.id]):
             raise Conflict("This pool already has a health monitor")
         hm = builders.new_healthmonitor(data, pool, pool.project_id)
