@@ -3,8 +3,8 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := haproxy keepalived socat iproute2 nftables curl wrk arping iputils-ping procps \
-	psmisc postgresql chromium chromium-driver
+APT_PACKAGES := haproxy keepalived socat iproute2 nftables conntrack curl wrk arping iputils-ping \
+	procps psmisc postgresql chromium chromium-driver
 STAMP_APT := $(VENV)/.apt-done
 STAMP_PIP := $(VENV)/.pip-done
 ANSIBLE_VENV := .venv-ansible

@@ -54,8 +54,9 @@ class Lab:
 
 
 @contextmanager
-def lab() -> Iterator[Lab]:
-    lb = Lab()
+def lab(tag: str | None = None) -> Iterator[Lab]:
+    """`tag` names everything the lab makes (default: nb<hex>)."""
+    lb = Lab(tag=tag) if tag else Lab()
     lb.bridge = f"{lb.tag}br"
     sh("ip", "link", "add", lb.bridge, "type", "bridge")
     sh("ip", "link", "set", lb.bridge, "up")

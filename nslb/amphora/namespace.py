@@ -36,6 +36,7 @@ from nslb.amphora.haproxy_process import (
     summarise_stat,
 )
 from nslb.amphora.keepalived_process import KeepalivedProcess
+from nslb.amphora.udp_process import UdpAgentProcess
 from nslb.metrics.registry import Metrics
 from nslb.model.bundle import Bundle, HostFacts, NetworkPort
 from nslb.netns import verify
@@ -48,7 +49,9 @@ from nslb.netns.sysctl import (
     raise_host_limits,
     set_in_namespace,
 )
+from nslb.render.bundle import UDP_RULES, UDP_VIEW
 from nslb.render.haproxy import amphora_dir
+from nslb.render.udp import view_hash
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,11 @@ CONFIRMED = "applied.json"
 # How long a deleted pair member's haproxy may finish the requests in flight after its VIP
 # moved to the peer (a failover replacing it), before it is killed.
 DRAIN_SECONDS = 5.0
+# An amphora serving UDP forwards the flows its nftables rules DNAT to members (only those:
+# the table's forward chain drops everything else).
+UDP_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"}
+# How long an apply waits for the UDP agent to serve a new view.
+UDP_AGENT_WAIT = 10.0
 
 
 def port_plan(port: NetworkPort, bridge: str) -> netns.PortPlan:
@@ -105,6 +113,7 @@ class NamespaceDriver:
         # amphora id -> its process handles (paths only; building them costs more than a
         # converged check)
         self._handles: dict[str, tuple[HaproxyProcess, KeepalivedProcess]] = {}
+        self._udp_agents: dict[str, UdpAgentProcess] = {}
         # amphora id -> (its haproxy master, its keepalived or 0), as last found
         self._masters: dict[str, tuple[int, int]] = {}
         self._netlink: Netlink | None = None
@@ -134,6 +143,7 @@ class NamespaceDriver:
             keepalived = self._keepalived(amphora_id)
             pair = keepalived.config.exists()
             keepalived.stop()  # a pair member hands the VIP to its peer first...
+            self._udp_agent(amphora_id).stop()
             proc = self._process(amphora_id)
             proc.stop(timeout=DRAIN_SECONDS, drain=pair)  # ...then finishes what it serves
             namespace = netns.namespace_name(amphora_id)
@@ -143,7 +153,8 @@ class NamespaceDriver:
             shutil.rmtree(amphora_dir(self.state_dir, amphora_id), ignore_errors=True)
             layout.remove_legacy_link(self.state_dir, amphora_id)
             prune_bridges(self.bridges)
-            for cache in (self._digests, self._starts, self._handles, self._masters):
+            for cache in (self._digests, self._starts, self._handles, self._masters,
+                          self._udp_agents):
                 cache.pop(amphora_id, None)
 
     def observe(self, amphora_id: str) -> Observation:
@@ -162,10 +173,27 @@ class NamespaceDriver:
             return Observation(running=False)
         keepalived = self._keepalived(amphora_id)
         vrrp = keepalived.state() if keepalived.config.exists() else ""
-        return Observation(running=True, listeners=summary.listeners, pools=summary.pools,
-                           members=summary.members, counters=summary.counters,
-                           process_start=started, vrrp=vrrp, traffic=summary.traffic,
-                           member_stats=summary.member_stats)
+        observation = Observation(running=True, listeners=summary.listeners,
+                                  pools=summary.pools, members=summary.members,
+                                  counters=summary.counters, process_start=started, vrrp=vrrp,
+                                  traffic=summary.traffic, member_stats=summary.member_stats)
+        return self._with_udp(amphora_id, observation)
+
+    def _with_udp(self, amphora_id: str, observation: Observation) -> Observation:
+        """Add what the UDP agent reports (statuses in HAProxy's words, counters). An
+        amphora that should serve UDP but whose agent is gone is not running: the health
+        loop has it repaired at once."""
+        agent = self._udp_agent(amphora_id)
+        if not agent.view.exists():
+            return observation
+        if agent.pid() is None:
+            return Observation(running=False, vrrp=observation.vrrp)
+        status = agent.status()
+        observation.listeners.update(status.get("listeners", {}))
+        observation.pools.update(status.get("pools", {}))
+        observation.members.update(status.get("members", {}))
+        observation.counters.update(agent.counters())
+        return observation
 
     def alive(self, amphora_id: str) -> tuple[object, ...] | None:
         """A token that changes when the amphora's processes or namespace change (a few
@@ -189,7 +217,12 @@ class NamespaceDriver:
             vrrp: object = keepalived.statefile.stat().st_mtime_ns
         except OSError:
             vrrp = None
-        return namespace, known, vrrp
+        agent = self._udp_agent(amphora_id)
+        try:  # the UDP agent rewrites its status file when a status changes
+            udp: object = agent.statusfile.stat().st_mtime_ns
+        except OSError:
+            udp = None
+        return namespace, known, vrrp, udp
 
     def _started(self, amphora_id: str, proc: HaproxyProcess,
                  counters: dict[str, ListenerCounters]) -> float:
@@ -230,13 +263,13 @@ class NamespaceDriver:
         proc.prepare_dir()
         namespace = netns.namespace_name(bundle.amphora_id)
         plans = [port_plan(port, self._bridge(port)) for port in bundle.ports]
-        if self._converged(proc, keepalived, pair, digest, plans):
+        if self._converged(proc, keepalived, pair, digest, plans, bundle):
             return digest
         self._evict_orphan(proc, keepalived)
         self._plumb(namespace, plans)
         running = proc.master_pid() is not None and bool(proc.current_workers())
         if running and (not pair or keepalived.pid() is not None) and \
-                _confirmed(proc) == digest:
+                _confirmed(proc) == digest and self._udp_converged(bundle):
             return digest
         text = bundle.files["haproxy.cfg"]
         _read_config(proc.config)  # clears a directory left where the config belongs
@@ -248,7 +281,11 @@ class NamespaceDriver:
         candidate = proc.dir / "haproxy.cfg.new"
         _write_atomically(candidate, text)
         serving = _read_config(proc.lkg) if running else None
-        if serving is not None:
+        if serving == text and _read_config(proc.config) == text:
+            # haproxy serves this very config: only other files changed (UDP rules,
+            # keepalived.conf), so there is nothing to check or reload.
+            candidate.unlink(missing_ok=True)
+        elif serving is not None:
             # `haproxy -c` first: a config that cannot load must never replace a serving one.
             problem = proc.check(candidate)
             if problem:
@@ -266,6 +303,7 @@ class NamespaceDriver:
             self._start(proc, candidate, pair)
         shutil.copyfile(proc.config, proc.lkg)
         tls_files.prune(proc.dir, tls)
+        self._udp(bundle)
         self._vrrp(keepalived, bundle.files.get("keepalived.conf"), bundle.ports)
         _confirm(proc, bundle, digest)
         return digest
@@ -279,7 +317,7 @@ class NamespaceDriver:
         return digest
 
     def _converged(self, proc: HaproxyProcess, keepalived: KeepalivedProcess, pair: bool,
-                   digest: str, plans: list[netns.PortPlan]) -> bool:
+                   digest: str, plans: list[netns.PortPlan], bundle: Bundle) -> bool:
         """The cheap check of a converged resync: the amphora confirmed this bundle, its
         haproxy (and keepalived) run with a worker in its namespace, and its ports look
         as planned from the host. False sends apply down the full path, which repairs."""
@@ -290,6 +328,8 @@ class NamespaceDriver:
             return False
         vrrp = keepalived.pid()
         if (vrrp is not None) != pair or (vrrp is not None and not proc.in_namespace(vrrp)):
+            return False
+        if not self._udp_converged(bundle):
             return False
         problems = verify.differences(self._host_netlink(), proc.namespace, plans, master)
         if problems:
@@ -336,6 +376,46 @@ class NamespaceDriver:
                 keepalived.start()
         except (RuntimeError, OSError) as exc:
             raise ApplyError(f"keepalived did not take the configuration: {exc}") from exc
+
+    def _udp_converged(self, bundle: Bundle) -> bool:
+        """The UDP agent serves the bundle's view (or there is none to serve)."""
+        text = bundle.files.get(UDP_VIEW)
+        agent = self._udp_agent(bundle.amphora_id)
+        if text is None:
+            return not agent.view.exists() and agent.pid() is None
+        return agent.pid() is not None and agent.loaded() == view_hash(text)
+
+    def _udp(self, bundle: Bundle) -> None:
+        """Serve the bundle's UDP listeners: rules checked by `nft -c` in the namespace,
+        then the agent (started, or signalled) loads them and reports the view's hash.
+        Without UDP listeners the agent and its table go."""
+        agent = self._udp_agent(bundle.amphora_id)
+        text = bundle.files.get(UDP_VIEW)
+        if text is None:
+            if agent.view.exists() or agent.pid() is not None:
+                agent.stop()
+                agent.remove_table()
+                for name in (UDP_VIEW, UDP_RULES):
+                    (agent.dir / name).unlink(missing_ok=True)
+            return
+        problem = agent.check_rules(bundle.files[UDP_RULES])
+        if problem:
+            raise ConfigRejected(f"nft rejected the UDP rules: {problem}")
+        _write_atomically(agent.dir / UDP_RULES, bundle.files[UDP_RULES])
+        _write_atomically(agent.view, text)
+        digest = view_hash(text)
+        if agent.loaded() == digest and agent.pid() is not None:
+            return
+        try:
+            if agent.pid() is None:
+                set_in_namespace(agent.namespace, UDP_SYSCTLS)
+                agent.start()
+            else:
+                agent.reload()
+        except (RuntimeError, OSError) as exc:
+            raise ApplyError(f"UDP agent: {exc}") from exc
+        if not agent.wait_for(digest, UDP_AGENT_WAIT):
+            raise ApplyError("the UDP agent did not load the rules (see udp-agent.log)")
 
     def _update_running(self, proc: HaproxyProcess, serving: str, candidate: Path,
                         rotated: dict[str, str] | None = None) -> None:
@@ -439,6 +519,14 @@ class NamespaceDriver:
                        KeepalivedProcess(directory, namespace))
             self._handles[amphora_id] = handles
         return handles
+
+    def _udp_agent(self, amphora_id: str) -> UdpAgentProcess:
+        agent = self._udp_agents.get(amphora_id)
+        if agent is None:
+            agent = UdpAgentProcess(amphora_dir(self.state_dir, amphora_id),
+                                    netns.namespace_name(amphora_id))
+            self._udp_agents[amphora_id] = agent
+        return agent
 
     def _lock(self, amphora_id: str) -> threading.Lock:
         with self._locks_guard:

@@ -12,7 +12,11 @@ import os
 from pathlib import Path
 
 from nslb.render import ping_wrapper_path
-from nslb.render.keepalived import check_script_path, notify_script_path
+from nslb.render.keepalived import (
+    check_script_path,
+    notify_script_path,
+    udp_check_script_path,
+)
 
 PING_WRAPPER = """#!/bin/sh
 # haproxy external-check for Octavia PING monitors: argv[3] is the server address.
@@ -30,6 +34,13 @@ VRRP_CHECK = """#!/bin/sh
   grep -q '^Pid:'
 """
 
+UDP_CHECK = """#!/bin/sh
+# keepalived's check of the UDP data path (run as root: nft needs CAP_NET_ADMIN): the nft
+# table is loaded in this namespace and the UDP agent ($1: its pid file) runs.
+/usr/sbin/nft list chain inet nslb_udp prerouting >/dev/null 2>&1 &&
+  pid=$(cat "$1" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+"""
+
 VRRP_NOTIFY = """#!/bin/sh
 # keepalived's notify: record the amphora's new VRRP state. $1 is the state file; keepalived
 # appends: INSTANCE|GROUP, the instance name, the state, the priority.
@@ -41,7 +52,8 @@ def install(state_dir: Path) -> None:
     """Write the helpers (idempotent) and make their path traversable for haproxy's account."""
     scripts = {ping_wrapper_path(state_dir): PING_WRAPPER,
                check_script_path(state_dir): VRRP_CHECK,
-               notify_script_path(state_dir): VRRP_NOTIFY}
+               notify_script_path(state_dir): VRRP_NOTIFY,
+               udp_check_script_path(state_dir): UDP_CHECK}
     directory = ping_wrapper_path(state_dir).parent
     directory.mkdir(parents=True, exist_ok=True)
     for path in (state_dir, directory):

@@ -10,7 +10,7 @@ import ipaddress
 from typing import Any
 
 from nslb.api import schemas as s
-from nslb.api import tls
+from nslb.api import tls, udp_rules
 from nslb.api.faults import (
     BadRequest,
     ListenerNoChildren,
@@ -84,6 +84,10 @@ def _check_insert_headers(headers: dict[str, str], protocol: str) -> None:
 
 
 def new_listener(data: s.ListenerSingleCreate, lb: LoadBalancer, project_id: str) -> Listener:
+    fields = data.model_dump(exclude_none=True)
+    udp_rules.check_listener_create(fields, data.protocol)  # Octavia's 400s come first
+    if data.protocol == "SCTP":
+        raise NotImplementedOption(f"listener protocol {udp_rules.NO_SCTP}")
     if data.protocol not in enums.SUPPORTED_LISTENER_PROTOCOLS:
         raise NotImplementedOption(f"listener protocol {data.protocol}")
     fields = listener_tls_fields(data)
@@ -134,18 +138,24 @@ def check_pool_for_listener(pool: Pool, listener: Listener) -> None:
 # --- pools -----------------------------------------------------------------------------
 
 
-def check_pool_options(fields: dict[str, Any], protocol: str) -> None:
-    """Rules for the mutable pool fields (the TLS rules run over the whole pool:
-    nslb.api.tls.pool_rules)."""
+def check_pool_options(fields: dict[str, Any], protocol: str, vip_address: str = "",
+                       update: bool = False) -> None:
+    """Rules for the mutable pool fields, shared by create and update (the TLS rules run
+    over the whole pool: nslb.api.tls.pool_rules)."""
+    sp = fields.get("session_persistence")
+    udp_rules.check_persistence(sp, protocol, update)
     algorithm = fields.get("lb_algorithm")
     if algorithm is not None and algorithm not in enums.SUPPORTED_ALGORITHMS:
         raise NotImplementedOption(f"lb_algorithm {algorithm}")
-    sp = fields.get("session_persistence")
+    udp_rules.check_pool_algorithm(algorithm, protocol)
     if sp:
         check_persistence(sp, protocol)
+        udp_rules.check_granularity(sp, vip_address)
 
 
 def check_persistence(sp: dict[str, Any], protocol: str) -> None:
+    """The cookie rules of Octavia's validate.check_session_persistence (the UDP-only
+    fields were checked by udp_rules.check_persistence)."""
     kind = sp["type"]
     if kind == "APP_COOKIE" and not sp.get("cookie_name"):
         raise ValidationFailure("cookie_name must be specified for APP_COOKIE persistence.")
@@ -153,16 +163,17 @@ def check_persistence(sp: dict[str, Any], protocol: str) -> None:
         raise ValidationFailure(f"Cookie names are not supported for {kind} persistence.")
     if kind in ("APP_COOKIE", "HTTP_COOKIE") and protocol != "HTTP":
         raise ValidationFailure(f"{kind} persistence is only valid for HTTP pools.")
-    if sp.get("persistence_timeout") is not None or sp.get("persistence_granularity"):
-        raise ValidationFailure("persistence_timeout and persistence_granularity are only "
-                                "valid for UDP and SCTP pools.")
 
 
 def new_pool(data: s.PoolSingleCreate, lb: LoadBalancer, project_id: str) -> Pool:
+    fields = data.model_dump(exclude_none=True)
+    udp_rules.check_persistence(fields.get("session_persistence"), data.protocol)
+    if data.protocol == "SCTP":
+        raise NotImplementedOption(f"pool protocol {udp_rules.NO_SCTP}")
     if data.protocol not in enums.SUPPORTED_POOL_PROTOCOLS:
         raise NotImplementedOption(f"pool protocol {data.protocol}")
     fields = pool_tls_fields(data)
-    check_pool_options(fields, data.protocol)
+    check_pool_options(fields, data.protocol, lb.vip_address)
     pool = Pool(project_id=project_id, loadbalancer_id=lb.id, protocol=data.protocol,
                 lb_algorithm=data.lb_algorithm,
                 session_persistence=fields.get("session_persistence"), **_common(fields))
@@ -185,9 +196,11 @@ def pool_tls_fields(data: s.PoolSingleCreate) -> dict[str, Any]:
 # --- members ---------------------------------------------------------------------------
 
 
-def new_member(data: s.MemberCreate, pool: Pool, project_id: str, has_hm: bool) -> Member:
+def new_member(data: s.MemberCreate, pool: Pool, project_id: str, has_hm: bool,
+               vip_address: str = "") -> Member:
     if data.request_sriov:
         raise NotImplementedOption("request_sriov")
+    udp_rules.check_member_family(data.address, pool.protocol, vip_address)
     fields = data.model_dump(exclude_none=True)
     member = Member(project_id=project_id, pool_id=pool.id, loadbalancer_id=pool.loadbalancer_id,
                     address=data.address, protocol_port=data.protocol_port,
@@ -220,6 +233,9 @@ def check_hm_fields(fields: dict[str, Any], hm_type: str) -> None:
 
 def new_healthmonitor(data: s.HealthMonitorSingleCreate, pool: Pool,
                       project_id: str) -> HealthMonitor:
+    udp_rules.check_monitor(data.type, data.delay, pool.protocol)
+    if data.type == "SCTP":
+        raise NotImplementedOption(f"health monitor type {udp_rules.NO_SCTP}")
     if data.type not in enums.SUPPORTED_HM_TYPES:
         raise NotImplementedOption(f"health monitor type {data.type}")
     fields = data.model_dump(exclude_none=True)

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api import builders, views
+from nslb.api import builders, udp_rules, views
 from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.faults import Conflict, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
@@ -25,12 +25,10 @@ def render_many(session: Session, hms: list[HealthMonitor]) -> list[dict[str, An
     return [views.healthmonitor(h) for h in hms]
 
 
-def check_type_for_pool(hm_type: str, pool_protocol: str) -> None:
-    """Octavia's API refuses a UDP-CONNECT or SCTP monitor on a pool that is neither UDP nor
-    SCTP (400) before the provider is asked, so this is not the provider's 501."""
-    if pool_protocol not in ("UDP", "SCTP") and hm_type in ("UDP-CONNECT", "SCTP"):
-        raise ValidationFailure(f"The {hm_type} type is only supported for pools of type "
-                                "UDP/SCTP.")
+def check_type_for_pool(hm_type: str, pool_protocol: str, delay: int | None = None) -> None:
+    """Octavia's API checks the monitor type (and a UDP-CONNECT delay) against the pool's
+    protocol (400) before the provider is asked: udp_rules.check_monitor."""
+    udp_rules.check_monitor(hm_type, delay, pool_protocol)
 
 
 async def create(request: Request) -> Response:
@@ -38,7 +36,7 @@ async def create(request: Request) -> Response:
     ctx = context(request)
     with db(request).write() as session:
         pool = find(session, Pool, data.pool_id, ctx)
-        check_type_for_pool(data.type, pool.protocol)
+        check_type_for_pool(data.type, pool.protocol, data.delay)
         if tree.healthmonitor_of(session, [pool.id]):
             raise Conflict("This pool already has a health monitor")
         hm = builders.new_healthmonitor(data, pool, pool.project_id)
@@ -70,6 +68,7 @@ async def update(request: Request) -> Response:
             builders.check_hm_fields(merged, hm.type)
         pool = session.get(Pool, hm.pool_id)
         assert pool is not None
+        udp_rules.check_monitor(hm.type, changes.get("delay"), pool.protocol)
         lock_pool_and_parents(session, pool)
         mark(hm, Event.UPDATE)
         apply_changes(hm, changes)

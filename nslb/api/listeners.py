@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api import builders, tls, tree_create, views
+from nslb.api import builders, tls, tree_create, udp_rules, views
 from nslb.api.capacity import ensure_room
 from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.faults import Conflict, NotFound, ValidationFailure
@@ -22,6 +22,7 @@ from nslb.api.vip import plug_member_subnet
 from nslb.db import l7, tree
 from nslb.db import stats as stats_repo
 from nslb.db.tables import listener as listener_table
+from nslb.model import enums
 from nslb.model.resources import L7Policy, Listener, LoadBalancer, Pool
 from nslb.model.status import Event
 
@@ -37,13 +38,15 @@ def duplicate_port(protocol: str, port: int) -> Conflict:
                     f"{protocol} and protocol_port {port}")
 
 
-def _check_port_free(session: Session, lb_id: str, port: int) -> None:
-    # Every protocol nslb serves is TCP at layer 4, so any listener on the port conflicts.
+def _check_port_free(session: Session, lb_id: str, protocol: str, port: int) -> None:
+    """Octavia's rule: one listener per layer-4 protocol and port (TCP 53 and UDP 53 may
+    share an LB; HTTP 80 and TCP 80 may not)."""
     stmt = select(listener_table.c.protocol).where(listener_table.c.loadbalancer_id == lb_id,
                                                    listener_table.c.protocol_port == port)
-    existing = session.execute(stmt).first()
-    if existing is not None:
-        raise duplicate_port(existing.protocol, port)
+    l4 = enums.L4_PROTOCOL.get(protocol, protocol)
+    for existing in session.execute(stmt):
+        if enums.L4_PROTOCOL.get(existing.protocol, existing.protocol) == l4:
+            raise duplicate_port(existing.protocol, port)
 
 
 def _check_default_pool(session: Session, lb_id: str, protocol: str,
@@ -83,7 +86,7 @@ async def create(request: Request) -> Response:
                                member.subnet_id, ctx, lb.project_id)
         enforce(session, lb.project_id, {**built.counts(), Listener: 1})
         ensure_room(session, lb.id, members=len(built.members), listeners=1)
-        _check_port_free(session, lb.id, data.protocol_port)
+        _check_port_free(session, lb.id, data.protocol, data.protocol_port)
         lock_parents(session, lb.id)
         session.add(listener)
         session.flush()
@@ -106,6 +109,7 @@ async def update(request: Request) -> Response:
     ctx = context(request)
     with db(request).read() as session:
         listener = find(session, Listener, request.path_params["id"], ctx)
+    udp_rules.check_listener_update(changes, listener.protocol)  # Octavia's words first
     state = {**tls.state_of(listener, ("protocol", *tls.LISTENER_FIELDS)), **tls_changes}
     tls.listener_rules(state, update=tls_changes)
     if tls_changes:

@@ -62,7 +62,7 @@ def _new(session: Session, data: MemberCreate, pool: Pool, lb: LoadBalancer,
     plug_member_subnet(session, lb.id, lb.vip_subnet_id, data.address, data.subnet_id, ctx,
                        lb.project_id)
     has_hm = bool(tree.healthmonitor_of(session, [pool.id]))
-    return builders.new_member(data, pool, lb.project_id, has_hm)
+    return builders.new_member(data, pool, lb.project_id, has_hm, lb.vip_address)
 
 
 async def create(request: Request) -> Response:

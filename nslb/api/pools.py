@@ -90,7 +90,7 @@ async def update(request: Request) -> Response:
     ctx = context(request)
     with db(request).read() as session:
         pool = find(session, Pool, request.path_params["id"], ctx)
-    builders.check_pool_options(changes, pool.protocol)
+    builders.check_pool_options(changes, pool.protocol, update=True)  # again below, with the VIP
     fields = ("tls_enabled", *tls.POOL_FIELDS)
     state = {**tls.state_of(pool, fields), **tls_changes,
              **({"tls_enabled": changes["tls_enabled"]} if "tls_enabled" in changes else {})}
@@ -99,6 +99,9 @@ async def update(request: Request) -> Response:
         tls.Refs(request, pool.project_id).pool(state, set(tls_changes))
     with db(request).write() as session:
         pool = find(session, Pool, request.path_params["id"], ctx)
+        lb = session.get(LoadBalancer, pool.loadbalancer_id)
+        builders.check_pool_options(changes, pool.protocol, lb.vip_address if lb else "",
+                                    update=True)
         listener_ids = tree.listeners_using_pool(session, [pool.id]).get(pool.id, [])
         lock_parents(session, pool.loadbalancer_id, listener_ids)
         mark(pool, Event.UPDATE)

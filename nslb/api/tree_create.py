@@ -19,6 +19,7 @@ from nslb.api.http import parse
 from nslb.api.l7rules_check import MAX_RULES, check_exclusive, sanitize_policy
 from nslb.db.query import short
 from nslb.model import enums
+from nslb.model.enums import L4_PROTOCOL
 from nslb.model.resources import (
     HealthMonitor,
     L7Policy,
@@ -70,7 +71,8 @@ def _add_pool(built: Built, data: s.PoolSingleCreate, lb: LoadBalancer, project:
                            f"{key[0]} on protocol_port {key[1]}")
         seen.add(key)
         built.members.append(builders.new_member(member_data, pool, project,
-                                                 data.healthmonitor is not None))
+                                                 data.healthmonitor is not None,
+                                                 lb.vip_address))
     return pool
 
 
@@ -138,16 +140,17 @@ def build(data: s.LoadBalancerCreate, lb: LoadBalancer, project: str) -> Built:
     built = Built()
     for pool_data in data.pools:
         _add_pool(built, pool_data, lb, project)
-    ports: dict[int, str] = {}
+    ports: dict[tuple[str, int], str] = {}  # (layer-4 protocol, port) -> protocol
     for listener_data in data.listeners:
         if listener_data.default_pool_id:
             raise ValidationFailure("default_pool_id cannot be used in a single-call create; "
                                     "use default_pool.")
         port = listener_data.protocol_port
-        if port in ports:
+        key = (L4_PROTOCOL.get(listener_data.protocol, listener_data.protocol), port)
+        if key in ports:
             raise Conflict("Another Listener on this Load Balancer is already using "
-                           f"protocol {ports[port]} and protocol_port {port}")
-        ports[port] = listener_data.protocol
+                           f"protocol {ports[key]} and protocol_port {port}")
+        ports[key] = listener_data.protocol
         _check_default_pool_protocol(built, listener_data)
         listener = builders.new_listener(listener_data, lb, project)
         if listener_data.default_pool is not None:

@@ -112,7 +112,7 @@ listener = Table(
     Column("timeout_tcp_inspect", Integer, nullable=False),
     Column("allowed_cidrs", JSONText, nullable=False),
     Column("insert_headers", JSONText, nullable=False),
-    # TLS termination (migration 0012); refs only, the material stays in the key manager.
+    # TLS termination (migration 0014); refs only, the material stays in the key manager.
     Column("default_tls_container_ref", String(255)),
     Column("sni_container_refs", JSONText, nullable=False, default=list),
     Column("client_ca_tls_container_ref", String(255)),
@@ -124,10 +124,12 @@ listener = Table(
     Column("hsts_max_age", Integer),
     Column("hsts_include_subdomains", Boolean, nullable=False, default=False),
     Column("hsts_preload", Boolean, nullable=False, default=False),
-    UniqueConstraint("loadbalancer_id", "protocol_port", name="uq_listener_lb_port"),
     # migration 0012: existing listeners log, as Octavia's default does
     Column("connection_logging", Boolean, nullable=False, default=True,
            server_default=true()),
+    # Octavia's: UDP 53 may sit next to TCP 53; the API refuses HTTP 80 next to TCP 80.
+    UniqueConstraint("loadbalancer_id", "protocol", "protocol_port",
+                     name="uq_listener_lb_protocol_port"),
 )
 
 pool = Table(

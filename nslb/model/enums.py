@@ -136,22 +136,32 @@ class NetworkType(StrEnum):
     VLAN = "vlan"
 
 
-# What nslb serves today; everything else in the enums above answers 501.
+# What nslb serves today; everything else in the enums above answers 501. UDP is served by
+# nftables in the amphora's namespace (render/udp.py), the rest by HAProxy.
 SUPPORTED_LISTENER_PROTOCOLS = frozenset(
-    {ListenerProtocol.HTTP, ListenerProtocol.HTTPS, ListenerProtocol.TCP,
+    {ListenerProtocol.HTTP, ListenerProtocol.HTTPS, ListenerProtocol.TCP, ListenerProtocol.UDP,
      ListenerProtocol.PROMETHEUS, ListenerProtocol.TERMINATED_HTTPS}
 )
 SUPPORTED_POOL_PROTOCOLS = frozenset(
     {PoolProtocol.HTTP, PoolProtocol.HTTPS, PoolProtocol.TCP, PoolProtocol.PROXY,
-     PoolProtocol.PROXYV2}
+     PoolProtocol.PROXYV2, PoolProtocol.UDP}
 )
 SUPPORTED_ALGORITHMS = frozenset(
     {LbAlgorithm.ROUND_ROBIN, LbAlgorithm.LEAST_CONNECTIONS, LbAlgorithm.SOURCE_IP}
 )
 SUPPORTED_HM_TYPES = frozenset(
     {HealthMonitorType.HTTP, HealthMonitorType.HTTPS, HealthMonitorType.TCP,
-     HealthMonitorType.TLS_HELLO, HealthMonitorType.PING}
+     HealthMonitorType.TLS_HELLO, HealthMonitorType.PING, HealthMonitorType.UDP_CONNECT}
 )
+# The protocols whose traffic the kernel forwards (nftables) rather than HAProxy, as
+# Octavia's LVS_PROTOCOLS; SCTP is refused (this kernel has no SCTP).
+KERNEL_PROTOCOLS = frozenset({"UDP", "SCTP"})
+# Octavia's L4_PROTOCOL_MAP: listeners on one LB may share a port number only across
+# layer-4 protocols (TCP 53 and UDP 53).
+L4_PROTOCOL: dict[str, str] = {
+    "TCP": "TCP", "HTTP": "TCP", "HTTPS": "TCP", "TERMINATED_HTTPS": "TCP", "PROXY": "TCP",
+    "PROXYV2": "TCP", "PROMETHEUS": "TCP", "UDP": "UDP", "SCTP": "SCTP",
+}
 
 # Octavia's VALID_LISTENER_POOL_PROTOCOL_MAP.
 LISTENER_POOL_PROTOCOLS: dict[str, frozenset[str]] = {

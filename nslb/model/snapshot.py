@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nslb.model.enums import L4_PROTOCOL
 from nslb.model.resources import (
     Amphora,
     HealthMonitor,
@@ -96,16 +97,18 @@ class LoadBalancerSnapshot:
         """Every dangling reference or clash in the snapshot; empty means consistent."""
         found: list[str] = []
         pool_ids = {p.id for p in self.pools}
-        ports: dict[int, str] = {}
+        ports: dict[tuple[str, int], str] = {}
         for listener in self.listeners:
             if listener.loadbalancer_id != self.lb.id:
                 found.append(f"listener {listener.id} belongs to another load balancer")
             if listener.default_pool_id and listener.default_pool_id not in pool_ids:
                 found.append(f"listener {listener.id} uses missing pool {listener.default_pool_id}")
-            if listener.protocol_port in ports:
-                found.append(f"listeners {ports[listener.protocol_port]} and {listener.id} "
+            # TCP 53 and UDP 53 may share an LB; two listeners of one layer-4 protocol not.
+            key = (L4_PROTOCOL.get(listener.protocol, listener.protocol), listener.protocol_port)
+            if key in ports:
+                found.append(f"listeners {ports[key]} and {listener.id} "
                              f"share port {listener.protocol_port}")
-            ports[listener.protocol_port] = listener.id
+            ports[key] = listener.id
             if listener.protocol == "TERMINATED_HTTPS":
                 material = self.listener_tls(listener.id)
                 if material is None or not (material.default or material.sni):

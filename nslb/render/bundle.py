@@ -10,7 +10,14 @@ from nslb.model.resources import VRRP_PRIORITY, Amphora
 from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
 from nslb.render.haproxy import render_files
 from nslb.render.keepalived import render_keepalived
+from nslb.render.udp import build_view as build_udp_view
+from nslb.render.udp import render_udp, udp_listeners, udp_pools
 from nslb.render.views import rendered_listeners, rendered_pools
+
+# The UDP part of a bundle: the view the amphora's UDP agent serves (and health-checks),
+# and the rules it renders with every member up (what `nft -c` checks before an apply).
+UDP_VIEW = "udp.json"
+UDP_RULES = "udp.nft"
 
 
 class InconsistentSnapshot(ValueError):
@@ -26,13 +33,18 @@ def build_bundle(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFa
     files = render_files(snapshot, state_dir=facts.state_dir, fd_limit=facts.fd_limit,
                          user=facts.haproxy_user, amphora_id=amphora.id,
                          access_logs=facts.access_logs)
+    udp = build_udp_view(snapshot)
+    if udp is not None:
+        files[UDP_VIEW] = udp.to_json()
+        files[UDP_RULES] = render_udp(udp)
     if amphora.role in VRRP_PRIORITY:  # one of an ACTIVE_STANDBY pair
         # The pair's VIP is not plugged statically: keepalived adds it on the VRRP port of
         # whichever amphora it elects.
         own = snapshot.amphora_ports.get(amphora.id)
         if not own:
             raise InconsistentSnapshot(f"amphora {amphora.id} has no VRRP port yet")
-        files["keepalived.conf"] = render_keepalived(snapshot, amphora, facts)
+        files["keepalived.conf"] = render_keepalived(snapshot, amphora, facts,
+                                                     udp=udp is not None)
         vip = f"{snapshot.vip.address}/{_prefix(snapshot.vip)}"
         ports = tuple(_port(a, with_gateway=i == 0, floating=(vip,) if i == 0 else ())
                       for i, a in enumerate(own))
@@ -73,8 +85,8 @@ def _port(attachment: Attachment, with_gateway: bool,
 
 def manifest(snapshot: LoadBalancerSnapshot) -> Manifest:
     """The ids of what the rendered config serves, for checking what the amphora reports."""
-    listeners = rendered_listeners(snapshot)
-    pools = rendered_pools(snapshot)
+    listeners = rendered_listeners(snapshot) + udp_listeners(snapshot)
+    pools = rendered_pools(snapshot) + udp_pools(snapshot)
     pool_ids = {p.id for p in pools}
     members = [m for m in snapshot.members if m.pool_id in pool_ids]
     monitored = {p.id for p in pools if (hm := snapshot.healthmonitor_of(p.id)) is not None

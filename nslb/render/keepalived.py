@@ -68,11 +68,19 @@ class VrrpView:
     garp_repeat: int
     garp_delay: int
     garp_refresh: int
+    # The check of the UDP data path (an LB with UDP listeners), "" otherwise.
+    udp_check: str = ""
 
 
 def check_script_path(state_dir: Path | str) -> Path:
     """The check keepalived runs (installed by the amphora driver)."""
     return Path(state_dir) / "bin" / "nslb-vrrp-check"
+
+
+def udp_check_script_path(state_dir: Path | str) -> Path:
+    """keepalived's check of the UDP data path: the nft table is there and the UDP agent
+    runs (as root, since nft needs CAP_NET_ADMIN)."""
+    return Path(state_dir) / "bin" / "nslb-udp-check"
 
 
 def notify_script_path(state_dir: Path | str) -> Path:
@@ -81,7 +89,8 @@ def notify_script_path(state_dir: Path | str) -> Path:
 
 
 def build_view(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFacts,
-               timers: VrrpTimers = VrrpTimers()) -> VrrpView:
+               timers: VrrpTimers = VrrpTimers(), udp: bool = False) -> VrrpView:
+    """`udp`: the amphora serves UDP listeners, whose data path keepalived checks too."""
     lb = snapshot.lb
     role = AmphoraRole(v.word(amphora.role, set(VRRP_PRIORITY), "role"))
     peers = tuple(v.address(a.vrrp_ip, "peer vrrp_ip") for a in snapshot.amphorae
@@ -117,6 +126,9 @@ def build_view(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFact
         check_fall=timers.check_fall, check_rise=timers.check_rise,
         garp_repeat=timers.garp_repeat, garp_delay=timers.garp_delay,
         garp_refresh=timers.garp_refresh,
+        udp_check=" ".join((
+            v.file_path(str(udp_check_script_path(facts.state_dir)), "UDP check script"),
+            v.file_path(str(directory / "udp-agent.pid"), "UDP agent pid file"))) if udp else "",
     )
 
 
@@ -129,5 +141,5 @@ def _template() -> jinja2.Template:
 
 
 def render_keepalived(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFacts,
-                      timers: VrrpTimers = VrrpTimers()) -> str:
-    return _template().render(v=build_view(snapshot, amphora, facts, timers))
+                      timers: VrrpTimers = VrrpTimers(), udp: bool = False) -> str:
+    return _template().render(v=build_view(snapshot, amphora, facts, timers, udp))

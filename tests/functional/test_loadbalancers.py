@@ -318,7 +318,7 @@ TREE_ERRORS: list[tuple[Any, int]] = [
                                                 "protocol_port": 8080}), 409),
     (lambda b: b["listeners"][0].update(default_pool={"name": "tcp", "protocol": "TCP",
                                                        "lb_algorithm": "ROUND_ROBIN"}), 400),
-    (lambda b: b["listeners"][0].update(protocol="UDP"), 400),
+    (lambda b: b["listeners"][0].update(protocol="UDP"), 400),  # an HTTP pool
 ]
 
 

@@ -180,7 +180,7 @@ POOL_RULES: list[tuple[dict[str, Any], int, str]] = [
     ({"session_persistence": {"type": "SOURCE_IP", "cookie_name": "x"}}, 400, "Cookie"),
     ({"protocol": "TCP", "session_persistence": {"type": "HTTP_COOKIE"}}, 400, "HTTP"),
     ({"lb_algorithm": "SOURCE_IP_PORT"}, 501, "lb_algorithm SOURCE_IP_PORT"),
-    ({"protocol": "UDP"}, 501, "pool protocol UDP"),
+    ({"protocol": "SCTP"}, 501, "pool protocol SCTP (the kernel of this host has no SCTP"),
     ({"members": [{"address": "10.0.0.9", "protocol_port": 80}]}, 400, "single-call"),
 ]
 

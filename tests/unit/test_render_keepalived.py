@@ -76,3 +76,23 @@ def test_an_amphora_without_a_peer_is_refused() -> None:
     alone = dataclasses.replace(snap, amphorae=snap.amphorae[:1])
     with pytest.raises(UnsafeValue, match="peer"):
         render_keepalived(alone, alone.amphorae[0], FACTS)
+
+
+@pytest.mark.skipif(KEEPALIVED is None, reason="keepalived is not installed")
+def test_a_pair_serving_udp_also_checks_its_nft_table(tmp_path: Path) -> None:
+    """The UDP check runs as root (nft needs CAP_NET_ADMIN) and is tracked next to
+    haproxy's, so a missing nft table or a dead UDP agent gives the VIP up."""
+    assert KEEPALIVED is not None
+    snap = active_standby()
+    text = render_keepalived(snap, snap.amphorae[0], FACTS, udp=True)
+    assert ('script "/var/lib/nslb/bin/nslb-udp-check /var/lib/nslb/amp/'
+            f'{snap.amphorae[0].id}/udp-agent.pid"\n    user root') in text
+    assert "        check_haproxy\n        check_udp\n" in text
+    assert "check_udp" not in _text(0)
+    path = tmp_path / "keepalived.conf"
+    path.write_text(text)
+    result = subprocess.run([KEEPALIVED, "-t", "-f", str(path)], capture_output=True,
+                            text=True, timeout=30, check=False)
+    complaints = [line for line in (result.stdout + result.stderr).splitlines()
+                  if "doesn't exist" not in line and "Non-existent interface" not in line]
+    assert complaints == []

@@ -1,0 +1,198 @@
+"""UDP load balancing in the kernel (issue 12) through the HTTP API of a real `nslb serve`,
+checked with real UDP traffic: weights, SOURCE_IP persistence and its expiry, a killed
+member taken out (DOWN in the status tree, its flow moved at once), admin state, a UDP and
+a TCP listener on one port number, IPv6, stats."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.integration.api_env import LISTENERS, NET, POOLS, Api, flat_subnet
+from tests.integration.conftest import Lab, wait_for
+from tests.integration.udp_env import (
+    PHYSNET,
+    UDP_MONITOR,
+    Session,
+    ask,
+    echo,
+    udp_hosts,
+    udp_lb,
+    udp_serving,
+)
+
+MEMBERS = ["10.202.1.21", "10.202.1.22"]
+CLIENTS = ["10.202.1.50", "10.202.1.51"]
+V6_MEMBERS = ["fd00:202::21", "fd00:202::22"]
+V6_CLIENT = "fd00:202::50"
+
+
+@dataclass
+class Env:
+    api: Api
+    lab: Lab
+    subnet: str
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[Env]:
+    with udp_serving() as (api, lab):
+        yield Env(api, lab, flat_subnet(api, PHYSNET, "10.202.1.0/24", "10.202.1.100",
+                                        "10.202.1.199"))
+
+
+@pytest.fixture
+def hosts(env: Env) -> Iterator[Lab]:
+    with udp_hosts(env.api, env.lab) as lab:
+        yield lab
+
+
+def members(lab: Lab, count: int = 2) -> list[dict[str, str]]:
+    for i in range(count):
+        echo(lab, lab.host(f"m{i + 1}", [f"{MEMBERS[i]}/24"]), f"m{i + 1}")
+    return [{"address": a} for a in MEMBERS[:count]]
+
+
+def client(lab: Lab, index: int = 0) -> str:
+    return lab.host(f"c{index}", [f"{CLIENTS[index]}/24"])
+
+
+def test_flows_spread_over_members_by_weight(env: Env, hosts: Lab) -> None:
+    ms = members(hosts)
+    ms[0]["weight"] = 3  # type: ignore[assignment]
+    lb = env.api.create_lb(udp_lb(env.subnet, ms))
+    names = ask(client(hosts), lb["vip_address"], 53, 40)
+    assert Counter(names) == {"m1": 30, "m2": 10}, names
+    assert wait_for(lambda: env.api.status(lb["id"])["operating_status"] == "ONLINE", 10)
+    tree = env.api.status(lb["id"])
+    assert {m["operating_status"] for m in tree["listeners"][0]["pools"][0]["members"]} == \
+        {"NO_MONITOR"}
+    listener_id = tree["listeners"][0]["id"]
+    assert wait_for(lambda: env.api.call("GET", f"{LISTENERS}/{listener_id}/stats")[
+        "stats"]["total_connections"] >= 40, 15), "the flows are not counted"
+    stats = env.api.call("GET", f"{LISTENERS}/{listener_id}/stats")["stats"]
+    assert stats["bytes_in"] >= 40 * 4 and stats["bytes_out"] >= 40 * 2, stats
+
+
+def test_udp_and_tcp_listeners_share_port_53(env: Env, hosts: Lab) -> None:
+    ms = members(hosts)
+    hosts.serve(f"{hosts.tag}-m1", "web", port=8080)  # HTTP next to the UDP echo on m1
+    lb = env.api.create_lb(udp_lb(env.subnet, ms[:1]))
+    tcp = env.api.change(lb["id"], "POST", LISTENERS, {"listener": {
+        "loadbalancer_id": lb["id"], "protocol": "TCP", "protocol_port": 53}})["listener"]
+    env.api.change(lb["id"], "POST", POOLS, {"pool": {
+        "listener_id": tcp["id"], "protocol": "TCP", "lb_algorithm": "ROUND_ROBIN"}})
+    tcp_pool = env.api.call("GET", f"{LISTENERS}/{tcp['id']}")["listener"]["default_pool_id"]
+    env.api.change(lb["id"], "POST", f"{POOLS}/{tcp_pool}/members", {"member": {
+        "address": MEMBERS[0], "protocol_port": 8080}})
+    cl = client(hosts)
+    assert ask(cl, lb["vip_address"], 53, 3) == ["m1"] * 3
+    assert hosts.names(cl, f"http://{lb['vip_address']}:53/", 3) == ["web"] * 3
+    assert len(env.api.status(lb["id"])["listeners"]) == 2
+
+
+def test_source_ip_algorithm_keeps_each_client_on_one_member(env: Env, hosts: Lab) -> None:
+    lb = env.api.create_lb(udp_lb(env.subnet, members(hosts),
+                                  pool={"lb_algorithm": "SOURCE_IP"}))
+    for index in (0, 1):
+        names = ask(client(hosts, index), lb["vip_address"], 53, 8)
+        assert len(set(names)) == 1 and names[0] in ("m1", "m2"), names
+
+
+def test_source_ip_persistence_keeps_a_client_then_expires(env: Env, hosts: Lab) -> None:
+    sp = {"type": "SOURCE_IP", "persistence_timeout": 3}
+    lb = env.api.create_lb(udp_lb(env.subnet, members(hosts), pool={"session_persistence": sp}))
+    vip = lb["vip_address"]
+    first, second = client(hosts, 0), client(hosts, 1)
+    names = ask(first, vip, 53, 10)
+    assert len(set(names)) == 1 and names[0] in ("m1", "m2"), names
+    others = ask(second, vip, 53, 10)
+    assert len(set(others)) == 1, others
+    # A membership change replaces the rules; the persistence entries are carried over.
+    pool_id = env.api.pool_id(lb["id"])
+    other = env.api.members(lb["id"])[MEMBERS[1] if names[0] == "m1" else MEMBERS[0]]["id"]
+    for weight in (2, 1):
+        env.api.change(lb["id"], "PUT", f"{POOLS}/{pool_id}/members/{other}",
+                       {"member": {"weight": weight}})
+        assert ask(first, vip, 53, 4) == names[:4]
+    # Round robin resumes for a client whose entry expired: after the timeout, its next
+    # flows spread again (the first is sticky anew, so look at several fresh clients' worth).
+    time.sleep(4)
+    after = [ask(first, vip, 53, 1)[0]]
+    time.sleep(4)
+    after += ask(first, vip, 53, 1)
+    time.sleep(4)
+    after += ask(first, vip, 53, 1)
+    assert set(after) == {"m1", "m2"}, after
+
+
+def test_a_killed_member_goes_down_and_its_flow_moves(env: Env, hosts: Lab) -> None:
+    ms = members(hosts)
+    lb = env.api.create_lb(udp_lb(env.subnet, ms, monitor=UDP_MONITOR))
+    cl = client(hosts)
+    assert wait_for(lambda: {m["operating_status"] for m in env.api.members(lb["id"]).values()}
+                    == {"ONLINE"}, 15), env.api.members(lb["id"])
+    flow = Session(hosts, cl, lb["vip_address"], 53)
+    served = flow.ask()
+    assert served in ("m1", "m2") and flow.ask() == served  # one flow, one member
+    victim = hosts.procs[0 if served == "m1" else 1]
+    hosts.stop(victim)
+    address = MEMBERS[0 if served == "m1" else 1]
+    assert wait_for(lambda: env.api.members(lb["id"])[address]["operating_status"] == "ERROR",
+                    15), env.api.members(lb["id"])
+    assert env.api.status(lb["id"])["operating_status"] == "DEGRADED"
+    other = "m2" if served == "m1" else "m1"
+    # The same flow (same socket) is answered by the other member at once: its conntrack
+    # entry was deleted when the member went down.
+    assert flow.ask() == other
+    assert set(ask(cl, lb["vip_address"], 53, 6)) == {other}
+
+
+def test_admin_state_down_member_and_listener(env: Env, hosts: Lab) -> None:
+    lb = env.api.create_lb(udp_lb(env.subnet, members(hosts)))
+    cl = client(hosts)
+    pool_id = env.api.pool_id(lb["id"])
+    m1 = env.api.members(lb["id"])[MEMBERS[0]]["id"]
+    env.api.change(lb["id"], "PUT", f"{POOLS}/{pool_id}/members/{m1}",
+                   {"member": {"admin_state_up": False}})
+    assert set(ask(cl, lb["vip_address"], 53, 6)) == {"m2"}
+    assert wait_for(lambda: env.api.members(lb["id"])[MEMBERS[0]]["operating_status"]
+                    == "OFFLINE", 10)
+    listener_id = env.api.listener_id(lb["id"])
+    env.api.change(lb["id"], "PUT", f"{LISTENERS}/{listener_id}",
+                   {"listener": {"admin_state_up": False}})
+    assert ask(cl, lb["vip_address"], 53, 2, timeout=0.5) == ["error", "error"]
+
+
+def test_ipv6_vip_and_members(env: Env, hosts: Lab) -> None:
+    network_id = env.api.call("GET", f"{NET}/subnets/{env.subnet}")["subnet"]["network_id"]
+    subnet = env.api.subnet(network_id, "fd00:202::/64", gateway_ip=None,
+                            allocation_pools=[{"start": "fd00:202::100",
+                                               "end": "fd00:202::199"}])
+    for i, address in enumerate(V6_MEMBERS):
+        echo(hosts, hosts.host(f"v{i + 1}", [f"{address}/64"]), f"v{i + 1}")
+    lb = env.api.create_lb(udp_lb(subnet["id"], [{"address": a} for a in V6_MEMBERS],
+                                  monitor={**UDP_MONITOR, "type": "UDP-CONNECT"}))
+    cl = hosts.host("c6", [f"{V6_CLIENT}/64"])
+    assert wait_for(lambda: ask(cl, lb["vip_address"], 53, 1)[0] != "error", 10)
+    assert Counter(ask(cl, lb["vip_address"], 53, 10)) == {"v1": 5, "v2": 5}
+    assert wait_for(lambda: {m["operating_status"] for m in env.api.members(lb["id"]).values()}
+                    == {"ONLINE"}, 15), env.api.members(lb["id"])
+
+
+def test_allowed_cidrs_and_connection_limit(env: Env, hosts: Lab) -> None:
+    lb = env.api.create_lb(udp_lb(env.subnet, members(hosts, 1)))
+    inside, outside = client(hosts, 0), client(hosts, 1)
+    listener_id = env.api.listener_id(lb["id"])
+    env.api.change(lb["id"], "PUT", f"{LISTENERS}/{listener_id}", {"listener": {
+        "allowed_cidrs": [f"{CLIENTS[0]}/32"], "connection_limit": 2}})
+    vip = lb["vip_address"]
+    assert ask(outside, vip, 53, 2, timeout=0.5) == ["error", "error"]
+    flows = [Session(hosts, inside, vip, 53, timeout=0.5) for _ in range(3)]
+    assert [flows[0].ask(), flows[1].ask()] == ["m1", "m1"]
+    assert flows[2].ask() == "error"  # a third flow while two are live
+    assert [flows[0].ask(), flows[1].ask()] == ["m1", "m1"]  # the live ones carry on
