@@ -8,6 +8,7 @@ import ipaddress
 from nslb.model.bundle import Bundle, HostFacts, Manifest, NetworkPort
 from nslb.model.resources import VRRP_PRIORITY, Amphora
 from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
+from nslb.render.handover import render_handover
 from nslb.render.haproxy import render_haproxy
 from nslb.render.keepalived import render_keepalived
 from nslb.render.views import rendered_listeners, rendered_pools
@@ -33,6 +34,7 @@ def build_bundle(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFa
         if not own:
             raise InconsistentSnapshot(f"amphora {amphora.id} has no VRRP port yet")
         files["keepalived.conf"] = render_keepalived(snapshot, amphora, facts)
+        files["handover.nft"] = render_handover(snapshot.vip.address)
         vip = f"{snapshot.vip.address}/{_prefix(snapshot.vip)}"
         ports = tuple(_port(a, with_gateway=i == 0, floating=(vip,) if i == 0 else ())
                       for i, a in enumerate(own))
