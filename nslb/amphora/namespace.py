@@ -50,7 +50,7 @@ from nslb.netns.sysctl import (
     raise_host_limits,
     set_in_namespace,
 )
-from nslb.render.handover import handover_address
+from nslb.render.handover import HOLD, handover_address
 from nslb.render.haproxy import amphora_dir
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,17 @@ class NamespaceDriver:
             for cache in (self._digests, self._starts, self._handles, self._masters):
                 cache.pop(amphora_id, None)
 
+    def _gate(self, namespace: str, rules: str | None) -> None:
+        """Load the VIP's gate (nslb.render.handover) of a pair member: a new connection
+        no haproxy listener takes is dropped, so its client retries instead of failing.
+        Without it the amphora still serves, so a refusal is logged, not raised."""
+        if rules is None:
+            return
+        try:
+            load_rules(namespace, rules)
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.warning("%s: the VIP's gate was not loaded: %s", namespace, exc)
+
     def _drain(self, amphora_id: str) -> None:
         """Before a pair member gives its VIP away: hold new connections back (their SYNs
         are dropped, so clients send them again, to the peer by then) and wait, at most
@@ -161,7 +172,7 @@ class NamespaceDriver:
         if vip is None or not netns.namespace_exists(namespace):
             return
         try:
-            load_rules(namespace, rules)
+            load_rules(namespace, rules + HOLD)
         except (OSError, subprocess.SubprocessError) as exc:
             log.warning("amphora %s: could not hold new connections back before its "
                         "hand-over: %s", amphora_id, exc)
@@ -268,6 +279,7 @@ class NamespaceDriver:
             return digest
         self._evict_orphan(proc, keepalived)
         self._plumb(namespace, plans)
+        self._gate(namespace, bundle.files.get(HANDOVER))
         running = proc.master_pid() is not None and bool(proc.current_workers())
         if running and (not pair or keepalived.pid() is not None) and \
                 _confirmed(proc) == digest:
