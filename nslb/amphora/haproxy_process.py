@@ -196,12 +196,11 @@ class HaproxyProcess:
             time.sleep(POLL)
         raise RuntimeError("no new haproxy worker appeared after reload")
 
-    def stop(self, timeout: float = 3.0, drain: bool = False) -> None:
-        """Stop master and workers: SIGTERM (or, with `drain`, SIGUSR1: stop listening and
-        finish the connections in flight), then SIGKILL what is left after `timeout`."""
+    def stop(self, timeout: float = 3.0) -> None:
+        """Stop master and workers: SIGTERM, then SIGKILL what is left after `timeout`."""
         pids = self.all_pids()
         for pid in pids:
-            _signal(pid, signal.SIGUSR1 if drain else signal.SIGTERM)
+            _signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and any(_alive(p) for p in pids):
             time.sleep(POLL)

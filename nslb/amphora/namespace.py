@@ -22,7 +22,9 @@ import pwd
 import resource
 import shutil
 import socket
+import subprocess
 import threading
+import time
 from pathlib import Path
 
 from nslb import netns
@@ -39,10 +41,11 @@ from nslb.amphora.keepalived_process import KeepalivedProcess
 from nslb.amphora.udp_process import UdpAgentProcess
 from nslb.metrics.registry import Metrics
 from nslb.model.bundle import Bundle, HostFacts, NetworkPort
-from nslb.netns import verify
+from nslb.netns import connections, verify
 from nslb.netns.bridges import BridgeRegistry, prune_bridges
 from nslb.netns.inspect import Netlink
 from nslb.netns.names import port_key
+from nslb.netns.router import load_rules
 from nslb.netns.sysctl import (
     NAMESPACE_SYSCTLS,
     PAIR_SYSCTLS,
@@ -50,6 +53,7 @@ from nslb.netns.sysctl import (
     set_in_namespace,
 )
 from nslb.render.bundle import UDP_RULES, UDP_VIEW
+from nslb.render.handover import HOLD, handover_address
 from nslb.render.haproxy import amphora_dir
 from nslb.render.udp import view_hash
 
@@ -58,14 +62,18 @@ log = logging.getLogger(__name__)
 # sun_path is 108 bytes and haproxy keeps a little for itself: "<state>/amp/<uuid>/master.sock"
 MAX_SOCKET_PATH = 97
 CONFIRMED = "applied.json"
-# How long a deleted pair member's haproxy may finish the requests in flight after its VIP
-# moved to the peer (a failover replacing it), before it is killed.
-DRAIN_SECONDS = 5.0
 # An amphora serving UDP forwards the flows its nftables rules DNAT to members (only those:
 # the table's forward chain drops everything else).
 UDP_SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1"}
 # How long an apply waits for the UDP agent to serve a new view.
 UDP_AGENT_WAIT = 10.0
+# How long a pair member on its way out (failover) keeps its VIP for the connections it
+# still serves, new ones held back (nslb.render.handover), before it hands the VIP over
+# anyway. A held-back client sends its SYN again after 1 s and 3 s: this plus the VRRP
+# takeover stays well within that, so no held-back client gives up.
+DRAIN_SECONDS = 2.0
+DRAIN_POLL = 0.01
+HANDOVER = "handover.nft"
 
 
 def port_plan(port: NetworkPort, bridge: str) -> netns.PortPlan:
@@ -141,11 +149,11 @@ class NamespaceDriver:
     def delete(self, amphora_id: str) -> None:
         with self._lock(amphora_id):
             keepalived = self._keepalived(amphora_id)
-            pair = keepalived.config.exists()
-            keepalived.stop()  # a pair member hands the VIP to its peer first...
+            if keepalived.pid() is not None:
+                self._drain(amphora_id)  # a pair member finishes what it serves...
+            keepalived.stop()  # ...then hands the VIP to its peer
             self._udp_agent(amphora_id).stop()
-            proc = self._process(amphora_id)
-            proc.stop(timeout=DRAIN_SECONDS, drain=pair)  # ...then finishes what it serves
+            self._process(amphora_id).stop()
             namespace = netns.namespace_name(amphora_id)
             for key in netns.plugged_port_prefixes(namespace):
                 netns.unplug(namespace, key)
@@ -156,6 +164,52 @@ class NamespaceDriver:
             for cache in (self._digests, self._starts, self._handles, self._masters,
                           self._udp_agents):
                 cache.pop(amphora_id, None)
+
+    def _gate(self, namespace: str, rules: str | None) -> None:
+        """Load the VIP's gate (nslb.render.handover) of a pair member: a new connection
+        no haproxy listener takes is dropped, so its client retries instead of failing.
+        Without it the amphora still serves, so a refusal is logged, not raised."""
+        if rules is None:
+            return
+        try:
+            load_rules(namespace, rules)
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.warning("%s: the VIP's gate was not loaded: %s", namespace, exc)
+
+    def _drain(self, amphora_id: str) -> None:
+        """Before a pair member gives its VIP away: hold new connections back (their SYNs
+        are dropped, so clients send them again, to the peer by then) and wait, at most
+        DRAIN_SECONDS, until the connections in flight are done. A connection still open
+        when the VIP moves breaks (nslb.render.handover says why)."""
+        directory = amphora_dir(self.state_dir, amphora_id)
+        namespace = netns.namespace_name(amphora_id)
+        try:
+            rules = (directory / HANDOVER).read_text()
+        except OSError:
+            return  # an amphora applied by an older nslb: nothing to hold back with
+        vip = handover_address(rules)
+        if vip is None or not netns.namespace_exists(namespace):
+            return
+        try:
+            load_rules(namespace, rules + HOLD)
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.warning("amphora %s: could not hold new connections back before its "
+                        "hand-over: %s", amphora_id, exc)
+            return
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while True:
+            try:
+                left = connections.in_flight(namespace, (vip,))
+            except OSError as exc:
+                log.warning("amphora %s: cannot count its connections: %s", amphora_id, exc)
+                return
+            if left == 0:
+                return
+            if time.monotonic() > deadline:
+                log.warning("amphora %s: %d connections still open after %.0f s; handing "
+                            "the VIP over anyway", amphora_id, left, DRAIN_SECONDS)
+                return
+            time.sleep(DRAIN_POLL)
 
     def observe(self, amphora_id: str) -> Observation:
         """What the health loop asks of every amphora every second, so one `show stat`
@@ -267,6 +321,7 @@ class NamespaceDriver:
             return digest
         self._evict_orphan(proc, keepalived)
         self._plumb(namespace, plans)
+        self._gate(namespace, bundle.files.get(HANDOVER))
         running = proc.master_pid() is not None and bool(proc.current_workers())
         if running and (not pair or keepalived.pid() is not None) and \
                 _confirmed(proc) == digest and self._udp_converged(bundle):
@@ -305,6 +360,7 @@ class NamespaceDriver:
         tls_files.prune(proc.dir, tls)
         self._udp(bundle)
         self._vrrp(keepalived, bundle.files.get("keepalived.conf"), bundle.ports)
+        _keep_file(proc.dir / HANDOVER, bundle.files.get(HANDOVER))
         _confirm(proc, bundle, digest)
         return digest
 
@@ -566,6 +622,14 @@ def _confirm(proc: HaproxyProcess, bundle: Bundle, digest: str) -> None:
     """Written last, only after haproxy took the bundle."""
     _write_atomically(proc.dir / CONFIRMED, json.dumps(
         {"hash": digest, "generation": bundle.generation}))
+
+
+def _keep_file(path: Path, text: str | None) -> None:
+    """Write `text` at `path` when it differs; remove the file when there is no text."""
+    if text is None:
+        path.unlink(missing_ok=True)
+    elif _read_config(path) != text:
+        _write_atomically(path, text)
 
 
 def _write_atomically(path: Path, text: str) -> None:

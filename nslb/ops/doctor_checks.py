@@ -127,7 +127,10 @@ def nftables(r: Readings) -> list[Finding]:
     if r.nft_version is None:
         return [Finding("nft", WARNING, "nft is not installed",
                         "floating IPs are NATed to their VIPs with nftables rules in a router "
-                        "namespace; without nft they stay DOWN", "apt-get install nftables")]
+                        "namespace; without nft they stay DOWN, and an ACTIVE_STANDBY VIP has "
+                        "no gate (new connections are refused while a dead haproxy's amphora "
+                        "holds it, and a failover breaks the requests in flight)",
+                        "apt-get install nftables")]
     return [Finding("nft", OK, f"nft {'.'.join(map(str, version)) if version else 'found'}")]
 
 

@@ -8,6 +8,7 @@ import ipaddress
 from nslb.model.bundle import Bundle, HostFacts, Manifest, NetworkPort
 from nslb.model.resources import VRRP_PRIORITY, Amphora
 from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
+from nslb.render.handover import render_handover
 from nslb.render.haproxy import render_files
 from nslb.render.keepalived import render_keepalived
 from nslb.render.udp import build_view as build_udp_view
@@ -45,6 +46,7 @@ def build_bundle(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFa
             raise InconsistentSnapshot(f"amphora {amphora.id} has no VRRP port yet")
         files["keepalived.conf"] = render_keepalived(snapshot, amphora, facts,
                                                      udp=udp is not None)
+        files["handover.nft"] = render_handover(snapshot.vip.address)
         vip = f"{snapshot.vip.address}/{_prefix(snapshot.vip)}"
         ports = tuple(_port(a, with_gateway=i == 0, floating=(vip,) if i == 0 else ())
                       for i, a in enumerate(own))

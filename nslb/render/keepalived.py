@@ -5,7 +5,11 @@ addresses (`vrrp_ip`), only from the listed peer (`check_unicast_src`), VRRPv3 s
 can be sub-second (a takeover in well under a second), `nopreempt` and no `state` line so a
 returning amphora never takes the VIP back. VRRPv3 has no authentication header (RFC 5798
 dropped it); `check_unicast_src` plus unicast to a fixed peer is what keeps strangers out.
-A check script gives the VIP up when haproxy stops answering on its sockets. Every value
+`higher_prio_send_advert`: should both amphorae ever be MASTER at once (a failover's two
+new amphorae both hear the old holder resign), the one that yields sends an advert first,
+which makes the winner send its GARPs again; else clients could keep the loser's MAC for
+the VIP, where nothing answers. A check script gives the VIP up when haproxy stops
+answering on its sockets. Every value
 passes nslb.render.values, as in haproxy.cfg; keepalived runs as root, so this matters.
 """
 

@@ -66,6 +66,9 @@ def test_an_active_standby_lb_gets_a_pair_with_their_own_vrrp_ports(
         assert [p.port_id for p in bundle.ports] == [amphora.vrrp_port_id]
         assert bundle.ports[0].addresses == (f"{amphora.vrrp_ip}/24",)
         assert "localpeer" in bundle.files["haproxy.cfg"]
+        # the VIP's gate the amphora loads (render/handover.py)
+        assert f"ip daddr {lb['vip_address']} tcp flags syn / syn,ack jump gate" in \
+            bundle.files["handover.nft"]
     with db.read() as session:
         row = session.get(LoadBalancer, lb["id"])
         assert row is not None and row.provisioning_status == "ACTIVE"

@@ -131,11 +131,14 @@ class Lab:
         """Backend names that answered `count` fresh requests ("error" for failures)."""
         return [str(r.get("name", "error")) for r in self.probe(ns, url, count)]
 
-    def start_loop(self, ns: str, url: str, stopfile: Path,
-                   limit: int | None = None, keepalive: bool = False) -> subprocess.Popen[str]:
+    def start_loop(self, ns: str, url: str, stopfile: Path, limit: int | None = None,
+                   keepalive: bool = False,
+                   timeout: float | None = None) -> subprocess.Popen[str]:
         """A client loop in `ns` until `stopfile` appears (new connection per request, or
-        one kept-alive connection)."""
+        one kept-alive connection); each request waits `timeout` s (default 2)."""
         extra = [str(limit)] if limit is not None else []
+        if timeout is not None:
+            extra = [extra[0] if extra else "-", str(timeout)]
         mode = "--loop-keepalive" if keepalive else "--loop"
         proc = subprocess.Popen(
             ["ip", "netns", "exec", ns, sys.executable, str(HERE / "http_probe.py"), mode,

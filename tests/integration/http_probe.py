@@ -1,8 +1,10 @@
 """HTTP client for integration tests, run inside a client namespace; prints JSON results.
 
     python http_probe.py [OPTIONS] URL COUNT [TIMEOUT]  -> list of {"name", "headers"} or {"error"}
-    python http_probe.py --loop URL STOPFILE [MAX]      -> {"ok": n, "errors": [...]} until
-                                                           STOPFILE (or MAX requests)
+    python http_probe.py --loop URL STOPFILE [MAX [TIMEOUT]] -> {"ok": n, "errors": [...]}
+                                                           until STOPFILE (or MAX requests,
+                                                           "-" for no limit); each request
+                                                           waits TIMEOUT s (default 2)
     python http_probe.py --loop-keepalive URL STOPFILE  -> the same over one kept-alive
                                                            connection (a new one after an error)
 Otherwise each request uses a new connection, as a fresh client would. OPTIONS:
@@ -44,14 +46,15 @@ def fetch(url: str, timeout: float, headers: dict[str, str] | None = None) -> di
         conn.close()
 
 
-def loop(url: str, stopfile: str, limit: int | None = None) -> dict[str, object]:
+def loop(url: str, stopfile: str, limit: int | None = None,
+         timeout: float = 2.0) -> dict[str, object]:
     ok = 0
     errors: list[object] = []
     deadline = time.monotonic() + MAX_LOOP_SECONDS
     while not os.path.exists(stopfile) and time.monotonic() < deadline:
         if limit is not None and ok + len(errors) >= limit:
             break
-        result = fetch(url, 2.0)
+        result = fetch(url, timeout)
         if "error" in result:
             errors.append(result["error"])
         else:
@@ -113,8 +116,9 @@ def main() -> None:
         print(json.dumps(keepalive_loop(args[1], args[2])))
         return
     if args[0] == "--loop":
-        limit = int(args[3]) if len(args) > 3 else None
-        print(json.dumps(loop(args[1], args[2], limit)))
+        limit = int(args[3]) if len(args) > 3 and args[3] != "-" else None
+        timeout = float(args[4]) if len(args) > 4 else 2.0
+        print(json.dumps(loop(args[1], args[2], limit, timeout)))
         return
     headers: dict[str, str] = {}
     keep_cookies = False
