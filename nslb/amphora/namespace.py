@@ -336,9 +336,9 @@ class NamespaceDriver:
         candidate = proc.dir / "haproxy.cfg.new"
         _write_atomically(candidate, text)
         serving = _read_config(proc.lkg) if running else None
-        if serving == text and _read_config(proc.config) == text:
-            # haproxy serves this very config: only other files changed (UDP rules,
-            # keepalived.conf), so there is nothing to check or reload.
+        if serving == text and _read_config(proc.config) == text and not rotated:
+            # haproxy serves this very config and its TLS files: only other files changed
+            # (UDP rules, keepalived.conf), so there is nothing to check or reload.
             candidate.unlink(missing_ok=True)
         elif serving is not None:
             # `haproxy -c` first: a config that cannot load must never replace a serving one.
