@@ -48,7 +48,11 @@ run: setup ## start nslb (API, worker, identity) on 127.0.0.1:9876; state in /va
 
 test: setup ansible ## run the whole suite: lint, unit, functional, contract, integration (root)
 	$(MAKE) lint
+ifeq ($(strip $(ARGS)),)
+	tests/run_lanes.sh $(BIN)
+else
 	$(BIN)/pytest -q -ra $(ARGS)
+endif
 
 test-fast: setup ## unit + functional only
 	$(BIN)/pytest -q -ra tests/unit tests/functional $(ARGS)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from nslb.amphora import runtime_api
 from nslb.amphora.base import MEMBER_COLUMNS, ListenerCounters, Traffic
+from nslb.netns.namespaces import run_in
 
 HAPROXY = "/usr/sbin/haproxy"
 # The `show stat` columns the health loop reads; all of them come before the first column
@@ -161,7 +162,7 @@ class HaproxyProcess:
         """Start the master in the namespace and wait until a worker serves the stats socket."""
         for stale in (self.master_sock, self.stats_sock):
             stale.unlink(missing_ok=True)
-        cmd = ["ip", "netns", "exec", self.namespace, *self.as_user(), self.haproxy, "-W", "-D",
+        cmd = [*run_in(self.namespace), *self.as_user(), self.haproxy, "-W", "-D",
                "-S", f"{self.master_sock},mode,600", "-p", str(self.pidfile),
                "-f", str(self.config)]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False,

@@ -124,6 +124,8 @@ class NamespaceDriver:
         self._udp_agents: dict[str, UdpAgentProcess] = {}
         # amphora id -> (its haproxy master, its keepalived or 0), as last found
         self._masters: dict[str, tuple[int, int]] = {}
+        # amphora id -> (identity of its applied.json, the hash in it)
+        self._confirmations: dict[str, tuple[tuple[int, int, int], str | None]] = {}
         self._netlink: Netlink | None = None
         scripts.install(self.state_dir)
         layout.adopt_legacy_layout(self.state_dir)
@@ -162,7 +164,7 @@ class NamespaceDriver:
             layout.remove_legacy_link(self.state_dir, amphora_id)
             prune_bridges(self.bridges)
             for cache in (self._digests, self._starts, self._handles, self._masters,
-                          self._udp_agents):
+                          self._udp_agents, self._confirmations):
                 cache.pop(amphora_id, None)
 
     def _gate(self, namespace: str, rules: str | None) -> None:
@@ -259,24 +261,34 @@ class NamespaceDriver:
             namespace = os.stat(f"/run/netns/{proc.namespace}").st_ino
         except OSError:
             return None
+        # An amphora whose last bundle has no keepalived (STANDALONE) has no VRRP files to
+        # look at: two failing stat() calls and an exception saved per amphora and round.
+        single = self._single(amphora_id)
         known = self._masters.get(amphora_id)
         if known is None or not all(os.path.exists(f"/proc/{pid}") for pid in known if pid) \
-                or (not known[1] and keepalived.pidfile.exists()):
+                or (not single and not known[1] and keepalived.pidfile.exists()):
             master = proc.master_pid()
             if master is None:
                 return None
-            known = (master, keepalived.pid() or 0)
+            known = (master, 0 if single else keepalived.pid() or 0)
             self._masters[amphora_id] = known
-        try:  # keepalived's notify script rewrites the file on every VRRP transition
-            vrrp: object = keepalived.statefile.stat().st_mtime_ns
-        except OSError:
-            vrrp = None
         agent = self._udp_agent(amphora_id)
         try:  # the UDP agent rewrites its status file when a status changes
             udp: object = agent.statusfile.stat().st_mtime_ns
         except OSError:
             udp = None
+        if single:
+            return namespace, known, None, udp
+        try:  # keepalived's notify script rewrites the file on every VRRP transition
+            vrrp: object = keepalived.statefile.stat().st_mtime_ns
+        except OSError:
+            vrrp = None
         return namespace, known, vrrp, udp
+
+    def _single(self, amphora_id: str) -> bool:
+        """The amphora's last applied bundle runs no keepalived (unknown: False)."""
+        known = self._digests.get(amphora_id)
+        return known is not None and "keepalived.conf" not in known[0].files
 
     def _started(self, amphora_id: str, proc: HaproxyProcess,
                  counters: dict[str, ListenerCounters]) -> float:
@@ -377,7 +389,7 @@ class NamespaceDriver:
         """The cheap check of a converged resync: the amphora confirmed this bundle, its
         haproxy (and keepalived) run with a worker in its namespace, and its ports look
         as planned from the host. False sends apply down the full path, which repairs."""
-        if _confirmed(proc) != digest:
+        if self._confirmed(proc) != digest:
             return False
         master = proc.master_pid()
         if master is None or not proc.in_namespace(master) or not proc.has_workers(master):
@@ -392,6 +404,22 @@ class NamespaceDriver:
             log.warning("amphora %s: %s; repairing", proc.dir.name, "; ".join(problems[:4]))
             return False
         return True
+
+    def _confirmed(self, proc: HaproxyProcess) -> str | None:
+        """_confirmed(proc), read again only when the file changed (one stat() instead of
+        reading and parsing it at every converged resync; _confirm replaces the file, so
+        its inode changes with every confirmation)."""
+        try:
+            st = os.stat(proc.dir / CONFIRMED)
+        except OSError:
+            return None
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        known = self._confirmations.get(proc.dir.name)
+        if known is not None and known[0] == key:
+            return known[1]
+        digest = _confirmed(proc)
+        self._confirmations[proc.dir.name] = (key, digest)
+        return digest
 
     def _host_netlink(self) -> Netlink:
         if self._netlink is None:

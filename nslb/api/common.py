@@ -54,9 +54,12 @@ def find(session: Session, cls: type, ident: str, ctx: Context,
 
 
 def list_response(request: Request, cls: type, collection: str, render: Render,
-                  fixed: dict[str, Any] | None = None, key: str = "id") -> Response:
+                  fixed: dict[str, Any] | None = None, key: str = "id",
+                  plain: bool = False) -> Response:
     """Filter, sort, paginate, render and wrap a collection the Octavia way. `key` is the
-    attribute a page marker names (quotas have no id: their project_id)."""
+    attribute a page marker names (quotas have no id: their project_id). `plain`: `render`
+    only reads the mapped attributes, so it is given plain rows, not ORM objects
+    (db/query.run_list)."""
     q = listing.parse_list(request)
     ctx = context(request)
     scope = dict(fixed or {})
@@ -64,7 +67,7 @@ def list_response(request: Request, cls: type, collection: str, render: Render,
         scope["project_id"] = ctx.scope()
     with db(request).read() as session:
         try:
-            rows = run_list(session, cls, q, scope=scope)
+            rows = run_list(session, cls, q, scope=scope, plain=plain)
         except QueryError as exc:
             raise BadRequest(str(exc)) from None
         items = render(session, rows)
@@ -84,10 +87,11 @@ def show_response(request: Request, root: str, item: dict[str, Any]) -> Response
 
 def read_endpoints(cls: type, collection: str, root: str,
                    render: Render) -> tuple[Handler, Handler]:
-    """GET on the collection and GET on one object of a top-level resource."""
+    """GET on the collection and GET on one object of a top-level resource. `render` reads
+    attributes only (api/views.py), so the collection is rendered from plain rows."""
 
     async def list_all(request: Request) -> Response:
-        return list_response(request, cls, collection, render)
+        return list_response(request, cls, collection, render, plain=True)
 
     async def show(request: Request) -> Response:
         with db(request).read() as session:

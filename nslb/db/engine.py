@@ -36,6 +36,9 @@ class Database:
         if self.is_sqlite:
             _install_sqlite_hooks(self.engine)
         self._write_lock = threading.RLock() if self.is_sqlite else None
+        # Write transactions committed through this object (see `writes`).
+        self._writes_done = 0
+        self._count_lock = threading.Lock()
         self._reads = sessionmaker(self.engine, expire_on_commit=False)
         self._writes = sessionmaker(
             self.engine.execution_options(nslb_write=True), expire_on_commit=False
@@ -57,8 +60,18 @@ class Database:
             with self._writes() as session, session.begin():
                 yield session
         finally:
+            with self._count_lock:  # after the commit (or rollback): see `writes`
+                self._writes_done += 1
             if lock is not None:
                 lock.release()
+
+    @property
+    def writes(self) -> int:
+        """How many write transactions this process has ended. A loop that reads the same
+        rows every second reads this first and keeps its last answer while it is unchanged
+        (and it re-reads at least every few seconds anyway, for writers in other
+        processes): an idle host then runs no query at all."""
+        return self._writes_done
 
     def dispose(self) -> None:
         self.engine.dispose()

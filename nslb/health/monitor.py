@@ -40,6 +40,7 @@ from nslb.db import amphorae, stats
 from nslb.db.engine import Database
 from nslb.db.tables import amphora, listener_statistics, load_balancer, table_of
 from nslb.db.tree import CHUNK, Tree, load_trees
+from nslb.db.unchanged import UnlessWritten
 from nslb.events import catalog, outbox
 from nslb.health import autofailover
 from nslb.health.autofailover import AutoFailover
@@ -151,6 +152,8 @@ class HealthMonitor:
         self.live = LiveBoard()
         self._unhealthy_since: dict[str, float] = {}
         self._known: dict[str, _Known] = {}
+        self._listing: UnlessWritten[tuple[dict[str, list[str]], dict[str, Key]]] = \
+            UnlessWritten(db)
         self._stored_counters: dict[str, tuple[dict[str, int], float]] | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._durations: list[float] = []
@@ -232,7 +235,11 @@ class HealthMonitor:
         return report
 
     def _read(self, report: Round) -> tuple[dict[str, list[str]], dict[str, Key]]:
-        """The amphorae to observe per LB, each LB's key, and fresh trees where needed."""
+        """The amphorae to observe per LB, each LB's key, and fresh trees where needed:
+        the last answer while nothing was written (db/unchanged.py)."""
+        return self._listing.get(lambda: self._read_now(report))
+
+    def _read_now(self, report: Round) -> tuple[dict[str, list[str]], dict[str, Key]]:
         with self.db.read() as session:
             rows = session.execute(
                 select(amphora.c.loadbalancer_id, amphora.c.id, load_balancer.c.generation,

@@ -23,6 +23,14 @@ NETNS_DIR = "/run/netns"
 NETLINK_ROUTE = 0
 
 
+def run_in(name: str) -> list[str]:
+    """The argv prefix that runs a command in the namespace's network stack. nsenter enters
+    the network namespace only; `ip netns exec` also unshares the mount namespace (to
+    remount /sys), which copies every mount of the host, and each namespace is one: 41 ms a
+    call with 600 amphorae on the host, 13 ms with nsenter."""
+    return ["nsenter", f"--net={NETNS_DIR}/{name}", "--"]
+
+
 def namespace_exists(name: str) -> bool:
     return os.path.exists(os.path.join(NETNS_DIR, name))
 

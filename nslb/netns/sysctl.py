@@ -22,6 +22,8 @@ import logging
 import subprocess
 from pathlib import Path
 
+from nslb.netns.namespaces import run_in
+
 log = logging.getLogger(__name__)
 NEIGH = {"gc_thresh1": 4096, "gc_thresh2": 16384, "gc_thresh3": 32768}
 FAMILIES = ("ipv4", "ipv6")
@@ -90,7 +92,7 @@ def set_in_namespace(namespace: str, settings: dict[str, str] | None = None) -> 
     is written from inside it). Raises OSError when the kernel refuses."""
     wanted = NAMESPACE_SYSCTLS if settings is None else settings
     args = [f"{key}={value}" for key, value in wanted.items()]
-    result = subprocess.run(["ip", "netns", "exec", namespace, "sysctl", "-q", "-w", *args],
+    result = subprocess.run([*run_in(namespace), "sysctl", "-q", "-w", *args],
                             capture_output=True, text=True, timeout=10, check=False)
     if result.returncode != 0:
         raise OSError(f"sysctl in {namespace} failed: {result.stderr.strip()}")

@@ -37,6 +37,7 @@ from nslb.amphora.base import AmphoraDriver, ApplyError, ConfigRejected
 from nslb.db import amphorae, snapshots
 from nslb.db.engine import Database
 from nslb.db.tables import health_monitor, listener, load_balancer, member, network, pool, subnet
+from nslb.db.unchanged import UnlessWritten
 from nslb.metrics.registry import Metrics
 from nslb.model.bundle import Bundle
 from nslb.model.enums import AmphoraStatus
@@ -135,6 +136,8 @@ class Worker:
         # The last settled apply of each LB (only its own jobs write its entry).
         self._converged: dict[str, Converged] = {}
         self._registry: tuple[Any, ...] = ()
+        self._states: UnlessWritten[tuple[list[LbState], tuple[Any, ...]]] = \
+            UnlessWritten(db)
         # The resync lane: LBs due for a periodic resync; `_urgent`: resyncs asked for by
         # resync() (the health loop), which go to the pool; `_deferred`: LBs the planner
         # skipped while a job for them ran.
@@ -198,6 +201,12 @@ class Worker:
     # --- planning ----------------------------------------------------------------------
 
     def states(self) -> list[LbState]:
+        """Every LB's state (and the registry's version); the last answer while nothing
+        was written (db/unchanged.py): the planner asks every second."""
+        states, self._registry = self._states.get(self._read_states)
+        return states
+
+    def _read_states(self) -> tuple[list[LbState], tuple[Any, ...]]:
         with self.db.read() as session:
             pending: set[str] = set()
             for table in (listener, pool, member, health_monitor):
@@ -209,8 +218,7 @@ class Worker:
                 load_balancer.c.generation, load_balancer.c.applied_generation))
             states = [LbState(r.id, r.provisioning_status, r.generation, r.applied_generation,
                               r.id in pending) for r in rows]
-            self._registry = registry_version(session)
-        return states
+            return states, registry_version(session)
 
     def plan(self, fast_forward: bool = False) -> list[tuple[LbState, Action]]:
         """What every LB needs now. `fast_forward` treats pending backoffs as elapsed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from octavia_helpers import API, LB_URL, create_lb, fault, vip_subnet
+from octavia_helpers import API, LB_URL, active_tree, create_lb, fault, vip_subnet
 from starlette.testclient import TestClient
 
 from nslb.worker.loop import Worker
@@ -159,3 +159,22 @@ def test_empty_collections(client: TestClient, collection: str) -> None:
     resp = client.get(f"{API}/{collection}")
     assert resp.status_code == 200
     assert resp.json() == {collection: [], f"{collection}_links": []}
+
+
+@pytest.mark.parametrize("collection,root,key", [
+    ("loadbalancers", "loadbalancer", "lb"), ("listeners", "listener", "listener"),
+    ("pools", "pool", "pool"), ("healthmonitors", "healthmonitor", "hm")])
+def test_a_listed_object_is_the_object_shown(client: TestClient, worker: Worker,
+                                              collection: str, root: str, key: str) -> None:
+    """Lists render from plain rows (db/query.run_list(plain=True)), shows from ORM
+    objects: both must give the same JSON, tags, timestamps and child ids included."""
+    ids = active_tree(client, worker)
+    client.put(f"{LB_URL}/{ids['lb']}", json={"loadbalancer": {"tags": ["x", "y"]}})
+    worker.drain()
+    listed = client.get(f"{API}/{collection}").json()[collection]
+    item = next(i for i in listed if i["id"] == ids[key])
+    shown = client.get(f"{API}/{collection}/{ids[key]}").json()[root]
+    assert item == shown
+    if key == "lb":
+        assert item["tags"] == ["x", "y"] and item["listeners"] and item["pools"]
+        assert item["updated_at"] is not None

@@ -14,6 +14,7 @@ from nslb.worker.decide import (
     after_failure,
     decide,
     orphans,
+    resync_pace,
 )
 
 RESYNC = 10.0
@@ -136,3 +137,14 @@ def test_give_up_keeps_a_backoff_in_case_settling_fails_too() -> None:
 
 def test_orphans_are_data_plane_without_a_row() -> None:
     assert orphans({"a", "b", "c"}, {"b", "d"}) == {"a", "c"}
+
+
+def test_resync_pace_spreads_a_small_host_over_the_interval() -> None:
+    assert resync_pace(0, RESYNC) == 0.0
+    assert resync_pace(100, RESYNC) == pytest.approx(0.08)  # 100 LBs in 8 of the 10 s
+
+
+def test_resync_pace_caps_the_checks_per_second_on_a_big_host() -> None:
+    # 1,000 LBs would be 125 checks a second; at most 40, so each LB every 25 s
+    assert resync_pace(1000, RESYNC) == pytest.approx(1 / 40)
+    assert 1000 * resync_pace(1000, RESYNC) == pytest.approx(25.0)
