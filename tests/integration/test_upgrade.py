@@ -24,7 +24,7 @@ from nslb.api.app import create_app
 from nslb.config import Settings
 from nslb.db import snapshots
 from nslb.db.engine import Database
-from nslb.db.migrate import alembic_config, upgrade
+from nslb.db.migrate import downgrade, upgrade
 from nslb.db.tables import amphora as amphora_table
 from nslb.model.resources import Amphora, LoadBalancer
 from nslb.netns import ensure_namespace, namespace_name, plug
@@ -90,12 +90,7 @@ def _legacy_state(state: Path, lab: Lab) -> str:
 
 
 def _downgrade_to_0003(db: Database) -> None:
-    from alembic import command
-
-    cfg = alembic_config(db.url)
-    with db.engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.downgrade(cfg, "0003")
+    downgrade(db, "0003")
 
 
 def _master(state: Path, lb_id: str) -> int:
