@@ -282,15 +282,17 @@ def url(address: str, path: str = "/") -> str:
 
 
 @contextmanager
-def serving(extra_bridges: tuple[str, ...] = (),
-            extra_args: tuple[str, ...] = ()) -> Iterator[tuple[Api, Lab]]:
-    """A module lab (bridge 'br' = physnet1, then physnet2.. for `extra_bridges`) and a
-    running server on it. Whatever happens, LBs, server, lab and state dir are removed."""
-    lab = Lab(tag=lab_tag())
+def serving(extra_bridges: tuple[str, ...] = (), extra_args: tuple[str, ...] = (),
+            tag: str | None = None,
+            physnet: str = "physnet1") -> Iterator[tuple[Api, Lab]]:
+    """A module lab (bridge 'br' = `physnet`, then physnet2.. for `extra_bridges`) and a
+    running server on it; `tag` names the lab (a module's own names). Whatever happens,
+    LBs, server, lab and state dir are removed."""
+    lab = Lab(tag=tag or lab_tag())
     api: Api | None = None
     problems: list[str] = []
     try:
-        physnets = {"physnet1": lab.bridge}
+        physnets = {physnet: lab.bridge}
         for i, suffix in enumerate(extra_bridges, start=2):
             physnets[f"physnet{i}"] = lab.add_bridge(suffix)
         api = Api(physnets, extra_args)

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from nslb.amphora import runtime_api
-from tests.integration.api_env import LISTENERS, POOLS, Api, flat_subnet
+from tests.integration.api_env import LISTENERS, POOLS, Api, flat_subnet, serving
 from tests.integration.conftest import HERE, PREFIX, Lab, sh
 from tests.tls_material import Authority, Issued, store_container, store_secret
 
@@ -48,18 +48,8 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
-    lab = Lab(tag=f"{PREFIX}tlsm")
-    api: Api | None = None
-    problems: list[str] = []
-    try:
-        api = Api({PHYSNET: lab.bridge})
-        api.start()
+    with serving(tag=f"{PREFIX}tlsm", physnet=PHYSNET) as (api, lab):
         yield Env(api, lab, flat_subnet(api, PHYSNET, CIDR, "10.201.0.100", "10.201.0.199"))
-    finally:
-        if api is not None:
-            problems = api.close()
-        lab.cleanup()
-    assert not problems, problems
 
 
 @pytest.fixture

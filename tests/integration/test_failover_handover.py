@@ -30,6 +30,7 @@ from tests.integration.api_env import (
     flat_subnet,
     http_lb,
     lab_tag,
+    serving,
     url,
 )
 from tests.integration.conftest import Lab, wait_for
@@ -52,19 +53,10 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
-    lab = Lab(tag=f"{lab_tag()}fo")
-    api: Api | None = None
-    problems: list[str] = []
-    try:
-        api = Api({PHYSNET: lab.bridge}, ("--topology", "ACTIVE_STANDBY"))
-        api.start()
+    with serving(extra_args=("--topology", "ACTIVE_STANDBY"), tag=f"{lab_tag()}fo",
+                 physnet=PHYSNET) as (api, lab):
         yield Env(api, lab, flat_subnet(api, PHYSNET, "10.208.31.0/24", "10.208.31.100",
                                         "10.208.31.199"))
-    finally:
-        if api is not None:
-            problems = api.close()
-        lab.cleanup()
-    assert not problems, problems
 
 
 @pytest.fixture

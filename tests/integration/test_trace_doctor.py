@@ -38,6 +38,7 @@ from nslb.netns.names import host_ifname, namespace_name, vlan_bridge_name
 from nslb.ops import trace_read, trace_view
 from nslb.ops.findings import EXIT
 from tests.integration.api_env import FAST_MONITOR, Api, http_lb
+from tests.integration.api_env import serving as api_env_serving
 from tests.integration.conftest import PREFIX, STARTED_PIDS, Lab, sh, wait_for
 
 NET = "10.207.13"
@@ -63,18 +64,8 @@ class Env:
 def serving() -> Iterator[tuple[Api, Lab]]:
     """api_env.serving with this module's names: a lab bridge `<prefix>trcmbr` as physnet
     `trcnet`, and a server on it; LBs, server, lab and state dir removed whatever happens."""
-    lab = Lab(tag=MODULE_TAG)
-    api: Api | None = None
-    problems: list[str] = []
-    try:
-        api = Api({PHYSNET: lab.bridge})
-        api.start()
+    with api_env_serving(tag=MODULE_TAG, physnet=PHYSNET) as (api, lab):
         yield api, lab
-    finally:
-        if api is not None:
-            problems = api.close()
-        lab.cleanup()
-    assert not problems, problems
 
 
 def vxlan_uplink(lab: Lab) -> tuple[str, int]:
