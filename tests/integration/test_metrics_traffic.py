@@ -25,6 +25,7 @@ from tests.integration.api_env import (
     Api,
     flat_subnet,
     http_lb,
+    serving,
     url,
 )
 from tests.integration.conftest import PREFIX, Lab, sh, wait_for
@@ -64,20 +65,11 @@ class Env:
 def _serving() -> Iterator[Env]:
     """A module lab whose bridge is physnet `metnet1`, and nslb serving metrics on a port
     of its own; everything removed whatever happens."""
-    lab = Lab(tag=_tag())
-    api: Api | None = None
-    problems: list[str] = []
     port = _free_port()
-    try:
-        api = Api({PHYSNET: lab.bridge}, ("--metrics-listen", f"127.0.0.1:{port}"))
-        api.start()
+    with serving(extra_args=("--metrics-listen", f"127.0.0.1:{port}"), tag=_tag(),
+                 physnet=PHYSNET) as (api, lab):
         subnet = flat_subnet(api, PHYSNET, SUBNET, "10.203.1.100", "10.203.1.199")
         yield Env(api, lab, subnet, f"http://127.0.0.1:{port}/metrics")
-    finally:
-        if api is not None:
-            problems = api.close()
-        lab.cleanup()
-    assert not problems, problems
 
 
 @pytest.fixture(scope="module")
