@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nslb.api.context import Context
+from nslb.dashboard import history
 from nslb.db import amphorae as amphora_repo
 from nslb.db.tables import load_balancer as lb_table
 from nslb.db.tree import Tree, load_tree
 from nslb.health.live import LiveBoard
 from nslb.model.resources import (
-    Amphora,
     HealthMonitor,
     L7Policy,
     L7Rule,
@@ -35,9 +34,6 @@ from nslb.netns.names import namespace_name
 
 MAX_LISTED = 1000  # load balancers on the list page
 MAX_EVENTS = 30
-KINDS = {"LoadBalancer": "load balancer", "Listener": "listener", "Pool": "pool",
-         "Member": "member", "HealthMonitor": "health monitor", "L7Policy": "L7 policy",
-         "L7Rule": "L7 rule"}
 
 
 def label(obj: Any) -> str:
@@ -169,37 +165,11 @@ def amphorae(session: Session, lb_id: str, live: LiveBoard | None) -> list[dict[
 # --- events -------------------------------------------------------------------------------
 
 
-def _epoch(stamp: datetime) -> float:
-    return stamp.replace(tzinfo=UTC).timestamp() if stamp.tzinfo is None else stamp.timestamp()
-
-
-def events(t: Tree, amps: list[Amphora], live: LiveBoard | None) -> list[dict[str, Any]]:
-    """Recent events, newest first: the operating-status changes the health loop wrote
-    (kept in memory since this process started) and each object's latest provisioning
-    status with the time it was settled (updated_at) or created.
-
-    Until the events outbox (issue 13, part 2) keeps every change durably, this is what
-    can be read: older provisioning changes of an object are not stored anywhere."""
-    found: list[dict[str, Any]] = []
-    by_id = {o.id: o for o in t.everything()}
-    for change in live.changes(t.lb.id) if live is not None else []:
-        obj = by_id.get(change.object_id)
-        name = label(obj) if obj is not None else change.name or change.object_id
-        found.append({"at": change.at, "kind": "operating",
-                      "text": f"{KINDS.get(change.kind, change.kind)} {name}: "
-                              f"{change.old} \u2192 {change.new}"})
-    for obj in t.everything():
-        stamp = obj.updated_at or obj.created_at
-        verb = "is" if obj.updated_at else "created,"
-        found.append({"at": _epoch(stamp), "kind": "provisioning",
-                      "text": f"{KINDS[type(obj).__name__]} {label(obj)} {verb} "
-                              f"{obj.provisioning_status}"})
-    for amp in amps:
-        stamp = amp.updated_at or amp.created_at
-        found.append({"at": _epoch(stamp), "kind": "provisioning",
-                      "text": f"amphora {amp.id[:8]} ({amp.role or 'no role'}) {amp.status}"})
-    found.sort(key=lambda e: e["at"], reverse=True)
-    return found[:MAX_EVENTS]
+def events(session: Session, t: Tree, with_amphorae: bool) -> list[dict[str, Any]]:
+    """Recent events of the LB, newest first, from the events outbox (dashboard/history.py):
+    what changed, failed, failed over or moved in operating status, with when (UTC)."""
+    labels = {obj.id: label(obj) for obj in t.everything()}
+    return history.recent(session, t, labels, with_amphorae, MAX_EVENTS)
 
 
 # --- one LB, as the page's script polls it ------------------------------------------------
@@ -222,9 +192,7 @@ def detail(session: Session, lb: LoadBalancer, live: LiveBoard | None,
     """The JSON the LB page polls; amphorae (in the list and in events) only for viewers
     the policy lets read them."""
     t = load_tree(session, lb)
-    amps = amphora_repo.of_lb(session, lb.id) if with_amphorae else []
     return {"at": time.time(), "loadbalancer": lb_row(lb), "objects": statuses(t),
             "traffic": traffic(t, live),
             "amphorae": amphorae(session, lb.id, live) if with_amphorae else None,
-            "events": [{"at": e["at"], "kind": e["kind"], "text": e["text"]}
-                       for e in events(t, amps, live)]}
+            "events": events(session, t, with_amphorae)}

@@ -148,8 +148,7 @@ async def loadbalancer(request: Request) -> Response:
             return _error(request, 404, "No such load balancer.")
         tree = load_tree(db_session, lb)
         amphorae = data.amphorae(db_session, lb.id, live) if see_amphorae else None
-        amps = data.amphora_repo.of_lb(db_session, lb.id) if see_amphorae else []
-        events = data.events(tree, amps, live)
+        events = data.events(db_session, tree, see_amphorae)
     return _page(request, "loadbalancer.html", who=_who(request, ctx),
                  tree=data.tree_view(tree), label=data.label, amphorae=amphorae,
                  events=events, all_projects=ctx.scope() is None)

@@ -45,7 +45,7 @@ from nslb.events import catalog, outbox
 from nslb.health import autofailover
 from nslb.health.autofailover import AutoFailover
 from nslb.health.derive import derive
-from nslb.health.live import LiveBoard, StatusChange
+from nslb.health.live import LiveBoard
 from nslb.metrics.dataplane import DataPlane, amphora_states
 from nslb.metrics.registry import Metrics
 from nslb.model.enums import AmphoraStatus
@@ -366,16 +366,11 @@ class HealthMonitor:
                 for listener_id, (raw, started) in fresh.items():
                     stats.record(session, lb_id, listener_id, raw, started)
                     report.stats_written += 1
-        wall = time.time()
         for lb_id, changed in statuses.items():
             known = self._known[lb_id]
-            events = []
             for obj in known.tree.everything():
                 if obj.id in changed:
-                    events.append(StatusChange(wall, obj.id, type(obj).__name__, obj.name,
-                                               obj.operating_status, changed[obj.id]))
                     obj.operating_status = changed[obj.id]
-            self.live.changed(lb_id, events)
             known.seen = statuses_of(observed[lb_id])
         for lb_id, fresh in counters.items():
             self._known[lb_id].counters.update(fresh)

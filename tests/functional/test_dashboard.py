@@ -264,6 +264,9 @@ def test_an_admin_sees_every_project_and_the_amphorae(world: World) -> None:
         ("STANDALONE", "ALLOCATED", "nslb-")]
     page = admin.get(f"/dashboard/loadbalancers/{lb_id}").text
     assert detail["amphorae"][0]["namespace"] in page
+    amphora_id = detail["amphorae"][0]["id"]
+    assert f"amphora {amphora_id[:8]} (STANDALONE) created" in [
+        e["text"] for e in detail["events"] if e["kind"] == "amphora"]
 
 
 def test_a_member_is_not_shown_amphorae(world: World) -> None:
@@ -337,6 +340,7 @@ def test_the_feed_shows_statuses_traffic_and_status_changes(world: World) -> Non
     changes = [e["text"] for e in feed["events"] if e["kind"] == "operating"]
     assert f"load balancer {XSS_NAME}: OFFLINE \u2192 ONLINE" in changes
     provisioning = [e["text"] for e in feed["events"] if e["kind"] == "provisioning"]
-    assert "listener web is ACTIVE" in provisioning
+    # the tree came in one create: its listener and pool are told by the LB's event
+    assert provisioning == [f"load balancer {XSS_NAME} created"]
     page = alice.get(f"/dashboard/loadbalancers/{lb_id}").text
     assert f'data-id="{member["id"]}" data-prov="ACTIVE" data-op="ONLINE"' in page

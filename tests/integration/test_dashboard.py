@@ -162,6 +162,9 @@ def test_the_dashboard_asks_for_a_login_and_refuses_a_wrong_password(
     shoot(browser, env, "dashboard-login.png")
 
     log_in(browser, env, "not the password")
+    # the click does not wait for the answer's page on a loaded host
+    wait(browser, SEEN, "the error after a wrong password",
+         lambda: bool(browser.find_elements(By.ID, "error")))
     assert browser.find_element(By.ID, "error").text == WRONG_LOGIN
     assert browser.get_cookie("nslb_session") is None
 
