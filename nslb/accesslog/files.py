@@ -101,10 +101,3 @@ class LogFiles:
             os.replace(self.path(lb_id, generation), self.path(lb_id, generation + 1))
         os.replace(live, self.path(lb_id, 1))
         self._kept[lb_id] = min(kept + 1, self.backups)
-
-    def remove(self, lb_id: str) -> None:
-        """Forget an LB's open file (its files stay for the operator to read)."""
-        self._kept.pop(lb_id, None)
-        current = self._open.pop(lb_id, None)
-        if current is not None:
-            current.handle.close()
