@@ -148,7 +148,8 @@ def test_lb_failover_under_load_replaces_both_amphorae(env: Env, hosts: Lab,
     vip = str(lb["vip_address"])
     one_holder(dirs, vip)
     stop = tmp_path / "stop"
-    loop = hosts.start_loop(client, url(vip), stop)
+    # a SYN the hand-over gate drops is retransmitted after 1 s: wait longer than that
+    loop = hosts.start_loop(client, url(vip), stop, timeout=5)
     time.sleep(0.5)
     env.api.change(str(lb["id"]), "PUT", f"/v2/lbaas/loadbalancers/{lb['id']}/failover",
                    timeout=60)
@@ -160,8 +161,9 @@ def test_lb_failover_under_load_replaces_both_amphorae(env: Env, hosts: Lab,
     stop.touch()
     result = json.loads(loop.communicate(timeout=30)[0])
     assert result["ok"] > 20
-    # the VIP moved once, from the old holder straight to a new amphora
-    assert len(result["errors"]) <= 3, result["errors"][:5]
+    # the VIP moved once, from the old holder straight to a new amphora, and the old
+    # holder handed it over without breaking or refusing a connection
+    assert result["errors"] == [], result["errors"][:5]
     assert all(not d.exists() for d in dirs)
     assert set(hosts.names(client, url(vip), 4)) == {"be1", "be2"}
 
