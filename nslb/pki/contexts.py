@@ -42,5 +42,5 @@ def peer_der(response: Any) -> bytes | None:
     ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
     if ssl_object is None:
         return None
-    der: bytes | None = ssl_object.getpeercert(binary_form=True)
+    der: bytes | None = ssl_object.getpeercert(True)
     return der

@@ -26,7 +26,7 @@ class PeerCheckedProtocol(GuardedH11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         ssl_object = transport.get_extra_info("ssl_object")
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        der = ssl_object.getpeercert(True) if ssl_object is not None else None
         reason = type(self).peer_check(der) if ssl_object is not None else "not TLS"
         if reason is not None:
             peer = transport.get_extra_info("peername")
