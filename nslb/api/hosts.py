@@ -44,7 +44,7 @@ def view(host: hosts.Host) -> dict[str, Any]:
 def _find(request: Request) -> hosts.Host:
     ident = request.path_params["id"]
     with db(request).read() as session:
-        host = hosts.get(session, ident)
+        host = hosts.get(session, ident, count=True)
     if host is None:
         raise NotFound(f"Host {short(ident)} not found.")
     return host
@@ -62,7 +62,7 @@ async def show(request: Request) -> Response:
 async def remove(request: Request) -> Response:
     host = _find(request)
     with db(request).write() as session:
-        current = hosts.get(session, host.id)
+        current = hosts.get(session, host.id, count=True)
         if current is not None and current.amphorae:
             raise Conflict(f"Host {host.id} carries {current.amphorae} amphorae; "
                            "move them first (drain is not there yet).")

@@ -114,11 +114,17 @@ def all_hosts(session: Session) -> list[Host]:
     return [Host(**r._asdict(), amphorae=counts.get(r.id, 0)) for r in rows]
 
 
-def get(session: Session, host_id: str) -> Host | None:
+def get(session: Session, host_id: str, count: bool = False) -> Host | None:
+    """One host; its amphora count only when asked (`count`), which costs a scan."""
     row = session.execute(select(host).where(host.c.id == host_id)).first()
     if row is None:
         return None
-    return Host(**row._asdict(), amphorae=amphora_counts(session).get(host_id, 0))
+    amphorae = 0
+    if count:
+        amphorae = int(session.scalar(select(func.count()).select_from(amphora).where(
+            amphora.c.compute_id == host_id, amphora.c.status != AmphoraStatus.DELETED))
+            or 0)
+    return Host(**row._asdict(), amphorae=amphorae)
 
 
 def revoke(session: Session, serial: str, host_id: str | None = None) -> None:

@@ -7,6 +7,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from pathlib import Path
 
 from cryptography import x509
@@ -35,15 +36,25 @@ class ControllerPki:
         self._lock = threading.Lock()
         self.key_path, self.cert_path = controller_identity(self.ca, self.dir, self.names)
         self.generation = 0  # bumped by every reissue
+        self._due_at = self._renewal_time()
         self._server: ssl.SSLContext | None = None
 
     @property
     def ca_path(self) -> Path:
         return self.dir / "ca.pem"
 
+    def _renewal_time(self) -> float:
+        """When (time.time()) the controller's certificate is due for renewal."""
+        cert = x509.load_pem_x509_certificate(self.cert_path.read_bytes())
+        start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+        return (end - (end - start) / 3).timestamp()
+
     def refresh(self) -> int:
-        """Reissue the controller's certificate when due (cheap otherwise); the
-        generation, which callers compare to rebuild their clients."""
+        """Reissue the controller's certificate when due (a clock comparison otherwise:
+        it runs before every call to an agent); the generation, which callers compare to
+        rebuild their clients."""
+        if time.time() < self._due_at:
+            return self.generation
         with self._lock:
             before = self.cert_path.read_bytes()
             controller_identity(self.ca, self.dir, self.names)
@@ -52,6 +63,7 @@ class ControllerPki:
                 log.info("reissued the controller's certificate")
                 if self._server is not None:  # new connections get the new certificate
                     self._server.load_cert_chain(str(self.cert_path), str(self.key_path))
+            self._due_at = self._renewal_time()
             return self.generation
 
     def client_context(self) -> ssl.SSLContext:

@@ -25,9 +25,11 @@ from nslb.agent.state import AgentFiles
 from nslb.amphora.noop import NoopDriver
 from nslb.amphora.remote import RemoteDriver
 from nslb.api import policy
+from nslb.config import ConfigError, load
 from nslb.db import hosts
 from nslb.db.engine import Database
 from nslb.db.tables import amphora
+from nslb.pki import ca as ca_module
 from nslb.pki import contexts, tokens
 from nslb.pki.ca import (
     CONTROLLER,
@@ -326,3 +328,25 @@ def test_join_listener_refuses_a_foreign_client_certificate(
     with httpx.Client(verify=blind, timeout=5) as http:  # no certificate: join only
         assert http.get(f"{controller.url}/v1/revoked").status_code == 401
         assert http.get(f"{controller.url}/v1/ca").content == controller.pki.ca.pem
+
+
+def test_the_controller_renews_its_own_certificate_and_keeps_calling(
+        agent: Agent, controller: Controller, remote: RemoteDriver,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert remote.existing() == set()
+    before = x509.load_pem_x509_certificate(controller.pki.cert_path.read_bytes())
+    monkeypatch.setattr(ca_module, "renew_due", lambda cert: True)
+    controller.pki._due_at = 0.0
+    assert remote.existing() == set()  # reissued, a new client, and the agent accepts it
+    after = x509.load_pem_x509_certificate(controller.pki.cert_path.read_bytes())
+    assert after.serial_number != before.serial_number
+    assert controller.pki.generation == 1
+
+
+def test_agents_setting_is_checked() -> None:
+    assert load(overrides={"agents": "remote"}, environ={}).agents == "remote"
+    assert load(environ={}).agents == "local"  # the embedded default does not change
+    with pytest.raises(ConfigError, match="local or remote"):
+        load(overrides={"agents": "elsewhere"}, environ={})
+    with pytest.raises(ConfigError, match="--agent-listen"):
+        load(overrides={"agent_listen": "nowhere"}, environ={})
