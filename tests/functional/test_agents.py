@@ -17,6 +17,7 @@ import httpx
 import pytest
 from cryptography import x509
 from sqlalchemy import select
+from starlette.testclient import TestClient
 
 from nslb.agent import run as agent_run
 from nslb.agent.join import JoinError, join
@@ -25,7 +26,8 @@ from nslb.agent.state import AgentFiles
 from nslb.amphora.noop import NoopDriver
 from nslb.amphora.remote import RemoteDriver
 from nslb.api import policy
-from nslb.config import ConfigError, load
+from nslb.api.app import create_app
+from nslb.config import ConfigError, Settings, load
 from nslb.db import hosts
 from nslb.db.engine import Database
 from nslb.db.tables import amphora
@@ -44,6 +46,7 @@ from nslb.pki.ca import (
 )
 from nslb.pki.controller import ControllerPki
 from nslb.pki.endpoint import JoinListener
+from tests.functional.conftest import PHYSNETS, PROJECT
 from tests.functional.octavia_helpers import active_lb
 
 LOOPBACK = "127.0.0.1"
@@ -102,19 +105,36 @@ def controller(tmp_path: Path, db: Database) -> Iterator[Controller]:
     listener.stop()
 
 
-@pytest.fixture
-def agent(tmp_path: Path, controller: Controller) -> Iterator[Agent]:
-    files = AgentFiles(tmp_path / "agent")
+def start_agent(directory: Path, controller: Controller, name: str) -> Agent:
+    files = AgentFiles(directory)
     port = free_port()
-    join(controller.url, controller.token(), files, LOOPBACK, port, name="ag-host-1")
+    join(controller.url, controller.token(), files, LOOPBACK, port, name=name)
     noop = NoopDriver()
     server = AgentServer(files, noop, LOOPBACK, port, refresh=3600)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_listening(port)
-    yield Agent(files, server, noop, port, thread)
-    server.server.should_exit = True
-    thread.join(timeout=10)
+    return Agent(files, server, noop, port, thread)
+
+
+def stop_agent(agent: Agent) -> None:
+    agent.server.server.should_exit = True
+    agent.thread.join(timeout=10)
+
+
+@pytest.fixture
+def agent(tmp_path: Path, controller: Controller) -> Iterator[Agent]:
+    one = start_agent(tmp_path / "agent", controller, "ag-host-1")
+    yield one
+    stop_agent(one)
+
+
+@pytest.fixture
+def two_agents(tmp_path: Path, controller: Controller) -> Iterator[list[Agent]]:
+    both = [start_agent(tmp_path / f"agent{i}", controller, f"ag-host-{i}") for i in (1, 2)]
+    yield both
+    for one in both:
+        stop_agent(one)
 
 
 @pytest.fixture
@@ -350,3 +370,20 @@ def test_agents_setting_is_checked() -> None:
         load(overrides={"agents": "elsewhere"}, environ={})
     with pytest.raises(ConfigError, match="--agent-listen"):
         load(overrides={"agent_listen": "nowhere"}, environ={})
+
+
+def test_an_active_standby_pair_lands_on_two_hosts(
+        tmp_path: Path, two_agents: list[Agent], db: Database, worker: Any) -> None:
+    settings = Settings(state_dir=tmp_path, physnet=list(PHYSNETS), topology="ACTIVE_STANDBY")
+    with TestClient(create_app(settings, db), headers={"X-Project-Id": PROJECT}) as client:
+        first = active_lb(client, worker)
+        second = active_lb(client, worker)
+    with db.read() as session:
+        rows = session.execute(select(amphora.c.loadbalancer_id, amphora.c.compute_id)).all()
+    placed: dict[str, list[str]] = {}
+    for row in rows:
+        placed.setdefault(row.loadbalancer_id, []).append(row.compute_id)
+    ids = {a.files.registration().host_id for a in two_agents}
+    for lb in (first, second):
+        assert sorted(placed[lb["id"]]) == sorted(ids)  # one amphora on each host
+    assert [len(a.driver.bundles) for a in two_agents] == [2, 2]
