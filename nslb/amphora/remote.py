@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 TIMEOUT = 30.0
 FACTS_TTL = 30.0
 REVOKED_TTL = 5.0
+HOSTS_TTL = 2.0
 DEFAULT_FACTS = HostFacts(host="remote", state_dir="/var/lib/nslb", fd_limit=1024)
 
 
@@ -56,6 +57,8 @@ class RemoteDriver:
         self._generation = -1
         self._facts: tuple[float, HostFacts] | None = None
         self._revoked: tuple[float, set[str]] = (0.0, set())
+        self._where: dict[str, str] = {}  # amphora id -> host id
+        self._host_cache: tuple[float, dict[str, hosts.Host]] = (float("-inf"), {})
 
     # --- Protocol -------------------------------------------------------------------------
 
@@ -104,6 +107,7 @@ class RemoteDriver:
         resp = self._call(host, "DELETE", f"amphorae/{amphora_id}")
         if resp.status_code not in (200, 204):
             raise ApplyError(f"host {host.name}: {_error(resp)}")
+        self._where.pop(amphora_id, None)
 
     def observe(self, amphora_id: str) -> Observation:
         host = self._host_of(amphora_id)
@@ -141,13 +145,31 @@ class RemoteDriver:
             return hosts.all_hosts(session)
 
     def _host_of(self, amphora_id: str) -> hosts.Host | None:
-        with self.db.read() as session:
-            host_id = session.scalar(select(amphora_table.c.compute_id).where(
-                amphora_table.c.id == amphora_id))
-            return hosts.get(session, host_id) if host_id else None
+        """The amphora's host. An amphora never moves (failover makes a new one), so its
+        host id is remembered; host rows are read again after HOSTS_TTL seconds."""
+        host_id = self._where.get(amphora_id)
+        if host_id is None:
+            with self.db.read() as session:
+                host_id = session.scalar(select(amphora_table.c.compute_id).where(
+                    amphora_table.c.id == amphora_id))
+            if host_id is None:
+                return None
+            self._where[amphora_id] = host_id
+        return self._host_rows().get(host_id)
+
+    def _host_rows(self) -> dict[str, hosts.Host]:
+        at, rows = self._host_cache
+        if time.monotonic() - at > HOSTS_TTL:
+            with self.db.read() as session:
+                rows = {h.id: h for h in hosts.all_hosts(session, count=False)}
+            self._host_cache = (time.monotonic(), rows)
+        return rows
 
     def _placed(self, amphora_id: str, lb_id: str) -> hosts.Host:
         """The amphora's host, chosen and recorded now if it has none."""
+        known = self._host_of(amphora_id)
+        if known is not None:
+            return known
         with self.db.write() as session:
             rows = session.execute(select(amphora_table.c.id, amphora_table.c.compute_id)
                                    .where(amphora_table.c.loadbalancer_id == lb_id)).all()
@@ -165,6 +187,7 @@ class RemoteDriver:
             host = hosts.get(session, mine)
         if host is None:
             raise ApplyError(f"amphora {amphora_id} is on host {mine}, which was removed")
+        self._where[amphora_id] = host.id
         return host
 
     def _mark(self, host: hosts.Host, state: str) -> None:
@@ -173,6 +196,7 @@ class RemoteDriver:
         with self.db.write() as session:
             if hosts.set_state(session, host.id, state):
                 log.warning("host %s (%s) is %s", host.id, host.name, state)
+        self._host_cache = (float("-inf"), {})
 
     # --- calls ----------------------------------------------------------------------------
 

@@ -108,8 +108,9 @@ def amphora_counts(session: Session) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in rows}
 
 
-def all_hosts(session: Session) -> list[Host]:
-    counts = amphora_counts(session)
+def all_hosts(session: Session, count: bool = True) -> list[Host]:
+    """Every host, with its amphora count unless `count` is off (a scan)."""
+    counts = amphora_counts(session) if count else {}
     rows = session.execute(select(host).order_by(host.c.created_at, host.c.id)).all()
     return [Host(**r._asdict(), amphorae=counts.get(r.id, 0)) for r in rows]
 
