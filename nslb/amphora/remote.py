@@ -181,8 +181,11 @@ class RemoteDriver:
                 mine = choose_host(candidates, siblings)
                 if mine is None:
                     raise ApplyError("no host is up to place the amphora on")
+                chosen = hosts.get(session, mine)
                 session.execute(update(amphora_table).where(
-                    amphora_table.c.id == amphora_id).values(compute_id=mine))
+                    amphora_table.c.id == amphora_id).values(
+                        compute_id=mine,
+                        cert_expiration=chosen.cert_expiry if chosen else None))
                 log.info("placed amphora %s on host %s", amphora_id, mine)
             host = hosts.get(session, mine)
         if host is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -91,6 +92,8 @@ def run(
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if os.geteuid() != 0:
+        raise _fail("the agent needs root (network namespaces, bridges, haproxy)", 2)
     files = AgentFiles(state_dir)
     if not files.joined():
         raise _fail(f"{state_dir} holds no joined agent: run `nslb agent join` first", 2)

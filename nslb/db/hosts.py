@@ -88,8 +88,12 @@ def add_host(session: Session, joining: Joining, serial: str, expiry: datetime,
 
 
 def renewed(session: Session, host_id: str, serial: str, expiry: datetime) -> None:
+    """A host's new certificate; its amphorae show the new expiry as Octavia's
+    `cert_expiration` (the certificate that guards them is their host's)."""
     session.execute(update(host).where(host.c.id == host_id).values(
         cert_serial=serial, cert_expiry=expiry, updated_at=utcnow()))
+    session.execute(update(amphora).where(amphora.c.compute_id == host_id).values(
+        cert_expiration=expiry))
 
 
 def set_state(session: Session, host_id: str, state: str) -> bool:

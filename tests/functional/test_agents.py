@@ -288,6 +288,9 @@ def test_an_lb_lands_on_the_agent_and_goes_with_it(
     listed = client.get("/v2/lbaas/hosts").json()["hosts"]
     assert [(h["id"], h["state"], h["amphora_count"]) for h in listed] == \
         [(host_id, "UP", 1)]
+    shown = client.get(f"/v2/octavia/amphorae/{rows[0].id}").json()["amphora"]
+    assert shown["compute_id"] == host_id
+    assert shown["cert_expiration"] == listed[0]["cert_expiration"] is not None
     assert client.delete(f"/v2/lbaas/hosts/{host_id}").status_code == 409
 
     assert client.delete(f"/v2/lbaas/loadbalancers/{lb['id']}").status_code == 204
@@ -319,8 +322,9 @@ def test_tokens_through_the_api_are_admin_only_and_shown_once(
 
 
 def test_renewal_replaces_the_certificate_before_expiry(
-        agent: Agent, controller: Controller, db: Database,
+        agent: Agent, controller: Controller, db: Database, client: Any, worker: Any,
         monkeypatch: pytest.MonkeyPatch) -> None:
+    lb = active_lb(client, worker)
     before = x509.load_pem_x509_certificate(agent.files.cert.read_bytes())
     monkeypatch.setattr(agent_run, "renew_due", lambda cert: True)
     assert agent.server.refresh() is True
@@ -330,6 +334,10 @@ def test_renewal_replaces_the_certificate_before_expiry(
     with db.read() as session:
         host = hosts.get(session, common_name(after))
     assert host is not None and host.cert_serial == format(after.serial_number, "x")
+    with db.read() as session:  # Octavia's cert_expiration: the host's certificate
+        expirations = session.scalars(select(amphora.c.cert_expiration).where(
+            amphora.c.loadbalancer_id == lb["id"])).all()
+    assert expirations == [after.not_valid_after_utc.replace(tzinfo=None)]
     with controller_client(controller) as http:  # the new certificate serves
         resp = http.get(f"{agent.url}/v1/facts")
         served = contexts.peer_der(resp)

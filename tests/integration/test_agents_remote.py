@@ -11,6 +11,7 @@ Everything is removed even on failure (conftest's leak check).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -21,8 +22,19 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from nslb.pki import contexts
+from nslb.pki.ca import (
+    CONTROLLER,
+    CertificateAuthority,
+    key_pem,
+    make_csr,
+    new_key,
+    write_private,
+    write_public,
+)
 from tests.integration.api_env import Api, ApiError, flat_subnet, http_lb, lab_tag, url
 from tests.integration.conftest import CREATED_LBS, STATE_DIRS, Lab, sh
 
@@ -123,6 +135,9 @@ class Site:
             time.sleep(0.1)
         raise AssertionError(f"the agent does not listen:\n{self.agent_log.read_text()}")
 
+    def agent_dir_host_id(self) -> str:
+        return str(json.loads((self.agent_dir / "agent.json").read_text())["host_id"])
+
     def leftovers(self) -> list[str]:
         """Amphorae still on the host after the API deleted everything; removed here."""
         script = ("import sys; from pathlib import Path; "
@@ -134,7 +149,7 @@ class Site:
         return out.stdout.split()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def site() -> Iterator[tuple[Site, RemoteApi]]:
     lab = Lab(tag=lab_tag())
     api: RemoteApi | None = None
@@ -197,3 +212,33 @@ def test_an_lb_lands_on_the_agent_host_and_serves(site: tuple[Site, RemoteApi]) 
     api.delete_lb(lb["id"], timeout=60)
     assert not (host.agent_dir / "amp" / amphorae[0]["id"]).exists()
     assert api.call("GET", "/v2/lbaas/hosts", 200)["hosts"][0]["amphora_count"] == 0
+
+
+def test_the_agent_process_takes_only_the_controller(site: tuple[Site, RemoteApi],
+                                                     tmp_path: Path) -> None:
+    """The real `nslb agent run` on its host address: the controller's certificate is
+    served, no certificate and another CA's are refused at the handshake."""
+    host, api = site
+    pki = api.state_dir / "pki"
+    facts = f"https://{UNDERLAY_HOST}:{AGENT_PORT}/v1/facts"
+    ca = pki / "ca.pem"
+    with httpx.Client(verify=contexts.client_context(ca, pki / "controller.pem",
+                                                     pki / "controller.key")) as http:
+        assert http.get(facts).json()["host"] == host.agent_dir_host_id()
+    with httpx.Client(verify=contexts.client_context(ca)) as http, \
+            pytest.raises(httpx.TransportError):
+        http.get(facts)
+    other = CertificateAuthority.load_or_create(tmp_path / "other")
+    key = new_key()
+    write_private(tmp_path / "forged.key", key_pem(key))
+    write_public(tmp_path / "forged.pem", other.issue(
+        make_csr(key, CONTROLLER), role=CONTROLLER, name=CONTROLLER, addresses=()).pem)
+    with httpx.Client(verify=contexts.client_context(
+            ca, tmp_path / "forged.pem", tmp_path / "forged.key")) as http, \
+            pytest.raises(httpx.TransportError):
+        http.get(facts)
+
+    listed = subprocess.run(
+        nslb("host", "list", "--url", f"http://127.0.0.1:{api.port}", "--state-dir",
+             str(api.state_dir)), capture_output=True, text=True, check=True, timeout=60)
+    assert "ag-host-1" in listed.stdout and " UP " in listed.stdout
