@@ -34,6 +34,7 @@ from nslb.model.bundle import Bundle
 
 log = logging.getLogger(__name__)
 VERSION = "v1"
+RENDERED_FOR = "x-nslb-rendered-for"  # nslb.amphora.remote sets it
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -81,6 +82,12 @@ async def apply(request: Request) -> Response:
         return _fault(400, "bad_bundle", f"not a bundle: {type(exc).__name__}")
     if bundle.amphora_id != amphora_id:
         return _fault(400, "bad_bundle", "the bundle is for another amphora")
+    rendered_for = request.headers.get(RENDERED_FOR)
+    own = request.app.state.state_dir
+    if rendered_for is not None and own is not None and rendered_for != own:
+        return _fault(422, "rejected", f"the bundle was rendered for state dir "
+                                       f"{rendered_for[:200]!r}, this agent's is {own!r}: "
+                                       "every agent must use the same --state-dir path")
     return await run_in_threadpool(_apply, _driver(request), bundle)
 
 
@@ -129,4 +136,5 @@ def app(driver: AmphoraDriver, host_id: str) -> Starlette:
     ])
     out.state.driver = driver
     out.state.host_id = host_id
+    out.state.state_dir = driver.facts().state_dir
     return out

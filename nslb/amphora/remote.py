@@ -38,6 +38,9 @@ TIMEOUT = 30.0
 FACTS_TTL = 30.0
 REVOKED_TTL = 5.0
 HOSTS_TTL = 2.0
+# The state dir the bundle was rendered for (its configs name it): an agent with another
+# one refuses the bundle rather than start a haproxy with paths that are not its own.
+RENDERED_FOR = "x-nslb-rendered-for"
 DEFAULT_FACTS = HostFacts(host="remote", state_dir="/var/lib/nslb", fd_limit=1024)
 
 
@@ -90,9 +93,11 @@ class RemoteDriver:
 
     def apply(self, bundle: Bundle) -> str:
         host = self._placed(bundle.amphora_id, bundle.loadbalancer_id)
+        rendered_for = (self._facts[1] if self._facts is not None else self.facts()).state_dir
         resp = self._call(host, "PUT", f"amphorae/{bundle.amphora_id}",
                           content=bundle.to_json(),
-                          headers={"content-type": "application/json"})
+                          headers={"content-type": "application/json",
+                                   RENDERED_FOR: rendered_for})
         if resp.status_code == 200:
             return str(resp.json()["hash"])
         message = f"host {host.name}: {_error(resp)}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 from cryptography import x509
@@ -21,16 +22,37 @@ log = logging.getLogger(__name__)
 PeerCheck = Callable[[bytes | None], str | None]
 
 
+class RefusedPeers:
+    """At most one warning per `every` seconds about refused peers, so a flood of bad
+    handshakes cannot fill the disk; the last reason and the count go with it."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every = every
+        self.count = 0
+        self.last = float("-inf")
+
+    def note(self, peer: object, reason: str) -> None:
+        self.count += 1
+        at = time.monotonic()
+        if at - self.last >= self.every:
+            log.warning("refused %d connection(s), the last from %s: %s", self.count, peer,
+                        reason)
+            self.count, self.last = 0, at
+
+
 class PeerCheckedProtocol(GuardedH11Protocol):
     peer_check: PeerCheck
+    refused_peers: RefusedPeers
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         ssl_object = transport.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(True) if ssl_object is not None else None
-        reason = type(self).peer_check(der) if ssl_object is not None else "not TLS"
+        try:
+            reason = type(self).peer_check(der) if ssl_object is not None else "not TLS"
+        except Exception as exc:  # the database away: refuse rather than guess
+            reason = f"the check failed: {type(exc).__name__}"
         if reason is not None:
-            peer = transport.get_extra_info("peername")
-            log.warning("refused a connection from %s: %s", peer, reason)
+            self.refused_peers.note(transport.get_extra_info("peername"), reason)
             self._refused = True
             transport.close()
             return
@@ -47,6 +69,7 @@ def protocol_class(limits: ConnectionLimits, check: PeerCheck) -> type[PeerCheck
 
     Checked.limits = limits
     Checked.refusals = RefusalLog()
+    Checked.refused_peers = RefusedPeers()
     Checked.peer_check = staticmethod(check)  # type: ignore[assignment]
     return Checked
 

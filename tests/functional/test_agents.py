@@ -31,6 +31,7 @@ from nslb.config import ConfigError, Settings, load
 from nslb.db import hosts
 from nslb.db.engine import Database
 from nslb.db.tables import amphora
+from nslb.model.bundle import Bundle
 from nslb.pki import ca as ca_module
 from nslb.pki import contexts, tokens
 from nslb.pki.ca import (
@@ -395,3 +396,21 @@ def test_an_active_standby_pair_lands_on_two_hosts(
     for lb in (first, second):
         assert sorted(placed[lb["id"]]) == sorted(ids)  # one amphora on each host
     assert [len(a.driver.bundles) for a in two_agents] == [2, 2]
+
+
+def test_a_bundle_rendered_for_another_state_dir_is_refused(
+        agent: Agent, controller: Controller) -> None:
+    amphora_id = "6b0d2e8c-5f7a-4c1e-9a3b-2d4f6e8a0c1b"
+    bundle = Bundle(amphora_id=amphora_id, loadbalancer_id=amphora_id, generation=1)
+    url = f"{agent.url}/v1/amphorae/{amphora_id}"
+    with controller_client(controller) as http:
+        refused = http.put(url, content=bundle.to_json(),
+                           headers={"x-nslb-rendered-for": "/srv/elsewhere"})
+        assert refused.status_code == 422
+        assert "same --state-dir" in refused.json()["error"]
+        assert agent.driver.bundles == {}
+        taken = http.put(url, content=bundle.to_json(),
+                         headers={"x-nslb-rendered-for": "/var/lib/nslb"})
+        assert taken.json() == {"hash": bundle.hash}
+        assert http.put(f"{agent.url}/v1/amphorae/not-an-id",
+                        content=bundle.to_json()).status_code == 404
