@@ -65,6 +65,11 @@ class Settings:
     notify: str = ""
     events_backlog: int = 100_000
     events_retention: float = 3600.0
+    # Many hosts (nslb/pki, nslb/agent): "local" drives amphorae on this host in-process;
+    # "remote" drives them through `nslb agent` on other hosts over mutual TLS, and serves
+    # agents' joins and renewals on `agent_listen` (HTTPS, the controller's own CA).
+    agents: str = "local"
+    agent_listen: str = "0.0.0.0:9444"
 
     @property
     def db_url(self) -> str:
@@ -117,6 +122,13 @@ class Settings:
                 parse(self.notify)
             except BadNotifyUrl as exc:
                 raise ConfigError(str(exc)) from None
+        if self.agents not in ("local", "remote"):
+            raise ConfigError(f"unknown agents mode {self.agents!r}: local or remote")
+        try:
+            if parse_listen(self.agent_listen) is None:
+                raise ValueError("--agent-listen must be HOST:PORT")
+        except ValueError as exc:
+            raise ConfigError(str(exc).replace("--metrics-listen", "--agent-listen")) from None
         for name in POSITIVE:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be greater than 0, got {getattr(self, name)!r}")

@@ -30,6 +30,7 @@ from nslb.metrics import server as metrics_server
 from nslb.metrics.dataplane import DataPlane
 from nslb.metrics.objects import ObjectCounts
 from nslb.metrics.registry import Metrics
+from nslb.pki.endpoint import JoinListener
 from nslb.secrets.store import SecretStore
 from nslb.worker.loop import Worker
 
@@ -53,17 +54,35 @@ def make_driver(settings: Settings, metrics: Metrics | None = None) -> AmphoraDr
     return NoopDriver()
 
 
+def remote_agents(settings: Settings, db: Database) -> tuple[AmphoraDriver, JoinListener]:
+    """`--agents remote`: the CA (made on first start), the driver that calls agents and
+    the listener where they join."""
+    from nslb.amphora.remote import RemoteDriver
+    from nslb.metrics.server import parse_listen
+    from nslb.pki.controller import ControllerPki
+
+    listen = parse_listen(settings.agent_listen)
+    assert listen is not None  # validated
+    host, port = listen
+    names = () if host in ("0.0.0.0", "::", "") else (host,)
+    pki = ControllerPki(settings.state_dir, db, names)
+    log.info("agents join at https://%s:%d (CA fingerprint sha256 %s)", host, port,
+             pki.ca.fingerprint)
+    return RemoteDriver(db, pki), JoinListener(pki, db, host, port)
+
+
 def make_routers(settings: Settings) -> RouterDriver:
     """Floating IP routers live where the amphorae do: in namespaces on this host, or
-    nowhere with the noop driver."""
-    if settings.amphora_driver == "namespace":
+    nowhere with the noop driver (and, for now, with remote agents)."""
+    if settings.amphora_driver == "namespace" and settings.agents == "local":
         return NamespaceRouters(settings.state_dir, settings.physnets)
     return NoopRouters()
 
 
 def make_collector(settings: Settings) -> Collector | None:
     """The host's access log reader, where haproxy runs on this host and logs are wanted."""
-    if settings.amphora_driver != "namespace" or settings.access_log == "off":
+    if settings.amphora_driver != "namespace" or settings.access_log == "off" \
+            or settings.agents != "local":
         return None
     sink: Sink = SyslogSink() if settings.access_log == "syslog" else LogFiles(
         settings.state_dir / "logs", settings.access_log_max_bytes,
@@ -84,6 +103,7 @@ class Service:
     events: Publisher
     access_log: Collector | None = None
     metrics_server: metrics_server.MetricsServer | None = None
+    join_listener: JoinListener | None = None
 
     def start(self) -> None:
         # Before the worker: the socket must exist when the first haproxy starts.
@@ -94,6 +114,8 @@ class Service:
                 log.error("access logs are not collected by this process: %s", exc)
                 self.access_log = None
         self.events.start()
+        if self.join_listener is not None:
+            self.join_listener.start()
         self.worker.start()
         self.health.start()
         self.floating.start()
@@ -111,6 +133,8 @@ class Service:
         if self.access_log is not None:
             self.access_log.stop()
         self.events.stop()
+        if self.join_listener is not None:
+            self.join_listener.stop()
         self.driver.close()
         self.db.dispose()
 
@@ -164,6 +188,9 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
     db = Database(settings.db_url)
     upgrade(db)
     metrics = Metrics()
+    joins = None
+    if settings.agents == "remote" and driver is None:
+        driver, joins = remote_agents(settings, db)
     driver = driver or make_driver(settings, metrics)
     worker = Worker(db, driver, resync_interval=settings.resync_interval, metrics=metrics,
                     secrets=SecretStore.open(db, settings.state_dir))
@@ -191,4 +218,4 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
         app = create_app(settings, db, kick=kick, resync=worker.resync, live=health.live,
                          metrics=metrics)
     return Service(settings, db, driver, worker, health, app, floating, metrics,
-                   publisher(settings, db), make_collector(settings))
+                   publisher(settings, db), make_collector(settings), join_listener=joins)

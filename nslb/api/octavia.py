@@ -9,6 +9,7 @@ from nslb.api import (
     flavorprofiles,
     flavors,
     healthmonitors,
+    hosts,
     l7policies,
     l7rules,
     listeners,
@@ -24,6 +25,7 @@ from nslb.api import (
 def routes() -> list[BaseRoute]:
     out: list[BaseRoute] = []
     for module in (loadbalancers, listeners, pools, members, healthmonitors, l7policies,
-                   l7rules, quotas, providers, amphorae, flavors, flavorprofiles, unsupported):
+                   l7rules, quotas, providers, amphorae, flavors, flavorprofiles, hosts,
+                   unsupported):
         out.extend(module.routes())
     return out

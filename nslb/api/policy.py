@@ -28,6 +28,7 @@ RULES: list[tuple[frozenset[str], re.Pattern[str], str]] = [
     (frozenset({"PUT", "DELETE"}), re.compile(r".*/quotas/"), "quota_write"),
     (frozenset({"PUT"}), re.compile(r".*/failover$"), "admin"),
     (frozenset({"GET", "POST", "PUT", "DELETE"}), re.compile(r".*/octavia/amphorae"), "admin"),
+    (frozenset({"GET", "HEAD", "POST", "PUT", "DELETE"}), re.compile(r".*/lbaas/hosts"), "admin"),
     (frozenset({"POST", "PUT", "DELETE"}),
      re.compile(r".*/(flavors|flavorprofiles|availabilityzones|availabilityzoneprofiles)"),
      "admin"),

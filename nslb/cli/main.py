@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from nslb import __version__
+from nslb.cli.agent import agent_app, host_app
 from nslb.config import DEFAULT_STATE_DIR, ConfigError, Settings, load
 
 app = typer.Typer(
@@ -18,6 +19,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(agent_app, name="agent")
+app.add_typer(host_app, name="host")
 
 
 @app.command()
@@ -75,6 +78,12 @@ def serve(
         help="Publish notifications (Octavia's octavia.<kind>.<action>.end in "
              "oslo.messaging's envelope, plus nslb.* status, failover and amphora events) "
              "to kafka://HOST:PORT[,HOST:PORT...]/TOPIC (env NSLB_NOTIFY)")] = None,
+    agents: Annotated[str | None, typer.Option(
+        help="local: amphorae on this host, in-process; remote: on other hosts through "
+             "`nslb agent` over mutual TLS (default: local; env NSLB_AGENTS)")] = None,
+    agent_listen: Annotated[str | None, typer.Option(
+        help="With --agents remote: HOST:PORT of the HTTPS listener where agents join "
+             "and renew (default: 0.0.0.0:9444; env NSLB_AGENT_LISTEN)")] = None,
     config: Annotated[Path | None, typer.Option(
         help="TOML file with any of these settings (keys as the flag names) "
              "[env NSLB_CONFIG]")] = None,
@@ -97,7 +106,7 @@ def serve(
                  "public_url": public_url, "log_level": log_level,
                  "access_log": access_log, "access_log_max_bytes": access_log_max_bytes,
                  "access_log_backups": access_log_backups, "metrics_listen": metrics_listen,
-                 "notify": notify}
+                 "notify": notify, "agents": agents, "agent_listen": agent_listen}
     try:
         settings = load(config, overrides)
     except ConfigError as exc:

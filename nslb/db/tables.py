@@ -571,3 +571,46 @@ event_outbox = Table(
     Column("delivered_at", DateTime, index=True),
     sqlite_autoincrement=True,
 )
+
+
+# --- hosts (agents over mutual TLS, nslb/pki) ------------------------------------------------
+
+# One row per host that joined with a join token: its agent is reached at address:port
+# over mutual TLS with the certificate whose serial and expiry are kept here. `state` is
+# UP or DOWN (as the remote driver last reached it). Capacity: what the agent reported.
+host = Table(
+    "host", metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("address", String(255), nullable=False),
+    Column("port", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("cert_serial", String(64)),
+    Column("cert_expiry", DateTime),
+    Column("max_amphorae", Integer, nullable=False, default=0),
+    Column("cpu_count", Integer, nullable=False, default=0),
+    Column("memory_mb", Integer, nullable=False, default=0),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime),
+)
+
+# One-time join tokens: only the secret's sha256 is kept; `used_at` is set by the one
+# join that consumed it (compare-and-set), `host_id` is the host it made.
+join_token = Table(
+    "join_token", metadata,
+    Column("id", String(16), primary_key=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+    Column("used_at", DateTime),
+    Column("host_id", ID),
+)
+
+# Serials of certificates revoked before their expiry (a removed host's), checked on every
+# connection by the controller and, through the list they fetch, by the agents.
+revoked_cert = Table(
+    "revoked_cert", metadata,
+    Column("serial", String(64), primary_key=True),
+    Column("host_id", ID),
+    Column("revoked_at", DateTime, nullable=False),
+)

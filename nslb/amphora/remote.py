@@ -1,0 +1,250 @@
+"""The `remote` driver (`nslb serve --agents remote`): the AmphoraDriver Protocol over
+mutual TLS to the agents (nslb/agent) on other hosts.
+
+Each amphora lives on one host, `amphora.compute_id`. A new one is placed when its first
+bundle is applied (placement.choose_host over the hosts that are up, with their amphora
+counts, and the hosts of its siblings), and the choice is written before the agent is
+called, so a crash in between leaves a placed amphora, never a lost one. Every response
+is checked to come from that host: the TLS handshake verifies the CA and that the address
+is in the certificate; then the certificate must hold the agent role, the host's id as
+its CN, and a serial not revoked. A host that cannot be reached is marked DOWN (and UP
+again at its next answer); an apply there fails and is retried by the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import httpx
+from sqlalchemy import select, update
+
+from nslb.amphora import wire
+from nslb.amphora.base import ApplyError, ConfigRejected, Observation
+from nslb.amphora.placement import Candidate, choose_host
+from nslb.db import hosts
+from nslb.db.engine import Database
+from nslb.db.tables import amphora as amphora_table
+from nslb.model.bundle import Bundle, HostFacts
+from nslb.pki import checks, contexts
+from nslb.pki.ca import AGENT, now
+from nslb.pki.controller import ControllerPki
+from nslb.pki.values import url_host
+
+log = logging.getLogger(__name__)
+TIMEOUT = 30.0
+FACTS_TTL = 30.0
+REVOKED_TTL = 5.0
+HOSTS_TTL = 2.0
+# The state dir the bundle was rendered for (its configs name it): an agent with another
+# one refuses the bundle rather than start a haproxy with paths that are not its own.
+RENDERED_FOR = "x-nslb-rendered-for"
+DEFAULT_FACTS = HostFacts(host="remote", state_dir="/var/lib/nslb", fd_limit=1024)
+
+
+class HostUnreachable(ApplyError):
+    pass
+
+
+class RemoteDriver:
+    name = "remote"
+
+    def __init__(self, db: Database, pki: ControllerPki, timeout: float = TIMEOUT) -> None:
+        self.db = db
+        self.pki = pki
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._client: httpx.Client | None = None
+        self._generation = -1
+        self._facts: tuple[float, HostFacts] | None = None
+        self._revoked: tuple[float, set[str]] = (0.0, set())
+        self._where: dict[str, str] = {}  # amphora id -> host id
+        self._host_cache: tuple[float, dict[str, hosts.Host]] = (float("-inf"), {})
+
+    # --- Protocol -------------------------------------------------------------------------
+
+    def facts(self) -> HostFacts:
+        """The facts the hosts that answer agree on (state dir, haproxy account; the
+        smallest FD limit). Agents must run with the same state dir path: rendered configs
+        name it. Never raises: without a reachable host, the last facts known."""
+        cached = self._facts
+        if cached is not None and time.monotonic() - cached[0] < FACTS_TTL:
+            return cached[1]
+        found: list[HostFacts] = []
+        for host in self._hosts():
+            try:
+                found.append(wire.facts_from_dict(self._call(host, "GET", "facts").json()))
+            except ApplyError as exc:
+                log.warning("facts of host %s: %s", host.id, exc)
+        if not found:
+            return cached[1] if cached is not None else DEFAULT_FACTS
+        dirs = {f.state_dir for f in found}
+        if len(dirs) > 1:
+            log.error("agents run with different state dirs %s: rendering for %s",
+                      sorted(dirs), found[0].state_dir)
+        facts = HostFacts(host="remote", state_dir=found[0].state_dir,
+                          fd_limit=min(f.fd_limit for f in found),
+                          haproxy_user=found[0].haproxy_user,
+                          access_logs=all(f.access_logs for f in found))
+        self._facts = (time.monotonic(), facts)
+        return facts
+
+    def apply(self, bundle: Bundle) -> str:
+        host = self._placed(bundle.amphora_id, bundle.loadbalancer_id)
+        rendered_for = (self._facts[1] if self._facts is not None else self.facts()).state_dir
+        resp = self._call(host, "PUT", f"amphorae/{bundle.amphora_id}",
+                          content=bundle.to_json(),
+                          headers={"content-type": "application/json",
+                                   RENDERED_FOR: rendered_for})
+        if resp.status_code == 200:
+            return str(resp.json()["hash"])
+        message = f"host {host.name}: {_error(resp)}"
+        if resp.status_code == 422:
+            raise ConfigRejected(message)
+        raise ApplyError(message)
+
+    def delete(self, amphora_id: str) -> None:
+        host = self._host_of(amphora_id)
+        if host is None:
+            return  # never placed, or its host was removed (and its data plane with it)
+        resp = self._call(host, "DELETE", f"amphorae/{amphora_id}")
+        if resp.status_code not in (200, 204):
+            raise ApplyError(f"host {host.name}: {_error(resp)}")
+        self._where.pop(amphora_id, None)
+
+    def observe(self, amphora_id: str) -> Observation:
+        host = self._host_of(amphora_id)
+        if host is None:
+            return Observation(running=False)
+        resp = self._call(host, "GET", f"amphorae/{amphora_id}")
+        if resp.status_code != 200:
+            raise ApplyError(f"host {host.name}: {_error(resp)}")
+        return wire.observation_from_dict(resp.json())
+
+    def existing(self) -> set[str]:
+        """Amphorae on the hosts that answer (one that does not is skipped: the orphans
+        it may hold are cleaned at a later start)."""
+        out: set[str] = set()
+        for host in self._hosts():
+            try:
+                resp = self._call(host, "GET", "amphorae")
+            except ApplyError as exc:
+                log.warning("listing amphorae of host %s: %s", host.id, exc)
+                continue
+            out.update(str(a) for a in resp.json()["amphorae"])
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    # --- hosts ----------------------------------------------------------------------------
+
+    def _hosts(self) -> list[hosts.Host]:
+        """Every host, DOWN ones too: a call that succeeds marks a host UP again."""
+        with self.db.read() as session:
+            return hosts.all_hosts(session)
+
+    def _host_of(self, amphora_id: str) -> hosts.Host | None:
+        """The amphora's host. An amphora never moves (failover makes a new one), so its
+        host id is remembered; host rows are read again after HOSTS_TTL seconds."""
+        host_id = self._where.get(amphora_id)
+        if host_id is None:
+            with self.db.read() as session:
+                host_id = session.scalar(select(amphora_table.c.compute_id).where(
+                    amphora_table.c.id == amphora_id))
+            if host_id is None:
+                return None
+            self._where[amphora_id] = host_id
+        return self._host_rows().get(host_id)
+
+    def _host_rows(self) -> dict[str, hosts.Host]:
+        at, rows = self._host_cache
+        if time.monotonic() - at > HOSTS_TTL:
+            with self.db.read() as session:
+                rows = {h.id: h for h in hosts.all_hosts(session, count=False)}
+            self._host_cache = (time.monotonic(), rows)
+        return rows
+
+    def _placed(self, amphora_id: str, lb_id: str) -> hosts.Host:
+        """The amphora's host, chosen and recorded now if it has none."""
+        known = self._host_of(amphora_id)
+        if known is not None:
+            return known
+        with self.db.write() as session:
+            rows = session.execute(select(amphora_table.c.id, amphora_table.c.compute_id)
+                                   .where(amphora_table.c.loadbalancer_id == lb_id)).all()
+            mine = next((r.compute_id for r in rows if r.id == amphora_id), None)
+            if mine is None:
+                siblings = {r.compute_id for r in rows if r.id != amphora_id and r.compute_id}
+                candidates = [Candidate(h.id, h.state == hosts.UP, h.amphorae, h.max_amphorae)
+                              for h in hosts.all_hosts(session)]
+                mine = choose_host(candidates, siblings)
+                if mine is None:
+                    raise ApplyError("no host is up to place the amphora on")
+                chosen = hosts.get(session, mine)
+                session.execute(update(amphora_table).where(
+                    amphora_table.c.id == amphora_id).values(
+                        compute_id=mine,
+                        cert_expiration=chosen.cert_expiry if chosen else None))
+                log.info("placed amphora %s on host %s", amphora_id, mine)
+            host = hosts.get(session, mine)
+        if host is None:
+            raise ApplyError(f"amphora {amphora_id} is on host {mine}, which was removed")
+        self._where[amphora_id] = host.id
+        return host
+
+    def _mark(self, host: hosts.Host, state: str) -> None:
+        if host.state == state:
+            return
+        with self.db.write() as session:
+            if hosts.set_state(session, host.id, state):
+                log.warning("host %s (%s) is %s", host.id, host.name, state)
+        self._host_cache = (float("-inf"), {})
+
+    # --- calls ----------------------------------------------------------------------------
+
+    def _http(self) -> httpx.Client:
+        generation = self.pki.refresh()
+        with self._lock:
+            if self._client is None or generation != self._generation:
+                if self._client is not None:
+                    self._client.close()
+                self._client = httpx.Client(verify=self.pki.client_context(),
+                                            timeout=httpx.Timeout(self.timeout, connect=3.0))
+                self._generation = generation
+            return self._client
+
+    def _revoked_serials(self) -> set[str]:
+        at, serials = self._revoked
+        if time.monotonic() - at > REVOKED_TTL:
+            serials = self.pki.revoked()
+            self._revoked = (time.monotonic(), serials)
+        return serials
+
+    def _call(self, host: hosts.Host, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        url = f"https://{url_host(host.address)}:{host.port}/v1/{path}"
+        try:
+            resp = self._http().request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            self._mark(host, hosts.DOWN)
+            raise HostUnreachable(f"host {host.name} ({host.address}:{host.port}) "
+                                  f"unreachable: {exc}") from None
+        why = checks.refusal(contexts.peer_der(resp), role=AGENT,
+                             revoked=self._revoked_serials(), at=now(), name=host.id)
+        if why is not None:
+            self._mark(host, hosts.DOWN)
+            raise HostUnreachable(f"host {host.name} refused: {why}")
+        self._mark(host, hosts.UP)
+        return resp
+
+
+def _error(resp: httpx.Response) -> str:
+    try:
+        return str(resp.json().get("error", resp.text))
+    except ValueError:
+        return f"HTTP {resp.status_code}"
