@@ -230,8 +230,9 @@ class SharedLeases:
             now = db_now(session)
             session.execute(update(lease).where(lease.c.owner == me, lease.c.expires_at >= now)
                             .values(expires_at=now + self.ttl))
-            kept = dict(session.execute(select(lease.c.name, lease.c.term).where(
-                lease.c.owner == me, lease.c.expires_at >= now)).tuples().all())
+            kept = {r.name: r.term for r in session.execute(
+                select(lease.c.name, lease.c.term).where(lease.c.owner == me,
+                                                          lease.c.expires_at >= now))}
         with self._lock:
             lost = {n for n, h in self._held.items() if kept.get(n) != h.term}
             for name in lost:
