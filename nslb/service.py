@@ -220,7 +220,7 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
         app = create_app(settings, db, kick=kick, resync=worker.resync, live=health.live,
                          metrics=metrics)
     events = publisher(settings, db, claims)
-    changes = ChangeFeed(db, [worker.kick, floating.kick, events.wake]) \
-        if claims.shared else None
+    changes = ChangeFeed(db, [worker.kick, floating.kick, events.wake],
+                         on_resync=worker.resync_here) if claims.shared else None
     return Service(settings, db, driver, worker, health, app, floating, metrics, events,
                    make_collector(settings), leases=claims, changes=changes)

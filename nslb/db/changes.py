@@ -19,16 +19,20 @@ import logging
 import threading
 from collections.abc import Callable
 
-from nslb.db.engine import CHANNEL, Database
+from nslb.db.engine import CHANNEL, RESYNC_CHANNEL, Database
 
 log = logging.getLogger(__name__)
 RECONNECT = 1.0  # seconds between attempts while the database is unreachable
 
 
 class ChangeFeed:
-    def __init__(self, db: Database, bells: list[Callable[[], None]]) -> None:
+    def __init__(self, db: Database, bells: list[Callable[[], None]],
+                 on_resync: Callable[[str], None] = lambda lb_id: None) -> None:
+        """`on_resync(lb_id)`: another controller was asked to resync an LB (the admin
+        API's amphora configure) and announced it on RESYNC_CHANNEL for its holder."""
         self.db = db
         self.bells = bells
+        self.on_resync = on_resync
         self.heard = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -68,9 +72,12 @@ class ChangeFeed:
         with psycopg.connect(url.render_as_string(hide_password=False),
                              autocommit=True) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
+            conn.execute(f"LISTEN {RESYNC_CHANNEL}")
             self._ring()  # anything may have changed while nobody listened
             while not self._stop.is_set():
                 for note in conn.notifies(timeout=0.5):
-                    if note.payload != self.db.origin:
+                    if note.channel == RESYNC_CHANNEL:
+                        self.on_resync(note.payload)
+                    elif note.payload != self.db.origin:
                         self.heard += 1
                         self._ring()

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from nslb.db.tables import map_models
 
 CHANNEL = "nslb_writes"
+RESYNC_CHANNEL = "nslb_resync"  # payload: an LB id whose lease holder should resync it
 
 
 class Database:
@@ -79,6 +80,14 @@ class Database:
                     self._writes_done += 1
             if lock is not None:
                 lock.release()
+
+    def announce(self, channel: str, payload: str) -> None:
+        """Tell the other controllers something (PostgreSQL NOTIFY; nothing on SQLite)."""
+        if self.is_sqlite:
+            return
+        with self._writes() as session, session.begin():
+            session.execute(text("SELECT pg_notify(:channel, :payload)"),
+                            {"channel": channel, "payload": payload})
 
     def written_elsewhere(self) -> None:
         """Another controller committed a write (db/changes.py): count it in `writes`."""

@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 
 from nslb.amphora.base import AmphoraDriver, ApplyError, ConfigRejected
 from nslb.db import amphorae, snapshots
-from nslb.db.engine import Database
+from nslb.db.engine import RESYNC_CHANNEL, Database
 from nslb.db.leases import Leases, SoloLeases
 from nslb.db.tables import health_monitor, listener, load_balancer, member, network, pool, subnet
 from nslb.db.unchanged import UnlessWritten
@@ -182,7 +182,16 @@ class Worker:
         """Resync this LB now rather than at its next periodic resync, in the pool rather
         than the paced lane (a backoff after a failed attempt still holds: the health loop
         calls this every round while an LB is down, which must not turn into a retry
-        storm)."""
+        storm). An LB whose lease another controller holds is announced to it (db/changes.py
+        hands it to that controller's resync)."""
+        if self.leases.shared and not self.leases.holds(unit(lb_id)):
+            self.db.announce(RESYNC_CHANNEL, lb_id)
+            return
+        self.resync_here(lb_id)
+
+    def resync_here(self, lb_id: str) -> None:
+        """resync() in this controller only (what an announcement asks of each one: the
+        planner runs it only where the LB's lease is, or can be, held)."""
         with self._lock:
             self._urgent.add(lb_id)
         self._last_sync.pop(lb_id, None)

@@ -192,6 +192,29 @@ def test_every_object_converges_whichever_controller_is_asked(pair: Pair,
             assert lb["listeners"][0]["pools"][0]["provisioning_status"] == "ACTIVE"
 
 
+def test_a_resync_asked_of_either_is_done_by_the_lease_holder(pair: Pair,
+                                                              lbs: list[dict[str, str]]
+                                                              ) -> None:
+    """PUT amphora config through the controller that does not hold the LB: it tells the
+    holder, whose driver confirms the LB's bundle again."""
+    lb_id = lbs[0]["lb"]
+    owner = _owners(pair)[f"lb:{lb_id}"]
+    holder = next(i for i, c in enumerate(pair.controllers) if c.name == owner)
+    amphora = _ok(pair.client(holder).get("/v2/octavia/amphorae",
+                                          params={"loadbalancer_id": lb_id}), 200)
+    amphora_id = amphora["amphorae"][0]["id"]
+
+    def confirms() -> int:
+        return sum(1 for e in _journal(pair.journal)  # type: ignore[attr-defined]
+                   if e["op"] == "confirm" and e["lb"] == lb_id
+                   and e["pid"] == pair.controllers[holder].pid)
+
+    before = confirms()
+    resp = pair.client(1 - holder).put(f"/v2/octavia/amphorae/{amphora_id}/config")
+    assert resp.status_code == 202, resp.text
+    _wait(lambda: confirms() > before, "the holder resynced the LB", timeout=30)
+
+
 def test_a_revocation_through_one_is_honoured_by_the_other_at_once(pair: Pair) -> None:
     a, b = pair.controllers
     token = _login(a.url, _admin_password(a.state_dir)).headers["X-Subject-Token"]
@@ -288,15 +311,20 @@ def test_kill_one_controller_during_a_burst(pair: Pair, lbs: list[dict[str, str]
     assert any(e["pid"] == survivor_pid and e["op"] == "apply" for e in entries)
 
 
-def _busiest(p: Pair) -> int:
-    """The index of the controller holding the most LB leases."""
+def _owners(p: Pair) -> dict[str, str]:
+    """Lease name -> the controller holding it."""
     engine = create_engine(p.url)  # type: ignore[attr-defined]
     try:
         with engine.connect() as conn:
-            owners = [r.owner for r in conn.execute(text(
-                "SELECT owner FROM controller_lease WHERE name LIKE 'lb:%'"))]
+            return {r.name: r.owner for r in conn.execute(text(
+                "SELECT name, owner FROM controller_lease"))}
     finally:
         engine.dispose()
+
+
+def _busiest(p: Pair) -> int:
+    """The index of the controller holding the most LB leases."""
+    owners = [o for n, o in _owners(p).items() if n.startswith("lb:")]
     counts = [owners.count(c.name) for c in p.controllers]
     assert sum(counts) == 6, owners  # every LB is held by one of them
     return 0 if counts[0] >= counts[1] else 1
