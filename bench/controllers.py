@@ -8,8 +8,10 @@ database. The same client work runs against both set-ups: list LBs, create an LB
 for ACTIVE, add a member and wait for ACTIVE. With two, every request goes to the other
 controller than the previous one and the wait polls the other one again, so a change
 usually lands on the controller that does not hold the LB's lease and must reach its
-holder through the database (NOTIFY). Figures are p50 milliseconds; the ratios
-(two / one) are what to compare across machines. Writes bench/results/controllers.json.
+holder through the database (NOTIFY). Both set-ups run side by side on their own
+databases and take turns, SAMPLES times, so that other load on a shared machine falls on
+both alike; each figure is the median of the samples' p50 milliseconds, each ratio
+(two / one) the median of the samples' ratios. Writes bench/results/controllers.json.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ import httpx
 from bench.server import client, make_network, nslb_serve
 from tests.functional.test_postgres import Cluster, _pg_bin, _reap_stale_clusters
 
-ROUNDS = 20
-LISTS = 100
+ROUNDS = 10
+LISTS = 50
+SAMPLES = 5
 
 
 @contextmanager
@@ -68,14 +71,13 @@ def _ms(start: float) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def _work(apis: list[httpx.Client]) -> dict[str, float]:
+def _work(apis: list[httpx.Client], subnet: str) -> dict[str, float]:
     """p50 ms of each operation, requests alternating over `apis`."""
     turn = iter(range(10**9))
 
     def api() -> httpx.Client:
         return apis[next(turn) % len(apis)]
 
-    subnet = make_network(api(), "physnet1", "10.236.0.0/16")
     creates, changes, lists = [], [], []
     lbs = []
     for _ in range(ROUNDS):
@@ -109,29 +111,35 @@ def _work(apis: list[httpx.Client]) -> dict[str, float]:
             "list_lbs_ms_p50": round(statistics.median(lists), 2)}
 
 
-def _controllers(cluster: Cluster, count: int) -> dict[str, float]:
+def _controllers(stack: ExitStack, cluster: Cluster, count: int) -> list[httpx.Client]:
+    """`count` controllers on a fresh database; a client for each."""
     url = cluster.url(cluster.create_database())
-    with ExitStack() as stack:
-        apis = []
-        for n in range(count):
-            base, _pid = stack.enter_context(nslb_serve(
-                "noop", f"physnet1:nsbench-ct{n}",
-                ("--db", url, "--controller-id", f"ct-bench-{n}", "--metrics-listen", ""),
-                start_timeout=90))
-            apis.append(stack.enter_context(client(base)))
-        return _work(apis)
+    apis = []
+    for n in range(count):
+        base, _pid = stack.enter_context(nslb_serve(
+            "noop", f"physnet1:nsbench-ct{count}{n}",
+            ("--db", url, "--controller-id", f"ct-bench-{count}-{n}", "--metrics-listen", ""),
+            start_timeout=90))
+        apis.append(stack.enter_context(client(base)))
+    return apis
 
 
 def run() -> dict[str, Any]:
-    with postgres() as cluster:
-        one = _controllers(cluster, 1)
-        two = _controllers(cluster, 2)
-    out: dict[str, Any] = {"rounds": ROUNDS}
-    for key, value in one.items():
+    ones, twos = [], []
+    with postgres() as cluster, ExitStack() as stack:
+        one, two = _controllers(stack, cluster, 1), _controllers(stack, cluster, 2)
+        subnets = [make_network(apis[0], "physnet1", "10.236.0.0/16") for apis in (one, two)]
+        for _ in range(SAMPLES):
+            ones.append(_work(one, subnets[0]))
+            twos.append(_work(two, subnets[1]))
+    out: dict[str, Any] = {"rounds": ROUNDS, "samples": SAMPLES}
+    for key in ones[0]:
         name = key.removesuffix("_p50")
-        out[f"one_{name}_p50"] = value
-        out[f"two_{name}_p50"] = two[key]
-        out[f"ratio_two_vs_one_{name.removesuffix('_ms')}"] = round(two[key] / value, 2)
+        out[f"one_{name}_p50"] = statistics.median(s[key] for s in ones)
+        out[f"two_{name}_p50"] = statistics.median(s[key] for s in twos)
+        ratios = [round(t[key] / o[key], 2) for o, t in zip(ones, twos, strict=True)]
+        out[f"ratio_two_vs_one_{name.removesuffix('_ms')}"] = statistics.median(ratios)
+        out[f"ratio_two_vs_one_{name.removesuffix('_ms')}_samples"] = ratios
     return out
 
 

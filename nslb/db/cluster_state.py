@@ -19,6 +19,7 @@ from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from nslb.db.engine import Database
 from nslb.db.tables import cluster_state
@@ -28,8 +29,9 @@ class Epoch(Protocol):
     def current(self) -> int:
         """The counter now."""
 
-    def bump(self) -> None:
-        """Something it stands for changed."""
+    def bump(self, session: Session | None = None) -> None:
+        """Something it stands for changed; in `session`'s transaction when given (so a
+        kill -9 cannot fall between the change and the bump)."""
 
 
 class LocalEpoch:
@@ -42,7 +44,7 @@ class LocalEpoch:
     def current(self) -> int:
         return self._value
 
-    def bump(self) -> None:
+    def bump(self, session: Session | None = None) -> None:
         with self._lock:
             self._value += 1
 
@@ -60,10 +62,14 @@ class SharedEpoch:
             return int(session.scalar(select(cluster_state.c.counter)
                                       .where(cluster_state.c.name == self.name)) or 0)
 
-    def bump(self) -> None:
-        with self.db.write() as session:
-            session.execute(update(cluster_state).where(cluster_state.c.name == self.name)
-                            .values(counter=cluster_state.c.counter + 1))
+    def bump(self, session: Session | None = None) -> None:
+        stmt = (update(cluster_state).where(cluster_state.c.name == self.name)
+                .values(counter=cluster_state.c.counter + 1))
+        if session is not None:
+            session.execute(stmt)
+            return
+        with self.db.write() as own:
+            own.execute(stmt)
 
 
 def epoch(db: Database, name: str) -> Epoch:

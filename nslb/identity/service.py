@@ -8,8 +8,12 @@ Several controllers on one PostgreSQL database: the validation cache of each hol
 answer only while the shared identity epoch (db/cluster_state.py) is what it was, and
 `forget()` (called after every identity change and revocation) bumps it, so a token
 revoked or a password changed through one controller is refused by every other one as
-soon as the change's request has returned. The failed-login throttle counts in the
-database then (identity/shared_throttle.py), across controllers.
+soon as the change's request has returned. A revocation bumps it in its own
+transaction; the other changes (users, grants) bump it just after they commit, so a
+controller killed between the two leaves the others' cached validations of the changed
+user valid for at most `cache_seconds`, for a change whose request never returned. The
+failed-login throttle counts in the database then (identity/shared_throttle.py), across
+controllers.
 """
 
 from __future__ import annotations
@@ -229,4 +233,6 @@ class Identity:
         with self.db.write() as session:
             repo.revoke(session, principal.token.audit_id, principal.token.expires_at)
             repo.purge_revocations(session, tokens.now())
-        self.forget()
+            self.epoch.bump(session)  # with the revocation: no kill -9 falls between
+        with self._cache_lock:
+            self._cache.clear()
