@@ -156,3 +156,24 @@ def test_the_identity_epoch_is_shared(db: Database) -> None:
 def test_a_lease_needs_a_positive_ttl(db: Database, ttl: float) -> None:
     with pytest.raises(ValueError):
         SharedLeases(db, "a", ttl=ttl)
+
+
+def test_each_controller_watches_only_the_lbs_it_holds(client: TestClient, db: Database,
+                                                       tmp_path: Path) -> None:
+    from nslb.health.monitor import HealthMonitor
+
+    subnet = vip_subnet(client)
+    lb_id = create_lb(client, subnet["id"])["id"]
+    (wa, da), (wb, db_) = _workers(db, tmp_path)
+    for future in wa.plan_and_submit(fast_forward=True):
+        future.result()
+    assert wa.leases.holds(unit(lb_id)) and not wb.leases.claim([unit(lb_id)])
+    watcher = HealthMonitor(db, da, leases=wa.leases)
+    other = HealthMonitor(db, db_, leases=wb.leases)
+    assert watcher.run_once().amphorae == 1
+    # b's driver serves nothing of it: were b to look, it would call the LB down
+    assert other.run_once().amphorae == 0
+    assert client.get(f"/v2/lbaas/loadbalancers/{lb_id}").json()["loadbalancer"][
+        "operating_status"] == "ONLINE"
+    for w in (wa, wb):
+        w.stop()
