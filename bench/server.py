@@ -28,8 +28,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def nslb_serve(driver: str, physnet: str,
-               extra: tuple[str, ...] = ()) -> Iterator[tuple[str, int]]:
+def nslb_serve(driver: str, physnet: str, extra: tuple[str, ...] = (),
+               start_timeout: float = 20) -> Iterator[tuple[str, int]]:
     """Yield (base url, pid) of a fresh nslb serve; its state dir is removed afterwards."""
     state = tempfile.mkdtemp(prefix="nsb-", dir="/tmp")
     url = f"http://127.0.0.1:{free_port()}"
@@ -39,7 +39,7 @@ def nslb_serve(driver: str, physnet: str,
                              "--auth", "noauth", "--log-level", "WARNING", *extra],
                             stdout=log, stderr=log)
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + start_timeout
         while True:
             try:
                 httpx.get(url + "/", timeout=1)

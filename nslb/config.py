@@ -70,6 +70,11 @@ class Settings:
     # agents' joins and renewals on `agent_listen` (HTTPS, the controller's own CA).
     agents: str = "local"
     agent_listen: str = "0.0.0.0:9444"
+    # Several controllers on one PostgreSQL database (nslb/db/leases.py): this one's id
+    # ("" = <hostname>:<pid>) and how long a unit of work stays claimed by a controller
+    # that stopped renewing (killed, cut off) before another takes it over.
+    controller_id: str = ""
+    lease_ttl: float = 10.0
 
     @property
     def db_url(self) -> str:
@@ -137,7 +142,7 @@ class Settings:
 # Numeric settings that make no sense at zero or below.
 POSITIVE = ("resync_interval", "health_interval", "max_body_bytes", "header_timeout",
             "body_timeout", "keepalive_timeout", "max_connections", "failover_max_concurrent",
-            "access_log_max_bytes", "events_backlog", "events_retention")
+            "access_log_max_bytes", "events_backlog", "events_retention", "lease_ttl")
 # Field types (strings under `from __future__ import annotations`) -> converter for values
 # that arrive as text from the environment.
 NUMBERS: dict[str, type] = {"float": float, "int": int}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 
@@ -16,6 +17,8 @@ from nslb.amphora.haproxy_process import HAPROXY_USER
 from nslb.api.app import create_app
 from nslb.api.context import keystone_context
 from nslb.config import ConfigError, Settings
+from nslb.db import cluster_state, leases
+from nslb.db.changes import ChangeFeed
 from nslb.db.engine import Database
 from nslb.db.migrate import upgrade
 from nslb.events.publisher import Publisher
@@ -26,6 +29,7 @@ from nslb.health.monitor import HealthMonitor
 from nslb.identity import bootstrap
 from nslb.identity.keys import KeyRing
 from nslb.identity.service import Identity
+from nslb.identity.shared_throttle import SharedThrottle
 from nslb.metrics import server as metrics_server
 from nslb.metrics.dataplane import DataPlane
 from nslb.metrics.objects import ObjectCounts
@@ -104,8 +108,15 @@ class Service:
     access_log: Collector | None = None
     metrics_server: metrics_server.MetricsServer | None = None
     join_listener: JoinListener | None = None
+    # Several controllers on one database (PostgreSQL): units of work claimed through
+    # leases, other controllers' writes heard as they commit (solo and silent on SQLite).
+    leases: leases.Leases = field(default_factory=leases.SoloLeases)
+    changes: ChangeFeed | None = None
 
     def start(self) -> None:
+        self.leases.start()
+        if self.changes is not None:
+            self.changes.start()
         # Before the worker: the socket must exist when the first haproxy starts.
         if self.access_log is not None:
             try:
@@ -135,6 +146,9 @@ class Service:
         self.events.stop()
         if self.join_listener is not None:
             self.join_listener.stop()
+        if self.changes is not None:
+            self.changes.stop()
+        self.leases.stop()  # after the loops: what they held goes to the others at once
         self.driver.close()
         self.db.dispose()
 
@@ -155,7 +169,13 @@ def auto_failover(settings: Settings) -> AutoFailover | None:
                         max_concurrent=settings.failover_max_concurrent)
 
 
-def publisher(settings: Settings, db: Database) -> Publisher:
+def controller_id(settings: Settings) -> str:
+    """This controller's id among several sharing a database."""
+    return settings.controller_id or f"{socket.gethostname()}:{os.getpid()}"
+
+
+def publisher(settings: Settings, db: Database,
+              claims: leases.Leases | None = None) -> Publisher:
     """The events' publisher: to Kafka with --notify, else it only marks them delivered
     (they stay in the outbox a while for recent())."""
     sink = None
@@ -166,12 +186,15 @@ def publisher(settings: Settings, db: Database) -> Publisher:
         sink = KafkaSink(parse(settings.notify))
         log.info("events go to kafka %s, topic %s", sink.target.bootstrap, sink.target.topic)
     return Publisher(db, sink, backlog=settings.events_backlog,
-                     retention=settings.events_retention)
+                     retention=settings.events_retention, leases=claims)
 
 
 def start_identity(settings: Settings, db: Database) -> Identity:
     """Keys, the admin account on first start, and the clouds.yaml that holds its password."""
-    identity = Identity(db, KeyRing(settings.state_dir / "fernet-keys"))
+    shared = not db.is_sqlite  # several controllers may share it: count and forget there
+    identity = Identity(db, KeyRing(settings.state_dir / "fernet-keys"),
+                        throttle=SharedThrottle(db) if shared else None,
+                        epoch=cluster_state.epoch(db, "identity"))
     password = bootstrap.ensure_admin(db)
     clouds = settings.state_dir / "clouds.yaml"
     if password is not None:
@@ -186,22 +209,28 @@ def start_identity(settings: Settings, db: Database) -> Identity:
 def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_url)
+    db.origin = controller_id(settings)
     upgrade(db)
+    claims = leases.for_database(db, db.origin, settings.lease_ttl)
+    if claims.shared:
+        log.info("controller %s: units of work are claimed in the shared database "
+                 "(lease ttl %.0f s)", db.origin, settings.lease_ttl)
     metrics = Metrics()
     joins = None
     if settings.agents == "remote" and driver is None:
         driver, joins = remote_agents(settings, db)
     driver = driver or make_driver(settings, metrics)
     worker = Worker(db, driver, resync_interval=settings.resync_interval, metrics=metrics,
-                    secrets=SecretStore.open(db, settings.state_dir))
+                    secrets=SecretStore.open(db, settings.state_dir), leases=claims)
     dataplane = DataPlane()
     health = HealthMonitor(db, driver, interval=settings.health_interval,
                            failover=auto_failover(settings),
-                           on_down=worker.resync, metrics=metrics, dataplane=dataplane)
+                           on_down=worker.resync, metrics=metrics, dataplane=dataplane,
+                           leases=claims)
     metrics.register(dataplane)
     metrics.register(ObjectCounts(db))
     floating = FloatingReconciler(db, make_routers(settings),
-                                  resync_interval=settings.resync_interval)
+                                  resync_interval=settings.resync_interval, leases=claims)
 
     def kick() -> None:
         worker.kick()
@@ -217,5 +246,9 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
                     settings.bind)
         app = create_app(settings, db, kick=kick, resync=worker.resync, live=health.live,
                          metrics=metrics)
-    return Service(settings, db, driver, worker, health, app, floating, metrics,
-                   publisher(settings, db), make_collector(settings), join_listener=joins)
+    events = publisher(settings, db, claims)
+    changes = ChangeFeed(db, [worker.kick, floating.kick, events.wake],
+                         on_resync=worker.resync_here) if claims.shared else None
+    return Service(settings, db, driver, worker, health, app, floating, metrics, events,
+                   make_collector(settings), join_listener=joins, leases=claims,
+                   changes=changes)

@@ -613,6 +613,10 @@ class NamespaceDriver:
         return agent
 
     def _lock(self, amphora_id: str) -> threading.Lock:
+        """One amphora's plumbing at a time, in this process. Enough with several
+        controllers too: only the holder of the LB's lease (db/leases.py) drives its
+        amphorae, and this driver only ever touches this host's namespaces, which one
+        controller per host drives (README, Many hosts)."""
         with self._locks_guard:
             return self._locks.setdefault(amphora_id, threading.Lock())
 

@@ -84,6 +84,12 @@ def serve(
     agent_listen: Annotated[str | None, typer.Option(
         help="With --agents remote: HOST:PORT of the HTTPS listener where agents join "
              "and renew (default: 0.0.0.0:9444; env NSLB_AGENT_LISTEN)")] = None,
+    controller_id: Annotated[str | None, typer.Option(
+        help="This controller's id among several sharing one PostgreSQL --db (default: "
+             "HOSTNAME:PID; env NSLB_CONTROLLER_ID)")] = None,
+    lease_ttl: Annotated[float | None, typer.Option(
+        help="Seconds a controller that stopped (kill -9, cut off) keeps its units of work "
+             "before another takes them over (default: 10; env NSLB_LEASE_TTL)")] = None,
     config: Annotated[Path | None, typer.Option(
         help="TOML file with any of these settings (keys as the flag names) "
              "[env NSLB_CONFIG]")] = None,
@@ -106,7 +112,8 @@ def serve(
                  "public_url": public_url, "log_level": log_level,
                  "access_log": access_log, "access_log_max_bytes": access_log_max_bytes,
                  "access_log_backups": access_log_backups, "metrics_listen": metrics_listen,
-                 "notify": notify, "agents": agents, "agent_listen": agent_listen}
+                 "notify": notify, "agents": agents, "agent_listen": agent_listen,
+                 "controller_id": controller_id, "lease_ttl": lease_ttl}
     try:
         settings = load(config, overrides)
     except ConfigError as exc:

@@ -1,6 +1,11 @@
 """Engine and sessions. SQLite runs in WAL mode with IMMEDIATE write transactions, so two
 writers never deadlock upgrading a read lock; a process-wide lock keeps SQLite writers from
 spinning on its busy handler. PostgreSQL needs neither and gets row locks instead.
+
+On PostgreSQL several controllers may share the database: every write transaction ends
+with a NOTIFY on `CHANNEL` carrying the writer's `origin`, delivered with its commit, and
+db/changes.py counts the other controllers' ones into `writes` (so a periodic read kept
+while nothing was written, db/unchanged.py, is read again at once).
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from nslb.db.tables import map_models
+
+CHANNEL = "nslb_writes"
+RESYNC_CHANNEL = "nslb_resync"  # payload: an LB id whose lease holder should resync it
 
 
 class Database:
@@ -38,6 +46,8 @@ class Database:
         self._write_lock = threading.RLock() if self.is_sqlite else None
         # Write transactions committed through this object (see `writes`).
         self._writes_done = 0
+        # Who writes, in the NOTIFY that ends a write on PostgreSQL (the controller id).
+        self.origin = f"pid-{os.getpid()}"
         self._count_lock = threading.Lock()
         self._reads = sessionmaker(self.engine, expire_on_commit=False)
         self._writes = sessionmaker(
@@ -51,26 +61,46 @@ class Database:
             yield session
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """A transaction that commits on success and rolls back on any exception."""
+    def write(self, quiet: bool = False) -> Iterator[Session]:
+        """A transaction that commits on success and rolls back on any exception.
+        `quiet`: it writes nothing a periodic read depends on (leases), so it is neither
+        counted in `writes` nor announced to other controllers."""
         lock = self._write_lock
         if lock is not None:
             lock.acquire()
         try:
             with self._writes() as session, session.begin():
                 yield session
+                if not quiet and not self.is_sqlite:
+                    session.execute(text("SELECT pg_notify(:channel, :origin)"),
+                                    {"channel": CHANNEL, "origin": self.origin})
         finally:
-            with self._count_lock:  # after the commit (or rollback): see `writes`
-                self._writes_done += 1
+            if not quiet:
+                with self._count_lock:  # after the commit (or rollback): see `writes`
+                    self._writes_done += 1
             if lock is not None:
                 lock.release()
 
+    def announce(self, channel: str, payload: str) -> None:
+        """Tell the other controllers something (PostgreSQL NOTIFY; nothing on SQLite)."""
+        if self.is_sqlite:
+            return
+        with self._writes() as session, session.begin():
+            session.execute(text("SELECT pg_notify(:channel, :payload)"),
+                            {"channel": channel, "payload": payload})
+
+    def written_elsewhere(self) -> None:
+        """Another controller committed a write (db/changes.py): count it in `writes`."""
+        with self._count_lock:
+            self._writes_done += 1
+
     @property
     def writes(self) -> int:
-        """How many write transactions this process has ended. A loop that reads the same
-        rows every second reads this first and keeps its last answer while it is unchanged
-        (and it re-reads at least every few seconds anyway, for writers in other
-        processes): an idle host then runs no query at all."""
+        """How many write transactions this process has ended, plus the other controllers'
+        ones it was told about (PostgreSQL). A loop that reads the same rows every second
+        reads this first and keeps its last answer while it is unchanged (and it re-reads
+        at least every few seconds anyway, for writers it is not told about): an idle host
+        then runs no query at all."""
         return self._writes_done
 
     def dispose(self) -> None:

@@ -13,6 +13,8 @@ from sqlalchemy import Connection
 from nslb.db.engine import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# PostgreSQL advisory lock key held by the migrating transaction ("nslb" in ASCII).
+MIGRATION_LOCK = 0x6E736C62
 
 
 def alembic_config(url: str) -> Config:
@@ -54,6 +56,8 @@ def _migrating(db: Database) -> Iterator[tuple[Config, Connection]]:
             _pragma(connection, "PRAGMA foreign_keys=OFF")
         try:
             with connection.begin():
+                if not sqlite:  # controllers starting together migrate one at a time
+                    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
                 cfg.attributes["connection"] = connection
                 yield cfg, connection
                 if sqlite:

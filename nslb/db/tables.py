@@ -614,3 +614,39 @@ revoked_cert = Table(
     Column("host_id", ID),
     Column("revoked_at", DateTime, nullable=False),
 )
+
+# --- controllers -----------------------------------------------------------------------------
+
+# Units of work claimed by one controller of several sharing a PostgreSQL database
+# (nslb/db/leases.py): `name` is the unit ("lb:<id>", "outbox", "floating"), `owner` the
+# controller id, `expires_at` seconds since the epoch on the database's clock (never a
+# controller's, which may be skewed), `term` bumped whenever the owner changes (a fencing
+# token: work settled under an older term is refused).
+controller_lease = Table(
+    "controller_lease", metadata,
+    Column("name", String(255), primary_key=True),
+    Column("owner", String(255), nullable=False, index=True),
+    Column("expires_at", Float, nullable=False),
+    Column("acquired_at", Float, nullable=False),
+    Column("term", BigInteger, nullable=False),
+)
+
+# Small facts every controller must see the same: a counter bumped after every identity
+# change (token validation caches compare it, nslb/identity/service.py) and the login
+# throttle's salt.
+cluster_state = Table(
+    "cluster_state", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("counter", BigInteger, nullable=False),
+    Column("value", Text),
+)
+
+# The failed-login throttle shared by controllers (nslb/identity/shared_throttle.py): one
+# row per salted digest of (source, user) or (source); times on the database's clock.
+login_throttle = Table(
+    "login_throttle", metadata,
+    Column("key", String(32), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("closed_until", Float, nullable=False),
+    Column("seen", Float, nullable=False, index=True),
+)

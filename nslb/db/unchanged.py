@@ -3,9 +3,14 @@
 The health loop and the worker's planner read the same rows every second; on an idle host
 of 1,000 load balancers those reads were a good part of the idle CPU and nothing in them
 had changed. Every write of this process goes through Database.write(), which counts
-them, so a read whose count did not move would return what it returned before. Another
-process writing the same database (a second nslb, an operator's tool) is seen within
-`max_age` seconds: the answer is read again at least that often whatever the count.
+them, so a read whose count did not move would return what it returned before.
+
+Other writers: on PostgreSQL every write transaction of every controller ends with a
+NOTIFY, and db/changes.py counts the other controllers' ones into the same count as they
+commit, so with several controllers on one database an answer is still read again after
+any write. Writers that do not announce themselves (an operator's psql, a notification
+lost while the listening connection was down) are seen within `max_age` seconds: the
+answer is read again at least that often whatever the count.
 """
 
 from __future__ import annotations

@@ -11,6 +11,13 @@ a send waits for the broker) and the backlog waits in the outbox, bounded by `ba
 
 Without a sink (no --notify) events are marked delivered as they come, and kept for
 `recent()` until pruned like delivered ones.
+
+Several controllers on one database: only the holder of the "outbox" lease
+(db/leases.py) publishes and prunes, so each event is sent by one controller, in order.
+Marking a batch delivered re-checks the lease in the same transaction. A relay killed
+between a send and its mark leaves the batch undelivered: its successor (after the lease
+expires) sends it again, the one case where a consumer sees an event twice (same
+message_id), as with any crash of a single controller.
 """
 
 from __future__ import annotations
@@ -23,11 +30,13 @@ from datetime import timedelta
 from typing import Protocol
 
 from nslb.db.engine import Database
+from nslb.db.leases import Leases, SoloLeases
 from nslb.events import outbox
 from nslb.events.outbox import Pending
 
 log = logging.getLogger(__name__)
 BACKOFF_MAX = 10.0
+UNIT = "outbox"  # the lease of the one relay among several controllers
 
 
 class Sink(Protocol):
@@ -57,8 +66,10 @@ class Publisher:
     def __init__(self, db: Database, sink: Sink | None, *, batch: int = 500,
                  backlog: int = 100_000, retention: float = 3600.0, poll: float = 1.0,
                  prune_every: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 leases: Leases | None = None) -> None:
         self.db = db
+        self.leases: Leases = leases or SoloLeases()
         self.sink = sink
         self.batch = batch
         self.backlog = backlog
@@ -77,6 +88,10 @@ class Publisher:
         self._outage_since: float | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Events may wait (another controller recorded some)."""
+        self._wake.set()
 
     def start(self) -> None:
         self._undo_bell = outbox.on_new_events(self._wake.set)
@@ -103,6 +118,8 @@ class Publisher:
             if self._stop.is_set():
                 return
             try:
+                if not self.leases.claim([UNIT]):
+                    continue  # another controller relays; we take over if it goes
                 if self.clock() >= self._retry_at:
                     self.run_once()
                 self._maybe_prune()
@@ -135,20 +152,26 @@ class Publisher:
 
     def _deliver(self, batch: list[Pending]) -> int:
         if self.sink is None:
-            with self.db.write() as session:
-                outbox.delivered(session, [p.seq for p in batch])
-            return len(batch)
+            return self._mark([p.seq for p in batch])
         try:
             acked = self.sink.send(batch)
         except Exception:  # a client bug or a broken config: treat it as an outage
             log.exception("sending events failed")
             acked = set()
         done = accepted(batch, acked)
-        if done:
-            with self.db.write() as session:
-                outbox.delivered(session, done)
+        marked = self._mark(done) if done else 0
         self._outcome(len(done), len(batch))
-        return len(done)
+        return marked
+
+    def _mark(self, seqs: list[int]) -> int:
+        """Mark events delivered while the relay's lease is ours; how many were."""
+        with self.db.write() as session:
+            if not self.leases.fence(session, UNIT):
+                log.warning("the events relay lease moved to another controller: %d sent "
+                            "events left for it to mark", len(seqs))
+                return 0
+            outbox.delivered(session, seqs)
+        return len(seqs)
 
     def _outcome(self, done: int, sent: int) -> None:
         """Back off while the broker fails; say once when an outage starts and ends."""

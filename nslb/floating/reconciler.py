@@ -18,6 +18,11 @@ recovered by the next round:
 
 A failing router is retried at each round (a kick, or every `resync_interval`); its
 floating IPs show ERROR until it applies.
+
+Several controllers on one database: only the holder of the "floating" lease
+(db/leases.py) reconciles. Another would find the holder's routers missing from its own
+host and release their rows. Routers of remote hosts are left for the agents' work
+(issue 10).
 """
 
 from __future__ import annotations
@@ -30,10 +35,12 @@ from dataclasses import dataclass, field
 
 from nslb.db import floating as repo
 from nslb.db.engine import Database
+from nslb.db.leases import Leases, SoloLeases
 from nslb.floating.desired import Wanted, wanted_routers
 from nslb.floating.routers import RouterDriver, RouterError
 
 log = logging.getLogger(__name__)
+UNIT = "floating"  # the lease of the one reconciler among several controllers
 
 
 @dataclass
@@ -49,8 +56,10 @@ class Round:
 
 class FloatingReconciler:
     def __init__(self, db: Database, routers: RouterDriver, *, resync_interval: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 leases: Leases | None = None) -> None:
         self.db = db
+        self.leases: Leases = leases or SoloLeases()
         self.routers = routers
         self.resync_interval = resync_interval
         self.clock = clock
@@ -79,7 +88,9 @@ class FloatingReconciler:
         kicked = True
         while not self._stop.is_set():
             try:
-                if kicked or self._due():
+                if not self.leases.claim([UNIT]):
+                    self._last_full = None  # whoever holds it reconciles; full when ours
+                elif kicked or self._due():
                     self.run_once()
             except Exception:  # the database or a bug: the next round retries
                 log.exception("floating IP reconcile round failed")

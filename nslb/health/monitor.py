@@ -19,6 +19,14 @@ A round costs what changed, not what exists (1,000 LBs in well under a second):
   writes nothing), re-checking that each LB is still as it was read;
 - the same changes, and only those, are handed to the data-plane metrics
   (metrics/dataplane.py), so a scrape reads memory and never the data plane.
+
+With several controllers on one database, a controller watches only the LBs whose lease
+it holds (db/leases.py: the worker claims it with the LB's first job, and whoever holds it
+repairs what this loop finds down), so an LB's operating statuses have one writer and its
+failover one decider. The failover plan itself runs under a database-wide lock, so the
+count of failovers in progress (`max_concurrent`) covers every controller's; the
+threshold (`FAILOVER_STOPPED` above it) counts the stale amphorae this controller
+watches, a share of the whole when LBs are spread over controllers.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from sqlalchemy.orm import Session
 from nslb.amphora.base import AmphoraDriver, Observation
 from nslb.db import amphorae, stats
 from nslb.db.engine import Database
+from nslb.db.leases import Leases, SoloLeases, serialize
 from nslb.db.tables import amphora, listener_statistics, load_balancer, table_of
 from nslb.db.tree import CHUNK, Tree, load_trees
 from nslb.db.unchanged import UnlessWritten
@@ -131,14 +140,17 @@ class HealthMonitor:
                  on_down: Callable[[str], None] = lambda lb_id: None,
                  failover: AutoFailover | None = None,
                  clock: Callable[[], float] = time.monotonic, threads: int = 8,
-                 metrics: Metrics | None = None, dataplane: DataPlane | None = None) -> None:
+                 metrics: Metrics | None = None, dataplane: DataPlane | None = None,
+                 leases: Leases | None = None) -> None:
         """`on_down(lb_id)` is told when an LB's data plane is not running (a crashed
         haproxy, a deleted namespace), so the worker can rebuild it now. `failover`: when
         an amphora that repair cannot fix is replaced automatically (None: never).
         `threads`: how many amphorae are observed at once. `metrics`: where rounds,
         repairs and failovers are counted; `dataplane`: the per-LB metrics store fed with
-        what the rounds observe."""
+        what the rounds observe. `leases`: which LBs this controller watches (db/leases.py;
+        all of them on SQLite)."""
         self.db = db
+        self.leases: Leases = leases or SoloLeases()
         self.metrics = metrics or Metrics()
         self.dataplane = dataplane or DataPlane()
         self.driver = driver
@@ -236,8 +248,14 @@ class HealthMonitor:
 
     def _read(self, report: Round) -> tuple[dict[str, list[str]], dict[str, Key]]:
         """The amphorae to observe per LB, each LB's key, and fresh trees where needed:
-        the last answer while nothing was written (db/unchanged.py)."""
-        return self._listing.get(lambda: self._read_now(report))
+        the last answer while nothing was written (db/unchanged.py); only the LBs whose
+        lease this controller holds."""
+        by_lb, keys = self._listing.get(lambda: self._read_now(report))
+        if not self.leases.shared:
+            return by_lb, keys
+        mine = {lb_id for lb_id in keys if self.leases.holds(f"lb:{lb_id}")}
+        return ({k: v for k, v in by_lb.items() if k in mine},
+                {k: v for k, v in keys.items() if k in mine})
 
     def _read_now(self, report: Round) -> tuple[dict[str, list[str]], dict[str, Key]]:
         with self.db.read() as session:
@@ -433,6 +451,7 @@ class HealthMonitor:
         if all(now - since < self.failover.timeout for since in self._unhealthy_since.values()):
             return  # nobody is stale yet: nothing to plan, no write transaction
         with self.db.write() as session:
+            serialize(session, "failover")
             rows = session.execute(select(amphora.c.id, amphora.c.status)).all()
             statuses = {r.id: r.status for r in rows}
             busy = sum(s == AmphoraStatus.PENDING_DELETE for s in statuses.values())

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from nslb.db import identity as repo
 from nslb.db.engine import Database
+from nslb.db.leases import serialize
 from nslb.identity.passwords import hash_password
 from nslb.model.identity import DEFAULT_DOMAIN_ID, DEFAULT_ROLES, Project, Role, User
 
@@ -19,6 +20,7 @@ CLOUD = "nslb"
 def ensure_admin(db: Database) -> str | None:
     """Create roles and the admin account if missing; the new admin password, else None."""
     with db.write() as session:
+        serialize(session, "bootstrap")  # controllers starting together: one admin
         for name in DEFAULT_ROLES:
             if repo.role_by_name(session, name) is None:
                 session.add(Role(name=name))

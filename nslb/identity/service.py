@@ -3,6 +3,17 @@ check every Octavia/Neutron request goes through when --auth keystone is on.
 
 Failures never say which part was wrong (user, password, project or token): one
 `AuthFailed` with one message.
+
+Several controllers on one PostgreSQL database: the validation cache of each holds an
+answer only while the shared identity epoch (db/cluster_state.py) is what it was, and
+`forget()` (called after every identity change and revocation) bumps it, so a token
+revoked or a password changed through one controller is refused by every other one as
+soon as the change's request has returned. A revocation bumps it in its own
+transaction; the other changes (users, grants) bump it just after they commit, so a
+controller killed between the two leaves the others' cached validations of the changed
+user valid for at most `cache_seconds`, for a change whose request never returned. The
+failed-login throttle counts in the database then (identity/shared_throttle.py), across
+controllers.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from nslb.db import identity as repo
+from nslb.db.cluster_state import Epoch, LocalEpoch
 from nslb.db.engine import Database
 from nslb.identity import passwords, tokens
 from nslb.identity.gate import Busy, VerifyGate
@@ -68,15 +80,17 @@ def _cache_key(token: str) -> bytes:
 class Identity:
     def __init__(self, db: Database, keys: KeyRing, ttl: timedelta = tokens.DEFAULT_TTL,
                  throttle: LoginThrottle | None = None, cache_seconds: float = 30.0,
-                 gate: VerifyGate | None = None) -> None:
+                 gate: VerifyGate | None = None, epoch: Epoch | None = None) -> None:
         self.db = db
         self.keys = keys
         self.ttl = ttl
         self.throttle = throttle or LoginThrottle()
         self.gate = gate or VerifyGate()
         self.cache_seconds = cache_seconds
-        self._cache: dict[bytes, tuple[float, int, Principal]] = {}
-        self._cache_generation = -1
+        # Identity changes through any controller (a local counter with one controller).
+        self.epoch: Epoch = epoch or LocalEpoch()
+        self._cache: dict[bytes, tuple[float, tuple[int, int], Principal]] = {}
+        self._cache_generation = (-1, -1)
         self._cache_lock = threading.Lock()
 
     # --- issuing ---------------------------------------------------------------------
@@ -163,7 +177,7 @@ class Identity:
 
     def validate(self, token: str) -> Principal:
         """The principal of a valid token; AuthFailed for anything else."""
-        key, generation = _cache_key(token), self.keys.current()
+        key, generation = _cache_key(token), (self.keys.current(), self.epoch.current())
         cached = self._cached(key, generation)
         if cached is not None:
             return cached
@@ -192,11 +206,11 @@ class Identity:
             self._cache[key] = (time.monotonic() + self.cache_seconds, generation, principal)
         return principal
 
-    def _cached(self, key: bytes, generation: int) -> Principal | None:
+    def _cached(self, key: bytes, generation: tuple[int, int]) -> Principal | None:
         """A recent validation made with the current key ring (a rotated-out key must stop
-        validating at once), unless the token expired meanwhile."""
+        validating at once) and identity epoch, unless the token expired meanwhile."""
         with self._cache_lock:
-            if generation != self._cache_generation:  # a rotation: nothing cached holds
+            if generation != self._cache_generation:  # a rotation or an identity change
                 self._cache.clear()
                 self._cache_generation = generation
             entry = self._cache.get(key)
@@ -207,9 +221,11 @@ class Identity:
         return entry[2]
 
     def forget(self) -> None:
-        """Drop cached validations: called after any identity change or revocation."""
+        """Drop cached validations: called after any identity change or revocation (in
+        every controller: the epoch moves)."""
         with self._cache_lock:
             self._cache.clear()
+        self.epoch.bump()
 
     def revoke(self, token: str) -> None:
         """Revoke the token and, through its audit id, every token made from it."""
@@ -217,4 +233,6 @@ class Identity:
         with self.db.write() as session:
             repo.revoke(session, principal.token.audit_id, principal.token.expires_at)
             repo.purge_revocations(session, tokens.now())
-        self.forget()
+            self.epoch.bump(session)  # with the revocation: no kill -9 falls between
+        with self._cache_lock:
+            self._cache.clear()

@@ -12,6 +12,10 @@ submitted name. Here:
   notices an attacker; a spray of names from one source hits the per-source record.
 - the table holds fixed-size salted digests, never a submitted name, and at most
   `max_entries` of them (least recently used forgotten first).
+
+This table is one process's. Several controllers sharing a PostgreSQL database count in
+the database instead (identity/shared_throttle.py, the same rules), so a guesser gains
+nothing by spreading attempts over them.
 """
 
 from __future__ import annotations
@@ -109,7 +113,11 @@ class LoginThrottle:
                     record.count = max(0, record.count - 1)
 
     def _fresh(self, key: bytes, now: float) -> _Record:
-        record = self._records.get(key)
+        return self.fresh(self._records.get(key), now)
+
+    def fresh(self, record: _Record | None, now: float) -> _Record:
+        """The record to count on: a new one when there is none, or when the old one is
+        past its window with its door open."""
         if record is None or (now - record.seen > self.window and record.closed_until <= now):
             return _Record(0, now, now)
         return record

@@ -16,6 +16,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 # One lock for all bridge changes in this process: creating, pruning and enslaving must not
 # interleave (a prune could otherwise delete a bridge that another apply is plugging into).
+# Bridges are this host's: with several controllers, one per host drives the namespace
+# driver (README, Many hosts), so a process-wide lock is the host-wide lock it must be.
 BRIDGE_LOCK = threading.RLock()
 EOPNOTSUPP = 95
 EEXIST = 17

@@ -5,6 +5,15 @@ to a small pool of threads, never two jobs for the same LB at once. Every step i
 idempotent and all intent lives in the database, so a kill -9 at any line is recovered by
 simply running again: PENDING_* objects are picked up where they were left.
 
+Several controllers may share one PostgreSQL database (db/leases.py): a job for an LB runs
+only in the controller holding the LB's lease ("lb:<id>"), claimed when the planner finds
+work for it and renewed while the controller lives, and every transaction that settles a
+job re-checks the lease (`fence`), so two controllers never run jobs for one LB and a
+controller that lost its lease cannot settle over its successor. The in-memory state
+below (attempts, last syncs, converged bundles) is the lease holder's cache: a successor
+starts without it and does a full apply from the database, which is idempotent. On SQLite
+(one controller) every lease is ours without a query.
+
 Whatever a driver raises is caught: the failed attempt is recorded per LB (in memory),
 `decide` holds the LB back until its backoff has passed and says when to give up, and only
 then does the pending change go to ERROR, with the reason in the log.
@@ -25,8 +34,9 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +45,8 @@ from sqlalchemy.orm import Session
 
 from nslb.amphora.base import AmphoraDriver, ApplyError, ConfigRejected
 from nslb.db import amphorae, snapshots
-from nslb.db.engine import Database
+from nslb.db.engine import RESYNC_CHANNEL, Database
+from nslb.db.leases import Leases, SoloLeases
 from nslb.db.tables import health_monitor, listener, load_balancer, member, network, pool, subnet
 from nslb.db.unchanged import UnlessWritten
 from nslb.metrics.registry import Metrics
@@ -102,6 +113,15 @@ def registry_version(session: Session) -> tuple[Any, ...]:
     return tuple(out)
 
 
+class LeaseLost(RuntimeError):
+    """Another controller holds the LB's lease now: this job must not settle."""
+
+
+def unit(lb_id: str) -> str:
+    """The lease name of an LB's work."""
+    return f"lb:{lb_id}"
+
+
 def describe(exc: BaseException) -> str:
     """The reason shown in logs: a driver's own ApplyError text, else the exception type too
     (an OSError without a message must still read as a failure)."""
@@ -115,8 +135,10 @@ class Worker:
     def __init__(self, db: Database, driver: AmphoraDriver, *, resync_interval: float = 10.0,
                  threads: int = 4, clock: Callable[[], float] = time.monotonic,
                  retry: RetryPolicy | None = None, metrics: Metrics | None = None,
-                 secrets: SecretStore | None = None) -> None:
+                 secrets: SecretStore | None = None, leases: Leases | None = None) -> None:
         self.db = db
+        # Which LBs this controller works on (all of them on SQLite).
+        self.leases: Leases = leases or SoloLeases()
         self.metrics = metrics or Metrics()
         self.driver = driver
         # Where TLS material is read from before each render (None: TLS cannot be served).
@@ -160,7 +182,16 @@ class Worker:
         """Resync this LB now rather than at its next periodic resync, in the pool rather
         than the paced lane (a backoff after a failed attempt still holds: the health loop
         calls this every round while an LB is down, which must not turn into a retry
-        storm)."""
+        storm). An LB whose lease another controller holds is announced to it (db/changes.py
+        hands it to that controller's resync)."""
+        if self.leases.shared and not self.leases.holds(unit(lb_id)):
+            self.db.announce(RESYNC_CHANNEL, lb_id)
+            return
+        self.resync_here(lb_id)
+
+    def resync_here(self, lb_id: str) -> None:
+        """resync() in this controller only (what an announcement asks of each one: the
+        planner runs it only where the LB's lease is, or can be, held)."""
         with self._lock:
             self._urgent.add(lb_id)
         self._last_sync.pop(lb_id, None)
@@ -231,6 +262,7 @@ class Worker:
             self._attempts.pop(gone, None)
         for gone in set(self._converged) - ids:
             self._converged.pop(gone, None)
+        self._release_gone(ids)
         for state in states:
             record = self._attempts.get(state.id)
             at = max(now, record.retry_at) if fast_forward and record is not None else now
@@ -238,7 +270,17 @@ class Worker:
                             record)
             if action is not Action.NOTHING:
                 out.append((state, action))
-        return out
+        if not out:
+            return out
+        mine = self.leases.claim(unit(s.id) for s, _ in out)
+        return [(s, a) for s, a in out if unit(s.id) in mine]
+
+    def _release_gone(self, ids: set[str]) -> None:
+        """Give back the leases of LBs that no longer exist (deleted through any
+        controller)."""
+        gone = [n for n in self.leases.held() if n.startswith("lb:") and n[3:] not in ids]
+        if gone:
+            self.leases.release(gone)
 
     def plan_and_submit(self, fast_forward: bool = False) -> list[Future[None]]:
         """Submit what the plan says: changes and deletions to the pool, periodic resyncs
@@ -302,12 +344,19 @@ class Worker:
     def _run_job(self, state: LbState, action: Action) -> None:
         replan = action is not Action.RESYNC
         try:
+            if not self.leases.holds(unit(state.id)):
+                raise LeaseLost(state.id)
             if action is Action.DELETE:
                 self._delete(state)
             elif action is Action.RESYNC:
                 replan = not self._resync(state)
             else:
                 self._apply(state)
+        except LeaseLost:  # its new holder does the work from the database state
+            log.warning("job %s on load balancer %s dropped: another controller holds its "
+                        "lease now", action, state.id)
+            self._forget(state.id)
+            replan = False
         except Exception as exc:  # the database or a bug: back off like any failure
             log.exception("job %s on load balancer %s failed", action, state.id)
             self._failed(state, describe(exc), quiet=True)
@@ -320,6 +369,21 @@ class Worker:
                     replan = True
             if replan:  # a resync that went well leaves nothing new to plan
                 self._wake.set()
+
+    def _forget(self, lb_id: str) -> None:
+        """Drop what this controller remembered of an LB it no longer works on."""
+        self._attempts.pop(lb_id, None)
+        self._last_sync.pop(lb_id, None)
+        self._converged.pop(lb_id, None)
+
+    @contextmanager
+    def _settling(self, lb_id: str) -> Iterator[Session]:
+        """A write transaction that settles a job of this LB, only while its lease is ours
+        (LeaseLost otherwise, and nothing is written)."""
+        with self.db.write() as session:
+            if not self.leases.fence(session, unit(lb_id)):
+                raise LeaseLost(lb_id)
+            yield session
 
     # --- the resync lane ---------------------------------------------------------------
 
@@ -359,7 +423,7 @@ class Worker:
             self._failed(state, describe(exc), permanent=isinstance(exc, ConfigRejected))
             return False
         if confirmed != entry.confirmed:
-            with self.db.write() as session:
+            with self._settling(state.id) as session:
                 outcome.applied(session, state.id, state.generation, None, confirmed,
                                 self.driver.facts().host)
             self._converged[state.id] = dataclasses.replace(entry, confirmed=confirmed)
@@ -371,7 +435,7 @@ class Worker:
         """Allocate what the LB's amphorae need (rows, VRRP ids, ports); the reason if the
         registry cannot provide it (an exhausted subnet, say)."""
         try:
-            with self.db.write() as session:
+            with self._settling(lb_id) as session:
                 lb = session.get(LoadBalancer, lb_id)
                 if lb is not None and lb.provisioning_status != P.PENDING_DELETE:
                     amphora_prep.prepare(session, lb)
@@ -410,7 +474,7 @@ class Worker:
                 state._replace(generation=generation), error,
                 permanent=result.permanent) is Verdict.RETRY:
             return  # the change stays PENDING_* in the database until the next attempt
-        with self.db.write() as session:
+        with self._settling(state.id) as session:
             settled = outcome.applied(session, state.id, generation, error,
                                       result.confirmed, self.driver.facts().host)
         self._attempts.pop(state.id, None)
@@ -455,7 +519,7 @@ class Worker:
                 self.driver.delete(amphora_id)
             except Exception as exc:  # retried like any failed apply
                 return describe(exc)
-            with self.db.write() as session:
+            with self._settling(lb_id) as session:
                 outcome.retired(session, amphora_id)
             self.metrics.amphorae_retired.inc()
             log.info("failover of load balancer %s: removed amphora %s", lb_id, amphora_id)
@@ -538,11 +602,11 @@ class Worker:
             error = describe(exc)
         if error is not None and self._failed(state, error) is Verdict.RETRY:
             return
-        with self.db.write() as session:
+        with self._settling(state.id) as session:
             outcome.deleted(session, state.id, error)
-        self._attempts.pop(state.id, None)
-        self._last_sync.pop(state.id, None)
-        self._converged.pop(state.id, None)
+        self._forget(state.id)
+        if error is None:
+            self.leases.release([unit(state.id)])
 
     def _failed(self, state: LbState, reason: str, quiet: bool = False,
                 permanent: bool = False) -> Verdict:
