@@ -18,13 +18,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from nslb.api import networking, octavia, policy, versions
+from nslb.api import policy
 from nslb.api.barbican import routes as barbican
 from nslb.api.context import Context, noauth_context
 from nslb.api.faults import ApiError
 from nslb.api.guards import BodyLimit, CatchAll, InputGuard
 from nslb.api.http import error_response
 from nslb.api.keystone import admin, auth, roles
+from nslb.api.neutron import networking
+from nslb.api.octavia import routes as octavia
+from nslb.api.octavia import versions
 from nslb.api.offload import offload
 from nslb.api.requestlog import RequestLog
 from nslb.config import Settings

@@ -9,15 +9,16 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from nslb.api import schemas as s
-from nslb.api import tls, udp_rules
 from nslb.api.faults import (
     BadRequest,
     ListenerNoChildren,
     NotImplementedOption,
     ValidationFailure,
 )
+from nslb.api.octavia import schemas as s
+from nslb.api.octavia import tls
 from nslb.db.query import short
+from nslb.lbaas import udp_rules
 from nslb.model import enums
 from nslb.model.enums import AmphoraRole, AmphoraStatus, Topology
 from nslb.model.resources import (
@@ -55,7 +56,7 @@ def _common(data: dict[str, Any]) -> dict[str, Any]:
 
 def check_listener_options(fields: dict[str, Any], protocol: str, vip_address: str) -> None:
     """Rules for the mutable listener fields, shared by create and update (the TLS rules
-    run over the whole listener: nslb.api.tls.listener_rules)."""
+    run over the whole listener: nslb.api.octavia.tls.listener_rules)."""
     headers = fields.get("insert_headers") or {}
     if headers:
         _check_insert_headers(headers, protocol)
@@ -141,7 +142,7 @@ def check_pool_for_listener(pool: Pool, listener: Listener) -> None:
 def check_pool_options(fields: dict[str, Any], protocol: str, vip_address: str = "",
                        update: bool = False) -> None:
     """Rules for the mutable pool fields, shared by create and update (the TLS rules run
-    over the whole pool: nslb.api.tls.pool_rules)."""
+    over the whole pool: nslb.api.octavia.tls.pool_rules)."""
     sp = fields.get("session_persistence")
     udp_rules.check_persistence(sp, protocol, update)
     algorithm = fields.get("lb_algorithm")

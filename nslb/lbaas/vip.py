@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from nslb.api.context import Context
 from nslb.api.faults import ApiError, BadRequest, Conflict, Forbidden, ValidationFailure
-from nslb.api.schemas import LoadBalancerCreate
+from nslb.api.octavia.schemas import LoadBalancerCreate
 from nslb.db import ports
 from nslb.db.lb_ports import MEMBER_OWNER, VIP_OWNER, member_port_name, vip_port_name
 from nslb.db.query import short

@@ -13,9 +13,9 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from nslb.api import neutron
 from nslb.api.context import Context
 from nslb.api.faults import ApiError, BadRequest, NotFound
+from nslb.api.neutron import common as neutron
 from nslb.db import floating as repo
 from nslb.db import ports
 from nslb.db.query import short

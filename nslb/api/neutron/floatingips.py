@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from nslb.api import neutron
 from nslb.api.context import Context
 from nslb.api.faults import NotFound
-from nslb.api.fip_association import associate, bad_request, canonical
 from nslb.api.http import context, parse, read_root, respond
-from nslb.api.neutron import Ident, Text
+from nslb.api.neutron import common as neutron
+from nslb.api.neutron.common import Ident, Text
+from nslb.api.neutron.fip_association import associate, bad_request, canonical
 from nslb.db import floating as repo
 from nslb.db import ports
 from nslb.db.query import short

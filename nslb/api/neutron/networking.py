@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from nslb.api import floatingips, networks, ports, subnets
 from nslb.api.http import respond
-from nslb.api.neutron import not_found
+from nslb.api.neutron import floatingips, networks, ports, subnets
+from nslb.api.neutron.common import not_found
 
 # Only extensions whose attributes nslb really serves; clients probe these before use.
 EXTENSIONS = (

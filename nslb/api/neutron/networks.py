@@ -20,12 +20,12 @@ from sqlalchemy.sql.elements import ColumnElement
 from starlette.requests import Request
 from starlette.responses import Response
 
-from nslb.api import neutron
 from nslb.api.context import Context
 from nslb.api.faults import BadRequest, Conflict
 from nslb.api.http import context, parse, read_root, respond
 from nslb.api.listing import fields_of, page_links, parse_list, select_fields
-from nslb.api.neutron import Ident, Tags, Text
+from nslb.api.neutron import common as neutron
+from nslb.api.neutron.common import Ident, Tags, Text
 from nslb.db import floating
 from nslb.db import networks as repo
 from nslb.db.ports import visible, visible_clause

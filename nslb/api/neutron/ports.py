@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from nslb.api import neutron
 from nslb.api.context import Context
 from nslb.api.faults import Conflict, Forbidden
 from nslb.api.http import context, parse, read_root, respond
-from nslb.api.neutron import Ident, Tags, Text
+from nslb.api.neutron import common as neutron
+from nslb.api.neutron.common import Ident, Tags, Text
 from nslb.db import floating
 from nslb.db import ports as repo
 from nslb.db.floating import FLOATING_OWNER, ROUTER_INTERFACE_OWNER

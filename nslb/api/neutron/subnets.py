@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from nslb.api import neutron
 from nslb.api.faults import BadRequest
 from nslb.api.http import context, parse, read_root, respond
-from nslb.api.neutron import Ident, Tags, Text
+from nslb.api.neutron import common as neutron
+from nslb.api.neutron.common import Ident, Tags, Text
 from nslb.db import networks as repo
 from nslb.db.query import short
 from nslb.model import ipam

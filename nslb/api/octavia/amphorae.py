@@ -16,14 +16,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api.common import db, kick, list_response, show_response
 from nslb.api.faults import Conflict, NotFound
 from nslb.api.http import respond
-from nslb.api.locks import lock_lb
-from nslb.api.views import ts
+from nslb.api.octavia.common import db, kick, list_response, show_response
+from nslb.api.octavia.views import ts
 from nslb.db import amphorae
 from nslb.db.query import short
 from nslb.db.tables import listener_statistics
+from nslb.lbaas.locks import lock_lb
 from nslb.model.enums import AmphoraStatus
 from nslb.model.resources import Amphora
 

@@ -14,12 +14,11 @@ from starlette.responses import Response
 from nslb.api import listing
 from nslb.api.context import Context
 from nslb.api.faults import BadRequest, Forbidden, NotFound
-from nslb.api.http import Handler, context, respond
-from nslb.api.locks import display
+from nslb.api.http import Handler, base_url, context, respond
 from nslb.api.policy import DENIED
-from nslb.api.versions import base_url
 from nslb.db.engine import Database
 from nslb.db.query import QueryError, run_list
+from nslb.lbaas.locks import display
 
 Render = Callable[[Session, list[Any]], list[dict[str, Any]]]
 
@@ -88,7 +87,7 @@ def show_response(request: Request, root: str, item: dict[str, Any]) -> Response
 def read_endpoints(cls: type, collection: str, root: str,
                    render: Render) -> tuple[Handler, Handler]:
     """GET on the collection and GET on one object of a top-level resource. `render` reads
-    attributes only (api/views.py), so the collection is rendered from plain rows."""
+    attributes only (api/octavia/views.py), so the collection is rendered from plain rows."""
 
     async def list_all(request: Request) -> Response:
         return list_response(request, cls, collection, render, plain=True)

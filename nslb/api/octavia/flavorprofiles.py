@@ -1,7 +1,7 @@
 """`/v2/lbaas/flavorprofiles`: what each flavor means to its provider (admin only).
 
 Shapes and errors follow Octavia's FlavorProfileController: `flavor_data` travels as a JSON
-*string* and is checked against the provider's schema (nslb/api/flavor_data.py) on create
+*string* and is checked against the provider's schema (nslb/api/octavia/flavor_data.py) on create
 and whenever it or the provider changes; a profile a flavor uses keeps its provider and
 data (409) and cannot be deleted (409); the list's link key is Octavia's singular
 `flavorprofile_links`. Reads are admin-only in Octavia's policy too.
@@ -17,13 +17,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api import flavor_data, listing
-from nslb.api.common import db
+from nslb.api import listing
 from nslb.api.faults import BadRequest, Conflict, NotFound
-from nslb.api.flavors import list_global
 from nslb.api.http import parse, read_root, respond
-from nslb.api.providers import PROVIDERS
-from nslb.api.schemas import Body, Name
+from nslb.api.octavia import flavor_data
+from nslb.api.octavia.common import db
+from nslb.api.octavia.flavors import list_global
+from nslb.api.octavia.providers import PROVIDERS
+from nslb.api.octavia.schemas import Body, Name
 from nslb.db import flavors as repo
 from nslb.db.query import short
 from nslb.model.resources import FlavorProfile

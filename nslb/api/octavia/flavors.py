@@ -22,13 +22,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api import flavor_data, listing
-from nslb.api.common import apply_changes, db
+from nslb.api import listing
 from nslb.api.faults import BadRequest, Conflict, NotFound, ValidationFailure
-from nslb.api.http import parse, read_root, respond, shown
-from nslb.api.providers import PROVIDERS
-from nslb.api.schemas import Body, Name
-from nslb.api.versions import base_url
+from nslb.api.http import base_url, parse, read_root, respond, shown
+from nslb.api.octavia import flavor_data
+from nslb.api.octavia.common import apply_changes, db
+from nslb.api.octavia.providers import PROVIDERS
+from nslb.api.octavia.schemas import Body, Name
 from nslb.db import flavors as repo
 from nslb.db.query import QueryError, run_list, short
 from nslb.model import grammar

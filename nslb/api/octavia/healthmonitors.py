@@ -9,14 +9,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api import builders, udp_rules, views
-from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.faults import Conflict, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
-from nslb.api.locks import lock_pool_and_parents, mark
-from nslb.api.quotas import enforce
-from nslb.api.schemas import HealthMonitorCreate, HealthMonitorUpdate
+from nslb.api.octavia import views
+from nslb.api.octavia.common import apply_changes, db, find, kick, read_endpoints
+from nslb.api.octavia.quotas import enforce
+from nslb.api.octavia.schemas import HealthMonitorCreate, HealthMonitorUpdate
 from nslb.db import tree
+from nslb.lbaas import builders, udp_rules
+from nslb.lbaas.locks import lock_pool_and_parents, mark
 from nslb.model.resources import HealthMonitor, Pool
 from nslb.model.status import Event
 

@@ -10,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api.common import apply_changes, db, find, kick, list_response, show_response
 from nslb.api.faults import (
     BadRequest,
     Conflict,
@@ -19,7 +18,8 @@ from nslb.api.faults import (
     NotImplementedOption,
 )
 from nslb.api.http import context, parse, read_root, respond
-from nslb.api.l7rules_check import (
+from nslb.api.octavia.common import apply_changes, db, find, kick, list_response, show_response
+from nslb.api.octavia.l7rules_check import (
     ACTION_FIELDS,
     MAX_RULES,
     check_exclusive,
@@ -28,13 +28,13 @@ from nslb.api.l7rules_check import (
     refuse_nulls,
     sanitize_policy,
 )
-from nslb.api.locks import lock_parents, mark
-from nslb.api.quotas import enforce
-from nslb.api.schemas import L7PolicyCreate, L7PolicyUpdate, L7RuleCreate
-from nslb.api.views import ts
+from nslb.api.octavia.quotas import enforce
+from nslb.api.octavia.schemas import L7PolicyCreate, L7PolicyUpdate, L7RuleCreate
+from nslb.api.octavia.views import ts
 from nslb.db import l7
 from nslb.db.query import short
 from nslb.db.tree import child_ids
+from nslb.lbaas.locks import lock_parents, mark
 from nslb.model import enums
 from nslb.model.resources import L7Policy, L7Rule, Listener, Pool
 from nslb.model.status import Event

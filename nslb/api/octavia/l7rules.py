@@ -9,16 +9,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api.common import apply_changes, db, find, kick, list_response, show_response
 from nslb.api.faults import Conflict, NotFound
 from nslb.api.http import context, parse, read_root, respond
-from nslb.api.l7policies import new_rule
-from nslb.api.l7rules_check import MAX_RULES, check_rule, refuse_nulls
-from nslb.api.locks import lock_parents, mark
-from nslb.api.quotas import enforce
-from nslb.api.schemas import L7RuleCreate, L7RuleUpdate
-from nslb.api.views import ts
+from nslb.api.octavia.common import apply_changes, db, find, kick, list_response, show_response
+from nslb.api.octavia.l7policies import new_rule
+from nslb.api.octavia.l7rules_check import MAX_RULES, check_rule, refuse_nulls
+from nslb.api.octavia.quotas import enforce
+from nslb.api.octavia.schemas import L7RuleCreate, L7RuleUpdate
+from nslb.api.octavia.views import ts
 from nslb.db import l7
+from nslb.lbaas.locks import lock_parents, mark
 from nslb.model.resources import L7Policy, L7Rule
 from nslb.model.status import MUTABLE, Event
 

@@ -10,18 +10,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api import builders, tls, tree_create, udp_rules, views
-from nslb.api.capacity import ensure_room
-from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.faults import Conflict, NotFound, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
-from nslb.api.locks import lock_parents, mark
-from nslb.api.quotas import enforce
-from nslb.api.schemas import ListenerCreate, ListenerUpdate
-from nslb.api.vip import plug_member_subnet
+from nslb.api.octavia import tls, tree_create, views
+from nslb.api.octavia.common import apply_changes, db, find, kick, read_endpoints
+from nslb.api.octavia.quotas import enforce
+from nslb.api.octavia.schemas import ListenerCreate, ListenerUpdate
 from nslb.db import l7, tree
 from nslb.db import stats as stats_repo
 from nslb.db.tables import listener as listener_table
+from nslb.lbaas import builders, udp_rules
+from nslb.lbaas.capacity import ensure_room
+from nslb.lbaas.locks import lock_parents, mark
+from nslb.lbaas.vip import plug_member_subnet
 from nslb.model import enums
 from nslb.model.resources import L7Policy, Listener, LoadBalancer, Pool
 from nslb.model.status import Event

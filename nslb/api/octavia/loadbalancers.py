@@ -9,18 +9,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api import builders, flavors, l7policies, l7rules, tree_create, views
-from nslb.api.capacity import ensure_room
-from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.faults import BadRequest, Forbidden, NotImplementedOption, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
-from nslb.api.locks import lock_lb, mark
-from nslb.api.quotas import enforce
-from nslb.api.schemas import LoadBalancerCreate, LoadBalancerUpdate
-from nslb.api.vip import allocate_vip, plug_member_subnet
+from nslb.api.octavia import flavors, l7policies, l7rules, tree_create, views
+from nslb.api.octavia.common import apply_changes, db, find, kick, read_endpoints
+from nslb.api.octavia.quotas import enforce
+from nslb.api.octavia.schemas import LoadBalancerCreate, LoadBalancerUpdate
 from nslb.db import amphorae, tree
 from nslb.db import stats as stats_repo
 from nslb.db.query import short
+from nslb.lbaas import builders
+from nslb.lbaas.capacity import ensure_room
+from nslb.lbaas.locks import lock_lb, mark
+from nslb.lbaas.vip import allocate_vip, plug_member_subnet
 from nslb.model.resources import L7Policy, Listener, LoadBalancer, Pool
 from nslb.model.status import FAILOVER_FROM, Event
 
@@ -36,7 +37,7 @@ def render_many(session: Session, lbs: list[LoadBalancer]) -> list[dict[str, Any
 
 def render_full(t: tree.Tree) -> dict[str, Any]:
     """The fully-populated response of a single-call create."""
-    from nslb.api.pools import render_full as pool_full
+    from nslb.api.octavia.pools import render_full as pool_full
 
     body = views.loadbalancer(t.lb, [], [])
     full_listeners = []

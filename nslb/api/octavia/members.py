@@ -10,18 +10,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api import builders, views
-from nslb.api.capacity import ensure_room
-from nslb.api.common import apply_changes, db, find, kick, list_response, show_response
 from nslb.api.context import Context
 from nslb.api.faults import Conflict, NotFound, ValidationFailure
 from nslb.api.http import context, parse, read_envelope, read_root, respond
-from nslb.api.locks import lock_pool_and_parents, mark
-from nslb.api.quotas import enforce
-from nslb.api.schemas import MemberCreate, MembersBatch, MemberUpdate
-from nslb.api.vip import plug_member_subnet
+from nslb.api.octavia import views
+from nslb.api.octavia.common import apply_changes, db, find, kick, list_response, show_response
+from nslb.api.octavia.quotas import enforce
+from nslb.api.octavia.schemas import MemberCreate, MembersBatch, MemberUpdate
 from nslb.db import tree
 from nslb.db.tables import member as member_table
+from nslb.lbaas import builders
+from nslb.lbaas.capacity import ensure_room
+from nslb.lbaas.locks import lock_pool_and_parents, mark
+from nslb.lbaas.vip import plug_member_subnet
 from nslb.model.resources import LoadBalancer, Member, Pool
 from nslb.model.status import Event
 

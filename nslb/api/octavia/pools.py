@@ -9,15 +9,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api import builders, tls, views
-from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.context import Context
 from nslb.api.faults import Conflict, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
-from nslb.api.locks import lock_parents, mark
-from nslb.api.quotas import enforce
-from nslb.api.schemas import PoolCreate, PoolUpdate
+from nslb.api.octavia import tls, views
+from nslb.api.octavia.common import apply_changes, db, find, kick, read_endpoints
+from nslb.api.octavia.quotas import enforce
+from nslb.api.octavia.schemas import PoolCreate, PoolUpdate
 from nslb.db import l7, tree
+from nslb.lbaas import builders
+from nslb.lbaas.locks import lock_parents, mark
 from nslb.model.resources import HealthMonitor, Listener, LoadBalancer, Member, Pool
 from nslb.model.status import Event
 

@@ -12,10 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api import flavor_data
 from nslb.api.faults import BadRequest
 from nslb.api.http import respond
 from nslb.api.listing import fields_of, select_fields
+from nslb.api.octavia import flavor_data
 from nslb.db.query import short
 
 PROVIDERS = {
@@ -23,7 +23,7 @@ PROVIDERS = {
                "Extensions: L7 policy action FIXED_RESPONSE, L7 rule type SOURCE_IP.",
     "octavia": "Alias of the amphora provider.",
 }
-# What the amphora provider accepts in a flavor profile (nslb/api/flavor_data.py) and in an
+# What the amphora provider accepts in a flavor profile (nslb/api/octavia/flavor_data.py) and in an
 # availability zone profile (nothing yet).
 CAPABILITIES: dict[str, dict[str, str]] = {"flavor_capabilities": flavor_data.capabilities(),
                                            "availability_zone_capabilities": {}}

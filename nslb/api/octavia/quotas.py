@@ -22,13 +22,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api.common import db, list_response
 from nslb.api.faults import BadRequest, QuotaExceeded
 from nslb.api.http import parse, read_root, respond
-from nslb.api.locks import display
-from nslb.api.schemas import QuotaUpdate
+from nslb.api.octavia.common import db, list_response
+from nslb.api.octavia.schemas import QuotaUpdate
 from nslb.db import tree
 from nslb.db.query import short
+from nslb.lbaas.locks import display
 from nslb.model.resources import (
     QUOTA_RESOURCES,
     HealthMonitor,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from nslb.api import (
+from nslb.api.octavia import (
     amphorae,
     flavorprofiles,
     flavors,

@@ -11,13 +11,14 @@ from typing import Any
 
 from starlette.requests import Request
 
-from nslb.api import builders, l7policies, tls
-from nslb.api import schemas as s
 from nslb.api.faults import Conflict, ValidationFailure
-from nslb.api.healthmonitors import check_type_for_pool
 from nslb.api.http import parse
-from nslb.api.l7rules_check import MAX_RULES, check_exclusive, sanitize_policy
+from nslb.api.octavia import l7policies, tls
+from nslb.api.octavia import schemas as s
+from nslb.api.octavia.healthmonitors import check_type_for_pool
+from nslb.api.octavia.l7rules_check import MAX_RULES, check_exclusive, sanitize_policy
 from nslb.db.query import short
+from nslb.lbaas import builders
 from nslb.model import enums
 from nslb.model.enums import L4_PROTOCOL
 from nslb.model.resources import (

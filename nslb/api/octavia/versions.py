@@ -9,7 +9,7 @@ they may use. A minor version adds either fields and options or whole endpoints:
   answers for any provider that lacks an option (the OVN provider refuses TLS, L7 and
   more under the same versions), so it does not hold a version back;
 - endpoints (flavors, availability zones, amphora stats/config/delete): claimed only when
-  nslb serves them for real. The placeholders in api/unsupported.py (empty lists and
+  nslb serves them for real. The placeholders in api/octavia/unsupported.py (empty lists and
   501 on create) do not count: a client told "2.6" may create a flavor and use it.
 
 The highest minor whose own additions and every earlier minor's are served is CURRENT;
@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api.http import respond
+from nslb.api.http import base_url, respond
 
 Need = tuple[str, str]  # (method, route path under the version prefix)
 FLAVORS: tuple[Need, ...] = (("POST", "/lbaas/flavors"), ("POST", "/lbaas/flavorprofiles"))
@@ -72,7 +72,7 @@ MINORS: dict[int, tuple[str, str, tuple[Need, ...]]] = {
 
 
 def served(needs: tuple[Need, ...], routes: set[Need], placeholders: set[str]) -> bool:
-    """Every needed endpoint is routed, and not to a placeholder of api/unsupported.py."""
+    """Every needed endpoint is routed, and not to a placeholder of api/octavia/unsupported.py."""
     return all(need in routes and not any(need[1].startswith(p) for p in placeholders)
                for need in needs)
 
@@ -90,21 +90,12 @@ def highest(routes: set[Need], placeholders: set[str]) -> int:
 @functools.cache
 def max_minor() -> int:
     """`highest` over the Octavia routes this build has (imported late: they import us)."""
-    from nslb.api import octavia, unsupported
+    from nslb.api.octavia import routes as octavia
+    from nslb.api.octavia import unsupported
 
     routes = {(method, route.path) for route in octavia.routes() if isinstance(route, Route)
               for method in route.methods or ()}
     return highest(routes, set(unsupported.RESOURCES))
-
-
-def base_url(request: Request) -> str:
-    """Public base URL: the configured one, else what the reverse proxy says, else ours."""
-    configured: str = request.app.state.settings.public_url
-    if configured:
-        return configured.rstrip("/")
-    proto = request.headers.get("x-forwarded-proto", request.url.scheme)
-    host = request.headers.get("x-forwarded-host", request.headers.get("host", ""))
-    return f"{proto}://{host}"
 
 
 async def versions(request: Request) -> Response:
