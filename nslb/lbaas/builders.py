@@ -2,23 +2,23 @@
 
 Used by the per-resource POST handlers and by the single-call tree create, so the rules
 live in one place. Every rule that HAProxy would otherwise trip over is a 400 here.
+
+The builders take a request's fields as a plain dict (the API's validated body, None
+values left out) and the API's TLS rules (`TlsRules`), which run between the protocol
+checks and the option checks, as in Octavia's controllers.
 """
 
 from __future__ import annotations
 
+import copy
 import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from nslb.api.faults import (
-    BadRequest,
-    ListenerNoChildren,
-    NotImplementedOption,
-    ValidationFailure,
-)
-from nslb.api.octavia import schemas as s
-from nslb.api.octavia import tls
 from nslb.db.query import short
 from nslb.lbaas import udp_rules
+from nslb.lbaas.errors import Invalid, ListenerNoChildren, Unsupported, ValidationFailure
 from nslb.model import enums
 from nslb.model.enums import AmphoraRole, AmphoraStatus, Topology
 from nslb.model.resources import (
@@ -32,6 +32,19 @@ from nslb.model.resources import (
 )
 
 HTTP_HM_FIELDS = ("http_method", "url_path", "expected_codes", "http_version", "domain_name")
+Fields = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TlsRules:
+    """An API's TLS rules for a new listener or pool: each fills in the API's defaults and
+    checks the fields in place (Octavia's need this host's OpenSSL and the key manager's
+    grammar: api/octavia/tls.py); `*_fields` are the TLS fields copied onto the object."""
+
+    listener: Callable[[Fields], None]
+    pool: Callable[[Fields], None]
+    listener_fields: tuple[str, ...]
+    pool_fields: tuple[str, ...]
 
 
 def new_amphorae(lb: LoadBalancer, topology: str = Topology.SINGLE) -> list[Amphora]:
@@ -56,7 +69,7 @@ def _common(data: dict[str, Any]) -> dict[str, Any]:
 
 def check_listener_options(fields: dict[str, Any], protocol: str, vip_address: str) -> None:
     """Rules for the mutable listener fields, shared by create and update (the TLS rules
-    run over the whole listener: nslb.api.octavia.tls.listener_rules)."""
+    run over the whole listener: TlsRules.listener)."""
     headers = fields.get("insert_headers") or {}
     if headers:
         _check_insert_headers(headers, protocol)
@@ -84,33 +97,34 @@ def _check_insert_headers(headers: dict[str, str], protocol: str) -> None:
             raise ValidationFailure(f"Value of insert_headers {key} must be 'true' or 'false'.")
 
 
-def new_listener(data: s.ListenerSingleCreate, lb: LoadBalancer, project_id: str) -> Listener:
-    fields = data.model_dump(exclude_none=True)
-    udp_rules.check_listener_create(fields, data.protocol)  # Octavia's 400s come first
-    if data.protocol == "SCTP":
-        raise NotImplementedOption(f"listener protocol {udp_rules.NO_SCTP}")
-    if data.protocol not in enums.SUPPORTED_LISTENER_PROTOCOLS:
-        raise NotImplementedOption(f"listener protocol {data.protocol}")
-    fields = listener_tls_fields(data)
-    check_listener_options(fields, data.protocol, lb.vip_address)
-    listener = Listener(project_id=project_id, loadbalancer_id=lb.id, protocol=data.protocol,
-                        protocol_port=data.protocol_port, **_common(fields))
+def new_listener(request: Fields, lb: LoadBalancer, project_id: str,
+                 tls: TlsRules) -> Listener:
+    protocol = request["protocol"]
+    udp_rules.check_listener_create(request, protocol)  # Octavia's 400s come first
+    if protocol == "SCTP":
+        raise Unsupported(f"listener protocol {udp_rules.NO_SCTP}")
+    if protocol not in enums.SUPPORTED_LISTENER_PROTOCOLS:
+        raise Unsupported(f"listener protocol {protocol}")
+    fields = listener_tls_fields(request, tls)
+    check_listener_options(fields, protocol, lb.vip_address)
+    listener = Listener(project_id=project_id, loadbalancer_id=lb.id, protocol=protocol,
+                        protocol_port=fields["protocol_port"], **_common(fields))
     for key in ("connection_limit", "timeout_client_data", "timeout_member_connect",
                 "timeout_member_data", "timeout_tcp_inspect", "allowed_cidrs",
                 "insert_headers", "default_pool_id", "connection_logging",
-                *tls.LISTENER_FIELDS):
+                *tls.listener_fields):
         if key in fields:
             setattr(listener, key, fields[key])
     return listener
 
 
-def listener_tls_fields(data: s.ListenerSingleCreate) -> dict[str, Any]:
-    """A new listener's fields with Octavia's TLS defaults, checked by the TLS rules."""
-    fields = data.model_dump(exclude_none=True)
-    if data.protocol not in enums.SUPPORTED_LISTENER_PROTOCOLS:
-        raise NotImplementedOption(f"listener protocol {data.protocol}")
-    tls.listener_defaults(fields)
-    tls.listener_rules(fields)
+def listener_tls_fields(request: Fields, tls: TlsRules) -> Fields:
+    """A new listener's fields (a copy) with the API's TLS defaults, checked by its TLS
+    rules."""
+    if request["protocol"] not in enums.SUPPORTED_LISTENER_PROTOCOLS:
+        raise Unsupported(f"listener protocol {request['protocol']}")
+    fields = copy.deepcopy(request)
+    tls.listener(fields)
     return fields
 
 
@@ -142,12 +156,12 @@ def check_pool_for_listener(pool: Pool, listener: Listener) -> None:
 def check_pool_options(fields: dict[str, Any], protocol: str, vip_address: str = "",
                        update: bool = False) -> None:
     """Rules for the mutable pool fields, shared by create and update (the TLS rules run
-    over the whole pool: nslb.api.octavia.tls.pool_rules)."""
+    over the whole pool: TlsRules.pool)."""
     sp = fields.get("session_persistence")
     udp_rules.check_persistence(sp, protocol, update)
     algorithm = fields.get("lb_algorithm")
     if algorithm is not None and algorithm not in enums.SUPPORTED_ALGORITHMS:
-        raise NotImplementedOption(f"lb_algorithm {algorithm}")
+        raise Unsupported(f"lb_algorithm {algorithm}")
     udp_rules.check_pool_algorithm(algorithm, protocol)
     if sp:
         check_persistence(sp, protocol)
@@ -166,46 +180,44 @@ def check_persistence(sp: dict[str, Any], protocol: str) -> None:
         raise ValidationFailure(f"{kind} persistence is only valid for HTTP pools.")
 
 
-def new_pool(data: s.PoolSingleCreate, lb: LoadBalancer, project_id: str) -> Pool:
-    fields = data.model_dump(exclude_none=True)
-    udp_rules.check_persistence(fields.get("session_persistence"), data.protocol)
-    if data.protocol == "SCTP":
-        raise NotImplementedOption(f"pool protocol {udp_rules.NO_SCTP}")
-    if data.protocol not in enums.SUPPORTED_POOL_PROTOCOLS:
-        raise NotImplementedOption(f"pool protocol {data.protocol}")
-    fields = pool_tls_fields(data)
-    check_pool_options(fields, data.protocol, lb.vip_address)
-    pool = Pool(project_id=project_id, loadbalancer_id=lb.id, protocol=data.protocol,
-                lb_algorithm=data.lb_algorithm,
+def new_pool(request: Fields, lb: LoadBalancer, project_id: str, tls: TlsRules) -> Pool:
+    protocol = request["protocol"]
+    udp_rules.check_persistence(request.get("session_persistence"), protocol)
+    if protocol == "SCTP":
+        raise Unsupported(f"pool protocol {udp_rules.NO_SCTP}")
+    if protocol not in enums.SUPPORTED_POOL_PROTOCOLS:
+        raise Unsupported(f"pool protocol {protocol}")
+    fields = pool_tls_fields(request, tls)
+    check_pool_options(fields, protocol, lb.vip_address)
+    pool = Pool(project_id=project_id, loadbalancer_id=lb.id, protocol=protocol,
+                lb_algorithm=fields["lb_algorithm"],
                 session_persistence=fields.get("session_persistence"), **_common(fields))
-    for key in ("tls_enabled", *tls.POOL_FIELDS):
+    for key in ("tls_enabled", *tls.pool_fields):
         if key in fields:
             setattr(pool, key, fields[key])
     return pool
 
 
-def pool_tls_fields(data: s.PoolSingleCreate) -> dict[str, Any]:
-    """A new pool's fields with Octavia's TLS defaults, checked by the TLS rules."""
-    if data.protocol not in enums.SUPPORTED_POOL_PROTOCOLS:
-        raise NotImplementedOption(f"pool protocol {data.protocol}")
-    fields = data.model_dump(exclude_none=True)
-    tls.pool_defaults(fields)
-    tls.pool_rules(fields)
+def pool_tls_fields(request: Fields, tls: TlsRules) -> Fields:
+    """A new pool's fields (a copy) with the API's TLS defaults, checked by its TLS rules."""
+    if request["protocol"] not in enums.SUPPORTED_POOL_PROTOCOLS:
+        raise Unsupported(f"pool protocol {request['protocol']}")
+    fields = copy.deepcopy(request)
+    tls.pool(fields)
     return fields
 
 
 # --- members ---------------------------------------------------------------------------
 
 
-def new_member(data: s.MemberCreate, pool: Pool, project_id: str, has_hm: bool,
+def new_member(fields: Fields, pool: Pool, project_id: str, has_hm: bool,
                vip_address: str = "") -> Member:
-    if data.request_sriov:
-        raise NotImplementedOption("request_sriov")
-    udp_rules.check_member_family(data.address, pool.protocol, vip_address)
-    fields = data.model_dump(exclude_none=True)
+    if fields.get("request_sriov"):
+        raise Unsupported("request_sriov")
+    udp_rules.check_member_family(fields["address"], pool.protocol, vip_address)
     member = Member(project_id=project_id, pool_id=pool.id, loadbalancer_id=pool.loadbalancer_id,
-                    address=data.address, protocol_port=data.protocol_port,
-                    subnet_id=data.subnet_id,
+                    address=fields["address"], protocol_port=fields["protocol_port"],
+                    subnet_id=fields.get("subnet_id"),
                     operating_status="OFFLINE" if has_hm else "NO_MONITOR", **_common(fields))
     for key in ("weight", "backup", "monitor_address", "monitor_port"):
         if key in fields:
@@ -228,27 +240,27 @@ def check_hm_fields(fields: dict[str, Any], hm_type: str) -> None:
             raise ValidationFailure(
                 "'http_version' must be specified when 'domain_name' is provided.")
         if version < 1.1:
-            raise BadRequest(f"http_version {version} is not a valid option for health "
+            raise Invalid(f"http_version {version} is not a valid option for health "
                              "monitors HTTP 1.1 domain name health check")
 
 
-def new_healthmonitor(data: s.HealthMonitorSingleCreate, pool: Pool,
-                      project_id: str) -> HealthMonitor:
-    udp_rules.check_monitor(data.type, data.delay, pool.protocol)
-    if data.type == "SCTP":
-        raise NotImplementedOption(f"health monitor type {udp_rules.NO_SCTP}")
-    if data.type not in enums.SUPPORTED_HM_TYPES:
-        raise NotImplementedOption(f"health monitor type {data.type}")
-    fields = data.model_dump(exclude_none=True)
-    check_hm_fields(fields, data.type)
-    if data.type == "PING" and pool.protocol not in ("HTTP", "HTTPS", "TCP", "PROXY",
-                                                     "PROXYV2"):
-        raise BadRequest(f"PING health monitors are not valid for {pool.protocol} pools.")
+def new_healthmonitor(fields: Fields, pool: Pool, project_id: str) -> HealthMonitor:
+    hm_type = fields["type"]
+    udp_rules.check_monitor(hm_type, fields["delay"], pool.protocol)
+    if hm_type == "SCTP":
+        raise Unsupported(f"health monitor type {udp_rules.NO_SCTP}")
+    if hm_type not in enums.SUPPORTED_HM_TYPES:
+        raise Unsupported(f"health monitor type {hm_type}")
+    check_hm_fields(fields, hm_type)
+    if hm_type == "PING" and pool.protocol not in ("HTTP", "HTTPS", "TCP", "PROXY",
+                                                   "PROXYV2"):
+        raise Invalid(f"PING health monitors are not valid for {pool.protocol} pools.")
     hm = HealthMonitor(project_id=project_id, pool_id=pool.id,
-                       loadbalancer_id=pool.loadbalancer_id, type=data.type, delay=data.delay,
-                       timeout=data.timeout, max_retries=data.max_retries, **_common(fields))
+                       loadbalancer_id=pool.loadbalancer_id, type=hm_type,
+                       delay=fields["delay"], timeout=fields["timeout"],
+                       max_retries=fields["max_retries"], **_common(fields))
     hm.max_retries_down = fields.get("max_retries_down", 3)
-    if data.type in ("HTTP", "HTTPS"):
+    if hm_type in ("HTTP", "HTTPS"):
         hm.http_method = fields.get("http_method", "GET")
         hm.url_path = fields.get("url_path", "/")
         hm.expected_codes = fields.get("expected_codes", "200")

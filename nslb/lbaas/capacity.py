@@ -14,8 +14,8 @@ import resource
 
 from sqlalchemy.orm import Session
 
-from nslb.api.faults import Conflict
 from nslb.db import tree
+from nslb.lbaas.errors import Conflict
 from nslb.model.resources import Listener, Member
 from nslb.render.limits import MIN_USEFUL_MAXCONN, capacity
 
@@ -27,7 +27,7 @@ def fd_limit() -> int:
 
 def ensure_room(session: Session, lb_id: str, members: int = 0, listeners: int = 0,
                 limit: int | None = None) -> None:
-    """409 if adding `members` and `listeners` to the LB would not fit its haproxy."""
+    """Conflict (409) if adding `members` and `listeners` to the LB would not fit its haproxy."""
     if not members and not listeners:
         return
     room = capacity(fd_limit() if limit is None else limit)

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from nslb.api.faults import Immutable, NotFound
 from nslb.db import tree
+from nslb.lbaas.errors import Immutable, NotFound
 from nslb.model.resources import Listener, LoadBalancer, Pool, Resource, utcnow
 from nslb.model.status import DELETABLE, MUTABLE, Event, can, transition
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from nslb.api.faults import BadRequest, NotImplementedOption, ValidationFailure
+from nslb.lbaas.errors import Invalid, Unsupported, ValidationFailure
 from nslb.model.enums import KERNEL_PROTOCOLS
 
 # Octavia's [api_settings] udp_connect_min_interval_health_monitor (its default).
@@ -44,8 +44,8 @@ def check_listener_create(fields: dict[str, Any], protocol: str) -> None:
     if not kernel(protocol):
         return
     if fields.get("insert_headers"):
-        raise BadRequest(f"insert-headers is not a valid option for a {protocol} protocol "
-                         "listener.")
+        raise Invalid(f"insert-headers is not a valid option for a {protocol} protocol "
+                      "listener.")
     if any(fields.get(name) for name in TLS_REFS):
         raise ValidationFailure(f"{protocol} protocol listener does not support TLS.")
 
@@ -103,7 +103,7 @@ def check_granularity(sp: dict[str, Any] | None, vip_address: str) -> None:
 
 def check_pool_algorithm(algorithm: str | None, protocol: str) -> None:
     if protocol == "UDP" and algorithm == "LEAST_CONNECTIONS":
-        raise NotImplementedOption(NO_LEAST_CONNECTIONS)
+        raise Unsupported(NO_LEAST_CONNECTIONS)
 
 
 # --- members -----------------------------------------------------------------------------
@@ -115,7 +115,7 @@ def check_member_family(address: str, protocol: str, vip_address: str) -> None:
     if not kernel(protocol) or not vip_address:
         return
     if ipaddress.ip_address(address).version != ipaddress.ip_address(vip_address).version:
-        raise NotImplementedOption(
+        raise Unsupported(
             "This provider doesn't support mixing IPv4 and IPv6 addresses for its VIP and "
             f"members in {protocol} load balancers.")
 

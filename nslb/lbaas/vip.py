@@ -5,36 +5,63 @@ Runs in the API's write transaction, so a failed create leaves no port behind.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from sqlalchemy.orm import Session
 
-from nslb.api.context import Context
-from nslb.api.faults import ApiError, BadRequest, Conflict, Forbidden, ValidationFailure
-from nslb.api.octavia.schemas import LoadBalancerCreate
 from nslb.db import ports
 from nslb.db.lb_ports import MEMBER_OWNER, VIP_OWNER, member_port_name, vip_port_name
 from nslb.db.query import short
+from nslb.lbaas.errors import Conflict, DomainError, Forbidden, Invalid, ValidationFailure
 from nslb.model import ipam
 from nslb.model.resources import Network, Port, Subnet
 
 
-def ipam_error(exc: ipam.IpamError) -> ApiError:
+class Caller(Protocol):
+    """Who asks: a project sees its own networks and the shared ones, an admin all, and
+    only an admin may take a subnet's gateway address (the API's Context is one)."""
+
+    @property
+    def project_id(self) -> str | None: ...
+
+    @property
+    def is_admin(self) -> bool: ...
+
+
+class VipRequest(Protocol):
+    """Where the VIP should come from, as Octavia's load balancer create names it."""
+
+    @property
+    def vip_port_id(self) -> str | None: ...
+
+    @property
+    def vip_subnet_id(self) -> str | None: ...
+
+    @property
+    def vip_network_id(self) -> str | None: ...
+
+    @property
+    def vip_address(self) -> str | None: ...
+
+
+def ipam_error(exc: ipam.IpamError) -> DomainError:
     """Neutron's codes: an address in use or an exhausted subnet is 409, a gateway address
     asked for by a non-admin 403 (as the port API answers), the rest 400."""
     if isinstance(exc, ipam.AddressInUse | ipam.NoFreeAddress):
         return Conflict(str(exc))
     if isinstance(exc, ipam.GatewayAddress):
         return Forbidden(str(exc))
-    return BadRequest(f"Validation failure: {exc}")
+    return Invalid(f"Validation failure: {exc}")
 
 
-def _network(session: Session, network_id: str, ctx: Context) -> Network:
+def _network(session: Session, network_id: str, ctx: Caller) -> Network:
     network = ports.get_network(session, network_id)
     if network is None or not ports.visible(network, ctx.project_id, ctx.is_admin):
         raise ValidationFailure(f"Network {short(network_id)} not found.")
     return network
 
 
-def _subnet(session: Session, subnet_id: str, ctx: Context) -> tuple[Subnet, Network]:
+def _subnet(session: Session, subnet_id: str, ctx: Caller) -> tuple[Subnet, Network]:
     """The subnet and its network if the caller may use them; a subnet of another project
     answers exactly like a missing one, before anything else is looked at (F9)."""
     subnet = ports.get_subnet(session, subnet_id)
@@ -45,7 +72,7 @@ def _subnet(session: Session, subnet_id: str, ctx: Context) -> tuple[Subnet, Net
     return subnet, network
 
 
-def _adopt(session: Session, data: LoadBalancerCreate, ctx: Context,
+def _adopt(session: Session, data: VipRequest, ctx: Caller,
            lb_id: str) -> tuple[Port, Subnet, Network]:
     assert data.vip_port_id is not None
     port = ports.get_port(session, data.vip_port_id)
@@ -72,7 +99,7 @@ def _adopt(session: Session, data: LoadBalancerCreate, ctx: Context,
     return port, subnet, network
 
 
-def allocate_vip(session: Session, data: LoadBalancerCreate, ctx: Context, project_id: str,
+def allocate_vip(session: Session, data: VipRequest, ctx: Caller, project_id: str,
                  lb_id: str) -> tuple[Port, Subnet, Network]:
     """Resolve or create the VIP port; returns (port, subnet, network)."""
     if data.vip_port_id:
@@ -118,7 +145,7 @@ def ensure_member_port(session: Session, lb_id: str, project_id: str, vip_subnet
 
 
 def plug_member_subnet(session: Session, lb_id: str, vip_subnet_id: str, address: str,
-                       subnet_id: str | None, ctx: Context, project_id: str) -> None:
+                       subnet_id: str | None, ctx: Caller, project_id: str) -> None:
     """A member on a subnet must have its address in it, and the LB gets a port there.
     Visibility is checked first: whether the address is inside another project's subnet
     must not change the answer (the CIDR oracle of F9)."""

@@ -11,13 +11,13 @@ from starlette.routing import Route
 
 from nslb.api.faults import Conflict, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
-from nslb.api.octavia import views
+from nslb.api.octavia import construct, views
 from nslb.api.octavia.common import apply_changes, db, find, kick, read_endpoints
-from nslb.api.octavia.quotas import enforce
 from nslb.api.octavia.schemas import HealthMonitorCreate, HealthMonitorUpdate
 from nslb.db import tree
 from nslb.lbaas import builders, udp_rules
 from nslb.lbaas.locks import lock_pool_and_parents, mark
+from nslb.lbaas.quota import enforce
 from nslb.model.resources import HealthMonitor, Pool
 from nslb.model.status import Event
 
@@ -40,7 +40,7 @@ async def create(request: Request) -> Response:
         check_type_for_pool(data.type, pool.protocol, data.delay)
         if tree.healthmonitor_of(session, [pool.id]):
             raise Conflict("This pool already has a health monitor")
-        hm = builders.new_healthmonitor(data, pool, pool.project_id)
+        hm = construct.new_healthmonitor(data, pool, pool.project_id)
         enforce(session, pool.project_id, {HealthMonitor: 1})
         lock_pool_and_parents(session, pool)
         session.add(hm)

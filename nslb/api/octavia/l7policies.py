@@ -13,7 +13,6 @@ from starlette.routing import Route
 from nslb.api.faults import (
     BadRequest,
     Conflict,
-    ListenerNoChildren,
     NotFound,
     NotImplementedOption,
 )
@@ -28,13 +27,14 @@ from nslb.api.octavia.l7rules_check import (
     refuse_nulls,
     sanitize_policy,
 )
-from nslb.api.octavia.quotas import enforce
 from nslb.api.octavia.schemas import L7PolicyCreate, L7PolicyUpdate, L7RuleCreate
 from nslb.api.octavia.views import ts
 from nslb.db import l7
 from nslb.db.query import short
 from nslb.db.tree import child_ids
+from nslb.lbaas import builders
 from nslb.lbaas.locks import lock_parents, mark
+from nslb.lbaas.quota import enforce
 from nslb.model import enums
 from nslb.model.resources import L7Policy, L7Rule, Listener, Pool
 from nslb.model.status import Event
@@ -69,8 +69,7 @@ def render_many(session: Session, policies: list[L7Policy]) -> list[dict[str, An
 def check_listener(listener: Listener) -> None:
     """Octavia: PROMETHEUS listeners take no children (400); the amphora provider serves L7
     on HTTP and TERMINATED_HTTPS listeners only (501)."""
-    if listener.protocol == enums.ListenerProtocol.PROMETHEUS:
-        raise ListenerNoChildren(listener.protocol)
+    builders.check_no_children(listener.protocol)
     if listener.protocol not in (enums.ListenerProtocol.HTTP,
                                  enums.ListenerProtocol.TERMINATED_HTTPS):
         raise NotImplementedOption(f"{listener.protocol} protocol listeners do not support "

@@ -14,11 +14,11 @@ from nslb.api.http import context, parse, read_root, respond
 from nslb.api.octavia.common import apply_changes, db, find, kick, list_response, show_response
 from nslb.api.octavia.l7policies import new_rule
 from nslb.api.octavia.l7rules_check import MAX_RULES, check_rule, refuse_nulls
-from nslb.api.octavia.quotas import enforce
 from nslb.api.octavia.schemas import L7RuleCreate, L7RuleUpdate
 from nslb.api.octavia.views import ts
 from nslb.db import l7
 from nslb.lbaas.locks import lock_parents, mark
+from nslb.lbaas.quota import enforce
 from nslb.model.resources import L7Policy, L7Rule
 from nslb.model.status import MUTABLE, Event
 

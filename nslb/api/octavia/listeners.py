@@ -12,9 +12,8 @@ from starlette.routing import Route
 
 from nslb.api.faults import Conflict, NotFound, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
-from nslb.api.octavia import tls, tree_create, views
+from nslb.api.octavia import construct, tls, tree_create, views
 from nslb.api.octavia.common import apply_changes, db, find, kick, read_endpoints
-from nslb.api.octavia.quotas import enforce
 from nslb.api.octavia.schemas import ListenerCreate, ListenerUpdate
 from nslb.db import l7, tree
 from nslb.db import stats as stats_repo
@@ -22,6 +21,7 @@ from nslb.db.tables import listener as listener_table
 from nslb.lbaas import builders, udp_rules
 from nslb.lbaas.capacity import ensure_room
 from nslb.lbaas.locks import lock_parents, mark
+from nslb.lbaas.quota import enforce
 from nslb.lbaas.vip import plug_member_subnet
 from nslb.model import enums
 from nslb.model.resources import L7Policy, Listener, LoadBalancer, Pool
@@ -73,7 +73,7 @@ async def create(request: Request) -> Response:
         lb = find(session, LoadBalancer, data.loadbalancer_id, ctx)
         # Octavia validates the default pool before the provider sees the listener.
         _check_default_pool(session, lb.id, data.protocol, data.default_pool_id)
-    listener = builders.new_listener(data, lb, lb.project_id)
+    listener = construct.new_listener(data, lb, lb.project_id)
     # Octavia takes L7 policies inline here too (a graph create; a redirect pool is given
     # inline, as in the single-call LB create)
     built = tree_create.Built()

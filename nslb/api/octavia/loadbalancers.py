@@ -13,7 +13,6 @@ from nslb.api.faults import BadRequest, Forbidden, NotImplementedOption, Validat
 from nslb.api.http import context, parse, read_root, respond
 from nslb.api.octavia import flavors, l7policies, l7rules, tree_create, views
 from nslb.api.octavia.common import apply_changes, db, find, kick, read_endpoints
-from nslb.api.octavia.quotas import enforce
 from nslb.api.octavia.schemas import LoadBalancerCreate, LoadBalancerUpdate
 from nslb.db import amphorae, tree
 from nslb.db import stats as stats_repo
@@ -21,6 +20,7 @@ from nslb.db.query import short
 from nslb.lbaas import builders
 from nslb.lbaas.capacity import ensure_room
 from nslb.lbaas.locks import lock_lb, mark
+from nslb.lbaas.quota import enforce
 from nslb.lbaas.vip import allocate_vip, plug_member_subnet
 from nslb.model.resources import L7Policy, Listener, LoadBalancer, Pool
 from nslb.model.status import FAILOVER_FROM, Event

@@ -13,15 +13,14 @@ from starlette.routing import Route
 from nslb.api.context import Context
 from nslb.api.faults import Conflict, NotFound, ValidationFailure
 from nslb.api.http import context, parse, read_envelope, read_root, respond
-from nslb.api.octavia import views
+from nslb.api.octavia import construct, views
 from nslb.api.octavia.common import apply_changes, db, find, kick, list_response, show_response
-from nslb.api.octavia.quotas import enforce
 from nslb.api.octavia.schemas import MemberCreate, MembersBatch, MemberUpdate
 from nslb.db import tree
 from nslb.db.tables import member as member_table
-from nslb.lbaas import builders
 from nslb.lbaas.capacity import ensure_room
 from nslb.lbaas.locks import lock_pool_and_parents, mark
+from nslb.lbaas.quota import enforce
 from nslb.lbaas.vip import plug_member_subnet
 from nslb.model.resources import LoadBalancer, Member, Pool
 from nslb.model.status import Event
@@ -63,7 +62,7 @@ def _new(session: Session, data: MemberCreate, pool: Pool, lb: LoadBalancer,
     plug_member_subnet(session, lb.id, lb.vip_subnet_id, data.address, data.subnet_id, ctx,
                        lb.project_id)
     has_hm = bool(tree.healthmonitor_of(session, [pool.id]))
-    return builders.new_member(data, pool, lb.project_id, has_hm, lb.vip_address)
+    return construct.new_member(data, pool, lb.project_id, has_hm, lb.vip_address)
 
 
 async def create(request: Request) -> Response:

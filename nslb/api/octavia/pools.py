@@ -12,13 +12,13 @@ from starlette.routing import Route
 from nslb.api.context import Context
 from nslb.api.faults import Conflict, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
-from nslb.api.octavia import tls, views
+from nslb.api.octavia import construct, tls, views
 from nslb.api.octavia.common import apply_changes, db, find, kick, read_endpoints
-from nslb.api.octavia.quotas import enforce
 from nslb.api.octavia.schemas import PoolCreate, PoolUpdate
 from nslb.db import l7, tree
 from nslb.lbaas import builders
 from nslb.lbaas.locks import lock_parents, mark
+from nslb.lbaas.quota import enforce
 from nslb.model.resources import HealthMonitor, Listener, LoadBalancer, Member, Pool
 from nslb.model.status import Event
 
@@ -48,7 +48,7 @@ async def create(request: Request) -> Response:
     ctx = context(request)
     with db(request).read() as session:
         lb, _ = _pool_parents(session, data, ctx)
-    pool = builders.new_pool(data, lb, lb.project_id)
+    pool = construct.new_pool(data, lb, lb.project_id)
     tls.check_new(request, lb.project_id, [], [pool])  # grants: before the write transaction
     with db(request).write() as session:
         lb, listener = _pool_parents(session, data, ctx)

@@ -1,8 +1,7 @@
-"""Quotas: `/quotas`, `/quotas/defaults`, `/quotas/{project_id}` (and its `/default`), and
-their enforcement.
+"""Quotas: `/quotas`, `/quotas/defaults`, `/quotas/{project_id}` (and its `/default`).
 
--1 means unlimited; a project without its own row uses the defaults (all -1, as Octavia's
-configuration defaults). Over quota answers 403.
+The limits and their enforcement are the domain's (nslb/lbaas/quota.py): -1 means
+unlimited, a project without its own row uses the defaults, over quota answers 403.
 
 Shapes are Octavia's QuotaResponse: `project_id` and `tenant_id` beside every limit under
 both spellings (`loadbalancer`/`load_balancer`, `healthmonitor`/`health_monitor`). A list
@@ -22,51 +21,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api.faults import BadRequest, QuotaExceeded
+from nslb.api.faults import BadRequest
 from nslb.api.http import parse, read_root, respond
 from nslb.api.octavia.common import db, list_response
 from nslb.api.octavia.schemas import QuotaUpdate
-from nslb.db import tree
 from nslb.db.query import short
-from nslb.lbaas.locks import display
-from nslb.model.resources import (
-    QUOTA_RESOURCES,
-    HealthMonitor,
-    L7Policy,
-    L7Rule,
-    Listener,
-    LoadBalancer,
-    Member,
-    Pool,
-    Quota,
-)
+from nslb.lbaas.quota import DEFAULTS, effective
+from nslb.model.resources import QUOTA_RESOURCES, Quota
 
-DEFAULTS: dict[str, int] = {name: -1 for name in QUOTA_RESOURCES}
-COUNTED: dict[type, str] = {LoadBalancer: "loadbalancer", Listener: "listener", Pool: "pool",
-                            Member: "member", HealthMonitor: "healthmonitor",
-                            L7Policy: "l7policy", L7Rule: "l7rule"}
 ALIASES = {"load_balancer": "loadbalancer", "health_monitor": "healthmonitor"}
 MAX_PROJECT_ID = 255  # the quota.project_id column: PostgreSQL refuses longer (a 500, F11)
-
-
-def effective(row: Quota | None) -> dict[str, int]:
-    values = dict(DEFAULTS)
-    if row is not None:
-        for name in QUOTA_RESOURCES:
-            value = getattr(row, name)
-            if value is not None:
-                values[name] = value
-    return values
-
-
-def enforce(session: Session, project_id: str, adding: dict[type, int]) -> None:
-    """Raise 403 if creating `adding` objects would pass the project's quota."""
-    limits = effective(session.get(Quota, project_id))
-    for cls, count in adding.items():
-        limit = limits[COUNTED[cls]]
-        if count and limit >= 0 and tree.count_by_project(session, cls, project_id) + count > limit:
-            raise QuotaExceeded(display(cls))
-
 
 # The project whose quota `GET /quotas/defaults` shows in Octavia (see the docstring).
 DEFAULTS_PROJECT = "defaults"

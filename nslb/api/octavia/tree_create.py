@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from nslb.api.faults import Conflict, ValidationFailure
 from nslb.api.http import parse
-from nslb.api.octavia import l7policies, tls
+from nslb.api.octavia import construct, l7policies, tls
 from nslb.api.octavia import schemas as s
 from nslb.api.octavia.healthmonitors import check_type_for_pool
 from nslb.api.octavia.l7rules_check import MAX_RULES, check_exclusive, sanitize_policy
@@ -60,10 +60,11 @@ def _add_pool(built: Built, data: s.PoolSingleCreate, lb: LoadBalancer, project:
         raise ValidationFailure(f"Pool name {short(data.name)} is used more than once.")
     if data.healthmonitor is not None:  # Octavia's 400s come before the provider's 501s
         check_type_for_pool(data.healthmonitor.type, data.protocol)
-    pool = builders.new_pool(data, lb, project)
+    pool = construct.new_pool(data, lb, project)
     built.pools.append(pool)
     if data.healthmonitor is not None:
-        built.healthmonitors.append(builders.new_healthmonitor(data.healthmonitor, pool, project))
+        built.healthmonitors.append(
+            construct.new_healthmonitor(data.healthmonitor, pool, project))
     seen: set[tuple[str, int]] = set()
     for member_data in data.members:
         key = (member_data.address, member_data.protocol_port)
@@ -71,7 +72,7 @@ def _add_pool(built: Built, data: s.PoolSingleCreate, lb: LoadBalancer, project:
             raise Conflict(f"Another member on this pool is already using ip "
                            f"{key[0]} on protocol_port {key[1]}")
         seen.add(key)
-        built.members.append(builders.new_member(member_data, pool, project,
+        built.members.append(construct.new_member(member_data, pool, project,
                                                  data.healthmonitor is not None,
                                                  lb.vip_address))
     return pool
@@ -153,7 +154,7 @@ def build(data: s.LoadBalancerCreate, lb: LoadBalancer, project: str) -> Built:
                            f"protocol {ports[key]} and protocol_port {port}")
         ports[key] = listener_data.protocol
         _check_default_pool_protocol(built, listener_data)
-        listener = builders.new_listener(listener_data, lb, project)
+        listener = construct.new_listener(listener_data, lb, project)
         if listener_data.default_pool is not None:
             pool = _named_pool(built, listener_data.default_pool, lb, project)
             builders.check_pool_for_listener(pool, listener)
@@ -167,16 +168,16 @@ def check_tls(request: Request, data: s.LoadBalancerCreate, project: str) -> Non
     """Grant and read the key-manager refs of every listener and pool of a tree create,
     before its write transaction (nslb.api.tls says why)."""
     # A listener nslb does not serve is refused by build(), after Octavia's 400s.
-    listeners = [_Fields(builders.listener_tls_fields(li)) for li in data.listeners
+    listeners = [_Fields(construct.listener_tls_fields(li)) for li in data.listeners
                  if li.protocol in enums.SUPPORTED_LISTENER_PROTOCOLS]
-    pools = [_Fields(builders.pool_tls_fields(p)) for p in data.pools]
+    pools = [_Fields(construct.pool_tls_fields(p)) for p in data.pools]
     for li in data.listeners:
         inline = [li.default_pool] if li.default_pool and set(li.default_pool) != {"name"} \
             else []
         inline += [body["redirect_pool"] for body in li.l7policies
                    if isinstance(body, dict) and isinstance(body.get("redirect_pool"), dict)
                    and set(body["redirect_pool"]) != {"name"}]
-        pools += [_Fields(builders.pool_tls_fields(parse(s.PoolSingleCreate, dict(ref), "pool")))
+        pools += [_Fields(construct.pool_tls_fields(parse(s.PoolSingleCreate, dict(ref), "pool")))
                   for ref in inline]
     tls.check_new(request, project, listeners, pools)
 
