@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from nslb.db import tree
 from nslb.lbaas.errors import Immutable, NotFound
-from nslb.model.resources import Listener, LoadBalancer, Pool, Resource, utcnow
+from nslb.model.resources import L7Policy, Listener, LoadBalancer, Pool, Resource, utcnow
 from nslb.model.status import DELETABLE, MUTABLE, Event, can, transition
 
 DISPLAY = {
@@ -89,6 +89,15 @@ def lock_parents(session: Session, lb_id: str, listener_ids: Sequence[str] = (),
 def mark(obj: Resource, event: Event) -> None:
     """Move the object itself (PUT -> PENDING_UPDATE, DELETE -> PENDING_DELETE)."""
     _step(obj, event)
+
+
+def lock_policy_and_parents(session: Session, policy: L7Policy) -> None:
+    """An L7 rule change: the policy must be mutable, then the LB, the listener and the
+    policy are locked (Octavia's order)."""
+    if policy.provisioning_status not in MUTABLE:
+        raise Immutable(display(policy), policy.id)
+    lock_parents(session, policy.loadbalancer_id, [policy.listener_id])
+    mark(policy, Event.UPDATE)
 
 
 def lock_pool_and_parents(session: Session, pool: Pool) -> None:

@@ -9,13 +9,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api.faults import Conflict, ValidationFailure
+from nslb.api.faults import ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
 from nslb.api.octavia import construct, views
 from nslb.api.octavia.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.octavia.schemas import HealthMonitorCreate, HealthMonitorUpdate
-from nslb.db import tree
-from nslb.lbaas import builders, udp_rules
+from nslb.lbaas import builders, children, udp_rules
 from nslb.lbaas.locks import lock_pool_and_parents, mark
 from nslb.lbaas.quota import enforce
 from nslb.model.resources import HealthMonitor, Pool
@@ -38,8 +37,7 @@ async def create(request: Request) -> Response:
     with db(request).write() as session:
         pool = find(session, Pool, data.pool_id, ctx)
         check_type_for_pool(data.type, pool.protocol, data.delay)
-        if tree.healthmonitor_of(session, [pool.id]):
-            raise Conflict("This pool already has a health monitor")
+        children.check_no_monitor(session, pool.id)
         hm = construct.new_healthmonitor(data, pool, pool.project_id)
         enforce(session, pool.project_id, {HealthMonitor: 1})
         lock_pool_and_parents(session, pool)

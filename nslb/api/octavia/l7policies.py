@@ -12,7 +12,6 @@ from starlette.routing import Route
 
 from nslb.api.faults import (
     BadRequest,
-    Conflict,
     NotFound,
     NotImplementedOption,
 )
@@ -20,7 +19,6 @@ from nslb.api.http import context, parse, read_root, respond
 from nslb.api.octavia.common import apply_changes, db, find, kick, list_response, show_response
 from nslb.api.octavia.l7rules_check import (
     ACTION_FIELDS,
-    MAX_RULES,
     check_exclusive,
     check_rule,
     coupled_action,
@@ -32,7 +30,7 @@ from nslb.api.octavia.views import ts
 from nslb.db import l7
 from nslb.db.query import short
 from nslb.db.tree import child_ids
-from nslb.lbaas import builders
+from nslb.lbaas import builders, children
 from nslb.lbaas.locks import lock_parents, mark
 from nslb.lbaas.quota import enforce
 from nslb.model import enums
@@ -119,8 +117,7 @@ async def create(request: Request) -> Response:
                           name=data.name or "", description=data.description or "",
                           admin_state_up=data.admin_state_up is not False,
                           tags=data.tags or [], **fields)
-        if len(data.rules) > MAX_RULES:
-            raise Conflict(f"Too many rules on L7 policy {policy.id}")
+        children.check_rule_count(policy.id, len(data.rules))
         rules = [new_rule(r, policy) for r in data.rules]
         enforce(session, listener.project_id, {L7Policy: 1, L7Rule: len(rules)})
         lock_parents(session, listener.loadbalancer_id, [listener.id])

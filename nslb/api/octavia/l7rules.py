@@ -9,18 +9,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api.faults import Conflict, NotFound
+from nslb.api.faults import NotFound
 from nslb.api.http import context, parse, read_root, respond
 from nslb.api.octavia.common import apply_changes, db, find, kick, list_response, show_response
 from nslb.api.octavia.l7policies import new_rule
-from nslb.api.octavia.l7rules_check import MAX_RULES, check_rule, refuse_nulls
+from nslb.api.octavia.l7rules_check import check_rule, refuse_nulls
 from nslb.api.octavia.schemas import L7RuleCreate, L7RuleUpdate
 from nslb.api.octavia.views import ts
 from nslb.db import l7
-from nslb.lbaas.locks import lock_parents, mark
+from nslb.lbaas import children
+from nslb.lbaas.locks import lock_policy_and_parents, mark
 from nslb.lbaas.quota import enforce
 from nslb.model.resources import L7Policy, L7Rule
-from nslb.model.status import MUTABLE, Event
+from nslb.model.status import Event
 
 RULE_FIELDS = ("type", "compare_type", "key", "value", "invert")
 
@@ -54,23 +55,14 @@ def _rule(session: Session, request: Request, policy: L7Policy) -> L7Rule:
     return rule
 
 
-def _lock(session: Session, policy: L7Policy) -> None:
-    """A rule change locks the LB, the listener and the policy (Octavia's order)."""
-    if policy.provisioning_status not in MUTABLE:
-        raise Conflict(f"L7 Policy {policy.id} is immutable and cannot be updated.")
-    lock_parents(session, policy.loadbalancer_id, [policy.listener_id])
-    mark(policy, Event.UPDATE)
-
-
 async def create(request: Request) -> Response:
     data = parse(L7RuleCreate, await read_root(request, "rule"), "rule")
     with db(request).write() as session:
         policy = _policy(session, request)
         rule = new_rule(data, policy)
-        if l7.live_rule_count(session, policy.id) >= MAX_RULES:
-            raise Conflict(f"Too many rules on L7 policy {policy.id}")
+        children.check_rule_count(policy.id, l7.live_rule_count(session, policy.id) + 1)
         enforce(session, policy.project_id, {L7Rule: 1})
-        _lock(session, policy)
+        lock_policy_and_parents(session, policy)
         session.add(rule)
         session.flush()
         body = view(rule)
@@ -102,7 +94,7 @@ async def update(request: Request) -> Response:
         merged = {**{k: getattr(rule, k) for k in RULE_FIELDS},
                   **{k: v for k, v in changes.items() if k in RULE_FIELDS}}
         check_rule(merged)
-        _lock(session, policy)
+        lock_policy_and_parents(session, policy)
         mark(rule, Event.UPDATE)
         apply_changes(rule, {k: v for k, v in changes.items() if k not in RULE_FIELDS})
         for key in RULE_FIELDS:
@@ -116,7 +108,7 @@ async def delete(request: Request) -> Response:
     with db(request).write() as session:
         policy = _policy(session, request)
         rule = _rule(session, request, policy)
-        _lock(session, policy)
+        lock_policy_and_parents(session, policy)
         mark(rule, Event.DELETE)
     kick(request)
     return respond(None, 204)

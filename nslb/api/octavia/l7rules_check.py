@@ -17,7 +17,6 @@ from nslb.model.enums import L7PolicyAction as A
 from nslb.model.enums import L7RuleCompareType as C
 from nslb.model.enums import L7RuleType as T
 
-MAX_RULES = 50  # Octavia's MAX_L7RULES_PER_L7POLICY
 # Octavia's constants (HTTP_HEADER_VALUE_REGEX and friends).
 HEADER_VALUE = re.compile(r"\A[a-zA-Z0-9!\"#$%&'()*+,\-./:;<=>?@\[\]^_`{|}~\\]+\Z")
 QUOTED_HEADER_VALUE = re.compile(

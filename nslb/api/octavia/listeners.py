@@ -4,26 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api.faults import Conflict, NotFound, ValidationFailure
+from nslb.api.faults import NotFound, ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
 from nslb.api.octavia import construct, tls, tree_create, views
 from nslb.api.octavia.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.octavia.schemas import ListenerCreate, ListenerUpdate
 from nslb.db import l7, tree
 from nslb.db import stats as stats_repo
-from nslb.db.tables import listener as listener_table
-from nslb.lbaas import builders, udp_rules
+from nslb.lbaas import builders, children, udp_rules
 from nslb.lbaas.capacity import ensure_room
 from nslb.lbaas.locks import lock_parents, mark
 from nslb.lbaas.quota import enforce
 from nslb.lbaas.vip import plug_member_subnet
-from nslb.model import enums
 from nslb.model.resources import L7Policy, Listener, LoadBalancer, Pool
 from nslb.model.status import Event
 
@@ -31,23 +28,6 @@ from nslb.model.status import Event
 def render_many(session: Session, listeners: list[Listener]) -> list[dict[str, Any]]:
     policies = tree.child_ids(session, L7Policy, "listener_id", [li.id for li in listeners])
     return [views.listener(li, policies.get(li.id, [])) for li in listeners]
-
-
-def duplicate_port(protocol: str, port: int) -> Conflict:
-    """Octavia's DuplicateListenerEntry, naming the protocol already on the port."""
-    return Conflict(f"Another Listener on this Load Balancer is already using protocol "
-                    f"{protocol} and protocol_port {port}")
-
-
-def _check_port_free(session: Session, lb_id: str, protocol: str, port: int) -> None:
-    """Octavia's rule: one listener per layer-4 protocol and port (TCP 53 and UDP 53 may
-    share an LB; HTTP 80 and TCP 80 may not)."""
-    stmt = select(listener_table.c.protocol).where(listener_table.c.loadbalancer_id == lb_id,
-                                                   listener_table.c.protocol_port == port)
-    l4 = enums.L4_PROTOCOL.get(protocol, protocol)
-    for existing in session.execute(stmt):
-        if enums.L4_PROTOCOL.get(existing.protocol, existing.protocol) == l4:
-            raise duplicate_port(existing.protocol, port)
 
 
 def _check_default_pool(session: Session, lb_id: str, protocol: str,
@@ -87,7 +67,7 @@ async def create(request: Request) -> Response:
                                member.subnet_id, ctx, lb.project_id)
         enforce(session, lb.project_id, {**built.counts(), Listener: 1})
         ensure_room(session, lb.id, members=len(built.members), listeners=1)
-        _check_port_free(session, lb.id, data.protocol, data.protocol_port)
+        children.check_port_free(session, lb.id, data.protocol, data.protocol_port)
         lock_parents(session, lb.id)
         session.add(listener)
         session.flush()

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api.faults import BadRequest, Forbidden, NotImplementedOption, ValidationFailure
+from nslb.api.faults import BadRequest, Forbidden, NotImplementedOption
 from nslb.api.http import context, parse, read_root, respond
 from nslb.api.octavia import flavors, l7policies, l7rules, tree_create, views
 from nslb.api.octavia.common import apply_changes, db, find, kick, read_endpoints
@@ -17,7 +17,7 @@ from nslb.api.octavia.schemas import LoadBalancerCreate, LoadBalancerUpdate
 from nslb.db import amphorae, tree
 from nslb.db import stats as stats_repo
 from nslb.db.query import short
-from nslb.lbaas import builders
+from nslb.lbaas import builders, children
 from nslb.lbaas.capacity import ensure_room
 from nslb.lbaas.locks import lock_lb, mark
 from nslb.lbaas.quota import enforce
@@ -137,8 +137,7 @@ async def delete(request: Request) -> Response:
     with db(request).write() as session:
         lb = find(session, LoadBalancer, request.path_params["id"], context(request))
         t = tree.load_tree(session, lb)
-        if t.children() and not cascade:
-            raise ValidationFailure(f"Cannot delete Load Balancer {lb.id} - it has children")
+        children.check_deletable(lb.id, bool(t.children()), cascade)
         lock_lb(session, lb.id, Event.DELETE)
         for child in t.children():
             mark(child, Event.DELETE)

@@ -11,13 +11,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nslb.api.context import Context
-from nslb.api.faults import Conflict, NotFound, ValidationFailure
+from nslb.api.faults import NotFound, ValidationFailure
 from nslb.api.http import context, parse, read_envelope, read_root, respond
 from nslb.api.octavia import construct, views
 from nslb.api.octavia.common import apply_changes, db, find, kick, list_response, show_response
 from nslb.api.octavia.schemas import MemberCreate, MembersBatch, MemberUpdate
 from nslb.db import tree
 from nslb.db.tables import member as member_table
+from nslb.lbaas import children
 from nslb.lbaas.capacity import ensure_room
 from nslb.lbaas.locks import lock_pool_and_parents, mark
 from nslb.lbaas.quota import enforce
@@ -47,18 +48,9 @@ def _member(session: Session, request: Request, ctx: Context) -> Member:
 
 
 
-def _duplicate(session: Session, pool_id: str, address: str, port: int) -> bool:
-    stmt = select(member_table.c.id).where(member_table.c.pool_id == pool_id,
-                                           member_table.c.address == address,
-                                           member_table.c.protocol_port == port)
-    return session.execute(stmt).first() is not None
-
-
 def _new(session: Session, data: MemberCreate, pool: Pool, lb: LoadBalancer,
          ctx: Context) -> Member:
-    if _duplicate(session, pool.id, data.address, data.protocol_port):
-        raise Conflict(f"Another member on this pool is already using ip {data.address} "
-                       f"on protocol_port {data.protocol_port}")
+    children.check_member_free(session, pool.id, data.address, data.protocol_port)
     plug_member_subnet(session, lb.id, lb.vip_subnet_id, data.address, data.subnet_id, ctx,
                        lb.project_id)
     has_hm = bool(tree.healthmonitor_of(session, [pool.id]))

@@ -11,16 +11,15 @@ from typing import Any
 
 from starlette.requests import Request
 
-from nslb.api.faults import Conflict, ValidationFailure
+from nslb.api.faults import ValidationFailure
 from nslb.api.http import parse
 from nslb.api.octavia import construct, l7policies, tls
 from nslb.api.octavia import schemas as s
 from nslb.api.octavia.healthmonitors import check_type_for_pool
-from nslb.api.octavia.l7rules_check import MAX_RULES, check_exclusive, sanitize_policy
+from nslb.api.octavia.l7rules_check import check_exclusive, sanitize_policy
 from nslb.db.query import short
-from nslb.lbaas import builders
+from nslb.lbaas import builders, children
 from nslb.model import enums
-from nslb.model.enums import L4_PROTOCOL
 from nslb.model.resources import (
     HealthMonitor,
     L7Policy,
@@ -69,8 +68,7 @@ def _add_pool(built: Built, data: s.PoolSingleCreate, lb: LoadBalancer, project:
     for member_data in data.members:
         key = (member_data.address, member_data.protocol_port)
         if key in seen:
-            raise Conflict(f"Another member on this pool is already using ip "
-                           f"{key[0]} on protocol_port {key[1]}")
+            raise children.duplicate_member(*key)
         seen.add(key)
         built.members.append(construct.new_member(member_data, pool, project,
                                                  data.healthmonitor is not None,
@@ -113,8 +111,7 @@ def add_policies(built: Built, listener: Listener, bodies: list[dict[str, Any]],
                           description=data.description or "",
                           admin_state_up=data.admin_state_up is not False,
                           tags=data.tags or [], **sanitize_policy(requested))
-        if len(data.rules) > MAX_RULES:
-            raise Conflict(f"Too many rules on L7 policy {policy.id}")
+        children.check_rule_count(policy.id, len(data.rules))
         built.l7rules += [l7policies.new_rule(rule, policy) for rule in data.rules]
         policies.append((data.position or len(bodies) + 1, policy))
     policies.sort(key=lambda item: item[0])  # stable: equal positions keep their order
@@ -148,10 +145,9 @@ def build(data: s.LoadBalancerCreate, lb: LoadBalancer, project: str) -> Built:
             raise ValidationFailure("default_pool_id cannot be used in a single-call create; "
                                     "use default_pool.")
         port = listener_data.protocol_port
-        key = (L4_PROTOCOL.get(listener_data.protocol, listener_data.protocol), port)
+        key = (children.layer4(listener_data.protocol), port)
         if key in ports:
-            raise Conflict("Another Listener on this Load Balancer is already using "
-                           f"protocol {ports[key]} and protocol_port {port}")
+            raise children.duplicate_port(ports[key], port)
         ports[key] = listener_data.protocol
         _check_default_pool_protocol(built, listener_data)
         listener = construct.new_listener(listener_data, lb, project)
