@@ -1,10 +1,12 @@
 """The write-side rules of nslb/lbaas without any HTTP: locks, quotas, capacity, VIP
 plumbing, children, builders and the UDP rules, on a real SQLite database, each refusal
 asserted by its domain error and Octavia's message; and the one table that maps the
-domain errors to each API's fault shape."""
+domain errors to each API's fault shape; and the import rules that keep the room free of
+HTTP."""
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,7 @@ from nslb.model.status import Event
 
 PROJECT = "3f1c8f1e4b5a4c6d9e0f112233445566"
 OTHER = "aa1c8f1e4b5a4c6d9e0f112233445599"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -427,3 +430,35 @@ def test_each_domain_error_has_one_status_and_keeps_its_message(
                                     "faultstring": error.message, "debuginfo": None}
     assert fault.neutron_body() == {"NeutronError": {"type": neutron_type,
                                                      "message": error.message, "detail": ""}}
+
+
+# --- the import rules (docs/architecture.md) ----------------------------------------------
+
+
+def _imports(package: Path) -> dict[str, set[str]]:
+    """Every module a package's files import, by file."""
+    found: dict[str, set[str]] = {}
+    for path in sorted(package.rglob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+def test_the_domain_room_imports_no_http() -> None:
+    for path, names in _imports(ROOT / "nslb" / "lbaas").items():
+        http = {n for n in names if n.startswith(("nslb.api", "starlette", "uvicorn"))}
+        assert not http, (path, http)
+
+
+def test_the_api_packages_import_the_shared_edge_not_each_other() -> None:
+    packages = ("octavia", "neutron", "keystone", "barbican")
+    for package in packages:
+        others = tuple(f"nslb.api.{p}" for p in packages if p != package)
+        for path, names in _imports(ROOT / "nslb" / "api" / package).items():
+            crossing = {n for n in names if n.startswith(others)}
+            assert not crossing, (path, crossing)
