@@ -253,6 +253,30 @@ def test_one_member_per_address_and_port_and_one_monitor_per_pool(session: Sessi
         children.check_no_monitor(session, pool.id)
 
 
+def test_one_default_pool_per_listener_and_a_redirect_target_stays(session: Session) -> None:
+    lb = _lb(session)
+    listener = _listener(session, lb)
+    children.check_no_default_pool(listener)
+    pool = _pool(session, lb)
+    listener.default_pool_id = pool.id
+    with pytest.raises(errors.Conflict, match="^This listener already has a default pool$"):
+        children.check_no_default_pool(listener)
+    children.check_pool_unused(session, pool.id)
+    policy = L7Policy(project_id=PROJECT, listener_id=listener.id, loadbalancer_id=lb.id,
+                      action="REDIRECT_TO_POOL", redirect_pool_id=pool.id, position=1)
+    session.add(policy)
+    session.flush()
+    with pytest.raises(errors.Conflict) as caught:
+        children.check_pool_unused(session, pool.id)
+    assert caught.value.message == f"Pool {pool.id} is in use by L7 policy {policy.id}"
+
+
+def test_a_member_batch_names_each_address_and_port_once() -> None:
+    children.check_batch_distinct([("10.237.2.5", 80), ("10.237.2.5", 81)])
+    with pytest.raises(errors.ValidationFailure, match="Duplicate address and protocol_port"):
+        children.check_batch_distinct([("10.237.2.5", 80), ("10.237.2.5", 80)])
+
+
 def test_rule_count_and_delete_with_children() -> None:
     children.check_rule_count("p", children.MAX_RULES)
     with pytest.raises(errors.Conflict, match="^Too many rules on L7 policy p$"):

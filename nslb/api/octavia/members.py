@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nslb.api.context import Context
-from nslb.api.faults import NotFound, ValidationFailure
+from nslb.api.faults import NotFound
 from nslb.api.http import context, parse, read_envelope, read_root, respond
 from nslb.api.octavia import construct, views
 from nslb.api.octavia.common import apply_changes, db, find, kick, list_response, show_response
@@ -126,8 +126,7 @@ async def batch(request: Request) -> Response:
         existing = {(m.address, m.protocol_port): m for m in session.scalars(
             select(Member).where(member_table.c.pool_id == pool.id))}
         wanted = {(m.address, m.protocol_port): m for m in data.members}
-        if len(wanted) != len(data.members):
-            raise ValidationFailure("Duplicate address and protocol_port in the member list.")
+        children.check_batch_distinct([(m.address, m.protocol_port) for m in data.members])
         lock_pool_and_parents(session, pool)
         new = [k for k in wanted if k not in existing]
         enforce(session, lb.project_id, {Member: len(new)})

@@ -10,13 +10,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from nslb.api.context import Context
-from nslb.api.faults import Conflict, ValidationFailure
+from nslb.api.faults import ValidationFailure
 from nslb.api.http import context, parse, read_root, respond
 from nslb.api.octavia import construct, tls, views
 from nslb.api.octavia.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.octavia.schemas import PoolCreate, PoolUpdate
-from nslb.db import l7, tree
-from nslb.lbaas import builders
+from nslb.db import tree
+from nslb.lbaas import builders, children
 from nslb.lbaas.locks import lock_parents, mark
 from nslb.lbaas.quota import enforce
 from nslb.model.resources import HealthMonitor, Listener, LoadBalancer, Member, Pool
@@ -76,8 +76,7 @@ def _pool_parents(session: Session, data: PoolCreate,
     lb: LoadBalancer = find(session, LoadBalancer, lb_id, ctx)
     if listener is not None:  # Octavia's API checks, before the provider's 501s
         builders.check_protocols(listener.protocol, data.protocol)
-        if listener.default_pool_id:
-            raise Conflict("This listener already has a default pool")
+        children.check_no_default_pool(listener)
     return lb, listener
 
 
@@ -117,9 +116,7 @@ async def update(request: Request) -> Response:
 async def delete(request: Request) -> Response:
     with db(request).write() as session:
         pool = find(session, Pool, request.path_params["id"], context(request))
-        using = l7.policies_using_pool(session, pool.id)
-        if using:
-            raise Conflict(f"Pool {pool.id} is in use by L7 policy {using[0]}")
+        children.check_pool_unused(session, pool.id)
         listener_ids = tree.listeners_using_pool(session, [pool.id]).get(pool.id, [])
         lock_parents(session, pool.loadbalancer_id, listener_ids)
         mark(pool, Event.DELETE)
