@@ -1,5 +1,6 @@
 """The ASGI application: Octavia v2 at the root and under /load-balancer, the network
-registry under /networking, errors rendered in the shape of the API that was called.
+registry under /networking, errors rendered in the shape of the API that was called
+(the write-side rules' domain errors too: faults.from_domain).
 
 Middlewares, outermost first: request metrics (when metrics are on), request log and id,
 the catch-all that answers 500s, the path/query guard, the body limit, and the `.json`
@@ -18,13 +19,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from nslb.api import networking, octavia, policy, versions
+from nslb.api import policy
 from nslb.api.barbican import routes as barbican
 from nslb.api.context import Context, noauth_context
-from nslb.api.faults import ApiError
+from nslb.api.faults import ApiError, from_domain
 from nslb.api.guards import BodyLimit, CatchAll, InputGuard
 from nslb.api.http import error_response
 from nslb.api.keystone import admin, auth, roles
+from nslb.api.neutron import networking
+from nslb.api.octavia import routes as octavia
+from nslb.api.octavia import versions
 from nslb.api.offload import offload
 from nslb.api.requestlog import RequestLog
 from nslb.config import Settings
@@ -32,6 +36,7 @@ from nslb.dashboard import routes as dashboard
 from nslb.db.engine import Database
 from nslb.health.live import LiveBoard
 from nslb.identity.service import Identity
+from nslb.lbaas.errors import DomainError
 from nslb.metrics.http import RequestMetrics
 from nslb.metrics.registry import Metrics
 
@@ -63,6 +68,13 @@ def _http_error(request: Request, exc: Exception) -> Response:
 def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     return error_response(request, exc)
+
+
+def _domain_error(request: Request, exc: Exception) -> Response:
+    """A write-side rule refused the change (nslb/lbaas): its status by kind, its message
+    as it is, in the fault shape of the API that was called."""
+    assert isinstance(exc, DomainError)
+    return error_response(request, from_domain(exc))
 
 
 def octavia_routes() -> list[BaseRoute]:
@@ -104,7 +116,8 @@ def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lamb
         # so that its errors keep Barbican's shape (api/barbican/routes.py)
         routes=[*barbican.routes(), *offload(routes)],
         # No handler for Exception: guards.CatchAll answers those inside the app.
-        exception_handlers={HTTPException: _http_error, ApiError: _api_error},
+        exception_handlers={HTTPException: _http_error, ApiError: _api_error,
+                            DomainError: _domain_error},
         middleware=[*measured, Middleware(RequestLog), Middleware(CatchAll),
                     Middleware(InputGuard),
                     Middleware(BodyLimit, max_bytes=settings.max_body_bytes),

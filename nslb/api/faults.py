@@ -3,13 +3,16 @@
 Octavia (WSME): {"faultcode": "Client"|"Server", "faultstring": ..., "debuginfo": null}.
 Neutron: {"NeutronError": {"type": ..., "message": ..., "detail": ""}}.
 Handlers raise `ApiError` subclasses; the app renders them in the shape of the API that
-was called.
+was called. The write-side rules (nslb/lbaas) raise domain errors instead, which
+`from_domain` turns into these, in the one table below.
 """
 
 from __future__ import annotations
 
 from http import HTTPStatus
 from typing import Any
+
+from nslb.lbaas import errors
 
 
 class ApiError(Exception):
@@ -58,14 +61,6 @@ class ValidationFailure(BadRequest):
         super().__init__(f"Validation failure: {message}")
 
 
-class ListenerNoChildren(BadRequest):
-    """Octavia's: a PROMETHEUS listener serves its load balancer's metrics itself, so it
-    takes no default pool, no pool and no L7 policy."""
-
-    def __init__(self, protocol: str = "PROMETHEUS") -> None:
-        super().__init__(f"Protocol {protocol} listeners cannot have child objects.")
-
-
 class Unauthorized(ApiError):
     """No valid token. The message never says which part of the credentials was wrong."""
 
@@ -96,16 +91,6 @@ class Conflict(ApiError):
     neutron_type = "Conflict"
 
 
-class Immutable(Conflict):
-    def __init__(self, resource: str, ident: str) -> None:
-        super().__init__(f"{resource} {ident} is immutable and cannot be updated.")
-
-
-class QuotaExceeded(Forbidden):
-    def __init__(self, resource: str) -> None:
-        super().__init__(f"Quota has been met for resources: {resource}")
-
-
 class NotImplementedOption(ApiError):
     """Octavia's ProviderUnsupportedOptionError: the request names something not built."""
 
@@ -115,3 +100,22 @@ class NotImplementedOption(ApiError):
         super().__init__(
             f"Provider '{provider}' does not support a requested option: {option}"
         )
+
+
+# Domain error -> the API error it is answered with, most specific first. The body is the
+# called API's (octavia_body, neutron_body...), the message the rule's own.
+DOMAIN_FAULTS: tuple[tuple[type[errors.DomainError], type[ApiError], int], ...] = (
+    (errors.NotFound, NotFound, 404),
+    (errors.Conflict, Conflict, 409),
+    (errors.Invalid, BadRequest, 400),
+    (errors.Forbidden, Forbidden, 403),
+    (errors.Unsupported, ApiError, 501),
+)
+
+
+def from_domain(exc: errors.DomainError) -> ApiError:
+    """The API error a refused rule is answered with: status and Neutron type by kind."""
+    for kind, fault, status in DOMAIN_FAULTS:
+        if isinstance(exc, kind):
+            return fault(exc.message, status)
+    return ApiError(exc.message, 500)

@@ -160,3 +160,13 @@ def error_response(request: Request, exc: ApiError) -> Response:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
     headers = {"WWW-Authenticate": 'Keystone uri="/identity/v3"'} if exc.status == 401 else None
     return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+def base_url(request: Request) -> str:
+    """Public base URL: the configured one, else what the reverse proxy says, else ours."""
+    configured: str = request.app.state.settings.public_url
+    if configured:
+        return configured.rstrip("/")
+    proto = request.headers.get("x-forwarded-proto", request.url.scheme)
+    host = request.headers.get("x-forwarded-host", request.headers.get("host", ""))
+    return f"{proto}://{host}"

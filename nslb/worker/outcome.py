@@ -43,7 +43,7 @@ def _drop(session: Session, objs: list[object]) -> None:
 
 
 # How deep an object sits below its load balancer. A PENDING_UPDATE object above the
-# deepest pending one was only locked for that child's change (api/locks.py).
+# deepest pending one was only locked for that child's change (lbaas/locks.py).
 DEPTH: dict[type, int] = {Listener: 1, Pool: 2, Member: 3, HealthMonitor: 3, L7Policy: 2,
                           L7Rule: 3}
 

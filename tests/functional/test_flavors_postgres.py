@@ -23,8 +23,8 @@ from test_flavors import (  # noqa: F401  (run again here, on PostgreSQL)
 )
 from test_postgres import cluster, db  # noqa: F401  (PostgreSQL replaces conftest's SQLite)
 
-from nslb.api import flavors
 from nslb.api.faults import ApiError
+from nslb.api.octavia import flavors
 from nslb.db.engine import Database
 from nslb.model.resources import Flavor, FlavorProfile, LoadBalancer, new_id
 

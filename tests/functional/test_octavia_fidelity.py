@@ -32,7 +32,7 @@ from octavia_helpers import (
 from starlette.testclient import TestClient
 
 from nslb.amphora.noop import NoopDriver
-from nslb.api import versions
+from nslb.api.octavia import versions
 from nslb.health.monitor import HealthMonitor
 from nslb.worker.loop import Worker
 
@@ -239,7 +239,7 @@ def test_new_health_monitor_becomes_online(client: TestClient, worker: Worker,
 def test_version_rule_stops_at_the_first_minor_whose_endpoints_are_missing() -> None:
     everything_real = {need for _, _, needs in versions.MINORS.values() for need in needs}
     assert versions.highest(everything_real, set()) == max(versions.MINORS)
-    # flavor and availability zone placeholders (api/unsupported.py) do not count
+    # flavor and availability zone placeholders (api/octavia/unsupported.py) do not count
     assert versions.highest(everything_real, {"/lbaas/flavors"}) == 5
     assert versions.highest(everything_real, {"/lbaas/availabilityzones"}) == 13
     assert versions.highest(everything_real - {("PUT", "/octavia/amphorae/{id}/config")},

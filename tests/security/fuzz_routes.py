@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from nslb.api import networks, ports, subnets
-from nslb.api import schemas as s
 from nslb.api.keystone import schemas as ks
+from nslb.api.neutron import networks, ports, subnets
+from nslb.api.octavia import schemas as s
 from tests.functional.keystone_helpers import LBAAS, NET, V3, Cloud
 from tests.security.fuzzing import Path
 

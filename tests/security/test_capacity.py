@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from nslb.api import capacity
+from nslb.lbaas import capacity
 from nslb.render.limits import capacity as room_for
 from nslb.worker.loop import Worker
 from tests.functional.octavia_helpers import (

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from starlette.testclient import TestClient
 
-from nslb.api import floatingips
+from nslb.api.neutron import floatingips
 from nslb.identity.throttle import LoginThrottle
 from tests.functional.keystone_helpers import NET, Cloud, keystone_cloud
 from tests.security.fuzzing import CORE, Case, encode, envelopes, fuzzed, problems, sweep

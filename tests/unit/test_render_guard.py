@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from nslb.api import schemas
+from nslb.api.octavia import schemas
 from nslb.model import enums
 from nslb.model.resources import HealthMonitor, Listener, LoadBalancer, Member, Pool
 from nslb.model.snapshot import LoadBalancerSnapshot

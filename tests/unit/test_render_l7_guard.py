@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from nslb.api import schemas
 from nslb.api.faults import BadRequest
-from nslb.api.l7rules_check import check_rule, sanitize_policy
+from nslb.api.octavia import schemas
+from nslb.api.octavia.l7rules_check import check_rule, sanitize_policy
 from nslb.model.addresses import network_list
 from nslb.model.enums import (
     FIXED_RESPONSE_CONTENT_TYPES,

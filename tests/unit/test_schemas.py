@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from nslb.api import schemas as s
 from nslb.api.http import describe
+from nslb.api.octavia import schemas as s
 from nslb.model import enums
 
 with warnings.catch_warnings():

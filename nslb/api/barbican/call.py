@@ -12,8 +12,7 @@ from nslb.api import jsonbody
 from nslb.api.barbican.faults import BarbicanError, abort
 from nslb.api.barbican.validate import MAX_REQUEST_BYTES, TOO_LARGE
 from nslb.api.faults import ApiError
-from nslb.api.http import context
-from nslb.api.versions import base_url
+from nslb.api.http import base_url, context
 from nslb.db.engine import Database
 from nslb.secrets.policy import Caller
 from nslb.secrets.store import SecretStore

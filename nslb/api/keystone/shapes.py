@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from nslb.api.versions import base_url
+from nslb.api.http import base_url
 from nslb.db.identity import extra_of
 from nslb.identity.extras import flattened
 from nslb.identity.service import Principal

@@ -1,0 +1,2 @@
+"""The Neutron-compatible network registry under /networking: networks, subnets, ports,
+floating IPs."""
