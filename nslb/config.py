@@ -65,6 +65,15 @@ class Settings:
     notify: str = ""
     events_backlog: int = 100_000
     events_retention: float = 3600.0
+    # Heartbeats of amphorae on other hosts (nslb/heartbeat): HOST:PORT of the UDP
+    # listener ("" off, the embedded default); the shared key's file (default
+    # <state-dir>/heartbeat.key, made 0600 on first start); an amphora silent for
+    # heartbeat_timeout seconds is failed over; heartbeats made more than heartbeat_window
+    # seconds from the receiver's clock are refused.
+    heartbeat_listen: str = ""
+    heartbeat_key_file: str = ""
+    heartbeat_timeout: float = 10.0
+    heartbeat_window: float = 10.0
 
     @property
     def db_url(self) -> str:
@@ -117,6 +126,13 @@ class Settings:
                 parse(self.notify)
             except BadNotifyUrl as exc:
                 raise ConfigError(str(exc)) from None
+        if self.heartbeat_listen:
+            from nslb.heartbeat.receiver import parse_listen as parse_heartbeat_listen
+
+            try:
+                parse_heartbeat_listen(self.heartbeat_listen)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
         for name in POSITIVE:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be greater than 0, got {getattr(self, name)!r}")
@@ -125,7 +141,8 @@ class Settings:
 # Numeric settings that make no sense at zero or below.
 POSITIVE = ("resync_interval", "health_interval", "max_body_bytes", "header_timeout",
             "body_timeout", "keepalive_timeout", "max_connections", "failover_max_concurrent",
-            "access_log_max_bytes", "events_backlog", "events_retention")
+            "access_log_max_bytes", "events_backlog", "events_retention",
+            "heartbeat_timeout", "heartbeat_window")
 # Field types (strings under `from __future__ import annotations`) -> converter for values
 # that arrive as text from the environment.
 NUMBERS: dict[str, type] = {"float": float, "int": int}

@@ -23,6 +23,8 @@ from nslb.floating.reconciler import FloatingReconciler
 from nslb.floating.routers import NamespaceRouters, NoopRouters, RouterDriver
 from nslb.health.autofailover import AutoFailover
 from nslb.health.monitor import HealthMonitor
+from nslb.heartbeat import assembly as heartbeat_assembly
+from nslb.heartbeat.receiver import Receiver
 from nslb.identity import bootstrap
 from nslb.identity.keys import KeyRing
 from nslb.identity.service import Identity
@@ -84,6 +86,7 @@ class Service:
     events: Publisher
     access_log: Collector | None = None
     metrics_server: metrics_server.MetricsServer | None = None
+    heartbeats: Receiver | None = None
 
     def start(self) -> None:
         # Before the worker: the socket must exist when the first haproxy starts.
@@ -94,6 +97,8 @@ class Service:
                 log.error("access logs are not collected by this process: %s", exc)
                 self.access_log = None
         self.events.start()
+        if self.heartbeats is not None:
+            self.heartbeats.start()
         self.worker.start()
         self.health.start()
         self.floating.start()
@@ -107,6 +112,8 @@ class Service:
             self.metrics_server.stop()
         self.floating.stop()
         self.health.stop()
+        if self.heartbeats is not None:
+            self.heartbeats.stop()
         self.worker.stop()
         if self.access_log is not None:
             self.access_log.stop()
@@ -168,9 +175,11 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
     worker = Worker(db, driver, resync_interval=settings.resync_interval, metrics=metrics,
                     secrets=SecretStore.open(db, settings.state_dir))
     dataplane = DataPlane()
+    receiver, watch = heartbeat_assembly.build(settings, db, driver, metrics)
     health = HealthMonitor(db, driver, interval=settings.health_interval,
                            failover=auto_failover(settings),
-                           on_down=worker.resync, metrics=metrics, dataplane=dataplane)
+                           on_down=worker.resync, metrics=metrics, dataplane=dataplane,
+                           heartbeats=watch)
     metrics.register(dataplane)
     metrics.register(ObjectCounts(db))
     floating = FloatingReconciler(db, make_routers(settings),
@@ -191,4 +200,4 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
         app = create_app(settings, db, kick=kick, resync=worker.resync, live=health.live,
                          metrics=metrics)
     return Service(settings, db, driver, worker, health, app, floating, metrics,
-                   publisher(settings, db), make_collector(settings))
+                   publisher(settings, db), make_collector(settings), heartbeats=receiver)

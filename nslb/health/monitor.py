@@ -19,6 +19,10 @@ A round costs what changed, not what exists (1,000 LBs in well under a second):
   writes nothing), re-checking that each LB is still as it was read;
 - the same changes, and only those, are handed to the data-plane metrics
   (metrics/dataplane.py), so a scrape reads memory and never the data plane.
+
+Amphorae on other hosts (with `heartbeats`, health/heartbeats.py) are not observed through
+the driver: their latest heartbeat is their observation, and one silent for the heartbeat
+timeout is failed over at once (through the same plan and threshold).
 """
 
 from __future__ import annotations
@@ -38,13 +42,20 @@ from sqlalchemy.orm import Session
 from nslb.amphora.base import AmphoraDriver, Observation
 from nslb.db import amphorae, stats
 from nslb.db.engine import Database
-from nslb.db.tables import amphora, listener_statistics, load_balancer, table_of
+from nslb.db.tables import (
+    amphora,
+    amphora_health,
+    listener_statistics,
+    load_balancer,
+    table_of,
+)
 from nslb.db.tree import CHUNK, Tree, load_trees
 from nslb.db.unchanged import UnlessWritten
 from nslb.events import catalog, outbox
 from nslb.health import autofailover
 from nslb.health.autofailover import AutoFailover
 from nslb.health.derive import derive
+from nslb.health.heartbeats import HeartbeatWatch
 from nslb.health.live import LiveBoard, StatusChange
 from nslb.metrics.dataplane import DataPlane, amphora_states
 from nslb.metrics.registry import Metrics
@@ -131,14 +142,17 @@ class HealthMonitor:
                  on_down: Callable[[str], None] = lambda lb_id: None,
                  failover: AutoFailover | None = None,
                  clock: Callable[[], float] = time.monotonic, threads: int = 8,
-                 metrics: Metrics | None = None, dataplane: DataPlane | None = None) -> None:
+                 metrics: Metrics | None = None, dataplane: DataPlane | None = None,
+                 heartbeats: HeartbeatWatch | None = None) -> None:
         """`on_down(lb_id)` is told when an LB's data plane is not running (a crashed
         haproxy, a deleted namespace), so the worker can rebuild it now. `failover`: when
         an amphora that repair cannot fix is replaced automatically (None: never).
         `threads`: how many amphorae are observed at once. `metrics`: where rounds,
         repairs and failovers are counted; `dataplane`: the per-LB metrics store fed with
-        what the rounds observe."""
+        what the rounds observe. `heartbeats`: amphorae with an amphora_health row are
+        judged by their heartbeats, not observe() (None: every amphora is observed)."""
         self.db = db
+        self.heartbeats = heartbeats
         self.metrics = metrics or Metrics()
         self.dataplane = dataplane or DataPlane()
         self.driver = driver
@@ -186,6 +200,8 @@ class HealthMonitor:
         started = time.perf_counter()
         report = Round()
         by_lb, keys = self._read(report)
+        if self.heartbeats is not None:
+            self.heartbeats.read()
         now = self.clock()
         observe_started = time.perf_counter()
         due = self._due(by_lb, now)
@@ -223,6 +239,10 @@ class HealthMonitor:
                 self.on_down(lb_id)  # rebuild what is down (a standby too)
         for gone in set(self._unhealthy_since) - seen:
             del self._unhealthy_since[gone]
+        if self.failover is not None and self.heartbeats is not None:
+            for amphora_id in self.heartbeats.silent & seen:  # waited its timeout already
+                self._unhealthy_since[amphora_id] = min(
+                    self._unhealthy_since.get(amphora_id, now), now - self.failover.timeout)
         if self.failover is not None and self._unhealthy_since:
             self._fail_over(now)
         self._write({lb_id: observed[lb_id] for lb_id in due if lb_id in observed}, keys,
@@ -314,7 +334,13 @@ class HealthMonitor:
 
     def _observe_some(self, amphora_ids: list[str]) -> dict[str, Observation]:
         out: dict[str, Observation] = {}
+        heartbeats = self.heartbeats
         for amphora_id in amphora_ids:
+            if heartbeats is not None and heartbeats.watches(amphora_id):
+                heard = heartbeats.observe(amphora_id)
+                if heard is not None:  # None: not heard of yet, nor silent
+                    out[amphora_id] = heard
+                continue
             try:
                 out[amphora_id] = self.driver.observe(amphora_id)
             except Exception:
@@ -466,6 +492,10 @@ class HealthMonitor:
                 amphorae.request_failover(session, [row], reason=(
                     f"unhealthy for {now - self._unhealthy_since[row.id]:.0f} s"))
                 started.append(row)
+            if self.heartbeats is not None and started:  # Octavia's busy flag
+                session.execute(update(amphora_health)
+                                .where(amphora_health.c.amphora_id.in_([r.id for r in started]))
+                                .values(busy=True))
         self.metrics.failovers_stopped.inc(stopped)
         for row in started:
             self.metrics.failovers.labels("health").inc()
