@@ -11,6 +11,7 @@ import typer
 
 from nslb import __version__
 from nslb.config import DEFAULT_STATE_DIR, ConfigError, Settings, load
+from nslb.heartbeat.cli import app as heartbeat_app
 
 app = typer.Typer(
     help="nslb: OpenStack Octavia-compatible load balancers as HAProxy in Linux network "
@@ -18,6 +19,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(heartbeat_app, name="heartbeat")
 
 
 @app.command()
@@ -75,6 +77,13 @@ def serve(
         help="Publish notifications (Octavia's octavia.<kind>.<action>.end in "
              "oslo.messaging's envelope, plus nslb.* status, failover and amphora events) "
              "to kafka://HOST:PORT[,HOST:PORT...]/TOPIC (env NSLB_NOTIFY)")] = None,
+    heartbeat_listen: Annotated[str | None, typer.Option(
+        help="HOST:PORT where the health manager takes signed UDP heartbeats of amphorae "
+             "on other hosts; \"\" for none (default: none; env NSLB_HEARTBEAT_LISTEN)")
+    ] = None,
+    heartbeat_timeout: Annotated[float | None, typer.Option(
+        help="Seconds without a heartbeat after which an amphora is failed over (default: "
+             "10; env NSLB_HEARTBEAT_TIMEOUT)")] = None,
     config: Annotated[Path | None, typer.Option(
         help="TOML file with any of these settings (keys as the flag names) "
              "[env NSLB_CONFIG]")] = None,
@@ -97,7 +106,8 @@ def serve(
                  "public_url": public_url, "log_level": log_level,
                  "access_log": access_log, "access_log_max_bytes": access_log_max_bytes,
                  "access_log_backups": access_log_backups, "metrics_listen": metrics_listen,
-                 "notify": notify}
+                 "notify": notify, "heartbeat_listen": heartbeat_listen,
+                 "heartbeat_timeout": heartbeat_timeout}
     try:
         settings = load(config, overrides)
     except ConfigError as exc:

@@ -19,21 +19,32 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from nslb.heartbeat.envelope import MAX_DATAGRAM, Heartbeat, Rejected, decode
 from nslb.heartbeat.freshness import DEFAULT_WINDOW, Freshness
-from nslb.heartbeat.store import HeartbeatStore, Received
+from nslb.heartbeat.store import Received
 
 log = logging.getLogger(__name__)
 RESULTS = ("accepted", "forged", "malformed", "replayed", "stale", "unknown")
 RCVBUF = 8 * 1024 * 1024  # a second of 10,000 heartbeats waits in the kernel, not lost
 
 
+class Sink(Protocol):
+    """Where batches go (store.HeartbeatStore) and which amphorae are watched."""
+
+    def store(self, batch: dict[str, Received]) -> None: ...
+
+    def watched(self) -> dict[str, int]: ...
+
+    def retain(self, amphora_ids: set[str]) -> None: ...
+
+
 class HeartbeatMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        r = registry or CollectorRegistry()
+        r = self.registry = registry or CollectorRegistry()
         self.heartbeats = Counter(
             "nslb_heartbeats", "Heartbeat datagrams received, by result (accepted, or why "
             "refused: forged, malformed, replayed, stale, unknown amphora)", ["result"],
@@ -54,7 +65,7 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 class Receiver:
-    def __init__(self, listen: str, key: bytes, store: HeartbeatStore,
+    def __init__(self, listen: str, key: bytes, store: Sink,
                  window: float = DEFAULT_WINDOW, flush_interval: float = 1.0,
                  metrics: HeartbeatMetrics | None = None,
                  clock: Callable[[], float] = time.time) -> None:
