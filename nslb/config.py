@@ -69,8 +69,12 @@ class Settings:
     # listener ("" off, the embedded default); the shared key's file (default
     # <state-dir>/heartbeat.key, made 0600 on first start); an amphora silent for
     # heartbeat_timeout seconds is failed over; heartbeats made more than heartbeat_window
-    # seconds from the receiver's clock are refused.
+    # seconds from the receiver's clock are refused. heartbeat_amphorae: which new
+    # amphorae are watched through heartbeats: "remote" (those of a driver whose amphorae
+    # live on other hosts) or "all" (every one: a single host whose amphorae are reported
+    # by `nslb heartbeat send`, to try or test a health manager).
     heartbeat_listen: str = ""
+    heartbeat_amphorae: str = "remote"
     heartbeat_key_file: str = ""
     heartbeat_timeout: float = 10.0
     heartbeat_window: float = 10.0
@@ -126,6 +130,9 @@ class Settings:
                 parse(self.notify)
             except BadNotifyUrl as exc:
                 raise ConfigError(str(exc)) from None
+        if self.heartbeat_amphorae not in ("remote", "all"):
+            raise ConfigError(f"unknown heartbeat_amphorae {self.heartbeat_amphorae!r}: "
+                              "remote or all")
         if self.heartbeat_listen:
             from nslb.heartbeat.receiver import parse_listen as parse_heartbeat_listen
 
