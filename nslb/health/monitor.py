@@ -489,8 +489,7 @@ class HealthMonitor:
                     continue
                 if amphorae.lock_for_failover(session, row.loadbalancer_id) is None:
                     continue  # the LB is busy; the next round tries again
-                amphorae.request_failover(session, [row], reason=(
-                    f"unhealthy for {now - self._unhealthy_since[row.id]:.0f} s"))
+                amphorae.request_failover(session, [row], reason=self._reason(row.id, now))
                 started.append(row)
             if self.heartbeats is not None and started:  # Octavia's busy flag
                 session.execute(update(amphora_health)
@@ -499,10 +498,15 @@ class HealthMonitor:
         self.metrics.failovers_stopped.inc(stopped)
         for row in started:
             self.metrics.failovers.labels("health").inc()
-            log.warning("amphora %s of load balancer %s unhealthy for %.0f s: failing over",
-                        row.id, row.loadbalancer_id, now - self._unhealthy_since[row.id])
+            log.warning("amphora %s of load balancer %s: %s: failing over",
+                        row.id, row.loadbalancer_id, self._reason(row.id, now))
             self._unhealthy_since.pop(row.id, None)
             self.on_down(row.loadbalancer_id or "")
+
+    def _reason(self, amphora_id: str, now: float) -> str:
+        if self.heartbeats is not None and amphora_id in self.heartbeats.silent:
+            return f"no heartbeat for {self.heartbeats.timeout:.0f} s"
+        return f"unhealthy for {now - self._unhealthy_since[amphora_id]:.0f} s"
 
     # --- reporting -------------------------------------------------------------------------
 
