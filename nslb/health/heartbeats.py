@@ -26,7 +26,7 @@ from nslb.amphora.base import Observation
 from nslb.db.engine import Database
 from nslb.db.tables import amphora_health
 from nslb.heartbeat.observation import observation_of
-from nslb.heartbeat.store import HeartbeatStore, as_wall
+from nslb.heartbeat.store import HeartbeatStore, Received, as_wall
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -42,6 +42,9 @@ class HeartbeatWatch:
         self.last_update: dict[str, float] = {}
         self.silent: set[str] = set()
         self._first_seen: dict[str, float] = {}
+        # amphora id -> (seq, the observation made of that heartbeat): made once per
+        # heartbeat, not once per round
+        self._observations: dict[str, tuple[int, Observation]] = {}
 
     def read(self) -> set[str]:
         """Read the watched amphorae and when each was last heard of (once per round: a
@@ -55,23 +58,40 @@ class HeartbeatWatch:
             self._first_seen.setdefault(amphora_id, now)
         for gone in set(self._first_seen) - set(self.last_update):
             del self._first_seen[gone]
+            self._observations.pop(gone, None)
         self.silent &= set(self.last_update)
         return set(self.last_update)
 
     def watches(self, amphora_id: str) -> bool:
         return amphora_id in self.last_update
 
+    def _silent(self, amphora_id: str, received: Received | None) -> bool:
+        heard = max(self.last_update.get(amphora_id, 0.0),
+                    self._first_seen.get(amphora_id, 0.0),
+                    received.at if received is not None else 0.0)
+        return self.clock() - heard > self.timeout
+
+    def token(self, amphora_id: str) -> int | None:
+        """What the health loop compares between rounds (as the namespace driver's
+        `alive()`): the seq of the latest heartbeat, None when there is none or the
+        amphora is silent, so it is looked at every round until it speaks."""
+        received = self.store.latest(amphora_id)
+        if received is None or self._silent(amphora_id, received):
+            return None
+        return received.heartbeat.seq
+
     def observe(self, amphora_id: str) -> Observation | None:
         """The amphora's latest heartbeat as an observation; not running when it is silent;
         None while it has not been heard of by this process but is not silent yet."""
         received = self.store.latest(amphora_id)
-        heard = max(self.last_update.get(amphora_id, 0.0),
-                    self._first_seen.get(amphora_id, 0.0),
-                    received.at if received is not None else 0.0)
-        if self.clock() - heard > self.timeout:
+        if self._silent(amphora_id, received):
             self.silent.add(amphora_id)
             return Observation(running=False)
         self.silent.discard(amphora_id)
         if received is None:
             return None
-        return observation_of(received.heartbeat)
+        cached = self._observations.get(amphora_id)
+        if cached is None or cached[0] != received.heartbeat.seq:
+            cached = (received.heartbeat.seq, observation_of(received.heartbeat))
+            self._observations[amphora_id] = cached
+        return cached[1]

@@ -295,10 +295,10 @@ class HealthMonitor:
         due = []
         for lb_id, amphora_ids in by_lb.items():
             known = self._known.get(lb_id)
-            if known is None or alive is None:
+            if known is None or (alive is None and self.heartbeats is None):
                 due.append(lb_id)
                 continue
-            tokens = {a: alive(a) for a in amphora_ids}
+            tokens = {a: self._token(a, alive) for a in amphora_ids}
             moved = tokens != known.tokens or any(t is None for t in tokens.values())
             known.tokens = tokens
             if moved or known.seen is None or set(known.observations) != set(amphora_ids) \
@@ -306,6 +306,13 @@ class HealthMonitor:
                     or now - known.observed_at >= known.period - 1e-3:
                 due.append(lb_id)
         return due
+
+    def _token(self, amphora_id: str, alive: Callable[[str], object] | None) -> object:
+        """An amphora's liveness token: its heartbeat's seq when it reports by heartbeat,
+        else the driver's alive() (None, so looked at every round, without one)."""
+        if self.heartbeats is not None and self.heartbeats.watches(amphora_id):
+            return self.heartbeats.token(amphora_id)
+        return alive(amphora_id) if alive is not None else None
 
     def _counters(self, session: Session) -> dict[str, tuple[dict[str, int], float]]:
         """listener id -> (raw, process start) as stored; read once, then kept current."""

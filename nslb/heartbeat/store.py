@@ -1,14 +1,14 @@
 """Where accepted heartbeats go: the latest one per amphora in memory, for the health loop,
-and the amphora_health rows, written in one transaction per batch.
+and the amphora_health rows, written once per round.
 
 A heartbeat per amphora per second is 10,000 rows a second on a big installation; one
 transaction per datagram would be the bottleneck (and on SQLite, the one writer). The
 receiver coalesces (only an amphora's newest heartbeat of a round is kept) and hands a
-batch here once per round; one executemany UPDATE writes it. The UPDATE only moves a row
-forward (`last_seq < :seq`), so two controllers that both receive an amphora's
-heartbeats (or a slow batch behind a fast one) never move it back. These writes are not
-counted as writes (Database.write(counted=False)): nothing the health loop or the
-planner keeps between rounds is read from amphora_health.
+batch here once per round; executemany UPDATEs write it, CHUNK rows per transaction.
+The UPDATE only moves a row forward (`last_seq < :seq`), so two controllers that both
+receive an amphora's heartbeats (or a slow batch behind a fast one) never move it back.
+These writes are not counted as writes (Database.write(counted=False)): nothing the
+health loop or the planner keeps between rounds is read from amphora_health.
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ from sqlalchemy import and_, bindparam, select, update
 from nslb.db.engine import Database
 from nslb.db.tables import amphora_health
 from nslb.heartbeat.envelope import Heartbeat
+
+# Rows per write transaction: on SQLite the writer is one per process (and per file), and
+# the API's writes wait behind a batch; a thousand rows hold it a few tens of ms.
+CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,9 @@ class HeartbeatStore:
                 .where(and_(amphora_health.c.amphora_id == bindparam("row_id"),
                             amphora_health.c.last_seq < bindparam("seq")))
                 .values(last_update=bindparam("at"), last_seq=bindparam("seq")))
-        with self.db.write(counted=False) as session:
-            session.execute(stmt, params)
+        for start in range(0, len(params), CHUNK):  # never hold SQLite's writer long
+            with self.db.write(counted=False) as session:
+                session.execute(stmt, params[start:start + CHUNK])
 
     def latest(self, amphora_id: str) -> Received | None:
         with self._lock:
