@@ -29,6 +29,8 @@ def key_file(settings: Settings) -> Path:
 
 def build(settings: Settings, db: Database, driver: AmphoraDriver,
           metrics: Metrics) -> tuple[Receiver | None, HeartbeatWatch | None]:
+    # the series exist (at 0) with heartbeats off too: dashboards and alerts find them
+    heartbeat_metrics = HeartbeatMetrics(metrics.registry)
     if not settings.heartbeat_listen:
         return None, None
     try:
@@ -38,7 +40,7 @@ def build(settings: Settings, db: Database, driver: AmphoraDriver,
     store = HeartbeatStore(db)
     receiver = Receiver(settings.heartbeat_listen, key, store,
                         window=settings.heartbeat_window,
-                        metrics=HeartbeatMetrics(metrics.registry))
+                        metrics=heartbeat_metrics)
     if settings.heartbeat_amphorae == "all" or getattr(driver, "remote", False):
         watch_new_amphorae(db)
     return receiver, HeartbeatWatch(db, store, timeout=settings.heartbeat_timeout)
