@@ -51,10 +51,10 @@ class Database:
             yield session
 
     @contextmanager
-    def write(self, counted: bool = True) -> Iterator[Session]:
+    def write(self, quiet: bool = False) -> Iterator[Session]:
         """A transaction that commits on success and rolls back on any exception.
-        `counted=False`: a write no periodic read depends on (heartbeats' amphora_health),
-        which must not make the health loop and the planner read again (see `writes`)."""
+        `quiet`: it writes nothing a periodic read depends on (heartbeats'
+        amphora_health), so it is not counted in `writes`."""
         lock = self._write_lock
         if lock is not None:
             lock.acquire()
@@ -62,7 +62,7 @@ class Database:
             with self._writes() as session, session.begin():
                 yield session
         finally:
-            if counted:
+            if not quiet:
                 with self._count_lock:  # after the commit (or rollback): see `writes`
                     self._writes_done += 1
             if lock is not None:

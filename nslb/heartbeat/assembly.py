@@ -3,8 +3,8 @@
 Off by default: without `heartbeat_listen` nothing listens and every amphora is observed
 through the driver, as in the embedded single-host service. With it, the receiver
 listens, the health loop judges amphorae that have an amphora_health row by their
-heartbeats, and, when the driver's amphorae live on other hosts (a driver with
-`remote = True`, the agents' driver) or `heartbeat_amphorae` is "all", every amphora
+heartbeats, and, when the driver's amphorae live on other hosts (the agents' driver,
+named "remote") or `heartbeat_amphorae` is "all", every amphora
 created from then on gets its row.
 """
 
@@ -41,6 +41,6 @@ def build(settings: Settings, db: Database, driver: AmphoraDriver,
     receiver = Receiver(settings.heartbeat_listen, key, store,
                         window=settings.heartbeat_window,
                         metrics=heartbeat_metrics)
-    if settings.heartbeat_amphorae == "all" or getattr(driver, "remote", False):
+    if settings.heartbeat_amphorae == "all" or driver.name == "remote":
         watch_new_amphorae(db)
     return receiver, HeartbeatWatch(db, store, timeout=settings.heartbeat_timeout)

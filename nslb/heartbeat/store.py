@@ -7,7 +7,7 @@ receiver coalesces (only an amphora's newest heartbeat of a round is kept) and h
 batch here once per round; executemany UPDATEs write it, CHUNK rows per transaction.
 The UPDATE only moves a row forward (`last_seq < :seq`), so two controllers that both
 receive an amphora's heartbeats (or a slow batch behind a fast one) never move it back.
-These writes are not counted as writes (Database.write(counted=False)): nothing the
+These writes are not counted as writes (Database.write(quiet=True)): nothing the
 health loop or the planner keeps between rounds is read from amphora_health.
 """
 
@@ -74,7 +74,7 @@ class HeartbeatStore:
                             amphora_health.c.last_seq < bindparam("seq")))
                 .values(last_update=bindparam("at"), last_seq=bindparam("seq")))
         for start in range(0, len(params), CHUNK):  # never hold SQLite's writer long
-            with self.db.write(counted=False) as session:
+            with self.db.write(quiet=True) as session:
                 session.execute(stmt, params[start:start + CHUNK])
 
     def latest(self, amphora_id: str) -> Received | None:
