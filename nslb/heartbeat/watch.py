@@ -7,7 +7,7 @@ inserted in the same flush as the amphora row itself, by a session hook, for eve
 database a service watches (`watch_new_amphorae`): no code path that creates amphorae
 (the API, the worker, a failover's replacements) can forget it, and `last_update` starts
 at the creation, so silence is measured from then. Deleting an amphora row deletes its
-health row in the same flush, whatever the database.
+health row in the same flush.
 """
 
 from __future__ import annotations
@@ -54,7 +54,9 @@ def _after_flush(session: Session, _context: Any) -> None:
     if not new and not gone:
         return
     connection = session.connection()
-    if new and connection.engine.pool in _WATCHED:
+    if connection.engine.pool not in _WATCHED:
+        return
+    if new:
         at = now()
         connection.execute(insert(amphora_health), [
             {"amphora_id": a, "last_update": at, "busy": False, "last_seq": 0} for a in new])
