@@ -68,13 +68,17 @@ class Blind(NoopDriver):
 
 
 class Clock:
-    """Wall clock for the watch and monotonic clock for the loop, moved by the test."""
+    """The wall clock, for the watch and the loop, that the test moves forward (`skip`):
+    heartbeats are stamped with the real time when they arrive."""
 
     def __init__(self) -> None:
-        self.t = time.time()
+        self.offset = 0.0
+
+    def skip(self, seconds: float) -> None:
+        self.offset += seconds
 
     def __call__(self) -> float:
-        return self.t
+        return time.time() + self.offset
 
 
 @dataclasses.dataclass
@@ -229,10 +233,10 @@ def test_silence_is_failed_over_after_the_timeout_even_without_a_first_heartbeat
     monitor = lab.monitor(AutoFailover(timeout=30, threshold=None, max_concurrent=4))
     deliver(lab, lab.sender([talked_amp.id]))
     monitor.run_once()
-    lab.clock.t += TIMEOUT - 1
+    lab.clock.skip(TIMEOUT - 2)
     monitor.run_once()
     assert {amphora_of(lab.db, lb).status for lb in (quiet, talked)} == {"ALLOCATED"}
-    lab.clock.t += 2  # both silent now: one never spoke, the other stopped
+    lab.clock.skip(3)  # both silent now: one never spoke, the other stopped
     monitor.run_once()
     rows = health_rows(lab.db)
     for lb_id, amp in ((quiet, quiet_amp), (talked, talked_amp)):
@@ -257,7 +261,7 @@ def test_a_whole_host_going_silent_is_stopped_by_the_threshold(
     monitor = lab.monitor(AutoFailover(timeout=30, threshold=2, max_concurrent=2))
     deliver(lab, lab.sender(amps))
     monitor.run_once()
-    lab.clock.t += TIMEOUT + 1   # the host is gone: all four stop at once
+    lab.clock.skip(TIMEOUT + 1)   # the host is gone: all four stop at once
     monitor.run_once()
     assert {amphora_of(lab.db, lb).status for lb in lbs} == {"FAILOVER_STOPPED"}
     assert {client.get(f"{LB_URL}/{lb}").json()["loadbalancer"]["provisioning_status"]
