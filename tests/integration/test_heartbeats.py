@@ -111,6 +111,10 @@ def _amphorae(api: Api, lb_id: str) -> list[dict[str, Any]]:
     return [a for a in found if a["status"] != "DELETED"]
 
 
+def _status_of(api: Api, lb_id: str, amphora_id: str) -> str | None:
+    return next((a["status"] for a in _amphorae(api, lb_id) if a["id"] == amphora_id), None)
+
+
 def test_statuses_follow_heartbeats_and_a_silent_amphora_is_replaced(env: Env) -> None:
     api, lab = env.api, env.lab
     backend_ns = lab.host("be1", [f"{BACKEND}/24"])
@@ -147,13 +151,14 @@ def test_statuses_follow_heartbeats_and_a_silent_amphora_is_replaced(env: Env) -
     # the host's reporter dies: after the timeout the amphora is replaced
     assert [a["id"] for a in _amphorae(api, lb["id"])] == [first["id"]]
     lab.stop(sender)
-    assert wait_for(lambda: first["id"] not in {a["id"] for a in _amphorae(api, lb["id"])},
-                    30, 0.2), _amphorae(api, lb["id"])
-    env.sender()
+    assert wait_for(lambda: _status_of(api, lb["id"], first["id"]) != "ALLOCATED", 30, 0.2), \
+        _amphorae(api, lb["id"])
+    env.sender()  # for the replacement, as soon as the failover has begun
     lab.serve(backend_ns, "be1")
+    assert wait_for(lambda: [(a["id"] != first["id"], a["status"])
+                             for a in _amphorae(api, lb["id"])] == [(True, "ALLOCATED")],
+                    60, 0.3), _amphorae(api, lb["id"])
     api.wait_active(lb["id"], timeout=60)
-    (second,) = _amphorae(api, lb["id"])
-    assert second["id"] != first["id"]
     assert wait_for(lambda: _statuses(api, lb["id"]) == {"lb": "ONLINE", "member": "ONLINE"},
                     20, 0.2), _statuses(api, lb["id"])
     assert lab.names(client, url(lb["vip_address"]), 2) == ["be1", "be1"]
