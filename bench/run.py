@@ -4,8 +4,9 @@
     python -m bench.run --full      (up to 20 minutes)
     python -m bench.run --quick --only throughput,reload    (refresh some parts only)
 
-Parts: api (noop driver) and dataplane = serving, throughput, reload, health, scale
-(namespace driver, root). Ctrl-C or SIGTERM still removes every bridge, namespace and
+Parts: api (noop driver), heartbeats (one health manager's receiver, no root) and
+dataplane = serving, throughput, reload, health, scale (namespace driver, root).
+Ctrl-C or SIGTERM still removes every bridge, namespace and
 process the run made.
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import api, dataplane
+from bench import api, dataplane, heartbeats
 
 RESULTS = Path(__file__).parent / "results"
 # Octavia's own API with noop drivers on a 2-core machine (figures quoted in the issues).
@@ -42,7 +43,8 @@ TARGETS = {"dataplane_ratio_keepalive_nologs": ">= 0.97",
            "scale_idle_cpu_pct": "< 10",
            "scale_member_down_detect_ms": "as on an empty host (member_down_detect_ms)",
            "tls_ratio_handshake": ">= 0.97", "tls_ratio_keepalive": ">= 0.97",
-           "tls_rotation_failed_requests": "0", "tls_rotation_reloads": "0"}
+           "tls_rotation_failed_requests": "0", "tls_rotation_reloads": "0",
+           "heartbeat_capacity_ratio": ">= 1 (10,000 amphorae at 1 s on one core)"}
 # Figures of the scale part before it grew to 1,000 LBs (dropped when it is refreshed).
 LEGACY_SCALE = frozenset({"create_200_lbs_s", "create_200_lbs_post_s", "create_50_lbs_s",
                           "create_50_lbs_post_s", "rss_mb_per_lb", "pss_mb_per_lb",
@@ -63,7 +65,8 @@ GROUPS = (("control plane (noop driver)", ("api_",)),
           ("health", ("member_",)),
           ("failover", ("vrrp_", "single_amphora", "as_", "pss_mb_per_as")),
           ("TLS: nslb TERMINATED_HTTPS vs hand-written haproxy; rotations", ("tls_",)),
-          ("scale", ("scale_",)))
+          ("scale", ("scale_",)),
+          ("heartbeats: one receiver and its store", ("heartbeat_",)))
 
 
 def machine() -> dict[str, Any]:
@@ -83,15 +86,15 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 def parse_parts(only: str | None) -> tuple[str, ...]:
     if only is None:
-        return ("api", *dataplane.PARTS)
+        return ("api", "heartbeats", *dataplane.PARTS)
     parts: list[str] = []
     for name in only.split(","):
         if name == "dataplane":
             parts.extend(dataplane.PARTS)
-        elif name == "api" or name in dataplane.PARTS:
+        elif name in ("api", "heartbeats") or name in dataplane.PARTS:
             parts.append(name)
         else:
-            raise SystemExit(f"unknown part {name!r}: api, dataplane, "
+            raise SystemExit(f"unknown part {name!r}: api, heartbeats, dataplane, "
                              f"{', '.join(dataplane.PARTS)}")
     return tuple(dict.fromkeys(parts))
 
@@ -154,6 +157,8 @@ def main() -> None:
         configs.update(previous.get("haproxy_configs", {}))
     if "api" in parts:
         figures.update(api.run(quick))
+    if "heartbeats" in parts:
+        figures.update(heartbeats.run(quick))
     dp = tuple(part for part in parts if part in dataplane.PARTS)
     if dp:
         figures.update(dataplane.run(quick, dp, configs))

@@ -75,6 +75,19 @@ class Settings:
     # that stopped renewing (killed, cut off) before another takes it over.
     controller_id: str = ""
     lease_ttl: float = 10.0
+    # Heartbeats of amphorae on other hosts (nslb/heartbeat): HOST:PORT of the UDP
+    # listener ("" off, the embedded default); the shared key's file (default
+    # <state-dir>/heartbeat.key, made 0600 on first start); an amphora silent for
+    # heartbeat_timeout seconds is failed over; heartbeats made more than heartbeat_window
+    # seconds from the receiver's clock are refused. heartbeat_amphorae: which new
+    # amphorae are watched through heartbeats: "remote" (those of a driver whose amphorae
+    # live on other hosts) or "all" (every one: a single host whose amphorae are reported
+    # by `nslb heartbeat send`, to try or test a health manager).
+    heartbeat_listen: str = ""
+    heartbeat_amphorae: str = "remote"
+    heartbeat_key_file: str = ""
+    heartbeat_timeout: float = 10.0
+    heartbeat_window: float = 10.0
 
     @property
     def db_url(self) -> str:
@@ -134,6 +147,16 @@ class Settings:
                 raise ValueError("--agent-listen must be HOST:PORT")
         except ValueError as exc:
             raise ConfigError(str(exc).replace("--metrics-listen", "--agent-listen")) from None
+        if self.heartbeat_amphorae not in ("remote", "all"):
+            raise ConfigError(f"unknown heartbeat_amphorae {self.heartbeat_amphorae!r}: "
+                              "remote or all")
+        if self.heartbeat_listen:
+            from nslb.heartbeat.receiver import parse_listen as parse_heartbeat_listen
+
+            try:
+                parse_heartbeat_listen(self.heartbeat_listen)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
         for name in POSITIVE:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be greater than 0, got {getattr(self, name)!r}")
@@ -142,7 +165,8 @@ class Settings:
 # Numeric settings that make no sense at zero or below.
 POSITIVE = ("resync_interval", "health_interval", "max_body_bytes", "header_timeout",
             "body_timeout", "keepalive_timeout", "max_connections", "failover_max_concurrent",
-            "access_log_max_bytes", "events_backlog", "events_retention", "lease_ttl")
+            "access_log_max_bytes", "events_backlog", "events_retention", "lease_ttl",
+            "heartbeat_timeout", "heartbeat_window")
 # Field types (strings under `from __future__ import annotations`) -> converter for values
 # that arrive as text from the environment.
 NUMBERS: dict[str, type] = {"float": float, "int": int}

@@ -26,6 +26,8 @@ from nslb.floating.reconciler import FloatingReconciler
 from nslb.floating.routers import NamespaceRouters, NoopRouters, RouterDriver
 from nslb.health.autofailover import AutoFailover
 from nslb.health.monitor import HealthMonitor
+from nslb.heartbeat import assembly as heartbeat_assembly
+from nslb.heartbeat.receiver import Receiver
 from nslb.identity import bootstrap
 from nslb.identity.keys import KeyRing
 from nslb.identity.service import Identity
@@ -112,6 +114,7 @@ class Service:
     # leases, other controllers' writes heard as they commit (solo and silent on SQLite).
     leases: leases.Leases = field(default_factory=leases.SoloLeases)
     changes: ChangeFeed | None = None
+    heartbeats: Receiver | None = None
 
     def start(self) -> None:
         self.leases.start()
@@ -127,6 +130,8 @@ class Service:
         self.events.start()
         if self.join_listener is not None:
             self.join_listener.start()
+        if self.heartbeats is not None:
+            self.heartbeats.start()
         self.worker.start()
         self.health.start()
         self.floating.start()
@@ -140,6 +145,8 @@ class Service:
             self.metrics_server.stop()
         self.floating.stop()
         self.health.stop()
+        if self.heartbeats is not None:
+            self.heartbeats.stop()
         self.worker.stop()
         if self.access_log is not None:
             self.access_log.stop()
@@ -223,10 +230,11 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
     worker = Worker(db, driver, resync_interval=settings.resync_interval, metrics=metrics,
                     secrets=SecretStore.open(db, settings.state_dir), leases=claims)
     dataplane = DataPlane()
+    receiver, watch = heartbeat_assembly.build(settings, db, driver, metrics)
     health = HealthMonitor(db, driver, interval=settings.health_interval,
                            failover=auto_failover(settings),
                            on_down=worker.resync, metrics=metrics, dataplane=dataplane,
-                           leases=claims)
+                           leases=claims, heartbeats=watch)
     metrics.register(dataplane)
     metrics.register(ObjectCounts(db))
     floating = FloatingReconciler(db, make_routers(settings),
@@ -251,4 +259,4 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
                          on_resync=worker.resync_here) if claims.shared else None
     return Service(settings, db, driver, worker, health, app, floating, metrics, events,
                    make_collector(settings), join_listener=joins, leases=claims,
-                   changes=changes)
+                   changes=changes, heartbeats=receiver)

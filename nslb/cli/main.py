@@ -12,6 +12,7 @@ import typer
 from nslb import __version__
 from nslb.cli.agent import agent_app, host_app
 from nslb.config import DEFAULT_STATE_DIR, ConfigError, Settings, load
+from nslb.heartbeat.cli import app as heartbeat_app
 
 app = typer.Typer(
     help="nslb: OpenStack Octavia-compatible load balancers as HAProxy in Linux network "
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(agent_app, name="agent")
 app.add_typer(host_app, name="host")
+app.add_typer(heartbeat_app, name="heartbeat")
 
 
 @app.command()
@@ -90,6 +92,13 @@ def serve(
     lease_ttl: Annotated[float | None, typer.Option(
         help="Seconds a controller that stopped (kill -9, cut off) keeps its units of work "
              "before another takes them over (default: 10; env NSLB_LEASE_TTL)")] = None,
+    heartbeat_listen: Annotated[str | None, typer.Option(
+        help="HOST:PORT where the health manager takes signed UDP heartbeats of amphorae "
+             "on other hosts; \"\" for none (default: none; env NSLB_HEARTBEAT_LISTEN)")
+    ] = None,
+    heartbeat_timeout: Annotated[float | None, typer.Option(
+        help="Seconds without a heartbeat after which an amphora is failed over (default: "
+             "10; env NSLB_HEARTBEAT_TIMEOUT)")] = None,
     config: Annotated[Path | None, typer.Option(
         help="TOML file with any of these settings (keys as the flag names) "
              "[env NSLB_CONFIG]")] = None,
@@ -113,7 +122,8 @@ def serve(
                  "access_log": access_log, "access_log_max_bytes": access_log_max_bytes,
                  "access_log_backups": access_log_backups, "metrics_listen": metrics_listen,
                  "notify": notify, "agents": agents, "agent_listen": agent_listen,
-                 "controller_id": controller_id, "lease_ttl": lease_ttl}
+                 "controller_id": controller_id, "lease_ttl": lease_ttl,
+                 "heartbeat_listen": heartbeat_listen, "heartbeat_timeout": heartbeat_timeout}
     try:
         settings = load(config, overrides)
     except ConfigError as exc:

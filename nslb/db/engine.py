@@ -63,8 +63,9 @@ class Database:
     @contextmanager
     def write(self, quiet: bool = False) -> Iterator[Session]:
         """A transaction that commits on success and rolls back on any exception.
-        `quiet`: it writes nothing a periodic read depends on (leases), so it is neither
-        counted in `writes` nor announced to other controllers."""
+        `quiet`: it writes nothing a periodic read depends on (leases, heartbeats'
+        amphora_health), so it is neither counted in `writes` nor announced to other
+        controllers."""
         lock = self._write_lock
         if lock is not None:
             lock.acquire()

@@ -650,3 +650,19 @@ login_throttle = Table(
     Column("closed_until", Float, nullable=False),
     Column("seen", Float, nullable=False, index=True),
 )
+
+# --- heartbeats ------------------------------------------------------------------------------
+
+# Octavia's amphora_health, plus the last seq accepted (nslb/heartbeat/freshness.py). A row
+# exists for every amphora watched through heartbeats from the moment the amphora row is
+# inserted (nslb/heartbeat/watch.py), so an amphora that never sends one is still seen
+# silent; `last_update` is its creation until a first heartbeat arrives. `busy`: a failover
+# for the silence was requested (Octavia's flag). No foreign key: the row goes in the
+# flush that deletes the amphora.
+amphora_health = Table(
+    "amphora_health", metadata,
+    Column("amphora_id", ID, primary_key=True),
+    Column("last_update", DateTime, nullable=False),
+    Column("busy", Boolean, nullable=False, default=False),
+    Column("last_seq", BigInteger, nullable=False, default=0),
+)

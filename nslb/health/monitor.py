@@ -27,6 +27,10 @@ failover one decider. The failover plan itself runs under a database-wide lock, 
 count of failovers in progress (`max_concurrent`) covers every controller's; the
 threshold (`FAILOVER_STOPPED` above it) counts the stale amphorae this controller
 watches, a share of the whole when LBs are spread over controllers.
+
+Amphorae on other hosts (with `heartbeats`, health/heartbeats.py) are not observed through
+the driver: their latest heartbeat is their observation, and one silent for the heartbeat
+timeout is failed over at once (through the same plan and threshold).
 """
 
 from __future__ import annotations
@@ -47,13 +51,20 @@ from nslb.amphora.base import AmphoraDriver, Observation
 from nslb.db import amphorae, stats
 from nslb.db.engine import Database
 from nslb.db.leases import Leases, SoloLeases, serialize
-from nslb.db.tables import amphora, listener_statistics, load_balancer, table_of
+from nslb.db.tables import (
+    amphora,
+    amphora_health,
+    listener_statistics,
+    load_balancer,
+    table_of,
+)
 from nslb.db.tree import CHUNK, Tree, load_trees
 from nslb.db.unchanged import UnlessWritten
 from nslb.events import catalog, outbox
 from nslb.health import autofailover
 from nslb.health.autofailover import AutoFailover
 from nslb.health.derive import derive
+from nslb.health.heartbeats import HeartbeatWatch
 from nslb.health.live import LiveBoard
 from nslb.metrics.dataplane import DataPlane, amphora_states
 from nslb.metrics.registry import Metrics
@@ -141,16 +152,19 @@ class HealthMonitor:
                  failover: AutoFailover | None = None,
                  clock: Callable[[], float] = time.monotonic, threads: int = 8,
                  metrics: Metrics | None = None, dataplane: DataPlane | None = None,
-                 leases: Leases | None = None) -> None:
+                 leases: Leases | None = None,
+                 heartbeats: HeartbeatWatch | None = None) -> None:
         """`on_down(lb_id)` is told when an LB's data plane is not running (a crashed
         haproxy, a deleted namespace), so the worker can rebuild it now. `failover`: when
         an amphora that repair cannot fix is replaced automatically (None: never).
         `threads`: how many amphorae are observed at once. `metrics`: where rounds,
         repairs and failovers are counted; `dataplane`: the per-LB metrics store fed with
         what the rounds observe. `leases`: which LBs this controller watches (db/leases.py;
-        all of them on SQLite)."""
+        all of them on SQLite). `heartbeats`: amphorae with an amphora_health row are
+        judged by their heartbeats, not observe() (None: every amphora is observed)."""
         self.db = db
         self.leases: Leases = leases or SoloLeases()
+        self.heartbeats = heartbeats
         self.metrics = metrics or Metrics()
         self.dataplane = dataplane or DataPlane()
         self.driver = driver
@@ -198,6 +212,8 @@ class HealthMonitor:
         started = time.perf_counter()
         report = Round()
         by_lb, keys = self._read(report)
+        if self.heartbeats is not None:
+            self.heartbeats.read()
         now = self.clock()
         observe_started = time.perf_counter()
         due = self._due(by_lb, now)
@@ -235,6 +251,10 @@ class HealthMonitor:
                 self.on_down(lb_id)  # rebuild what is down (a standby too)
         for gone in set(self._unhealthy_since) - seen:
             del self._unhealthy_since[gone]
+        if self.failover is not None and self.heartbeats is not None:
+            for amphora_id in self.heartbeats.silent & seen:  # waited its timeout already
+                self._unhealthy_since[amphora_id] = min(
+                    self._unhealthy_since.get(amphora_id, now), now - self.failover.timeout)
         if self.failover is not None and self._unhealthy_since:
             self._fail_over(now)
         self._write({lb_id: observed[lb_id] for lb_id in due if lb_id in observed}, keys,
@@ -293,10 +313,10 @@ class HealthMonitor:
         due = []
         for lb_id, amphora_ids in by_lb.items():
             known = self._known.get(lb_id)
-            if known is None or alive is None:
+            if known is None or (alive is None and self.heartbeats is None):
                 due.append(lb_id)
                 continue
-            tokens = {a: alive(a) for a in amphora_ids}
+            tokens = {a: self._token(a, alive) for a in amphora_ids}
             moved = tokens != known.tokens or any(t is None for t in tokens.values())
             known.tokens = tokens
             if moved or known.seen is None or set(known.observations) != set(amphora_ids) \
@@ -304,6 +324,13 @@ class HealthMonitor:
                     or now - known.observed_at >= known.period - 1e-3:
                 due.append(lb_id)
         return due
+
+    def _token(self, amphora_id: str, alive: Callable[[str], object] | None) -> object:
+        """An amphora's liveness token: its heartbeat's seq when it reports by heartbeat,
+        else the driver's alive() (None, so looked at every round, without one)."""
+        if self.heartbeats is not None and self.heartbeats.watches(amphora_id):
+            return self.heartbeats.token(amphora_id)
+        return alive(amphora_id) if alive is not None else None
 
     def _counters(self, session: Session) -> dict[str, tuple[dict[str, int], float]]:
         """listener id -> (raw, process start) as stored; read once, then kept current."""
@@ -332,7 +359,13 @@ class HealthMonitor:
 
     def _observe_some(self, amphora_ids: list[str]) -> dict[str, Observation]:
         out: dict[str, Observation] = {}
+        heartbeats = self.heartbeats
         for amphora_id in amphora_ids:
+            if heartbeats is not None and heartbeats.watches(amphora_id):
+                heard = heartbeats.observe(amphora_id)
+                if heard is not None:  # None: not heard of yet, nor silent
+                    out[amphora_id] = heard
+                continue
             try:
                 out[amphora_id] = self.driver.observe(amphora_id)
             except Exception:
@@ -477,16 +510,24 @@ class HealthMonitor:
                     continue
                 if amphorae.lock_for_failover(session, row.loadbalancer_id) is None:
                     continue  # the LB is busy; the next round tries again
-                amphorae.request_failover(session, [row], reason=(
-                    f"unhealthy for {now - self._unhealthy_since[row.id]:.0f} s"))
+                amphorae.request_failover(session, [row], reason=self._reason(row.id, now))
                 started.append(row)
+            if self.heartbeats is not None and started:  # Octavia's busy flag
+                session.execute(update(amphora_health)
+                                .where(amphora_health.c.amphora_id.in_([r.id for r in started]))
+                                .values(busy=True))
         self.metrics.failovers_stopped.inc(stopped)
         for row in started:
             self.metrics.failovers.labels("health").inc()
-            log.warning("amphora %s of load balancer %s unhealthy for %.0f s: failing over",
-                        row.id, row.loadbalancer_id, now - self._unhealthy_since[row.id])
+            log.warning("amphora %s of load balancer %s: %s: failing over",
+                        row.id, row.loadbalancer_id, self._reason(row.id, now))
             self._unhealthy_since.pop(row.id, None)
             self.on_down(row.loadbalancer_id or "")
+
+    def _reason(self, amphora_id: str, now: float) -> str:
+        if self.heartbeats is not None and amphora_id in self.heartbeats.silent:
+            return f"no heartbeat for {self.heartbeats.timeout:.0f} s"
+        return f"unhealthy for {now - self._unhealthy_since[amphora_id]:.0f} s"
 
     # --- reporting -------------------------------------------------------------------------
 
