@@ -9,7 +9,6 @@ The CLI takes ~2 s to start, so independent commands run in parallel threads.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import stat
 import subprocess
@@ -24,6 +23,7 @@ import pytest
 import yaml
 
 from tests.contract.server import NSLB, NslbServer
+from tests.launcher import nslb_env
 
 pytestmark = [pytest.mark.contract, pytest.mark.timeout(240)]
 OPENSTACK = Path(sys.executable).with_name("openstack")
@@ -42,8 +42,7 @@ class Cli:
     """`openstack` subprocesses with a clouds.yaml: admin (`nslb`), user1, user2."""
 
     def __init__(self, config: Path) -> None:
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("OS_", "NSLB_"))}
+        self.env = nslb_env("OS_")
         self.env["OS_CLIENT_CONFIG_FILE"] = str(config)
 
     def run(self, cloud: str, *args: str,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from nslb.netns.names import host_ifname, vlan_bridge_name
-from tests.integration.api_env import Api, flat_subnet, http_lb, per_test, serving, url
+from tests.integration.api_env import Api, flat_subnet, http_lb, serving, url
 from tests.integration.conftest import Lab, sh
 
 
@@ -31,12 +31,6 @@ def env() -> Iterator[Env]:
         other = flat_subnet(api, "physnet2", "10.250.14.0/24", "10.250.14.100",
                             "10.250.14.199")
         yield Env(api, lab, v4, v6, other)
-
-
-@pytest.fixture
-def hosts(env: Env) -> Iterator[Lab]:
-    with per_test(env.api, env.lab) as lab:
-        yield lab
 
 
 def _segment(lab: Lab, physnet_bridge: str, vlan: int) -> str:
