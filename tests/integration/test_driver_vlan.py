@@ -5,7 +5,7 @@ from __future__ import annotations
 from nslb.model.resources import Network
 from nslb.netns.names import vlan_bridge_name
 from tests.integration.conftest import Lab, TrackingDriver, sh
-from tests.integration.snapshots import PHYSNET, http_lb
+from tests.snapshots import PHYSNET, http_lb
 
 VIP_URL = "http://10.250.2.10:80/"
 
