@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from nslb.netns.names import vlan_bridge_name
+
 HERE = Path(__file__).parent
 PREFIX = f"nt{secrets.token_hex(2)}"
 PHYSNET = "physnet1"
@@ -63,11 +65,29 @@ class Lab:
         sh("ip", "link", "set", name, "up")
         return name
 
-    def host(self, name: str, addresses: list[str], bridge: str | None = None) -> str:
-        """A namespace `<tag>-<name>` with eth0 on `bridge` (default: the lab bridge)."""
+    def segment(self, vlan: int, physnet_bridge: str | None = None) -> str:
+        """The host-side L2 segment of `vlan` on `physnet_bridge` (default: the lab bridge),
+        as nslb builds it on this kernel: with bridge VLAN filtering the physnet bridge
+        itself (tagged per port), without it one bridge per segment, which test hosts join
+        directly. Removed by cleanup(), and watched by the leak check."""
+        name = vlan_bridge_name(physnet_bridge or self.bridge, vlan)
+        if name not in sh("ip", "-o", "link"):
+            sh("ip", "link", "add", name, "type", "bridge")
+            sh("ip", "link", "set", name, "up")
+        self.bridges.append(name)
+        CREATED_LINKS.add(name)
+        return name
+
+    def namespace(self, name: str) -> str:
+        """A namespace `<tag>-<name>` with nothing in it but lo (down)."""
         ns = f"{self.tag}-{name}"
         sh("ip", "netns", "add", ns)
         self.namespaces.append(ns)
+        return ns
+
+    def host(self, name: str, addresses: list[str], bridge: str | None = None) -> str:
+        """A namespace `<tag>-<name>` with eth0 on `bridge` (default: the lab bridge)."""
+        ns = self.namespace(name)
         veth = f"{self.tag}{name}"
         sh("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
         sh("ip", "link", "set", veth, "master", bridge or self.bridge, "up")

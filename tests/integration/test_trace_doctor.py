@@ -345,9 +345,7 @@ def test_doctor_on_this_host(env: Env) -> None:
 def test_doctor_reports_a_strict_rp_filter_in_a_namespace(env: Env) -> None:
     lab = Lab(bridge=env.lab.bridge, tag=DOCTOR_TAG)
     try:
-        namespace = f"{lab.tag}-doc"
-        sh("ip", "netns", "add", namespace)
-        lab.namespaces.append(namespace)
+        namespace = lab.namespace("doc")
         sh("ip", "netns", "exec", namespace, "sysctl", "-q", "-w",
            "net.ipv4.conf.all.rp_filter=1")
         result = nslb("doctor", "--json", "--state-dir", str(env.api.state_dir),
