@@ -253,17 +253,19 @@ def serving(extra_bridges: tuple[str, ...] = (), extra_args: tuple[str, ...] = (
     lab = Lab(tag=tag or lab_tag())
     api: Api | None = None
     problems: list[str] = []
+    started = False
     try:
         physnets = {physnet: lab.bridge}
         for i, suffix in enumerate(extra_bridges, start=2):
             physnets[f"physnet{i}"] = lab.add_bridge(suffix)
         api = Api(physnets, extra_args)
         api.start()
+        started = True
         yield api, lab
     finally:
         try:
             if api is not None:
-                problems = _restarted(api) + api.close()
+                problems = (_restarted(api) if started else []) + api.close()
         finally:
             lab.cleanup()
     assert not problems, problems
@@ -271,7 +273,7 @@ def serving(extra_bridges: tuple[str, ...] = (), extra_args: tuple[str, ...] = (
 
 def _restarted(api: Api) -> list[str]:
     """Start a server that a test stopped or killed (and failed before starting it again)."""
-    if api.running or api.starts == 0:
+    if api.running:
         return []
     try:
         api.start()
