@@ -8,13 +8,18 @@ the process and remove the temporary directory whatever the outcome of the test.
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from tests.launcher import ServeProcess, free_port
 
-__all__ = ["NSLB", "PROJECT", "NslbServer", "free_port"]
+__all__ = ["NSLB", "PROJECT", "NslbServer", "free_port", "running"]
 
 PROJECT = "3f1c8f1e4b5a4c6d9e0f112233445566"
 NSLB = Path(sys.executable).with_name("nslb")
@@ -47,3 +52,21 @@ class NslbServer(ServeProcess):
 
     def log_tail(self, lines: int = 40) -> str:
         return self.tail(lines)
+
+
+S = TypeVar("S", bound=NslbServer)
+
+
+@contextmanager
+def running(server_class: Callable[[Path], S], prefix: str, tail: int = 60) -> Iterator[S]:
+    """A started server of `server_class` on a new state directory /tmp/<prefix>...; killed
+    and removed afterwards, its log printed (pytest shows it when the test failed)."""
+    state = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    server = server_class(state)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.kill()
+        print(f"--- nslb serve log ({server.starts} starts) ---\n{server.tail(tail)}")
+        shutil.rmtree(state, ignore_errors=True)

@@ -9,11 +9,9 @@ The CLI takes ~2 s to start, so independent commands run in parallel threads.
 from __future__ import annotations
 
 import json
-import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.contract.server import NSLB, NslbServer
+from tests.contract.server import NSLB, NslbServer, running
 from tests.launcher import nslb_env
 
 pytestmark = [pytest.mark.contract, pytest.mark.timeout(240)]
@@ -74,15 +72,8 @@ def parallel(*calls: Callable[[], Any]) -> list[Any]:
 def server() -> Iterator[KeystoneServer]:
     if not NSLB.exists() or not OPENSTACK.exists():
         pytest.skip("the nslb and openstack entry points are not installed")
-    state = Path(tempfile.mkdtemp(prefix="nslbk-", dir="/tmp"))
-    srv = KeystoneServer(state)
-    try:
-        srv.start()
+    with running(KeystoneServer, "nslbk-") as srv:
         yield srv
-    finally:
-        srv.kill()
-        print(f"--- nslb serve log ---\n{srv.log_tail(60)}")
-        shutil.rmtree(state, ignore_errors=True)
 
 
 def user_clouds(server: KeystoneServer) -> tuple[Path, dict[str, Any]]:
