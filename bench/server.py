@@ -27,6 +27,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _without_nslb_settings() -> dict[str, str]:
+    """This environment less NSLB_*: a developer's NSLB_DB or NSLB_CONFIG must not reach
+    the server a benchmark starts (tests/launcher.py does the same for the tests)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("NSLB_")}
+
+
 @contextmanager
 def nslb_serve(driver: str, physnet: str, extra: tuple[str, ...] = (),
                start_timeout: float = 20) -> Iterator[tuple[str, int]]:
@@ -37,7 +43,7 @@ def nslb_serve(driver: str, physnet: str, extra: tuple[str, ...] = (),
     proc = subprocess.Popen([NSLB, "serve", "--amphora-driver", driver, "--state-dir", state,
                              "--bind", url.removeprefix("http://"), "--physnet", physnet,
                              "--auth", "noauth", "--log-level", "WARNING", *extra],
-                            stdout=log, stderr=log)
+                            stdout=log, stderr=log, env=_without_nslb_settings())
     try:
         deadline = time.monotonic() + start_timeout
         while True:

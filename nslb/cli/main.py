@@ -108,22 +108,14 @@ def serve(
     Settings come from defaults, then the TOML file, then NSLB_* variables, then flags.
     SIGTERM or Ctrl-C stops the control plane; load balancers keep serving traffic.
     """
+    # Every option but --config is the Settings field of the same name (first statement:
+    # the parameters are all the locals there are yet).
+    overrides = {name: value for name, value in locals().items() if name != "config"}
     import uvicorn
 
     from nslb import service
     from nslb.api.server import raise_fd_limit, server_config
 
-    overrides = {"bind": bind, "state_dir": state_dir, "db": db,
-                 "amphora_driver": amphora_driver, "topology": topology,
-                 "failover_timeout": failover_timeout,
-                 "failover_threshold": failover_threshold,
-                 "physnet": physnet, "auth": auth,
-                 "public_url": public_url, "log_level": log_level,
-                 "access_log": access_log, "access_log_max_bytes": access_log_max_bytes,
-                 "access_log_backups": access_log_backups, "metrics_listen": metrics_listen,
-                 "notify": notify, "agents": agents, "agent_listen": agent_listen,
-                 "controller_id": controller_id, "lease_ttl": lease_ttl,
-                 "heartbeat_listen": heartbeat_listen, "heartbeat_timeout": heartbeat_timeout}
     try:
         settings = load(config, overrides)
     except ConfigError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -105,27 +106,32 @@ def _events(session: Session, lb: LoadBalancer, changed: list[Settled],
                                                 flavor_data=flavor_data))
 
 
-def _set_status(obj: Resource, status: P) -> None:
-    """Record a settled provisioning status; a change stamps updated_at, as Octavia's rows
-    do on every status write (a converged resync, ACTIVE -> ACTIVE, changes nothing)."""
+def set_status(obj: Resource, status: P, now: datetime) -> None:
+    """Record a settled provisioning status; a change stamps updated_at with `now`, as
+    Octavia's rows do on every status write (a converged resync, ACTIVE -> ACTIVE, changes
+    nothing)."""
     if obj.provisioning_status != status:
-        obj.updated_at = utcnow()
+        obj.updated_at = now
     obj.provisioning_status = status
 
 
-def _monitor_settled(hm: HealthMonitor, t: Tree) -> None:
+def monitor_status(hm: HealthMonitor, t: Tree) -> O:
     """A monitor that went ACTIVE is ONLINE when it watches (it and its pool enabled),
     else OFFLINE, as Octavia's MarkHealthMonitorActiveInDB writes it; the health loop
     corrects it from what haproxy reports, by the same rule (health/derive.py)."""
     pool = next((p for p in t.pools if p.id == hm.pool_id), None)
     watching = hm.admin_state_up and pool is not None and pool.admin_state_up
-    status = O.ONLINE if watching else O.OFFLINE
+    return O.ONLINE if watching else O.OFFLINE
+
+
+def _monitor_settled(hm: HealthMonitor, t: Tree, now: datetime) -> None:
+    status = monitor_status(hm, t)
     if hm.operating_status != status:
-        hm.operating_status, hm.updated_at = status, utcnow()
+        hm.operating_status, hm.updated_at = status, now
 
 
 def _record_amphorae(session: Session, lb: LoadBalancer, generation: int,
-                     confirmed: dict[str, str], host: str) -> None:
+                     confirmed: dict[str, str], host: str, now: datetime) -> None:
     """What each amphora's data plane confirmed; a first confirmation makes it ALLOCATED."""
     for amphora in amphorae.of_lb(session, lb.id):
         digest = confirmed.get(amphora.id)
@@ -135,7 +141,7 @@ def _record_amphorae(session: Session, lb: LoadBalancer, generation: int,
         amphora.compute_id = amphora.compute_id or host
         if amphora.status in (AmphoraStatus.PENDING_CREATE, AmphoraStatus.BOOTING):
             amphora.status = AmphoraStatus.ALLOCATED
-            amphora.updated_at = utcnow()
+            amphora.updated_at = now
             outbox.record(session, [catalog.amphora(amphora, lb, "create.end")])
 
 
@@ -157,13 +163,16 @@ def retired(session: Session, amphora_id: str) -> None:
 
 
 def applied(session: Session, lb_id: str, generation: int, error: str | None,
-            confirmed: dict[str, str] | None = None, host: str | None = None) -> bool:
+            confirmed: dict[str, str] | None = None, host: str | None = None,
+            now: datetime | None = None) -> bool:
     """Settle statuses after an apply of `generation`. False when the LB moved on meanwhile.
-    `confirmed`: amphora id -> the bundle hash its data plane confirmed (on `host`)."""
+    `confirmed`: amphora id -> the bundle hash its data plane confirmed (on `host`); `now`
+    stamps updated_at of what changed (default: the wall clock)."""
+    now = now or utcnow()
     lb = session.get(LoadBalancer, lb_id, with_for_update=True)
     if lb is None:
         return False
-    _record_amphorae(session, lb, generation, confirmed or {}, host or "")
+    _record_amphorae(session, lb, generation, confirmed or {}, host or "", now)
     if lb.generation != generation or lb.provisioning_status == P.PENDING_DELETE:
         return False  # moved on meanwhile; a deleting LB is settled by deleted() only
     t = load_tree(session, lb)
@@ -176,9 +185,9 @@ def applied(session: Session, lb_id: str, generation: int, error: str | None,
     for obj in t.everything():
         status = plan.get(obj.id)
         if status is not None and status != P.DELETED:
-            _set_status(obj, status)
+            set_status(obj, status, now)
             if isinstance(obj, HealthMonitor) and status == P.ACTIVE:
-                _monitor_settled(obj, t)
+                _monitor_settled(obj, t, now)
     lb.applied_generation = generation
     _events(session, lb, changed, error)
     _drop(session, gone)
@@ -196,8 +205,10 @@ def _release_unused_member_ports(session: Session, lb: LoadBalancer,
             ports.release_port(session, port.id)
 
 
-def deleted(session: Session, lb_id: str, error: str | None) -> None:
-    """After driver.delete(): remove the LB and everything it owned, or mark it ERROR."""
+def deleted(session: Session, lb_id: str, error: str | None,
+            now: datetime | None = None) -> None:
+    """After driver.delete(): remove the LB and everything it owned, or mark it ERROR
+    (stamped `now`, default: the wall clock)."""
     lb = session.get(LoadBalancer, lb_id, with_for_update=True)
     if lb is None or lb.provisioning_status != P.PENDING_DELETE:
         return
@@ -209,8 +220,9 @@ def deleted(session: Session, lb_id: str, error: str | None) -> None:
         changed = [Settled(o, o.provisioning_status, transition(o.provisioning_status,
                                                                  Event.FAIL))
                    for o in t.everything() if o.provisioning_status == P.PENDING_DELETE]
+        stamp = now or utcnow()
         for s in changed:
-            _set_status(s.obj, P(s.after))
+            set_status(s.obj, P(s.after), stamp)
         lb.applied_generation = lb.generation
         _events(session, lb, changed, error)
         return

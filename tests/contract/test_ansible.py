@@ -14,7 +14,6 @@ per-task results are read here.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import pytest
 import yaml
 
 from tests.contract.test_openstack_cli import KeystoneServer, server
+from tests.launcher import nslb_env
 
 pytestmark = [pytest.mark.contract, pytest.mark.timeout(900)]
 __all__ = ["server"]  # the fixture, shared with test_openstack_cli.py
@@ -40,8 +40,7 @@ class Playbooks:
     def __init__(self, server: KeystoneServer) -> None:
         self.home = server.state_dir / "ansible"
         self.clouds = server.state_dir / "clouds-ansible.yaml"
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("OS_", "NSLB_", "ANSIBLE_"))}
+        self.env = nslb_env("OS_", "ANSIBLE_")
         self.env.update({
             "OS_CLIENT_CONFIG_FILE": str(self.clouds),
             "ANSIBLE_HOME": str(self.home),

@@ -10,15 +10,12 @@ balancer with `--wait`, reads amphora stats, and cleans up in the order the 409s
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.contract.server import NSLB
+from tests.contract.server import NSLB, running
 from tests.contract.test_openstack_cli import (
     OPENSTACK,
     PASSWORDS,
@@ -37,15 +34,8 @@ UNSUPPORTED = "Provider 'amphora' does not support a requested option: "
 def server() -> Iterator[KeystoneServer]:
     if not NSLB.exists() or not OPENSTACK.exists():
         pytest.skip("the nslb and openstack entry points are not installed")
-    state = Path(tempfile.mkdtemp(prefix="nslbf-", dir="/tmp"))
-    srv = KeystoneServer(state)
-    try:
-        srv.start()
+    with running(KeystoneServer, "nslbf-") as srv:
         yield srv
-    finally:
-        srv.kill()
-        print(f"--- nslb serve log ---\n{srv.log_tail(60)}")
-        shutil.rmtree(state, ignore_errors=True)
 
 
 def setup_project(cli: Cli) -> dict[str, Any]:

@@ -5,14 +5,11 @@ REJECT of /admin), reorders, edits, inverts and deletes, and meets Octavia's ref
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.contract.server import NSLB
+from tests.contract.server import NSLB, running
 from tests.contract.test_cli_flavors_amphorae import setup_project
 from tests.contract.test_openstack_cli import (
     OPENSTACK,
@@ -29,15 +26,8 @@ pytestmark = [pytest.mark.contract, pytest.mark.timeout(300)]
 def server() -> Iterator[KeystoneServer]:
     if not NSLB.exists() or not OPENSTACK.exists():
         pytest.skip("the nslb and openstack entry points are not installed")
-    state = Path(tempfile.mkdtemp(prefix="nslbl7-", dir="/tmp"))
-    srv = KeystoneServer(state)
-    try:
-        srv.start()
+    with running(KeystoneServer, "nslbl7-") as srv:
         yield srv
-    finally:
-        srv.kill()
-        print(f"--- nslb serve log ---\n{srv.log_tail(60)}")
-        shutil.rmtree(state, ignore_errors=True)
 
 
 def test_l7_policies_and_rules_with_the_stock_cli(server: KeystoneServer) -> None:

@@ -5,8 +5,6 @@ and the member's Keystone-verified project."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.contract.server import NSLB, free_port
+from tests.contract.server import NSLB, free_port, running
 from tests.contract.test_cli_flavors_amphorae import setup_project
 from tests.contract.test_openstack_cli import (
     OPENSTACK,
@@ -42,15 +40,8 @@ class MeteredServer(KeystoneServer):
 def server() -> Iterator[MeteredServer]:
     if not NSLB.exists() or not OPENSTACK.exists():
         pytest.skip("the nslb and openstack entry points are not installed")
-    state = Path(tempfile.mkdtemp(prefix="nslbmet-", dir="/tmp"))
-    srv = MeteredServer(state)
-    try:
-        srv.start()
+    with running(MeteredServer, "nslbmet-") as srv:
         yield srv
-    finally:
-        srv.kill()
-        print(f"--- nslb serve log ---\n{srv.log_tail(60)}")
-        shutil.rmtree(state, ignore_errors=True)
 
 
 def _series(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

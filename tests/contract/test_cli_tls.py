@@ -10,13 +10,12 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.contract.server import NSLB
+from tests.contract.server import NSLB, running
 from tests.contract.test_cli_flavors_amphorae import setup_project
 from tests.contract.test_openstack_cli import OPENSTACK, Cli, KeystoneServer, user_clouds
 
@@ -30,15 +29,8 @@ BLOCK = re.compile(r"<!-- worked-example -->\n```bash\n(.*?)```\n<!-- /worked-ex
 def server() -> Iterator[KeystoneServer]:
     if not NSLB.exists() or not OPENSTACK.exists() or not shutil.which("openssl"):
         pytest.skip("the nslb and openstack entry points and openssl are needed")
-    state = Path(tempfile.mkdtemp(prefix="nslbtls-", dir="/tmp"))
-    srv = KeystoneServer(state)
-    try:
-        srv.start()
+    with running(KeystoneServer, "nslbtls-") as srv:
         yield srv
-    finally:
-        srv.kill()
-        print(f"--- nslb serve log ---\n{srv.log_tail(60)}")
-        shutil.rmtree(state, ignore_errors=True)
 
 
 def worked_example() -> str:

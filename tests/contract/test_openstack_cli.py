@@ -9,12 +9,9 @@ The CLI takes ~2 s to start, so independent commands run in parallel threads.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,7 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.contract.server import NSLB, NslbServer
+from tests.contract.server import NSLB, NslbServer, running
+from tests.launcher import nslb_env
 
 pytestmark = [pytest.mark.contract, pytest.mark.timeout(240)]
 OPENSTACK = Path(sys.executable).with_name("openstack")
@@ -42,8 +40,7 @@ class Cli:
     """`openstack` subprocesses with a clouds.yaml: admin (`nslb`), user1, user2."""
 
     def __init__(self, config: Path) -> None:
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("OS_", "NSLB_"))}
+        self.env = nslb_env("OS_")
         self.env["OS_CLIENT_CONFIG_FILE"] = str(config)
 
     def run(self, cloud: str, *args: str,
@@ -75,15 +72,8 @@ def parallel(*calls: Callable[[], Any]) -> list[Any]:
 def server() -> Iterator[KeystoneServer]:
     if not NSLB.exists() or not OPENSTACK.exists():
         pytest.skip("the nslb and openstack entry points are not installed")
-    state = Path(tempfile.mkdtemp(prefix="nslbk-", dir="/tmp"))
-    srv = KeystoneServer(state)
-    try:
-        srv.start()
+    with running(KeystoneServer, "nslbk-") as srv:
         yield srv
-    finally:
-        srv.kill()
-        print(f"--- nslb serve log ---\n{srv.log_tail(60)}")
-        shutil.rmtree(state, ignore_errors=True)
 
 
 def user_clouds(server: KeystoneServer) -> tuple[Path, dict[str, Any]]:

@@ -6,15 +6,11 @@ the reconciler to act, so PENDING_* states can be asserted deterministically.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
+from starlette.testclient import TestClient
 
 from nslb.amphora.noop import NoopDriver
 from nslb.api.app import create_app

@@ -5,18 +5,14 @@ without the identity service. keystone_helpers covers the real token path."""
 from __future__ import annotations
 
 import base64
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
-
 from starlette.requests import Request
+from starlette.testclient import TestClient
 
 from nslb.api.app import create_app
 from nslb.api.context import Context

@@ -4,7 +4,6 @@ identity API the way `openstack project/user/role ...` does."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -12,9 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
+from starlette.testclient import TestClient
 
 from nslb.amphora.noop import NoopDriver
 from nslb.api.app import create_app

@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import html
 import re
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from keystone_helpers import LBAAS, NET, V3, Cloud, keystone_cloud
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
+from starlette.testclient import TestClient
 
 from nslb.amphora.base import Traffic
 from nslb.amphora.noop import NoopDriver

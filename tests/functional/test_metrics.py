@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,15 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
-
 from conftest import PHYSNETS, PROJECT
 from octavia_helpers import LB_URL, vip_subnet
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.testclient import TestClient
 
 from nslb.amphora.base import ListenerCounters, Observation
 from nslb.amphora.noop import NoopDriver

@@ -41,6 +41,7 @@ from nslb.db.engine import Database
 from nslb.db.migrate import alembic_config, current_revision, upgrade
 from nslb.db.tables import metadata
 from nslb.worker.loop import Worker
+from tests.launcher import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
 psycopg = pytest.importorskip("psycopg", reason="the psycopg driver is not installed")
@@ -62,20 +63,13 @@ def _pg_bin() -> Path | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class Cluster:
     def __init__(self, bin_dir: Path, root: Path) -> None:
         self.bin = bin_dir
         self.root = root
         self.data = root / "data"
         self.log = root / "postgres.log"
-        self.port = _free_port()
+        self.port = free_port()
         self.as_user: list[str] = []
         if os.geteuid() == 0:
             try:

@@ -8,23 +8,21 @@ should the API not manage it, directly by a NamespaceDriver on the same state di
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from nslb.amphora.namespace import NamespaceDriver
-from tests.integration.conftest import CREATED_LBS, CREATED_PORTS, PREFIX, STATE_DIRS, Lab
+from tests.integration.lab import CREATED_LBS, CREATED_PORTS, PREFIX, STATE_DIRS, Lab
+from tests.launcher import ServeProcess
 
 PROJECT = "f0e1d2c3b4a5968778695a4b3c2d1e0f"
 LB = "/v2/lbaas/loadbalancers"
@@ -41,75 +39,38 @@ def lab_tag() -> str:
     return f"{PREFIX}z{_labs:02x}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class ApiError(AssertionError):
     pass
 
 
-class Api:
-    """The nslb process and a small Octavia/Neutron client for it."""
+class Api(ServeProcess):
+    """The nslb process (tests/launcher.py: started without NSLB_* in its environment) and a
+    small Octavia/Neutron client for it."""
 
     def __init__(self, physnets: dict[str, str], extra_args: tuple[str, ...] = ()) -> None:
         self.physnets = physnets
         self.extra_args = extra_args
-        self.state_dir = Path(tempfile.mkdtemp(prefix="nsi-", dir="/tmp"))
+        super().__init__(Path(tempfile.mkdtemp(prefix="nsi-", dir="/tmp")))
         STATE_DIRS.append(str(self.state_dir))
-        self.port = _free_port()
-        self.log = self.state_dir / "serve.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=15,
+        self.http = httpx.Client(base_url=self.url, timeout=15,
                                  headers={"X-Project-Id": PROJECT})
         self.lbs: list[str] = []
 
     # --- process --------------------------------------------------------------------------
 
-    def start(self, timeout: float = 60) -> None:
+    def command(self) -> list[str]:
         args = [sys.executable, "-m", "nslb.cli.main", "serve", "--amphora-driver", "namespace",
                 "--state-dir", str(self.state_dir), "--bind", f"127.0.0.1:{self.port}",
                 "--auth", "noauth"]
         for name, bridge in self.physnets.items():
             args += ["--physnet", f"{name}:{bridge}"]
-        args += list(self.extra_args)
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nslb serve exited {self.proc.returncode}:\n{self.tail()}")
-            try:
-                if self.http.get("/", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"nslb serve did not answer within {timeout}s:\n{self.tail()}")
+        return args + list(self.extra_args)
 
     def kill9(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
+        self.kill()
 
     def terminate(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return ""
+        self.stop()
 
     # --- HTTP -----------------------------------------------------------------------------
 
@@ -246,9 +207,9 @@ class Api:
     def close(self) -> list[str]:
         """Delete through the API, stop the server, then remove whatever is left directly."""
         problems: list[str] = []
-        if self.proc is not None and self.proc.poll() is None:
+        if self.running:
             problems += self.delete_all()
-        self.terminate()
+        self.stop()
         self.http.close()
         driver = NamespaceDriver(self.state_dir, self.physnets)
         for lb_id in driver.existing():
@@ -287,33 +248,67 @@ def serving(extra_bridges: tuple[str, ...] = (), extra_args: tuple[str, ...] = (
             physnet: str = "physnet1") -> Iterator[tuple[Api, Lab]]:
     """A module lab (bridge 'br' = `physnet`, then physnet2.. for `extra_bridges`) and a
     running server on it; `tag` names the lab (a module's own names). Whatever happens,
-    LBs, server, lab and state dir are removed."""
+    LBs, server, lab and state dir are removed: a server a test left dead is started again
+    first, so its LBs are deleted through the API."""
     lab = Lab(tag=tag or lab_tag())
     api: Api | None = None
     problems: list[str] = []
+    started = False
     try:
         physnets = {physnet: lab.bridge}
         for i, suffix in enumerate(extra_bridges, start=2):
             physnets[f"physnet{i}"] = lab.add_bridge(suffix)
         api = Api(physnets, extra_args)
         api.start()
+        started = True
         yield api, lab
     finally:
-        if api is not None:
-            problems = api.close()
-        lab.cleanup()
+        try:
+            if api is not None:
+                problems = (_restarted(api) if started else []) + api.close()
+        finally:
+            lab.cleanup()
     assert not problems, problems
 
 
+def _restarted(api: Api) -> list[str]:
+    """Start a server that a test stopped or killed (and failed before starting it again)."""
+    if api.running:
+        return []
+    try:
+        api.start()
+    except RuntimeError as exc:  # close() still removes the data plane directly
+        return [f"restarting nslb serve for the cleanup: {exc}"]
+    return []
+
+
+@dataclass
+class Served:
+    """What most API modules share: the server, its module lab and one flat subnet."""
+
+    api: Api
+    lab: Lab
+    subnet: str
+
+
 @contextmanager
-def per_test(api: Api, module_lab: Lab) -> Iterator[Lab]:
+def served(cidr: str, first: str, last: str, *, physnet: str = "physnet1",
+           **serving_args: Any) -> Iterator[Served]:
+    """serving(), plus a flat network on `physnet` whose subnet `cidr` allocates
+    first..last: the module `env` of most API tests (hosts come from conftest's `hosts`)."""
+    with serving(physnet=physnet, **serving_args) as (api, lab):
+        yield Served(api, lab, flat_subnet(api, physnet, cidr, first, last))
+
+
+@contextmanager
+def per_test(api: Api, module_lab: Lab, tag: str | None = None) -> Iterator[Lab]:
     """Hosts of one test on the module bridge; its LBs are deleted through the API after it."""
-    lab = Lab(bridge=module_lab.bridge, tag=lab_tag())
+    lab = Lab(bridge=module_lab.bridge, tag=tag or lab_tag())
     try:
         yield lab
     finally:
         try:
-            if api.proc is None or api.proc.poll() is not None:
+            if not api.running:
                 api.start()  # a test that killed the server failed before restarting it
             problems = api.delete_all()
         finally:

@@ -23,7 +23,7 @@ import pytest
 
 from nslb.amphora.keepalived_process import KeepalivedProcess
 from nslb.netns.names import namespace_name
-from tests.integration.api_env import PROJECT, Api, flat_subnet
+from tests.integration.api_env import PROJECT, Api, flat_subnet, serving
 from tests.integration.conftest import PREFIX, Lab, sh, wait_for
 
 BACKENDS = ["10.206.0.21", "10.206.0.22"]
@@ -48,12 +48,7 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
-    lab = Lab(tag=f"{PREFIX}log")
-    api: Api | None = None
-    problems: list[str] = []
-    try:
-        api = Api({"logphys": lab.bridge})
-        api.start()
+    with serving(tag=f"{PREFIX}log", physnet="logphys") as (api, lab):
         subnet = flat_subnet(api, "logphys", "10.206.0.0/24", "10.206.0.100", "10.206.0.199")
         profile = api.call("POST", "/v2/lbaas/flavorprofiles", 201, {"flavorprofile": {
             "name": "log-pair", "provider_name": "amphora",
@@ -64,11 +59,6 @@ def env() -> Iterator[Env]:
             lab.serve(lab.host(f"be{i}", [f"{address}/24"]), f"be{i}")
         lab.host("cl", [f"{CLIENT}/24"])
         yield Env(api, lab, subnet, flavor["flavor"]["id"])
-    finally:
-        if api is not None:
-            problems = api.close()
-        lab.cleanup()
-    assert not problems, problems
 
 
 def _pool(name: str, protocol: str) -> dict[str, object]:

@@ -12,7 +12,6 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,11 +21,10 @@ from nslb.amphora.keepalived_process import KeepalivedProcess
 from nslb.netns.names import namespace_name
 from tests.integration.api_env import (
     FAST_MONITOR,
-    Api,
-    flat_subnet,
+    Served,
     http_lb,
     per_test,
-    serving,
+    served,
     url,
 )
 from tests.integration.conftest import Lab, sh, wait_for
@@ -35,38 +33,26 @@ BACKENDS = ["10.250.19.21", "10.250.19.22"]
 CLIENT = "10.250.19.50"
 
 
-@dataclass
-class Env:
-    api: Api
-    lab: Lab
-    subnet: str
+SUBNET = ("10.250.19.0/24", "10.250.19.100", "10.250.19.199")
 
 
 @pytest.fixture(scope="module")
-def env() -> Iterator[Env]:
-    with serving(extra_args=("--topology", "ACTIVE_STANDBY")) as (api, lab):
-        yield Env(api, lab, flat_subnet(api, "physnet1", "10.250.19.0/24", "10.250.19.100",
-                                        "10.250.19.199"))
+def env() -> Iterator[Served]:
+    with served(*SUBNET, extra_args=("--topology", "ACTIVE_STANDBY")) as module:
+        yield module
 
 
 @pytest.fixture(scope="module")
-def quick_env() -> Iterator[Env]:
+def quick_env() -> Iterator[Served]:
     """A server that fails amphorae over after 4 s instead of 30."""
-    with serving(extra_args=("--topology", "ACTIVE_STANDBY", "--failover-timeout", "4")) as (
-            api, lab):
-        yield Env(api, lab, flat_subnet(api, "physnet1", "10.250.19.0/24", "10.250.19.100",
-                                        "10.250.19.199"))
+    with served(*SUBNET, extra_args=("--topology", "ACTIVE_STANDBY", "--failover-timeout",
+                                     "4")) as module:
+        yield module
 
 
 @pytest.fixture
-def quick_hosts(quick_env: Env) -> Iterator[Lab]:
+def quick_hosts(quick_env: Served) -> Iterator[Lab]:
     with per_test(quick_env.api, quick_env.lab) as lab:
-        yield lab
-
-
-@pytest.fixture
-def hosts(env: Env) -> Iterator[Lab]:
-    with per_test(env.api, env.lab) as lab:
         yield lab
 
 
@@ -90,7 +76,7 @@ def one_holder(dirs: list[Path], vip: str, timeout: float = 15) -> Path:
     return holder
 
 
-def _build(env: Env, hosts: Lab) -> tuple[dict[str, object], str, list[Path]]:
+def _build(env: Served, hosts: Lab) -> tuple[dict[str, object], str, list[Path]]:
     for i, address in enumerate(BACKENDS, start=1):
         hosts.serve(hosts.host(f"be{i}", [f"{address}/24"]), f"be{i}")
     client = hosts.host("cl", [f"{CLIENT}/24"])
@@ -114,7 +100,7 @@ def _kill_keepalived(directory: Path) -> None:
 
 
 @pytest.mark.parametrize("fault", ["haproxy", "keepalived", "namespace"])
-def test_the_vip_moves_when_the_active_amphora_fails(env: Env, hosts: Lab, fault: str) -> None:
+def test_the_vip_moves_when_the_active_amphora_fails(env: Served, hosts: Lab, fault: str) -> None:
     lb, client, dirs = _build(env, hosts)
     vip = str(lb["vip_address"])
     active = one_holder(dirs, vip)
@@ -142,7 +128,7 @@ def test_the_vip_moves_when_the_active_amphora_fails(env: Env, hosts: Lab, fault
     assert set(hosts.names(client, url(vip), 6)) == {"be1", "be2"}
 
 
-def test_lb_failover_under_load_replaces_both_amphorae(env: Env, hosts: Lab,
+def test_lb_failover_under_load_replaces_both_amphorae(env: Served, hosts: Lab,
                                                        tmp_path: Path) -> None:
     lb, client, dirs = _build(env, hosts)
     vip = str(lb["vip_address"])
@@ -168,7 +154,7 @@ def test_lb_failover_under_load_replaces_both_amphorae(env: Env, hosts: Lab,
     assert set(hosts.names(client, url(vip), 4)) == {"be1", "be2"}
 
 
-def test_an_amphora_that_cannot_be_repaired_is_failed_over(quick_env: Env,
+def test_an_amphora_that_cannot_be_repaired_is_failed_over(quick_env: Served,
                                                             quick_hosts: Lab) -> None:
     env, hosts = quick_env, quick_hosts
     lb, client, dirs = _build(env, hosts)

@@ -12,7 +12,6 @@ Everything is removed even on failure (conftest's leak check).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -37,17 +36,12 @@ from nslb.pki.ca import (
 )
 from tests.integration.api_env import Api, ApiError, flat_subnet, http_lb, lab_tag, url
 from tests.integration.conftest import CREATED_LBS, STATE_DIRS, Lab, sh
+from tests.launcher import free_port, nslb_env
 
 UNDERLAY_CONTROLLER = "10.234.0.1"
 UNDERLAY_HOST = "10.234.0.2"
 AGENT_PORT = 9443
 DATA_CIDR = "10.234.1.0/24"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def nslb(*args: str) -> list[str]:
@@ -110,21 +104,23 @@ class Site:
         token = subprocess.run(
             nslb("host", "token", "--expires", "10m", "--url", f"http://127.0.0.1:{api.port}",
                  "--state-dir", str(api.state_dir)),
-            capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+            capture_output=True, text=True, check=True, timeout=60,
+            env=nslb_env()).stdout.strip()
         joined = subprocess.run(
             self.on_host(*nslb("agent", "join", "--controller",
                                f"https://{UNDERLAY_CONTROLLER}:{join_port}",
                                "--address", f"{UNDERLAY_HOST}:{AGENT_PORT}",
                                "--state-dir", str(self.agent_dir), "--name", "ag-host-1")),
             capture_output=True, text=True, timeout=60,
-            env={**os.environ, "NSLB_JOIN_TOKEN": token})  # the token stays out of ps
+            env=nslb_env(NSLB_JOIN_TOKEN=token))  # the token stays out of ps
         assert joined.returncode == 0, joined.stderr
         with open(self.agent_log, "a") as log:
             self.agent = self.lab.track(subprocess.Popen(
                 self.on_host(*nslb("agent", "run", "--state-dir", str(self.agent_dir),
                                    "--listen", f"{UNDERLAY_HOST}:{AGENT_PORT}",
                                    "--physnet", f"physnet1:{self.data_bridge}")),
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True))
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                env=nslb_env()))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             assert self.agent.poll() is None, self.agent_log.read_text()
@@ -240,5 +236,6 @@ def test_the_agent_process_takes_only_the_controller(site: tuple[Site, RemoteApi
 
     listed = subprocess.run(
         nslb("host", "list", "--url", f"http://127.0.0.1:{api.port}", "--state-dir",
-             str(api.state_dir)), capture_output=True, text=True, check=True, timeout=60)
+             str(api.state_dir)), capture_output=True, text=True, check=True, timeout=60,
+        env=nslb_env())
     assert "ag-host-1" in listed.stdout and " UP " in listed.stdout

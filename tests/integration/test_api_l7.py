@@ -6,17 +6,14 @@ quotes and `#` exactly, and disabling a policy takes it out."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
 from tests.integration.api_env import (
     POOLS,
-    Api,
-    flat_subnet,
+    Served,
     http_lb,
-    per_test,
-    serving,
+    served,
     url,
 )
 from tests.integration.conftest import Lab, sh
@@ -26,24 +23,10 @@ CLIENT = "10.250.20.50"
 L7P = "/v2/lbaas/l7policies"
 
 
-@dataclass
-class Env:
-    api: Api
-    lab: Lab
-    subnet: str
-
-
 @pytest.fixture(scope="module")
-def env() -> Iterator[Env]:
-    with serving() as (api, lab):
-        yield Env(api, lab, flat_subnet(api, "physnet1", "10.250.20.0/24", "10.250.20.100",
-                                        "10.250.20.199"))
-
-
-@pytest.fixture
-def hosts(env: Env) -> Iterator[Lab]:
-    with per_test(env.api, env.lab) as lab:
-        yield lab
+def env() -> Iterator[Served]:
+    with served("10.250.20.0/24", "10.250.20.100", "10.250.20.199") as module:
+        yield module
 
 
 def curl(ns: str, target: str, *headers: str) -> tuple[str, str, str]:
@@ -58,7 +41,7 @@ def curl(ns: str, target: str, *headers: str) -> tuple[str, str, str]:
     return status, location, body
 
 
-def two_pools(env: Env, hosts: Lab) -> tuple[str, str, str, str]:
+def two_pools(env: Served, hosts: Lab) -> tuple[str, str, str, str]:
     """(LB id, VIP URL, listener id, second pool id): an HTTP LB whose default pool has be1
     and whose second pool has be2, both backends serving."""
     hosts.serve(hosts.host("be1", [f"{BACKENDS[0]}/24"]), "be1")
@@ -73,7 +56,7 @@ def two_pools(env: Env, hosts: Lab) -> tuple[str, str, str, str]:
     return lb_id, url(lb["vip_address"], ""), env.api.listener_id(lb_id), second
 
 
-def test_l7_policies_route_reject_and_redirect_real_requests(env: Env, hosts: Lab) -> None:
+def test_l7_policies_route_reject_and_redirect_real_requests(env: Served, hosts: Lab) -> None:
     api = env.api
     client = hosts.host("cl", [f"{CLIENT}/24"])
     lb_id, vip, listener, static = two_pools(env, hosts)
@@ -117,7 +100,7 @@ def test_l7_policies_route_reject_and_redirect_real_requests(env: Env, hosts: La
     assert status == "200"
 
 
-def test_every_rule_type_and_the_extensions_with_real_requests(env: Env, hosts: Lab) -> None:
+def test_every_rule_type_and_the_extensions_with_real_requests(env: Served, hosts: Lab) -> None:
     """FILE_TYPE, COOKIE, REGEX on a header, an inverted rule, and nslb's two extensions:
     SOURCE_IP (two clients, one inside the network) and FIXED_RESPONSE (status, type, body)."""
     api = env.api

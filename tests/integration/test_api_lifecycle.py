@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from nslb.netns.names import host_ifname, namespace_name
-from tests.integration.api_env import POOLS, Api, flat_subnet, http_lb, per_test, serving, url
+from tests.integration.api_env import POOLS, Api, flat_subnet, http_lb, serving, url
 from tests.integration.conftest import Lab, sh
 
 BACKENDS = ["10.250.15.21", "10.250.15.22", "10.250.15.23"]
@@ -41,12 +41,6 @@ def env() -> Iterator[Env]:
                             allocation_pools=[{"start": "10.250.16.100",
                                                "end": "10.250.16.199"}])["id"]
         yield Env(api, lab, subnet, second)
-
-
-@pytest.fixture
-def hosts(env: Env) -> Iterator[Lab]:
-    with per_test(env.api, env.lab) as lab:
-        yield lab
 
 
 def _backends(lab: Lab, count: int) -> None:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from nslb.netns.names import host_ifname, vlan_bridge_name
-from tests.integration.api_env import Api, flat_subnet, http_lb, per_test, serving, url
+from nslb.netns.names import host_ifname
+from tests.integration.api_env import Api, flat_subnet, http_lb, serving, url
 from tests.integration.conftest import Lab, sh
 
 
@@ -33,23 +33,6 @@ def env() -> Iterator[Env]:
         yield Env(api, lab, v4, v6, other)
 
 
-@pytest.fixture
-def hosts(env: Env) -> Iterator[Lab]:
-    with per_test(env.api, env.lab) as lab:
-        yield lab
-
-
-def _segment(lab: Lab, physnet_bridge: str, vlan: int) -> str:
-    """The host-side L2 segment of `vlan`, as nslb builds it on this kernel (see
-    test_driver_vlan.py); the lab removes it after the test."""
-    name = vlan_bridge_name(physnet_bridge, vlan)
-    if name not in sh("ip", "-o", "link"):
-        sh("ip", "link", "add", name, "type", "bridge")
-        sh("ip", "link", "set", name, "up")
-    lab.bridges.append(name)
-    return name
-
-
 def test_vlan_client_on_another_segment_cannot_reach_the_vip(env: Env, hosts: Lab) -> None:
     api = env.api
     net = api.network("it-vlan100", **{"provider:network_type": "vlan",
@@ -58,8 +41,8 @@ def test_vlan_client_on_another_segment_cannot_reach_the_vip(env: Env, hosts: La
     subnet = api.subnet(net["id"], "10.250.13.0/24", gateway_ip=None,
                         allocation_pools=[{"start": "10.250.13.100", "end": "10.250.13.199"}])
     lb = api.create_lb(http_lb(subnet["id"], [{"address": "10.250.13.21"}]))
-    seg100 = _segment(hosts, env.lab.bridge, 100)
-    seg200 = _segment(hosts, env.lab.bridge, 200)
+    seg100 = hosts.segment(100, env.lab.bridge)
+    seg200 = hosts.segment(200, env.lab.bridge)
     hosts.serve(hosts.host("be1", ["10.250.13.21/24"], bridge=seg100), "be1")
     inside = hosts.host("cl", ["10.250.13.50/24"], bridge=seg100)
     outside = hosts.host("cx", ["10.250.13.51/24"], bridge=seg200)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,10 +18,9 @@ from tests.integration.api_env import (
     LISTENERS,
     POOLS,
     Api,
-    flat_subnet,
+    Served,
     http_lb,
-    per_test,
-    serving,
+    served,
     url,
 )
 from tests.integration.conftest import Lab, wait_for
@@ -31,24 +29,10 @@ BACKENDS = ["10.250.18.21", "10.250.18.22", "10.250.18.23"]
 CLIENT = "10.250.18.50"
 
 
-@dataclass
-class Env:
-    api: Api
-    lab: Lab
-    subnet: str
-
-
 @pytest.fixture(scope="module")
-def env() -> Iterator[Env]:
-    with serving() as (api, lab):
-        yield Env(api, lab, flat_subnet(api, "physnet1", "10.250.18.0/24", "10.250.18.100",
-                                        "10.250.18.199"))
-
-
-@pytest.fixture
-def hosts(env: Env) -> Iterator[Lab]:
-    with per_test(env.api, env.lab) as lab:
-        yield lab
+def env() -> Iterator[Served]:
+    with served("10.250.18.0/24", "10.250.18.100", "10.250.18.199") as module:
+        yield module
 
 
 def _reloads(api: Api, lb_id: str) -> int:
@@ -58,7 +42,7 @@ def _reloads(api: Api, lb_id: str) -> int:
     return int(master.split()[2])
 
 
-def test_member_changes_under_keepalive_traffic_need_no_reload(env: Env, hosts: Lab,
+def test_member_changes_under_keepalive_traffic_need_no_reload(env: Served, hosts: Lab,
                                                                 tmp_path: Path) -> None:
     for i, address in enumerate(BACKENDS, start=1):
         hosts.serve(hosts.host(f"be{i}", [f"{address}/24"]), f"be{i}")

@@ -20,14 +20,13 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from nslb.amphora import runtime_api
-from tests.integration.api_env import LISTENERS, POOLS, Api, flat_subnet, serving
+from tests.integration.api_env import LISTENERS, POOLS, Api, Served, served
 from tests.integration.conftest import HERE, PREFIX, Lab, sh
 from tests.tls_material import Authority, Issued, store_container, store_secret
 
@@ -36,36 +35,13 @@ CIDR = "10.201.0.0/24"
 BACKENDS = ["10.201.0.21", "10.201.0.22"]
 CLIENT = "10.201.0.50"
 L7P = "/v2/lbaas/l7policies"
-_tests = 0
-
-
-@dataclass
-class Env:
-    api: Api
-    lab: Lab
-    subnet: str
 
 
 @pytest.fixture(scope="module")
-def env() -> Iterator[Env]:
-    with serving(tag=f"{PREFIX}tlsm", physnet=PHYSNET) as (api, lab):
-        yield Env(api, lab, flat_subnet(api, PHYSNET, CIDR, "10.201.0.100", "10.201.0.199"))
-
-
-@pytest.fixture
-def hosts(env: Env) -> Iterator[Lab]:
-    """Namespaces of one test on the module bridge; its LBs are deleted after it."""
-    global _tests
-    _tests += 1
-    lab = Lab(bridge=env.lab.bridge, tag=f"{PREFIX}tls{_tests:x}")
-    try:
-        yield lab
-    finally:
-        try:
-            problems = env.api.delete_all()
-        finally:
-            lab.cleanup()
-        assert not problems, problems
+def env() -> Iterator[Served]:
+    with served(CIDR, "10.201.0.100", "10.201.0.199", tag=f"{PREFIX}tlsm",
+                physnet=PHYSNET) as module:
+        yield module
 
 
 def pem_file(directory: Path, name: str, *parts: bytes) -> str:
@@ -92,15 +68,6 @@ def body_of(result: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def serve(lab: Lab, ns: str, name: str, port: int, *tls_args: str) -> None:
-    """The echo server in `ns` (HTTPS when given a certificate, see echo_server.py)."""
-    proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable,
-                             str(HERE / "echo_server.py"), name, str(port), *tls_args],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    lab.track(proc)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-
-
 def https_lb(subnet: str, member: str, **listener: Any) -> dict[str, Any]:
     return {"name": "tls", "vip_subnet_id": subnet, "listeners": [{
         "name": "https", "protocol": "TERMINATED_HTTPS", "protocol_port": 443,
@@ -116,14 +83,14 @@ def master_and_workers(api: Api, lb_id: str) -> tuple[int, list[int], int]:
     return int(master.split()[0]), runtime_api.worker_pids(answer), int(master.split()[2])
 
 
-def test_sni_client_auth_hsts_and_certificate_rules(env: Env, hosts: Lab,
+def test_sni_client_auth_hsts_and_certificate_rules(env: Served, hosts: Lab,
                                                      tmp_path: Path) -> None:
     api = env.api
     servers, clients, other = Authority("servers"), Authority("clients"), Authority("other")
     alice, mallory, eve = clients.client("alice"), clients.client("mallory"), other.client("eve")
     www = servers.server("www.example.com")
     shop = servers.server("shop.example.com", "shop2.example.com")
-    serve(hosts, hosts.host("be1", [f"{BACKENDS[0]}/24"]), "be1", 8080)
+    hosts.serve(hosts.host("be1", [f"{BACKENDS[0]}/24"]), "be1", 8080)
     cl = hosts.host("cl", [f"{CLIENT}/24"])
     ca = pem_file(tmp_path, "servers.pem", servers.pem)
     good, revoked, foreign = (client_pem(tmp_path, n, i)
@@ -195,12 +162,12 @@ def test_sni_client_auth_hsts_and_certificate_rules(env: Env, hosts: Lab,
 
 
 def test_reencryption_presents_the_pool_certificate_and_verifies_members(
-        env: Env, hosts: Lab, tmp_path: Path) -> None:
+        env: Served, hosts: Lab, tmp_path: Path) -> None:
     api = env.api
     members, lb_clients, other = Authority("members"), Authority("lb-clients"), Authority("x")
     member = members.server_ip(BACKENDS[1])
     ns = hosts.host("be2", [f"{BACKENDS[1]}/24"])
-    serve(hosts, ns, "be2", 8443, client_pem(tmp_path, "member", member),
+    hosts.serve(ns, "be2", 8443, client_pem(tmp_path, "member", member),
           pem_file(tmp_path, "lb-clients.pem", lb_clients.pem))
     cl = hosts.host("cl", [f"{CLIENT}/24"])
     lb = api.create_lb({"name": "reencrypt", "vip_subnet_id": env.subnet, "listeners": [{
@@ -222,11 +189,11 @@ def test_reencryption_presents_the_pool_certificate_and_verifies_members(
     assert hosts.probe(cl, url, timeout=30)[0].get("error") == "status 503"
 
 
-def test_rotation_uses_the_runtime_api_and_loses_no_request(env: Env, hosts: Lab,
+def test_rotation_uses_the_runtime_api_and_loses_no_request(env: Served, hosts: Lab,
                                                             tmp_path: Path) -> None:
     api = env.api
     servers = Authority("rotation")
-    serve(hosts, hosts.host("be1", [f"{BACKENDS[0]}/24"]), "be1", 8080)
+    hosts.serve(hosts.host("be1", [f"{BACKENDS[0]}/24"]), "be1", 8080)
     cl = hosts.host("cl", [f"{CLIENT}/24"])
     ca = pem_file(tmp_path, "rotation.pem", servers.pem)
     first = servers.server("www.example.com", cn="generation-0")

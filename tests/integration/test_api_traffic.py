@@ -8,7 +8,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
@@ -17,10 +16,9 @@ from tests.integration.api_env import (
     LISTENERS,
     POOLS,
     Api,
-    flat_subnet,
+    Served,
     http_lb,
-    per_test,
-    serving,
+    served,
     url,
 )
 from tests.integration.conftest import HERE, Lab, sh, wait_for
@@ -29,24 +27,10 @@ BACKENDS = ["10.250.10.21", "10.250.10.22"]
 CLIENTS = ["10.250.10.50", "10.250.10.51"]
 
 
-@dataclass
-class Env:
-    api: Api
-    lab: Lab
-    subnet: str
-
-
 @pytest.fixture(scope="module")
-def env() -> Iterator[Env]:
-    with serving() as (api, lab):
-        yield Env(api, lab, flat_subnet(api, "physnet1", "10.250.10.0/24", "10.250.10.100",
-                                        "10.250.10.199"))
-
-
-@pytest.fixture
-def hosts(env: Env) -> Iterator[Lab]:
-    with per_test(env.api, env.lab) as lab:
-        yield lab
+def env() -> Iterator[Served]:
+    with served("10.250.10.0/24", "10.250.10.100", "10.250.10.199") as module:
+        yield module
 
 
 def _backends(lab: Lab, count: int = 2) -> list[dict[str, str]]:
@@ -59,13 +43,13 @@ def _client(lab: Lab, index: int = 0) -> str:
     return lab.host(f"cl{index}", [f"{CLIENTS[index]}/24"])
 
 
-def test_round_robin_spreads_over_two_members(env: Env, hosts: Lab) -> None:
+def test_round_robin_spreads_over_two_members(env: Served, hosts: Lab) -> None:
     lb = env.api.create_lb(http_lb(env.subnet, _backends(hosts)))
     names = hosts.names(_client(hosts), url(lb["vip_address"]), 10)
     assert Counter(names) == {"be1": 5, "be2": 5}, names
 
 
-def test_least_connections_avoids_the_busy_member(env: Env, hosts: Lab) -> None:
+def test_least_connections_avoids_the_busy_member(env: Served, hosts: Lab) -> None:
     lb = env.api.create_lb(http_lb(env.subnet, _backends(hosts), algorithm="LEAST_CONNECTIONS"))
     client = _client(hosts)
     vip = url(lb["vip_address"])
@@ -94,7 +78,7 @@ def _held(ns: str) -> int:
     return len(out.splitlines())
 
 
-def test_source_ip_persistence_keeps_a_client_on_one_member(env: Env, hosts: Lab) -> None:
+def test_source_ip_persistence_keeps_a_client_on_one_member(env: Served, hosts: Lab) -> None:
     lb = env.api.create_lb(http_lb(env.subnet, _backends(hosts),
                                    pool={"session_persistence": {"type": "SOURCE_IP"}}))
     vip = url(lb["vip_address"])
@@ -103,7 +87,7 @@ def test_source_ip_persistence_keeps_a_client_on_one_member(env: Env, hosts: Lab
         assert len(set(names)) == 1 and names[0] in ("be1", "be2"), names
 
 
-def test_http_cookie_persistence(env: Env, hosts: Lab) -> None:
+def test_http_cookie_persistence(env: Served, hosts: Lab) -> None:
     lb = env.api.create_lb(http_lb(env.subnet, _backends(hosts),
                                    pool={"session_persistence": {"type": "HTTP_COOKIE"}}))
     client = _client(hosts)
@@ -118,7 +102,7 @@ def test_http_cookie_persistence(env: Env, hosts: Lab) -> None:
     assert set(hosts.names(client, vip, 6)) == {"be1", "be2"}
 
 
-def test_app_cookie_persistence(env: Env, hosts: Lab) -> None:
+def test_app_cookie_persistence(env: Served, hosts: Lab) -> None:
     persistence = {"type": "APP_COOKIE", "cookie_name": "JSESSIONID"}
     lb = env.api.create_lb(http_lb(env.subnet, _backends(hosts),
                                    pool={"session_persistence": persistence}))
@@ -133,7 +117,7 @@ def test_app_cookie_persistence(env: Env, hosts: Lab) -> None:
     assert [r.get("name") for r in pinned] == [other] * 6, pinned
 
 
-def test_weight_zero_member_gets_no_new_traffic(env: Env, hosts: Lab) -> None:
+def test_weight_zero_member_gets_no_new_traffic(env: Served, hosts: Lab) -> None:
     lb = env.api.create_lb(http_lb(env.subnet, _backends(hosts)))
     client = _client(hosts)
     vip = url(lb["vip_address"])
@@ -145,7 +129,7 @@ def test_weight_zero_member_gets_no_new_traffic(env: Env, hosts: Lab) -> None:
     assert hosts.names(client, vip, 8) == ["be1"] * 8
 
 
-def test_allowed_cidrs_refuse_a_client_outside(env: Env, hosts: Lab) -> None:
+def test_allowed_cidrs_refuse_a_client_outside(env: Served, hosts: Lab) -> None:
     lb = env.api.create_lb(http_lb(env.subnet, _backends(hosts, 1),
                                    listener={"allowed_cidrs": [f"{CLIENTS[0]}/32"]}))
     vip = url(lb["vip_address"])
@@ -153,7 +137,7 @@ def test_allowed_cidrs_refuse_a_client_outside(env: Env, hosts: Lab) -> None:
     assert hosts.names(_client(hosts, 1), vip, 3, ) == ["error"] * 3
 
 
-def test_inserted_x_forwarded_headers_reach_the_backend(env: Env, hosts: Lab) -> None:
+def test_inserted_x_forwarded_headers_reach_the_backend(env: Served, hosts: Lab) -> None:
     headers = {"X-Forwarded-For": "true", "X-Forwarded-Port": "true",
                "X-Forwarded-Proto": "true"}
     lb = env.api.create_lb(http_lb(env.subnet, _backends(hosts, 1),
@@ -164,7 +148,7 @@ def test_inserted_x_forwarded_headers_reach_the_backend(env: Env, hosts: Lab) ->
     assert seen["x-forwarded-proto"] == "http"
 
 
-def test_admin_state_down_on_listener_and_lb_stops_serving(env: Env, hosts: Lab) -> None:
+def test_admin_state_down_on_listener_and_lb_stops_serving(env: Served, hosts: Lab) -> None:
     lb = env.api.create_lb(http_lb(env.subnet, _backends(hosts, 1)))
     client = _client(hosts)
     vip = url(lb["vip_address"])
@@ -189,7 +173,7 @@ def _stats(api: Api, lb_id: str, listener: str) -> tuple[dict[str, int], dict[st
             api.call("GET", f"{LB}/{lb_id}/stats", 200)["stats"])
 
 
-def test_stats_count_requests_and_survive_a_reload(env: Env, hosts: Lab) -> None:
+def test_stats_count_requests_and_survive_a_reload(env: Served, hosts: Lab) -> None:
     lb = env.api.create_lb(http_lb(env.subnet, _backends(hosts, 1)))
     client = _client(hosts)
     vip = url(lb["vip_address"])

@@ -27,7 +27,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from nslb.dashboard.routes import WRONG_LOGIN
-from tests.integration.api_env import FAST_MONITOR, LB, Api, flat_subnet, http_lb
+from tests.integration.api_env import FAST_MONITOR, LB, Api, flat_subnet, http_lb, serving
 from tests.integration.api_env import url as vip_url
 from tests.integration.browser import chromium, console_problems, screenshot_dir
 from tests.integration.conftest import CREATED_LBS, PREFIX, Lab
@@ -94,23 +94,15 @@ def admin_token(api: Api, password: str) -> str:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    lab = Lab(tag=f"{PREFIX}ydash")  # 'y' starts no other lab's tag
-    api: Api | None = None
-    problems: list[str] = []
-    try:
-        # Api passes --auth noauth; the later --auth keystone wins (the last value does)
-        api = Api({PHYSNET: lab.bridge}, ("--auth", "keystone"))
-        api.start()
+    # 'y' starts no other lab's tag; Api passes --auth noauth and the later --auth keystone
+    # wins (the last value does)
+    with serving(extra_args=("--auth", "keystone"), tag=f"{PREFIX}ydash",
+                 physnet=PHYSNET) as (api, lab):
         password = admin_password(api.state_dir)
         api.http.headers["X-Auth-Token"] = admin_token(api, password)
         subnet = flat_subnet(api, PHYSNET, CIDR, "10.205.1.100", "10.205.1.199")
         yield Env(api, lab, subnet, password,
                   screenshot_dir(tmp_path_factory.mktemp("screenshots")))
-    finally:
-        if api is not None:
-            problems = api.close()
-        lab.cleanup()
-    assert not problems, problems
 
 
 @pytest.fixture(scope="module")

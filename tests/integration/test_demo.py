@@ -4,12 +4,13 @@ physnet, and `--clean` removes what the demo made and nothing else.
 
 The demo here is a site of its own (NSLB_DEMO_TAG, nslb/demo/site.py): its namespaces,
 state and interfaces are named for this session, so a user's own demo on this host is
-never touched, and everything it makes is registered with the session's leak check.
+never touched (each test checks it), and everything it makes (namespaces, interfaces, its
+VLAN bridge, its web servers, its state directory in /run) is registered with the
+session's leak check (conftest.py). Any other NSLB_* of the caller is dropped.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -23,13 +24,23 @@ from nslb.demo.run import CLIENT, NAME
 from nslb.demo.site import DEFAULT_TAG, TAG_ENV, Site
 from nslb.netns.names import vlan_bridge_name
 from tests.integration.api_env import NET, Api, serving
-from tests.integration.conftest import CREATED_PORTS, PREFIX, STATE_DIRS, Lab, sh
+from tests.integration.conftest import (
+    CREATED_LINKS,
+    CREATED_PATHS,
+    CREATED_PORTS,
+    PREFIX,
+    STATE_DIRS,
+    Lab,
+    sh,
+)
+from tests.launcher import nslb_env
 
 NSLB = str(Path(sys.executable).with_name("nslb"))
 SITE = Site(f"{PREFIX}demo")
 HOSTS = ("web1", "web2", CLIENT[0])
 STATE_DIRS.append(SITE.tag)  # its web servers carry their namespace in their arguments
 CREATED_PORTS.update(SITE.port_id(h) for h in HOSTS)
+CREATED_PATHS.add(str(SITE.state))  # /run/nslb-demo-<tag>, which --clean removes
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +64,7 @@ def demo(server: tuple[Api, Lab]) -> Iterator[Any]:
     checks that a user's own demo was left as it was."""
     api, lab = server
     before = users_demo()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("NSLB_")},
-           TAG_ENV: SITE.tag}
+    env = nslb_env(**{TAG_ENV: SITE.tag})
 
     def nslb_demo(*extra: str) -> subprocess.CompletedProcess[str]:
         args = [] if extra == ("--clean",) else ["--url", f"http://127.0.0.1:{api.port}",
@@ -119,6 +129,7 @@ def test_demo_after_the_quickstart_uses_its_own_segment(server: tuple[Api, Lab],
         assert "physnet1 already has a flat network" in run.stdout
         net = api.call("GET", f"{NET}/networks?name={NAME}", 200)["networks"][0]
         assert net["provider:network_type"] == "vlan"
+        CREATED_LINKS.add(vlan_bridge_name(lab.bridge, net["provider:segmentation_id"]))
         clean = demo("--clean")
         assert clean.returncode == 0, clean.stderr
         assert left_behind(api) == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.integration.conftest import Lab, TrackingDriver, wait_for
-from tests.integration.snapshots import http_lb
+from tests.snapshots import http_lb
 
 VIP_URL = "http://10.250.1.10:80/"
 

@@ -17,7 +17,7 @@ from nslb.model.resources import Amphora
 from nslb.netns.names import host_ifname, namespace_name
 from nslb.render.bundle import build_bundle
 from tests.integration.conftest import Lab, TrackingDriver, sh, wait_for
-from tests.integration.snapshots import http_lb, with_listener
+from tests.snapshots import http_lb, with_listener
 
 VIP_URL = "http://10.250.1.10:80/"
 

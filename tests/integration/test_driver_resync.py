@@ -21,7 +21,7 @@ from nslb.netns.inspect import Netlink
 from nslb.netns.names import host_ifname, namespace_name, ns_ifname
 from nslb.render.bundle import build_bundle
 from tests.integration.conftest import Lab, TrackingDriver, sh, wait_for
-from tests.integration.snapshots import attachment, http_lb
+from tests.snapshots import attachment, http_lb
 
 VIP_URL = "http://10.250.1.10:80/"
 GATEWAY = "10.250.1.1"

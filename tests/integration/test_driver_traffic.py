@@ -6,7 +6,7 @@ import time
 from collections import Counter
 
 from tests.integration.conftest import Lab, TrackingDriver
-from tests.integration.snapshots import http_lb, with_member
+from tests.snapshots import http_lb, with_member
 
 VIP_URL = "http://10.250.1.10:80/"
 BACKENDS = ["10.250.1.21", "10.250.1.22", "10.250.1.23"]

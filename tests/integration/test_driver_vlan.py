@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 from nslb.model.resources import Network
-from nslb.netns.names import vlan_bridge_name
 from tests.integration.conftest import Lab, TrackingDriver, sh
-from tests.integration.snapshots import PHYSNET, http_lb
+from tests.snapshots import PHYSNET, http_lb
 
 VIP_URL = "http://10.250.2.10:80/"
-
-
-def _segment(lab: Lab, vlan: int) -> str:
-    """The host-side L2 segment of `vlan` on the lab physnet, as nslb builds it on this kernel.
-
-    With bridge VLAN filtering the segment is the physnet bridge itself (tagged per port);
-    without it nslb uses one bridge per segment, which test hosts join directly.
-    """
-    name = vlan_bridge_name(lab.bridge, vlan)
-    if name not in sh("ip", "-o", "link"):
-        sh("ip", "link", "add", name, "type", "bridge")
-        sh("ip", "link", "set", name, "up")
-    lab.bridges.append(name)
-    return name
 
 
 def test_client_on_other_vlan_cannot_reach_vip(lab: Lab, driver: TrackingDriver) -> None:
@@ -30,8 +15,8 @@ def test_client_on_other_vlan_cannot_reach_vip(lab: Lab, driver: TrackingDriver)
     snap = http_lb([("10.250.2.21", {})], vip="10.250.2.10", cidr="10.250.2.0/24",
                    network=network)
     driver.apply(snap)
-    segment_100 = _segment(lab, 100)
-    segment_200 = _segment(lab, 200)
+    segment_100 = lab.segment(100)
+    segment_200 = lab.segment(200)
     lab.serve(lab.host("be1", ["10.250.2.21/24"], bridge=segment_100), "be1")
     inside = lab.host("cl", ["10.250.2.50/24"], bridge=segment_100)
     outside = lab.host("cx", ["10.250.2.51/24"], bridge=segment_200)

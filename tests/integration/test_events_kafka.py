@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.integration.api_env import LB, LISTENERS, POOLS, Api, flat_subnet
-from tests.integration.conftest import PREFIX, Lab, wait_for
+from tests.integration.api_env import LB, LISTENERS, POOLS, Api, flat_subnet, serving
+from tests.integration.conftest import PREFIX, wait_for
 from tests.integration.kafka_broker import Broker, Reader, Received
 
 # 'z' never occurs in other labs' tags, so no other lab's cleanup matches these names.
@@ -45,24 +45,12 @@ class Env:
 @pytest.fixture(scope="module")
 def env() -> Iterator[Env]:
     broker = Broker(f"nslb-evt-{secrets.token_hex(3)}")
-    lab = Lab(tag=TAG)
-    api: Api | None = None
-    problems: list[str] = []
     try:
         broker.start()
-        api = Api({"physnet1": lab.bridge}, ("--notify", broker.url))
-        api.start()
-        yield Env(api, broker, flat_subnet(api, "physnet1", CIDR, FIRST, LAST))
+        with serving(extra_args=("--notify", broker.url), tag=TAG) as (api, _):
+            yield Env(api, broker, flat_subnet(api, "physnet1", CIDR, FIRST, LAST))
     finally:
-        try:
-            if api is not None:
-                if api.proc is None or api.proc.poll() is not None:
-                    api.start()
-                problems = api.close()
-        finally:
-            lab.cleanup()
-            broker.close()
-    assert not problems, problems
+        broker.close()
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from tests.integration.api_env import (
     flat_subnet,
     http_lb,
     lab_tag,
+    per_test,
     serving,
     url,
 )
@@ -61,15 +62,8 @@ def env() -> Iterator[Env]:
 
 @pytest.fixture
 def hosts(env: Env) -> Iterator[Lab]:
-    lab = Lab(bridge=env.lab.bridge, tag=f"{lab_tag()}fo")
-    try:
+    with per_test(env.api, env.lab, tag=f"{lab_tag()}fo") as lab:
         yield lab
-    finally:
-        try:
-            problems = env.api.delete_all()
-        finally:
-            lab.cleanup()
-        assert not problems, problems
 
 
 def _build(env: Env, hosts: Lab) -> tuple[str, str, str, list[Path]]:

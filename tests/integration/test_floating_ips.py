@@ -22,7 +22,7 @@ import pytest
 from nslb.floating.routers import NamespaceRouters
 from nslb.netns.names import host_ifname
 from nslb.netns.router import router_namespace
-from tests.integration.api_env import NET, Api, http_lb, per_test, serving, url
+from tests.integration.api_env import NET, Api, http_lb, serving, url
 from tests.integration.conftest import CREATED_PORTS, Lab, sh, wait_for
 
 FIPS = f"{NET}/floatingips"
@@ -117,12 +117,6 @@ def env() -> Iterator[Env]:
             left = the_env.leftovers()
         assert not left, f"floating IP routers left behind: {left}"
         assert not problems, problems
-
-
-@pytest.fixture
-def hosts(env: Env) -> Iterator[Lab]:
-    with per_test(env.api, env.lab) as lab:
-        yield lab
 
 
 def _lb_with_client(env: Env, hosts: Lab) -> tuple[dict[str, Any], str]:

@@ -29,6 +29,7 @@ from nslb.heartbeat.keys import read_key
 from nslb.heartbeat.observation import heartbeat_of
 from tests.integration.api_env import FAST_MONITOR, Api, flat_subnet, http_lb, serving, url
 from tests.integration.conftest import PREFIX, Lab, wait_for
+from tests.launcher import nslb_env
 
 PHYSNET = "hbnet1"
 SUBNET = "10.235.1.0/24"
@@ -69,7 +70,7 @@ class Env:
              "--to", "{}:{}".format(*self.heartbeats), "--state-dir",
              str(self.api.state_dir), "--amphora-driver", "namespace", "--count", "0",
              "--interval", "0.5"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=nslb_env())
         self.lab.track(proc)
         assert proc.stdout is not None and proc.stdout.readline().startswith("round 1:")
         return proc

@@ -8,7 +8,6 @@ Addresses: 10.203.1.0/24 only; bridge, physnet and namespaces are named with "me
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,10 +24,12 @@ from tests.integration.api_env import (
     Api,
     flat_subnet,
     http_lb,
+    per_test,
     serving,
     url,
 )
 from tests.integration.conftest import PREFIX, Lab, sh, wait_for
+from tests.launcher import free_port
 
 PHYSNET = "metnet1"
 SUBNET = "10.203.1.0/24"
@@ -47,12 +48,6 @@ def _tag() -> str:
     return f"{PREFIX}met{_tags:02x}"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Env:
     api: Api
@@ -65,7 +60,7 @@ class Env:
 def _serving() -> Iterator[Env]:
     """A module lab whose bridge is physnet `metnet1`, and nslb serving metrics on a port
     of its own; everything removed whatever happens."""
-    port = _free_port()
+    port = free_port()
     with serving(extra_args=("--metrics-listen", f"127.0.0.1:{port}"), tag=_tag(),
                  physnet=PHYSNET) as (api, lab):
         subnet = flat_subnet(api, PHYSNET, SUBNET, "10.203.1.100", "10.203.1.199")
@@ -81,18 +76,11 @@ def env() -> Iterator[Env]:
 @pytest.fixture
 def hosts(env: Env) -> Iterator[Lab]:
     """Backends and a client of one test on the module bridge; its LBs are deleted after."""
-    lab = Lab(bridge=env.lab.bridge, tag=_tag())
-    try:
+    with per_test(env.api, env.lab, tag=_tag()) as lab:
         for i, address in enumerate(BACKENDS, start=1):
             lab.serve(lab.host(f"be{i}", [f"{address}/24"]), f"be{i}")
         lab.host("cl", [f"{CLIENT}/24"])
         yield lab
-    finally:
-        try:
-            problems = env.api.delete_all()
-        finally:
-            lab.cleanup()
-        assert not problems, problems
 
 
 def _lb(env: Env) -> dict[str, Any]:

@@ -26,7 +26,6 @@ from tests.integration.api_env import (
     Api,
     flat_subnet,
     http_lb,
-    per_test,
     serving,
     url,
 )
@@ -55,12 +54,6 @@ def env() -> Iterator[Env]:
                              "10.250.11.199")
         network = api.call("GET", f"{NET}/subnets/{subnet}", 200)["subnet"]["network_id"]
         yield Env(api, lab, subnet, network)
-
-
-@pytest.fixture
-def hosts(env: Env) -> Iterator[Lab]:
-    with per_test(env.api, env.lab) as lab:
-        yield lab
 
 
 @pytest.fixture

@@ -37,9 +37,10 @@ from nslb.config import Settings
 from nslb.netns.names import host_ifname, namespace_name, vlan_bridge_name
 from nslb.ops import trace_read, trace_view
 from nslb.ops.findings import EXIT
-from tests.integration.api_env import FAST_MONITOR, Api, http_lb
+from tests.integration.api_env import FAST_MONITOR, Api, http_lb, per_test
 from tests.integration.api_env import serving as api_env_serving
 from tests.integration.conftest import PREFIX, STARTED_PIDS, Lab, sh, wait_for
+from tests.launcher import nslb_env
 
 NET = "10.207.13"
 MEMBER = f"{NET}.21"
@@ -108,18 +109,9 @@ def env() -> Iterator[Env]:
 def hosts(env: Env) -> Iterator[Lab]:
     """A backend `<prefix>trct-be1` on the flat network; the test's LBs are deleted after
     it through the API."""
-    lab = Lab(bridge=env.lab.bridge, tag=TEST_TAG)
-    try:
+    with per_test(env.api, env.lab, tag=TEST_TAG) as lab:
         lab.serve(lab.host("be1", [f"{MEMBER}/24"]), "be1")
         yield lab
-    finally:
-        try:
-            if env.api.proc is None or env.api.proc.poll() is not None:
-                env.api.start()  # a test that stopped the server failed before restarting
-            problems = env.api.delete_all()
-        finally:
-            lab.cleanup()
-        assert not problems, problems
 
 
 def nslb(*args: str, namespace: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -128,7 +120,8 @@ def nslb(*args: str, namespace: str | None = None) -> subprocess.CompletedProces
     command = [sys.executable, "-m", "nslb.cli.main", *args]
     if namespace is not None:
         command = ["ip", "netns", "exec", namespace, *command]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=nslb_env())
     STARTED_PIDS.add(proc.pid)
     out, err = proc.communicate(timeout=120)
     return subprocess.CompletedProcess(command, proc.returncode, out, err)
@@ -352,9 +345,7 @@ def test_doctor_on_this_host(env: Env) -> None:
 def test_doctor_reports_a_strict_rp_filter_in_a_namespace(env: Env) -> None:
     lab = Lab(bridge=env.lab.bridge, tag=DOCTOR_TAG)
     try:
-        namespace = f"{lab.tag}-doc"
-        sh("ip", "netns", "add", namespace)
-        lab.namespaces.append(namespace)
+        namespace = lab.namespace("doc")
         sh("ip", "netns", "exec", namespace, "sysctl", "-q", "-w",
            "net.ipv4.conf.all.rp_filter=1")
         result = nslb("doctor", "--json", "--state-dir", str(env.api.state_dir),

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from tests.integration.api_env import Api
+from tests.integration.api_env import Api, per_test, serving
 from tests.integration.conftest import HERE, PREFIX, Lab, sh
 
 PHYSNET = "udpnet1"
@@ -26,44 +26,22 @@ def udp_tag() -> str:
 
 @contextmanager
 def udp_serving(extra_args: tuple[str, ...] = ()) -> Iterator[tuple[Api, Lab]]:
-    """A module lab and a running `nslb serve` whose physnet `udpnet1` is the lab bridge.
-    Whatever happens, LBs, server, lab and state dir are removed."""
-    lab = Lab(tag=udp_tag())
-    api: Api | None = None
-    problems: list[str] = []
-    try:
-        api = Api({PHYSNET: lab.bridge}, extra_args)
-        api.start()
-        yield api, lab
-    finally:
-        if api is not None:
-            problems = api.close()
-        lab.cleanup()
-    assert not problems, problems
+    """A module lab and a running `nslb serve` whose physnet `udpnet1` is the lab bridge
+    (api_env.serving): whatever happens, LBs, server, lab and state dir are removed."""
+    with serving(extra_args=extra_args, tag=udp_tag(), physnet=PHYSNET) as running:
+        yield running
 
 
 @contextmanager
 def udp_hosts(api: Api, module_lab: Lab) -> Iterator[Lab]:
     """Hosts of one test on the module bridge; its LBs are deleted through the API after."""
-    lab = Lab(bridge=module_lab.bridge, tag=udp_tag())
-    try:
+    with per_test(api, module_lab, tag=udp_tag()) as lab:
         yield lab
-    finally:
-        try:
-            problems = api.delete_all()
-        finally:
-            lab.cleanup()
-        assert not problems, problems
 
 
 def echo(lab: Lab, ns: str, name: str, port: int = 5353) -> subprocess.Popen[str]:
     """Start the UDP echo member in `ns` and wait until it listens."""
-    proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable,
-                             str(HERE / "udp_echo.py"), name, str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    lab.track(proc)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    return proc
+    return lab.ready(ns, "udp_echo.py", name, str(port))
 
 
 def ask(ns: str, host: str, port: int, count: int, timeout: float = 1.0) -> list[str]:

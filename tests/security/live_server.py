@@ -15,13 +15,7 @@ import uvicorn
 
 from nslb.api.server import raise_fd_limit, server_config
 from nslb.config import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.launcher import free_port
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Hand-built snapshots covering every rendered option; shared by the golden-file tests.
 
-Ids are fixed strings so the rendered text is stable.
+Ids are fixed strings so the rendered text is stable; the snapshots themselves come from
+the one factory, tests/snapshots.py.
 """
 
 from __future__ import annotations
@@ -14,15 +15,13 @@ from nslb.model.resources import (
     L7Policy,
     L7Rule,
     Listener,
-    LoadBalancer,
     Member,
     Network,
     Pool,
-    Port,
-    Subnet,
 )
 from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
 from nslb.model.tls import PoolTls
+from tests.snapshots import attachment, load_balancer
 
 LB_ID = "11111111-1111-4111-8111-111111111111"
 LISTENER_ID = "22222222-2222-4222-8222-222222222222"
@@ -37,19 +36,15 @@ def member_id(n: int) -> str:
 
 def _vip(address: str) -> Attachment:
     v6 = ":" in address
-    subnet = Subnet(id=SUBNET_ID, network_id="net", ip_version=6 if v6 else 4,
-                    cidr="fd00:250::/64" if v6 else "10.250.0.0/24")
-    port = Port(id="77777777-7777-4777-8777-777777777777", network_id="net",
-                fixed_ips=[{"subnet_id": SUBNET_ID, "ip_address": address}])
-    return Attachment(port=port, subnet=subnet, network=Network(id="net"))
+    return attachment(address, "fd00:250::/64" if v6 else "10.250.0.0/24", Network(id="net"),
+                      subnet_id=SUBNET_ID, port_id="77777777-7777-4777-8777-777777777777")
 
 
 def snapshot(*, vip: str = "10.250.0.10", listeners: tuple[Listener, ...] = (),
              pools: tuple[Pool, ...] = (), members: tuple[Member, ...] = (),
              monitors: tuple[HealthMonitor, ...] = (), lb_up: bool = True) -> LoadBalancerSnapshot:
-    lb = LoadBalancer(id=LB_ID, vip_address=vip, admin_state_up=lb_up)
-    return LoadBalancerSnapshot(lb=lb, vip=_vip(vip), listeners=listeners, pools=pools,
-                                members=members, healthmonitors=monitors, generation=7)
+    return load_balancer(_vip(vip), id=LB_ID, admin_state_up=lb_up, listeners=listeners,
+                         pools=pools, members=members, monitors=monitors, generation=7)
 
 
 def listener(protocol: str = "HTTP", port: int = 80, **kw: object) -> Listener:

@@ -57,6 +57,16 @@ DECISIONS: list[tuple[str, LbState, float | None, float, Attempts | None, Action
      failed(3, retry_at=101.0), Action.APPLY),
     ("failing resync waits for its backoff", lb(), 50.0, 100.0,
      failed(3, retry_at=101.0), Action.NOTHING),
+    # exact boundaries
+    ("resync a hair before the interval", lb(), 90.0, 99.999, None, Action.NOTHING),
+    ("delete at the very moment the backoff ends", lb("PENDING_DELETE", 4), None, 101.0,
+     failed(4, retry_at=101.0), Action.DELETE),
+    ("delete a hair before the backoff ends", lb("PENDING_DELETE", 4), None, 100.999,
+     failed(4, retry_at=101.0), Action.NOTHING),
+    ("an ERROR LB is not retried by a stale record", lb("ERROR"), None, 200.0,
+     failed(3, retry_at=101.0), Action.NOTHING),
+    ("a settled failure of an older generation does not hold a new change",
+     lb("PENDING_UPDATE", 5, 4), None, 100.0, failed(4, retry_at=500.0), Action.APPLY),
 ]
 
 
@@ -148,3 +158,40 @@ def test_resync_pace_caps_the_checks_per_second_on_a_big_host() -> None:
     # 1,000 LBs would be 125 checks a second; at most 40, so each LB every 25 s
     assert resync_pace(1000, RESYNC) == pytest.approx(1 / 40)
     assert 1000 * resync_pace(1000, RESYNC) == pytest.approx(25.0)
+
+
+def test_the_backoff_cap_holds_while_attempts_remain() -> None:
+    """With a 5 s cap the gaps grow 1, 2, 4, then stay at 5 until the sixth attempt."""
+    policy = RetryPolicy(first_delay=1.0, factor=2.0, max_delay=5.0, max_attempts=6)
+    state, now, attempts, times = lb("PENDING_UPDATE", 4), 0.0, None, []
+    while True:
+        verdict, attempts = after_failure(state, attempts, "boom", now, policy, RESYNC)
+        times.append(now)
+        if verdict is Verdict.GIVE_UP:
+            break
+        assert decide(state, None, attempts.retry_at - 0.001, RESYNC, attempts) is Action.NOTHING
+        assert decide(state, None, attempts.retry_at, RESYNC, attempts) is Action.APPLY
+        now = attempts.retry_at
+    assert times == [0.0, 1.0, 3.0, 7.0, 12.0, 17.0]
+
+
+@pytest.mark.parametrize(("max_attempts", "verdicts"), [
+    (1, [Verdict.GIVE_UP]),
+    (2, [Verdict.RETRY, Verdict.GIVE_UP]),
+    (3, [Verdict.RETRY, Verdict.RETRY, Verdict.GIVE_UP]),
+])
+def test_give_up_exactly_at_max_attempts(max_attempts: int, verdicts: list[Verdict]) -> None:
+    policy = RetryPolicy(max_attempts=max_attempts)
+    attempts, seen = None, []
+    for now in range(max_attempts):
+        verdict, attempts = after_failure(lb("PENDING_CREATE", 1, 0), attempts, "boom",
+                                          float(now * 100), policy, RESYNC)
+        seen.append(verdict)
+    assert seen == verdicts
+
+
+def test_resync_pace_at_the_cap_boundary() -> None:
+    # 10 s * 0.8 / 320 LBs is exactly 1/40 s: the spread and the cap meet there
+    assert resync_pace(319, RESYNC) > 1 / 40
+    assert resync_pace(320, RESYNC) == pytest.approx(1 / 40)
+    assert resync_pace(321, RESYNC) == pytest.approx(1 / 40)

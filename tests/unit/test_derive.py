@@ -11,7 +11,15 @@ import pytest
 from nslb.amphora.base import Observation
 from nslb.db.tree import Tree
 from nslb.health.derive import derive
-from nslb.model.resources import HealthMonitor, Listener, LoadBalancer, Member, Pool
+from nslb.model.resources import (
+    HealthMonitor,
+    L7Policy,
+    L7Rule,
+    Listener,
+    LoadBalancer,
+    Member,
+    Pool,
+)
 
 
 def tree(listener: dict[str, Any] | None = None, pool: dict[str, Any] | None = None,
@@ -96,3 +104,98 @@ def test_no_monitor_members() -> None:
     out = derive(tree(hm=False), seen(members=("no check", "MAINT")))
     assert (out["m0"], out["m1"], out["pool"], out["lb"]) == \
         ("NO_MONITOR", "OFFLINE", "ONLINE", "ONLINE")
+
+
+# Each member state haproxy reports, on an enabled member and on a disabled one.
+# (haproxy's word, member status, the pool's and the LB's status)
+MEMBER_STATES = [
+    ("UP", "ONLINE", "ONLINE"),
+    ("DOWN", "ERROR", "DEGRADED"),
+    ("DRAIN", "DRAINING", "ONLINE"),
+    ("NOLB", "DRAINING", "ONLINE"),
+    ("MAINT", "OFFLINE", "ONLINE"),
+    ("no check", "NO_MONITOR", "ONLINE"),
+    ("something new", "OFFLINE", "ONLINE"),
+]
+
+
+@pytest.mark.parametrize(("word", "member", "pool"), MEMBER_STATES)
+def test_each_member_state(word: str, member: str, pool: str) -> None:
+    out = derive(tree(), seen(members=("UP", word)))
+    assert (out["m1"], out["pool"], out["lb"]) == (member, pool, pool)
+
+
+@pytest.mark.parametrize("word", [s[0] for s in MEMBER_STATES])
+def test_a_disabled_member_is_offline_whatever_haproxy_says(word: str) -> None:
+    t = tree()
+    t.members[1].admin_state_up = False
+    out = derive(t, seen(members=("UP", word)))
+    assert (out["m1"], out["pool"]) == ("OFFLINE", "ONLINE")
+
+
+def test_a_member_haproxy_does_not_report_is_offline() -> None:
+    obs = seen()
+    del obs.members["m1"]
+    assert derive(tree(), obs)["m1"] == "OFFLINE"
+
+
+def test_the_worst_status_wins_on_the_load_balancer() -> None:
+    """A full listener (DEGRADED) and a pool with every member down (ERROR): ERROR, and a
+    degraded pool never lowers an ERROR already found."""
+    out = derive(tree(), seen(listener="FULL", pool="DOWN", members=("DOWN", "DOWN")))
+    assert (out["listener"], out["pool"], out["lb"]) == ("DEGRADED", "ERROR", "ERROR")
+    out = derive(tree(), seen(listener=None, members=("UP", "DOWN")))
+    assert (out["listener"], out["pool"], out["lb"]) == ("ERROR", "DEGRADED", "ERROR")
+
+
+# (name, monitor enabled, pool enabled, pool reported, monitor status)
+MONITORS = [
+    ("watching", True, True, True, "ONLINE"),
+    ("monitor disabled", False, True, True, "OFFLINE"),
+    ("pool disabled", True, False, False, "OFFLINE"),
+    ("pool not in the data plane", True, True, False, "OFFLINE"),
+]
+
+
+@pytest.mark.parametrize(("hm_up", "pool_up", "reported", "expected"),
+                         [m[1:] for m in MONITORS], ids=[m[0] for m in MONITORS])
+def test_the_monitor_follows_its_pool(hm_up: bool, pool_up: bool, reported: bool,
+                                      expected: str) -> None:
+    t = tree(pool={"admin_state_up": pool_up})
+    t.healthmonitors[0].admin_state_up = hm_up
+    assert derive(t, seen(pool="UP" if reported else None))["hm"] == expected
+
+
+def l7_tree(lb_up: bool = True, listener_up: bool = True, policy_up: bool = True,
+            rule_up: bool = True, orphan: bool = False) -> Tree:
+    """tree() plus one L7 policy on the listener (or on a listener not in the tree) with
+    one rule."""
+    t = tree(listener={"admin_state_up": listener_up}, lb={"admin_state_up": lb_up})
+    t.l7policies = [L7Policy(id="policy", listener_id="gone" if orphan else "listener",
+                             admin_state_up=policy_up)]
+    t.l7rules = [L7Rule(id="rule", l7policy_id="policy", admin_state_up=rule_up)]
+    return t
+
+
+# L7 objects have no health of their own: ONLINE while enabled all the way up, the
+# cascade LB -> listener -> policy -> rule. (name, tree, policy status, rule status)
+L7_CASES: list[tuple[str, Callable[[], Tree], str, str]] = [
+    ("all enabled", lambda: l7_tree(), "ONLINE", "ONLINE"),
+    ("rule disabled", lambda: l7_tree(rule_up=False), "ONLINE", "OFFLINE"),
+    ("policy disabled", lambda: l7_tree(policy_up=False), "OFFLINE", "OFFLINE"),
+    ("listener disabled", lambda: l7_tree(listener_up=False), "OFFLINE", "OFFLINE"),
+    ("load balancer disabled", lambda: l7_tree(lb_up=False), "OFFLINE", "OFFLINE"),
+    ("policy of a listener not in the tree", lambda: l7_tree(orphan=True), "OFFLINE",
+     "OFFLINE"),
+]
+
+
+@pytest.mark.parametrize(("t", "policy", "rule"), [c[1:] for c in L7_CASES],
+                         ids=[c[0] for c in L7_CASES])
+def test_l7_cascade(t: Callable[[], Tree], policy: str, rule: str) -> None:
+    out = derive(t(), seen())
+    assert (out["policy"], out["rule"]) == (policy, rule)
+
+
+def test_l7_objects_never_change_the_load_balancer_status() -> None:
+    assert derive(l7_tree(rule_up=False, policy_up=False), seen())["lb"] == "ONLINE"

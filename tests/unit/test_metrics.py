@@ -4,8 +4,6 @@ counters folded across haproxy restarts, members by state)."""
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -14,10 +12,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
+from starlette.testclient import TestClient
 
 from nslb.amphora.base import ListenerCounters, MemberCounters, Observation
 from nslb.db.tree import Tree

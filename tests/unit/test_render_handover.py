@@ -4,38 +4,27 @@ address the driver reads back to count the connections it waits for."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from nslb.render.handover import HOLD, TABLE, handover_address, render_handover
 from nslb.render.values import UnsafeValue
+from tests.unit.golden import GOLDEN, assert_golden, assert_nft_accepts, needs_nft
 
-GOLDEN = Path(__file__).parent.parent / "golden" / "nftables"
-NFT = shutil.which("nft") or ("/usr/sbin/nft" if os.path.exists("/usr/sbin/nft") else None)
+GOLDEN_DIR = GOLDEN / "nftables"
 CASES = {"handover_v4": "10.250.0.10", "handover_v6": "2001:db8::10"}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_render_matches_golden(name: str) -> None:
-    text = render_handover(CASES[name])
-    golden = GOLDEN / f"{name}.nft"
-    if os.environ.get("NSLB_REGEN_GOLDEN"):
-        golden.write_text(text)
-    assert text == golden.read_text()
+    assert_golden(render_handover(CASES[name]), GOLDEN_DIR / f"{name}.nft")
 
 
-@pytest.mark.skipif(NFT is None or os.geteuid() != 0,
-                    reason="nft -c needs nftables and CAP_NET_ADMIN")
+@needs_nft
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_golden_file_is_valid_for_nft(name: str) -> None:
-    assert NFT is not None
-    result = subprocess.run([NFT, "-c", "-f", str(GOLDEN / f"{name}.nft")],
-                            capture_output=True, text=True, timeout=30, check=False)
-    assert result.returncode == 0, result.stderr
+    assert_nft_accepts(GOLDEN_DIR / f"{name}.nft")
 
 
 def test_only_new_connections_to_the_vip_pass_the_gate() -> None:
@@ -60,15 +49,11 @@ def test_loading_the_file_twice_changes_nothing() -> None:
     assert HOLD.split() == ["insert", "rule", "inet", TABLE, "gate", "drop"]
 
 
-@pytest.mark.skipif(NFT is None or os.geteuid() != 0,
-                    reason="nft -c needs nftables and CAP_NET_ADMIN")
+@needs_nft
 def test_the_file_with_hold_is_valid_for_nft(tmp_path: Path) -> None:
-    assert NFT is not None
     path = tmp_path / "hold.nft"
     path.write_text(render_handover("10.250.0.10") + HOLD)
-    result = subprocess.run([NFT, "-c", "-f", str(path)], capture_output=True, text=True,
-                            timeout=30, check=False)
-    assert result.returncode == 0, result.stderr
+    assert_nft_accepts(path)
 
 
 @pytest.mark.parametrize("vip", ["10.0.0.1; flush ruleset", "10.0.0.01", "fe80::1%eth0",

@@ -4,8 +4,6 @@ and the guard that refuses values outside their grammar (keepalived parses as ro
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,12 +12,12 @@ import pytest
 from nslb.model.bundle import HostFacts
 from nslb.render.keepalived import render_keepalived
 from nslb.render.values import UnsafeValue
+from tests.unit.golden import GOLDEN, assert_golden, tool
 from tests.unit.render_cases import active_standby
 
-GOLDEN = Path(__file__).parent.parent / "golden" / "keepalived"
+GOLDEN_DIR = GOLDEN / "keepalived"
 FACTS = HostFacts(host="h", state_dir="/var/lib/nslb", fd_limit=20000)
-KEEPALIVED = shutil.which("keepalived") or ("/usr/sbin/keepalived" if os.path.exists(
-    "/usr/sbin/keepalived") else None)
+KEEPALIVED = tool("keepalived")
 
 
 def _text(role: int) -> str:
@@ -29,11 +27,7 @@ def _text(role: int) -> str:
 
 @pytest.mark.parametrize(("role", "name"), [(0, "master"), (1, "backup")])
 def test_render_matches_golden(role: int, name: str) -> None:
-    text = _text(role)
-    golden = GOLDEN / f"active_standby_{name}.conf"
-    if os.environ.get("NSLB_REGEN_GOLDEN"):
-        golden.write_text(text)
-    assert text == golden.read_text()
+    assert_golden(_text(role), GOLDEN_DIR / f"active_standby_{name}.conf")
 
 
 @pytest.mark.skipif(KEEPALIVED is None, reason="keepalived is not installed")
@@ -42,8 +36,9 @@ def test_golden_file_is_valid_for_keepalived(name: str) -> None:
     """`keepalived -t` prints what it refuses and ends itself with SIGTERM either way. The
     interfaces exist only inside the amphora's namespace, so that warning is expected."""
     assert KEEPALIVED is not None
-    result = subprocess.run([KEEPALIVED, "-t", "-f", str(GOLDEN / f"active_standby_{name}.conf")],
-                            capture_output=True, text=True, timeout=30, check=False)
+    golden = GOLDEN_DIR / f"active_standby_{name}.conf"
+    result = subprocess.run([KEEPALIVED, "-t", "-f", str(golden)], capture_output=True,
+                            text=True, timeout=30, check=False)
     complaints = [line for line in (result.stdout + result.stderr).splitlines()
                   if "doesn't exist" not in line and "Non-existent interface" not in line]
     assert complaints == []

@@ -4,10 +4,6 @@ the guard that refuses values outside their grammar (nft parses them as root).""
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -15,9 +11,9 @@ from nslb.model.bundle import NetworkPort
 from nslb.model.router import NatRule, RouterSpec
 from nslb.render.nftables import render_nftables
 from nslb.render.values import UnsafeValue
+from tests.unit.golden import GOLDEN, assert_golden, assert_nft_accepts, needs_nft
 
-GOLDEN = Path(__file__).parent.parent / "golden" / "nftables"
-NFT = shutil.which("nft") or ("/usr/sbin/nft" if os.path.exists("/usr/sbin/nft") else None)
+GOLDEN_DIR = GOLDEN / "nftables"
 ROUTER = "4d1c2b3a-0000-4000-8000-00000000f1f1"
 EXTERNAL = NetworkPort(port_id=ROUTER, physical_network="physnet2", network_type="flat",
                        segmentation_id=None, mtu=1500, mac="",
@@ -42,22 +38,14 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_render_matches_golden(name: str) -> None:
-    text = render_nftables(CASES[name])
-    golden = GOLDEN / f"{name}.nft"
-    if os.environ.get("NSLB_REGEN_GOLDEN"):
-        golden.write_text(text)
-    assert text == golden.read_text()
+    assert_golden(render_nftables(CASES[name]), GOLDEN_DIR / f"{name}.nft")
 
 
-@pytest.mark.skipif(NFT is None or os.geteuid() != 0,
-                    reason="nft -c needs nftables and CAP_NET_ADMIN")
+@needs_nft
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_golden_file_is_valid_for_nft(name: str) -> None:
     """`nft -c` runs the whole transaction in the kernel and aborts it: nothing changes."""
-    assert NFT is not None
-    result = subprocess.run([NFT, "-c", "-f", str(GOLDEN / f"{name}.nft")],
-                            capture_output=True, text=True, timeout=30, check=False)
-    assert result.returncode == 0, result.stderr
+    assert_nft_accepts(GOLDEN_DIR / f"{name}.nft")
 
 
 def test_each_floating_address_is_dnated_and_snated_on_the_external_interface() -> None:

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,10 +13,10 @@ import pytest
 from nslb.model.snapshot import LoadBalancerSnapshot
 from nslb.render.udp import UdpView, build_view, render_udp, rules_view, usable
 from nslb.render.values import UnsafeValue
+from tests.unit.golden import GOLDEN, assert_golden, assert_nft_accepts, needs_nft
 from tests.unit.render_cases import listener, members, monitor, pool, snapshot
 
-GOLDEN = Path(__file__).parent.parent / "golden" / "udp"
-NFT = shutil.which("nft") or ("/usr/sbin/nft" if os.path.exists("/usr/sbin/nft") else None)
+GOLDEN_DIR = GOLDEN / "udp"
 SOURCE_IP = {"type": "SOURCE_IP", "persistence_timeout": 120,
              "persistence_granularity": "255.255.255.0"}
 
@@ -67,22 +64,14 @@ def view(name: str) -> UdpView:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_render_matches_golden(name: str) -> None:
-    text = render_udp(view(name))
-    golden = GOLDEN / f"{name}.nft"
-    if os.environ.get("NSLB_REGEN_GOLDEN"):
-        golden.write_text(text)
-    assert text == golden.read_text()
+    assert_golden(render_udp(view(name)), GOLDEN_DIR / f"{name}.nft")
 
 
-@pytest.mark.skipif(NFT is None or os.geteuid() != 0,
-                    reason="nft -c needs nftables and CAP_NET_ADMIN")
+@needs_nft
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_golden_file_is_valid_for_nft(name: str) -> None:
     """`nft -c` runs the whole transaction in the kernel and aborts it: nothing changes."""
-    assert NFT is not None
-    result = subprocess.run([NFT, "-c", "-f", str(GOLDEN / f"{name}.nft")],
-                            capture_output=True, text=True, timeout=30, check=False)
-    assert result.returncode == 0, result.stderr
+    assert_nft_accepts(GOLDEN_DIR / f"{name}.nft")
 
 
 def test_weights_become_ranges_and_the_backup_waits() -> None:
@@ -187,13 +176,9 @@ def test_persistence_entries_survive_a_reload() -> None:
             render_udp(v, kept={"s66666661666646668666666666666661": [bad]})
 
 
-@pytest.mark.skipif(NFT is None or os.geteuid() != 0,
-                    reason="nft -c needs nftables and CAP_NET_ADMIN")
+@needs_nft
 def test_kept_entries_are_valid_for_nft(tmp_path: Path) -> None:
-    assert NFT is not None
     path = tmp_path / "kept.nft"
     path.write_text(render_udp(view("source_ip_persistent"), kept={
         "s66666661666646668666666666666661": [("10.9.8.0", 80)]}))
-    result = subprocess.run([NFT, "-c", "-f", str(path)], capture_output=True, text=True,
-                            timeout=30, check=False)
-    assert result.returncode == 0, result.stderr
+    assert_nft_accepts(path)

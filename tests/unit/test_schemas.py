@@ -3,21 +3,17 @@ few through HTTP (where the 400 must be Octavia's fault body)."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
+from starlette.testclient import TestClient
 
 from nslb.api.http import describe
 from nslb.api.octavia import schemas as s
 from nslb.model import enums
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
 
 UUID = "8b2b2f6b-9c4a-4bd3-8f3a-6a1c2b3d4e5f"
 PROJECT = "3f1c8f1e4b5a4c6d9e0f112233445566"
