@@ -115,9 +115,9 @@ def test_udp_datagrams_are_lost_only_while_the_vip_moves(env: Env, hosts: Lab,
     """The active amphora's namespace is deleted under a stream of datagrams (its
     processes forward from the orphaned namespace until the health loop evicts them and
     the VIP moves; an agent left there used to leave the rebuilt amphora without rules,
-    in FAULT): nothing is lost before; the lost ones are one run that ends when the standby, holding the same
-    rules, answers, before the lost amphora is rebuilt; nothing is lost after, through
-    the rebuild of the lost amphora as the new standby."""
+    in FAULT): nothing is lost before; the lost ones are one run that ends when the
+    standby, holding the same rules, answers, before the lost amphora is rebuilt; nothing
+    is lost after, through the rebuild of the lost amphora as the new standby."""
     vip, client, dirs = build(env, hosts)
     active = one_holder(dirs, vip)
     standby = next(d for d in dirs if d != active)
