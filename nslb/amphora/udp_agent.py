@@ -9,6 +9,8 @@ like haproxy it runs without nslb: nslb starts it, signals it, and reads its fil
   `max_retries_down` failures in a row a member is DOWN and the table is replaced without
   it (one `nft -f` transaction), and its conntrack entries are deleted so its flows move
   at once instead of when they time out. After `max_retries` successes it is back.
+- Flows of listeners with `connection_logging` are logged when they end
+  (nslb.amphora.udp_flowlog), to the host's access log socket.
 - `udp-status.json` holds the hash of the view loaded and every object's status in
   HAProxy's words (the health room maps them as for haproxy); it is rewritten only when
   something changed. `udp-counters.json` holds per-listener counters, rewritten every
@@ -35,6 +37,7 @@ from pyroute2 import NetlinkError
 from pyroute2.conntrack import Conntrack
 
 from nslb.amphora import udp_checks
+from nslb.amphora.udp_flowlog import FlowLog
 from nslb.render import udp as rules
 from nslb.render.udp import MemberView, MonitorView, UdpView, view_hash
 
@@ -98,6 +101,7 @@ class Agent:
         self.reload_wanted = True
         self.stopping = False
         self.pool = ThreadPoolExecutor(max_workers=CHECK_THREADS)
+        self.flowlog = FlowLog(directory.name, conntrack)
 
     # --- the view and the rules ---------------------------------------------------------
 
@@ -119,6 +123,7 @@ class Agent:
                     else Health(target)
         self.view, self.hash, self.health = view, digest, health
         self.load_rules()
+        self.flowlog.follow(view)
 
     def down(self) -> frozenset[str]:
         return frozenset(mid for mid, h in self.health.items() if not h.up)
@@ -298,6 +303,7 @@ class Agent:
                     counted = now
                     self.write_counters()
             time.sleep(TICK)
+        self.flowlog.stop()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
