@@ -80,24 +80,27 @@ def changes(api: httpx.Client, lb_id: str, pool_id: str, lb: Lab, client: str,
     proc = subprocess.Popen(["ip", "netns", "exec", client, sys.executable, "-m",
                              "bench.udp_tools", "loop", vip, "53", str(stop)],
                             stdout=subprocess.PIPE, text=True)
-    time.sleep(0.5)
-    started = time.perf_counter()
-    url = f"/v2/lbaas/pools/{pool_id}/members"
-    took = []
-    for _ in range(25):
-        began = time.perf_counter()
-        member = api.post(url, json={"member": {"address": MEMBERS[3],
-                                                "protocol_port": PORT}}).json()["member"]
-        wait_lb(api, lb_id, interval=0.01)
-        took.append(time.perf_counter() - began)
-        began = time.perf_counter()
-        api.delete(f"{url}/{member['id']}")
-        wait_lb(api, lb_id, interval=0.01)
-        took.append(time.perf_counter() - began)
-    seconds = time.perf_counter() - started
-    time.sleep(0.5)
-    stop.touch()
-    result = json.loads(proc.communicate(timeout=30)[0])
+    try:
+        time.sleep(0.5)
+        started = time.perf_counter()
+        url = f"/v2/lbaas/pools/{pool_id}/members"
+        took = []
+        for _ in range(25):
+            began = time.perf_counter()
+            member = api.post(url, json={"member": {"address": MEMBERS[3],
+                                                    "protocol_port": PORT}}).json()["member"]
+            wait_lb(api, lb_id, interval=0.01)
+            took.append(time.perf_counter() - began)
+            began = time.perf_counter()
+            api.delete(f"{url}/{member['id']}")
+            wait_lb(api, lb_id, interval=0.01)
+            took.append(time.perf_counter() - began)
+        seconds = time.perf_counter() - started
+        time.sleep(0.5)
+    finally:  # the client stops whatever happened (it would run on in a deleted namespace)
+        stop.touch()
+        output = proc.communicate(timeout=30)[0]
+    result = json.loads(output)
     return {"udp_changes": 50, "udp_changes_seconds": round(seconds, 1),
             "udp_change_to_active_ms_p50": round(statistics.median(took) * 1000),
             "udp_changes_requests": result["ok"] + result["lost"],

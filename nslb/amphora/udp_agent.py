@@ -14,7 +14,9 @@ like haproxy it runs without nslb: nslb starts it, signals it, and reads its fil
 - `udp-status.json` holds the hash of the view loaded and every object's status in
   HAProxy's words (the health room maps them as for haproxy); it is rewritten only when
   something changed. `udp-counters.json` holds per-listener counters, rewritten every
-  COUNTERS_EVERY seconds; counters survive the table replacements the agent makes.
+  COUNTERS_EVERY seconds by a thread of their own (counting the flows of a busy VIP, up
+  to hundreds of thousands of conntrack entries, must never hold up a reload or a
+  check); counters survive the table replacements the agent makes.
 
 Run as `python -m nslb.amphora.udp_agent <amphora dir>` inside the namespace, as root.
 """
@@ -25,16 +27,13 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-
-from pyroute2 import NetlinkError
-from pyroute2.conntrack import Conntrack
 
 from nslb.amphora import udp_checks
 from nslb.amphora.udp_flowlog import FlowLog
@@ -102,6 +101,11 @@ class Agent:
         self.stopping = False
         self.pool = ThreadPoolExecutor(max_workers=CHECK_THREADS)
         self.flowlog = FlowLog(directory.name, conntrack)
+        # load_rules (replace the table, fold its counters) and the counters thread (read
+        # them) take turns; the thread asks the loop to load a table that is gone.
+        self.table_lock = threading.Lock()
+        self.table_gone = False
+        self.counters_stop = threading.Event()
 
     # --- the view and the rules ---------------------------------------------------------
 
@@ -133,11 +137,12 @@ class Agent:
         longer get traffic."""
         assert self.view is not None
         down = self.down()
-        table = self.read_table()
-        self.fold_counters(table)
-        text = rules.render_udp(self.view, down, kept=table[1] if table else None)
-        result = subprocess.run([self.nft, "-f", "-"], input=text, capture_output=True,
-                                text=True, timeout=30, check=False)
+        with self.table_lock:
+            table = self.read_table()
+            self.fold_counters(table)
+            text = rules.render_udp(self.view, down, kept=table[1] if table else None)
+            result = subprocess.run([self.nft, "-f", "-"], input=text, capture_output=True,
+                                    text=True, timeout=30, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"nft refused the rules: {result.stderr.strip()[:500]}")
         served = {(m.address, m.port) for p in self.view.pools for m in p.members
@@ -245,32 +250,39 @@ class Agent:
             self.base.setdefault("total", {})[name] = \
                 self.base.get("total", {}).get(name, 0) + value
 
-    def active_flows(self) -> dict[int, int]:
-        """Flows to the VIP by destination port, from the namespace's conntrack table
-        (netlink, in-process: this runs every few seconds in every amphora)."""
-        assert self.view is not None
-        flows: dict[int, int] = {}
+    def active_flows(self, view: UdpView) -> dict[int, int]:
+        """Flows to the VIP by destination port, from the namespace's conntrack table.
+        `conntrack -L` selects and prints them (C); a busy VIP has hundreds of thousands,
+        which a netlink dump parsed in Python took tens of seconds to read."""
+        family = "ipv6" if view.family == "ip6" else "ipv4"
         try:
-            with Conntrack() as ct:
-                for entry in ct.dump_entries():
-                    orig = entry.tuple_orig
-                    if orig.proto == socket.IPPROTO_UDP and orig.daddr == self.view.vip:
-                        flows[orig.dport] = flows.get(orig.dport, 0) + 1
-        except (OSError, NetlinkError):
+            result = subprocess.run([self.conntrack, "-L", "-f", family, "-p", "udp",
+                                     "--orig-dst", view.vip], capture_output=True, text=True,
+                                    timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired):
             log.exception("reading the conntrack table failed")
+            return {}
+        flows: dict[int, int] = {}
+        for line in result.stdout.splitlines():
+            _, found, rest = line.partition(" dport=")  # the first: the original direction
+            if found:
+                port = int(rest.split(" ", 1)[0])
+                flows[port] = flows.get(port, 0) + 1
         return flows
 
     def write_counters(self) -> None:
-        assert self.view is not None
-        now = self.read_counters()
-        if now is None:  # someone deleted the table: serve it again
+        view = self.view
+        assert view is not None
+        with self.table_lock:
+            now = self.read_counters()
+            base = dict(self.base.get("total", {}))
+        if now is None:  # someone deleted the table: the loop serves it again
             log.warning("the %s table is gone; loading it again", rules.TABLE)
-            self.load_rules()
+            self.table_gone = True
             now = {}
-        base = self.base.get("total", {})
-        flows = self.active_flows()
+        flows = self.active_flows(view)
         out = {}
-        for li in self.view.listeners:
+        for li in view.listeners:
             new, inbound, outbound = rules.counter_names(li.id)
             out[li.id] = {
                 "total_connections": base.get(new, 0) + now.get(new, 0),
@@ -283,11 +295,25 @@ class Agent:
 
     # --- the loop -------------------------------------------------------------------------
 
+    def count(self) -> None:
+        """The counters thread: write them every COUNTERS_EVERY seconds (the first time
+        once the view is loaded)."""
+        wait = TICK
+        while not self.counters_stop.wait(wait):
+            if self.view is None:
+                continue
+            wait = COUNTERS_EVERY
+            try:
+                self.write_counters()
+            except Exception:
+                log.exception("writing the counters failed")
+
     def run(self) -> None:
         signal.signal(signal.SIGHUP, lambda *_: setattr(self, "reload_wanted", True))
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
         write_atomically(self.dir / PIDFILE, f"{os.getpid()}\n")
-        counted = 0.0
+        counting = threading.Thread(target=self.count, name="udp-counters", daemon=True)
+        counting.start()
         while not self.stopping:
             if self.reload_wanted:
                 self.reload_wanted = False
@@ -295,14 +321,11 @@ class Agent:
                     self.reload()
                 except Exception:
                     log.exception("udp.json could not be loaded; keeping the rules served")
-            if self.view is not None:
-                now = time.monotonic()
-                if self.check(now):
-                    self.load_rules()
-                if now - counted >= COUNTERS_EVERY:
-                    counted = now
-                    self.write_counters()
+            if self.view is not None and (self.check(time.monotonic()) or self.table_gone):
+                self.table_gone = False
+                self.load_rules()
             time.sleep(TICK)
+        self.counters_stop.set()
         self.flowlog.stop()
         self.pool.shutdown(wait=False, cancel_futures=True)
 

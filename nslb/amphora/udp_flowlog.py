@@ -20,9 +20,11 @@ sent to, `-` if it is no longer in the view; the termination state is `-`.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -42,6 +44,14 @@ SYSCTLS = ("/proc/sys/net/netfilter/nf_conntrack_acct",
            "/proc/sys/net/netfilter/nf_conntrack_timestamp")
 SEVERITY_INFO = 16 * 8 + 6  # local0.info, as HAProxy's traffic logs
 RESTART_AFTER = 1.0
+PR_SET_PDEATHSIG = 1
+_prctl = ctypes.CDLL(None, use_errno=True).prctl  # bound before any fork
+
+
+def _die_with_the_agent() -> None:
+    """In the child, before exec: SIGTERM when the agent's thread that started it is
+    gone (a SIGKILLed agent must not leave `conntrack -E` running in the namespace)."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass(frozen=True)
@@ -162,7 +172,8 @@ class FlowLog:
         while not self.stopping.is_set():
             self.proc = subprocess.Popen(
                 [self.conntrack, "-E", "-e", "DESTROY", "-p", "udp", "-o", "timestamp"],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                preexec_fn=_die_with_the_agent)  # only prctl runs there
             assert self.proc.stdout is not None
             for line in self.proc.stdout:
                 self.handle(line)

@@ -6,14 +6,19 @@ connection_logging."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+from nslb.amphora.udp_process import UdpAgentProcess
 from nslb.netns.names import namespace_name
 from tests.integration.api_env import LISTENERS, NET, POOLS, Api, flat_subnet
 from tests.integration.conftest import Lab, sh, wait_for
@@ -243,3 +248,20 @@ def test_udp_flows_are_logged_when_they_end(env: Env, hosts: Lab) -> None:
     assert sorted(m["member"] for m in flows) == sorted(
         2 * [m["id"] for m in pool["members"]])
     assert len(lines()) == 4
+    # a SIGKILLed agent leaves no `conntrack -E` behind in the namespace
+    (follower,) = followers(namespace_name(amphora.name))
+    agent = UdpAgentProcess(amphora, namespace_name(amphora.name))
+    pid = agent.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: follower not in followers(namespace_name(amphora.name)), 10)
+
+
+def followers(namespace: str) -> list[int]:
+    """The `conntrack -E` processes in the namespace."""
+    found = []
+    for pid in sh("ip", "netns", "pids", namespace, check=False).split():
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"/usr/sbin/conntrack"):
+                found.append(int(pid))
+    return found
