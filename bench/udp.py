@@ -2,7 +2,8 @@
 
 rate:    request/response rate through the VIP (nftables DNAT + masquerade in the amphora
          namespace) versus straight to the same member, from the same client, same program,
-         alternating the two request by request (target ratio >= 0.9).
+         alternating the two request by request; a path's rate is one over its median
+         round trip (target ratio >= 0.9).
 changes: a client sends one request per new flow without pause while the pool's membership
          changes 50 times through the API (a fourth member added, then removed, 25 times);
          datagrams without an answer are counted (target 0 beyond those in flight to a

@@ -255,19 +255,20 @@ class Agent:
         `conntrack -L` selects and prints them (C); a busy VIP has hundreds of thousands,
         which a netlink dump parsed in Python took tens of seconds to read."""
         family = "ipv6" if view.family == "ip6" else "ipv4"
-        try:
-            result = subprocess.run([self.conntrack, "-L", "-f", family, "-p", "udp",
-                                     "--orig-dst", view.vip], capture_output=True, text=True,
-                                    timeout=60, check=False)
-        except (OSError, subprocess.TimeoutExpired):
+        flows: dict[int, int] = {}
+        try:  # read as it comes: the listing of a busy VIP is tens of megabytes
+            with subprocess.Popen([self.conntrack, "-L", "-f", family, "-p", "udp",
+                                   "--orig-dst", view.vip], stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True) as proc:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    _, found, rest = line.partition(" dport=")  # the original direction's
+                    if found:
+                        port = int(rest.split(" ", 1)[0])
+                        flows[port] = flows.get(port, 0) + 1
+        except (OSError, ValueError):
             log.exception("reading the conntrack table failed")
             return {}
-        flows: dict[int, int] = {}
-        for line in result.stdout.splitlines():
-            _, found, rest = line.partition(" dport=")  # the first: the original direction
-            if found:
-                port = int(rest.split(" ", 1)[0])
-                flows[port] = flows.get(port, 0) + 1
         return flows
 
     def write_counters(self) -> None:
