@@ -83,7 +83,8 @@ def keepalived_pids(state: str) -> list[int]:
 
 
 def haproxy_pids(state: str) -> list[int]:
-    """haproxy processes (masters and workers) whose command line names a file under `state`."""
+    """haproxy processes (masters and workers) and UDP agents whose command line names a
+    file under `state`."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -92,8 +93,9 @@ def haproxy_pids(state: str) -> list[int]:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if cmdline and cmdline[0].endswith(b"haproxy") and any(
-                arg.startswith(state.encode() + b"/") for arg in cmdline):
+        ours = any(arg.startswith(state.encode() + b"/") for arg in cmdline)
+        if ours and cmdline and (cmdline[0].endswith(b"haproxy")
+                                 or b"nslb.amphora.udp_agent" in cmdline):
             pids.append(int(entry))
     return pids
 

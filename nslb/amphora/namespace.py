@@ -554,9 +554,16 @@ class NamespaceDriver:
         self.metrics.haproxy_starts.inc()
 
     def _evict_orphan(self, proc: HaproxyProcess, keepalived: KeepalivedProcess) -> None:
-        """Stop a haproxy (and keepalived) left in a namespace that was deleted under it
-        (`ip netns del`): the processes keep the orphaned namespace, its veths and its
-        addresses alive, a VIP included, until they are gone."""
+        """Stop a haproxy (and keepalived, and UDP agent) left in a namespace that was
+        deleted under it (`ip netns del`): the processes keep the orphaned namespace, its
+        veths and its addresses alive, a VIP included, until they are gone; an agent left
+        there would also pass for the new namespace's, which would get no UDP table."""
+        agent = self._udp_agent(proc.dir.name)
+        pid = agent.pid()
+        if pid is not None and not proc.in_namespace(pid):
+            log.warning("the UDP agent of %s runs outside its namespace; restarting",
+                        proc.dir.name)
+            agent.stop()
         pid = keepalived.pid()
         if pid is not None and not proc.in_namespace(pid):
             log.warning("keepalived of %s runs outside its namespace; restarting",

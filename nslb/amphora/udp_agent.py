@@ -9,10 +9,14 @@ like haproxy it runs without nslb: nslb starts it, signals it, and reads its fil
   `max_retries_down` failures in a row a member is DOWN and the table is replaced without
   it (one `nft -f` transaction), and its conntrack entries are deleted so its flows move
   at once instead of when they time out. After `max_retries` successes it is back.
+- Flows of listeners with `connection_logging` are logged when they end
+  (nslb.amphora.udp_flowlog), to the host's access log socket.
 - `udp-status.json` holds the hash of the view loaded and every object's status in
   HAProxy's words (the health room maps them as for haproxy); it is rewritten only when
   something changed. `udp-counters.json` holds per-listener counters, rewritten every
-  COUNTERS_EVERY seconds; counters survive the table replacements the agent makes.
+  COUNTERS_EVERY seconds by a thread of their own (counting the flows of a busy VIP, up
+  to hundreds of thousands of conntrack entries, must never hold up a reload or a
+  check); counters survive the table replacements the agent makes.
 
 Run as `python -m nslb.amphora.udp_agent <amphora dir>` inside the namespace, as root.
 """
@@ -23,18 +27,16 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyroute2 import NetlinkError
-from pyroute2.conntrack import Conntrack
-
 from nslb.amphora import udp_checks
+from nslb.amphora.udp_flowlog import FlowLog
 from nslb.render import udp as rules
 from nslb.render.udp import MemberView, MonitorView, UdpView, view_hash
 
@@ -98,6 +100,12 @@ class Agent:
         self.reload_wanted = True
         self.stopping = False
         self.pool = ThreadPoolExecutor(max_workers=CHECK_THREADS)
+        self.flowlog = FlowLog(directory.name, conntrack)
+        # load_rules (replace the table, fold its counters) and the counters thread (read
+        # them) take turns; the thread asks the loop to load a table that is gone.
+        self.table_lock = threading.Lock()
+        self.table_gone = False
+        self.counters_stop = threading.Event()
 
     # --- the view and the rules ---------------------------------------------------------
 
@@ -119,6 +127,7 @@ class Agent:
                     else Health(target)
         self.view, self.hash, self.health = view, digest, health
         self.load_rules()
+        self.flowlog.follow(view)
 
     def down(self) -> frozenset[str]:
         return frozenset(mid for mid, h in self.health.items() if not h.up)
@@ -128,11 +137,12 @@ class Agent:
         longer get traffic."""
         assert self.view is not None
         down = self.down()
-        table = self.read_table()
-        self.fold_counters(table)
-        text = rules.render_udp(self.view, down, kept=table[1] if table else None)
-        result = subprocess.run([self.nft, "-f", "-"], input=text, capture_output=True,
-                                text=True, timeout=30, check=False)
+        with self.table_lock:
+            table = self.read_table()
+            self.fold_counters(table)
+            text = rules.render_udp(self.view, down, kept=table[1] if table else None)
+            result = subprocess.run([self.nft, "-f", "-"], input=text, capture_output=True,
+                                    text=True, timeout=30, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"nft refused the rules: {result.stderr.strip()[:500]}")
         served = {(m.address, m.port) for p in self.view.pools for m in p.members
@@ -240,32 +250,40 @@ class Agent:
             self.base.setdefault("total", {})[name] = \
                 self.base.get("total", {}).get(name, 0) + value
 
-    def active_flows(self) -> dict[int, int]:
-        """Flows to the VIP by destination port, from the namespace's conntrack table
-        (netlink, in-process: this runs every few seconds in every amphora)."""
-        assert self.view is not None
+    def active_flows(self, view: UdpView) -> dict[int, int]:
+        """Flows to the VIP by destination port, from the namespace's conntrack table.
+        `conntrack -L` selects and prints them (C); a busy VIP has hundreds of thousands,
+        which a netlink dump parsed in Python took tens of seconds to read."""
+        family = "ipv6" if view.family == "ip6" else "ipv4"
         flows: dict[int, int] = {}
-        try:
-            with Conntrack() as ct:
-                for entry in ct.dump_entries():
-                    orig = entry.tuple_orig
-                    if orig.proto == socket.IPPROTO_UDP and orig.daddr == self.view.vip:
-                        flows[orig.dport] = flows.get(orig.dport, 0) + 1
-        except (OSError, NetlinkError):
+        try:  # read as it comes: the listing of a busy VIP is tens of megabytes
+            with subprocess.Popen([self.conntrack, "-L", "-f", family, "-p", "udp",
+                                   "--orig-dst", view.vip], stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True) as proc:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    _, found, rest = line.partition(" dport=")  # the original direction's
+                    if found:
+                        port = int(rest.split(" ", 1)[0])
+                        flows[port] = flows.get(port, 0) + 1
+        except (OSError, ValueError):
             log.exception("reading the conntrack table failed")
+            return {}
         return flows
 
     def write_counters(self) -> None:
-        assert self.view is not None
-        now = self.read_counters()
-        if now is None:  # someone deleted the table: serve it again
+        view = self.view
+        assert view is not None
+        with self.table_lock:
+            now = self.read_counters()
+            base = dict(self.base.get("total", {}))
+        if now is None:  # someone deleted the table: the loop serves it again
             log.warning("the %s table is gone; loading it again", rules.TABLE)
-            self.load_rules()
+            self.table_gone = True
             now = {}
-        base = self.base.get("total", {})
-        flows = self.active_flows()
+        flows = self.active_flows(view)
         out = {}
-        for li in self.view.listeners:
+        for li in view.listeners:
             new, inbound, outbound = rules.counter_names(li.id)
             out[li.id] = {
                 "total_connections": base.get(new, 0) + now.get(new, 0),
@@ -278,11 +296,25 @@ class Agent:
 
     # --- the loop -------------------------------------------------------------------------
 
+    def count(self) -> None:
+        """The counters thread: write them every COUNTERS_EVERY seconds (the first time
+        once the view is loaded)."""
+        wait = TICK
+        while not self.counters_stop.wait(wait):
+            if self.view is None:
+                continue
+            wait = COUNTERS_EVERY
+            try:
+                self.write_counters()
+            except Exception:
+                log.exception("writing the counters failed")
+
     def run(self) -> None:
         signal.signal(signal.SIGHUP, lambda *_: setattr(self, "reload_wanted", True))
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
         write_atomically(self.dir / PIDFILE, f"{os.getpid()}\n")
-        counted = 0.0
+        counting = threading.Thread(target=self.count, name="udp-counters", daemon=True)
+        counting.start()
         while not self.stopping:
             if self.reload_wanted:
                 self.reload_wanted = False
@@ -290,14 +322,12 @@ class Agent:
                     self.reload()
                 except Exception:
                     log.exception("udp.json could not be loaded; keeping the rules served")
-            if self.view is not None:
-                now = time.monotonic()
-                if self.check(now):
-                    self.load_rules()
-                if now - counted >= COUNTERS_EVERY:
-                    counted = now
-                    self.write_counters()
+            if self.view is not None and (self.check(time.monotonic()) or self.table_gone):
+                self.table_gone = False
+                self.load_rules()
             time.sleep(TICK)
+        self.counters_stop.set()
+        self.flowlog.stop()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 

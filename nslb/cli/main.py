@@ -160,11 +160,16 @@ def demo(
         help="Name of this demo: another tag is another demo with its own namespaces, "
              "state and load balancer, which --clean with the same tag removes alone")] =
         "nslbdemo",
+    udp: Annotated[bool, typer.Option(
+        "--udp", help="A UDP echo service: two UDP echo servers behind a UDP listener, "
+                      "pool and UDP-CONNECT monitor (next to the HTTP demo; --clean "
+                      "removes both)")] = False,
 ) -> None:
     """Show a working load balancer: two web servers in namespaces, an LB built through the
     API, and requests from a client namespace through the VIP. Needs root and a running
     `nslb serve` (make run)."""
     from nslb.demo import run as demo_run
+    from nslb.demo import udp as demo_udp
     from nslb.demo.site import BadTag, Site
 
     try:
@@ -175,7 +180,8 @@ def demo(
         if clean:
             demo_run.clean(site=site)
         else:
-            demo_run.run(url, physnet, bridge, state_dir / "clouds.yaml", site=site)
+            (demo_udp.run if udp else demo_run.run)(url, physnet, bridge,
+                                                    state_dir / "clouds.yaml", site=site)
     except demo_run.DemoError as exc:
         typer.echo(f"nslb demo: {exc}", err=True)
         raise typer.Exit(1) from None

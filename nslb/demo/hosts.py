@@ -37,6 +37,17 @@ def start_backend(namespace: str, name: str, port: int, log: Path) -> int:
     return proc.pid
 
 
+def start_udp_echo(namespace: str, name: str, port: int, log: Path) -> int:
+    """Run the UDP echo server (nslb.demo.udp_echo) inside the namespace, detached, with
+    the namespace as its last argument like the web servers."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", namespace, sys.executable, "-m", "nslb.demo.udp_echo",
+             "serve", name, str(port), namespace],
+            stdout=out, stderr=out, start_new_session=True)
+    return proc.pid
+
+
 def run_in(namespace: str, *argv: str, timeout: float = 10) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", "netns", "exec", namespace, *argv], capture_output=True,
                           text=True, timeout=timeout, check=False)

@@ -62,6 +62,9 @@ class DemoState:
     lb_id: str = ""
     hosts: list[str] = field(default_factory=list)
     pids: list[int] = field(default_factory=list)
+    # `nslb demo --udp` (nslb/demo/udp.py): its load balancer and UDP echo servers
+    udp_lb_id: str = ""
+    udp_pids: list[int] = field(default_factory=list)
 
     @classmethod
     def load(cls, site: Site) -> DemoState:
@@ -343,10 +346,11 @@ def clean(say: Say = print, site: Site | None = None) -> None:
     site = _site(site)
     state = DemoState.load(site)
     api = Api(state.url, Path(state.clouds) if state.clouds else None) if state.url else None
-    if api is not None and state.lb_id:
-        _delete_lb(api, state.lb_id)
-        say(f"deleted load balancer {state.lb_id}")
-    for pid in state.pids:
+    for lb_id in (state.lb_id, state.udp_lb_id):
+        if api is not None and lb_id:
+            _delete_lb(api, lb_id)
+            say(f"deleted load balancer {lb_id}")
+    for pid in [*state.pids, *state.udp_pids]:
         hosts.stop(pid)
     for name in state.hosts:
         hosts.remove_host(site, name)
@@ -360,7 +364,7 @@ def clean(say: Say = print, site: Site | None = None) -> None:
     removed = hosts.remove_bridges(BridgeRegistry(site.state / "bridges.json"))
     if removed:
         say(f"deleted bridges {', '.join(removed)}")
-    for leftover in ("state.json", "bridges.json", "web.log"):
+    for leftover in ("state.json", "bridges.json", "web.log", "udp.log"):
         (site.state / leftover).unlink(missing_ok=True)
     if site.state.is_dir() and not any(site.state.iterdir()):
         site.state.rmdir()

@@ -9,7 +9,7 @@ from nslb.model.bundle import Bundle, HostFacts, Manifest, NetworkPort
 from nslb.model.resources import VRRP_PRIORITY, Amphora
 from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
 from nslb.render.handover import render_handover
-from nslb.render.haproxy import render_files
+from nslb.render.haproxy import log_socket_path, render_files
 from nslb.render.keepalived import render_keepalived
 from nslb.render.udp import build_view as build_udp_view
 from nslb.render.udp import render_udp, udp_listeners, udp_pools
@@ -34,7 +34,8 @@ def build_bundle(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFa
     files = render_files(snapshot, state_dir=facts.state_dir, fd_limit=facts.fd_limit,
                          user=facts.haproxy_user, amphora_id=amphora.id,
                          access_logs=facts.access_logs)
-    udp = build_udp_view(snapshot)
+    udp = build_udp_view(snapshot, log_socket=str(log_socket_path(facts.state_dir))
+                         if facts.access_logs else None)
     if udp is not None:
         files[UDP_VIEW] = udp.to_json()
         files[UDP_RULES] = render_udp(udp)

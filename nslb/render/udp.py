@@ -97,6 +97,9 @@ class ListenerView:
     # listener whose CIDRs are all of the other family admits nobody).
     allowed_cidrs: tuple[str, ...] = ()
     restricted: bool = False
+    # connection_logging, with the host collecting access logs: the agent logs each flow
+    # of this listener when it ends (nslb.amphora.udp_flowlog)
+    log: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,10 @@ class UdpView:
     family: str  # ip | ip6
     listeners: tuple[ListenerView, ...]
     pools: tuple[PoolView, ...]
+    # Where flow log lines go (the host's access log socket), None when the host collects
+    # no access logs; the project id as a log word (`-` when it is not one).
+    log_socket: str | None = None
+    project: str = "-"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, indent=1)
@@ -139,8 +146,9 @@ def udp_pools(snapshot: LoadBalancerSnapshot) -> list[Pool]:
     return [p for p in snapshot.pools if p.protocol == "UDP" and p.admin_state_up]
 
 
-def build_view(snapshot: LoadBalancerSnapshot) -> UdpView | None:
-    """The UDP part of the LB, or None when it has no UDP listener or pool."""
+def build_view(snapshot: LoadBalancerSnapshot, log_socket: str | None = None) -> UdpView | None:
+    """The UDP part of the LB, or None when it has no UDP listener or pool. `log_socket`:
+    the host's access log socket (None: the host collects no access logs)."""
     listeners, pools = udp_listeners(snapshot), udp_pools(snapshot)
     if not listeners and not pools:
         return None
@@ -152,13 +160,17 @@ def build_view(snapshot: LoadBalancerSnapshot) -> UdpView | None:
         lb_id=v.uuid(snapshot.lb.id, "load balancer id"),
         vip=vip,
         family="ip6" if ipv6 else "ip",
-        listeners=tuple(_listener(li, lb_up, pool_ids, ipv6) for li in listeners),
+        listeners=tuple(_listener(li, lb_up, pool_ids, ipv6, log_socket is not None)
+                        for li in listeners),
         pools=tuple(_pool(p, snapshot.members_of(p.id), snapshot.healthmonitor_of(p.id),
                           ipv6) for p in pools),
+        log_socket=None if log_socket is None else v.file_path(log_socket, "log socket"),
+        project=v.log_token_or_dash(snapshot.lb.project_id),
     )
 
 
-def _listener(li: Listener, lb_up: bool, pool_ids: set[str], ipv6: bool) -> ListenerView:
+def _listener(li: Listener, lb_up: bool, pool_ids: set[str], ipv6: bool,
+              logs: bool) -> ListenerView:
     pool_id = li.default_pool_id if li.default_pool_id in pool_ids else None
     cidrs = [v.network(c, "allowed_cidrs") for c in li.allowed_cidrs]
     return ListenerView(id=v.uuid(li.id, "listener id"),
@@ -168,7 +180,8 @@ def _listener(li: Listener, lb_up: bool, pool_ids: set[str], ipv6: bool) -> List
                         enabled=bool(li.admin_state_up and lb_up),
                         connection_limit=v.integer(li.connection_limit, -1,
                                                    what="connection_limit"),
-                        pool_id=None if pool_id is None else v.uuid(pool_id, "default_pool_id"))
+                        pool_id=None if pool_id is None else v.uuid(pool_id, "default_pool_id"),
+                        log=logs and bool(li.connection_logging))
 
 
 def _pool(pool: Pool, members: list[Member], hm: HealthMonitor | None, ipv6: bool) -> PoolView:
@@ -256,7 +269,7 @@ def _checked(data: dict[str, Any]) -> UdpView:
         pool_id=None if li["pool_id"] is None else v.uuid(li["pool_id"], "pool id"),
         allowed_cidrs=tuple(_same_family(v.network(c, "allowed_cidrs"), ipv6)
                             for c in li["allowed_cidrs"]),
-        restricted=li["restricted"] is True)
+        restricted=li["restricted"] is True, log=li.get("log") is True)
         for li in data["listeners"])
     pools = []
     for p in data["pools"]:
@@ -287,8 +300,11 @@ def _checked(data: dict[str, Any]) -> UdpView:
             persistence_mask=netmask(p["persistence_mask"], ipv6)
             if p["persistence_mask"] else "",
             members=members, monitor=monitor))
+    socket = data.get("log_socket")
     return UdpView(lb_id=v.uuid(data["lb_id"], "load balancer id"), vip=vip, family=family,
-                   listeners=listeners, pools=tuple(pools))
+                   listeners=listeners, pools=tuple(pools),
+                   log_socket=None if socket is None else v.file_path(socket, "log socket"),
+                   project=v.log_token_or_dash(data.get("project", "-")))
 
 
 # --- the rules for the members that are up ------------------------------------------------

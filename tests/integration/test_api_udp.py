@@ -1,19 +1,27 @@
 """UDP load balancing in the kernel (issue 12) through the HTTP API of a real `nslb serve`,
 checked with real UDP traffic: weights, SOURCE_IP persistence and its expiry, a killed
 member taken out (DOWN in the status tree, its flow moved at once), admin state, a UDP and
-a TCP listener on one port number, IPv6, stats."""
+a TCP listener on one port number, IPv6, stats, and flow logs of listeners with
+connection_logging."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
+from nslb.amphora.udp_process import UdpAgentProcess
+from nslb.netns.names import namespace_name
 from tests.integration.api_env import LISTENERS, NET, POOLS, Api, flat_subnet
-from tests.integration.conftest import Lab, wait_for
+from tests.integration.conftest import Lab, sh, wait_for
 from tests.integration.udp_env import (
     PHYSNET,
     UDP_MONITOR,
@@ -76,6 +84,8 @@ def test_flows_spread_over_members_by_weight(env: Env, hosts: Lab) -> None:
         "stats"]["total_connections"] >= 40, 15), "the flows are not counted"
     stats = env.api.call("GET", f"{LISTENERS}/{listener_id}/stats")["stats"]
     assert stats["bytes_in"] >= 40 * 4 and stats["bytes_out"] >= 40 * 2, stats
+    # the 40 flows stay in conntrack for 30 s after their datagrams: counted as active
+    assert 0 < stats["active_connections"] <= 40, stats
 
 
 def test_udp_and_tcp_listeners_share_port_53(env: Env, hosts: Lab) -> None:
@@ -196,3 +206,64 @@ def test_allowed_cidrs_and_connection_limit(env: Env, hosts: Lab) -> None:
     assert [flows[0].ask(), flows[1].ask()] == ["m1", "m1"]
     assert flows[2].ask() == "error"  # a third flow while two are live
     assert [flows[0].ask(), flows[1].ask()] == ["m1", "m1"]  # the live ones carry on
+
+
+FLOW_LINE = re.compile(
+    r'(?P<ts>\S+) (?P<amphora>\S+) (?P<project>\S+) (?P<lb>\S+) (?P<listener>\S+) '
+    r'(?P<ip>\S+) (?P<port>\d+) (?P<date>\S+) - - (?P<bytes>\d+) (?P<uploaded>\d+) - "" '
+    r'(?P<pool>\S+) (?P<member>\S+) (?P<time>\d+) -')
+
+
+def test_udp_flows_are_logged_when_they_end(env: Env, hosts: Lab) -> None:
+    """Each flow of a UDP listener with connection_logging is one access log line, with
+    Octavia's fields, when its conntrack entry ends (deleted here, instead of waiting for
+    its 120 s); a listener with connection_logging false logs nothing."""
+    ms = members(hosts)
+    body = udp_lb(env.subnet, ms)
+    quiet = {**body["listeners"][0], "name": "quiet", "protocol_port": 54,
+             "connection_logging": False,
+             "default_pool": {**body["listeners"][0]["default_pool"], "name": "quiet"}}
+    body["listeners"].append(quiet)
+    lb = env.api.create_lb(body)
+    cl = client(hosts)
+    assert sorted(ask(cl, lb["vip_address"], 53, 4)) == ["m1", "m1", "m2", "m2"]
+    assert sorted(ask(cl, lb["vip_address"], 54, 2)) == ["m1", "m2"]
+    (amphora,) = env.api.amphora_dirs(lb["id"])
+    sh("ip", "netns", "exec", namespace_name(amphora.name), "conntrack", "-D", "-p", "udp",
+       check=False)
+    path = env.api.state_dir / "logs" / f"{lb['id']}.log"
+
+    def lines() -> list[str]:
+        return path.read_text().splitlines() if path.exists() else []
+
+    assert wait_for(lambda: len(lines()) >= 4, 15), lines()
+    tree = env.api.status(lb["id"])["listeners"]
+    logged = next(li for li in tree if li["name"] == "udp")
+    pool = logged["pools"][0]
+    found = [FLOW_LINE.fullmatch(line) for line in lines()]
+    assert all(found), lines()
+    flows = [m for m in found if m is not None]
+    assert {(m["amphora"], m["lb"], m["listener"], m["ip"], m["pool"]) for m in flows} == \
+        {(amphora.name, lb["id"], logged["id"], CLIENTS[0], pool["id"])}
+    # answers are the member's name (2 bytes), requests "ping" (4 bytes)
+    assert {(m["bytes"], m["uploaded"]) for m in flows} == {("2", "4")}
+    assert sorted(m["member"] for m in flows) == sorted(
+        2 * [m["id"] for m in pool["members"]])
+    assert len(lines()) == 4
+    # a SIGKILLed agent leaves no `conntrack -E` behind in the namespace
+    (follower,) = followers(namespace_name(amphora.name))
+    agent = UdpAgentProcess(amphora, namespace_name(amphora.name))
+    pid = agent.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    assert wait_for(lambda: follower not in followers(namespace_name(amphora.name)), 10)
+
+
+def followers(namespace: str) -> list[int]:
+    """The `conntrack -E` processes in the namespace."""
+    found = []
+    for pid in sh("ip", "netns", "pids", namespace, check=False).split():
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"/usr/sbin/conntrack"):
+                found.append(int(pid))
+    return found

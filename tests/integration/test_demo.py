@@ -1,6 +1,7 @@
 """`nslb demo` on a real `nslb serve` (namespace driver): it shows both web servers answering
 through the VIP, works when the README quickstart already put a flat network on the
-physnet, and `--clean` removes what the demo made and nothing else.
+physnet, and `--clean` removes what the demo made and nothing else; `nslb demo --udp`
+serves UDP echo through a VIP.
 
 The demo here is a site of its own (NSLB_DEMO_TAG, nslb/demo/site.py): its namespaces,
 state and interfaces are named for this session, so a user's own demo on this host is
@@ -11,6 +12,7 @@ session's leak check (conftest.py). Any other NSLB_* of the caller is dropped.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -22,6 +24,7 @@ import pytest
 
 from nslb.demo.run import CLIENT, NAME
 from nslb.demo.site import DEFAULT_TAG, TAG_ENV, Site
+from nslb.demo.udp import ECHOES, PORT, UDP_NAME
 from nslb.netns.names import vlan_bridge_name
 from tests.integration.api_env import NET, Api, serving
 from tests.integration.conftest import (
@@ -37,7 +40,7 @@ from tests.launcher import nslb_env
 
 NSLB = str(Path(sys.executable).with_name("nslb"))
 SITE = Site(f"{PREFIX}demo")
-HOSTS = ("web1", "web2", CLIENT[0])
+HOSTS = ("web1", "web2", *ECHOES, CLIENT[0])
 STATE_DIRS.append(SITE.tag)  # its web servers carry their namespace in their arguments
 CREATED_PORTS.update(SITE.port_id(h) for h in HOSTS)
 CREATED_PATHS.add(str(SITE.state))  # /run/nslb-demo-<tag>, which --clean removes
@@ -72,9 +75,10 @@ def demo(server: tuple[Api, Lab]) -> Iterator[Any]:
                                                  lab.bridge]
         run = subprocess.run([NSLB, "demo", *args, *extra], capture_output=True, text=True,
                              timeout=120, check=False, env=env)
-        for lb in api.call("GET", f"/v2/lbaas/loadbalancers?name={NAME}", 200)[
-                "loadbalancers"]:
-            api.amphora_dirs(lb["id"])  # its amphorae join the leak check
+        for name in (NAME, UDP_NAME):
+            for lb in api.call("GET", f"/v2/lbaas/loadbalancers?name={name}", 200)[
+                    "loadbalancers"]:
+                api.amphora_dirs(lb["id"])  # its amphorae join the leak check
         api._remember_ports()
         return run
 
@@ -94,7 +98,8 @@ def served(run: subprocess.CompletedProcess[str]) -> None:
 def left_behind(api: Api) -> list[str]:
     names = [n for n in sh("ip", "netns", "list", check=False).split()
              if n.startswith(f"{SITE.tag}-")]
-    lbs = api.call("GET", f"/v2/lbaas/loadbalancers?name={NAME}", 200)["loadbalancers"]
+    lbs = [lb for name in (NAME, UDP_NAME) for lb in
+           api.call("GET", f"/v2/lbaas/loadbalancers?name={name}", 200)["loadbalancers"]]
     nets = api.call("GET", f"{NET}/networks?name={NAME}", 200)["networks"]
     return [*names, *(lb["id"] for lb in lbs), *(n["id"] for n in nets),
             *([str(SITE.state)] if SITE.state.exists() else [])]
@@ -110,6 +115,46 @@ def test_demo_serves_both_backends_runs_again_and_cleans_up(server: tuple[Api, L
     served(again)
     assert "created network" not in again.stdout
     assert "removing the previous demo load balancer" in again.stdout
+    clean = demo("--clean")
+    assert clean.returncode == 0, clean.stderr
+    assert left_behind(api) == []
+
+
+def echoed(client: str, vip: str, count: int) -> list[str]:
+    """`count` datagrams from the client namespace through the VIP, each a new flow."""
+    out = sh("ip", "netns", "exec", client, sys.executable, "-m", "nslb.demo.udp_echo",
+             "send", vip, str(PORT), str(count), timeout=60)
+    return list(json.loads(out))
+
+
+def test_udp_demo_echoes_through_the_vip_from_both_members(server: tuple[Api, Lab],
+                                                           demo: Any) -> None:
+    """`nslb demo --udp` next to the HTTP demo: both echo servers answer datagrams sent to
+    the VIP (the demo's own and the test's), and --clean removes both demos."""
+    api, _ = server
+    served(demo())
+    run = demo("--udp")
+    assert run.returncode == 0, run.stderr
+    assert all(f"{name} echoes: hello" in run.stdout for name in ECHOES), run.stdout
+    lb = api.call("GET", f"/v2/lbaas/loadbalancers?name={UDP_NAME}", 200)["loadbalancers"][0]
+    listener = api.call("GET", f"/v2/lbaas/listeners?loadbalancer_id={lb['id']}",
+                        200)["listeners"][0]
+    assert (listener["protocol"], listener["protocol_port"]) == ("UDP", PORT)
+    pool = api.call("GET", f"/v2/lbaas/pools/{listener['default_pool_id']}", 200)["pool"]
+    monitor = api.call("GET", f"/v2/lbaas/healthmonitors/{pool['healthmonitor_id']}",
+                       200)["healthmonitor"]
+    assert (pool["protocol"], monitor["type"]) == ("UDP", "UDP-CONNECT")
+    hint = f"socat -t1 - UDP:{lb['vip_address']}:{PORT}"
+    assert hint in run.stdout
+    answers = echoed(SITE.namespace(CLIENT[0]), lb["vip_address"], 8)
+    assert {a.split(" ", 1)[0] for a in answers} == set(ECHOES), answers
+    assert all(a.endswith(f"echoes: hello {n}") for n, a in enumerate(answers, start=1))
+    again = demo("--udp")  # a second run replaces its own LB and leaves the HTTP demo
+    assert again.returncode == 0, again.stderr
+    assert "removing the previous UDP demo load balancer" in again.stdout
+    assert "removing the previous demo load balancer" not in again.stdout
+    assert len(api.call("GET", f"/v2/lbaas/loadbalancers?name={NAME}", 200)[
+        "loadbalancers"]) == 1
     clean = demo("--clean")
     assert clean.returncode == 0, clean.stderr
     assert left_behind(api) == []

@@ -1,13 +1,17 @@
 """ACTIVE_STANDBY covers UDP (issue 12): both amphorae of a pair hold the same nftables
-rules, so when the VIP moves the new holder forwards UDP at once; keepalived's check also
+rules, so when the VIP moves the new holder forwards UDP at once (datagrams sent without
+pause are lost only while the VIP moves); keepalived's check also
 fails when the UDP agent (or its table) is gone, which moves the VIP; a deleted table is
 loaded again by the agent, and a dead agent is replaced."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +24,7 @@ from nslb.amphora.udp_process import UdpAgentProcess
 from nslb.netns.names import namespace_name
 from nslb.render.keepalived import udp_check_script_path
 from tests.integration.api_env import Api, flat_subnet
-from tests.integration.conftest import Lab, sh, wait_for
+from tests.integration.conftest import HERE, Lab, sh, wait_for
 from tests.integration.test_active_standby import holders, one_holder
 from tests.integration.udp_env import (
     PHYSNET,
@@ -88,6 +92,56 @@ def test_takeover_keeps_udp_flowing(env: Env, hosts: Lab) -> None:
     assert wait_for(lambda: flow.ask() in ("m1", "m2"), 10, 0.05)
     assert set(ask(client, vip, 53, 6)) == {"m1", "m2"}
     assert wait_for(lambda: holders(dirs, vip) == [standby], 20, 0.1), holders(dirs, vip)
+
+
+class Stream:
+    """Datagrams from the client to VIP:53 without pause, each from a new socket (a new
+    flow), with the CLOCK_MONOTONIC time each was sent (the test's clock too)."""
+
+    def __init__(self, hosts: Lab, client: str, vip: str, stop: Path) -> None:
+        self.stop = stop
+        self.proc = hosts.track(subprocess.Popen(
+            ["ip", "netns", "exec", client, sys.executable, str(HERE / "udp_probe.py"),
+             "stream", vip, "53", str(stop)], stdout=subprocess.PIPE, text=True))
+
+    def finish(self) -> list[tuple[float, str]]:
+        self.stop.touch()
+        out, _ = self.proc.communicate(timeout=60)
+        return [(float(t), str(answer)) for t, answer in json.loads(out)]
+
+
+def test_udp_datagrams_are_lost_only_while_the_vip_moves(env: Env, hosts: Lab,
+                                                         tmp_path: Path) -> None:
+    """The active amphora's namespace is deleted under a stream of datagrams (its
+    processes forward from the orphaned namespace until the health loop evicts them and
+    the VIP moves; an agent left there used to leave the rebuilt amphora without rules,
+    in FAULT): nothing is lost before; the lost ones are one run that ends when the
+    standby, holding the same rules, answers, before the lost amphora is rebuilt; nothing
+    is lost after, through the rebuild of the lost amphora as the new standby."""
+    vip, client, dirs = build(env, hosts)
+    active = one_holder(dirs, vip)
+    standby = next(d for d in dirs if d != active)
+    stream = Stream(hosts, client, vip, tmp_path / "stop")
+    time.sleep(1.5)  # traffic before the fault
+    fault = time.monotonic()
+    sh("ip", "netns", "del", namespace_name(active.name))
+    assert wait_for(lambda: standby in holders(dirs, vip), 10, 0.05)
+    rebuilt = KeepalivedProcess(active, namespace_name(active.name))
+    assert wait_for(lambda: rebuilt.state() == "BACKUP", 30, 0.2), rebuilt.state()
+    back = time.monotonic()
+    time.sleep(1.0)  # traffic after the rebuild
+    sent = stream.finish()
+    answered = {"m1", "m2"}
+    before = [answer for t, answer in sent if t < fault]
+    assert before and set(before) <= answered, before
+    resumed = min(t for t, answer in sent if t > fault and answer in answered)
+    lost = [t for t, answer in sent if answer not in answered]
+    assert all(fault <= t < resumed for t in lost), (len(lost), len(sent))
+    assert resumed < back  # the standby forwarded before the lost amphora was back
+    assert {answer for t, answer in sent if t > resumed} == answered
+    # after the rebuild only the standby holds the VIP, and it still forwards
+    assert {answer for t, answer in sent if t > back} == answered
+    assert holders(dirs, vip) == [standby]
 
 
 def test_a_dead_udp_agent_is_restarted_and_udp_keeps_flowing(env: Env, hosts: Lab) -> None:

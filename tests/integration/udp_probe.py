@@ -4,15 +4,19 @@
                                                     (a new source port: a new flow)
     udp_probe.py session HOST PORT [TIMEOUT]       one socket (one flow); one request per
                                                     line read from stdin
+    udp_probe.py stream HOST PORT STOPFILE         one request per new socket (0.2 s
+                                                    timeout) every 10 ms until STOPFILE exists
 Prints the answers (the member's name, or "error") as a JSON list (fresh) or one per line
-(session).
+(session); stream prints [[CLOCK_MONOTONIC at sending, answer], ...].
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
+import time
 
 
 def ask(sock: socket.socket) -> str:
@@ -40,6 +44,15 @@ def main() -> None:
             with connected(host, port, timeout) as sock:
                 names.append(ask(sock))
         print(json.dumps(names))
+        return
+    if mode == "stream":
+        sent: list[tuple[float, str]] = []
+        while not os.path.exists(sys.argv[4]):
+            began = time.monotonic()
+            with connected(host, port, 0.2) as sock:
+                sent.append((began, ask(sock)))
+            time.sleep(0.01)
+        print(json.dumps(sent))
         return
     timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 1.0
     with connected(host, port, timeout) as sock:

@@ -130,6 +130,7 @@ def test_json_round_trip(name: str) -> None:
     (("pools", 0, "monitor", "url_path"), "/ x"), (("lb_id",), None),
     (("listeners", 0, "allowed_cidrs", 0), "10.0.0.0/8 } accept"),
     (("listeners", 0, "allowed_cidrs", 0), "fd00::/8"),
+    (("log_socket",), "/run/x/../y.sock"), (("log_socket",), "relative.sock"),
 ])
 def test_a_tampered_view_is_refused(path: tuple[object, ...], value: object) -> None:
     data = json.loads(view("weighted").to_json())
