@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from nslb.secrets.policy import Caller
+from nslb.secrets.store import SecretStore
 from nslb.worker.loop import Worker
 from tests.functional.octavia_helpers import (
     LB_URL,
@@ -143,3 +145,23 @@ def test_a_cascade_delete_releases_what_the_tree_used(client: TestClient,
     https(client, worker, other, 443, default_tls_container_ref=ref)
     call(client, worker, "DELETE", f"{LB_URL}/{lb['id']}?cascade=true")
     assert readers(client, ref) == [SERVICE] and readers(client, ca) == []
+
+
+def test_a_release_between_grant_and_write_cannot_strand_a_new_listener(
+        client: TestClient, worker: Worker, lb_id: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another request's release may run after this request granted the service (before
+    its write transaction) and before its listener exists: the write transaction holds
+    the grant again, so the listener's certificate stays readable and it goes ACTIVE."""
+    granted = SecretStore.grant
+
+    def grant_then_lose_it(self: SecretStore, ref: str, caller: Caller) -> None:
+        granted(self, ref, caller)
+        self.revoke(ref, caller)  # what a concurrent delete's release does
+
+    monkeypatch.setattr(SecretStore, "grant", grant_then_lose_it)
+    ref = store_secret(client, WWW.pkcs12(), "www")
+    listener = https(client, worker, lb_id, 443, default_tls_container_ref=ref)
+    assert readers(client, ref) == [SERVICE]
+    resp = client.get(f"{LISTENER_URL}/{listener}")
+    assert resp.json()["listener"]["provisioning_status"] == "ACTIVE"
