@@ -4,7 +4,8 @@ holds no line the value did not earn.
 
 Each example is a TERMINATED_HTTPS listener and a re-encrypting pool built from request
 bodies with hostile pieces spliced into the cipher strings, TLS versions, ALPN lists,
-client authentication mode, container refs and the certificate's own names (CN). The
+client authentication mode, container refs and the certificate's own names (the CN and
+the dNSNames SNI is matched against). The
 bodies go through what the API runs before it stores anything: the pydantic schema
 (`nslb.api.http.parse`, Octavia's wording), Octavia's defaults and TLS rules with this
 host's OpenSSL behind them (`nslb.api.tls`), and the ref grammar of the key manager. What
@@ -217,7 +218,10 @@ def _snapshot(listener: Listener, pool: Pool, name: str, monitored: bool,
         pool = dataclasses.replace(pool, tls_ciphers=None, tls_versions=None,
                                    alpn_protocols=None, tls_container_ref=None,
                                    ca_tls_container_ref=None, crl_container_ref=None)
-    cert = SERVERS.server("www.example.com", cn=f"{MARK}{name}"[:64])
+    # hostile names as the certificate's CN and dNSNames (SNI matches them): none of
+    # them may reach the config or the certificate list
+    sni_name = f"{MARK}{name}".encode("ascii", "replace").decode()
+    cert = SERVERS.server(f"www.{MARK}.test", sni_name, cn=f"{MARK}{name}"[:64])
     default = certs.from_pkcs12(cert.pkcs12()).pem
     monitors = (HealthMonitor(id=rc.HM_ID, loadbalancer_id=rc.LB_ID, pool_id=pool.id,
                               type="HTTPS", url_path="/"),) if monitored else ()
