@@ -14,6 +14,8 @@ Diagnostic targets, to tell a cost of nslb's config from one of its topology:
                            (the reference logs nothing; nslb logs each request by default)
   nslbcfg_in_reference_ns  nslb's rendered haproxy.cfg (bind and stats socket rewritten,
                            the same certificate files) run in the reference's namespace
+  nslbcfg_logs_to_socat    the same, logging to a socket `socat` reads and discards: what
+                           haproxy's logging costs without nslb's collector behind it
 
 The certificate is an ECDSA P-256 one made with `cryptography` (tests/tls_material.py),
 stored in the key manager as a PKCS12 secret, as a user would.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import re
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 from bench import wrk
@@ -86,9 +89,17 @@ def run(env: Env, quick: bool) -> dict[str, Any]:
     moved = re.sub(r"stats socket \S+", f"stats socket {env.workdir}/tls-nslbcfg.sock",
                    nslb_cfg).replace(f"bind {vip}:443", f"bind {REFERENCE_IP}:444")
     env.daemon(ns, "tls-nslbcfg", moved)
+    sink = Path(f"/tmp/{env.lab.tag}-tls-sink.sock")  # haproxy's account reaches /tmp
+    env.lab.spawn(ns, "socat", "-u", f"UNIX-RECV:{sink},mode=666", "OPEN:/dev/null", quiet=True)
+    _until(sink.exists)
+    env.daemon(ns, "tls-nslbcfg-socat", re.sub(
+        r"stats socket \S+", f"stats socket {env.workdir}/tls-socat.sock",
+        re.sub(r"^    log /\S+", f"    log {sink}", nslb_cfg, flags=re.M)
+    ).replace(f"bind {vip}:443", f"bind {REFERENCE_IP}:445"))
     targets = {"nslb": f"https://{vip}/", "reference": f"https://{REFERENCE_IP}/",
                "nslb_nologs": f"https://{quiet['vip_address']}/",
-               "nslbcfg_in_reference_ns": f"https://{REFERENCE_IP}:444/"}
+               "nslbcfg_in_reference_ns": f"https://{REFERENCE_IP}:444/",
+               "nslbcfg_logs_to_socat": f"https://{REFERENCE_IP}:445/"}
     for url in targets.values():  # warm up: ARP, first handshakes
         _until_serving(env, url)
     samples: dict[str, list[float]] = {}
@@ -117,6 +128,7 @@ def run(env: Env, quick: bool) -> dict[str, Any]:
                       f"-H 'Connection: close'), {rounds} alternating rounds, medians; "
                       "ECDSA P-256 certificate")
     out.update(_rotations(env, lb_id, targets["nslb"], refs[1:]))
+    sink.unlink(missing_ok=True)
     for created in (lb_id, quiet["id"]):
         env.api.delete(f"/v2/lbaas/loadbalancers/{created}?cascade=true")
     return out
@@ -147,6 +159,14 @@ def _rotations(env: Env, lb_id: str, url: str, refs: list[str]) -> dict[str, Any
             "tls_rotations": len(refs),
             "tls_rotation_reloads": env.haproxy_reloads(lb_id) - reloads,
             "tls_rotation_to_active_ms_p50": round(statistics.median(took), 1)}
+
+
+def _until(ready: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{ready} never became true")
+        time.sleep(0.05)
 
 
 def _until_serving(env: Env, url: str, timeout: float = 30) -> None:
