@@ -9,14 +9,24 @@ way nslb starts its haproxies), then certificate rotations under load.
   new TLS connections through the VIP; every socket error and non-2xx answer is a failed
   request, and the master's reload counter shows whether any rotation reloaded.
 
+Diagnostic targets, to tell a cost of nslb's config from one of its topology:
+  nslb_nologs              a second LB whose listener has `connection_logging: false`
+                           (the reference logs nothing; nslb logs each request by default)
+  nslbcfg_in_reference_ns  nslb's rendered haproxy.cfg (bind and stats socket rewritten,
+                           the same certificate files) run in the reference's namespace
+  nslbcfg_logs_to_socat    the same, logging to a socket `socat` reads and discards: what
+                           haproxy's logging costs without nslb's collector behind it
+
 The certificate is an ECDSA P-256 one made with `cryptography` (tests/tls_material.py),
 stored in the key manager as a PKCS12 secret, as a user would.
 """
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 from bench import wrk
@@ -43,9 +53,9 @@ backend be
 """
 
 
-def _lb_body(env: Env, ref: str, backends: list[str]) -> dict[str, Any]:
+def _lb_body(env: Env, ref: str, backends: list[str], logging: bool = True) -> dict[str, Any]:
     return {"loadbalancer": {"vip_subnet_id": env.subnet, "listeners": [{
-        "protocol": "TERMINATED_HTTPS", "protocol_port": 443,
+        "protocol": "TERMINATED_HTTPS", "protocol_port": 443, "connection_logging": logging,
         "default_tls_container_ref": ref, "default_pool": {"name": "web"}}],
         "pools": [{"name": "web", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN",
                    "healthmonitor": DEFAULT_HM,
@@ -62,8 +72,11 @@ def run(env: Env, quick: bool) -> dict[str, Any]:
     refs = [store_secret(env.api, c.pkcs12(), f"bench-{n}") for n, c in enumerate(certs)]
     lb = env.api.post("/v2/lbaas/loadbalancers",
                       json=_lb_body(env, refs[0], backends)).json()["loadbalancer"]
+    quiet = env.api.post("/v2/lbaas/loadbalancers", json=_lb_body(
+        env, refs[0], backends, logging=False)).json()["loadbalancer"]
     lb_id, vip = lb["id"], lb["vip_address"]
     wait_lb(env.api, lb_id, timeout=60, interval=0.05)
+    wait_lb(env.api, quiet["id"], timeout=60, interval=0.05)
     amphora = env.amphora_dir(lb_id)
     nslb_cfg = env.haproxy_config(lb_id)
     crt = env.workdir / "reference.crt.pem"
@@ -73,7 +86,20 @@ def run(env: Env, quick: bool) -> dict[str, Any]:
                                    crt=crt, servers=servers)
     ns = env.lab.host("tlsref", f"{REFERENCE_IP}/{PREFIX}")
     env.daemon(ns, "tls-reference", ref_cfg)
-    targets = {"nslb": f"https://{vip}/", "reference": f"https://{REFERENCE_IP}/"}
+    moved = re.sub(r"stats socket \S+", f"stats socket {env.workdir}/tls-nslbcfg.sock",
+                   nslb_cfg).replace(f"bind {vip}:443", f"bind {REFERENCE_IP}:444")
+    env.daemon(ns, "tls-nslbcfg", moved)
+    sink = Path(f"/tmp/{env.lab.tag}-tls-sink.sock")  # haproxy's account reaches /tmp
+    env.lab.spawn(ns, "socat", "-u", f"UNIX-RECV:{sink},mode=666", "OPEN:/dev/null", quiet=True)
+    _until(sink.exists)
+    env.daemon(ns, "tls-nslbcfg-socat", re.sub(
+        r"stats socket \S+", f"stats socket {env.workdir}/tls-socat.sock",
+        re.sub(r"^    log /\S+", f"    log {sink}", nslb_cfg, flags=re.M)
+    ).replace(f"bind {vip}:443", f"bind {REFERENCE_IP}:445"))
+    targets = {"nslb": f"https://{vip}/", "reference": f"https://{REFERENCE_IP}/",
+               "nslb_nologs": f"https://{quiet['vip_address']}/",
+               "nslbcfg_in_reference_ns": f"https://{REFERENCE_IP}:444/",
+               "nslbcfg_logs_to_socat": f"https://{REFERENCE_IP}:445/"}
     for url in targets.values():  # warm up: ARP, first handshakes
         _until_serving(env, url)
     samples: dict[str, list[float]] = {}
@@ -89,8 +115,11 @@ def run(env: Env, quick: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     medians = {k: statistics.median(v) for k, v in samples.items()}
     for mode in ("keepalive", "handshake"):
-        out[f"tls_ratio_{mode}"] = round(medians[f"{mode}_nslb"] /
-                                         medians[f"{mode}_reference"], 3)
+        for who in targets:
+            if who != "reference":
+                suffix = "" if who == "nslb" else f"_{who}"
+                out[f"tls_ratio_{mode}{suffix}"] = round(
+                    medians[f"{mode}_{who}"] / medians[f"{mode}_reference"], 3)
         for who in targets:
             out[f"tls_rps_{mode}_{who}"] = round(medians[f"{mode}_{who}"])
     out["tls_samples"] = {k: [round(x) for x in v] for k, v in samples.items()}
@@ -99,7 +128,9 @@ def run(env: Env, quick: bool) -> dict[str, Any]:
                       f"-H 'Connection: close'), {rounds} alternating rounds, medians; "
                       "ECDSA P-256 certificate")
     out.update(_rotations(env, lb_id, targets["nslb"], refs[1:]))
-    env.api.delete(f"/v2/lbaas/loadbalancers/{lb_id}?cascade=true")
+    sink.unlink(missing_ok=True)
+    for created in (lb_id, quiet["id"]):
+        env.api.delete(f"/v2/lbaas/loadbalancers/{created}?cascade=true")
     return out
 
 
@@ -128,6 +159,14 @@ def _rotations(env: Env, lb_id: str, url: str, refs: list[str]) -> dict[str, Any
             "tls_rotations": len(refs),
             "tls_rotation_reloads": env.haproxy_reloads(lb_id) - reloads,
             "tls_rotation_to_active_ms_p50": round(statistics.median(took), 1)}
+
+
+def _until(ready: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{ready} never became true")
+        time.sleep(0.05)
 
 
 def _until_serving(env: Env, url: str, timeout: float = 30) -> None:

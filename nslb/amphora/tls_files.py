@@ -10,6 +10,12 @@ The file on disk is rewritten too, so the next reload or start loads the same co
 A certificate list (crt-list) names which files a listener serves: a change there is a
 change of configuration and goes through the checked reload.
 
+One exception to the runtime path, found with HAProxy 2.6.12: a CA file or CRL committed
+through the runtime API reaches a server line only through its certificate instance,
+which a server has when it presents a client certificate (`crt`). The server lines of a
+re-encrypting pool without `tls_container_ref` keep the CA and CRL they loaded at start,
+although `commit ssl ca-file` answers Success!: their new CA or CRL takes the reload.
+
 Files are written 0600, owned by haproxy's account: they hold private keys.
 """
 
@@ -18,7 +24,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from nslb.amphora.runtime_api import ANY, RuntimeCommand
 from nslb.model import tls
@@ -85,17 +91,29 @@ def prune(directory: Path, files: dict[str, str]) -> None:
 
 def rotation_commands(directory: Path, changes: dict[str, str]) -> list[RuntimeCommand] | None:
     """Runtime commands replacing the content of the changed files in the running haproxy,
-    or None when one of them cannot be replaced in place (a certificate list)."""
+    or None when one of them cannot be replaced in place (a certificate list, or the CA
+    file or CRL of a pool whose servers present no client certificate)."""
     commands: list[RuntimeCommand] = []
     for name, text in sorted(changes.items()):
         kind = RUNTIME_KIND.get(tls.tls_file_kind(name) or "")
-        if kind is None:
+        if kind is None or not _reaches_servers(directory, name):
             return None
         path = directory / name
         # A payload ends at the first empty line: the PEM has none (nslb.render.tls._pem).
         commands += [RuntimeCommand(f"set ssl {kind} {path} <<\n{text.rstrip()}\n", ANY),
                      Committed(f"commit ssl {kind} {path}")]
     return commands
+
+
+def _reaches_servers(directory: Path, name: str) -> bool:
+    """Whether a runtime change of `name` reaches what uses it: always for a listener's
+    files; a pool's CA file or CRL only when its servers have a client certificate (the
+    file is on disk, written before this is asked: a certificate being added or removed
+    changes haproxy.cfg, which reloads anyway)."""
+    path = PurePosixPath(name)
+    if path.name not in (f"{tls.MEMBERS_SLOT}{tls.CA}", f"{tls.MEMBERS_SLOT}{tls.CRL}"):
+        return True
+    return (directory / path.parent / f"{tls.CLIENT_SLOT}{tls.CERT}").is_file()
 
 
 def abort_commands(directory: Path, changes: dict[str, str]) -> list[RuntimeCommand]:

@@ -101,6 +101,10 @@ CERT = ".crt.pem"        # certificate + key + chain: `set ssl cert`
 CA = ".ca.pem"           # `set ssl ca-file`
 CRL = ".crl.pem"         # `set ssl crl-file`
 CRT_LIST = ".crt-list"   # the listener's list of certificates: changes need a reload
+# Slots of a re-encrypting pool: its client certificate, and the CA file and CRL its
+# members' certificates are checked against.
+CLIENT_SLOT = "client"
+MEMBERS_SLOT = "members"
 
 
 def tls_file(object_id: str, slot: str, suffix: str) -> str:

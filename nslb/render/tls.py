@@ -76,11 +76,11 @@ def pool_files(pool: Pool, material: PoolTls) -> dict[str, str]:
     pid = v.uuid(pool.id, "pool id")
     files: dict[str, str] = {}
     if material.certificate and pool.tls_container_ref:
-        files[tls.tls_file(pid, "client", tls.CERT)] = _pem(material.certificate)
+        files[tls.tls_file(pid, tls.CLIENT_SLOT, tls.CERT)] = _pem(material.certificate)
     if material.ca and pool.ca_tls_container_ref:
-        files[tls.tls_file(pid, "members", tls.CA)] = _pem(material.ca)
+        files[tls.tls_file(pid, tls.MEMBERS_SLOT, tls.CA)] = _pem(material.ca)
         if material.crl and pool.crl_container_ref:
-            files[tls.tls_file(pid, "members", tls.CRL)] = _pem(material.crl)
+            files[tls.tls_file(pid, tls.MEMBERS_SLOT, tls.CRL)] = _pem(material.crl)
     return files
 
 
@@ -89,13 +89,13 @@ def server_options(pool: Pool, files: dict[str, str], base: str) -> list[str]:
     certificate, CA (verify required) or verify none, SNI passed on, TLS options."""
     pid = v.uuid(pool.id, "pool id")
     options = ["ssl"]
-    cert = tls.tls_file(pid, "client", tls.CERT)
+    cert = tls.tls_file(pid, tls.CLIENT_SLOT, tls.CERT)
     if cert in files:
         options.append(f"crt {_path(base, cert)}")
-    ca = tls.tls_file(pid, "members", tls.CA)
+    ca = tls.tls_file(pid, tls.MEMBERS_SLOT, tls.CA)
     if ca in files:
         options.append(f"ca-file {_path(base, ca)}")
-        crl = tls.tls_file(pid, "members", tls.CRL)
+        crl = tls.tls_file(pid, tls.MEMBERS_SLOT, tls.CRL)
         if crl in files:
             options.append(f"crl-file {_path(base, crl)}")
         options.append("verify required")

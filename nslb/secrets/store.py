@@ -136,12 +136,41 @@ class SecretStore:
             entities = _entities(session, parsed, caller)
             if entities is None:
                 raise RefUnavailable(ref)
-            for entity_id, entity_type in entities:
-                _, users = repo.acl_of(session, entity_id)
-                wanted = ([*users, LOAD_BALANCER_USER] if add
-                          else [u for u in users if u != LOAD_BALANCER_USER])
-                if wanted != users:
-                    repo.set_acl(session, entity_id, entity_type, None, wanted)
+            set_service_access(session, entities, add)
+
+
+def service_entities(session: Session, ref: str, project_id: str) -> list[tuple[str, str]]:
+    """(id, type) of what the load balancer service reads for `ref` in `project_id`: the
+    secret, or the container and, for a certificate container, its secrets (what `grant`
+    changes). A ref naming nothing of that project gives nothing. No policy check: this is
+    the service's own access to what a request already granted it."""
+    try:
+        parsed = refs.parse(ref)
+    except refs.BadRef:
+        return []
+    if parsed.kind == "secrets":
+        secret = repo.get_secret(session, parsed.id)
+        return [(parsed.id, "secret")] if secret and secret.project_id == project_id else []
+    container = repo.get_container(session, parsed.id)
+    if container is None or container.project_id != project_id:
+        return []
+    out = [(container.id, "container")]
+    if container.type == "certificate":
+        for member in repo.members_of(session, [container.id])[container.id]:
+            secret = repo.get_secret(session, member.secret_id)
+            if secret is not None and secret.project_id == project_id:
+                out.append((secret.id, "secret"))
+    return out
+
+
+def set_service_access(session: Session, entities: list[tuple[str, str]], add: bool) -> None:
+    """Put the load balancer service on (or take it off) the read ACL of `entities`."""
+    for entity_id, entity_type in entities:
+        _, users = repo.acl_of(session, entity_id)
+        wanted = ([*users, LOAD_BALANCER_USER] if add and LOAD_BALANCER_USER not in users
+                  else [u for u in users if u != LOAD_BALANCER_USER] if not add else users)
+        if wanted != users:
+            repo.set_acl(session, entity_id, entity_type, None, wanted)
 
 
 def _parse(ref: str) -> refs.Ref:

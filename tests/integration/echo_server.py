@@ -2,12 +2,15 @@
 
 Run inside a test namespace: python echo_server.py NAME PORT [CERT_PEM [CLIENT_CA_PEM]]
 With CERT_PEM (certificate and key) it serves HTTPS; with CLIENT_CA_PEM it also requires a
-client certificate signed by that CA and reports its CN as "client_cn".
+client certificate signed by that CA and reports its CN as "client_cn". SIGHUP reloads
+CERT_PEM (a member re-issued its certificate) and prints "reloaded". It issues no session
+tickets, so every connection from haproxy is a full handshake that haproxy verifies.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import ssl
 import sys
 import time
@@ -53,6 +56,11 @@ class Handler(BaseHTTPRequestHandler):
         """Silence per-request logging."""
 
 
+def _reload(context: ssl.SSLContext, cert: str) -> None:
+    context.load_cert_chain(cert)
+    print("reloaded", flush=True)
+
+
 def main() -> None:
     name, port = sys.argv[1], int(sys.argv[2])
     server = DualStackServer(("::", port), Handler)
@@ -60,6 +68,9 @@ def main() -> None:
     if len(sys.argv) > 3:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(sys.argv[3])
+        context.num_tickets = 0
+        context.options |= ssl.OP_NO_TICKET
+        signal.signal(signal.SIGHUP, lambda *_: _reload(context, sys.argv[3]))
         if len(sys.argv) > 4:
             context.load_verify_locations(sys.argv[4])
             context.verify_mode = ssl.CERT_REQUIRED

@@ -126,3 +126,27 @@ def test_files_are_written_private_and_pruned(tmp_path: Path) -> None:
     assert tls_files.changed(tmp_path, {cert: "new\n"}) == {cert: "new\n"}
     tls_files.prune(tmp_path, {})
     assert not (tmp_path / "tls" / LID).exists()
+
+
+def test_a_pool_ca_or_crl_reaches_its_servers_at_run_time_only_with_a_client_cert(
+        tmp_path: Path) -> None:
+    """HAProxy 2.6 applies a committed CA file or CRL to server lines through their
+    certificate instance, which only a server with `crt` has: without the pool's client
+    certificate the change must reload (tests/integration/test_api_tls_ca_rotation.py)."""
+    pid = "1b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
+    ca = tls.tls_file(pid, tls.MEMBERS_SLOT, tls.CA)
+    crl = tls.tls_file(pid, tls.MEMBERS_SLOT, tls.CRL)
+    changes = {ca: "-----BEGIN CERTIFICATE-----\nAA\n", crl: "-----BEGIN X509 CRL-----\nBB\n"}
+    assert tls_files.rotation_commands(tmp_path, changes) is None
+    for name in (ca, crl):
+        assert tls_files.rotation_commands(tmp_path, {name: changes[name]}) is None
+    tls_files.write(tmp_path, {tls.tls_file(pid, tls.CLIENT_SLOT, tls.CERT): "pem\n"}, None)
+    commands = tls_files.rotation_commands(tmp_path, changes)
+    assert commands is not None
+    assert [c.line.split(" <<")[0] for c in commands] == [
+        f"set ssl ca-file {tmp_path / ca}", f"commit ssl ca-file {tmp_path / ca}",
+        f"set ssl crl-file {tmp_path / crl}", f"commit ssl crl-file {tmp_path / crl}"]
+    # a listener's client CA always goes through the runtime API (bind lines have
+    # certificate instances)
+    listener_ca = tls.tls_file(LID, "client", tls.CA)
+    assert tls_files.rotation_commands(tmp_path, {listener_ca: changes[ca]}) is not None

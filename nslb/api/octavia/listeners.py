@@ -74,6 +74,7 @@ async def create(request: Request) -> Response:
         for group in built.in_insert_order():
             session.add_all(group)
             session.flush()
+        tls.follow(session, request, lb.project_id)
         body = views.listener(listener, [p.id for p in built.l7policies])
     kick(request)
     return respond({"listener": body}, 201)
@@ -107,8 +108,10 @@ async def update(request: Request) -> Response:
         mark(listener, Event.UPDATE)
         apply_changes(listener, {k: v for k, v in changes.items()
                                  if k not in tls.LISTENER_FIELDS})
+        released = tls.refs_of(listener)
         for key, value in tls_changes.items():
             setattr(listener, key, value)
+        tls.follow(session, request, listener.project_id, released)
         body = views.listener(listener)
     kick(request)
     return respond({"listener": body})
@@ -124,6 +127,7 @@ async def delete(request: Request) -> Response:
             for rule in l7.rules_of(session, policy.id):
                 if rule.provisioning_status != "PENDING_DELETE":
                     mark(rule, Event.DELETE)
+        tls.follow(session, request, listener.project_id, tls.refs_of(listener))
     kick(request)
     return respond(None, 204)
 

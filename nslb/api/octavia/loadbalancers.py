@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from nslb.api.faults import BadRequest, Forbidden, NotImplementedOption
 from nslb.api.http import context, parse, read_root, respond
-from nslb.api.octavia import flavors, l7policies, l7rules, tree_create, views
+from nslb.api.octavia import flavors, l7policies, l7rules, tls, tree_create, views
 from nslb.api.octavia.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.octavia.schemas import LoadBalancerCreate, LoadBalancerUpdate
 from nslb.db import amphorae, tree
@@ -104,6 +104,7 @@ async def create(request: Request) -> Response:
         for group in built.in_insert_order():  # no ORM relationships: order by hand for FKs
             session.add_all(group)
             session.flush()
+        tls.follow(session, request, project)
         if data.listeners or data.pools:
             body = render_full(tree.load_tree(session, lb))
         else:
@@ -141,6 +142,8 @@ async def delete(request: Request) -> Response:
         lock_lb(session, lb.id, Event.DELETE)
         for child in t.children():
             mark(child, Event.DELETE)
+        tls.follow(session, request, lb.project_id,
+                   {ref for child in t.children() for ref in tls.refs_of(child)})
     kick(request)
     return respond(None, 204)
 

@@ -58,6 +58,7 @@ async def create(request: Request) -> Response:
         session.flush()
         if listener is not None:
             listener.default_pool_id = pool.id
+        tls.follow(session, request, lb.project_id)
         body = views.pool(pool, [listener.id] if listener else [], [], None)
     kick(request)
     return respond({"pool": body}, 201)
@@ -106,8 +107,10 @@ async def update(request: Request) -> Response:
         lock_parents(session, pool.loadbalancer_id, listener_ids)
         mark(pool, Event.UPDATE)
         apply_changes(pool, {k: v for k, v in changes.items() if k not in tls.POOL_FIELDS})
+        released = tls.refs_of(pool)
         for key, value in tls_changes.items():
             setattr(pool, key, value)
+        tls.follow(session, request, pool.project_id, released)
         body = render_many(session, [pool])[0]
     kick(request)
     return respond({"pool": body})
@@ -129,6 +132,7 @@ async def delete(request: Request) -> Response:
                 child = session.get(cls, ident)
                 if child is not None:
                     mark(child, Event.DELETE)
+        tls.follow(session, request, pool.project_id, tls.refs_of(pool))
     kick(request)
     return respond(None, 204)
 

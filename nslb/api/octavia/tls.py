@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from nslb.api.faults import BadRequest, NotImplementedOption, ValidationFailure
@@ -22,7 +23,7 @@ from nslb.db.query import short
 from nslb.model import grammar, tls
 from nslb.secrets.policy import Caller
 from nslb.secrets.store import RefUnavailable, SecretStore
-from nslb.tls import certs, material, openssl
+from nslb.tls import access, certs, material, openssl
 
 TERMINATED = "TERMINATED_HTTPS"
 PROMETHEUS = "PROMETHEUS"
@@ -218,6 +219,8 @@ class Refs:
         settings = request.app.state.settings
         self.store = SecretStore.open(request.app.state.db, settings.state_dir)
         self.project_id = project_id
+        # what this request granted, held again in its write transaction (`follow`)
+        self.granted: set[str] = _granted(request)
 
     def listener(self, state: dict[str, Any], changed: set[str] | None = None) -> None:
         """The refs of a listener being created (`changed` None) or those a PUT gives;
@@ -250,6 +253,7 @@ class Refs:
         for ref in refs:
             try:
                 self.store.grant(ref, self.caller)
+                self.granted.add(ref)
                 material.certificate(self.store, ref, self.project_id)
             except (certs.UnreadablePKCS12, certs.MissingCertSubject) as exc:
                 raise BadRequest(str(exc)) from None
@@ -267,6 +271,7 @@ class Refs:
                 continue
             try:
                 self.store.grant(ref, self.caller)
+                self.granted.add(ref)
                 payloads[ref] = self.store.fetch(ref, self.project_id)
             except RefUnavailable:
                 bad.append(ref)
@@ -278,6 +283,27 @@ class Refs:
                 certs.crl_file(payloads[crl_ref], ca_pem)
         except certs.CertificateError as exc:
             raise BadRequest(str(exc)) from None
+
+
+def _granted(request: Request) -> set[str]:
+    granted: set[str] | None = getattr(request.state, "tls_granted", None)
+    if granted is None:
+        granted = request.state.tls_granted = set()
+    return granted
+
+
+def follow(session: Session, request: Request, project_id: str,
+           released: set[str] | None = None) -> None:
+    """In a write transaction, after the change: the service stays on the ACLs this
+    request granted, and leaves those of `released` (the refs a deleted or changed
+    object named) that no listener or pool of the project still names
+    (nslb.tls.access)."""
+    access.hold(session, project_id, _granted(request))
+    if released:
+        access.release(session, project_id, released)
+
+
+refs_of = access.refs_of
 
 
 def state_of(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
