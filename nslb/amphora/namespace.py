@@ -42,7 +42,7 @@ from nslb.amphora.udp_process import UdpAgentProcess
 from nslb.metrics.registry import Metrics
 from nslb.model.bundle import Bundle, HostFacts, NetworkPort
 from nslb.netns import connections, verify
-from nslb.netns.bridges import BridgeRegistry, prune_bridges
+from nslb.netns.bridges import BridgeFull, BridgeRegistry, prune_bridges
 from nslb.netns.inspect import Netlink
 from nslb.netns.names import port_key
 from nslb.netns.router import load_rules
@@ -144,6 +144,8 @@ class NamespaceDriver:
                 return self._apply(bundle)
             except ApplyError:
                 raise
+            except BridgeFull as exc:  # retrying cannot make room: ERROR now, not in 31 s
+                raise ConfigRejected(str(exc)) from exc
             except Exception as exc:  # netlink, filesystem, process: all mean "not applied"
                 log.exception("apply of amphora %s failed", bundle.amphora_id)
                 raise ApplyError(f"{type(exc).__name__}: {exc}") from exc

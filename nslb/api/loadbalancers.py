@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from nslb.api import builders, flavors, l7policies, l7rules, tree_create, views
+from nslb.api import builders, faults, flavors, l7policies, l7rules, tree_create, views
 from nslb.api.capacity import ensure_room
 from nslb.api.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.faults import BadRequest, Forbidden, NotImplementedOption, ValidationFailure
@@ -18,7 +18,7 @@ from nslb.api.locks import lock_lb, mark
 from nslb.api.quotas import enforce
 from nslb.api.schemas import LoadBalancerCreate, LoadBalancerUpdate
 from nslb.api.vip import allocate_vip, plug_member_subnet
-from nslb.db import amphorae, tree
+from nslb.db import amphorae, bridge_room, tree
 from nslb.db import stats as stats_repo
 from nslb.db.query import short
 from nslb.model.resources import L7Policy, Listener, LoadBalancer, Pool
@@ -89,6 +89,8 @@ async def create(request: Request) -> Response:
                                            request.app.state.settings.topology)
         lb.flavor_id, lb.provider = choice.flavor_id, choice.provider
         port, subnet, network = allocate_vip(session, data, ctx, project, lb.id)
+        if (full := bridge_room.overflow(session, network)) is not None:
+            raise faults.Conflict(full)  # 201 then ERROR is all the driver could do
         lb.vip_port_id, lb.vip_subnet_id, lb.vip_network_id = port.id, subnet.id, network.id
         lb.vip_address = port.fixed_ips[0]["ip_address"]
         built = tree_create.build(data, lb, project)
