@@ -8,7 +8,7 @@ driver, then each collection is requested through the ASGI app in this process, 
 process CPU time of every request (every thread: the handler runs in anyio's pool) is
 recorded beside its wall time. The process holds what a serving process holds (the trees of
 every LB, as the health loop keeps them) and collects garbage as `nslb serve` does
-(nslb/heap.py, where the checkout has it): full collections of that heap were the slow
+(nslb/interpreter.py, where the checkout has it): full collections of that heap were the slow
 tenth of the requests, so p90 is reported beside p50. The reference is GET of one load
 balancer, measured the same way, so `lists_ratio_lbs_to_show` compares two requests of the
 same build on the same host.
@@ -137,10 +137,10 @@ def _serving_process(db: Any) -> Any:
         trees = load_trees(session, list(session.scalars(select(load_balancer.c.id))))
         session.expunge_all()
     try:
-        from nslb import heap  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:  # a checkout from before nslb/heap.py: CPython's defaults
+        from nslb import interpreter  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:  # a checkout from before nslb/interpreter.py: CPython's defaults
         return trees
-    heap.tune_for_serving()
+    interpreter.tune_for_serving()
     return trees
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 
-from nslb import heap
+from nslb import interpreter
 from nslb.accesslog.collector import AlreadyCollecting, Collector, Sink
 from nslb.accesslog.files import LogFiles
 from nslb.accesslog.syslog import SyslogSink
@@ -87,7 +87,7 @@ class Service:
     metrics_server: metrics_server.MetricsServer | None = None
 
     def start(self) -> None:
-        heap.tune_for_serving()  # before the threads: what the build left is frozen
+        interpreter.tune_for_serving()  # before the threads: what the build left is frozen
         # Before the worker: the socket must exist when the first haproxy starts.
         if self.access_log is not None:
             try:
