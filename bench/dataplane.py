@@ -7,6 +7,8 @@ health:     member-down detection (bench/health.py)
 failover:   VRRP takeover, SINGLE rebuild, ACTIVE_STANDBY failover under load (bench/failover.py)
 scale:      growing to 1,000 LBs on one host, in an environment of its own (bench/scale.py)
 tls:        TERMINATED_HTTPS vs hand-written HAProxy TLS, rotations under load (bench/tls.py)
+footprint:  one LB's haproxy memory as rendered and with nbthread 1 / a lower maxconn, and
+            what each costs in requests/s (bench/footprint.py)
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ import statistics
 import time
 from typing import Any
 
-from bench import failover, health, reload, scale, throughput, tls
+from bench import failover, footprint, health, reload, scale, throughput, tls
 from bench.api import p
 from bench.env import FAST_HM, Env, environment, tree
 
-PARTS = ("serving", "throughput", "reload", "health", "failover", "tls", "scale")
+PARTS = ("serving", "throughput", "reload", "health", "failover", "tls", "footprint", "scale")
 
 
 def _tree(subnet: str, members: list[str]) -> dict[str, Any]:
@@ -82,6 +84,8 @@ def _shared(quick: bool, parts: tuple[str, ...],
                     results.update(failover.run(env, quick))
                 elif part == "tls":
                     results.update(tls.run(env, quick))
+                elif part == "footprint":
+                    results.update(footprint.run(env, quick))
             except Exception as exc:  # noqa: BLE001
                 results[f"error_{part}"] = f"{type(exc).__name__}: {exc}"
             env.delete_all(timeout=300)

@@ -4,9 +4,9 @@
     python -m bench.run --full      (up to 20 minutes)
     python -m bench.run --quick --only throughput,reload    (refresh some parts only)
 
-Parts: api (noop driver), heartbeats (one health manager's receiver, no root) and
-dataplane = serving, throughput, reload, health, scale (namespace driver, root).
-Ctrl-C or SIGTERM still removes every bridge, namespace and
+Parts: api and lists (noop driver), heartbeats (one health manager's receiver, no root)
+and dataplane = serving, throughput, reload, health, failover, tls, footprint, scale
+(namespace driver, root). Ctrl-C or SIGTERM still removes every bridge, namespace and
 process the run made.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import api, dataplane, heartbeats
+from bench import api, dataplane, heartbeats, lists
 
 RESULTS = Path(__file__).parent / "results"
 # Octavia's own API with noop drivers on a 2-core machine (figures quoted in the issues).
@@ -59,12 +59,14 @@ SCALE_COLUMNS = (("lbs", "LBs"), ("add_s_per_lb", "s/LB adding"),
                  ("idle_cpu_pct", "idle CPU %"), ("idle_cpu_children_pct", "children %"),
                  ("pss_mb_per_lb", "PSS MB/LB"), ("serve_rss_mb", "serve RSS MB"))
 GROUPS = (("control plane (noop driver)", ("api_",)),
+          ("lists, in-process (noop driver, CPU per request)", ("lists_",)),
           ("create to serving (namespace driver)", ("create_to_serving",)),
           ("data plane: nslb VIP vs minimal haproxy", ("dataplane_", "backend")),
           ("reloads under load", ("reload_",)),
           ("health", ("member_",)),
           ("failover", ("vrrp_", "single_amphora", "as_", "pss_mb_per_as")),
           ("TLS: nslb TERMINATED_HTTPS vs hand-written haproxy; rotations", ("tls_",)),
+          ("one LB's haproxy memory: nbthread 1, lower maxconn", ("footprint_",)),
           ("scale", ("scale_",)),
           ("heartbeats: one receiver and its store", ("heartbeat_",)))
 
@@ -86,15 +88,15 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 def parse_parts(only: str | None) -> tuple[str, ...]:
     if only is None:
-        return ("api", "heartbeats", *dataplane.PARTS)
+        return ("api", "lists", "heartbeats", *dataplane.PARTS)
     parts: list[str] = []
     for name in only.split(","):
         if name == "dataplane":
             parts.extend(dataplane.PARTS)
-        elif name in ("api", "heartbeats") or name in dataplane.PARTS:
+        elif name in ("api", "lists", "heartbeats") or name in dataplane.PARTS:
             parts.append(name)
         else:
-            raise SystemExit(f"unknown part {name!r}: api, heartbeats, dataplane, "
+            raise SystemExit(f"unknown part {name!r}: api, lists, heartbeats, dataplane, "
                              f"{', '.join(dataplane.PARTS)}")
     return tuple(dict.fromkeys(parts))
 
@@ -157,6 +159,8 @@ def main() -> None:
         configs.update(previous.get("haproxy_configs", {}))
     if "api" in parts:
         figures.update(api.run(quick))
+    if "lists" in parts:
+        figures.update(lists.run(quick))
     if "heartbeats" in parts:
         figures.update(heartbeats.run(quick))
     dp = tuple(part for part in parts if part in dataplane.PARTS)

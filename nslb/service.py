@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 
+from nslb import interpreter
 from nslb.accesslog.collector import AlreadyCollecting, Collector, Sink
 from nslb.accesslog.files import LogFiles
 from nslb.accesslog.syslog import SyslogSink
@@ -117,6 +118,7 @@ class Service:
     heartbeats: Receiver | None = None
 
     def start(self) -> None:
+        interpreter.tune_for_serving()  # before the threads: what the build left is frozen
         self.leases.start()
         if self.changes is not None:
             self.changes.start()

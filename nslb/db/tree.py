@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from nslb.db import page_reads
 from nslb.db.tables import table_of
 from nslb.model.resources import (
     HealthMonitor,
@@ -90,19 +90,8 @@ def lock(session: Session, cls: type, ident: str) -> Any:
 
 def child_ids(session: Session, cls: type, parent_column: str,
               parents: list[str]) -> dict[str, list[str]]:
-    """parent id -> ids of its children of `cls`, in creation order."""
-    out: dict[str, list[str]] = defaultdict(list)
-    if not parents:
-        return out
-    table = table_of(cls)
-    column = table.c[parent_column]
-    for chunk_start in range(0, len(parents), CHUNK):
-        chunk = parents[chunk_start:chunk_start + CHUNK]
-        stmt = (select(column, table.c.id).where(column.in_(chunk))
-                .order_by(table.c.created_at, table.c.id))
-        for parent, child in session.execute(stmt).all():  # one fetch, not one per row
-            out[parent].append(child)
-    return out
+    """parent id -> ids of its children of `cls`, in creation order (db/page_reads.py)."""
+    return page_reads.child_ids(session, cls, parent_column, parents)
 
 
 def count_by_project(session: Session, cls: type, project_id: str) -> int:

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from nslb.db import ports
+from nslb.db import bridge_room, ports
 from nslb.db.lb_ports import MEMBER_OWNER, VIP_OWNER, member_port_name, vip_port_name
 from nslb.db.query import short
 from nslb.lbaas.errors import Conflict, DomainError, Forbidden, Invalid, ValidationFailure
@@ -101,7 +101,18 @@ def _adopt(session: Session, data: VipRequest, ctx: Caller,
 
 def allocate_vip(session: Session, data: VipRequest, ctx: Caller, project_id: str,
                  lb_id: str) -> tuple[Port, Subnet, Network]:
-    """Resolve or create the VIP port; returns (port, subnet, network)."""
+    """Resolve or create the VIP port; returns (port, subnet, network). Refused (Conflict)
+    when the host bridge behind the network has no room for it (db/bridge_room.py): a 201
+    followed by ERROR is all the driver could do later."""
+    port, subnet, network = _vip_port(session, data, ctx, project_id, lb_id)
+    session.flush()
+    if (full := bridge_room.overflow(session, network)) is not None:
+        raise Conflict(full)
+    return port, subnet, network
+
+
+def _vip_port(session: Session, data: VipRequest, ctx: Caller, project_id: str,
+              lb_id: str) -> tuple[Port, Subnet, Network]:
     if data.vip_port_id:
         return _adopt(session, data, ctx, lb_id)
     subnet: Subnet | None = None

@@ -78,7 +78,8 @@ async def create(request: Request) -> Response:
 async def list_all(request: Request) -> Response:
     with db(request).read() as session:
         pool = _pool(session, request, context(request))
-    return list_response(request, Member, "members", render_many, fixed={"pool_id": pool.id})
+    return list_response(request, Member, "members", render_many, fixed={"pool_id": pool.id},
+                         plain=True)
 
 
 async def show(request: Request) -> Response:
