@@ -90,6 +90,16 @@ def serve(
     lease_ttl: Annotated[float | None, typer.Option(
         help="Seconds a controller that stopped (kill -9, cut off) keeps its units of work "
              "before another takes them over (default: 10; env NSLB_LEASE_TTL)")] = None,
+    vxlan_vni_range: Annotated[str | None, typer.Option(
+        help="VNIs for VXLAN networks created without provider:segmentation_id, MIN:MAX "
+             "(default: 1000:1999; env NSLB_VXLAN_VNI_RANGE)")] = None,
+    underlay_mtu: Annotated[int | None, typer.Option(
+        help="MTU of the network between hosts; a VXLAN network's mtu is 50 less "
+             "(default: 1500; env NSLB_UNDERLAY_MTU)")] = None,
+    underlay_address: Annotated[str | None, typer.Option(
+        help="This host's address on that network, where its VXLAN tunnels end (the "
+             "in-process data plane; agents take their own) (env NSLB_UNDERLAY_ADDRESS)")
+    ] = None,
     config: Annotated[Path | None, typer.Option(
         help="TOML file with any of these settings (keys as the flag names) "
              "[env NSLB_CONFIG]")] = None,
@@ -113,7 +123,9 @@ def serve(
                  "access_log": access_log, "access_log_max_bytes": access_log_max_bytes,
                  "access_log_backups": access_log_backups, "metrics_listen": metrics_listen,
                  "notify": notify, "agents": agents, "agent_listen": agent_listen,
-                 "controller_id": controller_id, "lease_ttl": lease_ttl}
+                 "controller_id": controller_id, "lease_ttl": lease_ttl,
+                 "vxlan_vni_range": vxlan_vni_range, "underlay_mtu": underlay_mtu,
+                 "underlay_address": underlay_address}
     try:
         settings = load(config, overrides)
     except ConfigError as exc:

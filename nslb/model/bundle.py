@@ -29,6 +29,9 @@ class HostFacts:
     haproxy_user: str = "haproxy"
     # Whether the host collects access logs from the amphorae' log sockets (nslb.accesslog).
     access_logs: bool = False
+    # Where this host's VXLAN tunnels end ("" when it has none): the controller records
+    # an agent's on its host row, and other hosts flood VXLAN networks to it.
+    underlay_address: str = ""
 
 
 @dataclass(frozen=True)

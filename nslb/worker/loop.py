@@ -49,6 +49,7 @@ from nslb.db.engine import RESYNC_CHANNEL, Database
 from nslb.db.leases import Leases, SoloLeases
 from nslb.db.tables import health_monitor, listener, load_balancer, member, network, pool, subnet
 from nslb.db.unchanged import UnlessWritten
+from nslb.db.vxlan_hosts import vxlan_version
 from nslb.metrics.registry import Metrics
 from nslb.model.bundle import Bundle
 from nslb.model.enums import AmphoraStatus
@@ -104,12 +105,14 @@ class Driven:
 
 
 def registry_version(session: Session) -> tuple[Any, ...]:
-    """Changes whenever a network or subnet is created, updated or deleted: the parts of a
-    bundle (MTU, segment, gateway, host routes) that an LB's generation does not cover."""
+    """Changes whenever a network or subnet is created, updated or deleted, or a host joins
+    or leaves a VXLAN network: the parts of a bundle (MTU, segment, gateway, host routes,
+    the hosts a VXLAN port floods to) that an LB's generation does not cover."""
     out: list[Any] = []
     for table in (network, subnet):
         out.extend(session.execute(select(func.count(), func.max(table.c.created_at),
                                           func.max(table.c.updated_at))).one())
+    out.append(vxlan_version(session))
     return tuple(out)
 
 
