@@ -2,14 +2,15 @@
 
 A host has a port on a network when an amphora placed on it (`amphora.compute_id`) plugs
 a port of that network: its own ports (VRRP and member ports of a pair member, device_id =
-the amphora) or its LB's (VIP and member ports of a STANDALONE amphora, device_id = the
-LB). Only hosts whose agent reported an underlay address count; in the embedded default
-(no agents) the answer is empty, and a network stays on its one host.
+the amphora) or its LB's (the VIP port, device_id `lb-<id>` as in Octavia, and member
+ports of a STANDALONE amphora, device_id = the LB). Only hosts whose agent reported an
+underlay address count; in the embedded default (no agents) the answer is empty, and a
+network stays on its one host.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import literal, or_, select
 from sqlalchemy.orm import Session
 
 from nslb.db.tables import amphora, host, network, port
@@ -24,7 +25,8 @@ def vxlan_hosts(session: Session, network_ids: set[str]) -> dict[str, dict[str, 
         select(port.c.network_id, host.c.id, host.c.underlay_address)
         .select_from(port)
         .join(amphora, or_(amphora.c.id == port.c.device_id,
-                           amphora.c.loadbalancer_id == port.c.device_id))
+                           amphora.c.loadbalancer_id == port.c.device_id,
+                           literal("lb-") + amphora.c.loadbalancer_id == port.c.device_id))
         .join(host, host.c.id == amphora.c.compute_id)
         .where(port.c.network_id.in_(sorted(network_ids)),
                amphora.c.status != AmphoraStatus.DELETED,
