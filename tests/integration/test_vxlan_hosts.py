@@ -185,7 +185,7 @@ def test_http_through_an_amphora_on_host_a_to_a_backend_on_host_b(hosts: Hosts) 
     assert too_big.returncode != 0
 
 
-def test_the_last_amphora_leaving_removes_the_hosts_segment(hosts: Hosts) -> None:
+def test_the_segment_is_repaired_and_goes_with_the_last_amphora(hosts: Hosts) -> None:
     network = Network(network_type="vxlan", physical_network="", segmentation_id=VNI,
                       mtu=overlay_mtu(UNDERLAY_MTU))
     snap = http_lb([(BACKEND, {})], vip=VIP, cidr=CIDR, network=network)
@@ -200,6 +200,13 @@ def test_the_last_amphora_leaving_removes_the_hosts_segment(hosts: Hosts) -> Non
     hosts.python(hosts.a, APPLY, hosts.dir_a, HOST_A, stdin=bundle.to_json())
     fdb = hosts.in_host(hosts.a, "bridge", "fdb", "show", "dev", device_name(VNI))
     assert fdb.count("00:00:00:00:00:00") == 1
+    # a vxlan device someone deleted is found by the converged check and rebuilt
+    hosts.in_host(hosts.a, "ip", "link", "del", device_name(VNI))
+    hosts.python(hosts.a, APPLY, hosts.dir_a, HOST_A, stdin=bundle.to_json())
+    details = hosts.in_host(hosts.a, "ip", "-d", "link", "show", device_name(VNI))
+    assert f"master {bridge_name(VNI)}" in details and "mtu 1410" in details
+    fdb = hosts.in_host(hosts.a, "bridge", "fdb", "show", "dev", device_name(VNI))
+    assert f"00:00:00:00:00:00 dst {HOST_B} self permanent" in fdb
 
     hosts.python(hosts.a, DELETE, hosts.dir_a, HOST_A)
 
