@@ -82,6 +82,8 @@ def test_each_host_floods_to_the_other(vx_agents: list[Agent], client: Any, work
         placed = dict(session.execute(select(amphora.c.loadbalancer_id,
                                              amphora.c.compute_id)).all())
     assert underlay == UNDERLAY
+    listed = client.get("/v2/lbaas/hosts").json()["hosts"]
+    assert {h["name"]: h["underlay_address"] for h in listed} == UNDERLAY
     assert placed[first["id"]] != placed[second["id"]]  # one amphora on each host
     for lb in (first, second):
         worker.resync(lb["id"])
