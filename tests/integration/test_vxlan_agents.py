@@ -218,3 +218,61 @@ def test_lbs_on_two_hosts_serve_across_the_vxlan_network(
     inside = json.loads(sh("ip", "netns", "exec", f"nslb-{amphora_dir.name}", "ip", "-j",
                            "link"))
     assert {link["mtu"] for link in inside if link["ifname"] != "lo"} == {mtu}
+
+
+def _holds(amphora_id: str, vip: str) -> bool:
+    out = sh("ip", "netns", "exec", f"nslb-{amphora_id}", "ip", "-o", "addr", check=False)
+    return f" {vip}/" in out
+
+
+def _pair_state(hosts: list[AgentHost], amphorae: list[dict[str, str]], vni: int) -> str:
+    """The hosts' flood and learned entries and the amphorae' addresses and neighbours,
+    for the failure message."""
+    out = [h.fdb(vni) for h in hosts]
+    for amp in amphorae:
+        for what in ("addr", "neigh"):
+            out.append(sh("ip", "netns", "exec", f"nslb-{amp['id']}", "ip", "-o", what,
+                          check=False))
+    return "\n".join(out)
+
+
+def test_an_active_standby_pair_spans_the_hosts_over_the_network(
+        site: tuple[VxApi, list[AgentHost]]) -> None:
+    """The pair's amphorae go to two hosts; VRRP between them crosses the overlay, so
+    exactly one holds the VIP, and it serves a client on the network."""
+    api, hosts = site
+    nets = api.call("GET", "/networking/v2.0/networks?name=vx-pair", 200)["networks"]
+    net = nets[0] if nets else api.network("vx-pair", **{"provider:network_type": "vxlan"})
+    vni, mtu = net["provider:segmentation_id"], net["mtu"]
+    subnet = api.subnet(net["id"], "10.240.1.0/24", allocation_pools=[
+        {"start": "10.240.1.100", "end": "10.240.1.120"}], gateway_ip=None)["id"]
+    profile = api.call("POST", "/v2/lbaas/flavorprofiles", 201, {"flavorprofile": {
+        "name": "vx-pair", "provider_name": "amphora",
+        "flavor_data": '{"loadbalancer_topology": "ACTIVE_STANDBY"}'}})["flavorprofile"]
+    flavor = api.call("POST", "/v2/lbaas/flavors", 201, {"flavor": {
+        "name": "vx-pair", "flavor_profile_id": profile["id"]}})["flavor"]
+    body = {"name": "vx-pair", "vip_subnet_id": subnet, "flavor_id": flavor["id"],
+            "listeners": [{"name": "http", "protocol": "HTTP", "protocol_port": 80,
+                           "default_pool": {
+                               "name": "pool", "protocol": "HTTP",
+                               "lb_algorithm": "ROUND_ROBIN",
+                               "members": [{"address": "10.240.1.21",
+                                            "protocol_port": 8080}]}}]}
+    lb = api.create_lb(body, timeout=90)
+    amphorae = api.call("GET", f"/v2/octavia/amphorae?loadbalancer_id={lb['id']}",
+                        200)["amphorae"]
+    assert len({a["compute_id"] for a in amphorae}) == 2  # one amphora per host
+    for amp in amphorae:
+        CREATED_LBS.add(amp["id"])
+    vip = lb["vip_address"]
+    assert wait_for(lambda: sum(_holds(a["id"], vip) for a in amphorae) == 1, 30, 0.2)
+
+    host = hosts[0]
+    backend = host.plug("pb", "10.240.1.21/24", vni, mtu)
+    client = host.plug("pc", "10.240.1.50/24", vni, mtu)
+    host.lab.serve(backend, "vx-pair-backend")
+    assert host.lab.names(client, url(vip), 4) == ["vx-pair-backend"] * 4
+    # still one holder with the client and the backend on the network (a transient second
+    # holder has been seen for a few seconds after ports join: README, what is left)
+    settled = wait_for(lambda: sum(_holds(a["id"], vip) for a in amphorae) == 1, 20, 0.2)
+    assert settled, _pair_state(hosts, amphorae, vni)
