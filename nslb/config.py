@@ -88,6 +88,13 @@ class Settings:
     heartbeat_key_file: str = ""
     heartbeat_timeout: float = 10.0
     heartbeat_window: float = 10.0
+    # VXLAN networks (networks that span hosts): VNIs given to networks created without
+    # provider:segmentation_id (Neutron's vni_ranges, MIN:MAX), the underlay's MTU (a
+    # VXLAN network's mtu is 50 less) and this host's underlay address, where the
+    # in-process data plane's tunnels end ("" = no VXLAN ports on this host).
+    vxlan_vni_range: str = "1000:1999"
+    underlay_mtu: int = 1500
+    underlay_address: str = ""
 
     @property
     def db_url(self) -> str:
@@ -157,9 +164,24 @@ class Settings:
                 parse_heartbeat_listen(self.heartbeat_listen)
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
+        _check_vxlan(self)
         for name in POSITIVE:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be greater than 0, got {getattr(self, name)!r}")
+
+
+def _check_vxlan(settings: Settings) -> None:
+    from nslb.model.vxlan import BadSegment, check_address, overlay_mtu, parse_range
+
+    try:
+        parse_range(settings.vxlan_vni_range)
+        if settings.underlay_address:
+            check_address(settings.underlay_address)
+    except BadSegment as exc:
+        raise ConfigError(str(exc)) from None
+    if not 1330 <= settings.underlay_mtu <= 65535:
+        raise ConfigError(f"underlay_mtu must be 1330..65535 (a VXLAN network needs "
+                          f"{overlay_mtu(1330)} for IPv6), got {settings.underlay_mtu}")
 
 
 # Numeric settings that make no sense at zero or below.

@@ -53,7 +53,8 @@ def make_driver(settings: Settings, metrics: Metrics | None = None) -> AmphoraDr
                               "bridges); run as root or use --amphora-driver noop")
         try:
             return NamespaceDriver(settings.state_dir, settings.physnets,
-                                   access_logs=settings.access_log != "off", metrics=metrics)
+                                   access_logs=settings.access_log != "off", metrics=metrics,
+                                   underlay_address=settings.underlay_address)
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
     from nslb.amphora.noop import NoopDriver

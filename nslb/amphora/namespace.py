@@ -40,8 +40,9 @@ from nslb.amphora.haproxy_process import (
 from nslb.amphora.keepalived_process import KeepalivedProcess
 from nslb.amphora.udp_process import UdpAgentProcess
 from nslb.metrics.registry import Metrics
+from nslb.model import vxlan as vxlan_values
 from nslb.model.bundle import Bundle, HostFacts, NetworkPort
-from nslb.netns import connections, verify
+from nslb.netns import connections, verify, vxlan
 from nslb.netns.bridges import BridgeFull, BridgeRegistry, prune_bridges
 from nslb.netns.inspect import Netlink
 from nslb.netns.names import port_key
@@ -76,12 +77,14 @@ DRAIN_POLL = 0.01
 HANDOVER = "handover.nft"
 
 
-def port_plan(port: NetworkPort, bridge: str) -> netns.PortPlan:
-    """What netns needs to plug one port of a bundle."""
+def port_plan(port: NetworkPort, bridge: str,
+              segment: vxlan.SegmentPlan | None = None) -> netns.PortPlan:
+    """What netns needs to plug one port of a bundle (`segment` for a VXLAN port)."""
     return netns.PortPlan(port_id=port.port_id, bridge=bridge, mtu=port.mtu,
-                          addresses=port.addresses, mac=port.mac, vlan=port.segmentation_id,
+                          addresses=port.addresses, mac=port.mac,
+                          vlan=port.segmentation_id if segment is None else None,
                           gateway=port.gateway, host_routes=port.host_routes,
-                          floating=port.floating)
+                          floating=port.floating, vxlan=segment)
 
 
 class NamespaceDriver:
@@ -89,10 +92,13 @@ class NamespaceDriver:
 
     def __init__(self, state_dir: Path, physnets: dict[str, str],
                  haproxy: str = HAPROXY, haproxy_user: str = HAPROXY_USER,
-                 access_logs: bool = False, metrics: Metrics | None = None) -> None:
+                 access_logs: bool = False, metrics: Metrics | None = None,
+                 underlay_address: str = "") -> None:
         """`access_logs`: the listeners log to the host's access log socket (a collector,
         nslb.accesslog, reads it). `metrics`: where starts, reloads, runtime-API changes,
-        rollbacks and refused configurations are counted."""
+        rollbacks and refused configurations are counted. `underlay_address`: this host's
+        address for VXLAN networks (their vxlan devices' local end); without one, a
+        bundle with a VXLAN port is refused."""
         self.state_dir = Path(state_dir)
         self.metrics = metrics or Metrics()
         longest = len(str(amphora_dir(self.state_dir, "x" * 36) / "master.sock"))
@@ -109,6 +115,12 @@ class NamespaceDriver:
         self.haproxy_user = haproxy_user
         self.access_logs = access_logs
         self.bridges = BridgeRegistry(self.state_dir / "bridges.json")
+        self.underlay_address = (vxlan_values.check_address(underlay_address)
+                                 if underlay_address else "")
+        # amphora id -> {VNI: the hosts its bundle floods to}: a host floods a network to
+        # the union of what the bundles of its amphorae on it say (one bundle rendered
+        # before a host joined the network must not cut that host off).
+        self._floods: dict[str, dict[int, tuple[str, ...]]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         # amphora id -> (the bundle last applied, its hash): the worker hands the same
@@ -136,7 +148,7 @@ class NamespaceDriver:
     def facts(self) -> HostFacts:
         return HostFacts(host=socket.gethostname(), state_dir=str(self.state_dir),
                          fd_limit=fd_limit(), haproxy_user=self.haproxy_user,
-                         access_logs=self.access_logs)
+                         access_logs=self.access_logs, underlay_address=self.underlay_address)
 
     def apply(self, bundle: Bundle) -> str:
         with self._lock(bundle.amphora_id):
@@ -164,6 +176,8 @@ class NamespaceDriver:
             netns.delete_namespace(namespace)
             shutil.rmtree(amphora_dir(self.state_dir, amphora_id), ignore_errors=True)
             layout.remove_legacy_link(self.state_dir, amphora_id)
+            self._floods.pop(amphora_id, None)
+            vxlan.prune_segments(self.bridges)
             prune_bridges(self.bridges)
             for cache in (self._digests, self._starts, self._handles, self._masters,
                           self._udp_agents, self._confirmations):
@@ -341,7 +355,7 @@ class NamespaceDriver:
         pair = "keepalived.conf" in bundle.files
         proc.prepare_dir()
         namespace = netns.namespace_name(bundle.amphora_id)
-        plans = [port_plan(port, self._bridge(port)) for port in bundle.ports]
+        plans = self._port_plans(bundle)
         if self._converged(proc, keepalived, pair, digest, plans, bundle):
             return digest
         self._evict_orphan(proc, keepalived)
@@ -593,10 +607,37 @@ class NamespaceDriver:
         for plan in plans:
             wanted.add(port_key(plan.port_id))
             netns.plug(namespace, plan, self.bridges)
-        for key in netns.plugged_port_prefixes(namespace) - wanted:
+        stale = netns.plugged_port_prefixes(namespace) - wanted
+        for key in stale:
             netns.unplug(namespace, key)
+        if stale:  # the last port of a VXLAN network on this host may just have gone
+            vxlan.prune_segments(self.bridges)
+
+    def _port_plans(self, bundle: Bundle) -> list[netns.PortPlan]:
+        """The bundle's ports as netns plans; VXLAN ports with their host segment."""
+        floods = {p.segmentation_id: p.flood for p in bundle.ports
+                  if p.network_type == "vxlan" and p.segmentation_id is not None}
+        if floods:
+            self._floods[bundle.amphora_id] = floods
+        else:
+            self._floods.pop(bundle.amphora_id, None)
+        return [port_plan(port, self._bridge(port), self._segment(port))
+                for port in bundle.ports]
+
+    def _segment(self, port: NetworkPort) -> vxlan.SegmentPlan | None:
+        if port.network_type != "vxlan" or port.segmentation_id is None:
+            return None
+        if not self.underlay_address:
+            raise ConfigRejected(f"port {port.port_id} is on VXLAN network (VNI "
+                                 f"{port.segmentation_id}), but this host has no underlay "
+                                 "address (--underlay-address)")
+        vni = port.segmentation_id
+        remotes = {a for floods in self._floods.values() for a in floods.get(vni, ())}
+        return vxlan.segment_plan(vni, self.underlay_address, port.mtu, sorted(remotes))
 
     def _bridge(self, port: NetworkPort) -> str:
+        if port.network_type == "vxlan" and port.segmentation_id is not None:
+            return vxlan.bridge_name(port.segmentation_id)
         try:
             return self.physnets[port.physical_network]
         except KeyError:

@@ -76,8 +76,10 @@ class RemoteDriver:
         for host in self._hosts():
             try:
                 found.append(wire.facts_from_dict(self._call(host, "GET", "facts").json()))
-            except ApplyError as exc:
+            except (ApplyError, ValueError) as exc:
                 log.warning("facts of host %s: %s", host.id, exc)
+                continue
+            self._record_underlay(host, found[-1].underlay_address or None)
         if not found:
             return cached[1] if cached is not None else DEFAULT_FACTS
         dirs = {f.state_dir for f in found}
@@ -143,6 +145,14 @@ class RemoteDriver:
                 self._client = None
 
     # --- hosts ----------------------------------------------------------------------------
+
+    def _record_underlay(self, host: hosts.Host, address: str | None) -> None:
+        """Keep the host row's underlay address as its agent reports it: the VXLAN
+        networks' other hosts flood to it (nslb.db.snapshots.vxlan_hosts)."""
+        if host.underlay_address == address:
+            return
+        with self.db.write() as session:
+            hosts.set_underlay(session, host.id, address)
 
     def _hosts(self) -> list[hosts.Host]:
         """Every host, DOWN ones too: a call that succeeds marks a host UP again."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from nslb.amphora.base import ListenerCounters, Observation, Traffic
 from nslb.model.bundle import HostFacts
+from nslb.model.vxlan import check_address
 
 
 def observation_to_dict(obs: Observation) -> dict[str, Any]:
@@ -35,4 +36,10 @@ def facts_from_dict(data: dict[str, Any]) -> HostFacts:
     return HostFacts(host=str(data["host"]), state_dir=str(data["state_dir"]),
                      fd_limit=int(data["fd_limit"]),
                      haproxy_user=str(data.get("haproxy_user", "haproxy")),
-                     access_logs=bool(data.get("access_logs", False)))
+                     access_logs=bool(data.get("access_logs", False)),
+                     underlay_address=_underlay(data.get("underlay_address") or ""))
+
+
+def _underlay(value: object) -> str:
+    """An agent's underlay address, checked before it reaches the database and bundles."""
+    return check_address(value) if value else ""

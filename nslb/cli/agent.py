@@ -82,6 +82,9 @@ def run(
         help="NAME:BRIDGE, repeatable (default physnet1:nslb-br0)")] = None,
     refresh: Annotated[float, typer.Option(
         help="Seconds between fetches of the revoked list (and renewal checks)")] = 60.0,
+    underlay_address: Annotated[str, typer.Option(
+        help="This host's address on the network between hosts, where its VXLAN tunnels "
+             "end (reported to the controller; \"\" = no VXLAN networks here)")] = "",
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
 ) -> None:
     """Serve this host's amphorae to the controller over mutual TLS (needs root)."""
@@ -99,7 +102,7 @@ def run(
         raise _fail(f"{state_dir} holds no joined agent: run `nslb agent join` first", 2)
     try:
         physnets = Settings(physnet=physnet or Settings().physnet).physnets
-        driver = NamespaceDriver(state_dir, physnets)
+        driver = NamespaceDriver(state_dir, physnets, underlay_address=underlay_address)
     except (ConfigError, ValueError) as exc:
         raise _fail(str(exc), 2) from None
     host, port = _split(listen, 9443)

@@ -99,6 +99,16 @@ def serve(
     heartbeat_timeout: Annotated[float | None, typer.Option(
         help="Seconds without a heartbeat after which an amphora is failed over (default: "
              "10; env NSLB_HEARTBEAT_TIMEOUT)")] = None,
+    vxlan_vni_range: Annotated[str | None, typer.Option(
+        help="VNIs for VXLAN networks created without provider:segmentation_id, MIN:MAX "
+             "(default: 1000:1999; env NSLB_VXLAN_VNI_RANGE)")] = None,
+    underlay_mtu: Annotated[int | None, typer.Option(
+        help="MTU of the network between hosts; a VXLAN network's mtu is 50 less "
+             "(default: 1500; env NSLB_UNDERLAY_MTU)")] = None,
+    underlay_address: Annotated[str | None, typer.Option(
+        help="This host's address on that network, where its VXLAN tunnels end (the "
+             "in-process data plane; agents take their own) (env NSLB_UNDERLAY_ADDRESS)")
+    ] = None,
     config: Annotated[Path | None, typer.Option(
         help="TOML file with any of these settings (keys as the flag names) "
              "[env NSLB_CONFIG]")] = None,

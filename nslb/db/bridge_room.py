@@ -32,11 +32,12 @@ PLUGGED_OWNERS = (VIP_OWNER, MEMBER_OWNER, VRRP_OWNER, ROUTER_INTERFACE_OWNER)
 
 def plugged_ports(session: Session, network: Network) -> int:
     """Ports nslb plugs into the bridge `network` is on: those of every flat network of its
-    physical network, or of its own VLAN segment."""
+    physical network, or of its own VLAN segment or VXLAN network."""
     sharing = select(network_table.c.id).where(
         network_table.c.physical_network == network.physical_network)
-    if network.network_type == "vlan":
-        sharing = sharing.where(network_table.c.segmentation_id == network.segmentation_id)
+    if network.network_type in ("vlan", "vxlan"):  # a bridge per segment (per VNI)
+        sharing = sharing.where(network_table.c.network_type == network.network_type,
+                                network_table.c.segmentation_id == network.segmentation_id)
     else:
         sharing = sharing.where(network_table.c.network_type == network.network_type)
     stmt = (select(func.count()).select_from(port_table)
@@ -51,9 +52,13 @@ def overflow(session: Session, network: Network) -> str | None:
     plugged = plugged_ports(session, network)
     if plugged <= MAX_BRIDGE_PORTS:
         return None
-    where = (f"VLAN segment {network.segmentation_id} of physical network "
-             f"{network.physical_network}" if network.network_type == "vlan"
-             else f"physical network {network.physical_network}")
+    if network.network_type == "vxlan":
+        where = f"VXLAN network {network.segmentation_id}"
+    elif network.network_type == "vlan":
+        where = (f"VLAN segment {network.segmentation_id} of physical network "
+                 f"{network.physical_network}")
+    else:
+        where = f"physical network {network.physical_network}"
     return (f"No room on network {network.id}: the host bridge of {where} holds at most "
             f"{MAX_BRIDGE_PORTS} load balancer ports and all are in use. Use a network on "
             f"another physical network, or a VLAN network.")

@@ -32,6 +32,7 @@ class Host:
     memory_mb: int
     created_at: datetime
     updated_at: datetime | None
+    underlay_address: str | None = None
     amphorae: int = 0
 
 
@@ -100,6 +101,14 @@ def set_state(session: Session, host_id: str, state: str) -> bool:
     """Record UP or DOWN; True when it changed."""
     done = session.execute(update(host).where(host.c.id == host_id, host.c.state != state)
                            .values(state=state, updated_at=utcnow()))
+    return done.rowcount == 1  # type: ignore[attr-defined]
+
+
+def set_underlay(session: Session, host_id: str, address: str | None) -> bool:
+    """Record the host's underlay address (from its facts); True when it changed."""
+    done = session.execute(update(host).where(
+        host.c.id == host_id, host.c.underlay_address.is_distinct_from(address))
+        .values(underlay_address=address, updated_at=utcnow()))
     return done.rowcount == 1  # type: ignore[attr-defined]
 
 

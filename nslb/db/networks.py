@@ -26,6 +26,21 @@ def lowest_free_vlan(session: Session, physical_network: str) -> int | None:
     return next((v for v in range(VLAN_MIN, VLAN_MAX + 1) if v not in used), None)
 
 
+def vni_in_use(session: Session, vni: int) -> bool:
+    stmt = select(network.c.id).where(network.c.network_type == "vxlan",
+                                      network.c.segmentation_id == vni)
+    return session.execute(stmt).first() is not None
+
+
+def lowest_free_vni(session: Session, vni_range: tuple[int, int]) -> int | None:
+    """The lowest VNI of the range no VXLAN network has (Neutron's tenant allocation)."""
+    first, last = vni_range
+    stmt = select(network.c.segmentation_id).where(
+        network.c.network_type == "vxlan", network.c.segmentation_id.between(first, last))
+    used = set(session.scalars(stmt))
+    return next((v for v in range(first, last + 1) if v not in used), None)
+
+
 def flat_network_on(session: Session, physical_network: str) -> str | None:
     """The id of the flat network already on the physnet (the unique key cannot see
     flat networks: their segmentation_id is NULL)."""

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from nslb.db import amphorae, ports
 from nslb.db.tree import Tree, load_tree
+from nslb.db.vxlan_hosts import vxlan_hosts
 from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.resources import VRRP_PRIORITY, Amphora, LoadBalancer
 from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
@@ -55,14 +56,19 @@ def build(session: Session, lb: LoadBalancer, tree: Tree | None = None) -> LoadB
         if subnet_id in used_subnets:
             member_ports.append(_attachment(session, port.id, subnet_id))
     live_amphorae = amphorae.of_lb(session, lb.id)
+    vip = _attachment(session, lb.vip_port_id, lb.vip_subnet_id)
+    own_ports = {a.id: _own_ports(session, lb, a, used_subnets) for a in live_amphorae
+                 if a.role in VRRP_PRIORITY and a.vrrp_port_id}
+    overlays = {a.network.id for a in (vip, *member_ports, *(x for o in own_ports.values()
+                                                              for x in o))
+                if a.network.network_type == "vxlan"}
     return LoadBalancerSnapshot(
-        lb=lb, vip=_attachment(session, lb.vip_port_id, lb.vip_subnet_id),
+        lb=lb, vip=vip,
         member_ports=tuple(member_ports), listeners=tuple(listeners), pools=tuple(pools),
         members=tuple(members), healthmonitors=tuple(hms), l7policies=tuple(policies),
         l7rules=tuple(rules), generation=lb.generation,
         amphorae=tuple(live_amphorae),
-        amphora_ports={a.id: _own_ports(session, lb, a, used_subnets) for a in live_amphorae
-                       if a.role in VRRP_PRIORITY and a.vrrp_port_id},
+        amphora_ports=own_ports, vxlan_hosts=vxlan_hosts(session, overlays),
     )
 
 

@@ -592,6 +592,8 @@ host = Table(
     Column("memory_mb", Integer, nullable=False, default=0),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime),
+    # The host's end of VXLAN tunnels (`nslb agent run --underlay-address`), from its facts.
+    Column("underlay_address", String(64)),
 )
 
 # One-time join tokens: only the secret's sha256 is kept; `used_at` is set by the one

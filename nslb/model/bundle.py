@@ -16,6 +16,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from nslb.model.vxlan import check_address, check_vni
+
 
 @dataclass(frozen=True)
 class HostFacts:
@@ -27,6 +29,9 @@ class HostFacts:
     haproxy_user: str = "haproxy"
     # Whether the host collects access logs from the amphorae' log sockets (nslb.accesslog).
     access_logs: bool = False
+    # Where this host's VXLAN tunnels end ("" when it has none): the controller records
+    # an agent's on its host row, and other hosts flood VXLAN networks to it.
+    underlay_address: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,32 @@ class NetworkPort:
     host_routes: tuple[tuple[str, str], ...] = ()
     # Addresses keepalived moves onto this port and off it (an ACTIVE_STANDBY VIP).
     floating: tuple[str, ...] = ()
+    # A VXLAN port (network_type "vxlan", segmentation_id = the VNI): the underlay
+    # addresses of the other hosts with a port on the network, to flood to (head-end
+    # replication). Empty for flat and VLAN ports.
+    flood: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        """A VXLAN port read back from the wire is checked before it reaches netlink."""
+        if self.network_type == "vxlan":
+            check_vni(self.segmentation_id)
+            for address in self.flood:
+                check_address(address)
+        elif self.flood:
+            raise ValueError(f"port {self.port_id}: a flood list on a "
+                             f"{self.network_type} port")
+        if isinstance(self.mtu, bool) or not isinstance(self.mtu, int) or \
+                not 68 <= self.mtu <= 65535:
+            raise ValueError(f"port {self.port_id}: MTU {self.mtu!r} out of range")
+
+
+def _port_content(port: NetworkPort) -> dict[str, Any]:
+    """A port as hashed: without an empty flood list, so bundles of flat and VLAN ports
+    hash as they did before VXLAN existed (no amphora re-applied on upgrade)."""
+    content = asdict(port)
+    if not content["flood"]:
+        del content["flood"]
+    return content
 
 
 @dataclass(frozen=True)
@@ -70,7 +101,7 @@ class Bundle:
     @property
     def hash(self) -> str:
         """sha256 of the content (files, ports, manifest), not of the generation."""
-        content = {"files": self.files, "ports": [asdict(p) for p in self.ports],
+        content = {"files": self.files, "ports": [_port_content(p) for p in self.ports],
                    "manifest": asdict(self.manifest)}
         text = json.dumps(content, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
@@ -83,7 +114,8 @@ class Bundle:
         data: dict[str, Any] = json.loads(text)
         ports = tuple(NetworkPort(**{**p, "addresses": tuple(p["addresses"]),
                                      "host_routes": tuple(tuple(r) for r in p["host_routes"]),
-                                     "floating": tuple(p.get("floating", ()))})
+                                     "floating": tuple(p.get("floating", ())),
+                                     "flood": tuple(p.get("flood", ()))})
                       for p in data["ports"])
         manifest = Manifest(**{k: tuple(v) for k, v in data["manifest"].items()})
         return cls(amphora_id=data["amphora_id"], loadbalancer_id=data["loadbalancer_id"],

@@ -64,6 +64,10 @@ class LoadBalancerSnapshot:
     # TLS material by listener id (TERMINATED_HTTPS) and pool id (tls_enabled), read from
     # the key manager by the worker just before rendering (nslb.tls.material).
     tls: dict[str, ListenerTls | PoolTls] = field(default_factory=dict)
+    # VXLAN networks of the LB's ports: network id -> {host id: underlay address} of the
+    # hosts that have a port on the network (nslb.db.snapshots.vxlan_hosts); each amphora
+    # floods to the others (head-end replication).
+    vxlan_hosts: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def listener_tls(self, listener_id: str) -> ListenerTls | None:
         found = self.tls.get(listener_id)

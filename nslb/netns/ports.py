@@ -25,6 +25,7 @@ from nslb.netns.bridges import (
 from nslb.netns.garp import announce
 from nslb.netns.names import host_ifname, ns_ifname, port_key, vlan_bridge_name
 from nslb.netns.namespaces import host_route, ns_route
+from nslb.netns.vxlan import SegmentPlan, ensure_segment
 
 IFF_UP = 1
 IFA_F_NODAD = 0x02
@@ -46,6 +47,8 @@ class PortPlan:
     # Addresses another program moves in and out (keepalived's VIP): never added or
     # removed here, so converging the port never takes the VIP from its holder.
     floating: tuple[str, ...] = ()
+    # A port on a VXLAN network: the segment the host needs (its bridge is `bridge`).
+    vxlan: SegmentPlan | None = None
 
 
 def plug(namespace: str, plan: PortPlan, registry: BridgeRegistry) -> list[str]:
@@ -136,8 +139,11 @@ def _segment_bridge(ipr: IPRoute, plan: PortPlan,
     VLANs itself.
 
     VLAN networks use the physnet bridge with VLAN filtering when the kernel has it, and
-    otherwise a separate bridge per segment (see names.vlan_bridge_name).
+    otherwise a separate bridge per segment (see names.vlan_bridge_name). A VXLAN network
+    has its own bridge with the network's vxlan device on it (netns.vxlan).
     """
+    if plan.vxlan is not None:
+        return ensure_segment(ipr, plan.vxlan, registry), plan.vxlan.bridge, False
     bridge = ensure_bridge(ipr, plan.bridge, registry)
     if plan.vlan is None:
         return bridge, plan.bridge, False

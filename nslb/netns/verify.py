@@ -8,6 +8,7 @@ enslaved to the port's bridge with the planned MTU, its peer is the planned inte
 others (floating ones, which keepalived moves, may come and go), and the gateway and host
 routes exist.
 
+A VXLAN port's vxlan device must be up on the network's bridge with the planned MTU.
 Left to the full path: interfaces of ports that are no longer planned (a plan only drops a
 port in a new bundle, whose hash differs, so that apply takes the full path anyway) and
 the bridge VLAN membership of a filtered access port (plug re-adds it).
@@ -80,6 +81,8 @@ def _port(nl: Netlink, nsid: int, addresses: dict[int, set[str]],
         problems.append(f"veth {host_name}/{inside_name} has MTU {host.mtu}/{inside.mtu}")
     if plan.mac and inside.mac != plan.mac.lower():
         problems.append(f"{inside_name} has MAC {inside.mac}")
+    if plan.vxlan is not None:
+        problems.extend(_segment(nl, plan))
     have = addresses.get(inside.index, set())
     missing = set(plan.addresses) - have
     extra = have - set(plan.addresses) - set(plan.floating)
@@ -94,6 +97,22 @@ def _port(nl: Netlink, nsid: int, addresses: dict[int, set[str]],
         problems.extend(f"route to {dst} via {gw} on {inside_name} is missing"
                         for _, dst, gw in sorted(wanted - routes))
     return problems
+
+
+def _segment(nl: Netlink, plan: PortPlan) -> list[str]:
+    """A VXLAN port's host segment: its vxlan device is up on the network's bridge with
+    the network's MTU (its flood entries are set by every full apply on this host)."""
+    assert plan.vxlan is not None
+    device = nl.link(plan.vxlan.device)
+    if device is None:
+        return [f"vxlan device {plan.vxlan.device} is missing"]
+    names = [plan.vxlan.bridge]
+    if device.master is None or (device.master not in _bridge_indexes(nl, names)
+                                 and device.master not in _bridge_indexes(nl, names, True)):
+        return [f"{plan.vxlan.device} is not on bridge {plan.vxlan.bridge}"]
+    if not device.up or device.mtu != plan.vxlan.mtu:
+        return [f"{plan.vxlan.device} is down or has MTU {device.mtu}"]
+    return []
 
 
 def planned_routes(plan: PortPlan) -> set[tuple[str, str, str]]:

@@ -35,6 +35,7 @@ from nslb.model.bundle import HostFacts, NetworkPort
 from nslb.model.resources import VRRP_PRIORITY, Amphora, LoadBalancer
 from nslb.netns.names import host_ifname, namespace_name, ns_ifname, port_key, vlan_bridge_name
 from nslb.netns.namespaces import host_route, namespace_exists
+from nslb.netns.vxlan import bridge_name as vxlan_bridge
 from nslb.ops.trace_checks import diagnose
 from nslb.ops.trace_host import HostReads, read_namespace
 from nslb.ops.trace_model import (
@@ -167,6 +168,8 @@ def _plans(session: Session, lb: LoadBalancer, tree: Tree, settings: Settings,
 def planned_port(port: NetworkPort, physnets: dict[str, str]) -> PlannedPort:
     bridge = physnets.get(port.physical_network)
     vlan = port.segmentation_id
+    if port.network_type == "vxlan" and vlan is not None:  # its own bridge per VNI
+        bridge, vlan = vxlan_bridge(vlan), None
     routes = []
     if port.gateway:
         default = "::/0" if ipaddress.ip_address(port.gateway).version == 6 else "0.0.0.0/0"

@@ -49,10 +49,13 @@ def build_bundle(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFa
                                                      udp=udp is not None)
         files["handover.nft"] = render_handover(snapshot.vip.address)
         vip = f"{snapshot.vip.address}/{_prefix(snapshot.vip)}"
-        ports = tuple(_port(a, with_gateway=i == 0, floating=(vip,) if i == 0 else ())
+        ports = tuple(_port(a, with_gateway=i == 0, floating=(vip,) if i == 0 else (),
+                            flood=_flood(snapshot, a, amphora))
                       for i, a in enumerate(own))
     else:
-        ports = tuple(_port(a, with_gateway=a is snapshot.vip) for a in snapshot.attachments())
+        ports = tuple(_port(a, with_gateway=a is snapshot.vip,
+                            flood=_flood(snapshot, a, amphora))
+                      for a in snapshot.attachments())
     return Bundle(
         amphora_id=amphora.id,
         loadbalancer_id=snapshot.lb.id,
@@ -67,8 +70,18 @@ def _prefix(attachment: Attachment) -> int:
     return ipaddress.ip_network(attachment.subnet.cidr, strict=False).prefixlen
 
 
-def _port(attachment: Attachment, with_gateway: bool,
-          floating: tuple[str, ...] = ()) -> NetworkPort:
+def _flood(snapshot: LoadBalancerSnapshot, attachment: Attachment,
+           amphora: Amphora) -> tuple[str, ...]:
+    """The underlay addresses of the other hosts on the port's VXLAN network, sorted."""
+    if attachment.network.network_type != "vxlan":
+        return ()
+    hosts = snapshot.vxlan_hosts.get(attachment.network.id, {})
+    return tuple(sorted({address for host, address in hosts.items()
+                         if host != amphora.compute_id}))
+
+
+def _port(attachment: Attachment, with_gateway: bool, floating: tuple[str, ...] = (),
+          flood: tuple[str, ...] = ()) -> NetworkPort:
     """A port as plain data (routes only on the VIP's subnet)."""
     subnet, network = attachment.subnet, attachment.network
     prefix = _prefix(attachment)
@@ -76,13 +89,15 @@ def _port(attachment: Attachment, with_gateway: bool,
         port_id=attachment.port.id,
         physical_network=network.physical_network or "",
         network_type=network.network_type,
-        segmentation_id=network.segmentation_id if network.network_type == "vlan" else None,
+        segmentation_id=(network.segmentation_id if network.network_type in ("vlan", "vxlan")
+                         else None),
         mtu=network.mtu,
         mac=attachment.port.mac_address,
         addresses=(f"{attachment.address}/{prefix}",),
         gateway=subnet.gateway_ip if with_gateway else None,
         host_routes=tuple((r["destination"], r["nexthop"]) for r in subnet.host_routes),
         floating=floating,
+        flood=flood,
     )
 
 

@@ -47,8 +47,10 @@ from nslb.amphora.base import AmphoraDriver, ApplyError, ConfigRejected
 from nslb.db import amphorae, snapshots
 from nslb.db.engine import RESYNC_CHANNEL, Database
 from nslb.db.leases import Leases, SoloLeases
+from nslb.db.tables import amphora as amphora_table
 from nslb.db.tables import health_monitor, listener, load_balancer, member, network, pool, subnet
 from nslb.db.unchanged import UnlessWritten
+from nslb.db.vxlan_hosts import vxlan_version
 from nslb.metrics.registry import Metrics
 from nslb.model.bundle import Bundle
 from nslb.model.enums import AmphoraStatus
@@ -104,12 +106,14 @@ class Driven:
 
 
 def registry_version(session: Session) -> tuple[Any, ...]:
-    """Changes whenever a network or subnet is created, updated or deleted: the parts of a
-    bundle (MTU, segment, gateway, host routes) that an LB's generation does not cover."""
+    """Changes whenever a network or subnet is created, updated or deleted, or a host joins
+    or leaves a VXLAN network: the parts of a bundle (MTU, segment, gateway, host routes,
+    the hosts a VXLAN port floods to) that an LB's generation does not cover."""
     out: list[Any] = []
     for table in (network, subnet):
         out.extend(session.execute(select(func.count(), func.max(table.c.created_at),
                                           func.max(table.c.updated_at))).one())
+    out.append(vxlan_version(session))
     return tuple(out)
 
 
@@ -461,6 +465,13 @@ class Worker:
         if error is None and snap is not None:
             result = self._drive(snap)
             error = result.error
+        if error is None and snap is not None and self._placed_on_overlay(snap):
+            # Amphorae on VXLAN networks were placed by this apply: render again, so
+            # their bundles flood to each other's hosts now (a pair's VRRP needs it), not
+            # at the next resync.
+            again = self._drive_again(state.id)
+            again.confirmed = {**result.confirmed, **again.confirmed}
+            result, error = again, again.error
         if error is None and snap is not None and any(
                 a.status == AmphoraStatus.PENDING_DELETE for a in snap.amphorae):
             # The replacements of a pair serve now: remove the old amphorae (standby first)
@@ -492,6 +503,19 @@ class Worker:
             return snapshots.build(session, lb), None
         except snapshots.SnapshotError as exc:
             return None, str(exc)
+
+    def _placed_on_overlay(self, snap: LoadBalancerSnapshot) -> bool:
+        """True when the LB has a VXLAN port and an amphora of it that had no host when
+        the snapshot was read has one now (the driver placed it)."""
+        unplaced = [a.id for a in snap.amphorae if a.compute_id is None]
+        attachments = [snap.vip, *snap.member_ports,
+                       *(x for own in snap.amphora_ports.values() for x in own)]
+        if not unplaced or all(a.network.network_type != "vxlan" for a in attachments):
+            return False
+        with self.db.read() as session:
+            placed = session.scalars(select(amphora_table.c.id).where(
+                amphora_table.c.id.in_(unplaced), amphora_table.c.compute_id.is_not(None)))
+            return placed.first() is not None
 
     def _drive_again(self, lb_id: str) -> Driven:
         with self.db.read() as session:

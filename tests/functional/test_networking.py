@@ -148,7 +148,7 @@ def test_flat_network_one_per_physnet(client: TestClient) -> None:
     ({"provider:network_type": "vlan", "provider:physical_network": "nope"},
      "physical_network 'nope' unknown for vlan provider network. Known physical networks: "
      "physnet1, physnet2."),
-    ({"provider:network_type": "vxlan"}, "network_type value 'vxlan' not supported"),
+    ({"provider:network_type": "geneve"}, "network_type value 'geneve' not supported"),
     ({"provider:network_type": "vlan"}, "provider:physical_network is required"),
     ({"provider:network_type": "vlan", "provider:physical_network": "physnet1",
       "provider:segmentation_id": 4095}, "segmentation_id out of range (1 through 4094)"),

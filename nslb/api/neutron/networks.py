@@ -1,4 +1,7 @@
-"""/v2.0/networks: provider networks on the configured physnets, flat or VLAN.
+"""/v2.0/networks: provider networks on the configured physnets, flat or VLAN, and VXLAN
+networks that span hosts (netns/vxlan.py): no physnet, the VNI as
+provider:segmentation_id (given, or the lowest free one of --vxlan-vni-range), and an mtu
+of at most the underlay's minus the VXLAN overhead (its default), as Neutron's ML2 does.
 
 A network without provider attributes behaves like a Neutron tenant network with
 tenant_network_types=vlan: it takes the lowest free VLAN on the first physnet that has one.
@@ -32,6 +35,11 @@ from nslb.db.ports import visible, visible_clause
 from nslb.db.query import MarkerNotFound, QueryError, run_list, short
 from nslb.db.tables import network as network_table
 from nslb.model.resources import Network, utcnow
+from nslb.model.vxlan import VNI_MAX, VNI_MIN, overlay_mtu, parse_range
+
+# A VXLAN network has no physical network; it is stored as "" (shown as null) so that the
+# unique key on (physical_network, segmentation_id) also keeps two networks off one VNI.
+TUNNEL_PHYSNET = ""
 
 PROVIDER = {"provider:network_type": "network_type",
             "provider:physical_network": "physical_network",
@@ -42,7 +50,7 @@ UPDATABLE = {"name", "description", "admin_state_up", "shared", "mtu", "tags",
              *PROVIDER, *CONSTANTS, EXTERNAL}
 CREATABLE = UPDATABLE | {"project_id", "tenant_id", "availability_zone_hints"}
 ADMIN_ONLY = ("shared", EXTERNAL, *PROVIDER)  # Neutron's default policy
-NETWORK_TYPES = ("flat", "vlan")
+NETWORK_TYPES = ("flat", "vlan", "vxlan")
 
 
 class NetworkBody(BaseModel):
@@ -71,7 +79,7 @@ def to_wire(net: Network, subnet_ids: list[str], external: bool = False) -> dict
         "shared": net.shared,
         "mtu": net.mtu,
         "provider:network_type": net.network_type,
-        "provider:physical_network": net.physical_network,
+        "provider:physical_network": net.physical_network or None,
         "provider:segmentation_id": net.segmentation_id,
         "router:external": external,
         "port_security_enabled": True,
@@ -137,6 +145,58 @@ def _vlan(session: Session, physnet: str, segmentation_id: int | None) -> int:
     return segmentation_id
 
 
+def _vxlan(request: Request, session: Session, body: NetworkBody) -> int:
+    """Neutron's tunnel type driver: no physical network; the given VNI if free, else the
+    lowest free one of the configured range."""
+    if body.physical_network:
+        raise BadRequest("Invalid input for operation: provider:physical_network specified "
+                         "for vxlan network.")
+    vni = body.segmentation_id
+    if vni is None:
+        free = repo.lowest_free_vni(session, vni_range(request))
+        if free is None:
+            raise Conflict("Unable to create the network. No tenant network is available "
+                           "for allocation.")
+        return free
+    if not VNI_MIN <= vni <= VNI_MAX:
+        raise BadRequest("Invalid input for operation: segmentation_id out of range "
+                         f"({VNI_MIN} through {VNI_MAX}).")
+    if repo.vni_in_use(session, vni):
+        raise tunnel_in_use(vni)
+    return vni
+
+
+def vni_range(request: Request) -> tuple[int, int]:
+    return parse_range(request.app.state.settings.vxlan_vni_range)
+
+
+def max_mtu(request: Request, network_type: str) -> int | None:
+    """The largest mtu a network of this type can carry (None: no limit known here)."""
+    if network_type != "vxlan":
+        return None
+    return overlay_mtu(request.app.state.settings.underlay_mtu)
+
+
+def network_mtu(request: Request, raw: dict[str, Any], body: NetworkBody,
+                network_type: str) -> int:
+    """The mtu asked for, checked against what the network type carries; the largest
+    one when none was asked for (Neutron's default)."""
+    limit = max_mtu(request, network_type)
+    if limit is None:
+        return body.mtu
+    if "mtu" not in raw:
+        return limit
+    if body.mtu > limit:
+        raise BadRequest(f"Invalid input for operation: Requested MTU is too big, maximum "
+                         f"is {limit}.")
+    return body.mtu
+
+
+def tunnel_in_use(vni: int | None) -> Conflict:
+    return neutron.conflict(f"Unable to create the network. The tunnel ID {vni} is in use.",
+                            "TunnelIdInUse")
+
+
 def vlan_in_use(vlan: int | None, physnet: str | None) -> Conflict:
     return neutron.conflict(f"Unable to create the network. The VLAN {vlan} on physical "
                             f"network {physnet} is in use.", "VlanIdInUse")
@@ -162,6 +222,8 @@ def segment(request: Request, session: Session,
     if kind not in NETWORK_TYPES:
         raise BadRequest(f"Invalid input for operation: network_type value '{short(kind)}' not "
                          f"supported.")
+    if kind == "vxlan":
+        return kind, TUNNEL_PHYSNET, _vxlan(request, session, body)
     physnet = (_known_physnet(request, body.physical_network, kind) if body.physical_network
                else _default_physnet(request))
     if kind == "flat":
@@ -179,15 +241,17 @@ async def create(request: Request) -> Response:
     project = neutron.project_for(ctx, raw)
     with request.app.state.db.write() as session:
         kind, physnet, vlan = segment(request, session, body)
+        mtu = network_mtu(request, raw, body, kind)
         net = Network(project_id=project, name=body.name, description=body.description,
-                      admin_state_up=body.admin_state_up, shared=body.shared, mtu=body.mtu,
+                      admin_state_up=body.admin_state_up, shared=body.shared, mtu=mtu,
                       network_type=kind, physical_network=physnet, segmentation_id=vlan,
                       tags=body.tags)
         session.add(net)
         try:
             session.flush()
         except IntegrityError:
-            raise vlan_in_use(vlan, physnet) from None
+            raise (tunnel_in_use(vlan) if kind == "vxlan"
+                   else vlan_in_use(vlan, physnet)) from None
         floating.set_external(session, net.id, body.router_external)
         item = to_wire(net, [], body.router_external)
     request.app.state.kick()
@@ -271,7 +335,7 @@ async def get(request: Request) -> Response:
 
 def _check_provider_unchanged(net: Network, raw: dict[str, Any]) -> None:
     current = {"provider:network_type": net.network_type,
-               "provider:physical_network": net.physical_network,
+               "provider:physical_network": net.physical_network or None,
                "provider:segmentation_id": net.segmentation_id}
     changed = [k for k in PROVIDER if k in raw and raw[k] != current[k]]
     if changed:
@@ -290,6 +354,8 @@ async def update(request: Request) -> Response:
         neutron.check_owner(ctx, net.project_id, "update_network")
         neutron.check_admin_attributes(ctx, raw, "update_network", ADMIN_ONLY)
         _check_provider_unchanged(net, raw)
+        if "mtu" in raw:
+            network_mtu(request, raw, body, net.network_type)
         if EXTERNAL in raw:
             _set_external(session, net, body.router_external)
         for key in ("name", "description", "admin_state_up", "shared", "mtu", "tags"):

@@ -38,7 +38,8 @@ def view(host: hosts.Host) -> dict[str, Any]:
             "capacity": {"max_amphorae": host.max_amphorae, "cpu_count": host.cpu_count,
                          "memory_mb": host.memory_mb},
             "cert_serial": host.cert_serial, "cert_expiration": ts(host.cert_expiry),
-            "created_at": ts(host.created_at), "updated_at": ts(host.updated_at)}
+            "created_at": ts(host.created_at), "updated_at": ts(host.updated_at),
+            "underlay_address": host.underlay_address}
 
 
 def _find(request: Request) -> hosts.Host:
