@@ -14,7 +14,6 @@ the controller through its agent). Everything is removed even on failure.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from nslb.netns.vxlan import bridge_name, device_name
 from tests.integration.api_env import lab_tag, url
 from tests.integration.conftest import CREATED_LBS, PREFIX, STATE_DIRS, Lab, sh, wait_for
 from tests.integration.test_agents_remote import RemoteApi, free_port, nslb
+from tests.launcher import nslb_env
 
 CONTROLLER = "10.241.0.254"
 UNDERLAY = {"x1": "10.241.0.1", "x2": "10.241.0.2"}
@@ -66,21 +66,23 @@ class AgentHost:
         token = subprocess.run(
             nslb("host", "token", "--expires", "10m", "--url", f"http://127.0.0.1:{api.port}",
                  "--state-dir", str(api.state_dir)),
-            capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+            capture_output=True, text=True, check=True, timeout=60,
+            env=nslb_env()).stdout.strip()
         joined = subprocess.run(
             self.command(*nslb("agent", "join", "--controller",
                                f"https://{CONTROLLER}:{join_port}",
                                "--address", f"{self.address}:{AGENT_PORT}",
                                "--state-dir", str(self.shared_dir), "--name", self.name)),
             capture_output=True, text=True, timeout=60,
-            env={**os.environ, "NSLB_JOIN_TOKEN": token})
+            env=nslb_env(NSLB_JOIN_TOKEN=token))
         assert joined.returncode == 0, joined.stderr
         with open(self.log, "a") as log:
             self.agent = self.lab.track(subprocess.Popen(
                 self.command(*nslb("agent", "run", "--state-dir", str(self.shared_dir),
                                    "--listen", f"{self.address}:{AGENT_PORT}",
                                    "--underlay-address", self.address)),
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True))
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                env=nslb_env()))
 
     def wait_listening(self) -> None:
         def listening() -> bool:

@@ -33,7 +33,7 @@ from nslb.model.vxlan import overlay_mtu
 from nslb.netns.vxlan import bridge_name, device_name
 from nslb.render.bundle import build_bundle
 from tests.integration.conftest import CREATED_LBS, CREATED_PORTS, PREFIX, STATE_DIRS, Lab, sh
-from tests.integration.snapshots import http_lb
+from tests.snapshots import http_lb
 
 ROOT = Path(__file__).parents[2]
 UNDERLAY_MTU = 1460
