@@ -39,7 +39,7 @@ class NotImplementedCompute(ApiError):
 
 
 def _admin(request: Request) -> None:
-    if not context(request).is_admin:
+    if "admin" not in context(request).roles:  # Nova: the admin role itself
         raise Forbidden("Policy doesn't allow this action to be performed.")
 
 
