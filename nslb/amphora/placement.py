@@ -26,7 +26,7 @@ from nslb.db import flavors as flavor_repo
 from nslb.db import zones as zone_repo
 from nslb.db.tables import amphora as amphora_table
 from nslb.db.tables import load_balancer
-from nslb.model.enums import AmphoraStatus
+from nslb.model.enums import AmphoraRole, AmphoraStatus
 from nslb.placement.scheduler import Scheduler
 from nslb.placement.state import ComputeFlavor, HostState, Request, Resources
 
@@ -116,9 +116,9 @@ def place(session: Session, lb_id: str, scheduler: Scheduler) -> list[Placed]:
     """Place every amphora of the load balancer that has no host yet and write the
     choices; NoValidHost (nothing written) when one cannot be placed."""
     rows = session.execute(select(amphora_table.c.id, amphora_table.c.compute_id,
-                                  amphora_table.c.status)
-                           .where(amphora_table.c.loadbalancer_id == lb_id)
-                           .order_by(amphora_table.c.role, amphora_table.c.id)).all()
+                                  amphora_table.c.status, amphora_table.c.role)
+                           .where(amphora_table.c.loadbalancer_id == lb_id)).all()
+    rows = sorted(rows, key=lambda r: (r.role != AmphoraRole.MASTER, r.id))  # MASTER first
     waiting = [r.id for r in rows if r.compute_id is None and r.status not in GONE]
     if not waiting:
         return []
