@@ -1,0 +1,209 @@
+"""The stock `openstack` CLI manages placement against a real `nslb serve --auth keystone
+--agents remote` (issue 11, "Tests that must exist"): two compute zones made of
+aggregates, an aggregate with ssd=true, a compute flavor requiring it, an Octavia flavor
+(ACTIVE_STANDBY, that compute flavor) and an Octavia availability zone using them.
+
+The hosts are four real agents (nslb/agent: join with a token from `nslb host token`,
+mutual TLS) running in this process on loopback with the noop data plane, so the tier
+stays fast and rootless; `amphora show` tells where the worker put each amphora
+(compute_id, cached_zone, compute_flavor). A pair in a zone with one ssd host is
+impossible: that load balancer goes to ERROR and the log names the filter that stopped
+each host.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nslb.agent.join import join
+from nslb.agent.run import AgentServer
+from nslb.agent.state import AgentFiles
+from nslb.amphora.noop import NoopDriver
+from tests.contract.server import NSLB, free_port
+from tests.contract.test_cli_flavors_amphorae import setup_project
+from tests.contract.test_openstack_cli import OPENSTACK, Cli, KeystoneServer, user_clouds
+
+pytestmark = [pytest.mark.contract, pytest.mark.timeout(300)]
+LOOPBACK = "127.0.0.1"
+HOSTS = {"pl-a1": ("az-a", True), "pl-a2": ("az-a", True), "pl-a3": ("az-a", False),
+         "pl-b1": ("az-b", True)}
+
+
+class RemoteServer(KeystoneServer):
+    join_port = 0
+
+    def command(self) -> list[str]:
+        self.join_port = self.join_port or free_port()
+        return [*super().command(), "--agents", "remote",
+                "--agent-listen", f"{LOOPBACK}:{self.join_port}"]
+
+
+@pytest.fixture
+def server() -> Iterator[RemoteServer]:
+    if not NSLB.exists() or not OPENSTACK.exists():
+        pytest.skip("the nslb and openstack entry points are not installed")
+    state = Path(tempfile.mkdtemp(prefix="nslbpl-", dir="/tmp"))
+    srv = RemoteServer(state)
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.kill()
+        print(f"--- nslb serve log ---\n{srv.log_tail(60)}")
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@dataclass
+class Agents:
+    ids: dict[str, str] = field(default_factory=dict)
+    servers: list[tuple[AgentServer, threading.Thread]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for server, thread in self.servers:
+            server.server.should_exit = True
+            thread.join(timeout=10)
+
+
+def start_agents(server: RemoteServer, agents: Agents) -> None:
+    """Join one agent per host name and serve it on loopback (a noop data plane)."""
+    for name in HOSTS:
+        token = subprocess.run(
+            [str(NSLB), "host", "token", "--expires", "10m", "--url", server.url,
+             "--state-dir", str(server.state_dir)],
+            capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+        files = AgentFiles(server.state_dir / f"agent-{name}")
+        port = free_port()
+        registration = join(f"https://{LOOPBACK}:{server.join_port}", token, files,
+                            LOOPBACK, port, name=name)
+        agent = AgentServer(files, NoopDriver(), LOOPBACK, port, refresh=3600)
+        thread = threading.Thread(target=agent.run, daemon=True)
+        thread.start()
+        agents.servers.append((agent, thread))
+        agents.ids[name] = registration.host_id
+
+
+def compute_setup(cli: Cli) -> None:
+    """aggregate create --zone | set --property | add host | list | show, flavor create |
+    set --property | show, hypervisor list | show, compute service list, availability
+    zone list --compute."""
+    for agg, zone, members, ssd in (("ssd-a", "az-a", ["pl-a1", "pl-a2"], True),
+                                    ("plain-a", "az-a", ["pl-a3"], False),
+                                    ("ssd-b", "az-b", ["pl-b1"], True)):
+        made = cli.json("nslb", "aggregate", "create", "--zone", zone, agg)
+        assert (made["name"], made["availability_zone"]) == (agg, zone)
+        if ssd:
+            cli.run("nslb", "aggregate", "set", "--property", "ssd=true", agg)
+        for host in members:
+            cli.json("nslb", "aggregate", "add", "host", agg, host)
+    shown = cli.json("nslb", "aggregate", "show", "ssd-a")
+    assert shown["hosts"] == ["pl-a1", "pl-a2"] and "ssd='true'" in str(shown["properties"]) \
+        or shown["properties"] == {"ssd": "true"}
+    assert sorted(a["Name"] for a in cli.json("nslb", "aggregate", "list")) == [
+        "plain-a", "ssd-a", "ssd-b"]
+    flavor = cli.json("nslb", "flavor", "create", "--ram", "256", "--vcpus", "1", "--disk",
+                      "0", "--id", "gold", "amp.gold")
+    assert flavor["id"] == "gold"
+    cli.run("nslb", "flavor", "set", "--property", "aggregate_instance_extra_specs:ssd=true",
+            "amp.gold")
+    assert "aggregate_instance_extra_specs:ssd" in str(
+        cli.json("nslb", "flavor", "show", "amp.gold")["properties"])
+    assert [f["ID"] for f in cli.json("nslb", "flavor", "list")] == ["gold"]
+    hypervisors = cli.json("nslb", "hypervisor", "list")
+    assert sorted(h["Hypervisor Hostname"] for h in hypervisors) == sorted(HOSTS)
+    one = cli.json("nslb", "hypervisor", "show", "pl-a1")
+    assert one["hypervisor_hostname"] == "pl-a1"
+    services = cli.json("nslb", "compute", "service", "list")
+    assert {(s["Host"], s["Zone"]) for s in services} == {
+        (name, zone) for name, (zone, _) in HOSTS.items()}
+    zones = cli.json("nslb", "availability", "zone", "list", "--compute")
+    assert sorted(z["Zone Name"] for z in zones) == ["az-a", "az-b"]
+
+
+def octavia_setup(cli: Cli) -> None:
+    """loadbalancer flavorprofile/flavor and availabilityzoneprofile/availabilityzone."""
+    fp = cli.json("nslb", "loadbalancer", "flavorprofile", "create", "--name", "gold-pair",
+                  "--provider", "amphora", "--flavor-data", json.dumps(
+                      {"loadbalancer_topology": "ACTIVE_STANDBY", "compute_flavor": "gold"}))
+    cli.json("nslb", "loadbalancer", "flavor", "create", "--name", "gold",
+             "--flavorprofile", fp["id"], "--enable")
+    for zone in ("a", "b"):
+        azp = cli.json("nslb", "loadbalancer", "availabilityzoneprofile", "create",
+                       "--name", f"p-{zone}", "--provider", "amphora",
+                       "--availability-zone-data", json.dumps({"compute_zone": f"az-{zone}"}))
+        cli.json("nslb", "loadbalancer", "availabilityzone", "create", "--name",
+                 f"zone-{zone}", "--availabilityzoneprofile", azp["id"])
+    listed = cli.json("nslb", "loadbalancer", "availabilityzone", "list")
+    assert sorted(z["name"] for z in listed) == ["zone-a", "zone-b"]
+    err = cli.fails("nslb", "loadbalancer", "availabilityzoneprofile", "create", "--name",
+                    "x", "--provider", "amphora", "--availability-zone-data",
+                    '{"management_network": "m"}')
+    assert "Additional properties are not allowed ('management_network' was unexpected)" in err
+
+
+def wait_for(check: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError("timed out")
+
+
+def test_zones_aggregates_and_flavors_place_a_pair(server: RemoteServer) -> None:
+    config, _ = user_clouds(server)
+    cli = Cli(config)
+    subnet = setup_project(cli)
+    agents = Agents()
+    try:
+        start_agents(server, agents)
+        scenario(server, cli, subnet, agents.ids)
+    finally:
+        agents.stop()
+
+
+def scenario(server: RemoteServer, cli: Cli, subnet: dict[str, Any],
+             ids: dict[str, str]) -> None:
+    compute_setup(cli)
+    octavia_setup(cli)
+
+    # impossible: zone b has one ssd host for a pair -> ERROR, explained in the log
+    bad = cli.json("user1", "loadbalancer", "create", "--name", "bad", "--vip-subnet-id",
+                   subnet["id"], "--flavor", "gold", "--availability-zone", "zone-b")
+    wait_for(lambda: cli.json("user1", "loadbalancer", "show", bad["id"])[
+        "provisioning_status"] == "ERROR")
+    log = server.log_tail(400)
+    assert "AntiAffinity rejected 1 (pl-b1: holds another amphora of the load balancer)" \
+        in log
+
+    # the pair lands on the two ssd hosts of zone a
+    lb = cli.json("user1", "loadbalancer", "create", "--name", "gold", "--vip-subnet-id",
+                  subnet["id"], "--flavor", "gold", "--availability-zone", "zone-a")
+    assert lb["availability_zone"] == "zone-a"
+
+    def placed() -> list[dict[str, Any]] | None:
+        rows: list[dict[str, Any]] = cli.json("nslb", "loadbalancer", "amphora", "list",
+                                              "--loadbalancer", lb["id"], "--long")
+        shown = [cli.json("nslb", "loadbalancer", "amphora", "show", r["id"]) for r in rows]
+        return shown if shown and all(a["compute_id"] for a in shown) else None
+
+    amphorae = wait_for(placed)
+    assert sorted(a["role"] for a in amphorae) == ["BACKUP", "MASTER"]
+    assert {a["compute_id"] for a in amphorae} == {ids["pl-a1"], ids["pl-a2"]}
+    assert {(a["cached_zone"], a["compute_flavor"]) for a in amphorae} == {("az-a", "gold")}
+    wait_for(lambda: cli.json("user1", "loadbalancer", "show", lb["id"])[
+        "provisioning_status"] == "ACTIVE")
+    hypervisors = {h["hypervisor_hostname"]: h for h in (
+        cli.json("nslb", "hypervisor", "show", name) for name in ("pl-a1", "pl-a2", "pl-b1"))}
+    assert [hypervisors[n]["running_vms"] for n in ("pl-a1", "pl-a2", "pl-b1")] == [1, 1, 0]
