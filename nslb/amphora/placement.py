@@ -13,20 +13,19 @@ construction. When no host passes, NoValidHost says which filter stopped each ho
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from nslb.api.octavia import az_data, flavor_data
 from nslb.db import compute, hosts
 from nslb.db import flavors as flavor_repo
 from nslb.db import zones as zone_repo
 from nslb.db.tables import amphora as amphora_table
 from nslb.db.tables import load_balancer
 from nslb.model.enums import AmphoraRole, AmphoraStatus
+from nslb.model.placement import COMPUTE_FLAVOR, COMPUTE_ZONE, profile_string
 from nslb.placement.scheduler import Scheduler
 from nslb.placement.state import ComputeFlavor, HostState, Request, Resources
 
@@ -92,12 +91,12 @@ def lb_wants(session: Session, lb_id: str) -> LbWants:
         az = zone_repo.get(session, row.availability_zone)
         profile = zone_repo.profile(session, az.availability_zone_profile_id) if az else None
         if profile is not None:
-            zone = az_data.compute_zone(json.loads(profile.availability_zone_data))
+            zone = profile_string(profile.availability_zone_data, COMPUTE_ZONE)
     if row is not None and row.flavor_id:
         fl = flavor_repo.get(session, row.flavor_id)
         profile_f = flavor_repo.profile(session, fl.flavor_profile_id) if fl else None
         if profile_f is not None:
-            flavor_id = flavor_data.compute_flavor(json.loads(profile_f.flavor_data))
+            flavor_id = profile_string(profile_f.flavor_data, COMPUTE_FLAVOR)
     return LbWants(zone, compute.flavor(session, flavor_id) if flavor_id else None)
 
 

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from nslb.model.resources import new_id, utcnow
+
+# The profile keys placement reads (az_data.py and flavor_data.py in nslb/api/octavia
+# check them on the way in).
+COMPUTE_ZONE = "compute_zone"
+VALID_VIP_NETWORKS = "valid_vip_networks"
+COMPUTE_FLAVOR = "compute_flavor"
+
+
+def profile_string(data: str, key: str) -> str | None:
+    """One string key of a stored (already checked) profile's JSON text."""
+    value = json.loads(data).get(key) if data else None
+    return value if isinstance(value, str) else None
 
 
 @dataclass(kw_only=True, eq=False)

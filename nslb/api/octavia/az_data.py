@@ -16,9 +16,8 @@ from typing import Any
 
 from nslb.api.octavia import flavor_data
 from nslb.api.octavia.flavor_data import Option
+from nslb.model.placement import COMPUTE_ZONE, VALID_VIP_NETWORKS
 
-COMPUTE_ZONE = "compute_zone"
-VALID_VIP_NETWORKS = "valid_vip_networks"
 FIELD = "availability_zone_data"
 
 OPTIONS: dict[str, Option] = {

@@ -28,9 +28,9 @@ from nslb.api import jsonbody
 from nslb.api.faults import BadRequest, NotImplementedOption
 from nslb.api.http import shown
 from nslb.model.enums import Topology
+from nslb.model.placement import COMPUTE_FLAVOR
 
 TOPOLOGY = "loadbalancer_topology"
-COMPUTE_FLAVOR = "compute_flavor"
 
 
 @dataclass(frozen=True)
