@@ -32,7 +32,13 @@ from nslb.agent.state import AgentFiles
 from nslb.amphora.noop import NoopDriver
 from tests.contract.server import NSLB, free_port
 from tests.contract.test_cli_flavors_amphorae import setup_project
-from tests.contract.test_openstack_cli import OPENSTACK, Cli, KeystoneServer, user_clouds
+from tests.contract.test_openstack_cli import (
+    OPENSTACK,
+    Cli,
+    KeystoneServer,
+    parallel,
+    user_clouds,
+)
 
 pytestmark = [pytest.mark.contract, pytest.mark.timeout(300)]
 LOOPBACK = "127.0.0.1"
@@ -93,62 +99,73 @@ def start_agents(server: RemoteServer, agents: Agents) -> None:
         agents.ids[name] = registration.host_id
 
 
+AGGREGATES = (("ssd-a", "az-a", ["pl-a1", "pl-a2"], True), ("plain-a", "az-a", ["pl-a3"], False),
+              ("ssd-b", "az-b", ["pl-b1"], True))
+
+
 def compute_setup(cli: Cli) -> None:
     """aggregate create --zone | set --property | add host | list | show, flavor create |
-    set --property | show, hypervisor list | show, compute service list, availability
-    zone list --compute."""
-    for agg, zone, members, ssd in (("ssd-a", "az-a", ["pl-a1", "pl-a2"], True),
-                                    ("plain-a", "az-a", ["pl-a3"], False),
-                                    ("ssd-b", "az-b", ["pl-b1"], True)):
-        made = cli.json("nslb", "aggregate", "create", "--zone", zone, agg)
-        assert (made["name"], made["availability_zone"]) == (agg, zone)
-        if ssd:
-            cli.run("nslb", "aggregate", "set", "--property", "ssd=true", agg)
-        for host in members:
-            cli.json("nslb", "aggregate", "add", "host", agg, host)
-    shown = cli.json("nslb", "aggregate", "show", "ssd-a")
-    assert shown["hosts"] == ["pl-a1", "pl-a2"] and "ssd='true'" in str(shown["properties"]) \
-        or shown["properties"] == {"ssd": "true"}
-    assert sorted(a["Name"] for a in cli.json("nslb", "aggregate", "list")) == [
-        "plain-a", "ssd-a", "ssd-b"]
-    flavor = cli.json("nslb", "flavor", "create", "--ram", "256", "--vcpus", "1", "--disk",
-                      "0", "--id", "gold", "amp.gold")
-    assert flavor["id"] == "gold"
-    cli.run("nslb", "flavor", "set", "--property", "aggregate_instance_extra_specs:ssd=true",
-            "amp.gold")
-    assert "aggregate_instance_extra_specs:ssd" in str(
-        cli.json("nslb", "flavor", "show", "amp.gold")["properties"])
-    assert [f["ID"] for f in cli.json("nslb", "flavor", "list")] == ["gold"]
-    hypervisors = cli.json("nslb", "hypervisor", "list")
+    set --property | list | show, hypervisor list | show, compute service list,
+    availability zone list --compute."""
+    made = parallel(*[lambda a=a, z=z: cli.json("nslb", "aggregate", "create", "--zone", z, a)
+                      for a, z, _, _ in AGGREGATES],
+                    lambda: cli.json("nslb", "flavor", "create", "--ram", "256", "--vcpus",
+                                     "1", "--disk", "0", "--id", "gold", "amp.gold"))
+    assert [(m["name"], m["availability_zone"]) for m in made[:3]] == [
+        (a, z) for a, z, _, _ in AGGREGATES]
+    assert made[3]["id"] == "gold"
+    calls = [lambda a=a: cli.run("nslb", "aggregate", "set", "--property", "ssd=true", a)
+             for a, _, _, ssd in AGGREGATES if ssd]
+    calls += [lambda a=a, h=h: cli.json("nslb", "aggregate", "add", "host", a, h)
+              for a, _, members, _ in AGGREGATES for h in members]
+    calls.append(lambda: cli.run("nslb", "flavor", "set", "--property",
+                                 "aggregate_instance_extra_specs:ssd=true", "amp.gold"))
+    parallel(*calls)
+    shown, aggs, flavor, flavors, hypervisors, one, services, zones = parallel(
+        lambda: cli.json("nslb", "aggregate", "show", "ssd-a"),
+        lambda: cli.json("nslb", "aggregate", "list"),
+        lambda: cli.json("nslb", "flavor", "show", "amp.gold"),
+        lambda: cli.json("nslb", "flavor", "list"),
+        lambda: cli.json("nslb", "hypervisor", "list"),
+        lambda: cli.json("nslb", "hypervisor", "show", "pl-a1"),
+        lambda: cli.json("nslb", "compute", "service", "list"),
+        lambda: cli.json("nslb", "availability", "zone", "list", "--compute"))
+    assert (shown["hosts"], shown["properties"]) == (["pl-a1", "pl-a2"], {"ssd": "true"})
+    assert sorted(a["Name"] for a in aggs) == ["plain-a", "ssd-a", "ssd-b"]
+    assert flavor["properties"] == {"aggregate_instance_extra_specs:ssd": "true"}
+    assert [f["ID"] for f in flavors] == ["gold"]
     assert sorted(h["Hypervisor Hostname"] for h in hypervisors) == sorted(HOSTS)
-    one = cli.json("nslb", "hypervisor", "show", "pl-a1")
-    assert one["hypervisor_hostname"] == "pl-a1"
-    services = cli.json("nslb", "compute", "service", "list")
-    assert {(s["Host"], s["Zone"]) for s in services} == {
-        (name, zone) for name, (zone, _) in HOSTS.items()}
-    zones = cli.json("nslb", "availability", "zone", "list", "--compute")
+    assert (one["hypervisor_hostname"], one["state"]) == ("pl-a1", "up")
+    assert {(s["Host"], s["Zone"], s["State"]) for s in services} == {
+        (name, zone, "up") for name, (zone, _) in HOSTS.items()}
     assert sorted(z["Zone Name"] for z in zones) == ["az-a", "az-b"]
 
 
 def octavia_setup(cli: Cli) -> None:
     """loadbalancer flavorprofile/flavor and availabilityzoneprofile/availabilityzone."""
-    fp = cli.json("nslb", "loadbalancer", "flavorprofile", "create", "--name", "gold-pair",
-                  "--provider", "amphora", "--flavor-data", json.dumps(
-                      {"loadbalancer_topology": "ACTIVE_STANDBY", "compute_flavor": "gold"}))
-    cli.json("nslb", "loadbalancer", "flavor", "create", "--name", "gold",
-             "--flavorprofile", fp["id"], "--enable")
-    for zone in ("a", "b"):
+    def zone(name: str) -> None:
         azp = cli.json("nslb", "loadbalancer", "availabilityzoneprofile", "create",
-                       "--name", f"p-{zone}", "--provider", "amphora",
-                       "--availability-zone-data", json.dumps({"compute_zone": f"az-{zone}"}))
+                       "--name", f"p-{name}", "--provider", "amphora",
+                       "--availability-zone-data", json.dumps({"compute_zone": f"az-{name}"}))
         cli.json("nslb", "loadbalancer", "availabilityzone", "create", "--name",
-                 f"zone-{zone}", "--availabilityzoneprofile", azp["id"])
+                 f"zone-{name}", "--availabilityzoneprofile", azp["id"])
+
+    def flavor() -> None:
+        fp = cli.json("nslb", "loadbalancer", "flavorprofile", "create", "--name",
+                      "gold-pair", "--provider", "amphora", "--flavor-data", json.dumps(
+                          {"loadbalancer_topology": "ACTIVE_STANDBY",
+                           "compute_flavor": "gold"}))
+        cli.json("nslb", "loadbalancer", "flavor", "create", "--name", "gold",
+                 "--flavorprofile", fp["id"], "--enable")
+
+    _, _, _, err = parallel(
+        lambda: zone("a"), lambda: zone("b"), flavor,
+        lambda: cli.fails("nslb", "loadbalancer", "availabilityzoneprofile", "create",
+                          "--name", "x", "--provider", "amphora",
+                          "--availability-zone-data", '{"management_network": "m"}'))
+    assert "Additional properties are not allowed ('management_network' was unexpected)" in err
     listed = cli.json("nslb", "loadbalancer", "availabilityzone", "list")
     assert sorted(z["name"] for z in listed) == ["zone-a", "zone-b"]
-    err = cli.fails("nslb", "loadbalancer", "availabilityzoneprofile", "create", "--name",
-                    "x", "--provider", "amphora", "--availability-zone-data",
-                    '{"management_network": "m"}')
-    assert "Additional properties are not allowed ('management_network' was unexpected)" in err
 
 
 def wait_for(check: Any, timeout: float = 60.0) -> Any:
@@ -178,32 +195,26 @@ def scenario(server: RemoteServer, cli: Cli, subnet: dict[str, Any],
     compute_setup(cli)
     octavia_setup(cli)
 
-    # impossible: zone b has one ssd host for a pair -> ERROR, explained in the log
-    bad = cli.json("user1", "loadbalancer", "create", "--name", "bad", "--vip-subnet-id",
-                   subnet["id"], "--flavor", "gold", "--availability-zone", "zone-b")
+    # impossible: zone b has one ssd host for a pair -> ERROR, explained in the log;
+    # possible: the pair lands on the two ssd hosts of zone a
+    bad, lb = parallel(
+        lambda: cli.json("user1", "loadbalancer", "create", "--name", "bad", "--vip-subnet-id",
+                         subnet["id"], "--flavor", "gold", "--availability-zone", "zone-b"),
+        lambda: cli.json("user1", "loadbalancer", "create", "--name", "gold",
+                         "--vip-subnet-id", subnet["id"], "--flavor", "gold",
+                         "--availability-zone", "zone-a", "--wait"))
+    assert (lb["availability_zone"], lb["provisioning_status"]) == ("zone-a", "ACTIVE")
     wait_for(lambda: cli.json("user1", "loadbalancer", "show", bad["id"])[
         "provisioning_status"] == "ERROR")
-    log = server.log_tail(400)
     assert "AntiAffinity rejected 1 (pl-b1: holds another amphora of the load balancer)" \
-        in log
+        in server.log_tail(400)
 
-    # the pair lands on the two ssd hosts of zone a
-    lb = cli.json("user1", "loadbalancer", "create", "--name", "gold", "--vip-subnet-id",
-                  subnet["id"], "--flavor", "gold", "--availability-zone", "zone-a")
-    assert lb["availability_zone"] == "zone-a"
-
-    def placed() -> list[dict[str, Any]] | None:
-        rows: list[dict[str, Any]] = cli.json("nslb", "loadbalancer", "amphora", "list",
-                                              "--loadbalancer", lb["id"], "--long")
-        shown = [cli.json("nslb", "loadbalancer", "amphora", "show", r["id"]) for r in rows]
-        return shown if shown and all(a["compute_id"] for a in shown) else None
-
-    amphorae = wait_for(placed)
+    rows = cli.json("nslb", "loadbalancer", "amphora", "list", "--loadbalancer", lb["id"])
+    amphorae = parallel(*[lambda r=r: cli.json("nslb", "loadbalancer", "amphora", "show",
+                                               r["id"]) for r in rows])
     assert sorted(a["role"] for a in amphorae) == ["BACKUP", "MASTER"]
     assert {a["compute_id"] for a in amphorae} == {ids["pl-a1"], ids["pl-a2"]}
     assert {(a["cached_zone"], a["compute_flavor"]) for a in amphorae} == {("az-a", "gold")}
-    wait_for(lambda: cli.json("user1", "loadbalancer", "show", lb["id"])[
-        "provisioning_status"] == "ACTIVE")
-    hypervisors = {h["hypervisor_hostname"]: h for h in (
-        cli.json("nslb", "hypervisor", "show", name) for name in ("pl-a1", "pl-a2", "pl-b1"))}
-    assert [hypervisors[n]["running_vms"] for n in ("pl-a1", "pl-a2", "pl-b1")] == [1, 1, 0]
+    shown = parallel(*[lambda n=n: cli.json("nslb", "hypervisor", "show", n)
+                       for n in ("pl-a1", "pl-a2", "pl-b1")])
+    assert [h["running_vms"] for h in shown] == [1, 1, 0]
