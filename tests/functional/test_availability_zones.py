@@ -128,6 +128,10 @@ def test_lb_create_checks_the_zone_and_its_vip_networks(client: TestClient) -> N
                                                       "availability_zone": "allowed"}})
     assert fault(resp, 400) == ("Validation failure: Supplied VIP network_id is not allowed "
                                 "by the configuration of this deployment.")
+    # the refused creates left no load balancer and no VIP port behind
+    assert client.get(LB_URL).json()["loadbalancers"] == []
+    vip_ports = client.get("/networking/v2.0/ports", params={"device_owner": "Octavia"})
+    assert vip_ports.json()["ports"] == []
     lb = create_lb(client, subnet["id"], availability_zone="allowed")
     assert lb["availability_zone"] == "allowed"
     assert fault(client.delete(f"{AZ_URL}/allowed"), 409) == (
