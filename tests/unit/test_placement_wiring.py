@@ -1,0 +1,52 @@
+"""The pure parts of the scheduler's wiring (nslb/amphora/placement.py): what an LB asks
+of its amphorae' hosts (zone, compute flavor, peers, failover's ignored hosts), and how
+a host's capacity reads "no limit"."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from nslb.amphora import placement
+from nslb.db import compute
+from nslb.placement.scheduler import Scheduler
+from nslb.placement.state import HostState, Resources
+
+
+def gold(**specs: str) -> compute.Flavor:
+    return compute.Flavor(id="gold", name="amp.gold", ram=256, vcpus=1, disk=0,
+                          is_public=True, description=None,
+                          extra_specs={"aggregate_instance_extra_specs:ssd": "true",
+                                       "nslb:max_connections": "500", **specs},
+                          created_at=datetime(2026, 12, 3))
+
+
+def test_requests_carry_zone_flavor_peers_and_ignored_hosts() -> None:
+    wants = placement.LbWants(zone="az-a", flavor=gold())
+    [req] = placement.requests(["amp-1"], wants, {"h2"}, {"az-a"}, {"h1"})
+    assert req.zones == frozenset({"az-a"})
+    assert (req.flavor.name, req.flavor.memory_mb, req.flavor.connections) == ("gold", 256, 500)
+    assert req.flavor.extra_specs["aggregate_instance_extra_specs:ssd"] == "true"
+    assert (req.peer_hosts, req.ignore_hosts) == (frozenset({"h2"}), frozenset({"h1"}))
+    assert req.zone_anti_affinity is False
+
+
+def test_no_zone_no_flavor_asks_for_nothing_and_spread_is_opt_in() -> None:
+    [req] = placement.requests(["a"], placement.LbWants(None, None), set(), set(), set())
+    assert (req.zones, req.flavor.memory_mb, dict(req.flavor.extra_specs)) == (
+        frozenset(), 0, {})
+    spread = placement.LbWants("az-a", gold(**{placement.ZONE_ANTI_AFFINITY_SPEC: "True"}))
+    assert placement.requests(["a"], spread, set(), set(), set())[0].zone_anti_affinity
+
+
+def test_a_pair_with_zone_spread_needs_two_zones() -> None:
+    """The flavor's zone anti-affinity: two hosts in one zone are not enough for a pair."""
+    def host(name: str, zone: str) -> HostState:
+        return HostState(id=name, name=name, up=True, zone=zone,
+                         capacity=Resources(placement.UNLIMITED, placement.UNLIMITED,
+                                            placement.UNLIMITED),
+                         metadata={"ssd": frozenset({"true"})})
+    wants = placement.LbWants(None, gold(**{placement.ZONE_ANTI_AFFINITY_SPEC: "true"}))
+    reqs = placement.requests(["m", "b"], wants, set(), set(), set())
+    hosts = [host("h1", "az-a"), host("h2", "az-a"), host("h3", "az-b")]
+    chosen = Scheduler().place_group(hosts, reqs)
+    assert sorted(h.zone or "" for h in chosen) == ["az-a", "az-b"]
