@@ -50,3 +50,23 @@ def test_a_pair_with_zone_spread_needs_two_zones() -> None:
     hosts = [host("h1", "az-a"), host("h2", "az-a"), host("h3", "az-b")]
     chosen = Scheduler().place_group(hosts, reqs)
     assert sorted(h.zone or "" for h in chosen) == ["az-a", "az-b"]
+
+
+def test_least_loaded_up_host_apart_from_siblings_within_capacity() -> None:
+    """What the remote driver did before the scheduler, now through it: the least loaded
+    host that is up and not full, never a sibling's host; a full or down host never."""
+    def host(name: str, used: int, up: bool = True, limit: int = 0) -> HostState:
+        return HostState(id=name, name=name, up=up,
+                         capacity=Resources(limit or placement.UNLIMITED, placement.UNLIMITED,
+                                            placement.UNLIMITED),
+                         used=Resources(used, 0, 0))
+    a, b, c, full = host("a", 3), host("b", 1), host("c", 0, up=False), host("d", 2, limit=2)
+    plain = placement.LbWants(None, None)
+
+    def choose(hosts: list[HostState], siblings: set[str]) -> str:
+        [req] = placement.requests(["x"], plain, siblings, set(), set())
+        return Scheduler().place(hosts, req).name
+
+    assert choose([a, b, c], set()) == "b"
+    assert choose([a, b, c], {"b"}) == "a"
+    assert choose([full, a], set()) == "a"
