@@ -34,6 +34,11 @@ ZONE_ANTI_AFFINITY_SPEC = "nslb:zone_anti_affinity"
 GONE = (AmphoraStatus.DELETED,)
 
 
+class MissingFlavor(Exception):
+    """The LB's Octavia flavor names a compute flavor that was deleted since: placing
+    without its requirements would put the amphorae where the operator said not to."""
+
+
 @dataclass(frozen=True)
 class Placed:
     amphora_id: str
@@ -97,7 +102,11 @@ def lb_wants(session: Session, lb_id: str) -> LbWants:
         profile_f = flavor_repo.profile(session, fl.flavor_profile_id) if fl else None
         if profile_f is not None:
             flavor_id = profile_string(profile_f.flavor_data, COMPUTE_FLAVOR)
-    return LbWants(zone, compute.flavor(session, flavor_id) if flavor_id else None)
+    found = compute.flavor(session, flavor_id) if flavor_id else None
+    if flavor_id and found is None:
+        raise MissingFlavor(f"the compute flavor {flavor_id} of the load balancer's flavor "
+                            "does not exist")
+    return LbWants(zone, found)
 
 
 def requests(amphora_ids: Iterable[str], wants: LbWants, peers: set[str],

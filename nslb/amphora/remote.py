@@ -187,7 +187,7 @@ class RemoteDriver:
                     log.info("placed amphora %s on host %s (zone %s, compute flavor %s)",
                              placed.amphora_id, placed.host_id, placed.zone,
                              placed.compute_flavor)
-            except NoValidHost as exc:
+            except (NoValidHost, placement.MissingFlavor) as exc:
                 raise ConfigRejected(str(exc)) from None
             mine = session.scalar(select(amphora_table.c.compute_id).where(
                 amphora_table.c.id == amphora_id))

@@ -218,3 +218,24 @@ def scenario(server: RemoteServer, cli: Cli, subnet: dict[str, Any],
     shown = parallel(*[lambda n=n: cli.json("nslb", "hypervisor", "show", n)
                        for n in ("pl-a1", "pl-a2", "pl-b1")])
     assert [h["running_vms"] for h in shown] == [1, 1, 0]
+
+    # the remaining commands: remove host, aggregate delete, flavor delete, zone set/delete
+    parallel(
+        lambda: cli.run("nslb", "aggregate", "remove", "host", "plain-a", "pl-a3"),
+        lambda: cli.json("nslb", "flavor", "create", "--ram", "64", "--vcpus", "1",
+                         "--disk", "0", "amp.tmp"),
+        lambda: cli.run("nslb", "loadbalancer", "availabilityzone", "set", "--description",
+                        "rack b", "zone-b"))
+    parallel(lambda: cli.run("nslb", "aggregate", "delete", "plain-a"),
+             lambda: cli.run("nslb", "flavor", "delete", "amp.tmp"))
+    cli.run("user1", "loadbalancer", "delete", bad["id"])
+    wait_for(lambda: bad["id"] not in {b["id"] for b in cli.json("user1", "loadbalancer",
+                                                                 "list")})
+    cli.run("nslb", "loadbalancer", "availabilityzone", "delete", "zone-b")
+    aggs, flavors, zones = parallel(
+        lambda: cli.json("nslb", "aggregate", "list"),
+        lambda: cli.json("nslb", "flavor", "list"),
+        lambda: cli.json("nslb", "loadbalancer", "availabilityzone", "list"))
+    assert sorted(a["Name"] for a in aggs) == ["ssd-a", "ssd-b"]
+    assert [f["Name"] for f in flavors] == ["amp.gold"]
+    assert [z["name"] for z in zones] == ["zone-a"]

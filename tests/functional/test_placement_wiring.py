@@ -146,3 +146,15 @@ def test_an_impossible_pair_is_refused_with_the_reason(client: TestClient, db: D
     assert {a["compute_id"] for a in amphorae_of(client, lb["id"])} == {None}
     shown = ok(client.get(f"{LB_URL}/{lb['id']}"))["loadbalancer"]
     assert shown["availability_zone"] == "zone-b"
+
+
+def test_a_deleted_compute_flavor_is_refused_not_ignored(client: TestClient, db: Database,
+                                                         cloud: dict[str, str]) -> None:
+    subnet = vip_subnet(client, "10.239.3.0/24")
+    lb = create_lb(client, subnet["id"], flavor_id=cloud["flavor"], availability_zone="zone-a")
+    assert client.delete(f"{V}/flavors/gold").status_code == 202
+    amps = amphorae_of(client, lb["id"])
+    with pytest.raises(ConfigRejected) as refused:
+        RemoteDriver(db, pki=None)._placed(amps[0]["id"], lb["id"])  # type: ignore[arg-type]
+    assert "the compute flavor gold of the load balancer's flavor does not exist" in str(
+        refused.value)
