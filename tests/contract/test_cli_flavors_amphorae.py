@@ -131,7 +131,9 @@ def test_flavors_amphorae_and_failover_with_the_stock_cli(server: KeystoneServer
         lambda: cli.fails("user1", "loadbalancer", "provider", "capability", "list",
                           "amphora"),
     )
-    assert [(c["type"], c["name"]) for c in caps] == [("flavor", "loadbalancer_topology")]
+    assert [(c["type"], c["name"]) for c in caps] == [
+        ("flavor", "loadbalancer_topology"), ("flavor", "compute_flavor"),
+        ("availability_zone", "compute_zone"), ("availability_zone", "valid_vip_networks")]
     assert "ACTIVE_STANDBY - Two amphora per load balancer." in flavor_caps[0]["description"]
     assert "403" in member_caps
 
