@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
 from nslb.amphora import placement
 from nslb.db import compute
 from nslb.placement.scheduler import Scheduler
@@ -70,3 +72,15 @@ def test_least_loaded_up_host_apart_from_siblings_within_capacity() -> None:
     assert choose([a, b, c], set()) == "b"
     assert choose([a, b, c], {"b"}) == "a"
     assert choose([full, a], set()) == "a"
+
+
+def test_weighers_are_configured_by_name_and_checked() -> None:
+    from nslb.config import ConfigError, Settings
+    from nslb.placement.weighers import parse_multipliers
+
+    assert parse_multipliers("least_loaded=1, free_memory=0.5") == {
+        "least_loaded": 1.0, "free_memory": 0.5}
+    Settings(placement_weighers="free_connections=2").validate()
+    for bad in ("fastest=1", "least_loaded", "least_loaded=x"):
+        with pytest.raises(ConfigError, match="placement weigher"):
+            Settings(placement_weighers=bad).validate()
