@@ -6,9 +6,10 @@ what it holds from the amphorae placed on it (their compute flavors' memory and
 connections). The request comes from the load balancer: its availability zone's profile
 `compute_zone`, its Octavia flavor's `compute_flavor` (resources and extra specs), the
 hosts of its other live amphorae (never shared), and the hosts of the amphorae a failover
-replaces (PENDING_DELETE: ignored). The amphorae of one load balancer still without a host
-are placed together (Scheduler.place_group), so a pair is split across hosts by
-construction. When no host passes, NoValidHost says which filter stopped each host.
+replaces (PENDING_DELETE: left if any other host can take the replacement). The
+amphorae of one load balancer still without a host are placed together
+(Scheduler.place_group), so a pair is split across hosts by construction. When no
+host passes, NoValidHost says which filter stopped each host.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from nslb.db.tables import amphora as amphora_table
 from nslb.db.tables import load_balancer
 from nslb.model.enums import AmphoraRole, AmphoraStatus
 from nslb.model.placement import COMPUTE_FLAVOR, COMPUTE_ZONE, profile_string
-from nslb.placement.scheduler import Scheduler
+from nslb.placement.scheduler import NoValidHost, Scheduler
 from nslb.placement.state import ComputeFlavor, HostState, Request, Resources
 
 UNLIMITED = 2**40  # a host that states no limit (0) for a resource
@@ -138,7 +139,25 @@ def place(session: Session, lb_id: str, scheduler: Scheduler) -> list[Placed]:
     flavors = {f.id: f for f in compute.flavors(session)}
     states = host_states(session, flavors)
     peer_zones = {h.zone for h in states if h.id in peers}
-    chosen = scheduler.place_group(states, requests(waiting, wants, peers, peer_zones, leaving))
+    try:
+        chosen = scheduler.place_group(states, requests(waiting, wants, peers, peer_zones,
+                                                        leaving))
+    except NoValidHost as refused:
+        if not leaving:
+            raise
+        # Leaving the replaced amphora's host is a preference: a host that is down is
+        # out anyway (HostUp), and one that is up is better than no replacement at all
+        # (a single host, or the only host of a zone). The first refusal is the one told.
+        try:
+            chosen = scheduler.place_group(states, requests(waiting, wants, peers,
+                                                            peer_zones, set()))
+        except NoValidHost:
+            raise refused from None
+    return _write(session, waiting, chosen, wants)
+
+
+def _write(session: Session, waiting: list[str], chosen: list[HostState],
+           wants: LbWants) -> list[Placed]:
     placed = []
     for amphora_id, host in zip(waiting, chosen, strict=True):
         flavor_id = wants.flavor.id if wants.flavor else None

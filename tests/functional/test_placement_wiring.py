@@ -102,29 +102,57 @@ def test_pair_lands_on_the_ssd_hosts_of_its_zone(client: TestClient, db: Databas
     # a second placement changes nothing: every amphora has its host
     with db.write() as session:
         assert placement.place(session, lb["id"], Scheduler()) == []
-    # failover of the MASTER: its host is ignored, the BACKUP's is taken, pl-a3 lacks ssd
+    # failover of the MASTER: no other ssd host in the zone (pl-a2 holds the BACKUP,
+    # pl-a3 has no ssd, pl-b1 is in zone b), so the replacement goes back to pl-a1:
+    # leaving the replaced host is a preference, not a refusal
     worker.drain()
     master = next(a for a in amps if a["role"] == "MASTER")
     assert client.put(f"{AMPHORAE_URL}/{master['id']}/failover").status_code == 202
-    with db.write() as session, pytest.raises(NoValidHost) as refused:
-        placement.place(session, lb["id"], Scheduler())
-    text = str(refused.value)
-    assert "IgnoreHosts rejected 1 (pl-a1: the amphora being replaced is there)" in text
-    assert "AntiAffinity rejected 1 (pl-a2: holds another amphora of the load balancer)" \
-        in text
-    assert "AvailabilityZone rejected 1 (pl-b1: in zone az-b, asked az-a)" in text
-    assert "pl-a3: no aggregate of the host sets ssd" in text
-    # a new ssd host in the zone takes the replacement
+    with db.write() as session:
+        [back] = placement.place(session, lb["id"], Scheduler())
+    assert back.host_id == cloud["pl-a1"]
+    worker.drain()
+    # with a new ssd host in the zone, the next failover of the MASTER leaves pl-a1
     add_host(db, "pl-a4")
     aggs = ok(client.get(f"{V}/os-aggregates"))["aggregates"]
     ssd_a = next(a for a in aggs if a["name"] == "ssd-a")
     ok(client.post(f"{V}/os-aggregates/{ssd_a['id']}/action",
                    json={"add_host": {"host": "pl-a4"}}))
+    master = next(a for a in amphorae_of(client, lb["id"]) if a["role"] == "MASTER")
+    assert master["compute_id"] == cloud["pl-a1"]
+    assert client.put(f"{AMPHORAE_URL}/{master['id']}/failover").status_code == 202
     with db.write() as session:
-        [again] = placement.place(session, lb["id"], Scheduler())
-    assert (again.zone, again.compute_flavor) == ("az-a", "gold")
+        [moved] = placement.place(session, lb["id"], Scheduler())
+    assert (moved.zone, moved.compute_flavor) == ("az-a", "gold")
     with db.read() as session:
-        assert hosts.get(session, again.host_id).name == "pl-a4"  # type: ignore[union-attr]
+        assert hosts.get(session, moved.host_id).name == "pl-a4"  # type: ignore[union-attr]
+
+
+def test_a_failover_with_nowhere_to_go_tells_every_filter(client: TestClient, db: Database,
+                                                          worker: Worker,
+                                                          cloud: dict[str, str]) -> None:
+    """pl-a2 down: the MASTER's replacement has no host, even back on its own; the
+    refusal names what stopped each host with the replaced host left."""
+    subnet = vip_subnet(client, "10.239.4.0/24")
+    lb = create_lb(client, subnet["id"], flavor_id=cloud["flavor"], availability_zone="zone-a")
+    with db.write() as session:
+        placement.place(session, lb["id"], Scheduler())
+    worker.drain()
+    amps = amphorae_of(client, lb["id"])
+    master = next(a for a in amps if a["role"] == "MASTER")
+    backup = next(a for a in amps if a["role"] == "BACKUP")
+    assert client.put(f"{AMPHORAE_URL}/{master['id']}/failover").status_code == 202
+    with db.write() as session:
+        hosts.set_state(session, master["compute_id"], hosts.DOWN)
+    with db.write() as session, pytest.raises(NoValidHost) as refused:
+        placement.place(session, lb["id"], Scheduler())
+    text = str(refused.value)
+    names = {cloud[n]: n for n in ("pl-a1", "pl-a2")}
+    assert f"HostUp rejected 1 ({names[master['compute_id']]}: host is down)" in text
+    assert (f"AntiAffinity rejected 1 ({names[backup['compute_id']]}: holds another amphora "
+            "of the load balancer)") in text
+    assert "AvailabilityZone rejected 1 (pl-b1: in zone az-b, asked az-a)" in text
+    assert "pl-a3: no aggregate of the host sets ssd" in text
 
 
 def test_an_impossible_pair_is_refused_with_the_reason(client: TestClient, db: Database,
