@@ -45,12 +45,13 @@ def test_hosts_are_services_and_hypervisors(client: TestClient, db: Database) ->
     up = add_host(db, "pl-host-1")
     add_host(db, "pl-host-2", hosts.DOWN)
     services = client.get(f"{V}/os-services").json()["services"]
-    assert [(s["host"], s["state"], s["zone"], s["binary"]) for s in services] == [
+    assert sorted((s["host"], s["state"], s["zone"], s["binary"]) for s in services) == [
         ("pl-host-1", "up", "nova", "nslb-agent"), ("pl-host-2", "down", "nova", "nslb-agent")]
     listed = client.get(f"{V}/os-hypervisors").json()["hypervisors"]
-    assert [(h["hypervisor_hostname"], h["state"]) for h in listed] == [
+    assert sorted((h["hypervisor_hostname"], h["state"]) for h in listed) == [
         ("pl-host-1", "up"), ("pl-host-2", "down")]
-    detail = client.get(f"{V}/os-hypervisors/detail").json()["hypervisors"][0]
+    detail = next(h for h in client.get(f"{V}/os-hypervisors/detail").json()["hypervisors"]
+                  if h["id"] == up)
     assert (detail["vcpus"], detail["memory_mb"], detail["running_vms"]) == (4, 4096, 0)
     shown = client.get(f"{V}/os-hypervisors/{up}").json()["hypervisor"]
     assert shown["hypervisor_hostname"] == "pl-host-1"
