@@ -70,6 +70,9 @@ class Settings:
     # agents' joins and renewals on `agent_listen` (HTTPS, the controller's own CA).
     agents: str = "local"
     agent_listen: str = "0.0.0.0:9444"
+    # With remote agents, the scheduler's weighers (nslb/placement/weighers.py):
+    # NAME=MULTIPLIER,... of least_loaded, free_memory, free_connections.
+    placement_weighers: str = "least_loaded=1"
     # Several controllers on one PostgreSQL database (nslb/db/leases.py): this one's id
     # ("" = <hostname>:<pid>) and how long a unit of work stays claimed by a controller
     # that stopped renewing (killed, cut off) before another takes it over.
@@ -165,6 +168,12 @@ class Settings:
             except ValueError as exc:
                 raise ConfigError(str(exc)) from None
         _check_vxlan(self)
+        from nslb.placement.weighers import parse_multipliers
+
+        try:
+            parse_multipliers(self.placement_weighers)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         for name in POSITIVE:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be greater than 0, got {getattr(self, name)!r}")

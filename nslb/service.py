@@ -68,6 +68,8 @@ def remote_agents(settings: Settings, db: Database) -> tuple[AmphoraDriver, Join
     from nslb.amphora.remote import RemoteDriver
     from nslb.metrics.server import parse_listen
     from nslb.pki.controller import ControllerPki
+    from nslb.placement.scheduler import Scheduler
+    from nslb.placement.weighers import parse_multipliers
 
     listen = parse_listen(settings.agent_listen)
     assert listen is not None  # validated
@@ -76,7 +78,8 @@ def remote_agents(settings: Settings, db: Database) -> tuple[AmphoraDriver, Join
     pki = ControllerPki(settings.state_dir, db, names)
     log.info("agents join at https://%s:%d (CA fingerprint sha256 %s)", host, port,
              pki.ca.fingerprint)
-    return RemoteDriver(db, pki), JoinListener(pki, db, host, port)
+    scheduler = Scheduler(multipliers=parse_multipliers(settings.placement_weighers))
+    return RemoteDriver(db, pki, scheduler=scheduler), JoinListener(pki, db, host, port)
 
 
 def make_routers(settings: Settings) -> RouterDriver:

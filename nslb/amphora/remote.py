@@ -2,9 +2,13 @@
 mutual TLS to the agents (nslb/agent) on other hosts.
 
 Each amphora lives on one host, `amphora.compute_id`. A new one is placed when its first
-bundle is applied (placement.choose_host over the hosts that are up, with their amphora
-counts, and the hosts of its siblings), and the choice is written before the agent is
-called, so a crash in between leaves a placed amphora, never a lost one. Every response
+bundle is applied (nslb/amphora/placement.py: the filter scheduler of nslb/placement over
+the hosts, their aggregates and amphorae, the LB's zone and compute flavor; an LB's
+unplaced amphorae are placed together), and the choice is written before the agent is
+called, so a crash in between leaves a placed amphora, never a lost one. When no host
+passes, the apply fails with the scheduler's explanation as a ConfigRejected: the LB goes
+to ERROR with that reason at once instead of retrying a placement that cannot change
+until an operator acts. Every response
 is checked to come from that host: the TLS handshake verifies the CA and that the address
 is in the certificate; then the certificate must hold the agent role, the host's id as
 its CN, and a serial not revoked. A host that cannot be reached is marked DOWN (and UP
@@ -19,11 +23,10 @@ import time
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from nslb.amphora import wire
+from nslb.amphora import placement, wire
 from nslb.amphora.base import ApplyError, ConfigRejected, Observation
-from nslb.amphora.placement import Candidate, choose_host
 from nslb.db import hosts
 from nslb.db.engine import Database
 from nslb.db.tables import amphora as amphora_table
@@ -32,6 +35,7 @@ from nslb.pki import checks, contexts
 from nslb.pki.ca import AGENT, now
 from nslb.pki.controller import ControllerPki
 from nslb.pki.values import url_host
+from nslb.placement.scheduler import NoValidHost, Scheduler
 
 log = logging.getLogger(__name__)
 TIMEOUT = 30.0
@@ -51,8 +55,10 @@ class HostUnreachable(ApplyError):
 class RemoteDriver:
     name = "remote"
 
-    def __init__(self, db: Database, pki: ControllerPki, timeout: float = TIMEOUT) -> None:
+    def __init__(self, db: Database, pki: ControllerPki, timeout: float = TIMEOUT,
+                 scheduler: Scheduler | None = None) -> None:
         self.db = db
+        self.scheduler = scheduler or Scheduler()
         self.pki = pki
         self.timeout = timeout
         self._lock = threading.Lock()
@@ -186,22 +192,17 @@ class RemoteDriver:
         if known is not None:
             return known
         with self.db.write() as session:
-            rows = session.execute(select(amphora_table.c.id, amphora_table.c.compute_id)
-                                   .where(amphora_table.c.loadbalancer_id == lb_id)).all()
-            mine = next((r.compute_id for r in rows if r.id == amphora_id), None)
+            try:
+                for placed in placement.place(session, lb_id, self.scheduler):
+                    log.info("placed amphora %s on host %s (zone %s, compute flavor %s)",
+                             placed.amphora_id, placed.host_id, placed.zone,
+                             placed.compute_flavor)
+            except (NoValidHost, placement.MissingFlavor) as exc:
+                raise ConfigRejected(str(exc)) from None
+            mine = session.scalar(select(amphora_table.c.compute_id).where(
+                amphora_table.c.id == amphora_id))
             if mine is None:
-                siblings = {r.compute_id for r in rows if r.id != amphora_id and r.compute_id}
-                candidates = [Candidate(h.id, h.state == hosts.UP, h.amphorae, h.max_amphorae)
-                              for h in hosts.all_hosts(session)]
-                mine = choose_host(candidates, siblings)
-                if mine is None:
-                    raise ApplyError("no host is up to place the amphora on")
-                chosen = hosts.get(session, mine)
-                session.execute(update(amphora_table).where(
-                    amphora_table.c.id == amphora_id).values(
-                        compute_id=mine,
-                        cert_expiration=chosen.cert_expiry if chosen else None))
-                log.info("placed amphora %s on host %s", amphora_id, mine)
+                raise ApplyError(f"amphora {amphora_id} is not placed")
             host = hosts.get(session, mine)
         if host is None:
             raise ApplyError(f"amphora {amphora_id} is on host {mine}, which was removed")

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nslb.api import policy
 from nslb.api.barbican import routes as barbican
+from nslb.api.compute import routes as compute
 from nslb.api.context import Context, noauth_context
 from nslb.api.faults import ApiError, from_domain
 from nslb.api.guards import BodyLimit, CatchAll, InputGuard
@@ -105,6 +106,7 @@ def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lamb
         *dashboard.routes(),
         Mount("/networking", routes=policy.guard(networking.routes())),
         Mount("/load-balancer", routes=octavia_routes()),
+        Mount("/compute", routes=compute.routes()),
         *octavia_routes(),
     ]
     if identity is not None:

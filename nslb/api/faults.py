@@ -44,6 +44,13 @@ class ApiError(Exception):
         return {"code": self.status, "title": HTTPStatus(self.status).phrase,
                 "description": self.message}
 
+    def nova_body(self) -> dict[str, Any]:
+        codes = {400: "badRequest", 401: "unauthorized", 403: "forbidden",
+                 404: "itemNotFound", 405: "badMethod", 409: "conflictingRequest",
+                 501: "notImplemented"}
+        return {codes.get(self.status, "computeFault"): {"code": self.status,
+                                                        "message": self.message}}
+
     def neutron_body(self) -> dict[str, Any]:
         return {"NeutronError": {"type": self.neutron_type, "message": self.message,
                                  "detail": ""}}

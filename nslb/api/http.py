@@ -154,6 +154,8 @@ def error_response(request: Request, exc: ApiError) -> Response:
         body = exc.neutron_body()
     elif path.startswith("/key-manager"):
         body = exc.barbican_body()
+    elif path.startswith("/compute"):
+        body = exc.nova_body()
     else:
         body = exc.octavia_body()
     if exc.status >= 500:

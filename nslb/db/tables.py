@@ -27,6 +27,7 @@ from sqlalchemy.orm import registry
 
 from nslb.db.types import JSONText
 from nslb.model import identity as ident
+from nslb.model import placement as pl
 from nslb.model import resources as r
 from nslb.model import secrets as km
 
@@ -667,4 +668,63 @@ amphora_health = Table(
     Column("last_update", DateTime, nullable=False),
     Column("busy", Boolean, nullable=False, default=False),
     Column("last_seq", BigInteger, nullable=False, default=0),
+)
+
+# --- placement: Octavia availability zones, Nova-style compute flavors and aggregates ---------
+
+availability_zone_profile = Table(
+    "availability_zone_profile", metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("provider_name", String(255), nullable=False),
+    Column("availability_zone_data", String(4096), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+# Octavia keys an availability zone by its name.
+availability_zone = Table(
+    "availability_zone", metadata,
+    Column("name", String(255), primary_key=True),
+    Column("description", String(255), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("availability_zone_profile_id", ID, ForeignKey("availability_zone_profile.id"),
+           nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+_MAPPED[pl.AvailabilityZoneProfile] = availability_zone_profile
+_MAPPED[pl.AvailabilityZone] = availability_zone
+
+# The amphora's compute flavor (Nova's flavor: `id` is Nova's flavorid, any string).
+compute_flavor = Table(
+    "compute_flavor", metadata,
+    Column("id", String(255), primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("ram", Integer, nullable=False),
+    Column("vcpus", Integer, nullable=False),
+    Column("disk", Integer, nullable=False),
+    Column("is_public", Boolean, nullable=False),
+    Column("description", String(65535)),
+    Column("extra_specs", JSONText, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+# Nova's host aggregates: `meta` is the aggregate's metadata (key -> value), its hosts are
+# agent host names (Nova names hosts, not ids).
+compute_aggregate = Table(
+    "compute_aggregate", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("uuid", ID, nullable=False),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("availability_zone", String(255)),
+    Column("meta", JSONText, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime),
+)
+
+compute_aggregate_host = Table(
+    "compute_aggregate_host", metadata,
+    Column("aggregate_id", Integer, ForeignKey("compute_aggregate.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("host", String(255), primary_key=True),
 )

@@ -44,3 +44,23 @@ def weigh(hosts: list[HostState], multipliers: Mapping[str, float]) -> list[floa
         for i, value in enumerate(raw):
             totals[i] += multiplier * ((value - low) / span if span else 0.0)
     return totals
+
+
+def parse_multipliers(text: str) -> dict[str, float]:
+    """`least_loaded=1,free_memory=0.5` (the `placement_weighers` setting) as multipliers;
+    ValueError naming what is wrong."""
+    out: dict[str, float] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        if name.strip() not in WEIGHERS or not sep:
+            known = ", ".join(sorted(WEIGHERS))
+            raise ValueError(f"placement weigher {item!r}: NAME=MULTIPLIER with NAME one of "
+                             f"{known}")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"placement weigher {item!r}: the multiplier is not a "
+                             "number") from None
+    return out

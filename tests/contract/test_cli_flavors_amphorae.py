@@ -68,14 +68,14 @@ def make_ha_flavor(cli: Cli) -> tuple[dict[str, Any], dict[str, Any]]:
     bad_key, bad_value, bad_json = parallel(
         lambda: cli.fails("nslb", "loadbalancer", "flavorprofile", "create", "--name", "x",
                           "--provider", "amphora", "--flavor-data",
-                          '{"compute_flavor": "m1.small"}'),
+                          '{"amp_image_tag": "m1.small"}'),
         lambda: cli.fails("nslb", "loadbalancer", "flavorprofile", "create", "--name", "x",
                           "--provider", "amphora", "--flavor-data",
                           '{"loadbalancer_topology": "ACTIVE_ACTIVE"}'),
         lambda: cli.fails("nslb", "loadbalancer", "flavorprofile", "create", "--name", "x",
                           "--provider", "amphora", "--flavor-data", "{not json"),
     )
-    assert UNSUPPORTED + "Additional properties are not allowed ('compute_flavor' was " \
+    assert UNSUPPORTED + "Additional properties are not allowed ('amp_image_tag' was " \
         "unexpected)" in bad_key and "501" in bad_key
     assert "'ACTIVE_ACTIVE' is not one of ['ACTIVE_STANDBY', 'SINGLE']" in bad_value
     assert "is not a valid option for flavor_data" in bad_json and "400" in bad_json
@@ -121,7 +121,9 @@ def test_flavors_amphorae_and_failover_with_the_stock_cli(server: KeystoneServer
         lambda: cli.fails("user1", "loadbalancer", "provider", "capability", "list",
                           "amphora"),
     )
-    assert [(c["type"], c["name"]) for c in caps] == [("flavor", "loadbalancer_topology")]
+    assert [(c["type"], c["name"]) for c in caps] == [
+        ("flavor", "loadbalancer_topology"), ("flavor", "compute_flavor"),
+        ("availability_zone", "compute_zone"), ("availability_zone", "valid_vip_networks")]
     assert "ACTIVE_STANDBY - Two amphora per load balancer." in flavor_caps[0]["description"]
     assert "403" in member_caps
 

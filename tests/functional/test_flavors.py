@@ -118,8 +118,8 @@ def test_profile_errors_never_echo_a_long_value(client: TestClient) -> None:
 
 @pytest.mark.parametrize(("data", "problem"), [
     ({"bogus": 1}, "Additional properties are not allowed ('bogus' was unexpected)"),
-    ({"compute_flavor": "m1", "amp_image_tag": "x"},
-     "Additional properties are not allowed ('amp_image_tag', 'compute_flavor' were "
+    ({"compute_flavor": "m1", "amp_image_tag": "x", "sriov_vip": True},
+     "Additional properties are not allowed ('amp_image_tag', 'sriov_vip' were "
      "unexpected)"),
     # unknown keys are reported first, as jsonschema's best_match ranks them
     ({"loadbalancer_topology": "X", "sriov_vip": True},
@@ -301,11 +301,13 @@ def test_flavor_capabilities_name_what_nslb_honours(client: TestClient) -> None:
     caps = client.get(CAPS_URL)
     assert caps.status_code == 200
     assert caps.json() == {"flavor_capabilities": [
-        {"name": "loadbalancer_topology", "description": TOPOLOGY_TEXT}]}
-    assert client.get(CAPS_URL, params={"name": "compute_flavor"}).json() == {
+        {"name": "loadbalancer_topology", "description": TOPOLOGY_TEXT},
+        {"name": "compute_flavor", "description": "The compute driver flavor ID."}]}
+    assert client.get(CAPS_URL, params={"name": "amp_image_tag"}).json() == {
         "flavor_capabilities": []}
     assert client.get(CAPS_URL, params={"fields": "name"}).json() == {
-        "flavor_capabilities": [{"name": "loadbalancer_topology"}]}
+        "flavor_capabilities": [{"name": "loadbalancer_topology"},
+                                {"name": "compute_flavor"}]}
     alias = client.get(f"{API}/providers/octavia/flavor_capabilities").json()
     assert alias == caps.json()
 

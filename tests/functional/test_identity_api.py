@@ -82,7 +82,7 @@ def test_project_scoped_password_token(cloud: Cloud) -> None:
     assert abs((expires - issued) - timedelta(hours=1)) < timedelta(seconds=1)
     assert abs(issued - datetime.utcnow()) < timedelta(seconds=30)
     types = {s["type"]: s for s in body["catalog"]}
-    assert set(types) == {"identity", "load-balancer", "network", "key-manager"}
+    assert set(types) == {"identity", "load-balancer", "network", "key-manager", "compute"}
     for service in types.values():
         assert {e["interface"] for e in service["endpoints"]} == {"public", "internal",
                                                                   "admin"}
@@ -90,6 +90,7 @@ def test_project_scoped_password_token(cloud: Cloud) -> None:
     urls = {t: s["endpoints"][0]["url"] for t, s in types.items()}
     assert urls == {"identity": "http://testserver/identity",
                     "load-balancer": "http://testserver/load-balancer",
+                    "compute": "http://testserver/compute/v2.1",
                     "network": "http://testserver/networking",
                     "key-manager": "http://testserver/key-manager"}
 
@@ -353,7 +354,8 @@ def test_catalog_follows_forwarded_headers(cloud: Cloud) -> None:
     assert catalog_urls(resp.json()["token"]) == {f"{base}/identity",
                                                   f"{base}/load-balancer",
                                                   f"{base}/networking",
-                                                  f"{base}/key-manager"}
+                                                  f"{base}/key-manager",
+                                                  f"{base}/compute/v2.1"}
     token = resp.headers["X-Subject-Token"]
     catalog = cloud.client.get(f"{V3}/auth/catalog",
                                headers={"X-Auth-Token": token, **forwarded})
@@ -375,7 +377,8 @@ def test_catalog_uses_the_configured_public_url(tmp_path: Path) -> None:
                      headers={"X-Forwarded-Proto": "http", "X-Forwarded-Host": "evil"})
         assert catalog_urls(resp.json()["token"]) == {
             "https://cloud.example.net/identity", "https://cloud.example.net/load-balancer",
-            "https://cloud.example.net/networking", "https://cloud.example.net/key-manager"}
+            "https://cloud.example.net/networking", "https://cloud.example.net/key-manager",
+            "https://cloud.example.net/compute/v2.1"}
         versions = cloud.client.get("/identity/")
         assert versions.status_code == 300
         values = versions.json()["versions"]["values"]

@@ -227,7 +227,6 @@ def test_providers_list(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(("attrs", "option"), [
-    ({"availability_zone": "az1"}, "availability_zone"),
     ({"vip_qos_policy_id": "8b2b2f6b-9c4a-4bd3-8f3a-6a1c2b3d4e5f"}, "vip_qos_policy_id"),
 ])
 def test_unsupported_lb_options_are_501(client: TestClient, attrs: dict[str, Any],
@@ -238,16 +237,6 @@ def test_unsupported_lb_options_are_501(client: TestClient, attrs: dict[str, Any
         f"Provider 'amphora' does not support a requested option: {option}")
     assert client.get(LB_URL).json()["loadbalancers"] == []
     assert [p for p in ports(client) if p["device_owner"] == "Octavia"] == []
-
-
-@pytest.mark.parametrize("path", ["availabilityzones", "availabilityzoneprofiles"])
-def test_unimplemented_resources(client: TestClient, path: str) -> None:
-    resp = client.post(f"{API}/{path}", json={"x": {}})
-    assert fault(resp, 501).startswith("Provider 'amphora' does not support a requested option")
-    listing = client.get(f"{API}/{path}")
-    assert listing.status_code == 200
-    body = listing.json()
-    assert [v for k, v in body.items() if not k.endswith("_links")] == [[]]
 
 
 # --- the single-call tree create ---------------------------------------------------------------

@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
-from nslb.amphora.placement import Candidate, choose_host
 from nslb.db import hosts
 from nslb.db.engine import Database
 from nslb.db.migrate import upgrade
@@ -162,17 +161,6 @@ def test_tokens_are_stored_hashed_single_use_and_expire(db: Database,
     after = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(minutes=11)
     with db.write() as session:
         assert hosts.consume_token(session, late, "h3", now=after) == "join token expired"
-
-
-def test_placement_prefers_the_least_loaded_host_apart_from_siblings() -> None:
-    a, b, c = Candidate("a", True, 3), Candidate("b", True, 1), Candidate("c", False, 0)
-    assert choose_host([a, b, c], siblings=()) == "b"
-    assert choose_host([a, b, c], siblings={"b"}) == "a"
-    assert choose_host([b], siblings={"b"}) == "b"  # one host: together beats nowhere
-    assert choose_host([c], siblings=()) is None
-    full = Candidate("d", True, 2, max_amphorae=2)
-    assert choose_host([full, a], siblings=()) == "a"
-    assert choose_host([full], siblings=()) is None
 
 
 def test_subject_is_chosen_by_the_ca_not_the_request(ca: CertificateAuthority) -> None:

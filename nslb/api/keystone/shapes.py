@@ -19,7 +19,8 @@ DOMAIN = {"id": DEFAULT_DOMAIN_ID, "name": DEFAULT_DOMAIN_NAME}
 SERVICES = (("identity", "keystone", "/identity"),
             ("load-balancer", "octavia", "/load-balancer"),
             ("network", "neutron", "/networking"),
-            ("key-manager", "barbican", "/key-manager"))
+            ("key-manager", "barbican", "/key-manager"),
+            ("compute", "nova", "/compute/v2.1"))
 
 
 def v3(request: Request) -> str:

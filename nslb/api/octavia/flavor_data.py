@@ -12,9 +12,11 @@ errors as jsonschema does (`Additional properties are not allowed ('x' was unexp
 `loadbalancer_topology 'X' is not one of ['ACTIVE_STANDBY', 'SINGLE']`), unknown keys first
 as jsonschema's best_match ranks them.
 
-Only what nslb honours is offered: `loadbalancer_topology`. Octavia's `compute_flavor`,
-`amp_image_tag`, `sriov_vip` and `allow_member_sriov` mean nothing to a namespace amphora,
-so they are refused (501) rather than accepted and ignored.
+Only what nslb honours is offered: `loadbalancer_topology` and `compute_flavor` (the
+compute flavor, /compute/v2.1/flavors, whose resources and extra specs place the LB's
+amphorae: nslb/placement). Octavia's `amp_image_tag`, `sriov_vip` and `allow_member_sriov`
+mean nothing to a namespace amphora, so they are refused (501) rather than accepted and
+ignored.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from nslb.api import jsonbody
 from nslb.api.faults import BadRequest, NotImplementedOption
 from nslb.api.http import shown
 from nslb.model.enums import Topology
+from nslb.model.placement import COMPUTE_FLAVOR
 
 TOPOLOGY = "loadbalancer_topology"
 
@@ -46,22 +49,25 @@ OPTIONS: dict[str, Option] = {
         "The load balancer topology. One of: SINGLE - One amphora per load balancer. "
         "ACTIVE_STANDBY - Two amphora per load balancer.",
         enum=(Topology.ACTIVE_STANDBY.value, Topology.SINGLE.value)),
+    COMPUTE_FLAVOR: Option("string", "The compute driver flavor ID."),
 }
-_TYPES: dict[str, type] = {"string": str, "boolean": bool, "object": dict}
+_TYPES: dict[str, type] = {"string": str, "boolean": bool, "object": dict, "array": list}
 
 
-def capabilities() -> dict[str, str]:
+def capabilities(options: dict[str, Option] | None = None) -> dict[str, str]:
     """The provider's flavor_capabilities: every key a profile may hold, described."""
-    return {name: option.description for name, option in OPTIONS.items()}
+    return {name: option.description for name, option in (options or OPTIONS).items()}
 
 
-def check(provider: str, flavor_data: str, enabled: dict[str, str]) -> dict[str, Any]:
+def check(provider: str, flavor_data: str, enabled: dict[str, str],
+          options: dict[str, Option] | None = None, field: str = "flavor_data") -> dict[str, Any]:
     """The profile's metadata as a dict, after Octavia's three checks (module docstring).
-    `enabled` maps the enabled provider names to their descriptions."""
-    value = _parse(flavor_data)
+    `enabled` maps the enabled provider names to their descriptions; `options` and `field`
+    serve the availability zone profile's check too (nslb/api/octavia/az_data.py)."""
+    value = _parse(flavor_data, field)
     if provider not in enabled:
         raise BadRequest(f"Provider '{shown(provider)}' is not enabled.")
-    problem = _problem(value)
+    problem = _problem(value, options or OPTIONS)
     if problem is not None:
         raise NotImplementedOption(problem, provider)
     metadata: dict[str, Any] = value
@@ -74,9 +80,15 @@ def topology(metadata: dict[str, Any], default: str) -> str:
     return chosen
 
 
-def _parse(flavor_data: str) -> Any:
+def compute_flavor(metadata: dict[str, Any]) -> str | None:
+    """The compute flavor id a load balancer built with this metadata gets, if any."""
+    chosen = metadata.get(COMPUTE_FLAVOR)
+    return chosen if isinstance(chosen, str) else None
+
+
+def _parse(flavor_data: str, field: str) -> Any:
     """The JSON value, decoded with the API's strict parser (no NaN, no NUL, bounded depth)."""
-    invalid = BadRequest(f"{shown(flavor_data)} is not a valid option for flavor_data")
+    invalid = BadRequest(f"{shown(flavor_data)} is not a valid option for {field}")
     if not flavor_data:
         raise invalid
     try:
@@ -85,16 +97,16 @@ def _parse(flavor_data: str) -> Any:
         raise invalid from None
 
 
-def _problem(value: Any) -> str | None:
+def _problem(value: Any, options: dict[str, Option]) -> str | None:
     """The first schema violation, in jsonschema's words, or None."""
     if not isinstance(value, dict):
         return f"{_show(value)} is not of type 'object'"
-    extra = sorted(key for key in value if key not in OPTIONS)
+    extra = sorted(key for key in value if key not in options)
     if extra:
         verb = "was" if len(extra) == 1 else "were"
         names = ", ".join(_show(key) for key in extra)
         return f"Additional properties are not allowed ({names} {verb} unexpected)"
-    for name, option in OPTIONS.items():
+    for name, option in options.items():
         if name not in value:
             continue
         item = value[name]

@@ -3,8 +3,9 @@
 Shapes and errors follow Octavia's FlavorProfileController: `flavor_data` travels as a JSON
 *string* and is checked against the provider's schema (nslb/api/octavia/flavor_data.py) on create
 and whenever it or the provider changes; a profile a flavor uses keeps its provider and
-data (409) and cannot be deleted (409); the list's link key is Octavia's singular
-`flavorprofile_links`. Reads are admin-only in Octavia's policy too.
+data (409) and cannot be deleted (409); a `compute_flavor` must name a compute flavor
+(/compute/v2.1/flavors; Octavia asks Nova, 400 here when there is none); the list's link
+key is Octavia's singular `flavorprofile_links`. Reads are admin-only in Octavia's policy too.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from starlette.routing import Route
 
 from nslb.api import listing
 from nslb.api.faults import BadRequest, Conflict, NotFound
-from nslb.api.http import parse, read_root, respond
+from nslb.api.http import parse, read_root, respond, shown
 from nslb.api.octavia import flavor_data
 from nslb.api.octavia.common import db
 from nslb.api.octavia.flavors import list_global
 from nslb.api.octavia.providers import PROVIDERS
 from nslb.api.octavia.schemas import Body, Name
+from nslb.db import compute
 from nslb.db import flavors as repo
 from nslb.db.query import short
 from nslb.model.resources import FlavorProfile
@@ -48,6 +50,16 @@ class ProfileUpdate(Body):
 def view(profile: FlavorProfile) -> dict[str, Any]:
     return {"id": profile.id, "name": profile.name, "provider_name": profile.provider_name,
             "flavor_data": profile.flavor_data}
+
+
+def checked(session: Session, provider: str, data: str) -> dict[str, Any]:
+    """The schema check, then the compute flavor's existence (the amphora driver's
+    validate_flavor asks the compute service; /compute/v2.1/flavors here)."""
+    metadata = flavor_data.check(provider, data, PROVIDERS)
+    wanted = flavor_data.compute_flavor(metadata)
+    if wanted is not None and compute.flavor(session, wanted) is None:
+        raise BadRequest(f"Nova flavor {shown(wanted)} not found.")
+    return metadata
 
 
 def _find(session: Session, ident: str, label: str = "Flavor Profile", *,
@@ -74,10 +86,10 @@ async def show(request: Request) -> Response:
 
 async def create(request: Request) -> Response:
     data = parse(ProfileCreate, await read_root(request, "flavorprofile"), "flavorprofile")
-    flavor_data.check(data.provider_name, data.flavor_data, PROVIDERS)
     profile = FlavorProfile(name=data.name, provider_name=data.provider_name,
                             flavor_data=data.flavor_data)
     with db(request).write() as session:
+        checked(session, data.provider_name, data.flavor_data)
         session.add(profile)
     return respond({"flavorprofile": view(profile)}, 201)
 
@@ -95,8 +107,8 @@ async def update(request: Request) -> Response:
         if meaning and repo.profile_in_use(session, profile.id):
             raise _in_use(profile.id)
         if meaning:
-            flavor_data.check(meaning.get("provider_name", profile.provider_name),
-                              meaning.get("flavor_data", profile.flavor_data), PROVIDERS)
+            checked(session, meaning.get("provider_name", profile.provider_name),
+                    meaning.get("flavor_data", profile.flavor_data))
         for key, value in changes.items():
             setattr(profile, key, value)
     return respond({"flavorprofile": view(profile)})

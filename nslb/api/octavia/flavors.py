@@ -60,7 +60,7 @@ def view(flavor: Flavor) -> dict[str, Any]:
 
 
 def list_global(request: Request, cls: type, collection: str, links_key: str,
-                render: Callable[[Any], dict[str, Any]]) -> Response:
+                render: Callable[[Any], dict[str, Any]], key: str = "id") -> Response:
     """Filter, sort, paginate and wrap a collection that belongs to no project (flavors
     and profiles): the same parameters as every Octavia list, no project scope."""
     q = listing.parse_list(request)
@@ -73,7 +73,7 @@ def list_global(request: Request, cls: type, collection: str, links_key: str,
     fields = listing.fields_of(request)
     return respond({
         collection: [listing.select_fields(item, fields) for item in items],
-        links_key: listing.page_links(request, q, [{"id": i["id"]} for i in items],
+        links_key: listing.page_links(request, q, [{"id": i[key]} for i in items],
                                       base_url(request)),
     })
 

@@ -11,7 +11,15 @@ from starlette.routing import Route
 
 from nslb.api.faults import BadRequest, Forbidden, NotImplementedOption
 from nslb.api.http import context, parse, read_root, respond
-from nslb.api.octavia import flavors, l7policies, l7rules, tls, tree_create, views
+from nslb.api.octavia import (
+    availabilityzones,
+    flavors,
+    l7policies,
+    l7rules,
+    tls,
+    tree_create,
+    views,
+)
 from nslb.api.octavia.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.octavia.schemas import LoadBalancerCreate, LoadBalancerUpdate
 from nslb.db import amphorae, tree
@@ -65,7 +73,6 @@ def _refuse_unsupported(data: LoadBalancerCreate) -> None:
     if data.provider is not None and data.provider not in PROVIDERS:
         raise BadRequest(f"Provider '{short(data.provider)}' is not enabled.")
     unsupported = {
-        "availability_zone": data.availability_zone,
         "additional_vips": data.additional_vips, "vip_sg_ids": data.vip_sg_ids,
         "vip_qos_policy_id": data.vip_qos_policy_id,
     }
@@ -89,7 +96,10 @@ async def create(request: Request) -> Response:
         choice = flavors.for_load_balancer(session, data.flavor_id, data.provider,
                                            request.app.state.settings.topology)
         lb.flavor_id, lb.provider = choice.flavor_id, choice.provider
+        zone = availabilityzones.for_load_balancer(session, data.availability_zone)
+        lb.availability_zone = data.availability_zone
         port, subnet, network = allocate_vip(session, data, ctx, project, lb.id)
+        availabilityzones.check_vip_network(zone, network.id)
         lb.vip_port_id, lb.vip_subnet_id, lb.vip_network_id = port.id, subnet.id, network.id
         lb.vip_address = port.fixed_ips[0]["ip_address"]
         built = tree_create.build(data, lb, project)

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from nslb.api.faults import BadRequest
 from nslb.api.http import respond
 from nslb.api.listing import fields_of, select_fields
-from nslb.api.octavia import flavor_data
+from nslb.api.octavia import az_data, flavor_data
 from nslb.db.query import short
 
 PROVIDERS = {
@@ -24,9 +24,9 @@ PROVIDERS = {
     "octavia": "Alias of the amphora provider.",
 }
 # What the amphora provider accepts in a flavor profile (nslb/api/octavia/flavor_data.py) and in an
-# availability zone profile (nothing yet).
+# availability zone profile (nslb/api/octavia/az_data.py).
 CAPABILITIES: dict[str, dict[str, str]] = {"flavor_capabilities": flavor_data.capabilities(),
-                                           "availability_zone_capabilities": {}}
+                                           "availability_zone_capabilities": az_data.capabilities()}
 
 
 def _items(request: Request, pairs: dict[str, str]) -> list[dict[str, str]]:

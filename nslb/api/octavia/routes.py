@@ -6,6 +6,8 @@ from starlette.routing import BaseRoute
 
 from nslb.api.octavia import (
     amphorae,
+    availabilityzoneprofiles,
+    availabilityzones,
     flavorprofiles,
     flavors,
     healthmonitors,
@@ -26,6 +28,7 @@ def routes() -> list[BaseRoute]:
     out: list[BaseRoute] = []
     for module in (loadbalancers, listeners, pools, members, healthmonitors, l7policies,
                    l7rules, quotas, providers, amphorae, flavors, flavorprofiles, hosts,
+                   availabilityzones, availabilityzoneprofiles,
                    unsupported):
         out.extend(module.routes())
     return out

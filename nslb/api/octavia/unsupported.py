@@ -11,13 +11,7 @@ from nslb.api.faults import NotFound, NotImplementedOption
 from nslb.api.http import Handler, respond
 
 # path -> (collection key, label in 404s, feature named in 501s)
-RESOURCES = {
-    "/lbaas/availabilityzones": ("availability_zones", "Availability Zone",
-                                 "availability zones"),
-    "/lbaas/availabilityzoneprofiles": ("availability_zone_profiles",
-                                        "Availability Zone Profile",
-                                        "availability zone profiles"),
-}
+RESOURCES: dict[str, tuple[str, str, str]] = {}
 
 
 def _handlers(collection: str, label: str, feature: str) -> tuple[Handler, Handler, Handler]:
