@@ -219,7 +219,7 @@ def test_openstack_cli_and_sdk_with_keystone_auth(server: KeystoneServer) -> Non
     assert token["project_id"] == p1["id"] and token["user_id"] == u1["id"]
     assert token["id"].startswith("gAAAAA")
     assert {c["Type"] for c in catalog} == {"identity", "load-balancer", "network",
-                                            "key-manager"}
+                                            "key-manager", "compute"}
     endpoints = {c["Type"]: json.dumps(c["Endpoints"]) for c in catalog}
     assert f"{server.url}/load-balancer" in endpoints["load-balancer"]
     assert {p["Name"] for p in projects} == {"admin", "p1", "p2"}
