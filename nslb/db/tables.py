@@ -592,6 +592,10 @@ host = Table(
     Column("memory_mb", Integer, nullable=False, default=0),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime),
+    # ACTIVE, DRAINING (its amphorae are being failed over elsewhere) or DRAINED (it
+    # carries none); only ACTIVE hosts get new amphorae (nslb/hosts/drain.py)
+    Column("admin_state", String(16), nullable=False, default="ACTIVE",
+           server_default="ACTIVE"),
 )
 
 # One-time join tokens: only the secret's sha256 is kept; `used_at` is set by the one
@@ -665,4 +669,15 @@ amphora_health = Table(
     Column("last_update", DateTime, nullable=False),
     Column("busy", Boolean, nullable=False, default=False),
     Column("last_seq", BigInteger, nullable=False, default=0),
+)
+
+# --- host failover ---------------------------------------------------------------------------
+
+# Deletes of amphorae whose host could not be reached (a dead host's, failed over
+# elsewhere): done by the remote driver when the host is UP again (nslb/hosts/cleanup.py).
+host_cleanup = Table(
+    "host_cleanup", metadata,
+    Column("amphora_id", ID, primary_key=True),
+    Column("host_id", ID, nullable=False, index=True),
+    Column("created_at", DateTime, nullable=False),
 )
