@@ -34,19 +34,23 @@ from nslb.pki.controller import ControllerPki
 from nslb.pki.endpoint import JoinListener
 from tests.functional.conftest import PHYSNETS, PROJECT
 from tests.functional.octavia_helpers import active_lb
-from tests.functional.test_agents import (  # noqa: F401 (fixtures)
+from tests.functional import test_agents as agents
+from tests.functional.test_agents import (
     LOOPBACK,
     Agent,
     Controller,
-    controller,
-    driver,
     free_port,
-    remote,
     start_agent,
     stop_agent,
-    two_agents,
     wait_listening,
 )
+
+# the agents' fixtures: a controller's join listener, two joined agents, the remote driver
+# (which the worker of conftest drives)
+controller = agents.controller
+two_agents = agents.two_agents
+remote = agents.remote
+driver = agents.driver
 
 KEY = "6f" * 32
 
