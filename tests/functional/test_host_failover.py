@@ -5,6 +5,7 @@ delete of an amphora on a dead host deferred to its return, and drain's order.""
 from __future__ import annotations
 
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,9 @@ from nslb.model.enums import AmphoraRole
 from nslb.model.resources import Amphora
 from nslb.pki.controller import ControllerPki
 from nslb.pki.endpoint import JoinListener
+from tests.functional import test_agents as agents
 from tests.functional.conftest import PHYSNETS, PROJECT
 from tests.functional.octavia_helpers import active_lb
-from tests.functional import test_agents as agents
 from tests.functional.test_agents import (
     LOOPBACK,
     Agent,
@@ -78,8 +79,6 @@ def placed(db: Database, lb_id: str) -> dict[str, str]:
 def restart(agent: Agent) -> Agent:
     """The same host back (same state, same port): a new server over the same driver."""
     server = AgentServer(agent.files, agent.driver, LOOPBACK, agent.port, refresh=3600)
-    import threading
-
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_listening(agent.port)
