@@ -200,6 +200,14 @@ def drain(host_id: str, url: UrlOption = "http://127.0.0.1:9876",
                "amphorae left); `nslb host list` shows DRAINED when it carries none")
 
 
+@host_app.command("undrain")
+def undrain(host_id: str, url: UrlOption = "http://127.0.0.1:9876",
+            state_dir: StateOption = DEFAULT_STATE_DIR) -> None:
+    """Take a draining or drained host back into service (it gets new amphorae again)."""
+    found = _call(url, state_dir, "POST", f"/v2/lbaas/hosts/{host_id}/undrain")["host"]
+    typer.echo(f"host {host_id} is {found['admin_state']}")
+
+
 @host_app.command("remove")
 def remove(host_id: str, url: UrlOption = "http://127.0.0.1:9876",
            state_dir: StateOption = DEFAULT_STATE_DIR) -> None:

@@ -8,6 +8,7 @@ remote`), an nslb extension (Octavia has no such resource). Admin only (api/poli
     POST   /v2/lbaas/hosts/{id}/drain   202: the host takes no new amphorae and its own are
                                         failed over elsewhere (admin_state DRAINING, then
                                         DRAINED; nslb/health/hoststate.py)
+    POST   /v2/lbaas/hosts/{id}/undrain 200: back to ACTIVE, it takes new amphorae again
     POST   /v2/lbaas/hosts/tokens       {"token": {"expires_in": SECONDS}} -> a one-time
                                         join token (shown once; only its hash is kept)
 """
@@ -85,6 +86,16 @@ async def drain(request: Request) -> Response:
     return respond({"host": view(current)}, status=202)
 
 
+async def undrain(request: Request) -> Response:
+    """End a drain (or take a DRAINED host back into service)."""
+    host = _find(request)
+    with db(request).write() as session:
+        hosts.set_admin_state(session, host.id, hosts.ACTIVE)
+        current = hosts.get(session, host.id, count=True)
+    assert current is not None
+    return respond({"host": view(current)})
+
+
 async def make_token(request: Request) -> Response:
     body = await read_root(request, "token")
     seconds = body.get("expires_in", DEFAULT_TOKEN_SECONDS)
@@ -109,4 +120,5 @@ def routes() -> list[Route]:
         Route(base + "/{id}", show, methods=["GET"]),
         Route(base + "/{id}", remove, methods=["DELETE"]),
         Route(base + "/{id}/drain", drain, methods=["POST"]),
+        Route(base + "/{id}/undrain", undrain, methods=["POST"]),
     ]
