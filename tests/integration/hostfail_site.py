@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.integration.api_env import Api, flat_subnet, http_lb
-from tests.integration.conftest import STATE_DIRS, Lab, sh
+from tests.integration.api_env import Api, ApiError, flat_subnet, http_lb
+from tests.integration.conftest import CREATED_LBS, STATE_DIRS, Lab, sh
 from tests.launcher import free_port, nslb_env
 
 CONTROLLER = "10.243.0.1"
@@ -42,6 +42,20 @@ HEARTBEAT_TIMEOUT = 2
 
 def nslb(*args: str) -> list[str]:
     return [sys.executable, "-m", "nslb.cli.main", *args]
+
+
+class SiteApi(Api):
+    """`nslb serve --agents remote`: amphora directories are in the agents' state dirs."""
+
+    agent_dirs: list[Path]
+
+    def amphora_dir(self, lb_id: str) -> Path:
+        for path in sorted(p for d in self.agent_dirs for p in d.glob("amp/*/haproxy.cfg")):
+            first = path.read_text(errors="replace").split("\n", 1)[0].split()
+            if first[4:5] == [lb_id]:
+                CREATED_LBS.add(path.parent.name)
+                return path.parent
+        raise ApiError(f"no amphora of load balancer {lb_id} on the agents' hosts")
 
 
 class Host:
@@ -145,7 +159,7 @@ class Site:
 
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
-        self.api: Api | None = None
+        self.api: SiteApi | None = None
         self.hosts = {name: Host(lab, name) for name in HOSTS}
         self.links = 0
         MOUNTS.mkdir(exist_ok=True)
@@ -183,11 +197,12 @@ class Site:
 
     def start(self) -> None:
         join_port, heartbeat_port = free_port(), free_port()
-        self.api = Api({"physnet1": self.hosts["b"].bridge}, (
+        self.api = SiteApi({"physnet1": self.hosts["b"].bridge}, (
             "--agents", "remote", "--amphora-driver", "noop",
             "--agent-listen", f"{CONTROLLER}:{join_port}",
             "--heartbeat-listen", f"{CONTROLLER}:{heartbeat_port}",
             "--heartbeat-timeout", str(HEARTBEAT_TIMEOUT), "--failover-timeout", "1"))
+        self.api.agent_dirs = [h.dir for h in self.hosts.values()]
         self.api.start()
         for host in self.hosts.values():
             host.join(self.api, join_port)
