@@ -241,6 +241,30 @@ class Site:
             assert time.monotonic() < deadline, self.hosts_view()
             time.sleep(0.2)
 
+    # --- host loss ------------------------------------------------------------------------
+
+    def serves(self, client: str, vip_url: str) -> bool:
+        return self.lab.names(client, vip_url, 1) == ["hf-backend"]
+
+    def lose_a(self, client: str, vip_url: str, timeout: float = 60) -> float:
+        """kill -9 host a's agent and delete its namespace; seconds until the VIP answers
+        again through host b's amphora (detection, failover and rebuild included)."""
+        a, b = self.hosts["a"], self.hosts["b"]
+        started = time.monotonic()
+        a.lose()
+        # the kernel tears a deleted namespace down asynchronously: wait until the lost
+        # host no longer answers (or the replacement is already there)
+        while self.serves(client, vip_url) and not b.amphorae():
+            assert time.monotonic() - started < 20, "the lost host still serves"
+        while not (b.amphorae() and self.serves(client, vip_url)):
+            assert time.monotonic() - started < timeout, self.diagnose("no service again")
+        return time.monotonic() - started
+
+    def diagnose(self, what: str) -> str:
+        assert self.api is not None
+        return (f"{what}\n--- controller:\n{self.api.log.read_text()[-8000:]}\n"
+                f"--- agent b:\n{self.hosts['b'].log.read_text()[-3000:]}")
+
     def close(self) -> list[str]:
         problems: list[str] = []
         if self.api is not None:
