@@ -25,6 +25,7 @@ from nslb.events.publisher import Publisher
 from nslb.floating.reconciler import FloatingReconciler
 from nslb.floating.routers import NamespaceRouters, NoopRouters, RouterDriver
 from nslb.health.autofailover import AutoFailover
+from nslb.health.heartbeats import HeartbeatWatch
 from nslb.health.hoststate import HostWatch
 from nslb.health.monitor import HealthMonitor
 from nslb.heartbeat import assembly as heartbeat_assembly
@@ -259,7 +260,7 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
                            failover=auto_failover(settings),
                            on_down=worker.resync, metrics=metrics, dataplane=dataplane,
                            leases=claims, heartbeats=watch)
-    host_watch = watch_hosts(settings, db, driver, worker, heartbeats=watch is not None)
+    host_watch = watch_hosts(settings, db, driver, worker, watch)
     metrics.register(dataplane)
     metrics.register(ObjectCounts(db))
     floating = FloatingReconciler(db, make_routers(settings),
@@ -288,21 +289,25 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
 
 
 def watch_hosts(settings: Settings, db: Database, driver: AmphoraDriver, worker: Worker,
-                heartbeats: bool) -> HostWatch | None:
+                heartbeats: HeartbeatWatch | None) -> HostWatch | None:
     """`--agents remote`: hosts' states, deferred deletes and drains (health/hoststate.py).
     Says at start how remote amphorae are watched."""
     from nslb.amphora.remote import RemoteDriver
 
     if not isinstance(driver, RemoteDriver):
         return None
-    driver.heartbeat_states = heartbeats
-    if heartbeats:
+    driver.heartbeat_states = heartbeats is not None
+    if heartbeats is not None:
         log.info("remote amphorae and hosts are watched through heartbeats (timeout "
                  "%.0f s); agents send them to --heartbeat-listen with the key they got "
                  "at join", settings.heartbeat_timeout)
     else:
         log.info("remote amphorae are observed through their agents' API every health "
                  "round, and a host is DOWN when a call fails (no --heartbeat-listen)")
-    return HostWatch(db, driver, heartbeats, timeout=settings.heartbeat_timeout,
-                     max_concurrent=settings.failover_max_concurrent,
-                     on_failover=worker.resync)
+    watch = HostWatch(db, driver, heartbeats.store if heartbeats is not None else None,
+                      timeout=settings.heartbeat_timeout,
+                      max_concurrent=settings.failover_max_concurrent,
+                      on_failover=worker.resync)
+    if heartbeats is not None:
+        driver.host_silent = watch.silent
+    return watch

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -74,6 +75,8 @@ class RemoteDriver:
         self._where: dict[str, str] = {}  # amphora id -> host id
         self._host_cache: tuple[float, dict[str, hosts.Host]] = (float("-inf"), {})
         self.heartbeat_states = False
+        # with heartbeats: whether a host's own heartbeats stopped (health/hoststate.py)
+        self.host_silent: Callable[[str], bool] = lambda host_id: False
 
     # --- Protocol -------------------------------------------------------------------------
 
@@ -286,7 +289,7 @@ class RemoteDriver:
         return serials
 
     def _call(self, host: hosts.Host, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        if self.heartbeat_states and host.state == hosts.DOWN:
+        if self.heartbeat_states and (host.state == hosts.DOWN or self.host_silent(host.id)):
             raise HostUnreachable(f"host {host.name} is DOWN (no heartbeat)")
         url = f"https://{url_host(host.address)}:{host.port}/v1/{path}"
         try:

@@ -1,10 +1,11 @@
 """Hosts of `--agents remote` as a whole: their UP/DOWN from heartbeats, the deletes
 deferred to a host's return, and drains. One round a second in its own thread.
 
-State: with heartbeats on (`heartbeats=True`), a host is UP while anything of it was
-heard within `timeout`: one of its amphorae, or the agent's own host heartbeat (the
-agent sends one with the host's id, so a host without amphorae is seen too; its
-amphora_health row is inserted here). Heard counts from the latest of those, and from
+State: with heartbeats on (`store`: the receiver's), a host is UP while anything of it
+was heard within `timeout` (the stored `last_update`, or the arrival this process holds
+in memory, up to a flush interval fresher): one of its amphorae, or the agent's own host
+heartbeat (the agent sends one with the host's id, so a host without amphorae is seen
+too; its amphora_health row is inserted here). Heard counts from the latest of those, and from
 this watch's start (a controller that just started gives every host a full timeout).
 Without heartbeats the remote driver's calls say UP or DOWN, as before.
 
@@ -33,7 +34,7 @@ from nslb.db.engine import Database
 from nslb.db.tables import amphora as amphora_table
 from nslb.db.tables import amphora_health
 from nslb.health.autofailover import LEFT_ALONE
-from nslb.heartbeat.store import as_datetime, as_wall
+from nslb.heartbeat.store import HeartbeatStore, as_datetime, as_wall
 from nslb.model.enums import AmphoraRole, AmphoraStatus
 from nslb.model.resources import Amphora
 
@@ -58,13 +59,14 @@ def drain_order(rows: list[Amphora]) -> list[Amphora]:
 
 
 class HostWatch:
-    def __init__(self, db: Database, driver: Reconciler, heartbeats: bool,
+    def __init__(self, db: Database, driver: Reconciler, store: HeartbeatStore | None,
                  timeout: float = 10.0, max_concurrent: int = 2,
                  on_failover: Callable[[str], None] = lambda lb_id: None,
                  interval: float = 1.0, clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.driver = driver
-        self.heartbeats = heartbeats
+        self.store = store
+        self.heartbeats = store is not None
         self.timeout = timeout
         self.max_concurrent = max(1, max_concurrent)
         self.on_failover = on_failover
@@ -117,11 +119,25 @@ class HostWatch:
                 session.execute(insert(amphora_health), [
                     {"amphora_id": h, "last_update": as_datetime(now), "busy": False,
                      "last_seq": 0} for h in missing])
-        heard = {h.id: max(self.started, health.get(h.id, now)) for h in all_hosts}
+        heard = {h.id: max(self.started, health.get(h.id, now), self._latest(h.id))
+                 for h in all_hosts}
         for amphora_id, host_id in placed:
             if host_id in heard and amphora_id in health:
-                heard[host_id] = max(heard[host_id], health[amphora_id])
+                heard[host_id] = max(heard[host_id], health[amphora_id],
+                                     self._latest(amphora_id))
         return heard
+
+    def _latest(self, ident: str) -> float:
+        received = self.store.latest(ident) if self.store is not None else None
+        return received.at if received is not None else 0.0
+
+    def silent(self, host_id: str) -> bool:
+        """The host's own heartbeat, as this process received it, is older than the
+        timeout (the remote driver then does not call it): the same judgement, from the
+        same heartbeats, as the amphorae' silence, so a failover off a host that just went
+        silent does not wait for a connect timeout."""
+        at = self._latest(host_id)
+        return bool(at) and self.clock() - at > self.timeout
 
     def states(self) -> set[str]:
         """Record each host's UP/DOWN; the hosts that came UP."""

@@ -137,8 +137,8 @@ def test_a_host_is_down_when_nothing_of_it_is_heard_and_up_again_when_heard(
         db: Database, remote: RemoteDriver, two_agents: list[Agent]) -> None:
     first, second = host_ids(two_agents)
     clock = Clock(2_000_000_000.0)
-    watch = HostWatch(db, remote, heartbeats=True, timeout=5, clock=clock)
     store = HeartbeatStore(db)
+    watch = HostWatch(db, remote, store, timeout=5, clock=clock)
     watch.run_once()  # inserts each host's own heartbeat row
     with db.read() as session:
         assert {r for r in session.scalars(select(amphora_health.c.amphora_id))} == \
@@ -174,10 +174,11 @@ def test_an_amphora_heartbeat_keeps_its_host_up(
         unwatch(db)
     ((amphora_id, host_id),) = placed(db, lb["id"]).items()
     clock = Clock(2_000_000_000.0)
-    watch = HostWatch(db, remote, heartbeats=True, timeout=5, clock=clock)
+    store = HeartbeatStore(db)
+    watch = HostWatch(db, remote, store, timeout=5, clock=clock)
     watch.run_once()
     clock.now += 6
-    HeartbeatStore(db).store({amphora_id: Received(
+    store.store({amphora_id: Received(
         heartbeat_of(amphora_id, 1, clock.now, Observation(running=True)), clock.now)})
     watch.run_once()
     with db.read() as session:
@@ -213,7 +214,7 @@ def test_failover_off_a_dead_host_defers_the_delete_until_it_returns(
 
     back = restart(dead)
     try:
-        watch = HostWatch(db, remote, heartbeats=False)
+        watch = HostWatch(db, remote, None)
         with db.write() as session:  # what the driver's next successful call records
             hosts.set_state(session, dead_id, "UP")
         watch.run_once()
@@ -265,7 +266,7 @@ def test_drain_moves_the_standby_then_the_active_then_allows_remove(
         assert resp.status_code == 202 and resp.json()["host"]["admin_state"] == "DRAINING"
         assert client.delete(f"/v2/lbaas/hosts/{first}").status_code == 409
 
-        watch = HostWatch(db, remote, heartbeats=False, max_concurrent=1)
+        watch = HostWatch(db, remote, None, max_concurrent=1)
         roles = []
         for _ in range(4):
             with db.read() as session:
