@@ -16,6 +16,7 @@ tests/integration/test_host_failover.py and bench/hostloss.py.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -166,6 +167,9 @@ class Site:
         sh("mount", "-t", "tmpfs", "-o", "size=1m", "nslb-hf", str(MOUNTS))
         sh("mount", "--make-private", str(MOUNTS))
         AGENT_DIR.mkdir()
+        # A bridge without a MAC of its own takes its ports' lowest one, so losing host a's
+        # port could change the controller's MAC under host b's ARP cache (b unheard)
+        sh("ip", "link", "set", lab.bridge, "address", "02:00:0a:f3:00:01")
         sh("ip", "addr", "add", f"{CONTROLLER}/24", "dev", lab.bridge)
         for host in self.hosts.values():
             host.up()
@@ -201,7 +205,8 @@ class Site:
             "--agents", "remote", "--amphora-driver", "noop",
             "--agent-listen", f"{CONTROLLER}:{join_port}",
             "--heartbeat-listen", f"{CONTROLLER}:{heartbeat_port}",
-            "--heartbeat-timeout", str(HEARTBEAT_TIMEOUT), "--failover-timeout", "1"))
+            "--heartbeat-timeout", str(HEARTBEAT_TIMEOUT), "--failover-timeout", "1",
+            "--log-level", "DEBUG"))
         self.api.agent_dirs = [h.dir for h in self.hosts.values()]
         self.api.start()
         for host in self.hosts.values():
@@ -262,8 +267,10 @@ class Site:
 
     def diagnose(self, what: str) -> str:
         assert self.api is not None
-        return (f"{what}\n--- controller:\n{self.api.log.read_text()[-8000:]}\n"
-                f"--- agent b:\n{self.hosts['b'].log.read_text()[-3000:]}")
+        lines = [line for line in self.api.log.read_text(errors="replace").splitlines()
+                 if re.search(r"heartbeat|hoststate|remote|failover|placed|ERROR", line)]
+        return (f"{what}\n--- controller:\n" + "\n".join(lines[-80:]) +
+                f"\n--- agent b:\n{self.hosts['b'].log.read_text()[-3000:]}")
 
     def close(self) -> list[str]:
         problems: list[str] = []
