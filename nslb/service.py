@@ -26,6 +26,8 @@ from nslb.events.publisher import Publisher
 from nslb.floating.reconciler import FloatingReconciler
 from nslb.floating.routers import NamespaceRouters, NoopRouters, RouterDriver
 from nslb.health.autofailover import AutoFailover
+from nslb.health.heartbeats import HeartbeatWatch
+from nslb.health.hoststate import HostWatch
 from nslb.health.monitor import HealthMonitor
 from nslb.heartbeat import assembly as heartbeat_assembly
 from nslb.heartbeat.receiver import Receiver
@@ -79,7 +81,25 @@ def remote_agents(settings: Settings, db: Database) -> tuple[AmphoraDriver, Join
     log.info("agents join at https://%s:%d (CA fingerprint sha256 %s)", host, port,
              pki.ca.fingerprint)
     scheduler = Scheduler(multipliers=parse_multipliers(settings.placement_weighers))
-    return RemoteDriver(db, pki, scheduler=scheduler), JoinListener(pki, db, host, port)
+    return (RemoteDriver(db, pki, scheduler=scheduler),
+            JoinListener(pki, db, host, port, heartbeat_for_agents(settings)))
+
+
+def heartbeat_for_agents(settings: Settings) -> dict[str, object] | None:
+    """What a joining agent learns about heartbeats: the key and where to send them."""
+    if not settings.heartbeat_listen:
+        return None
+    from nslb.heartbeat.assembly import key_file
+    from nslb.heartbeat.keys import ensure_key
+    from nslb.heartbeat.receiver import parse_listen as parse_heartbeat
+
+    try:
+        key = ensure_key(key_file(settings))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"heartbeat key: {exc}") from exc
+    host, port = parse_heartbeat(settings.heartbeat_listen)
+    return {"key": key.decode(), "host": "" if host in ("0.0.0.0", "::", "") else host,
+            "port": port}
 
 
 def make_routers(settings: Settings) -> RouterDriver:
@@ -120,6 +140,7 @@ class Service:
     leases: leases.Leases = field(default_factory=leases.SoloLeases)
     changes: ChangeFeed | None = None
     heartbeats: Receiver | None = None
+    hosts: HostWatch | None = None
 
     def start(self) -> None:
         interpreter.tune_for_serving()  # before the threads: what the build left is frozen
@@ -140,6 +161,8 @@ class Service:
             self.heartbeats.start()
         self.worker.start()
         self.health.start()
+        if self.hosts is not None:
+            self.hosts.start()
         self.floating.start()
         self.worker.kick()
         self.metrics_server = metrics_server.start(self.settings.metrics_listen,
@@ -150,6 +173,8 @@ class Service:
         if self.metrics_server is not None:
             self.metrics_server.stop()
         self.floating.stop()
+        if self.hosts is not None:
+            self.hosts.stop()
         self.health.stop()
         if self.heartbeats is not None:
             self.heartbeats.stop()
@@ -241,6 +266,7 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
                            failover=auto_failover(settings),
                            on_down=worker.resync, metrics=metrics, dataplane=dataplane,
                            leases=claims, heartbeats=watch)
+    host_watch = watch_hosts(settings, db, driver, worker, watch)
     metrics.register(dataplane)
     metrics.register(ObjectCounts(db))
     floating = FloatingReconciler(db, make_routers(settings),
@@ -265,4 +291,29 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
                          on_resync=worker.resync_here) if claims.shared else None
     return Service(settings, db, driver, worker, health, app, floating, metrics, events,
                    make_collector(settings), join_listener=joins, leases=claims,
-                   changes=changes, heartbeats=receiver)
+                   changes=changes, heartbeats=receiver, hosts=host_watch)
+
+
+def watch_hosts(settings: Settings, db: Database, driver: AmphoraDriver, worker: Worker,
+                heartbeats: HeartbeatWatch | None) -> HostWatch | None:
+    """`--agents remote`: hosts' states, deferred deletes and drains (health/hoststate.py).
+    Says at start how remote amphorae are watched."""
+    from nslb.amphora.remote import RemoteDriver
+
+    if not isinstance(driver, RemoteDriver):
+        return None
+    driver.heartbeat_states = heartbeats is not None
+    if heartbeats is not None:
+        log.info("remote amphorae and hosts are watched through heartbeats (timeout "
+                 "%.0f s); agents send them to --heartbeat-listen with the key they got "
+                 "at join", settings.heartbeat_timeout)
+    else:
+        log.info("remote amphorae are observed through their agents' API every health "
+                 "round, and a host is DOWN when a call fails (no --heartbeat-listen)")
+    watch = HostWatch(db, driver, heartbeats.store if heartbeats is not None else None,
+                      timeout=settings.heartbeat_timeout,
+                      max_concurrent=settings.failover_max_concurrent,
+                      on_failover=worker.resync)
+    if heartbeats is not None:
+        driver.host_silent = watch.silent
+    return watch

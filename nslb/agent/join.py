@@ -76,11 +76,23 @@ def join(controller: str, token_text: str, files: AgentFiles, address: str, port
         raise JoinError(f"the controller refused the join ({resp.status_code}): "
                         f"{_error(resp)}")
     data = resp.json()
+    beat = data.get("heartbeat")
+    targets = (heartbeat_target(controller, beat),) if isinstance(beat, dict) else ()
     registration = Registration(host_id=str(data["host_id"]), controller=controller,
-                                address=address, port=port)
+                                address=address, port=port, heartbeat_to=targets)
+    if isinstance(beat, dict):
+        files.save_heartbeat_key(str(beat["key"]))
     files.save(registration, ca_pem, key_pem(key), str(data["certificate"]).encode(),
                [str(s) for s in data.get("revoked", [])])
     return registration
+
+
+def heartbeat_target(controller: str, beat: dict[str, object]) -> str:
+    """HOST:PORT of the health manager: the address it listens on, or (when it listens on
+    every address) the host of the controller's join URL."""
+    host = str(beat.get("host") or "") or (httpx.URL(controller).host or "")
+    port = int(str(beat["port"]))
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _error(resp: httpx.Response) -> str:

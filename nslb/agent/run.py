@@ -8,6 +8,10 @@ every connection, so a refresh takes effect at once). The refresher asks the con
 for the revoked serials every `refresh` seconds and renews this host's certificate once a
 third of its life is left; the server context loads a renewed certificate for the
 connections that follow.
+
+With heartbeat targets (learned at join, or `--heartbeat-to`) and the key the controller
+sent at join (`pki/heartbeat.key`), a Sender (nslb/heartbeat/sender.py) reports every
+amphora of this host, and the host itself, to every health manager each interval.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from cryptography import x509
 from nslb.agent import api
 from nslb.agent.state import AgentFiles
 from nslb.amphora.base import AmphoraDriver
+from nslb.heartbeat.keys import read_key
+from nslb.heartbeat.sender import Sender
 from nslb.pki import checks, contexts, guard
 from nslb.pki.ca import CONTROLLER, key_pem, make_csr, new_key, now, renew_due
 
@@ -33,10 +39,14 @@ TIMEOUT = 15.0
 
 class AgentServer:
     def __init__(self, files: AgentFiles, driver: AmphoraDriver, host: str, port: int,
-                 refresh: float = REFRESH) -> None:
+                 refresh: float = REFRESH, heartbeat_to: list[str] | None = None,
+                 heartbeat_interval: float = 1.0) -> None:
+        """`heartbeat_to`: the health managers (default: those learned at join)."""
         self.files = files
         self.driver = driver
         self.registration = files.registration()
+        self.sender = self._sender(list(heartbeat_to or self.registration.heartbeat_to),
+                                   heartbeat_interval)
         self.refresh_interval = refresh
         self.context = contexts.server_context(files.ca, files.cert, files.key)
         self._stop = threading.Event()
@@ -49,16 +59,34 @@ class AgentServer:
         self._refresher = threading.Thread(target=self._refresh_loop, daemon=True,
                                            name="nslb-agent-refresh")
 
+    def _sender(self, targets: list[str], interval: float) -> Sender | None:
+        if not targets:
+            log.warning("no heartbeat target: this host's amphorae are not reported "
+                        "(the controller then observes them through this API)")
+            return None
+        try:
+            key = read_key(self.files.heartbeat_key)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"heartbeats to {', '.join(targets)} need the key the "
+                             f"controller sends at join ({exc}); join again") from None
+        log.info("sending heartbeats every %g s to %s", interval, ", ".join(targets))
+        return Sender(self.driver, targets, key, interval=interval,
+                      host_id=self.registration.host_id)
+
     def refusal(self, der: bytes | None) -> str | None:
         return checks.refusal(der, role=CONTROLLER, revoked=self.files.revoked(), at=now())
 
     def run(self) -> None:
         """Serve until SIGTERM/SIGINT (uvicorn's handlers); amphorae keep serving."""
         self._refresher.start()
+        if self.sender is not None:
+            self.sender.start()
         try:
             self.server.run()
         finally:
             self._stop.set()
+            if self.sender is not None:
+                self.sender.stop()
             self.driver.close()
 
     # --- renewal and the revoked list ------------------------------------------------------

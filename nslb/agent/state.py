@@ -17,6 +17,8 @@ class Registration:
     controller: str
     address: str
     port: int
+    # HOST:PORT of the health managers learned at join (empty: heartbeats off there)
+    heartbeat_to: tuple[str, ...] = ()
 
 
 class AgentFiles:
@@ -27,6 +29,7 @@ class AgentFiles:
         self.key = self.pki / "agent.key"
         self.cert = self.pki / "agent.pem"
         self.revoked_file = self.pki / "revoked.json"
+        self.heartbeat_key = self.pki / "heartbeat.key"
         self.registration_file = state_dir / "agent.json"
 
     def joined(self) -> bool:
@@ -34,6 +37,7 @@ class AgentFiles:
 
     def registration(self) -> Registration:
         data = json.loads(self.registration_file.read_text())
+        data["heartbeat_to"] = tuple(data.get("heartbeat_to", ()))
         return Registration(**data)
 
     def save(self, registration: Registration, ca: bytes, key: bytes, cert: bytes,
@@ -43,6 +47,10 @@ class AgentFiles:
         write_public(self.cert, cert)
         self.save_revoked(revoked)
         write_public(self.registration_file, json.dumps(asdict(registration)).encode())
+
+    def save_heartbeat_key(self, key: str) -> None:
+        """The shared heartbeat key, as the controller sent it at join (0600)."""
+        write_private(self.heartbeat_key, key.encode() + b"\n")
 
     def save_cert(self, key: bytes, cert: bytes) -> None:
         """A renewed certificate: the key first, both atomically."""

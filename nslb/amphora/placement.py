@@ -65,7 +65,7 @@ def host_states(session: Session, flavors: dict[str, compute.Flavor]) -> list[Ho
     for h in hosts.all_hosts(session, count=False):
         zone, metadata = where.get(h.name, (None, {}))
         out.append(HostState(
-            id=h.id, name=h.name, up=h.state == hosts.UP,
+            id=h.id, name=h.name, up=h.placeable,
             capacity=Resources(h.max_amphorae or UNLIMITED, h.memory_mb or UNLIMITED,
                                UNLIMITED),
             used=usage.get(h.id, Resources()), zone=zone, metadata=metadata))

@@ -13,6 +13,17 @@ is checked to come from that host: the TLS handshake verifies the CA and that th
 is in the certificate; then the certificate must hold the agent role, the host's id as
 its CN, and a serial not revoked. A host that cannot be reached is marked DOWN (and UP
 again at its next answer); an apply there fails and is retried by the worker.
+
+With heartbeats (`heartbeat_states`, set by nslb/service.py when `--heartbeat-listen` is
+on), a host's UP/DOWN comes from its heartbeats (nslb/health/hoststate.py) instead, and a
+call to a DOWN host fails at once rather than after a connect timeout.
+
+Deleting an amphora whose host cannot be reached (failover off a dead host) is recorded
+(table host_cleanup) and reported done, so the failover goes on; `reconcile(host)` runs
+when the host is UP again: it removes the recorded amphorae and any other the database no
+longer places there (`existing()` on that host against the database). It removes only
+the amphora's own namespace on that host: the VIP now served by the replacement elsewhere
+is not touched.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -68,6 +80,9 @@ class RemoteDriver:
         self._revoked: tuple[float, set[str]] = (0.0, set())
         self._where: dict[str, str] = {}  # amphora id -> host id
         self._host_cache: tuple[float, dict[str, hosts.Host]] = (float("-inf"), {})
+        self.heartbeat_states = False
+        # with heartbeats: whether a host's own heartbeats stopped (health/hoststate.py)
+        self.host_silent: Callable[[str], bool] = lambda host_id: False
 
     # --- Protocol -------------------------------------------------------------------------
 
@@ -117,10 +132,43 @@ class RemoteDriver:
         host = self._host_of(amphora_id)
         if host is None:
             return  # never placed, or its host was removed (and its data plane with it)
-        resp = self._call(host, "DELETE", f"amphorae/{amphora_id}")
+        try:
+            resp = self._call(host, "DELETE", f"amphorae/{amphora_id}")
+        except HostUnreachable as exc:
+            with self.db.write() as session:
+                hosts.defer_delete(session, host.id, amphora_id)
+            log.warning("amphora %s: %s; its delete is deferred until the host is back",
+                        amphora_id, exc)
+            self._where.pop(amphora_id, None)
+            return
         if resp.status_code not in (200, 204):
             raise ApplyError(f"host {host.name}: {_error(resp)}")
         self._where.pop(amphora_id, None)
+
+    def reconcile(self, host_id: str) -> list[str]:
+        """On a host that is back: remove the amphorae whose delete was deferred and any
+        the database no longer places there. Returns the removed ids; raises ApplyError
+        when the host cannot be listed (tried again later)."""
+        with self.db.read() as session:
+            host = hosts.get(session, host_id)
+            if host is None:
+                return []
+            deferred = hosts.deferred(session, host_id).get(host_id, [])
+        resp = self._call(host, "GET", "amphorae")
+        present = {str(a) for a in resp.json()["amphorae"]}
+        with self.db.read() as session:
+            mine = hosts.assigned(session, host_id)
+        removed = []
+        for amphora_id in sorted(present - mine):
+            resp = self._call(host, "DELETE", f"amphorae/{amphora_id}")
+            if resp.status_code not in (200, 204):
+                raise ApplyError(f"host {host.name}: {_error(resp)}")
+            removed.append(amphora_id)
+            log.warning("host %s is back: removed amphora %s, no longer placed there",
+                        host.name, amphora_id)
+        with self.db.write() as session:
+            hosts.deferred_done(session, [a for a in deferred if a not in mine])
+        return removed
 
     def observe(self, amphora_id: str) -> Observation:
         host = self._host_of(amphora_id)
@@ -210,12 +258,26 @@ class RemoteDriver:
         return host
 
     def _mark(self, host: hosts.Host, state: str) -> None:
-        if host.state == state:
-            return
+        if host.state == state or self.heartbeat_states:
+            return  # with heartbeats, the host's heartbeats say (health/hoststate.py)
         with self.db.write() as session:
-            if hosts.set_state(session, host.id, state):
-                log.warning("host %s (%s) is %s", host.id, host.name, state)
+            changed = hosts.set_state(session, host.id, state)
         self._host_cache = (float("-inf"), {})
+        if changed:
+            log.warning("host %s (%s) is %s", host.id, host.name, state)
+        if changed and state == hosts.UP:
+            threading.Thread(target=self._reconcile_quietly, args=(host.id,), daemon=True,
+                             name="nslb-host-reconcile").start()
+
+    def hosts_changed(self) -> None:
+        """Host rows changed (a state judged from heartbeats): read them again."""
+        self._host_cache = (float("-inf"), {})
+
+    def _reconcile_quietly(self, host_id: str) -> None:
+        try:
+            self.reconcile(host_id)
+        except ApplyError as exc:
+            log.warning("cleaning host %s up after its return: %s", host_id, exc)
 
     # --- calls ----------------------------------------------------------------------------
 
@@ -238,6 +300,8 @@ class RemoteDriver:
         return serials
 
     def _call(self, host: hosts.Host, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if self.heartbeat_states and (host.state == hosts.DOWN or self.host_silent(host.id)):
+            raise HostUnreachable(f"host {host.name} is DOWN (no heartbeat)")
         url = f"https://{url_host(host.address)}:{host.port}/v1/{path}"
         try:
             resp = self._http().request(method, url, **kwargs)

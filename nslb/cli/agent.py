@@ -86,6 +86,11 @@ def run(
         help="This host's address on the network between hosts, where its VXLAN tunnels "
              "end (reported to the controller; \"\" = no VXLAN networks here)")] = "",
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
+    heartbeat_to: Annotated[list[str] | None, typer.Option(
+        help="HOST:PORT of a controller's --heartbeat-listen, repeatable (default: the "
+             "one learned at join); the key is the one the controller sent at join")] = None,
+    heartbeat_interval: Annotated[float, typer.Option(
+        help="Seconds between two heartbeats of each amphora")] = 1.0,
 ) -> None:
     """Serve this host's amphorae to the controller over mutual TLS (needs root)."""
     from nslb.agent.run import AgentServer
@@ -106,7 +111,11 @@ def run(
     except (ConfigError, ValueError) as exc:
         raise _fail(str(exc), 2) from None
     host, port = _split(listen, 9443)
-    server = AgentServer(files, driver, host, port, refresh=refresh)
+    try:
+        server = AgentServer(files, driver, host, port, refresh=refresh,
+                             heartbeat_to=heartbeat_to, heartbeat_interval=heartbeat_interval)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
     logging.getLogger("nslb").info("nslb agent %s serving on https://%s:%d",
                                    files.registration().host_id, host, port)
     server.run()
@@ -169,9 +178,11 @@ def list_hosts(url: UrlOption = "http://127.0.0.1:9876",
     if json_output:
         typer.echo(json.dumps(found, indent=2))
         return
-    typer.echo(f"{'id':36}  {'name':16}  {'state':5}  {'address':24}  amphorae")
+    typer.echo(f"{'id':36}  {'name':16}  {'state':5}  {'admin':8}  {'address':24}  "
+               "amphorae")
     for h in found:
         typer.echo(f"{h['id']:36}  {h['name'][:16]:16}  {h['state']:5}  "
+                   f"{h.get('admin_state', 'ACTIVE'):8}  "
                    f"{h['address'] + ':' + str(h['port']):24}  {h['amphora_count']}")
 
 
@@ -181,6 +192,23 @@ def show(host_id: str, url: UrlOption = "http://127.0.0.1:9876",
     """One host as JSON."""
     typer.echo(json.dumps(_call(url, state_dir, "GET", f"/v2/lbaas/hosts/{host_id}")["host"],
                           indent=2))
+
+
+@host_app.command("drain")
+def drain(host_id: str, url: UrlOption = "http://127.0.0.1:9876",
+          state_dir: StateOption = DEFAULT_STATE_DIR) -> None:
+    """Move a host's amphorae elsewhere (standbys first), then it can be removed."""
+    found = _call(url, state_dir, "POST", f"/v2/lbaas/hosts/{host_id}/drain")["host"]
+    typer.echo(f"host {host_id} is {found['admin_state']} ({found['amphora_count']} "
+               "amphorae left); `nslb host list` shows DRAINED when it carries none")
+
+
+@host_app.command("undrain")
+def undrain(host_id: str, url: UrlOption = "http://127.0.0.1:9876",
+            state_dir: StateOption = DEFAULT_STATE_DIR) -> None:
+    """Take a draining or drained host back into service (it gets new amphorae again)."""
+    found = _call(url, state_dir, "POST", f"/v2/lbaas/hosts/{host_id}/undrain")["host"]
+    typer.echo(f"host {host_id} is {found['admin_state']}")
 
 
 @host_app.command("remove")

@@ -10,12 +10,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from nslb.db.tables import amphora, host, join_token, revoked_cert
+from nslb.db.tables import amphora, amphora_health, host, host_cleanup, join_token, revoked_cert
 from nslb.model.enums import AmphoraStatus
 from nslb.model.resources import utcnow
 from nslb.pki import tokens
 
 UP, DOWN = "UP", "DOWN"
+# admin_state: only an ACTIVE host gets new amphorae; a DRAINING one has its amphorae
+# failed over elsewhere (nslb/health/drain.py) and is DRAINED once it carries none.
+ACTIVE, DRAINING, DRAINED = "ACTIVE", "DRAINING", "DRAINED"
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,13 @@ class Host:
     created_at: datetime
     updated_at: datetime | None
     underlay_address: str | None = None
+    admin_state: str = ACTIVE
     amphorae: int = 0
+
+    @property
+    def placeable(self) -> bool:
+        """New amphorae may go here: UP and not being drained."""
+        return self.state == UP and self.admin_state == ACTIVE
 
 
 @dataclass(frozen=True)
@@ -161,3 +170,48 @@ def remove(session: Session, host_id: str) -> None:
     if row.cert_serial:
         revoke(session, row.cert_serial, host_id)
     session.execute(delete(host).where(host.c.id == host_id))
+    session.execute(delete(amphora_health).where(amphora_health.c.amphora_id == host_id))
+    session.execute(delete(host_cleanup).where(host_cleanup.c.host_id == host_id))
+
+
+def set_admin_state(session: Session, host_id: str, state: str) -> bool:
+    """ACTIVE, DRAINING or DRAINED; True when it changed."""
+    done = session.execute(update(host).where(host.c.id == host_id,
+                                              host.c.admin_state != state)
+                           .values(admin_state=state, updated_at=utcnow()))
+    return done.rowcount == 1  # type: ignore[attr-defined]
+
+
+# --- deletes deferred to a host's return ---------------------------------------------------
+
+
+def defer_delete(session: Session, host_id: str, amphora_id: str) -> None:
+    """Record that `amphora_id` must be removed from `host_id` once it answers again."""
+    exists = session.execute(select(host_cleanup.c.amphora_id).where(
+        host_cleanup.c.amphora_id == amphora_id)).first()
+    if exists is None:
+        session.execute(insert(host_cleanup).values(amphora_id=amphora_id, host_id=host_id,
+                                                    created_at=utcnow()))
+
+
+def deferred(session: Session, host_id: str | None = None) -> dict[str, list[str]]:
+    """host id -> amphorae whose delete waits for that host (one host's, or all)."""
+    query = select(host_cleanup.c.host_id, host_cleanup.c.amphora_id)
+    if host_id is not None:
+        query = query.where(host_cleanup.c.host_id == host_id)
+    out: dict[str, list[str]] = {}
+    for r in session.execute(query.order_by(host_cleanup.c.created_at)).all():
+        out.setdefault(r.host_id, []).append(r.amphora_id)
+    return out
+
+
+def deferred_done(session: Session, amphora_ids: list[str]) -> None:
+    if amphora_ids:
+        session.execute(delete(host_cleanup).where(
+            host_cleanup.c.amphora_id.in_(amphora_ids)))
+
+
+def assigned(session: Session, host_id: str) -> set[str]:
+    """Amphorae the database places on `host_id` (any status but DELETED)."""
+    return set(session.scalars(select(amphora.c.id).where(
+        amphora.c.compute_id == host_id, amphora.c.status != AmphoraStatus.DELETED)).all())

@@ -595,6 +595,10 @@ host = Table(
     Column("updated_at", DateTime),
     # The host's end of VXLAN tunnels (`nslb agent run --underlay-address`), from its facts.
     Column("underlay_address", String(64)),
+    # ACTIVE, DRAINING (its amphorae are being failed over elsewhere) or DRAINED (it
+    # carries none); only ACTIVE hosts get new amphorae (nslb/hosts/drain.py)
+    Column("admin_state", String(16), nullable=False, default="ACTIVE",
+           server_default="ACTIVE"),
 )
 
 # One-time join tokens: only the secret's sha256 is kept; `used_at` is set by the one
@@ -727,4 +731,15 @@ compute_aggregate_host = Table(
     Column("aggregate_id", Integer, ForeignKey("compute_aggregate.id", ondelete="CASCADE"),
            primary_key=True),
     Column("host", String(255), primary_key=True),
+)
+
+# --- host failover ---------------------------------------------------------------------------
+
+# Deletes of amphorae whose host could not be reached (a dead host's, failed over
+# elsewhere): done by the remote driver when the host is UP again (nslb/hosts/cleanup.py).
+host_cleanup = Table(
+    "host_cleanup", metadata,
+    Column("amphora_id", ID, primary_key=True),
+    Column("host_id", ID, nullable=False, index=True),
+    Column("created_at", DateTime, nullable=False),
 )

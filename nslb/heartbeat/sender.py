@@ -7,6 +7,10 @@ running, so the health manager has it repaired), in Octavia's envelope (envelope
 every health manager address given: like Octavia's amphora agent, to all of them, so a
 controller that is down loses nothing.
 
+An agent also sends its host's own heartbeat (`host_id`: the host's id in place of an
+amphora's, reported running), so a host that carries no amphora is still seen UP
+(nslb/health/hoststate.py).
+
 `seq` is one counter for the whole sender, started at the wall clock in microseconds:
 every heartbeat of an amphora has a greater seq than its last one, and so does the first
 one after a restart, without anything stored (unless the clock went back meanwhile;
@@ -33,8 +37,10 @@ log = logging.getLogger(__name__)
 class Sender:
     def __init__(self, driver: AmphoraDriver, targets: list[str], key: bytes,
                  amphorae: Callable[[], Iterable[str]] | None = None,
-                 interval: float = 1.0, clock: Callable[[], float] = time.time) -> None:
-        """`amphorae`: which amphorae to report (default: driver.existing())."""
+                 interval: float = 1.0, clock: Callable[[], float] = time.time,
+                 host_id: str | None = None) -> None:
+        """`amphorae`: which amphorae to report (default: driver.existing());
+        `host_id`: also send this host's own heartbeat."""
         self.driver = driver
         self.targets = [parse_listen(t) for t in targets]
         self.key = key
@@ -42,6 +48,7 @@ class Sender:
         self.interval = interval
         self.clock = clock
         self.seq = time.time_ns() // 1000
+        self.host_id = host_id
         self.sent = 0
         self._socks: dict[int, socket.socket] = {}
         self._stop = threading.Event()
@@ -54,9 +61,10 @@ class Sender:
         return self._socks[family]
 
     def datagram(self, amphora_id: str) -> bytes:
-        """The next signed heartbeat of one amphora."""
+        """The next signed heartbeat of one amphora (or of the host itself)."""
         try:
-            observation = self.driver.observe(amphora_id)
+            observation = Observation(running=True) if amphora_id == self.host_id \
+                else self.driver.observe(amphora_id)
         except Exception:
             log.exception("observing amphora %s failed; reporting it not running", amphora_id)
             observation = Observation(running=False)
@@ -66,7 +74,10 @@ class Sender:
     def beat(self) -> int:
         """Send one heartbeat of every amphora to every target; how many datagrams."""
         sent = 0
-        for amphora_id in sorted(self.amphorae()):
+        ids = sorted(self.amphorae())
+        if self.host_id is not None:
+            ids.append(self.host_id)
+        for amphora_id in ids:
             try:
                 datagram = self.datagram(amphora_id)
             except ValueError:

@@ -4,7 +4,9 @@ with the controller's certificate, a client certificate optional but verified.
 - `GET /` versions; `GET /v1/ca`: the CA certificate, which a joining agent checks
   against the fingerprint its token carries before it trusts anything else;
 - `POST /v1/join` (no client certificate): a join token and a CSR -> the host's id,
-  its certificate (CN = host id, SAN = its address) and the revoked serials;
+  its certificate (CN = host id, SAN = its address) and the revoked serials, plus, when
+  the controller listens for heartbeats, `heartbeat`: the shared key and where to send
+  (so the key never goes on an agent's command line; only over this verified TLS);
 - `POST /v1/renew` and `GET /v1/revoked`: only for an agent's own valid certificate
   (role, revocation and a known host are checked on every connection, pki/guard.py).
 """
@@ -97,8 +99,11 @@ async def join(request: Request) -> Response:
         return _fault(401, why)
     log.info("host %s (%s) joined at %s:%d", host_id, joining.name, joining.address,
              joining.port)
-    return JSONResponse({"host_id": host_id, "certificate": issued.pem.decode(),
-                         "ca": pki.ca.pem.decode(), "revoked": revoked}, status_code=201)
+    body = {"host_id": host_id, "certificate": issued.pem.decode(),
+            "ca": pki.ca.pem.decode(), "revoked": revoked}
+    if request.app.state.heartbeat is not None:
+        body["heartbeat"] = request.app.state.heartbeat
+    return JSONResponse(body, status_code=201)
 
 
 async def renew(request: Request) -> Response:
@@ -133,7 +138,8 @@ def revoked_list(request: Request) -> Response:
     return JSONResponse({"revoked": sorted(request.app.state.pki.revoked())})
 
 
-def app(pki: ControllerPki, db: Database) -> Starlette:
+def app(pki: ControllerPki, db: Database,
+        heartbeat: dict[str, Any] | None = None) -> Starlette:
     out = Starlette(routes=[
         Route("/", versions, methods=["GET"]),
         Route("/v1/ca", ca, methods=["GET"]),
@@ -143,16 +149,21 @@ def app(pki: ControllerPki, db: Database) -> Starlette:
     ])
     out.state.pki = pki
     out.state.db = db
+    out.state.heartbeat = heartbeat
     return out
 
 
 class JoinListener:
     """The join listener's uvicorn server in a thread of `nslb serve`."""
 
-    def __init__(self, pki: ControllerPki, db: Database, host: str, port: int) -> None:
+    def __init__(self, pki: ControllerPki, db: Database, host: str, port: int,
+                 heartbeat: dict[str, Any] | None = None) -> None:
+        """`heartbeat`: what a joining agent is told about heartbeats ({"key", "host",
+        "port"}; host "" when the controller listens on every address: the agent then
+        sends to the controller's join address), None when heartbeats are off."""
         context = pki.server_context()
         config = uvicorn.Config(
-            app(pki, db), host=host, port=port, log_level="warning", access_log=False,
+            app(pki, db, heartbeat), host=host, port=port, log_level="warning", access_log=False,
             http=guard.protocol_class(guard.limits(max_body_bytes=MAX_BODY),
                                       pki.agent_refusal),
             ssl_context_factory=lambda _config, _default: context)

@@ -15,7 +15,7 @@ Filter = Callable[[HostState, Request], str | None]
 
 
 def host_up(host: HostState, req: Request) -> str | None:
-    return None if host.up else "host is down"
+    return None if host.up else "host is down or draining"
 
 
 def ignore_hosts(host: HostState, req: Request) -> str | None:

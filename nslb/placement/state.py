@@ -31,7 +31,7 @@ class HostState:
 
     id: str
     name: str
-    up: bool
+    up: bool  # may take new amphorae: heard from and not being drained
     capacity: Resources
     used: Resources = Resources()
     zone: str | None = None

@@ -148,7 +148,7 @@ def test_a_failover_with_nowhere_to_go_tells_every_filter(client: TestClient, db
         placement.place(session, lb["id"], Scheduler())
     text = str(refused.value)
     names = {cloud[n]: n for n in ("pl-a1", "pl-a2")}
-    assert f"HostUp rejected 1 ({names[master['compute_id']]}: host is down)" in text
+    assert f"HostUp rejected 1 ({names[master['compute_id']]}: host is down or draining)" in text
     assert (f"AntiAffinity rejected 1 ({names[backup['compute_id']]}: holds another amphora "
             "of the load balancer)") in text
     assert "AvailabilityZone rejected 1 (pl-b1: in zone az-b, asked az-a)" in text

@@ -41,7 +41,7 @@ def refusal(hosts: list[HostState], **request: object) -> str:
 
 def test_a_host_that_is_down_is_never_chosen() -> None:
     assert place([host("a", up=False), host("b", used=9)]) == "b"
-    assert "HostUp rejected 1 (a: host is down)" in refusal([host("a", up=False)])
+    assert "HostUp rejected 1 (a: host is down or draining)" in refusal([host("a", up=False)])
 
 
 def test_the_zone_asked_for_is_kept() -> None:
@@ -162,7 +162,8 @@ def test_many_hosts_are_summarised_by_filter() -> None:
         host(f"z{i}", zone="az2") for i in range(2)]
     text = refusal(hosts, zones=frozenset({"az1"}))
     assert text.startswith("No valid host for amphora amp-1: HostUp rejected 5 (h00: host "
-                           "is down; h01: host is down; h02: host is down; and 2 more), "
+                           "is down or draining; h01: host is down or draining; h02: host "
+                           "is down or draining; and 2 more), "
                            "AvailabilityZone rejected 2 (z0: in zone az2, asked az1; z1:")
     assert refusal([]) == "No valid host for amphora amp-1: there are no hosts."
 

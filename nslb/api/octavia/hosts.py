@@ -5,6 +5,10 @@ remote`), an nslb extension (Octavia has no such resource). Admin only (api/poli
     GET    /v2/lbaas/hosts/{id}         {"host": {...}}
     DELETE /v2/lbaas/hosts/{id}         forget a host that carries no amphora (409 else)
                                         and revoke its certificate
+    POST   /v2/lbaas/hosts/{id}/drain   202: the host takes no new amphorae and its own are
+                                        failed over elsewhere (admin_state DRAINING, then
+                                        DRAINED; nslb/health/hoststate.py)
+    POST   /v2/lbaas/hosts/{id}/undrain 200: back to ACTIVE, it takes new amphorae again
     POST   /v2/lbaas/hosts/tokens       {"token": {"expires_in": SECONDS}} -> a one-time
                                         join token (shown once; only its hash is kept)
 """
@@ -34,7 +38,8 @@ DEFAULT_TOKEN_SECONDS = 3600
 
 def view(host: hosts.Host) -> dict[str, Any]:
     return {"id": host.id, "name": host.name, "address": host.address, "port": host.port,
-            "state": host.state, "amphora_count": host.amphorae,
+            "state": host.state, "admin_state": host.admin_state,
+            "amphora_count": host.amphorae,
             "capacity": {"max_amphorae": host.max_amphorae, "cpu_count": host.cpu_count,
                          "memory_mb": host.memory_mb},
             "cert_serial": host.cert_serial, "cert_expiration": ts(host.cert_expiry),
@@ -66,9 +71,30 @@ async def remove(request: Request) -> Response:
         current = hosts.get(session, host.id, count=True)
         if current is not None and current.amphorae:
             raise Conflict(f"Host {host.id} carries {current.amphorae} amphorae; "
-                           "move them first (drain is not there yet).")
+                           "drain it first (POST /v2/lbaas/hosts/{id}/drain).")
         hosts.remove(session, host.id)
     return Response(status_code=204)
+
+
+async def drain(request: Request) -> Response:
+    """Start draining a host (idempotent); the hosts loop moves its amphorae."""
+    host = _find(request)
+    with db(request).write() as session:
+        if host.admin_state == hosts.ACTIVE:
+            hosts.set_admin_state(session, host.id, hosts.DRAINING)
+        current = hosts.get(session, host.id, count=True)
+    assert current is not None
+    return respond({"host": view(current)}, status=202)
+
+
+async def undrain(request: Request) -> Response:
+    """End a drain (or take a DRAINED host back into service)."""
+    host = _find(request)
+    with db(request).write() as session:
+        hosts.set_admin_state(session, host.id, hosts.ACTIVE)
+        current = hosts.get(session, host.id, count=True)
+    assert current is not None
+    return respond({"host": view(current)})
 
 
 async def make_token(request: Request) -> Response:
@@ -94,4 +120,6 @@ def routes() -> list[Route]:
         Route(base + "/tokens", make_token, methods=["POST"]),
         Route(base + "/{id}", show, methods=["GET"]),
         Route(base + "/{id}", remove, methods=["DELETE"]),
+        Route(base + "/{id}/drain", drain, methods=["POST"]),
+        Route(base + "/{id}/undrain", undrain, methods=["POST"]),
     ]
