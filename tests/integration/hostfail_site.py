@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,8 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.integration.api_env import Api, ApiError, flat_subnet, http_lb
-from tests.integration.conftest import CREATED_LBS, STATE_DIRS, Lab, sh
+from tests.integration import agent_hosts
+from tests.integration.agent_hosts import nslb
+from tests.integration.api_env import Api, flat_subnet, http_lb
+from tests.integration.conftest import STATE_DIRS, Lab, sh
 from tests.launcher import free_port, nslb_env
 
 CONTROLLER = "10.243.0.1"
@@ -41,22 +42,13 @@ AGENT_DIR = MOUNTS / "agent"
 HEARTBEAT_TIMEOUT = 2
 
 
-def nslb(*args: str) -> list[str]:
-    return [sys.executable, "-m", "nslb.cli.main", *args]
-
-
 class SiteApi(Api):
     """`nslb serve --agents remote`: amphora directories are in the agents' state dirs."""
 
     agent_dirs: list[Path]
 
     def amphora_dir(self, lb_id: str) -> Path:
-        for path in sorted(p for d in self.agent_dirs for p in d.glob("amp/*/haproxy.cfg")):
-            first = path.read_text(errors="replace").split("\n", 1)[0].split()
-            if first[4:5] == [lb_id]:
-                CREATED_LBS.add(path.parent.name)
-                return path.parent
-        raise ApiError(f"no amphora of load balancer {lb_id} on the agents' hosts")
+        return agent_hosts.amphora_dir(self.agent_dirs, lb_id)
 
 
 class Host:
@@ -91,36 +83,14 @@ class Host:
                 f'mount --bind {self.dir} {AGENT_DIR} && exec "$@"', "sh", *command]
 
     def join(self, api: Api, join_port: int) -> None:
-        token = subprocess.run(
-            nslb("host", "token", "--expires", "10m", "--url", f"http://127.0.0.1:{api.port}",
-                 "--state-dir", str(api.state_dir)),
-            capture_output=True, text=True, check=True, timeout=60,
-            env=nslb_env()).stdout.strip()
-        joined = subprocess.run(
-            self.wrapped(*nslb("agent", "join", "--controller",
-                               f"https://{CONTROLLER}:{join_port}",
-                               "--address", f"{self.address}:{AGENT_PORT}",
-                               "--state-dir", str(AGENT_DIR), "--name", f"hf-{self.name}")),
-            capture_output=True, text=True, timeout=60, env=nslb_env(NSLB_JOIN_TOKEN=token))
-        assert joined.returncode == 0, joined.stderr
+        agent_hosts.join(api, self.wrapped, f"https://{CONTROLLER}:{join_port}",
+                         f"{self.address}:{AGENT_PORT}", AGENT_DIR, f"hf-{self.name}")
 
     def run(self) -> None:
-        with open(self.log, "a") as log:
-            self.agent = self.lab.track(subprocess.Popen(
-                self.wrapped(*nslb("agent", "run", "--state-dir", str(AGENT_DIR),
-                                   "--listen", f"{self.address}:{AGENT_PORT}",
-                                   "--physnet", f"physnet1:{self.bridge}")),
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-                env=nslb_env()))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.agent.poll() is None, self.log.read_text()
-            with socket.socket() as s:
-                s.settimeout(0.5)
-                if s.connect_ex((self.address, AGENT_PORT)) == 0:
-                    return
-            time.sleep(0.1)
-        raise AssertionError(f"the agent does not listen:\n{self.log.read_text()}")
+        self.agent = agent_hosts.run(self.lab, self.wrapped, self.log, AGENT_DIR,
+                                     f"{self.address}:{AGENT_PORT}",
+                                     "--physnet", f"physnet1:{self.bridge}")
+        agent_hosts.wait_listening(self.agent, self.log, self.address, AGENT_PORT)
 
     def host_id(self) -> str:
         return str(json.loads((self.dir / "agent.json").read_text())["host_id"])

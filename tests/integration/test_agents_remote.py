@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,8 +32,10 @@ from nslb.pki.ca import (
     write_private,
     write_public,
 )
-from tests.integration.api_env import Api, ApiError, flat_subnet, http_lb, lab_tag, url
-from tests.integration.conftest import CREATED_LBS, STATE_DIRS, Lab, sh
+from tests.integration import agent_hosts
+from tests.integration.agent_hosts import nslb
+from tests.integration.api_env import Api, flat_subnet, http_lb, lab_tag, url
+from tests.integration.conftest import STATE_DIRS, Lab, sh
 from tests.launcher import free_port, nslb_env
 
 UNDERLAY_CONTROLLER = "10.234.0.1"
@@ -44,22 +44,13 @@ AGENT_PORT = 9443
 DATA_CIDR = "10.234.1.0/24"
 
 
-def nslb(*args: str) -> list[str]:
-    return [sys.executable, "-m", "nslb.cli.main", *args]
-
-
 class RemoteApi(Api):
     """`nslb serve --agents remote`: amphora directories are on the agent's host."""
 
     agent_dir: Path
 
     def amphora_dir(self, lb_id: str) -> Path:
-        for path in sorted((self.agent_dir / "amp").glob("*/haproxy.cfg")):
-            first = path.read_text(errors="replace").split("\n", 1)[0].split()
-            if first[4:5] == [lb_id]:
-                CREATED_LBS.add(path.parent.name)
-                return path.parent
-        raise ApiError(f"no amphora of load balancer {lb_id} under {self.agent_dir}/amp")
+        return agent_hosts.amphora_dir([self.agent_dir], lb_id)
 
 
 class Site:
@@ -101,35 +92,13 @@ class Site:
         return ns
 
     def join_and_run(self, api: RemoteApi, join_port: int) -> str:
-        token = subprocess.run(
-            nslb("host", "token", "--expires", "10m", "--url", f"http://127.0.0.1:{api.port}",
-                 "--state-dir", str(api.state_dir)),
-            capture_output=True, text=True, check=True, timeout=60,
-            env=nslb_env()).stdout.strip()
-        joined = subprocess.run(
-            self.on_host(*nslb("agent", "join", "--controller",
-                               f"https://{UNDERLAY_CONTROLLER}:{join_port}",
-                               "--address", f"{UNDERLAY_HOST}:{AGENT_PORT}",
-                               "--state-dir", str(self.agent_dir), "--name", "ag-host-1")),
-            capture_output=True, text=True, timeout=60,
-            env=nslb_env(NSLB_JOIN_TOKEN=token))  # the token stays out of ps
-        assert joined.returncode == 0, joined.stderr
-        with open(self.agent_log, "a") as log:
-            self.agent = self.lab.track(subprocess.Popen(
-                self.on_host(*nslb("agent", "run", "--state-dir", str(self.agent_dir),
-                                   "--listen", f"{UNDERLAY_HOST}:{AGENT_PORT}",
-                                   "--physnet", f"physnet1:{self.data_bridge}")),
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-                env=nslb_env()))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.agent.poll() is None, self.agent_log.read_text()
-            with socket.socket() as s:
-                s.settimeout(0.5)
-                if s.connect_ex((UNDERLAY_HOST, AGENT_PORT)) == 0:
-                    return joined.stdout
-            time.sleep(0.1)
-        raise AssertionError(f"the agent does not listen:\n{self.agent_log.read_text()}")
+        joined = agent_hosts.join(api, self.on_host, f"https://{UNDERLAY_CONTROLLER}:{join_port}",
+                                  f"{UNDERLAY_HOST}:{AGENT_PORT}", self.agent_dir, "ag-host-1")
+        self.agent = agent_hosts.run(self.lab, self.on_host, self.agent_log, self.agent_dir,
+                                     f"{UNDERLAY_HOST}:{AGENT_PORT}",
+                                     "--physnet", f"physnet1:{self.data_bridge}")
+        agent_hosts.wait_listening(self.agent, self.agent_log, UNDERLAY_HOST, AGENT_PORT)
+        return joined
 
     def agent_dir_host_id(self) -> str:
         return str(json.loads((self.agent_dir / "agent.json").read_text())["host_id"])

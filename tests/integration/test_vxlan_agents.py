@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 
 from nslb.netns.vxlan import bridge_name, device_name
+from tests.integration import agent_hosts
 from tests.integration.api_env import lab_tag, url
 from tests.integration.conftest import CREATED_LBS, PREFIX, STATE_DIRS, Lab, sh, wait_for
-from tests.integration.test_agents_remote import RemoteApi, free_port, nslb
-from tests.launcher import nslb_env
+from tests.integration.test_agents_remote import RemoteApi, free_port
 
 CONTROLLER = "10.241.0.254"
 UNDERLAY = {"x1": "10.241.0.1", "x2": "10.241.0.2"}
@@ -63,26 +63,11 @@ class AgentHost:
                 str(self.shared_dir), *args]
 
     def join_and_run(self, api: RemoteApi, join_port: int) -> None:
-        token = subprocess.run(
-            nslb("host", "token", "--expires", "10m", "--url", f"http://127.0.0.1:{api.port}",
-                 "--state-dir", str(api.state_dir)),
-            capture_output=True, text=True, check=True, timeout=60,
-            env=nslb_env()).stdout.strip()
-        joined = subprocess.run(
-            self.command(*nslb("agent", "join", "--controller",
-                               f"https://{CONTROLLER}:{join_port}",
-                               "--address", f"{self.address}:{AGENT_PORT}",
-                               "--state-dir", str(self.shared_dir), "--name", self.name)),
-            capture_output=True, text=True, timeout=60,
-            env=nslb_env(NSLB_JOIN_TOKEN=token))
-        assert joined.returncode == 0, joined.stderr
-        with open(self.log, "a") as log:
-            self.agent = self.lab.track(subprocess.Popen(
-                self.command(*nslb("agent", "run", "--state-dir", str(self.shared_dir),
-                                   "--listen", f"{self.address}:{AGENT_PORT}",
-                                   "--underlay-address", self.address)),
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-                env=nslb_env()))
+        agent_hosts.join(api, self.command, f"https://{CONTROLLER}:{join_port}",
+                         f"{self.address}:{AGENT_PORT}", self.shared_dir, self.name)
+        self.agent = agent_hosts.run(self.lab, self.command, self.log, self.shared_dir,
+                                     f"{self.address}:{AGENT_PORT}",
+                                     "--underlay-address", self.address)
 
     def wait_listening(self) -> None:
         def listening() -> bool:
