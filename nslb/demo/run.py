@@ -303,9 +303,10 @@ def _site(site: Site | None) -> Site:
         raise DemoError(str(exc)) from None
 
 
-def run(url: str, physnet: str, bridge: str, clouds: Path | None = None,
-        say: Say = print, site: Site | None = None) -> Counter[str]:
-    """Build the demo (reusing what an earlier run left) and send requests through it."""
+def begin(url: str, physnet: str, clouds: Path | None, say: Say,
+          site: Site | None) -> tuple[Site, DemoState, Api, int | None]:
+    """What both demos start with: the site, its saved state, the API (answering), and the
+    demo network, reused or made; the network's VLAN segment last."""
     site = _site(site)
     state = DemoState.load(site)
     state.url = url
@@ -313,7 +314,14 @@ def run(url: str, physnet: str, bridge: str, clouds: Path | None = None,
     api = Api(url, clouds)
     api.call("GET", "/")
     net = demo_network(api, state, site, physnet, say)
-    _hosts(state, site, bridge, segment_of(net), say)
+    return site, state, api, segment_of(net)
+
+
+def run(url: str, physnet: str, bridge: str, clouds: Path | None = None,
+        say: Say = print, site: Site | None = None) -> Counter[str]:
+    """Build the demo (reusing what an earlier run left) and send requests through it."""
+    site, state, api, segment = begin(url, physnet, clouds, say, site)
+    _hosts(state, site, bridge, segment, say)
     for lb_id in _previous_lbs(api, state):
         say(f"removing the previous demo load balancer {lb_id} first")
         _delete_lb(api, lb_id)

@@ -24,10 +24,8 @@ from nslb.demo.run import (
     DemoState,
     Say,
     _delete_lb,
-    _site,
     _wait_active,
-    demo_network,
-    segment_of,
+    begin,
 )
 from nslb.demo.site import Site
 from nslb.netns.bridges import BridgeRegistry
@@ -109,14 +107,8 @@ def _datagrams(site: Site, vip: str, started: float, count: int, say: Say) -> Co
 def run(url: str, physnet: str, bridge: str, clouds: Path | None = None,
         say: Say = print, site: Site | None = None) -> Counter[str]:
     """Build the UDP demo (reusing what an earlier run left) and send datagrams through it."""
-    site = _site(site)
-    state = DemoState.load(site)
-    state.url = url
-    state.clouds = str(clouds) if clouds else ""
-    api = Api(url, clouds)
-    api.call("GET", "/")
-    net = demo_network(api, state, site, physnet, say)
-    _echo_hosts(state, site, bridge, segment_of(net), say)
+    site, state, api, segment = begin(url, physnet, clouds, say, site)
+    _echo_hosts(state, site, bridge, segment, say)
     for lb_id in _previous_lbs(api, state):
         say(f"removing the previous UDP demo load balancer {lb_id} first")
         _delete_lb(api, lb_id)
