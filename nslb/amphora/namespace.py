@@ -248,7 +248,10 @@ class NamespaceDriver:
             else keepalived.state()
         observation = Observation(running=True, listeners=summary.listeners,
                                   pools=summary.pools, members=summary.members,
-                                  counters=summary.counters, process_start=started, vrrp=vrrp,
+                                  # a copy: _with_udp adds the UDP agent's counters,
+                                  # and _started keeps haproxy's own to compare with
+                                  counters=dict(summary.counters), process_start=started,
+                                  vrrp=vrrp,
                                   traffic=summary.traffic, member_stats=summary.member_stats)
         return self._with_udp(amphora_id, observation)
 

@@ -109,6 +109,8 @@ def fixed_response(policy: L7Policy) -> str:
         raise v.UnsafeValue("fixed_response_status_code")
     line = f"http-request return status {code}"
     if policy.fixed_response_body:
+        if code == 204:  # HAProxy refuses a body here; the API refuses it first
+            raise v.UnsafeValue("fixed_response_body")
         kind = v.word(policy.fixed_response_content_type or "text/plain",
                       set(FIXED_RESPONSE_CONTENT_TYPES), "fixed_response_content_type")
         body = v.haproxy_word(policy.fixed_response_body, "fixed_response_body")

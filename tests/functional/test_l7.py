@@ -377,11 +377,32 @@ def test_fixed_response_and_source_ip_are_rendered_in_haproxys_order(
       "fixed_response_body": "a\nb"}, "fixed_response_body"),
     ({"action": "FIXED_RESPONSE", "fixed_response_status_code": 200,
       "fixed_response_body": "x" * 1025}, "fixed_response_body"),
+    ({"action": "FIXED_RESPONSE", "fixed_response_status_code": 204,
+      "fixed_response_body": "gone"}, "fixed_response_body must be empty for a 204 response"),
 ])
 def test_fixed_response_validation(client: TestClient, worker: Worker, attrs: dict[str, Any],
                                    message: str) -> None:
     ids = active_tree(client, worker)
     assert message in fault(policy(client, ids["listener"], 400, **attrs), 400)
+
+
+def test_a_204_fixed_response_keeps_no_body_through_an_update(
+        client: TestClient, worker: Worker) -> None:
+    """HAProxy refuses a body on a 204: a PUT that would pair them is a 400 and the stored
+    policy stays as it was (a 204 with no body is fine)."""
+    ids = active_tree(client, worker)
+    body = policy(client, ids["listener"], action="FIXED_RESPONSE",
+                  fixed_response_status_code=200, fixed_response_body="hello")
+    worker.drain()
+    resp = client.put(f"{API}/l7policies/{body['id']}",
+                      json={"l7policy": {"fixed_response_status_code": 204}})
+    assert "must be empty for a 204 response" in fault(resp, 400)
+    kept = client.get(f"{API}/l7policies/{body['id']}").json()["l7policy"]
+    assert (kept["fixed_response_status_code"], kept["fixed_response_body"]) == (200, "hello")
+    resp = client.put(f"{API}/l7policies/{body['id']}", json={"l7policy": {
+        "fixed_response_status_code": 204, "fixed_response_body": None}})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["l7policy"]["fixed_response_body"] is None
 
 
 @pytest.mark.parametrize(("attrs", "message"), [

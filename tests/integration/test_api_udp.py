@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from nslb.amphora.udp_agent import COUNTERS, COUNTERS_EVERY
 from nslb.amphora.udp_process import UdpAgentProcess
+from nslb.health.monitor import MAX_PERIOD
 from nslb.netns.names import namespace_name
 from tests.integration.api_env import LISTENERS, NET, POOLS, Api, flat_subnet
 from tests.integration.conftest import Lab, sh, wait_for
@@ -80,12 +82,27 @@ def test_flows_spread_over_members_by_weight(env: Env, hosts: Lab) -> None:
     assert {m["operating_status"] for m in tree["listeners"][0]["pools"][0]["members"]} == \
         {"NO_MONITOR"}
     listener_id = tree["listeners"][0]["id"]
+    # the agent writes its counters every COUNTERS_EVERY s and an unmonitored amphora is
+    # observed every MAX_PERIOD s: twice both is ample even on a loaded CI host
     assert wait_for(lambda: env.api.call("GET", f"{LISTENERS}/{listener_id}/stats")[
-        "stats"]["total_connections"] >= 40, 15), "the flows are not counted"
+        "stats"]["total_connections"] >= 40, 2 * (COUNTERS_EVERY + MAX_PERIOD)), \
+        _counting_evidence(env, lb["id"], listener_id)
     stats = env.api.call("GET", f"{LISTENERS}/{listener_id}/stats")["stats"]
     assert stats["bytes_in"] >= 40 * 4 and stats["bytes_out"] >= 40 * 2, stats
     # the 40 flows stay in conntrack for 30 s after their datagrams: counted as active
     assert 0 < stats["active_connections"] <= 40, stats
+
+
+def _counting_evidence(env: Env, lb_id: str, listener_id: str) -> str:
+    """What to look at when the flows are not counted: the API's stats, the agent's own
+    counters file and the end of its log."""
+    directory = env.api.amphora_dir(lb_id)
+    found = [f"stats: {env.api.call('GET', f'{LISTENERS}/{listener_id}/stats')}"]
+    for name in (COUNTERS, "udp-agent.log"):
+        path = directory / name
+        text = path.read_text(errors="replace")[-3000:] if path.exists() else "(missing)"
+        found.append(f"{name}: {text}")
+    return "the flows are not counted\n" + "\n".join(found)
 
 
 def test_udp_and_tcp_listeners_share_port_53(env: Env, hosts: Lab) -> None:

@@ -65,6 +65,9 @@ REQUIRED = {
     A.REDIRECT_PREFIX: ("redirect_prefix", "redirect_prefix"),
     A.FIXED_RESPONSE: ("fixed_response_status_code", "fixed_response_status_code"),
 }
+# Statuses whose response has no body by definition (RFC 9110): HAProxy refuses a
+# `http-request return` with a body for them, so the API refuses the pair first.
+BODILESS_STATUSES = frozenset({204})
 DEFAULTS: dict[str, dict[str, object]] = {
     A.REDIRECT_TO_URL: {"redirect_http_code": 302},
     A.REDIRECT_PREFIX: {"redirect_http_code": 302},
@@ -88,6 +91,10 @@ def sanitize_policy(fields: dict[str, Any]) -> dict[str, Any]:
             out[name] = None
     for name, default in DEFAULTS.get(action, {}).items():
         out[name] = out.get(name) or default
+    if action == A.FIXED_RESPONSE and out.get("fixed_response_body") \
+            and out.get("fixed_response_status_code") in BODILESS_STATUSES:
+        raise _invalid(f"fixed_response_body must be empty for a "
+                       f"{out['fixed_response_status_code']} response")
     return out
 
 
