@@ -36,7 +36,10 @@ def is_uuid(text: str) -> bool:
 def parse(ref: str) -> Ref:
     if not isinstance(ref, str) or len(ref) > MAX_REF_CHARS:
         raise BadRef("not a reference")
-    path = urlsplit(ref.strip()).path.rstrip("/")
+    try:
+        path = urlsplit(ref.strip()).path.rstrip("/")
+    except ValueError:  # e.g. a bracketed host that is not an IPv6 address
+        raise BadRef("not a reference") from None
     parts = path.split("/")
     if len(parts) < 2 or parts[-2] not in KINDS:
         raise BadRef("not a secret or container reference")

@@ -63,7 +63,7 @@ def test_refs_by_their_last_segments(ref: str) -> None:
 
 @pytest.mark.parametrize("ref", [
     "", UUID, f"http://h/v1/orders/{UUID}", "http://h/v1/secrets/x", "x" * 2000,
-    f"http://h/v1/secrets/{UUID}/acl",
+    f"http://h/v1/secrets/{UUID}/acl", f"https://[env(HOME)]/v1/secrets/{UUID}",
 ])
 def test_refs_that_are_not(ref: str) -> None:
     with pytest.raises(refs.BadRef):
