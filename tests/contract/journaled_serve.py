@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -45,18 +46,30 @@ class Journal:
             out.write(json.dumps(entry) + "\n")
             out.flush()
 
-    def serving(self, amphora_id: str) -> str | None:
-        """The hash the shared data plane serves for the amphora (None: nothing)."""
-        if not self.path.exists():
-            return None
-        current = None
-        with open(self.path, encoding="utf-8") as src:
-            fcntl.flock(src, fcntl.LOCK_SH)
-            for line in src:
-                entry = json.loads(line)
-                if entry.get("amphora") == amphora_id:
-                    current = entry["hash"] if entry["op"] in ("apply", "confirm") else None
-        return current
+    def record_apply(self, entry: dict[str, Any]) -> None:
+        """Journal an apply as "apply", or as "confirm" when the amphora already serves
+        its hash. Reading what it serves and appending happen under one exclusive lock, as
+        an agent serialises the applies of one amphora: two controllers sending the same
+        bundle at once (one whose lease was running out, one taking over) change what it
+        serves once."""
+        entry["pid"] = os.getpid()
+        with open(self.path, "a+", encoding="utf-8") as out:
+            fcntl.flock(out, fcntl.LOCK_EX)
+            out.seek(0)
+            serving = _serving(out, entry["amphora"])
+            entry["op"] = "confirm" if serving == entry["hash"] else "apply"
+            out.write(json.dumps(entry) + "\n")
+            out.flush()
+
+
+def _serving(lines: Iterable[str], amphora_id: str) -> str | None:
+    """The hash the shared data plane serves for the amphora (None: nothing)."""
+    current = None
+    for line in lines:
+        entry = json.loads(line)
+        if entry.get("amphora") == amphora_id:
+            current = entry["hash"] if entry["op"] in ("apply", "confirm") else None
+    return current
 
 
 class JournalingDriver(NoopDriver):
@@ -69,10 +82,10 @@ class JournalingDriver(NoopDriver):
         started = time.time()
         time.sleep(self.apply_seconds)
         digest = super().apply(bundle)
-        op = "confirm" if self.journal.serving(bundle.amphora_id) == digest else "apply"
-        self.journal.append({"op": op, "amphora": bundle.amphora_id,
-                             "lb": bundle.loadbalancer_id, "generation": bundle.generation,
-                             "hash": digest, "t0": started, "t1": time.time()})
+        self.journal.record_apply({"amphora": bundle.amphora_id,
+                                   "lb": bundle.loadbalancer_id,
+                                   "generation": bundle.generation, "hash": digest,
+                                   "t0": started, "t1": time.time()})
         return digest
 
     def delete(self, amphora_id: str) -> None:

@@ -303,6 +303,7 @@ def test_kill_one_controller_during_a_burst(pair: Pair, lbs: list[dict[str, str]
     entries = _journal(p.journal)  # type: ignore[attr-defined]
     survivor_pid = p.controllers[1 - v].pid
     assert {e["pid"] for e in entries} <= {killed_pid, survivor_pid}
+    _one_hash_per_generation(entries)
     _no_generation_applied_twice(entries)
     # the LBs the killed controller worked on went on with the survivor
     assert _one_controller_per_lb_at_a_time(entries, killed_pid, killed_at) >= 1
@@ -336,6 +337,17 @@ def _undelivered(engine: Any) -> int:
                                      "WHERE delivered_at IS NULL")).scalar_one())
 
 
+def _one_hash_per_generation(entries: list[dict[str, Any]]) -> None:
+    """Whichever controller renders an amphora's generation renders the same bundle (so
+    a takeover re-sends what is served, and the data plane only confirms it)."""
+    hashes: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for e in entries:
+        if e["op"] in ("apply", "confirm"):
+            hashes[e["amphora"], e["generation"]].add(e["hash"])
+    assert all(len(h) == 1 for h in hashes.values()), \
+        {k: h for k, h in hashes.items() if len(h) > 1}
+
+
 def _no_generation_applied_twice(entries: list[dict[str, Any]]) -> None:
     """An apply changes what an amphora serves; redoing a job after a kill finds the
     bundle there and only confirms it."""
@@ -344,7 +356,7 @@ def _no_generation_applied_twice(entries: list[dict[str, Any]]) -> None:
         if e["op"] == "apply":
             applies[e["amphora"], e["generation"]] += 1
     twice = {k: n for k, n in applies.items() if n > 1}
-    assert not twice, twice
+    assert not twice, [e for e in entries if (e.get("amphora"), e.get("generation")) in twice]
     assert applies  # the burst applied something
 
 
