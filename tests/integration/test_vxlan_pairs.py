@@ -80,8 +80,9 @@ def test_a_pair_across_hosts_over_vxlan_serves_and_survives_its_holders_host(
     time.sleep(1.0)
     lost_at = lost.lose()
     assert wait_for(lambda: holds(survivor["id"], site.vip), 10, 0.02), site.state()
+    # keepalived's notify script records MASTER just after the VIP is added
+    assert wait_for(lambda: site.vrrp_state(survivor) == "MASTER", 5, 0.02)
     takeover = site.vrrp_changed(survivor) - lost_at
-    assert site.vrrp_state(survivor) == "MASTER"
     time.sleep(1.0)
     assert site.serves(4), site.state()
     stopfile.touch()

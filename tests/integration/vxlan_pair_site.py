@@ -180,6 +180,25 @@ class PairSite:
         self.api.start()
         for host in self.hosts.values():
             host.join_and_run(self.api, join_port)
+        self.wait_heard()
+
+    def wait_heard(self, timeout: float = 60) -> None:
+        """Until both hosts have been UP for longer than the heartbeat timeout: a host
+        that joined is judged from its first heartbeats on, and an agent that starts
+        slowly (a busy machine) is DOWN for a moment first, when no pair can be placed."""
+        assert self.api is not None
+        deadline = time.monotonic() + timeout
+        since: float | None = None
+        while time.monotonic() < deadline:
+            listed = self.api.call("GET", "/v2/lbaas/hosts", 200)["hosts"]
+            if len(listed) == len(HOSTS) and all(h["state"] == "UP" for h in listed):
+                since = since or time.monotonic()
+                if time.monotonic() - since > HEARTBEAT_TIMEOUT + 1:
+                    return
+            else:
+                since = None
+            time.sleep(0.2)
+        raise AssertionError(f"the hosts are not heard from:\n{self.controller_log()}")
 
     def pair_lb(self) -> dict[str, Any]:
         """The VXLAN network and subnet, an ACTIVE_STANDBY flavor, and an LB with one
