@@ -106,5 +106,6 @@ def test_a_pair_across_hosts_over_vxlan_serves_and_survives_its_holders_host(
     assert f"HostUp rejected 1 (vp-{lost.name}: host is down or draining)" in log, log
     assert (f"AntiAffinity rejected 1 (vp-{kept.name}: holds another amphora of the load "
             "balancer)") in log, log
+    assert "which keeps serving; this one needs another host that is up" in log, log
     assert site.serves(4), site.state()
     assert [a["id"] for a in site.holders()] == [survivor["id"]]
