@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from nslb.model.bundle import Bundle, HostFacts
 
@@ -131,3 +131,17 @@ class AmphoraDriver(Protocol):
 
     def close(self) -> None:
         """Release resources on service shutdown. Must leave running amphorae serving."""
+
+
+@runtime_checkable
+class PlacesAmphorae(Protocol):
+    """A driver whose amphorae live on hosts it chooses (the remote driver). The worker
+    asks it to place an LB's new amphorae before it renders their bundles: a bundle names
+    the hosts of the amphora's peers (a VXLAN port floods to them, a pair's VRRP peer is
+    reached through them), so rendering for an amphora with no host yet would hand it a
+    bundle that is wrong until the next render."""
+
+    def place(self, lb_id: str) -> None:
+        """Choose and record a host for every amphora of the LB that has none. Raise
+        ConfigRejected when no host can take one (retrying cannot help until an operator
+        acts), ApplyError for anything that may pass on retry."""

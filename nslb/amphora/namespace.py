@@ -84,7 +84,8 @@ def port_plan(port: NetworkPort, bridge: str,
                           addresses=port.addresses, mac=port.mac,
                           vlan=port.segmentation_id if segment is None else None,
                           gateway=port.gateway, host_routes=port.host_routes,
-                          floating=port.floating, vxlan=segment)
+                          floating=port.floating, vxlan=segment,
+                          neighbours=tuple((p.address, p.mac) for p in port.peers))
 
 
 class NamespaceDriver:
@@ -121,6 +122,9 @@ class NamespaceDriver:
         # the union of what the bundles of its amphorae on it say (one bundle rendered
         # before a host joined the network must not cut that host off).
         self._floods: dict[str, dict[int, tuple[str, ...]]] = {}
+        # amphora id -> {VNI: (peer MAC, its host's underlay address)}: the static fdb
+        # entries of a VNI's device are the union of its amphorae' peers, likewise.
+        self._statics: dict[str, dict[int, tuple[tuple[str, str], ...]]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         # amphora id -> (the bundle last applied, its hash): the worker hands the same
@@ -177,6 +181,7 @@ class NamespaceDriver:
             shutil.rmtree(amphora_dir(self.state_dir, amphora_id), ignore_errors=True)
             layout.remove_legacy_link(self.state_dir, amphora_id)
             self._floods.pop(amphora_id, None)
+            self._statics.pop(amphora_id, None)
             vxlan.prune_segments(self.bridges)
             prune_bridges(self.bridges)
             for cache in (self._digests, self._starts, self._handles, self._masters,
@@ -618,12 +623,15 @@ class NamespaceDriver:
 
     def _port_plans(self, bundle: Bundle) -> list[netns.PortPlan]:
         """The bundle's ports as netns plans; VXLAN ports with their host segment."""
-        floods = {p.segmentation_id: p.flood for p in bundle.ports
-                  if p.network_type == "vxlan" and p.segmentation_id is not None}
-        if floods:
-            self._floods[bundle.amphora_id] = floods
-        else:
-            self._floods.pop(bundle.amphora_id, None)
+        floods: dict[int, tuple[str, ...]] = {}
+        statics: dict[int, tuple[tuple[str, str], ...]] = {}
+        for p in bundle.ports:
+            if p.network_type == "vxlan" and p.segmentation_id is not None:
+                floods[p.segmentation_id] = p.flood
+                statics[p.segmentation_id] = tuple((x.mac, x.underlay) for x in p.peers
+                                                   if x.underlay)
+        self._floods[bundle.amphora_id] = floods
+        self._statics[bundle.amphora_id] = statics
         return [port_plan(port, self._bridge(port), self._segment(port))
                 for port in bundle.ports]
 
@@ -636,7 +644,9 @@ class NamespaceDriver:
                                  "address (--underlay-address)")
         vni = port.segmentation_id
         remotes = {a for floods in self._floods.values() for a in floods.get(vni, ())}
-        return vxlan.segment_plan(vni, self.underlay_address, port.mtu, sorted(remotes))
+        static = {e for peers in self._statics.values() for e in peers.get(vni, ())}
+        return vxlan.segment_plan(vni, self.underlay_address, port.mtu, sorted(remotes),
+                                  sorted(static))
 
     def _bridge(self, port: NetworkPort) -> str:
         if port.network_type == "vxlan" and port.segmentation_id is not None:

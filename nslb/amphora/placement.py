@@ -14,7 +14,7 @@ host passes, NoValidHost says which filter stopped each host.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
@@ -48,8 +48,10 @@ class Placed:
     compute_flavor: str | None
 
 
-def host_states(session: Session, flavors: dict[str, compute.Flavor]) -> list[HostState]:
-    """Every host as the scheduler sees it."""
+def host_states(session: Session, flavors: dict[str, compute.Flavor],
+                silent: Callable[[str], bool] = lambda host_id: False) -> list[HostState]:
+    """Every host as the scheduler sees it; `silent(host_id)`: its heartbeats stopped, so
+    it is down whatever its row says yet (the host watch marks it within a round)."""
     usage: dict[str, Resources] = {}
     rows = session.execute(
         select(amphora_table.c.compute_id, amphora_table.c.compute_flavor, func.count())
@@ -65,7 +67,7 @@ def host_states(session: Session, flavors: dict[str, compute.Flavor]) -> list[Ho
     for h in hosts.all_hosts(session, count=False):
         zone, metadata = where.get(h.name, (None, {}))
         out.append(HostState(
-            id=h.id, name=h.name, up=h.placeable,
+            id=h.id, name=h.name, up=h.placeable and not silent(h.id),
             capacity=Resources(h.max_amphorae or UNLIMITED, h.memory_mb or UNLIMITED,
                                UNLIMITED),
             used=usage.get(h.id, Resources()), zone=zone, metadata=metadata))
@@ -121,9 +123,11 @@ def requests(amphora_ids: Iterable[str], wants: LbWants, peers: set[str],
                     ignore_hosts=frozenset(ignore)) for a in amphora_ids]
 
 
-def place(session: Session, lb_id: str, scheduler: Scheduler) -> list[Placed]:
+def place(session: Session, lb_id: str, scheduler: Scheduler,
+          silent: Callable[[str], bool] = lambda host_id: False) -> list[Placed]:
     """Place every amphora of the load balancer that has no host yet and write the
-    choices; NoValidHost (nothing written) when one cannot be placed."""
+    choices; NoValidHost (nothing written) when one cannot be placed. `silent`: see
+    host_states (a replacement had been placed on the very host that was just lost)."""
     rows = session.execute(select(amphora_table.c.id, amphora_table.c.compute_id,
                                   amphora_table.c.status, amphora_table.c.role)
                            .where(amphora_table.c.loadbalancer_id == lb_id)).all()
@@ -137,7 +141,7 @@ def place(session: Session, lb_id: str, scheduler: Scheduler) -> list[Placed]:
              and r.status not in (*GONE, AmphoraStatus.PENDING_DELETE)}
     wants = lb_wants(session, lb_id)
     flavors = {f.id: f for f in compute.flavors(session)}
-    states = host_states(session, flavors)
+    states = host_states(session, flavors, silent)
     peer_zones = {h.zone for h in states if h.id in peers}
     try:
         chosen = scheduler.place_group(states, requests(waiting, wants, peers, peer_zones,

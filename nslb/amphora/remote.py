@@ -1,14 +1,16 @@
 """The `remote` driver (`nslb serve --agents remote`): the AmphoraDriver Protocol over
 mutual TLS to the agents (nslb/agent) on other hosts.
 
-Each amphora lives on one host, `amphora.compute_id`. A new one is placed when its first
-bundle is applied (nslb/amphora/placement.py: the filter scheduler of nslb/placement over
-the hosts, their aggregates and amphorae, the LB's zone and compute flavor; an LB's
-unplaced amphorae are placed together), and the choice is written before the agent is
-called, so a crash in between leaves a placed amphora, never a lost one. When no host
-passes, the apply fails with the scheduler's explanation as a ConfigRejected: the LB goes
-to ERROR with that reason at once instead of retrying a placement that cannot change
-until an operator acts. Every response
+Each amphora lives on one host, `amphora.compute_id`. A new one is placed before its
+first bundle is rendered (`place`, base.PlacesAmphorae, called by the worker, so the
+bundle names its peers' hosts; nslb/amphora/placement.py: the filter scheduler of
+nslb/placement over the hosts, their aggregates and amphorae, the LB's zone and compute
+flavor; an LB's unplaced amphorae are placed together; a host whose heartbeats stopped
+counts as down), and the choice is written before the agent is called, so a crash in
+between leaves a placed amphora, never a lost one. When no host passes, the apply fails
+with the scheduler's explanation as a ConfigRejected: the LB goes to ERROR with that
+reason at once instead of retrying a placement that cannot change until an operator
+acts. Every response
 is checked to come from that host: the TLS handshake verifies the CA and that the address
 is in the certificate; then the certificate must hold the agent role, the host's id as
 its CN, and a serial not revoked. A host that cannot be reached is marked DOWN (and UP
@@ -234,19 +236,53 @@ class RemoteDriver:
             self._host_cache = (time.monotonic(), rows)
         return rows
 
+    def place(self, lb_id: str) -> None:
+        """Choose and record a host for every amphora of the LB that has none
+        (base.PlacesAmphorae: the worker calls this before it renders, so every bundle
+        names its peers' hosts). A host whose heartbeats stopped counts as down even
+        before the host watch marks it so: a replacement must not land on the host whose
+        loss it replaces."""
+        with self.db.write() as session:
+            try:
+                placed = placement.place(session, lb_id, self.scheduler,
+                                         silent=self._silent)
+            except (NoValidHost, placement.MissingFlavor) as exc:
+                raise ConfigRejected(str(exc)) from None
+        for one in placed:
+            log.info("placed amphora %s on host %s (zone %s, compute flavor %s)",
+                     one.amphora_id, one.host_id, one.zone, one.compute_flavor)
+        self._learn_underlays({one.host_id for one in placed})
+
+    def _silent(self, host_id: str) -> bool:
+        return self.heartbeat_states and self.host_silent(host_id)
+
+    def _learn_underlays(self, host_ids: set[str]) -> None:
+        """Ask a chosen host that has not reported its underlay address yet (it joined
+        after the last facts() round): the bundles rendered next flood to it."""
+        rows = self._host_rows_now()
+        for host_id in sorted(host_ids):
+            host = rows.get(host_id)
+            if host is None or host.underlay_address:
+                continue
+            try:
+                facts = wire.facts_from_dict(self._call(host, "GET", "facts").json())
+            except (ApplyError, ValueError) as exc:
+                log.warning("facts of host %s: %s", host.id, exc)
+                continue
+            self._record_underlay(host, facts.underlay_address or None)
+
+    def _host_rows_now(self) -> dict[str, hosts.Host]:
+        self._host_cache = (float("-inf"), {})
+        return self._host_rows()
+
     def _placed(self, amphora_id: str, lb_id: str) -> hosts.Host:
-        """The amphora's host, chosen and recorded now if it has none."""
+        """The amphora's host, chosen and recorded now if it has none (a caller that did
+        not place() first)."""
         known = self._host_of(amphora_id)
         if known is not None:
             return known
-        with self.db.write() as session:
-            try:
-                for placed in placement.place(session, lb_id, self.scheduler):
-                    log.info("placed amphora %s on host %s (zone %s, compute flavor %s)",
-                             placed.amphora_id, placed.host_id, placed.zone,
-                             placed.compute_flavor)
-            except (NoValidHost, placement.MissingFlavor) as exc:
-                raise ConfigRejected(str(exc)) from None
+        self.place(lb_id)
+        with self.db.read() as session:
             mine = session.scalar(select(amphora_table.c.compute_id).where(
                 amphora_table.c.id == amphora_id))
             if mine is None:

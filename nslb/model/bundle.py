@@ -16,7 +16,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from nslb.model.vxlan import check_address, check_vni
+from nslb.model.addresses import AddressError, canonical_ip
+from nslb.model.vxlan import BadSegment, check_address, check_mac, check_vni
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,32 @@ class HostFacts:
     # Where this host's VXLAN tunnels end ("" when it has none): the controller records
     # an agent's on its host row, and other hosts flood VXLAN networks to it.
     underlay_address: str = ""
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Another amphora of the pair on a VXLAN port's network: its address there, its MAC
+    and the underlay address of its host ("" when it is on this host). The amphora gets a
+    PERMANENT neighbour entry for it and the host a static fdb entry for the MAC towards
+    that host, so VRRP adverts and the first packets between the pair depend neither on
+    ARP nor on flooding and learning across the overlay."""
+
+    address: str
+    mac: str
+    underlay: str = ""
+
+    def __post_init__(self) -> None:
+        """Read back from the wire: canonical spellings only (they are compared with
+        what netlink reports, and reach netlink as root)."""
+        try:
+            if canonical_ip(self.address) != self.address:
+                raise BadSegment(f"peer address not canonical: {self.address!r}")
+        except AddressError:
+            raise BadSegment(f"not a peer IP address: {self.address!r}") from None
+        if check_mac(self.mac) != self.mac:
+            raise BadSegment(f"peer MAC not in lower case: {self.mac!r}")
+        if self.underlay and check_address(self.underlay) != self.underlay:
+            raise BadSegment(f"peer underlay address not canonical: {self.underlay!r}")
 
 
 @dataclass(frozen=True)
@@ -53,15 +80,22 @@ class NetworkPort:
     # addresses of the other hosts with a port on the network, to flood to (head-end
     # replication). Empty for flat and VLAN ports.
     flood: tuple[str, ...] = ()
+    # A VXLAN port of a pair member: the other amphorae of the pair on the network
+    # (static neighbour and fdb entries). Empty for flat and VLAN ports.
+    peers: tuple[Peer, ...] = ()
 
     def __post_init__(self) -> None:
-        """A VXLAN port read back from the wire is checked before it reaches netlink."""
+        """A port read back from the wire is checked before it reaches netlink."""
+        if self.mac:
+            check_mac(self.mac)
         if self.network_type == "vxlan":
             check_vni(self.segmentation_id)
             for address in self.flood:
                 check_address(address)
-        elif self.flood:
-            raise ValueError(f"port {self.port_id}: a flood list on a "
+            if not all(isinstance(peer, Peer) for peer in self.peers):
+                raise ValueError(f"port {self.port_id}: peers must be Peer entries")
+        elif self.flood or self.peers:
+            raise ValueError(f"port {self.port_id}: a flood list or peers on a "
                              f"{self.network_type} port")
         if isinstance(self.mtu, bool) or not isinstance(self.mtu, int) or \
                 not 68 <= self.mtu <= 65535:
@@ -69,11 +103,12 @@ class NetworkPort:
 
 
 def _port_content(port: NetworkPort) -> dict[str, Any]:
-    """A port as hashed: without an empty flood list, so bundles of flat and VLAN ports
-    hash as they did before VXLAN existed (no amphora re-applied on upgrade)."""
+    """A port as hashed: without an empty flood list or peer list, so bundles of flat and
+    VLAN ports hash as they did before VXLAN existed (no amphora re-applied on upgrade)."""
     content = asdict(port)
-    if not content["flood"]:
-        del content["flood"]
+    for optional in ("flood", "peers"):
+        if not content[optional]:
+            del content[optional]
     return content
 
 
@@ -115,9 +150,16 @@ class Bundle:
         ports = tuple(NetworkPort(**{**p, "addresses": tuple(p["addresses"]),
                                      "host_routes": tuple(tuple(r) for r in p["host_routes"]),
                                      "floating": tuple(p.get("floating", ())),
-                                     "flood": tuple(p.get("flood", ()))})
+                                     "flood": tuple(p.get("flood", ())),
+                                     "peers": tuple(_peer(x) for x in p.get("peers", ()))})
                       for p in data["ports"])
         manifest = Manifest(**{k: tuple(v) for k, v in data["manifest"].items()})
         return cls(amphora_id=data["amphora_id"], loadbalancer_id=data["loadbalancer_id"],
                    generation=data["generation"], files=dict(data["files"]), ports=ports,
                    manifest=manifest)
+
+
+def _peer(data: object) -> Peer:
+    if not isinstance(data, dict):
+        raise ValueError(f"a peer must be an object, got {data!r}")
+    return Peer(**data)

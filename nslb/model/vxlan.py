@@ -4,6 +4,7 @@ network's MTU loses to it), and the checks of values that cross the wire."""
 from __future__ import annotations
 
 import ipaddress
+import re
 
 VNI_MIN, VNI_MAX = 1, 2**24 - 1
 # What VXLAN adds to every frame on an IPv4 underlay: outer IPv4 (20) + UDP (8) + VXLAN
@@ -39,6 +40,20 @@ def check_address(value: object) -> str:
     if address.is_multicast or address.is_unspecified:
         raise BadSegment(f"not a unicast underlay IP address: {value!r}")
     return str(address)
+
+
+_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+
+
+def check_mac(value: object) -> str:
+    """A unicast Ethernet address, lower case with colons (how netlink prints it back).
+    Peers' MACs go into fdb and neighbour entries as root: nothing else gets through."""
+    if not isinstance(value, str) or not _MAC.fullmatch(value.lower()):
+        raise BadSegment(f"not a MAC address: {value!r}")
+    mac = value.lower()
+    if int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
+        raise BadSegment(f"not a unicast MAC address: {value!r}")
+    return mac
 
 
 def parse_range(text: str) -> tuple[int, int]:

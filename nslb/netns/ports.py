@@ -29,6 +29,7 @@ from nslb.netns.vxlan import SegmentPlan, ensure_segment
 
 IFF_UP = 1
 IFA_F_NODAD = 0x02
+NUD_PERMANENT = 0x80
 DEFAULT_VLAN = 1
 
 
@@ -49,6 +50,9 @@ class PortPlan:
     floating: tuple[str, ...] = ()
     # A port on a VXLAN network: the segment the host needs (its bridge is `bridge`).
     vxlan: SegmentPlan | None = None
+    # (address, MAC) of peers on the port's network: PERMANENT neighbour entries in the
+    # namespace, so a pair's VRRP adverts never wait for ARP across the overlay.
+    neighbours: tuple[tuple[str, str], ...] = ()
 
 
 def plug(namespace: str, plan: PortPlan, registry: BridgeRegistry) -> list[str]:
@@ -67,6 +71,7 @@ def plug(namespace: str, plan: PortPlan, registry: BridgeRegistry) -> list[str]:
         index = _ensure_ns_link(nsr, plan)
         added = _converge_addresses(nsr, index, plan.addresses, plan.floating)
         _converge_routes(nsr, index, plan)
+        converge_neighbours(nsr, index, plan.neighbours)
         mac = nsr.get_links(index)[0].get_attr("IFLA_ADDRESS")
     for address in added:
         announce(namespace, ns_ifname(plan.port_id), index, mac, address)
@@ -230,6 +235,30 @@ def _converge_addresses(nsr: IPRoute, index: int, wanted: tuple[str, ...],
         nsr.addr("add", index=index, address=address, prefixlen=int(prefix), flags=IFA_F_NODAD)
         added.append(address)
     return added
+
+
+def permanent_neighbours(nsr: IPRoute, index: int) -> dict[str, str]:
+    """address -> MAC of the interface's PERMANENT neighbour entries (only nslb makes
+    them in an amphora namespace; what ARP resolves is never permanent)."""
+    found: dict[str, str] = {}
+    for msg in nsr.get_neighbours(ifindex=index):
+        address, mac = msg.get_attr("NDA_DST"), msg.get_attr("NDA_LLADDR")
+        if msg["ifindex"] == index and msg["state"] & NUD_PERMANENT and address and mac:
+            found[address] = mac.lower()
+    return found
+
+
+def converge_neighbours(nsr: IPRoute, index: int,
+                        wanted: tuple[tuple[str, str], ...]) -> None:
+    """Exactly the planned PERMANENT entries on the interface: missing or changed ones
+    replaced (over whatever ARP had resolved), stale ones (a replaced peer) removed."""
+    have = permanent_neighbours(nsr, index)
+    plan = dict(wanted)
+    for address, mac in sorted(plan.items()):
+        if have.get(address) != mac:
+            nsr.neigh("replace", dst=address, lladdr=mac, ifindex=index, state=NUD_PERMANENT)
+    for address in sorted(set(have) - set(plan)):
+        nsr.neigh("del", dst=address, ifindex=index)
 
 
 def _converge_routes(nsr: IPRoute, index: int, plan: PortPlan) -> None:

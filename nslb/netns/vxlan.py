@@ -7,7 +7,11 @@ Broadcast and unknown unicast go to every other host of the network by head-end
 replication: one static all-zeros fdb entry per remote underlay address
 (`bridge fdb append 00:00:00:00:00:00 dev <vxlan> dst <remote>`). The device learns which
 host a remote MAC sits behind from the frames that come back (learning on), so known
-unicast goes to that host alone; no multicast group is needed in the underlay.
+unicast goes to that host alone; no multicast group is needed in the underlay. The MACs
+of a pair's peers on other hosts are not left to learning: each gets a static entry
+(`bridge fdb replace <mac> dev <vxlan> dst <remote> self permanent`), so VRRP adverts and
+the first packets between the pair go straight to the right host, and a learned entry
+can never send them elsewhere (the kernel does not move a permanent entry).
 
 `segment_plan()` is pure (what should exist); `ensure_segment()` converges the host to it
 and is idempotent like the bridge/VLAN plumbing; `prune_segments()` removes the segments
@@ -22,11 +26,13 @@ from dataclasses import dataclass
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from nslb.model.vxlan import BadSegment, check_address, check_vni
+from nslb.model.vxlan import BadSegment, check_address, check_mac, check_vni
 from nslb.netns.bridges import BRIDGE_LOCK, EEXIST, IFF_UP, BridgeRegistry, ensure_bridge
 
 VXLAN_PORT = 4789  # IANA
 FLOOD_MAC = "00:00:00:00:00:00"
+NUD_NOARP, NUD_PERMANENT = 0x40, 0x80
+NTF_SELF = 0x02  # the entry is the vxlan device's own (`self`), not its bridge's
 BRIDGE_PREFIX = "nsvxb"
 DEVICE_PREFIX = "nsvx"
 
@@ -49,6 +55,8 @@ class SegmentPlan:
     local: str  # this host's underlay address
     mtu: int
     flood: tuple[str, ...]  # underlay addresses of the other hosts, sorted, no duplicates
+    # (MAC, underlay address of its host): the peers' MACs on other hosts, sorted
+    static: tuple[tuple[str, str], ...] = ()
 
     @property
     def bridge(self) -> str:
@@ -63,10 +71,17 @@ class SegmentPlan:
         return [(FLOOD_MAC, remote) for remote in self.flood]
 
 
-def segment_plan(vni: int, local: str, mtu: int, remotes: tuple[str, ...] | list[str]
+def segment_plan(vni: int, local: str, mtu: int, remotes: tuple[str, ...] | list[str],
+                 static: tuple[tuple[str, str], ...] | list[tuple[str, str]] = ()
                  ) -> SegmentPlan:
-    """The validated plan: local address excluded from the flood list, which is sorted."""
+    """The validated plan: local address excluded from the flood list, which is sorted;
+    `static`: (MAC, remote underlay address) of peers on other hosts (entries towards this
+    host itself are dropped; one MAC named with two hosts is refused)."""
     local = check_address(local)
+    fixed = sorted({(check_mac(mac), check_address(remote)) for mac, remote in static
+                    if check_address(remote) != local})
+    if len({mac for mac, _ in fixed}) != len(fixed):
+        raise BadSegment(f"VNI {vni}: a peer MAC behind two hosts: {fixed}")
     flood = sorted({check_address(r) for r in remotes} - {local},
                    key=ipaddress.ip_address)
     versions = {ipaddress.ip_address(a).version for a in (local, *flood)}
@@ -74,7 +89,11 @@ def segment_plan(vni: int, local: str, mtu: int, remotes: tuple[str, ...] | list
         raise BadSegment(f"VNI {vni}: underlay addresses mix IPv4 and IPv6: {local}, {flood}")
     if not 68 <= mtu <= 65535:
         raise BadSegment(f"VNI {vni}: MTU {mtu} out of range")
-    return SegmentPlan(vni=check_vni(vni), local=local, mtu=mtu, flood=tuple(flood))
+    versions |= {ipaddress.ip_address(remote).version for _, remote in fixed}
+    if len(versions) > 1:
+        raise BadSegment(f"VNI {vni}: underlay addresses mix IPv4 and IPv6: {fixed}")
+    return SegmentPlan(vni=check_vni(vni), local=local, mtu=mtu, flood=tuple(flood),
+                       static=tuple(fixed))
 
 
 def ensure_segment(ipr: IPRoute, plan: SegmentPlan, registry: BridgeRegistry) -> int:
@@ -88,6 +107,7 @@ def ensure_segment(ipr: IPRoute, plan: SegmentPlan, registry: BridgeRegistry) ->
             or not link["flags"] & IFF_UP):
         ipr.link("set", index=device, master=bridge, mtu=plan.mtu, state="up")
     converge_flood(ipr, device, plan.flood)
+    converge_static(ipr, device, plan.static)
     return bridge
 
 
@@ -139,6 +159,34 @@ def converge_flood(ipr: IPRoute, device: int, wanted: tuple[str, ...]) -> None:
         ipr.fdb("append", ifindex=device, lladdr=FLOOD_MAC, dst=remote)
     for remote in sorted(have - set(wanted)):
         ipr.fdb("del", ifindex=device, lladdr=FLOOD_MAC, dst=remote)
+
+
+def static_entries(ipr: IPRoute, device: int) -> dict[str, str]:
+    """MAC -> remote underlay address of the device's permanent unicast entries (the
+    ones converge_static keeps; learned entries are not permanent)."""
+    found: dict[str, str] = {}
+    for entry in ipr.fdb("dump", ifindex=device):
+        mac, dst = entry.get_attr("NDA_LLADDR"), entry.get_attr("NDA_DST")
+        if entry["ifindex"] != device or not dst or not mac or mac == FLOOD_MAC:
+            continue
+        if entry["state"] & NUD_PERMANENT:
+            found[mac.lower()] = check_address(dst)
+    return found
+
+
+def converge_static(ipr: IPRoute, device: int, wanted: tuple[tuple[str, str], ...]) -> None:
+    """Exactly the planned permanent entries for peers' MACs: missing or misdirected ones
+    replaced (a learned entry for the MAC becomes the static one), stale ones removed."""
+    have = static_entries(ipr, device)
+    plan = dict(wanted)
+    for mac, remote in sorted(plan.items()):
+        if have.get(mac) != remote:
+            # pyroute2 fills in state and flags for add/append/del only
+            ipr.fdb("replace", ifindex=device, lladdr=mac, dst=remote,
+                    state=NUD_PERMANENT | NUD_NOARP, flags=NTF_SELF)
+    for mac, remote in sorted(have.items()):
+        if mac not in plan:
+            ipr.fdb("del", ifindex=device, lladdr=mac, dst=remote)
 
 
 def bridge_ports(ipr: IPRoute, bridge: int) -> list[str]:

@@ -16,6 +16,9 @@ from nslb.placement.state import HostState, Request
 from nslb.placement.weighers import DEFAULT_MULTIPLIERS, weigh
 
 EXAMPLES = 3  # hosts named per filter in a refusal's summary
+# A refusal only these filters made: every host is down or holds the peer (a pair that
+# lost a host of two), which the explanation then says in words.
+PAIR_ONLY = frozenset({"HostUp", "IgnoreHosts", "AntiAffinity"})
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,12 @@ def explain(req: Request, rejections: list[Rejection]) -> str:
         shown = "; ".join(f"{r.host}: {r.reason}" for r in found[:EXAMPLES])
         more = f"; and {len(found) - EXAMPLES} more" if len(found) > EXAMPLES else ""
         parts.append(f"{name} rejected {len(found)} ({shown}{more})")
-    return f"No valid host for amphora {req.amphora_id}: " + ", ".join(parts) + "."
+    text = f"No valid host for amphora {req.amphora_id}: " + ", ".join(parts) + "."
+    if "AntiAffinity" in by_filter and set(by_filter) <= PAIR_ONLY:
+        text += (" An amphora never shares a host with the other amphora of its load "
+                 "balancer, which keeps serving; this one needs another host that is up "
+                 "(then fail the load balancer over).")
+    return text
 
 
 @dataclass(frozen=True)

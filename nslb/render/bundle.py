@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from nslb.model.bundle import Bundle, HostFacts, Manifest, NetworkPort
+from nslb.model.addresses import canonical_ip
+from nslb.model.bundle import Bundle, HostFacts, Manifest, NetworkPort, Peer
 from nslb.model.resources import VRRP_PRIORITY, Amphora
 from nslb.model.snapshot import Attachment, LoadBalancerSnapshot
 from nslb.render.handover import render_handover
@@ -50,7 +51,8 @@ def build_bundle(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFa
         files["handover.nft"] = render_handover(snapshot.vip.address)
         vip = f"{snapshot.vip.address}/{_prefix(snapshot.vip)}"
         ports = tuple(_port(a, with_gateway=i == 0, floating=(vip,) if i == 0 else (),
-                            flood=_flood(snapshot, a, amphora))
+                            flood=_flood(snapshot, a, amphora),
+                            peers=_peers(snapshot, a, amphora))
                       for i, a in enumerate(own))
     else:
         ports = tuple(_port(a, with_gateway=a is snapshot.vip,
@@ -80,8 +82,32 @@ def _flood(snapshot: LoadBalancerSnapshot, attachment: Attachment,
                          if host != amphora.compute_id}))
 
 
+def _peers(snapshot: LoadBalancerSnapshot, attachment: Attachment,
+           amphora: Amphora) -> tuple[Peer, ...]:
+    """On a VXLAN network, the other amphorae of the pair's ports on the same subnet:
+    address, MAC and the underlay address of their host ("" on this host, or when that
+    host reported none: then only the neighbour entry is made, and frames find the peer
+    by flooding)."""
+    if attachment.network.network_type != "vxlan":
+        return ()
+    hosts = snapshot.vxlan_hosts.get(attachment.network.id, {})
+    found = []
+    for other in snapshot.amphorae:
+        if other.id == amphora.id:
+            continue
+        for theirs in snapshot.amphora_ports.get(other.id, ()):
+            if theirs.subnet.id != attachment.subnet.id:
+                continue
+            elsewhere = other.compute_id is not None and other.compute_id != amphora.compute_id
+            found.append(Peer(address=canonical_ip(theirs.address),
+                              mac=theirs.port.mac_address.lower(),
+                              underlay=hosts.get(other.compute_id or "", "") if elsewhere
+                              else ""))
+    return tuple(sorted(found, key=lambda p: (p.address, p.mac)))
+
+
 def _port(attachment: Attachment, with_gateway: bool, floating: tuple[str, ...] = (),
-          flood: tuple[str, ...] = ()) -> NetworkPort:
+          flood: tuple[str, ...] = (), peers: tuple[Peer, ...] = ()) -> NetworkPort:
     """A port as plain data (routes only on the VIP's subnet)."""
     subnet, network = attachment.subnet, attachment.network
     prefix = _prefix(attachment)
@@ -98,6 +124,7 @@ def _port(attachment: Attachment, with_gateway: bool, floating: tuple[str, ...] 
         host_routes=tuple((r["destination"], r["nexthop"]) for r in subnet.host_routes),
         floating=floating,
         flood=flood,
+        peers=peers,
     )
 
 

@@ -43,11 +43,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nslb.amphora.base import AmphoraDriver, ApplyError, ConfigRejected
+from nslb.amphora.base import AmphoraDriver, ApplyError, ConfigRejected, PlacesAmphorae
 from nslb.db import amphorae, snapshots
 from nslb.db.engine import RESYNC_CHANNEL, Database
 from nslb.db.leases import Leases, SoloLeases
-from nslb.db.tables import amphora as amphora_table
 from nslb.db.tables import health_monitor, listener, load_balancer, member, network, pool, subnet
 from nslb.db.unchanged import UnlessWritten
 from nslb.db.vxlan_hosts import vxlan_version
@@ -447,10 +446,23 @@ class Worker:
             return f"{type(exc).__name__}: {exc}"
         return None
 
+    def _place(self, lb_id: str) -> tuple[str, bool] | None:
+        """Have a driver that chooses hosts place the LB's new amphorae before anything
+        is rendered (base.PlacesAmphorae says why); (the reason, whether retrying cannot
+        help) when it could not."""
+        if not isinstance(self.driver, PlacesAmphorae):
+            return None
+        try:
+            self.driver.place(lb_id)
+        except Exception as exc:  # any driver failure is an outcome, never a crash
+            return describe(exc), isinstance(exc, ConfigRejected)
+        return None
+
     def _apply(self, state: LbState) -> None:
         self._converged.pop(state.id, None)
         error = self._retire(state.id, before_build=True)
         prepared = self._prepare(state.id) if error is None else error
+        placed = self._place(state.id) if prepared is None else None
         with self.db.read() as session:
             lb = session.get(LoadBalancer, state.id)
             if lb is None or lb.provisioning_status == P.PENDING_DELETE:
@@ -462,16 +474,11 @@ class Worker:
             snap, error = self._snapshot(session, lb)
         error = prepared or error
         result = Driven()
+        if error is None and placed is not None:
+            error, result.permanent = placed
         if error is None and snap is not None:
             result = self._drive(snap)
             error = result.error
-        if error is None and snap is not None and self._placed_on_overlay(snap):
-            # Amphorae on VXLAN networks were placed by this apply: render again, so
-            # their bundles flood to each other's hosts now (a pair's VRRP needs it), not
-            # at the next resync.
-            again = self._drive_again(state.id)
-            again.confirmed = {**result.confirmed, **again.confirmed}
-            result, error = again, again.error
         if error is None and snap is not None and any(
                 a.status == AmphoraStatus.PENDING_DELETE for a in snap.amphorae):
             # The replacements of a pair serve now: remove the old amphorae (standby first)
@@ -503,19 +510,6 @@ class Worker:
             return snapshots.build(session, lb), None
         except snapshots.SnapshotError as exc:
             return None, str(exc)
-
-    def _placed_on_overlay(self, snap: LoadBalancerSnapshot) -> bool:
-        """True when the LB has a VXLAN port and an amphora of it that had no host when
-        the snapshot was read has one now (the driver placed it)."""
-        unplaced = [a.id for a in snap.amphorae if a.compute_id is None]
-        attachments = [snap.vip, *snap.member_ports,
-                       *(x for own in snap.amphora_ports.values() for x in own)]
-        if not unplaced or all(a.network.network_type != "vxlan" for a in attachments):
-            return False
-        with self.db.read() as session:
-            placed = session.scalars(select(amphora_table.c.id).where(
-                amphora_table.c.id.in_(unplaced), amphora_table.c.compute_id.is_not(None)))
-            return placed.first() is not None
 
     def _drive_again(self, lb_id: str) -> Driven:
         with self.db.read() as session:

@@ -186,3 +186,29 @@ def test_a_deleted_compute_flavor_is_refused_not_ignored(client: TestClient, db:
         RemoteDriver(db, pki=None)._placed(amps[0]["id"], lb["id"])  # type: ignore[arg-type]
     assert "the compute flavor gold of the load balancer's flavor does not exist" in str(
         refused.value)
+
+
+def test_a_silent_host_is_down_for_placement_before_its_row_says_so(
+        client: TestClient, db: Database, worker: Worker, cloud: dict[str, str]) -> None:
+    """The MASTER's host stopped sending heartbeats, and the host watch has not marked it
+    DOWN yet: its replacement must not go back there (the remote driver asks its
+    heartbeat watch); without heartbeats the row alone decides, as before."""
+    subnet = vip_subnet(client, "10.239.5.0/24")
+    lb = create_lb(client, subnet["id"], flavor_id=cloud["flavor"], availability_zone="zone-a")
+    with db.write() as session:
+        placement.place(session, lb["id"], Scheduler())
+    worker.drain()
+    master = next(a for a in amphorae_of(client, lb["id"]) if a["role"] == "MASTER")
+    assert client.put(f"{AMPHORAE_URL}/{master['id']}/failover").status_code == 202
+    lost = master["compute_id"]
+    driver = RemoteDriver(db, pki=None)  # type: ignore[arg-type]  # placing calls no agent
+    driver.heartbeat_states = True
+    driver.host_silent = lambda host_id: host_id == lost
+    with pytest.raises(ConfigRejected) as refused:
+        driver.place(lb["id"])
+    name = next(n for n in ("pl-a1", "pl-a2") if cloud[n] == lost)
+    assert f"HostUp rejected 1 ({name}: host is down or draining)" in str(refused.value)
+    driver.heartbeat_states = False  # the host row (UP) decides: back on its own host
+    with db.write() as session:
+        (placed,) = placement.place(session, lb["id"], Scheduler())
+    assert placed.host_id == lost

@@ -187,7 +187,8 @@ def test_lbs_on_two_hosts_serve_across_the_vxlan_network(
     x, y = where[first["id"]], where[second["id"]]
     assert x is not y  # one amphora on each host
 
-    # each host floods the network to the other (x once its LB was rendered again)
+    # each host floods the network to the other (x once the second LB, on y, was placed
+    # and x's LB rendered again at its resync)
     assert wait_for(lambda: f"dst {y.address} self permanent" in x.fdb(vni), 40, 0.5), \
         x.fdb(vni)
     assert f"dst {x.address} self permanent" in y.fdb(vni)

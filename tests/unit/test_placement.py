@@ -152,6 +152,13 @@ def test_failover_leaves_the_failed_host_and_keeps_away_from_the_peer() -> None:
     text = str(pytest.raises(NoValidHost, Scheduler().place, hosts[:2], req).value)
     assert "a: holds another amphora" in text and "b: the amphora being replaced is there" \
         in text
+    assert text.endswith("An amphora never shares a host with the other amphora of its "
+                         "load balancer, which keeps serving; this one needs another host "
+                         "that is up (then fail the load balancer over).")
+    zoned = [host("a"), host("b", zone="az2")]
+    assert "keeps serving" not in str(pytest.raises(  # other reasons: no such sentence
+        NoValidHost, Scheduler().place, zoned, Request(
+            "x", peer_hosts=frozenset({"id-a"}), zones=frozenset({"az1"}))).value)
 
 
 # --- the explanation ------------------------------------------------------------------------

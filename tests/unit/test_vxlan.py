@@ -99,8 +99,10 @@ def test_flat_and_vlan_ports_hash_as_before_and_take_no_flood_list() -> None:
     port = NetworkPort(port_id="p", physical_network="physnet1", network_type="vlan",
                        segmentation_id=5, mtu=1500, mac="", addresses=("10.0.0.1/24",))
     bundle = Bundle(amphora_id="a", loadbalancer_id="l", generation=1, ports=(port,))
-    # the hash as it was computed before ports had a flood list: no re-apply on upgrade
-    before = {k: v for k, v in dataclasses.asdict(port).items() if k != "flood"}
+    # the hash as it was computed before ports had a flood list and peers: no re-apply
+    # on upgrade
+    before = {k: v for k, v in dataclasses.asdict(port).items()
+              if k not in ("flood", "peers")}
     content = {"files": {}, "ports": [before],
                "manifest": dataclasses.asdict(bundle.manifest)}
     text = json.dumps(content, sort_keys=True, separators=(",", ":"))
