@@ -2,8 +2,8 @@
 the peers a pair member's bundle names (address, MAC, the peer host's underlay), their
 checks when read back from the wire, the segment plan's static fdb entries, and the
 convergence of static fdb and PERMANENT neighbour entries being idempotent (a recording
-fake of pyroute2's IPRoute; tests/integration/test_vxlan_peers_netlink.py runs the same
-code against the kernel)."""
+fake of pyroute2's IPRoute; tests/integration/test_vxlan_pairs.py checks the entries this
+code writes in a real kernel)."""
 
 from __future__ import annotations
 
