@@ -318,8 +318,8 @@ def _flavor_view(request: Request, f: compute.Flavor, detail: bool = True) -> di
     return out
 
 
-def _get_flavor(session: Any, ident: str) -> compute.Flavor:
-    found = compute.flavor(session, ident)
+def _get_flavor(session: Any, ident: str, *, lock: bool = False) -> compute.Flavor:
+    found = compute.flavor(session, ident, lock=lock)
     if found is None:
         raise NotFound(f"Flavor {ident} could not be found.")
     return found
@@ -378,9 +378,20 @@ async def flavor_create(request: Request) -> Response:
 async def flavor_delete(request: Request) -> Response:
     _admin(request)
     with request.app.state.db.write() as session:
-        found = _get_flavor(session, request.path_params["id"])
+        found = _get_flavor(session, request.path_params["id"], lock=True)
+        _not_named(session, found.id)
         session.execute(delete(compute_flavor).where(compute_flavor.c.id == found.id))
     return respond(None, 202)
+
+
+def _not_named(session: Any, flavor_id: str) -> None:
+    """An Octavia flavor profile naming the flavor (its `compute_flavor`) keeps it: load
+    balancers built from that profile would place their amphorae against nothing."""
+    naming = compute.profiles_naming(session, flavor_id)
+    if naming:
+        names = ", ".join(f"{name} ({ident})" for ident, name in naming)
+        raise Conflict(f"Flavor {flavor_id} is in use by Octavia flavor profile(s) {names} "
+                       "as their compute_flavor and cannot be deleted.")
 
 
 async def extra_specs(request: Request) -> Response:

@@ -54,10 +54,11 @@ def view(profile: FlavorProfile) -> dict[str, Any]:
 
 def checked(session: Session, provider: str, data: str) -> dict[str, Any]:
     """The schema check, then the compute flavor's existence (the amphora driver's
-    validate_flavor asks the compute service; /compute/v2.1/flavors here)."""
+    validate_flavor asks the compute service; /compute/v2.1/flavors here), its row held
+    shared so that a concurrent compute flavor delete waits and then sees this profile."""
     metadata = flavor_data.check(provider, data, PROVIDERS)
     wanted = flavor_data.compute_flavor(metadata)
-    if wanted is not None and compute.flavor(session, wanted) is None:
+    if wanted is not None and compute.flavor(session, wanted, shared=True) is None:
         raise BadRequest(f"Nova flavor {shown(wanted)} not found.")
     return metadata
 
