@@ -14,29 +14,25 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from nslb.api.faults import BadRequest, ValidationFailure
+from nslb.api.faults import ValidationFailure
 from nslb.api.octavia import az_data
 from nslb.api.octavia.flavors import UuidInput
-from nslb.api.octavia.offerings import Collection, OfferingRules, Offerings
+from nslb.api.octavia.offerings import (
+    Collection,
+    OfferingCreate,
+    OfferingRules,
+    Offerings,
+    OfferingUpdate,
+)
 from nslb.api.octavia.providers import PROVIDERS
-from nslb.api.octavia.schemas import Body, Name
 from nslb.db import zones as repo
-from nslb.db.query import short
 from nslb.model.placement import AvailabilityZone
 
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 
 
-class ZoneCreate(Body):
-    name: Name
-    description: Name | None = None
-    enabled: bool = True
+class ZoneCreate(OfferingCreate):
     availability_zone_profile_id: UuidInput
-
-
-class ZoneUpdate(Body):
-    description: Name | None = None
-    enabled: bool | None = None
 
 
 def view(zone: AvailabilityZone) -> dict[str, Any]:
@@ -59,7 +55,7 @@ ZONES = Offerings(
                "availability_zones", "availability_zones_links", view),
     OfferingRules("name", "Availability Zone", "availability zone",
                   "availability_zone_profile_id", _get, repo.profile, _name_taken,
-                  repo.zone_in_use, ZoneCreate, ZoneUpdate))
+                  repo.zone_in_use, ZoneCreate, OfferingUpdate))
 routes = ZONES.routes
 
 
@@ -69,15 +65,8 @@ def for_load_balancer(session: Session, name: str | None) -> dict[str, Any]:
     from being deleted before the load balancer row is committed."""
     if name is None:
         return {}
-    zone = repo.get(session, name, shared=True)
-    if zone is None:
-        raise ValidationFailure("Invalid availability zone.")
-    if not zone.enabled:
-        raise BadRequest(f"The selected availability_zone is not allowed in this "
-                         f"deployment: {short(name)}")
-    profile = repo.profile(session, zone.availability_zone_profile_id)
-    if profile is None:
-        raise ValidationFailure("Invalid availability zone.")
+    _, profile = ZONES.chosen(session, name, "Invalid availability zone.",
+                              "availability_zone")
     return az_data.check(profile.provider_name, profile.availability_zone_data, PROVIDERS)
 
 

@@ -18,11 +18,17 @@ from typing import Annotated, Any
 from pydantic import AfterValidator
 from sqlalchemy.orm import Session
 
-from nslb.api.faults import BadRequest, ValidationFailure
+from nslb.api.faults import BadRequest
 from nslb.api.octavia import flavor_data
-from nslb.api.octavia.offerings import Collection, OfferingRules, Offerings
+from nslb.api.octavia.offerings import (
+    Collection,
+    OfferingCreate,
+    OfferingRules,
+    Offerings,
+    OfferingUpdate,
+)
 from nslb.api.octavia.providers import PROVIDERS
-from nslb.api.octavia.schemas import Body, Name
+from nslb.api.octavia.schemas import Name
 from nslb.db import flavors as repo
 from nslb.db.query import short
 from nslb.model import grammar
@@ -39,17 +45,12 @@ def uuid_value(value: str) -> str:
 UuidInput = Annotated[str, AfterValidator(uuid_value)]
 
 
-class FlavorCreate(Body):
-    name: Name
-    description: Name | None = None
-    enabled: bool = True
+class FlavorCreate(OfferingCreate):
     flavor_profile_id: UuidInput
 
 
-class FlavorUpdate(Body):
+class FlavorUpdate(OfferingUpdate):
     name: Name | None = None
-    description: Name | None = None
-    enabled: bool | None = None
 
 
 def view(flavor: Flavor) -> dict[str, Any]:
@@ -83,15 +84,7 @@ def for_load_balancer(session: Session, flavor_id: str | None, provider: str | N
     keeps the flavor from being deleted before the load balancer row is committed."""
     if flavor_id is None:
         return Choice(None, provider or "amphora", default_topology)
-    flavor = repo.get(session, flavor_id, shared=True)
-    if flavor is None:
-        raise ValidationFailure("Invalid flavor_id.")
-    if not flavor.enabled:
-        raise BadRequest(f"The selected flavor is not allowed in this deployment: "
-                         f"{short(flavor_id)}")
-    profile = repo.profile(session, flavor.flavor_profile_id)
-    if profile is None:  # the foreign key makes this impossible; never build half a choice
-        raise ValidationFailure("Invalid flavor_id.")
+    flavor, profile = FLAVORS.chosen(session, flavor_id, "Invalid flavor_id.", "flavor")
     if provider is not None and provider != profile.provider_name:
         raise BadRequest(f"Flavor '{short(flavor_id)}' is not compatible with provider "
                          f"'{short(provider)}'")

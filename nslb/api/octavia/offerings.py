@@ -168,6 +168,21 @@ class Profiles:
 # --- offerings ----------------------------------------------------------------------------
 
 
+class OfferingCreate(Body):
+    """What every offering's create takes; each adds its profile id field."""
+
+    name: Name
+    description: Name | None = None
+    enabled: bool = True
+
+
+class OfferingUpdate(Body):
+    """What every offering's update may change (flavors add their name)."""
+
+    description: Name | None = None
+    enabled: bool | None = None
+
+
 @dataclass(frozen=True)
 class OfferingRules:
     """What differs between flavors and availability zones."""
@@ -259,6 +274,23 @@ class Offerings:
         if self.rules.in_use(session, subject):
             raise Conflict(f"{self.rules.label} {subject} is in use and cannot be modified.")
         session.delete(row)
+
+    def chosen(self, session: Session, key: str, invalid: str,
+               selected: str) -> tuple[Any, Any]:
+        """(row, profile) a load balancer create names, after Octavia's checks: it
+        exists (400 `Validation failure: <invalid>`) and is enabled (400 `The selected
+        <selected> is not allowed ...`). Run inside the create's write transaction: the
+        shared row lock keeps the row from being deleted before the LB row commits."""
+        row = self.rules.get(session, key, shared=True)
+        if row is None:
+            raise ValidationFailure(invalid)
+        if not row.enabled:
+            raise BadRequest(f"The selected {selected} is not allowed in this deployment: "
+                             f"{short(key)}")
+        profile = self.rules.profile(session, getattr(row, self.rules.profile_field))
+        if profile is None:  # the foreign key makes this impossible; never build half a choice
+            raise ValidationFailure(invalid)
+        return row, profile
 
     def routes(self) -> list[Route]:
         return _routes(self.where.base, self.rules.key, self)
