@@ -8,30 +8,15 @@ Nova's 406 when it sends one outside the range."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import openstack
 import pytest
 
-from tests.contract.server import NSLB, running
-from tests.contract.test_openstack_cli import (
-    OPENSTACK,
-    Cli,
-    KeystoneServer,
-    parallel,
-    user_clouds,
-)
+from tests.contract import test_openstack_cli as stock
+from tests.contract.test_openstack_cli import Cli, KeystoneServer, parallel, user_clouds
 
 pytestmark = [pytest.mark.contract, pytest.mark.timeout(300)]
+server = stock.server  # a real `nslb serve --auth keystone` and its clouds.yaml
 RANGE = "Minimum is 2.53 and maximum is 2.85."
-
-
-@pytest.fixture
-def server() -> Iterator[KeystoneServer]:
-    if not NSLB.exists() or not OPENSTACK.exists():
-        pytest.skip("the nslb and openstack entry points are not installed")
-    with running(KeystoneServer, "nslbmv-") as srv:
-        yield srv
 
 
 def test_cli_negotiates_and_pins_compute_versions(server: KeystoneServer) -> None:

@@ -249,6 +249,17 @@ def test_drain_order_is_standby_first_master_last() -> None:
     assert [a.id for a in drain_order(rows)] == ["b", "s", "m"]
 
 
+def drain_steps(db: Database, remote: RemoteDriver, worker: Any, host_id: str) -> list[str]:
+    """Four rounds of the hosts loop's drain step, each followed by the worker's work;
+    the amphorae whose failover the drain asked."""
+    watch = HostWatch(db, remote, None, max_concurrent=1)
+    moved = []
+    for _ in range(4):
+        moved += watch.drain_host(host_id)
+        worker.drain()
+    return moved
+
+
 @pytest.fixture
 def three_agents(tmp_path: Path, controller: Controller) -> Iterator[list[Agent]]:
     """Three hosts: a pair's amphorae never share one, so draining one needs a third."""
@@ -276,11 +287,7 @@ def test_drain_moves_a_pairs_amphora_off_the_host_then_allows_remove(
         assert resp.status_code == 202 and resp.json()["host"]["admin_state"] == "DRAINING"
         assert client.delete(f"/v2/lbaas/hosts/{first}").status_code == 409
 
-        watch = HostWatch(db, remote, None, max_concurrent=1)
-        moved = []
-        for _ in range(4):
-            moved += watch.drain_host(first)
-            worker.drain()
+        moved = drain_steps(db, remote, worker, first)
         assert len(moved) == 1  # the pair's amphora on the drained host, once
         shown = client.get(f"/v2/lbaas/hosts/{first}").json()["host"]
         assert shown["admin_state"] == "DRAINED" and shown["amphora_count"] == 0
@@ -323,12 +330,7 @@ def test_drain_moves_broken_amphorae_too(
                             .values(status=broken))
         assert client.post(f"/v2/lbaas/hosts/{first}/drain").status_code == 202
 
-        watch = HostWatch(db, remote, None, max_concurrent=1)
-        moved = []
-        for _ in range(4):
-            moved += watch.drain_host(first)
-            worker.drain()
-        assert moved == [on_first]
+        assert drain_steps(db, remote, worker, first) == [on_first]
         shown = client.get(f"/v2/lbaas/hosts/{first}").json()["host"]
         assert (shown["admin_state"], shown["amphora_count"]) == ("DRAINED", 0)
         assert sorted(placed(db, lb["id"]).values()) == sorted([second, spare])
