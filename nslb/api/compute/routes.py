@@ -433,10 +433,18 @@ async def flavor_update(request: Request) -> Response:
 async def flavor_delete(request: Request) -> Response:
     _admin(request)
     with request.app.state.db.write() as session:
-        found = _get_flavor(session, request.path_params["id"], lock=True)
-        _not_named(session, found.id)
-        session.execute(delete(compute_flavor).where(compute_flavor.c.id == found.id))
+        remove_flavor(session, request.path_params["id"])
     return respond(None, 202)
+
+
+def remove_flavor(session: Any, ident: str) -> None:
+    """Delete the compute flavor unless an Octavia flavor profile names it. The exclusive
+    row lock comes first: a profile create or update that checked the flavor holds it
+    shared (api/octavia/flavorprofiles.checked), so the search below sees that profile
+    once it has committed."""
+    found = _get_flavor(session, ident, lock=True)
+    _not_named(session, found.id)
+    session.execute(delete(compute_flavor).where(compute_flavor.c.id == found.id))
 
 
 def _not_named(session: Any, flavor_id: str) -> None:
