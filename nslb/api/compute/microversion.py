@@ -31,8 +31,9 @@ HEADER = "OpenStack-API-Version"
 LEGACY_HEADER = "X-OpenStack-Nova-API-Version"
 SERVICE = "compute"
 STATE_KEY = "compute_version"
-# Nova's APIVersionRequest grammar: no leading zeros, minor 0 allowed.
-GRAMMAR = re.compile(r"([1-9]\d{0,3})\.([1-9]\d{0,3}|0)")
+# Nova's APIVersionRequest grammar (no leading zeros, minor 0 allowed), nine digits at most
+# each so a huge number is a 400, not an int() beyond its limit.
+GRAMMAR = re.compile(r"([1-9][0-9]{0,8})\.([1-9][0-9]{0,8}|0)")
 
 
 @dataclass(frozen=True, order=True)
