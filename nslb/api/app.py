@@ -3,8 +3,8 @@ registry under /networking, errors rendered in the shape of the API that was cal
 (the write-side rules' domain errors too: faults.from_domain).
 
 Middlewares, outermost first: request metrics (when metrics are on), request log and id,
-the catch-all that answers 500s, the path/query guard, the body limit, and the `.json`
-suffix."""
+the catch-all that answers 500s, the path/query guard, the body limit, the `.json`
+suffix, and Nova's microversions for /compute/v2.1 (api/compute/microversion.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from nslb.api import policy
 from nslb.api.barbican import routes as barbican
 from nslb.api.compute import routes as compute
+from nslb.api.compute.microversion import Microversions
 from nslb.api.context import Context, noauth_context
 from nslb.api.faults import ApiError, from_domain
 from nslb.api.guards import BodyLimit, CatchAll, InputGuard
@@ -123,7 +124,7 @@ def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lamb
         middleware=[*measured, Middleware(RequestLog), Middleware(CatchAll),
                     Middleware(InputGuard),
                     Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
-                    Middleware(JsonSuffix)],
+                    Middleware(JsonSuffix), Middleware(Microversions)],
     )
     app.state.settings = settings
     app.state.db = db

@@ -4,6 +4,7 @@ the scheduler's wiring (nslb/amphora/placement.py) reads."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nslb.db.tables import compute_aggregate, compute_aggregate_host, compute_flavor
+from nslb.db.tables import (
+    compute_aggregate,
+    compute_aggregate_host,
+    compute_flavor,
+    flavor_profile,
+)
+from nslb.model.placement import COMPUTE_FLAVOR
 
 # The extra spec that says how many connections one amphora of the flavor takes (the
 # `nslb:` scope is not an aggregate requirement: nslb/placement/extra_specs.py).
@@ -43,11 +50,35 @@ class Aggregate:
     hosts: tuple[str, ...] = ()
 
 
-def flavor(session: Session, ident: str) -> Flavor | None:
-    """A flavor by id, else by name (Nova's CLI resolves names through the list; the
-    Octavia flavor profile's `compute_flavor` holds an id)."""
-    row = session.execute(select(compute_flavor).where(compute_flavor.c.id == ident)).first()
+def flavor(session: Session, ident: str, *, lock: bool = False,
+           shared: bool = False) -> Flavor | None:
+    """A flavor by id (Nova's CLI resolves names through the list; the Octavia flavor
+    profile's `compute_flavor` holds an id). `lock` takes the row for a delete, `shared`
+    for a flavor profile that is about to name it: on PostgreSQL the two serialise, so no
+    profile names a deleted flavor (SQLite's writer lock serialises anyway)."""
+    stmt = select(compute_flavor).where(compute_flavor.c.id == ident)
+    if lock or shared:
+        stmt = stmt.with_for_update(read=shared)
+    row = session.execute(stmt).first()
     return Flavor(**row._asdict()) if row is not None else None
+
+
+def profiles_naming(session: Session, flavor_id: str) -> list[tuple[str, str]]:
+    """(id, name) of the Octavia flavor profiles whose flavor_data names the compute
+    flavor as `compute_flavor` (the data was checked as JSON when it was stored)."""
+    rows = session.execute(
+        select(flavor_profile.c.id, flavor_profile.c.name, flavor_profile.c.flavor_data)
+        .where(flavor_profile.c.flavor_data.contains(COMPUTE_FLAVOR))
+        .order_by(flavor_profile.c.name)).all()
+    return [(r.id, r.name) for r in rows if _names(r.flavor_data, flavor_id)]
+
+
+def _names(flavor_data: str, flavor_id: str) -> bool:
+    try:
+        data = json.loads(flavor_data)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get(COMPUTE_FLAVOR) == flavor_id
 
 
 def flavors(session: Session) -> list[Flavor]:

@@ -16,7 +16,10 @@ Drain (`POST /v2/lbaas/hosts/{id}/drain`): a DRAINING host's amphorae are failed
 elsewhere through the worker's failover, at most `max_concurrent` at a time, the BACKUP
 (standby) of a pair before its MASTER: the MASTER's LB is locked while the standby's
 failover runs (db.amphorae.lock_for_failover), so it waits its turn. Once the host
-carries no amphora it is DRAINED, and `nslb host remove` accepts it.
+carries no amphora it is DRAINED, and `nslb host remove` accepts it. Amphorae in ERROR or
+FAILOVER_STOPPED, which the automatic failover leaves alone, are failed over too: the
+operator asked for the host to be emptied, and left there they would keep it DRAINING
+forever. Only those already being built or replaced (DRAIN_WAITS) are waited for.
 """
 
 from __future__ import annotations
@@ -39,6 +42,11 @@ from nslb.model.enums import AmphoraRole, AmphoraStatus
 from nslb.model.resources import Amphora
 
 log = logging.getLogger(__name__)
+
+# What a drain does not fail over but waits for: amphorae being built (they are drained
+# once up) or already being replaced or removed. Unlike autofailover.LEFT_ALONE, ERROR and
+# FAILOVER_STOPPED amphorae are moved.
+DRAIN_WAITS = LEFT_ALONE - {AmphoraStatus.ERROR, AmphoraStatus.FAILOVER_STOPPED}
 
 
 class Reconciler(Protocol):
@@ -194,7 +202,7 @@ class HostWatch:
                 return []
             busy = sum(a.status == AmphoraStatus.PENDING_DELETE for a in rows)
             room = self.max_concurrent - busy
-            for row in drain_order([a for a in rows if a.status not in LEFT_ALONE]):
+            for row in drain_order([a for a in rows if a.status not in DRAIN_WAITS]):
                 if room <= 0:
                     break
                 if row.loadbalancer_id is None:

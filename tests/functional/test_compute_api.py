@@ -37,7 +37,7 @@ def add_host(db: Database, name: str, state: str = hosts.UP) -> str:
 
 def test_version_document_for_discovery(client: TestClient) -> None:
     doc = client.get(f"{V}/").json()["version"]
-    assert (doc["id"], doc["min_version"]) == ("v2.1", "2.1")
+    assert (doc["id"], doc["min_version"], doc["version"]) == ("v2.1", "2.53", "2.85")
     assert client.get("/compute/").json()["versions"][0]["id"] == "v2.1"
 
 
@@ -55,9 +55,16 @@ def test_hosts_are_services_and_hypervisors(client: TestClient, db: Database) ->
     assert (detail["vcpus"], detail["memory_mb"], detail["running_vms"]) == (4, 4096, 0)
     shown = client.get(f"{V}/os-hypervisors/{up}").json()["hypervisor"]
     assert shown["hypervisor_hostname"] == "pl-host-1"
-    assert client.get(f"{V}/os-hypervisors/pl-host-1").json()["hypervisor"]["id"] == up
-    assert nova_fault(client.get(f"{V}/os-hypervisors/nope"), 404, "itemNotFound") == (
-        "Hypervisor with ID nope could not be found.")
+    # 2.53: ids are UUIDs (a name is a 400; the SDK's find then lists by name)
+    assert nova_fault(client.get(f"{V}/os-hypervisors/pl-host-1"), 400, "badRequest") == (
+        "Invalid uuid pl-host-1")
+    ghost = "6f1d0a0e-0000-4000-8000-000000000000"
+    assert nova_fault(client.get(f"{V}/os-hypervisors/{ghost}"), 404, "itemNotFound") == (
+        f"Hypervisor with ID '{ghost}' could not be found.")
+    found = client.get(f"{V}/os-hypervisors?hypervisor_hostname_pattern=host-1").json()
+    assert [h["id"] for h in found["hypervisors"]] == [up]
+    assert nova_fault(client.get(f"{V}/os-hypervisors?hypervisor_hostname_pattern=zz"),
+                      404, "itemNotFound") == "No hypervisor matching 'zz' could be found."
 
 
 def test_aggregates_with_zone_metadata_and_hosts(client: TestClient, db: Database) -> None:
@@ -96,6 +103,7 @@ def test_aggregates_with_zone_metadata_and_hosts(client: TestClient, db: Databas
 
 
 def test_flavors_with_extra_specs(client: TestClient) -> None:
+    client.headers["OpenStack-API-Version"] = "compute 2.61"  # extra_specs inline
     resp = client.post(f"{V}/flavors", json={"flavor": {
         "name": "amp.gold", "ram": 512, "vcpus": 2, "disk": 0, "id": "gold"}})
     assert resp.status_code == 200, resp.text

@@ -249,6 +249,17 @@ def test_drain_order_is_standby_first_master_last() -> None:
     assert [a.id for a in drain_order(rows)] == ["b", "s", "m"]
 
 
+def drain_steps(db: Database, remote: RemoteDriver, worker: Any, host_id: str) -> list[str]:
+    """Four rounds of the hosts loop's drain step, each followed by the worker's work;
+    the amphorae whose failover the drain asked."""
+    watch = HostWatch(db, remote, None, max_concurrent=1)
+    moved = []
+    for _ in range(4):
+        moved += watch.drain_host(host_id)
+        worker.drain()
+    return moved
+
+
 @pytest.fixture
 def three_agents(tmp_path: Path, controller: Controller) -> Iterator[list[Agent]]:
     """Three hosts: a pair's amphorae never share one, so draining one needs a third."""
@@ -276,11 +287,7 @@ def test_drain_moves_a_pairs_amphora_off_the_host_then_allows_remove(
         assert resp.status_code == 202 and resp.json()["host"]["admin_state"] == "DRAINING"
         assert client.delete(f"/v2/lbaas/hosts/{first}").status_code == 409
 
-        watch = HostWatch(db, remote, None, max_concurrent=1)
-        moved = []
-        for _ in range(4):
-            moved += watch.drain_host(first)
-            worker.drain()
+        moved = drain_steps(db, remote, worker, first)
         assert len(moved) == 1  # the pair's amphora on the drained host, once
         shown = client.get(f"/v2/lbaas/hosts/{first}").json()["host"]
         assert shown["admin_state"] == "DRAINED" and shown["amphora_count"] == 0
@@ -301,3 +308,53 @@ def test_a_draining_host_gets_no_new_amphora(
     with TestClient(create_app(settings, db), headers={"X-Project-Id": PROJECT}) as client:
         lbs = [active_lb(client, worker) for _ in range(2)]
     assert {h for lb in lbs for h in placed(db, lb["id"]).values()} == {second}
+
+
+@pytest.mark.parametrize("broken", ["ERROR", "FAILOVER_STOPPED"])
+def test_drain_moves_broken_amphorae_too(
+        tmp_path: Path, db: Database, remote: RemoteDriver, three_agents: list[Agent],
+        worker: Any, broken: str) -> None:
+    """An amphora the automatic failover leaves alone (ERROR, FAILOVER_STOPPED) on a
+    draining host is failed over as well, else the host stays DRAINING forever."""
+    first, second, spare = host_ids(three_agents)
+    settings = Settings(state_dir=tmp_path, physnet=list(PHYSNETS), topology="ACTIVE_STANDBY")
+    with db.write() as session:
+        hosts.set_admin_state(session, spare, hosts.DRAINED)
+    with TestClient(create_app(settings, db), headers={"X-Project-Id": PROJECT},
+                    raise_server_exceptions=True) as client:
+        lb = active_lb(client, worker)
+        on_first = next(a for a, h in placed(db, lb["id"]).items() if h == first)
+        with db.write() as session:
+            hosts.set_admin_state(session, spare, hosts.ACTIVE)
+            session.execute(update(amphora).where(amphora.c.id == on_first)
+                            .values(status=broken))
+        assert client.post(f"/v2/lbaas/hosts/{first}/drain").status_code == 202
+
+        assert drain_steps(db, remote, worker, first) == [on_first]
+        shown = client.get(f"/v2/lbaas/hosts/{first}").json()["host"]
+        assert (shown["admin_state"], shown["amphora_count"]) == ("DRAINED", 0)
+        assert sorted(placed(db, lb["id"]).values()) == sorted([second, spare])
+        assert on_first not in placed(db, lb["id"])
+        assert client.get(f"/v2/lbaas/loadbalancers/{lb['id']}").json()[
+            "loadbalancer"]["provisioning_status"] == "ACTIVE"
+
+
+def test_drain_waits_for_an_amphora_being_built(
+        tmp_path: Path, db: Database, remote: RemoteDriver, three_agents: list[Agent],
+        worker: Any) -> None:
+    """One still PENDING_CREATE on the host is not failed over mid-build: the host stays
+    DRAINING until it is up, then it moves."""
+    first, _, _ = host_ids(three_agents)
+    settings = Settings(state_dir=tmp_path, physnet=list(PHYSNETS), topology="ACTIVE_STANDBY")
+    with TestClient(create_app(settings, db), headers={"X-Project-Id": PROJECT},
+                    raise_server_exceptions=True) as client:
+        lb = active_lb(client, worker)
+        on_first = next(a for a, h in placed(db, lb["id"]).items() if h == first)
+        with db.write() as session:
+            session.execute(update(amphora).where(amphora.c.id == on_first)
+                            .values(status="PENDING_CREATE"))
+        client.post(f"/v2/lbaas/hosts/{first}/drain")
+        watch = HostWatch(db, remote, None, max_concurrent=1)
+        assert watch.drain_host(first) == []
+        assert client.get(f"/v2/lbaas/hosts/{first}").json()["host"][
+            "admin_state"] == "DRAINING"

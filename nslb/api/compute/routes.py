@@ -19,14 +19,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from nslb.api import jsonbody
+from nslb.api.compute import microversion
+from nslb.api.compute.microversion import at_least
 from nslb.api.faults import ApiError, BadRequest, Conflict, Forbidden, NotFound
-from nslb.api.http import base_url, context, respond
+from nslb.api.http import base_url, context, respond, shown
 from nslb.db import compute, hosts
 from nslb.db.tables import compute_aggregate, compute_aggregate_host, compute_flavor
 from nslb.model.resources import utcnow
 
 PREFIX = "/compute"
-VERSION = {"id": "v2.1", "status": "CURRENT", "version": "2.79", "min_version": "2.1",
+VERSION = {"id": "v2.1", "status": "CURRENT", **microversion.document(),
            "updated": "2013-07-23T11:33:21Z"}
 DEFAULT_ZONE = "nova"
 # Names, keys and values: printable ASCII, no surrounding blanks (they reach no file; the
@@ -107,22 +109,33 @@ def _hypervisor(h: hosts.Host, detail: bool) -> dict[str, Any]:
 
 
 async def hypervisors(request: Request) -> Response:
+    """2.53: `hypervisor_hostname_pattern` filters by a part of the name (Nova's LIKE
+    %pattern%); matching nothing is a 404."""
     _admin(request)
     detail = request.url.path.endswith("/detail")
+    pattern = request.query_params.get("hypervisor_hostname_pattern")
     with request.app.state.db.read() as session:
         rows = hosts.all_hosts(session, count=detail)
+    if pattern is not None:
+        rows = [h for h in rows if pattern in h.name]
+        if not rows:
+            raise NotFound(f"No hypervisor matching '{shown(pattern)}' could be found.")
     return respond({"hypervisors": [_hypervisor(h, detail) for h in rows]})
 
 
 async def hypervisor(request: Request) -> Response:
+    """2.53: the id is the host's UUID, anything else a 400 (the SDK's find then lists
+    by name, so `openstack hypervisor show NAME` works)."""
     _admin(request)
     ident = request.path_params["id"]
+    try:
+        uuid.UUID(ident)
+    except ValueError:
+        raise BadRequest(f"Invalid uuid {shown(ident)}") from None
     with request.app.state.db.read() as session:
         found = hosts.get(session, ident, count=True)
-        if found is None:
-            found = next((h for h in hosts.all_hosts(session) if h.name == ident), None)
     if found is None:
-        raise NotFound(f"Hypervisor with ID {ident} could not be found.")
+        raise NotFound(f"Hypervisor with ID '{ident}' could not be found.")
     return respond({"hypervisor": _hypervisor(found, True)})
 
 
@@ -308,18 +321,24 @@ async def zones(request: Request) -> Response:
 # --- flavors --------------------------------------------------------------------------------
 
 def _flavor_view(request: Request, f: compute.Flavor, detail: bool = True) -> dict[str, Any]:
+    """Nova's flavors view builder: `description` from 2.55 (the list too), `extra_specs`
+    from 2.61 (not in the list), `swap` 0 instead of "" from 2.75."""
     href = f"{base_url(request)}{PREFIX}/v2.1/flavors/{f.id}"
     out: dict[str, Any] = {"id": f.id, "name": f.name, "links": [{"rel": "self", "href": href}]}
     if detail:
-        out.update({"ram": f.ram, "vcpus": f.vcpus, "disk": f.disk, "swap": "",
+        out.update({"ram": f.ram, "vcpus": f.vcpus, "disk": f.disk,
+                    "swap": 0 if at_least(request, "2.75") else "",
                     "OS-FLV-EXT-DATA:ephemeral": 0, "OS-FLV-DISABLED:disabled": False,
-                    "os-flavor-access:is_public": f.is_public, "rxtx_factor": 1.0,
-                    "description": f.description, "extra_specs": dict(f.extra_specs)})
+                    "os-flavor-access:is_public": f.is_public, "rxtx_factor": 1.0})
+        if at_least(request, "2.61"):
+            out["extra_specs"] = dict(f.extra_specs)
+    if at_least(request, "2.55"):
+        out["description"] = f.description
     return out
 
 
-def _get_flavor(session: Any, ident: str) -> compute.Flavor:
-    found = compute.flavor(session, ident)
+def _get_flavor(session: Any, ident: str, *, lock: bool = False) -> compute.Flavor:
+    found = compute.flavor(session, ident, lock=lock)
     if found is None:
         raise NotFound(f"Flavor {ident} could not be found.")
     return found
@@ -358,7 +377,7 @@ async def flavor_create(request: Request) -> Response:
     values: dict[str, Any] = {"id": ident, "name": name, "ram": _count(body, "ram", 1),
               "vcpus": _count(body, "vcpus", 1), "disk": _count(body, "disk", 0),
               "is_public": bool(body.get("os-flavor-access:is_public", True)),
-              "description": body.get("description"), "extra_specs": {},
+              "description": _description(request, body), "extra_specs": {},
               "created_at": utcnow()}
     try:
         with request.app.state.db.write() as session:
@@ -375,12 +394,67 @@ async def flavor_create(request: Request) -> Response:
     return respond({"flavor": _flavor_view(request, found)})
 
 
+DESCRIPTION = re.compile(r"[^\x00-\x1f\x7f]{0,65535}")
+
+
+def _description(request: Request, body: dict[str, Any]) -> str | None:
+    """A flavor's description: from 2.55 (before, Nova's schema refuses the key), up to
+    65535 printable characters, or null."""
+    if "description" not in body:
+        return None
+    if not at_least(request, "2.55"):
+        raise BadRequest("Invalid input for field/attribute flavor. Additional properties "
+                         "are not allowed ('description' was unexpected)")
+    value = body["description"]
+    if value is not None and (not isinstance(value, str) or not DESCRIPTION.fullmatch(value)):
+        raise BadRequest(f"Invalid input for field/attribute description. Value: "
+                         f"{shown(value)}.")
+    return value if value is None else str(value)
+
+
+async def flavor_update(request: Request) -> Response:
+    """PUT /flavors/{id} (2.55): the description is the only thing that changes."""
+    _admin(request)
+    if not at_least(request, "2.55"):
+        raise NotFound("The resource could not be found.")
+    body = await _body(request, "flavor")
+    if set(body) != {"description"}:
+        raise BadRequest("Invalid input for field/attribute flavor. Value: "
+                         f"{shown(body)}. 'description' is a required property")
+    description = _description(request, body)
+    with request.app.state.db.write() as session:
+        found = _get_flavor(session, request.path_params["id"], lock=True)
+        session.execute(update(compute_flavor).where(compute_flavor.c.id == found.id)
+                        .values(description=description))
+        found = _get_flavor(session, found.id)
+    return respond({"flavor": _flavor_view(request, found)})
+
+
 async def flavor_delete(request: Request) -> Response:
     _admin(request)
     with request.app.state.db.write() as session:
-        found = _get_flavor(session, request.path_params["id"])
-        session.execute(delete(compute_flavor).where(compute_flavor.c.id == found.id))
+        remove_flavor(session, request.path_params["id"])
     return respond(None, 202)
+
+
+def remove_flavor(session: Any, ident: str) -> None:
+    """Delete the compute flavor unless an Octavia flavor profile names it. The exclusive
+    row lock comes first: a profile create or update that checked the flavor holds it
+    shared (api/octavia/flavorprofiles.checked), so the search below sees that profile
+    once it has committed."""
+    found = _get_flavor(session, ident, lock=True)
+    _not_named(session, found.id)
+    session.execute(delete(compute_flavor).where(compute_flavor.c.id == found.id))
+
+
+def _not_named(session: Any, flavor_id: str) -> None:
+    """An Octavia flavor profile naming the flavor (its `compute_flavor`) keeps it: load
+    balancers built from that profile would place their amphorae against nothing."""
+    naming = compute.profiles_naming(session, flavor_id)
+    if naming:
+        names = ", ".join(f"{name} ({ident})" for ident, name in naming)
+        raise Conflict(f"Flavor {flavor_id} is in use by Octavia flavor profile(s) {names} "
+                       "as their compute_flavor and cannot be deleted.")
 
 
 async def extra_specs(request: Request) -> Response:
@@ -447,6 +521,7 @@ def routes() -> list[BaseRoute]:
         Route(v + "/flavors", flavor_create, methods=["POST"]),
         Route(v + "/flavors/detail", flavors, methods=["GET"]),
         Route(v + "/flavors/{id}", flavor_show, methods=["GET"]),
+        Route(v + "/flavors/{id}", flavor_update, methods=["PUT"]),
         Route(v + "/flavors/{id}", flavor_delete, methods=["DELETE"]),
         Route(v + "/flavors/{id}/os-extra_specs", extra_specs, methods=["GET"]),
         Route(v + "/flavors/{id}/os-extra_specs", extra_specs_set, methods=["POST"]),
