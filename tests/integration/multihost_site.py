@@ -217,6 +217,9 @@ class Site:
             host.run(beats)
         for host in self.hosts.values():
             host.wait_listening()
+        for host in self.hosts.values():
+            # heard by the controllers: placement takes only hosts that are UP
+            self.wait_host(host, "state", "UP", timeout=30)
         self.zoned()
         self.network()
 
@@ -278,7 +281,10 @@ class Site:
 
     def create_lb(self, name: str, zone: str, api: int = 0,
                   timeout: float = 90) -> dict[str, Any]:
-        return self.controllers[api].create_lb(self.lb_body(name, zone), timeout=timeout)
+        try:
+            return self.controllers[api].create_lb(self.lb_body(name, zone), timeout=timeout)
+        except ApiError as exc:
+            raise ApiError(self.diagnose(str(exc).split("\n")[0])) from None
 
     def live(self) -> Controller:
         """A controller that runs."""
