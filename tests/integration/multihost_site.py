@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,7 @@ class Site:
         self.hosts: dict[str, Host] = {}
         self.controllers: list[Controller] = []
         self.join_port = 0
+        self.beats: list[str] = []
         self.subnet = ""
         self.vni = 0
         self.mtu = 0
@@ -192,7 +194,7 @@ class Site:
         for host in self.hosts.values():
             host.up()
         self.join_port = free_port()
-        beats = [f"{CONTROLLER}:{free_port()}" for _ in "ab"]
+        self.beats = beats = [f"{CONTROLLER}:{free_port()}" for _ in "ab"]
         for name, beat in zip("ab", beats, strict=True):
             join = self.join_port if name == "a" else free_port()
             options = ("--agents", "remote", "--amphora-driver", "noop",
@@ -294,12 +296,12 @@ class Site:
         return list(self.live().call(
             "GET", f"/v2/octavia/amphorae?loadbalancer_id={lb_id}", 200)["amphorae"])
 
-    def host_of(self, lb_id: str) -> Host:
-        """The host of the LB's one live amphora."""
+    def host_of(self, lb_id: str) -> Host | None:
+        """The host of the LB's one live amphora (None while it is not placed yet)."""
         placed = [a["compute_id"] for a in self.amphorae(lb_id)
                   if a["status"] not in ("PENDING_DELETE", "DELETED")]
         assert len(placed) == 1, self.amphorae(lb_id)
-        return next(h for h in self.hosts.values() if h.id == placed[0])
+        return next((h for h in self.hosts.values() if h.id == placed[0]), None)
 
     def names(self, lb: dict[str, Any], count: int) -> list[str]:
         return self.lab.names(self.client, url(lb["vip_address"]), count)
@@ -381,10 +383,11 @@ class Site:
         return problems
 
 
-def wait_until(predicate: Any, what: str, timeout: float = 60, interval: float = 0.2) -> Any:
+def wait_until(predicate: Any, what: str | Callable[[], str], timeout: float = 60,
+               interval: float = 0.2) -> Any:
     """`predicate`'s first truthy value within `timeout`, else an AssertionError saying
-    `what`."""
+    `what` (called then, when it is a function: a diagnosis of that moment)."""
     value = wait_for(predicate, timeout, interval)
     if not value:
-        raise ApiError(f"not within {timeout} s: {what}")
+        raise ApiError(f"not within {timeout} s: {what() if callable(what) else what}")
     return value

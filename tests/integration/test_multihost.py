@@ -57,7 +57,7 @@ def edge_hosts(site: Site) -> set[str]:
 def test_an_lb_lands_in_its_zone_and_an_impossible_one_is_explained(
         site: Site, edge_lb: dict[str, Any]) -> None:
     api = site.controllers[0]
-    assert site.host_of(site.anchor["id"]).name == "h3"
+    assert site.host_of(site.anchor["id"]) is site.hosts["h3"]
     (amp,) = site.amphorae(edge_lb["id"])
     assert amp["compute_id"] in edge_hosts(site)
     assert amp["cached_zone"] == "edge"
@@ -85,12 +85,14 @@ def test_an_lb_lands_in_its_zone_and_an_impossible_one_is_explained(
 def test_drain_under_load_fails_no_request_and_moves_the_lb(
         site: Site, edge_lb: dict[str, Any], tmp_path: Path) -> None:
     before = site.host_of(edge_lb["id"])
+    assert before is not None
     stop = tmp_path / "stop"
     loop = site.lab.start_loop(site.client, url(edge_lb["vip_address"]), stop, timeout=10)
     time.sleep(1)
     site.host_verb("drain", before)
     site.wait_host(before, "admin_state", "DRAINED", timeout=90)
     after = site.host_of(edge_lb["id"])
+    assert after is not None
     time.sleep(1)
     stop.touch()
     out, _ = loop.communicate(timeout=30)
@@ -116,7 +118,8 @@ def test_a_controller_killed_during_a_burst_the_survivor_converges_everything(
         api = b if i % 2 or not a.running else a
         lb = lbs[i % len(lbs)]
         address = f"10.245.2.{10 + i}"
-        body = {"member": {"address": address, "protocol_port": 8080}}
+        # weight 0: in the served config, never sent a request (nothing listens there)
+        body = {"member": {"address": address, "protocol_port": 8080, "weight": 0}}
         wait_until(lambda api=api, lb=lb, body=body: _posted(site, api, lb["id"],
                                                               pools[lb["id"]], body),
                    f"member {address} created", timeout=60, interval=0.05)
@@ -129,6 +132,9 @@ def test_a_controller_killed_during_a_burst_the_survivor_converges_everything(
             "GET", f"/v2/lbaas/pools/{pools[lb['id']]}/members", 200)["members"]}
         assert members == {BACKEND} | {x for i, x in made if i == lb["id"]}
         site.wait_serving(lb)
+        # the survivor drove the data plane: the amphora serves every member
+        served = b.amphora_dir(lb["id"]).joinpath("haproxy.cfg").read_text()
+        assert all(f" {x}:8080" in served for x in members), (members, served)
     a.start()  # back for the rest of the module
     assert site.names(work, 2) == [BACKEND_NAME] * 2
 
@@ -156,14 +162,24 @@ def _converged(site: Site, lb_id: str) -> bool:
 def test_host_loss_the_lb_serves_again_from_another_host(
         site: Site, edge_lb: dict[str, Any]) -> None:
     lost = site.host_of(edge_lb["id"])
+    assert lost is not None
     other = next(h for n, h in site.hosts.items() if n in ("h1", "h2") and h is not lost)
     site.wait_host(other, "state", "UP")
     assert site.serves(edge_lb)
     started = time.monotonic()
     lost.lose()
     wait_until(lambda: site.host_of(edge_lb["id"]) is other and site.serves(edge_lb),
-               site.diagnose("the LB does not serve from the other edge host"), timeout=60)
+               lambda: site.diagnose("the LB does not serve from the other edge host"),
+               timeout=60)
     seconds = time.monotonic() - started
     print(f"host loss -> LB serving again from {other.name}: {seconds:.2f} s")
     site.wait_host(lost, "state", "DOWN")
+    assert site.names(edge_lb, 3) == [BACKEND_NAME] * 3
+    assert lost.amphorae()  # its amphora's delete waits for the host
+
+    lost.up()  # it comes back (a new namespace, the same state dir) and cleans up
+    lost.run(site.beats)
+    wait_until(lambda: not lost.amphorae(), lambda: site.diagnose("stale amphora kept"))
+    site.wait_host(lost, "state", "UP")
+    assert site.host_of(edge_lb["id"]) is other
     assert site.names(edge_lb, 3) == [BACKEND_NAME] * 3
