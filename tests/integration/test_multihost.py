@@ -135,7 +135,11 @@ def test_a_controller_killed_during_a_burst_the_survivor_converges_everything(
         # the survivor drove the data plane: the amphora serves every member
         served = b.amphora_dir(lb["id"]).joinpath("haproxy.cfg").read_text()
         assert all(f" {x}:8080" in served for x in members), (members, served)
-    a.start()  # back for the rest of the module
+    a.start()  # back for the rest of the module, once it hears every host: a
+    # controller just started gives each host one heartbeat timeout to be heard
+    time.sleep(site.heartbeat_timeout + 1)
+    for host in site.hosts.values():
+        site.wait_host(host, "state", "UP")
     assert site.names(work, 2) == [BACKEND_NAME] * 2
 
 
