@@ -86,6 +86,8 @@ def test_drain_under_load_fails_no_request_and_moves_the_lb(
         site: Site, edge_lb: dict[str, Any], tmp_path: Path) -> None:
     before = site.host_of(edge_lb["id"])
     assert before is not None
+    (old,) = [a["id"] for a in site.amphorae(edge_lb["id"])]
+    assert old in before.amphorae()
     stop = tmp_path / "stop"
     loop = site.lab.start_loop(site.client, url(edge_lb["vip_address"]), stop, timeout=10)
     time.sleep(1)
@@ -99,9 +101,8 @@ def test_drain_under_load_fails_no_request_and_moves_the_lb(
     result = json.loads(out)
     site.host_verb("undrain", before)
     assert after is not before and after.id in edge_hosts(site)
-    assert before.amphorae() == set() or not any(
-        a in before.amphorae() for a in [x["id"] for x in site.amphorae(edge_lb["id"])])
-    assert result["ok"] > 0 and result["errors"] == [], result
+    assert old not in before.amphorae()  # removed from the drained host
+    assert result["errors"] == [] and result["ok"] >= 20, result
     assert site.serves(edge_lb)
 
 
