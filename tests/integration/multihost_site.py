@@ -192,6 +192,10 @@ class Site:
     def open(self) -> None:
         cluster: Cluster = self.stack.enter_context(throwaway_cluster())
         db_url = cluster.url(cluster.create_database())
+        # A bridge without a MAC of its own takes its ports' lowest one: losing a host's
+        # port could change the controllers' MAC under the other hosts' ARP caches, and
+        # their heartbeats went unheard for seconds (spurious failovers of healthy hosts).
+        sh("ip", "link", "set", self.lab.bridge, "address", "02:00:0a:f4:00:fe")
         sh("ip", "addr", "add", f"{CONTROLLER}/24", "dev", self.lab.bridge)
         self.hosts = {name: Host(self.lab, name, self.shared) for name in HOSTS}
         for host in self.hosts.values():
