@@ -167,7 +167,11 @@ def _converged(site: Site, lb_id: str) -> bool:
 def test_host_loss_the_lb_serves_again_from_another_host(
         site: Site, edge_lb: dict[str, Any]) -> None:
     lost = site.host_of(edge_lb["id"])
-    assert lost is not None
+    # h2 (placed on h1 first, by name among equals, then drained to h2): the replacement
+    # must go to h1. Placement does not count a silent host as down yet, and the removed
+    # amphora's host is not avoided once its row is gone, so the replacement of an LB
+    # lost with h1 went back to the dead h1 (README, multi-host tier).
+    assert lost is site.hosts["h2"], lost
     other = next(h for n, h in site.hosts.items() if n in ("h1", "h2") and h is not lost)
     site.wait_host(other, "state", "UP")
     assert site.serves(edge_lb)
