@@ -55,6 +55,7 @@ from nslb.netns.sysctl import (
 )
 from nslb.render.bundle import UDP_RULES, UDP_VIEW
 from nslb.render.handover import HOLD, handover_address
+from nslb.render.handover import TABLE as GATE_TABLE
 from nslb.render.haproxy import amphora_dir
 from nslb.render.udp import view_hash
 
@@ -169,9 +170,8 @@ class NamespaceDriver:
     def delete(self, amphora_id: str) -> None:
         with self._lock(amphora_id):
             keepalived = self._keepalived(amphora_id)
-            if keepalived.pid() is not None:
-                self._drain(amphora_id)  # a pair member finishes what it serves...
-            keepalived.stop()  # ...then hands the VIP to its peer
+            self._drain(amphora_id)  # it finishes what its listeners accepted...
+            keepalived.stop()  # ...then a pair member hands the VIP to its peer
             self._udp_agent(amphora_id).stop()
             self._process(amphora_id).stop()
             namespace = netns.namespace_name(amphora_id)
@@ -188,22 +188,28 @@ class NamespaceDriver:
                           self._udp_agents, self._confirmations):
                 cache.pop(amphora_id, None)
 
-    def _gate(self, namespace: str, rules: str | None) -> None:
-        """Load the VIP's gate (nslb.render.handover) of a pair member: a new connection
-        no haproxy listener takes is dropped, so its client retries instead of failing.
-        Without it the amphora still serves, so a refusal is logged, not raised."""
+    def _gate(self, namespace: str, rules: str | None, kept: Path) -> None:
+        """Load the VIP's gate (nslb.render.handover): a new connection no haproxy
+        listener takes is dropped, so its client retries instead of failing. A bundle
+        without one (a STANDALONE amphora whose listeners are all gone or disabled) removes
+        the gate its last one loaded (`kept`), so those ports refuse again. Without it
+        the amphora still serves, so a refusal is logged, not raised."""
         if rules is None:
-            return
+            if not kept.exists():
+                return
+            rules = f"table inet {GATE_TABLE} {{}}\ndelete table inet {GATE_TABLE}\n"
         try:
             load_rules(namespace, rules)
         except (OSError, subprocess.SubprocessError) as exc:
             log.warning("%s: the VIP's gate was not loaded: %s", namespace, exc)
 
     def _drain(self, amphora_id: str) -> None:
-        """Before a pair member gives its VIP away: hold new connections back (their SYNs
-        are dropped, so clients send them again, to the peer by then) and wait, at most
-        DRAIN_SECONDS, until the connections in flight are done. A connection still open
-        when the VIP moves breaks (nslb.render.handover says why)."""
+        """Before an amphora goes (a pair member gives its VIP away, a STANDALONE one
+        makes room for its replacement): hold new connections back (their SYNs are
+        dropped, so clients send them again, to the peer or the replacement by then) and
+        wait, at most DRAIN_SECONDS, until the connections its listeners accepted are
+        done. A connection still open when the VIP moves breaks (nslb.render.handover
+        says why). Nothing to wait for without a gate or a namespace."""
         directory = amphora_dir(self.state_dir, amphora_id)
         namespace = netns.namespace_name(amphora_id)
         try:
@@ -367,8 +373,11 @@ class NamespaceDriver:
         if self._converged(proc, keepalived, pair, digest, plans, bundle):
             return digest
         self._evict_orphan(proc, keepalived)
+        # The gate before the ports: a new amphora's VIP (a replacement's) holds SYNs
+        # back from the moment it is plugged until haproxy listens, instead of refusing.
+        netns.ensure_namespace(namespace)
+        self._gate(namespace, bundle.files.get(HANDOVER), proc.dir / HANDOVER)
         self._plumb(namespace, plans)
-        self._gate(namespace, bundle.files.get(HANDOVER))
         running = proc.master_pid() is not None and bool(proc.current_workers())
         if running and (not pair or keepalived.pid() is not None) and \
                 _confirmed(proc) == digest and self._udp_converged(bundle):

@@ -39,6 +39,7 @@ def _name(payload: dict[str, Any], kind: str, labels: dict[str, str]) -> str:
 def _amphora_text(what: str, payload: dict[str, Any]) -> str:
     role = payload.get("role") or "no role"
     told = {"create.end": "created", "delete.end": "deleted",
+            "create.error": "not built (ERROR)",
             "failover.stopped": "not failed over: too many stale at once"}.get(what, what)
     return f"amphora {str(payload.get('id', ''))[:8]} ({role}) {told}"
 

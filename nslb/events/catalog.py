@@ -15,7 +15,8 @@ The rest is what Octavia never tells anyone, under `nslb.`:
 - operating statuses: `nslb.<kind>.operating_status.change`;
 - failover: `nslb.loadbalancer.failover.start|end|error`, `nslb.amphora.create.end` (an
   amphora confirmed serving), `nslb.amphora.delete.end` (a replaced amphora removed),
-  `nslb.amphora.failover.stopped` (left alone above the failover threshold);
+  `nslb.amphora.failover.stopped` (left alone above the failover threshold),
+  `nslb.amphora.create.error` (never built: its load balancer's own change failed);
 - `nslb.events.dropped`: the outbox was over its bound and dropped the oldest events.
 """
 
@@ -133,8 +134,8 @@ def failover_start(lb: LoadBalancer, pairs: list[tuple[Amphora, Amphora]],
 
 def amphora(amp: Amphora, lb: LoadBalancer | None, what: str, priority: str = "INFO",
             status: str | None = None) -> Event:
-    """`nslb.amphora.<what>`: create.end, delete.end or failover.stopped; `status`: the
-    amphora's status when its row is about to go (DELETED)."""
+    """`nslb.amphora.<what>`: create.end, create.error, delete.end or failover.stopped;
+    `status`: the amphora's status when its row is about to go (DELETED)."""
     project = lb.project_id if lb is not None else None
     payload = payloads.amphora(amp, project)
     if status is not None:

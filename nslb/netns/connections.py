@@ -1,10 +1,19 @@
-"""TCP connections of a namespace, counted by local address (sock_diag over netlink).
+"""TCP connections a namespace's listeners accepted, counted by local address
+(sock_diag over netlink).
 
-Why: an ACTIVE_STANDBY amphora on its way out must not give its VIP away while it still
-serves a connection. After the VIP moves, the client's next segment of that connection
-reaches the peer, which has no such socket and answers RST (the amphora itself can no
-longer send from an address it lost). So the driver stops new connections first and
-waits until the ones in flight are done; this module tells it how many are left.
+Why: an amphora on its way out must not give its VIP away while it still serves a
+connection. After the VIP moves, the client's next segment of that connection reaches
+the peer (or the replacement), which has no such socket and answers RST (the amphora
+itself can no longer send from an address it lost). So the driver stops new connections
+first and waits until the ones in flight are done; this module tells it how many are left.
+
+Only connections a listening socket accepted count: a STANDALONE amphora's haproxy also
+talks to members and health-checks them *from* the VIP (it is the address on the member
+subnet), and those connections, kept alive or opened every second, are haproxy's own
+business: waiting for them made every delete wait the whole DRAIN_SECONDS. A socket is
+an accepted one when its local address and port are those of a LISTEN socket of the
+namespace (or its port is a wildcard listener's); outgoing connections use ephemeral
+ports no listener holds.
 
 The request is one NETLINK_SOCK_DIAG dump (what `ss` sends) on a socket opened inside the
 namespace (namespaces.socket_in), filtered by state in the kernel; no process is spawned.
@@ -28,14 +37,16 @@ NLMSG_HEADER = struct.Struct("=IHHII")
 # inet_diag_req_v2: family, protocol, ext, pad, states, then a zeroed inet_diag_sockid.
 REQUEST = struct.Struct("=BBBxI48x")
 # inet_diag_msg starts with family, state, timer, retrans, sport, dport, src[16]
+MESSAGE_STATE = 1
+MESSAGE_SPORT = slice(4, 6)  # network byte order
 MESSAGE_SRC = slice(8, 24)
 
 # Linux TCP states whose connection may still carry something the client waits for: a
 # handshake (SYN_RECV, and NEW_SYN_RECV for request sockets), a request or an answer not
 # yet acknowledged (ESTABLISHED, FIN_WAIT1, CLOSE_WAIT, LAST_ACK, CLOSING). FIN_WAIT2 and
 # TIME_WAIT are done: the client has acknowledged everything that was sent to it.
-ESTABLISHED, SYN_RECV, FIN_WAIT1, CLOSE_WAIT, LAST_ACK, CLOSING, NEW_SYN_RECV = \
-    1, 3, 4, 8, 9, 11, 12
+ESTABLISHED, SYN_RECV, FIN_WAIT1, CLOSE_WAIT, LAST_ACK, LISTEN, CLOSING, NEW_SYN_RECV = \
+    1, 3, 4, 8, 9, 10, 11, 12
 IN_FLIGHT = (ESTABLISHED, SYN_RECV, FIN_WAIT1, CLOSE_WAIT, LAST_ACK, CLOSING, NEW_SYN_RECV)
 
 
@@ -47,16 +58,20 @@ def state_mask(states: tuple[int, ...]) -> int:
 
 
 def request(family: int, seq: int = 1) -> bytes:
-    """A dump request for the TCP sockets of `family` in the in-flight states."""
-    body = REQUEST.pack(family, socket.IPPROTO_TCP, 0, state_mask(IN_FLIGHT))
+    """A dump request for the TCP sockets of `family` in the in-flight states, and the
+    listening ones (which tell accepted connections from the amphora's own)."""
+    body = REQUEST.pack(family, socket.IPPROTO_TCP, 0, state_mask((*IN_FLIGHT, LISTEN)))
     return NLMSG_HEADER.pack(NLMSG_HEADER.size + len(body), SOCK_DIAG_BY_FAMILY,
                              NLM_F_REQUEST | NLM_F_DUMP, seq, 0) + body
 
 
-def local_addresses(data: bytes, family: int) -> tuple[list[bytes], bool]:
-    """The local addresses of the sockets in one batch of replies, and whether the dump
-    ended with it. OSError when the kernel answered with an error."""
-    found: list[bytes] = []
+Socket = tuple[int, bytes, int]  # state, local address (packed), local port
+
+
+def local_sockets(data: bytes, family: int) -> tuple[list[Socket], bool]:
+    """The state, local address and port of the sockets in one batch of replies, and
+    whether the dump ended with it. OSError when the kernel answered with an error."""
+    found: list[Socket] = []
     size = 4 if family == socket.AF_INET else 16
     offset = 0
     while offset + NLMSG_HEADER.size <= len(data):
@@ -72,25 +87,39 @@ def local_addresses(data: bytes, family: int) -> tuple[list[bytes], bool]:
                 raise OSError(-code, "sock_diag refused the dump")
             return found, True
         if kind == SOCK_DIAG_BY_FAMILY and len(payload) >= MESSAGE_SRC.stop:
-            found.append(payload[MESSAGE_SRC][:size])
+            port = int.from_bytes(payload[MESSAGE_SPORT], "big")
+            found.append((payload[MESSAGE_STATE], payload[MESSAGE_SRC][:size], port))
         offset += (length + 3) & ~3
     return found, False
 
 
+def accepted(sockets: list[Socket], wanted: set[bytes], family: int) -> int:
+    """How many in-flight sockets to a `wanted` address a listener of the namespace
+    accepted (the listener bound to that address and port, or to the wildcard)."""
+    wildcard = bytes(4 if family == socket.AF_INET else 16)
+    listening = {(address, port) for state, address, port in sockets if state == LISTEN}
+    return sum(1 for state, address, port in sockets
+               if state != LISTEN and address in wanted
+               and ((address, port) in listening or (wildcard, port) in listening))
+
+
 def in_flight(namespace: str, addresses: tuple[str, ...]) -> int:
-    """How many TCP connections to any of `addresses` in `namespace` are not done yet."""
+    """How many TCP connections to any of `addresses` that listeners of `namespace`
+    accepted are not done yet."""
     wanted = {ipaddress.ip_address(a) for a in addresses}
     count = 0
     for family in sorted({socket.AF_INET if a.version == 4 else socket.AF_INET6
                           for a in wanted}):
         packed = {a.packed for a in wanted
                   if (a.version == 4) == (family == socket.AF_INET)}
+        sockets: list[Socket] = []
         with socket_in(namespace, socket.AF_NETLINK, socket.SOCK_RAW,
                        NETLINK_SOCK_DIAG) as sock:
             sock.settimeout(2.0)
             sock.sendall(request(family))
             done = False
             while not done:
-                found, done = local_addresses(sock.recv(1 << 16), family)
-                count += sum(1 for address in found if address in packed)
+                found, done = local_sockets(sock.recv(1 << 16), family)
+                sockets += found
+        count += accepted(sockets, packed, family)
     return count

@@ -55,6 +55,9 @@ def build_bundle(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFa
                             peers=_peers(snapshot, a, amphora))
                       for i, a in enumerate(own))
     else:
+        listening = gated_ports(snapshot)
+        if listening:
+            files["handover.nft"] = render_handover(snapshot.vip.address, listening)
         ports = tuple(_port(a, with_gateway=a is snapshot.vip,
                             flood=_flood(snapshot, a, amphora))
                       for a in snapshot.attachments())
@@ -66,6 +69,16 @@ def build_bundle(snapshot: LoadBalancerSnapshot, amphora: Amphora, facts: HostFa
         ports=ports,
         manifest=manifest(snapshot),
     )
+
+
+def gated_ports(snapshot: LoadBalancerSnapshot) -> tuple[int, ...]:
+    """The TCP ports a STANDALONE amphora's haproxy listens on (enabled listeners of an
+    enabled LB): its VIP's gate holds new connections to them back until haproxy listens
+    (a replacement) and while the amphora goes (nslb.render.handover)."""
+    if not snapshot.lb.admin_state_up:
+        return ()
+    return tuple(sorted({li.protocol_port for li in rendered_listeners(snapshot)
+                         if li.admin_state_up}))
 
 
 def _prefix(attachment: Attachment) -> int:

@@ -1,4 +1,4 @@
-"""The nftables gate of an ACTIVE_STANDBY amphora's VIP. Pure.
+"""The nftables gate of an amphora's VIP. Pure.
 
 Why: a client whose new connection is refused (RST) has a failed request; one whose SYN
 is dropped sends it again after 1 s (then 3 s), by which time the VIP answers from the
@@ -14,6 +14,12 @@ peer. Two moments need that:
   it lost). So the amphora first holds every new connection back (HOLD puts `drop` first
   in the gate), finishes the ones in flight, and only then lets keepalived hand the VIP
   over (nslb.amphora.namespace).
+
+A STANDALONE amphora has the same two moments: its replacement (failover, drain) plugs
+the VIP before its haproxy listens, and the amphora being removed serves connections until
+it goes. Its gate covers only the ports of its enabled listeners, so a SYN to a disabled
+listener or to no listener is still refused at once, as before (a client sees "refused",
+not a timeout). A pair's gate covers every port, as Octavia's security group does.
 
 The file is part of the amphora's bundle; the driver loads it into the namespace with
 every full apply and again, with HOLD, at hand-over. It replaces its own table in one
@@ -32,10 +38,12 @@ TABLE = "nslb_vip"
 HOLD = f"insert rule inet {TABLE} gate drop\n"
 
 
-def render_handover(vip: str) -> str:
-    """The gate of new TCP connections (a SYN without ACK) to `vip`, any port."""
+def render_handover(vip: str, ports: tuple[int, ...] | None = None) -> str:
+    """The gate of new TCP connections (a SYN without ACK) to `vip`: to any port, or
+    to `ports` only (a STANDALONE amphora's enabled listeners; at least one)."""
     address = v.address(vip, "VIP address")
     family = "ip" if ipaddress.ip_address(address).version == 4 else "ip6"
+    scope = "" if ports is None else f"tcp dport {{ {_ports(ports)} }} "
     return (f"# new connections to the VIP: let in when haproxy listens, else dropped (the\n"
             f"# client sends its SYN again); all dropped while the amphora hands the VIP over\n"
             f"table inet {TABLE} {{}}\n"
@@ -43,7 +51,7 @@ def render_handover(vip: str) -> str:
             f"table inet {TABLE} {{\n"
             f"    chain input {{\n"
             f"        type filter hook input priority filter; policy accept;\n"
-            f"        {family} daddr {address} tcp flags syn / syn,ack jump gate\n"
+            f"        {family} daddr {address} {scope}tcp flags syn / syn,ack jump gate\n"
             f"    }}\n"
             f"    chain gate {{\n"
             f"        socket transparent 0 accept\n"
@@ -51,6 +59,15 @@ def render_handover(vip: str) -> str:
             f"        drop\n"
             f"    }}\n"
             f"}}\n")
+
+
+def _ports(ports: tuple[int, ...]) -> str:
+    """The listener ports as an nft set's elements, each checked to be a TCP port."""
+    checked = sorted({p for p in ports if isinstance(p, int) and not isinstance(p, bool)
+                      and 1 <= p <= 65535})
+    if not checked or len(checked) != len(set(ports)):
+        raise v.UnsafeValue(f"listener ports outside 1..65535: {ports!r}")
+    return ", ".join(str(p) for p in checked)
 
 
 def handover_address(rules: str) -> str | None:

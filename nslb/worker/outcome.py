@@ -145,6 +145,20 @@ def _record_amphorae(session: Session, lb: LoadBalancer, generation: int,
             outbox.record(session, [catalog.amphora(amphora, lb, "create.end")])
 
 
+def _unbuilt_to_error(session: Session, lb: LoadBalancer, now: datetime) -> None:
+    """The LB's own change failed (its create, or a failover's): its amphorae that were
+    never built (still PENDING_CREATE or BOOTING: no placement, or no data plane took
+    their bundle) go to ERROR, as Octavia's reverted create leaves them, instead of
+    looking like work still in progress. An ERROR amphora is never failed over on its
+    own; a failover or delete of the LB replaces or removes it."""
+    for amphora in amphorae.of_lb(session, lb.id):
+        if amphora.status in (AmphoraStatus.PENDING_CREATE, AmphoraStatus.BOOTING):
+            amphora.status = AmphoraStatus.ERROR
+            amphora.updated_at = now
+            outbox.record(session, [catalog.amphora(amphora, lb, "create.error",
+                                                    priority="ERROR")])
+
+
 def retired(session: Session, amphora_id: str) -> None:
     """An amphora that failover replaced is gone from the data plane: drop its row and
     release what it held."""
@@ -189,6 +203,8 @@ def applied(session: Session, lb_id: str, generation: int, error: str | None,
             if isinstance(obj, HealthMonitor) and status == P.ACTIVE:
                 _monitor_settled(obj, t, now)
     lb.applied_generation = generation
+    if plan.get(lb.id) == P.ERROR:
+        _unbuilt_to_error(session, lb, now)
     _events(session, lb, changed, error)
     _drop(session, gone)
     if error is None:

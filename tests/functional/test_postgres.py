@@ -142,8 +142,11 @@ def _reap_stale_clusters(bin_dir: Path) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
+@contextlib.contextmanager
+def throwaway_cluster() -> Iterator[Cluster]:
+    """A running throwaway cluster, stopped and removed whatever happens (skips the test
+    when the server binaries are missing). Shared by every tier that needs PostgreSQL:
+    this module, the controllers' contract test, the multi-host integration site."""
     bin_dir = _pg_bin()
     if bin_dir is None:
         pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql, "
@@ -162,6 +165,12 @@ def cluster() -> Iterator[Cluster]:
                 pg.stop()
         finally:
             shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    with throwaway_cluster() as pg:
+        yield pg
 
 
 @pytest.fixture
