@@ -9,7 +9,8 @@ copy (the newer one upgrades it on start). Both serves run for the whole session
 background work of each (worker, health loop over N LBs) loads the host alike. For each
 load level L (concurrent keep-alive connections), wrk requests `GET
 /v2/lbaas/loadbalancers?limit=1000` for `--seconds` from L connections against one serve,
-then the other; the order alternates each round. Recorded per run: wrk's p50/p90
+then the other; the order alternates each round. Each serve is first left to come to rest
+(on start it reconciles and observes every LB once). Recorded per run: wrk's p50/p90
 latency, lists per second, and the serve's CPU per list (its process CPU over the run,
 less its idle CPU rate measured just before, over the lists served). Figures are medians
 over the rounds, and ratios this / reference.
@@ -119,6 +120,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def settle(pid: int, most_s: float, below_pct: float = 10.0) -> float:
+    """Wait until the serve is at rest (its CPU over 2 s under `below_pct` of a core: on
+    start it reconciles and observes every LB once), at most `most_s`; seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < most_s:
+        c0 = cpu_seconds(pid)
+        time.sleep(2.0)
+        if 100 * (cpu_seconds(pid) - c0) / 2.0 < below_pct:
+            break
+    return round(time.monotonic() - started, 1)
+
+
 def check(url: str, lbs: int) -> str:
     """The list answers with every LB; the body's digest (the same bytes from both)."""
     import hashlib
@@ -226,6 +239,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="one wrk run")
     parser.add_argument("--idle", type=float, default=2.0,
                         help="seconds of the serve's idle CPU measured before each run")
+    parser.add_argument("--settle", type=float, default=180.0,
+                        help="at most this long for each serve to come to rest after start")
     parser.add_argument("--this-arg", action="append", default=[],
                         help="an extra `nslb serve` argument for this checkout's serve")
     parser.add_argument("--out", help="write the JSON here too")
@@ -245,6 +260,7 @@ def main() -> None:
                 shutil.copytree(base, state)
                 extra = tuple(args.this_arg) if name == "this" else ()
                 servers[name] = stack.enter_context(serve(state, checkout, extra))
+            settled = {name: settle(pid, args.settle) for name, (_, pid) in servers.items()}
             digests = {name: check(url, args.lbs) for name, (url, _) in servers.items()}
             for url, _ in servers.values():  # warm: statement caches, the views
                 for _ in range(3):
@@ -252,7 +268,7 @@ def main() -> None:
             result: dict[str, Any] = {
                 "lbs": args.lbs, "loads": loads, "rounds": args.rounds,
                 "seconds": args.seconds, "path": PATH, "cores": os.cpu_count(),
-                "same_body": len(set(digests.values())) == 1,
+                "same_body": len(set(digests.values())) == 1, "settled_s": settled,
                 "checkouts": checkouts, "this_args": args.this_arg,
                 **measure(servers, loads, args.rounds, args.seconds, args.idle)}
     if args.against:
