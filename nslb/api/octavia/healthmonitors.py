@@ -26,7 +26,7 @@ _VIEWS = ViewCache()
 
 def render_many(session: Session, hms: list[HealthMonitor]) -> list[dict[str, Any]]:
     if is_record(hms):  # a page: views of unchanged rows are reused (view_cache.py)
-        return _VIEWS.render(hms, views.healthmonitor)  # type: ignore[arg-type]
+        return _VIEWS.render(hms, views.healthmonitor)
     return [views.healthmonitor(h) for h in hms]
 
 

@@ -31,7 +31,7 @@ _VIEWS = ViewCache()
 def render_many(session: Session, listeners: list[Listener]) -> list[dict[str, Any]]:
     policies = tree.child_ids(session, L7Policy, "listener_id", [li.id for li in listeners])
     if is_record(listeners):  # a page: views of unchanged rows are reused (view_cache.py)
-        return _VIEWS.render(listeners, views.listener, (policies, []))  # type: ignore[arg-type]
+        return _VIEWS.render(listeners, views.listener, (policies, []))
     return [views.listener(li, policies.get(li.id, [])) for li in listeners]
 
 

@@ -47,7 +47,7 @@ def render_many(session: Session, lbs: list[LoadBalancer]) -> list[dict[str, Any
     listeners = tree.child_ids(session, Listener, "loadbalancer_id", lb_ids)
     pools = tree.child_ids(session, Pool, "loadbalancer_id", lb_ids)
     if is_record(lbs):
-        return _VIEWS.render(lbs, views.loadbalancer, (listeners, []), (pools, []))  # type: ignore[arg-type]
+        return _VIEWS.render(lbs, views.loadbalancer, (listeners, []), (pools, []))
     return [views.loadbalancer(lb, listeners.get(lb.id, []), pools.get(lb.id, [])) for lb in lbs]
 
 

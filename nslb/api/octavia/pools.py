@@ -32,7 +32,7 @@ def render_many(session: Session, pools: list[Pool]) -> list[dict[str, Any]]:
     members = tree.child_ids(session, Member, "pool_id", ids)
     hms = tree.healthmonitor_of(session, ids)
     if is_record(pools):  # a page: views of unchanged rows are reused (view_cache.py)
-        return _VIEWS.render(pools, views.pool, (listeners, []), (members, []),  # type: ignore[arg-type]
+        return _VIEWS.render(pools, views.pool, (listeners, []), (members, []),
                              (hms, None))
     return [views.pool(p, listeners.get(p.id, []), members.get(p.id, []), hms.get(p.id))
             for p in pools]

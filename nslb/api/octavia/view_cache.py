@@ -39,14 +39,15 @@ class ViewCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def render(self, rows: Sequence[tuple[Any, ...]], make: Callable[..., dict[str, Any]],
+    def render(self, rows: Sequence[Any], make: Callable[..., dict[str, Any]],
                *children: Child) -> list[dict[str, Any]]:
         """`make(row, *child values)` for each row, reusing the kept view when the row and
-        its child values equal those it was made from."""
+        its child values equal those it was made from. `rows` are plain records
+        (`is_record`), never ORM objects."""
         entries = self._entries
         out = []
         for row in rows:
-            ident = row.id  # type: ignore[attr-defined]
+            ident = row.id
             inputs = (row, *[mapping.get(ident, absent) for mapping, absent in children])
             kept = entries.get(ident)
             if kept is not None and kept[0] == inputs:
