@@ -10,8 +10,9 @@ instead, which starts when the running one ends, after every one of them arrived
 all of them get its response. So no answer is older than its request; identical lists
 that arrive together cost one read; a lone request runs at once as before.
 
-Only requests with equal keys share. The key holds everything the response depends on
-besides the database (see api/octavia/common.list_response); two projects never share.
+Only requests with equal keys share. The key holds everything the response depends on,
+the database object included (see api/octavia/common.list_response); two projects never
+share.
 """
 
 from __future__ import annotations

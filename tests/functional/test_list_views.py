@@ -136,3 +136,30 @@ def test_fields_leave_the_kept_view_whole(client: TestClient, tree: dict[str, st
     assert set(resp.json()["loadbalancers"][0]) == {"id", "name"}
     assert "vip_address" in listed(client, LB_URL)[tree["lb"]]
     assert_lists_match_shows(client)
+
+
+def test_two_apps_on_two_databases_never_share_a_list(client: TestClient, worker: Worker,
+                                                      tree: dict[str, str], tmp_path: Path,
+                                                      settings: Settings) -> None:
+    """Identical concurrent lists share one read (api/coalesce.py) only within one
+    database: a process serving two apps keeps their answers apart."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nslb.db.migrate import upgrade
+
+    other_db = Database(f"sqlite:///{tmp_path / 'other.db'}")
+    upgrade(other_db)
+    try:
+        with TestClient(create_app(settings, other_db),
+                        headers={"X-Project-Id": PROJECT}) as other:
+            def count(which: TestClient) -> int:
+                resp = which.get(LB_URL)
+                assert resp.status_code == 200, resp.text
+                return len(resp.json()["loadbalancers"])
+
+            clients = [client, other] * 30
+            with ThreadPoolExecutor(8) as pool:
+                counts = list(pool.map(count, clients))
+    finally:
+        other_db.dispose()
+    assert counts == [1, 0] * 30

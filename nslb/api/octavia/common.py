@@ -68,9 +68,10 @@ def list_response(request: Request, cls: type, collection: str, render: Render,
         scope["project_id"] = ctx.scope()
     if not plain:
         return _list(request, cls, collection, render, q, scope, key, plain)
-    # Everything the response depends on besides the database (api/coalesce.py).
-    same = (collection, request.url.path, request.url.query, tuple(sorted(scope.items())),
-            base_url(request), key)
+    # Everything the response depends on (api/coalesce.py): the database (one process
+    # may serve two apps), the collection, the query, the caller's scope and the links.
+    same = (db(request), collection, request.url.path, request.url.query,
+            tuple(sorted(scope.items())), base_url(request), key)
     body = _LISTS.run(same, lambda: bytes(_list(request, cls, collection, render, q, scope,
                                                 key, plain).body))
     return Response(body, media_type="application/json")
