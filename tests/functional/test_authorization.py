@@ -512,3 +512,19 @@ def test_quota_defaults_follow_octavias_read_quota_rule(world: World) -> None:
     own = world.ok("a_member", "GET", f"{LBAAS}/quotas/{world.a}/default", 200)["quota"]
     assert (own["project_id"], own["loadbalancer"]) == (world.a, -1)
     octavia_fault(world.call("b_member", "GET", f"{LBAAS}/quotas/{world.a}/default"), 403)
+
+
+def test_concurrent_lists_of_two_projects_never_share(world: World) -> None:
+    """Identical list requests waiting together share one read (api/coalesce.py); two
+    projects' requests are never identical, however they interleave."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def listed(who: str) -> set[str]:
+        return names(world.ok(who, "GET", LB_URL, 200))
+
+    whos = ["a_member", "b_member", "a_reader", "b_reader"] * 15
+    with ThreadPoolExecutor(8) as pool:
+        seen = list(pool.map(listed, whos))
+    for who, got in zip(whos, seen, strict=True):
+        assert "a-lb" in got if who.startswith("a_") else "a-lb" not in got, (who, got)
+        assert "b-lb" in got if who.startswith("b_") else "b-lb" not in got, (who, got)

@@ -12,15 +12,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from nslb.api import listing
+from nslb.api.coalesce import Coalescer
 from nslb.api.context import Context
 from nslb.api.faults import BadRequest, Forbidden, NotFound
 from nslb.api.http import Handler, base_url, context, respond
 from nslb.api.policy import DENIED
 from nslb.db.engine import Database
-from nslb.db.query import QueryError, run_list
+from nslb.db.query import ListQuery, QueryError, run_list
 from nslb.lbaas.locks import display
 
 Render = Callable[[Session, list[Any]], list[dict[str, Any]]]
+_LISTS: Coalescer[bytes] = Coalescer()
 
 
 def db(request: Request) -> Database:
@@ -64,6 +66,19 @@ def list_response(request: Request, cls: type, collection: str, render: Render,
     scope = dict(fixed or {})
     if ctx.scope() is not None:
         scope["project_id"] = ctx.scope()
+    if not plain:
+        return _list(request, cls, collection, render, q, scope, key, plain)
+    # Everything the response depends on (api/coalesce.py): the database (one process
+    # may serve two apps), the collection, the query, the caller's scope and the links.
+    same = (db(request), collection, request.url.path, request.url.query,
+            tuple(sorted(scope.items())), base_url(request), key)
+    body = _LISTS.run(same, lambda: bytes(_list(request, cls, collection, render, q, scope,
+                                                key, plain).body))
+    return Response(body, media_type="application/json")
+
+
+def _list(request: Request, cls: type, collection: str, render: Render, q: ListQuery,
+          scope: dict[str, Any], key: str, plain: bool) -> Response:
     with db(request).read() as session:
         try:
             rows = run_list(session, cls, q, scope=scope, plain=plain)

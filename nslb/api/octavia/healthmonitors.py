@@ -14,14 +14,19 @@ from nslb.api.http import context, parse, read_root, respond
 from nslb.api.octavia import construct, views
 from nslb.api.octavia.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.octavia.schemas import HealthMonitorCreate, HealthMonitorUpdate
+from nslb.api.octavia.view_cache import ViewCache, is_record
 from nslb.lbaas import builders, children, udp_rules
 from nslb.lbaas.locks import lock_pool_and_parents, mark
 from nslb.lbaas.quota import enforce
 from nslb.model.resources import HealthMonitor, Pool
 from nslb.model.status import Event
 
+_VIEWS = ViewCache()
+
 
 def render_many(session: Session, hms: list[HealthMonitor]) -> list[dict[str, Any]]:
+    if is_record(hms):  # a page: views of unchanged rows are reused (view_cache.py)
+        return _VIEWS.render(hms, views.healthmonitor)
     return [views.healthmonitor(h) for h in hms]
 
 

@@ -14,6 +14,7 @@ from nslb.api.http import context, parse, read_root, respond
 from nslb.api.octavia import construct, tls, tree_create, views
 from nslb.api.octavia.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.octavia.schemas import ListenerCreate, ListenerUpdate
+from nslb.api.octavia.view_cache import ViewCache, is_record
 from nslb.db import l7, tree
 from nslb.db import stats as stats_repo
 from nslb.lbaas import builders, children, udp_rules
@@ -24,9 +25,13 @@ from nslb.lbaas.vip import plug_member_subnet
 from nslb.model.resources import L7Policy, Listener, LoadBalancer, Pool
 from nslb.model.status import Event
 
+_VIEWS = ViewCache()
+
 
 def render_many(session: Session, listeners: list[Listener]) -> list[dict[str, Any]]:
     policies = tree.child_ids(session, L7Policy, "listener_id", [li.id for li in listeners])
+    if is_record(listeners):  # a page: views of unchanged rows are reused (view_cache.py)
+        return _VIEWS.render(listeners, views.listener, (policies, []))
     return [views.listener(li, policies.get(li.id, [])) for li in listeners]
 
 

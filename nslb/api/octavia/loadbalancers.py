@@ -22,6 +22,7 @@ from nslb.api.octavia import (
 )
 from nslb.api.octavia.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.octavia.schemas import LoadBalancerCreate, LoadBalancerUpdate
+from nslb.api.octavia.view_cache import ViewCache, is_record
 from nslb.db import amphorae, tree
 from nslb.db import stats as stats_repo
 from nslb.db.query import short
@@ -36,10 +37,17 @@ from nslb.model.status import FAILOVER_FROM, Event
 PROVIDERS = ("amphora", "octavia")
 
 
+_VIEWS = ViewCache()
+
+
 def render_many(session: Session, lbs: list[LoadBalancer]) -> list[dict[str, Any]]:
+    """The views of `lbs`; a page of plain records reuses the views of unchanged rows
+    (api/octavia/view_cache.py)."""
     lb_ids = [lb.id for lb in lbs]
     listeners = tree.child_ids(session, Listener, "loadbalancer_id", lb_ids)
     pools = tree.child_ids(session, Pool, "loadbalancer_id", lb_ids)
+    if is_record(lbs):
+        return _VIEWS.render(lbs, views.loadbalancer, (listeners, []), (pools, []))
     return [views.loadbalancer(lb, listeners.get(lb.id, []), pools.get(lb.id, [])) for lb in lbs]
 
 

@@ -15,6 +15,7 @@ from nslb.api.http import context, parse, read_root, respond
 from nslb.api.octavia import construct, tls, views
 from nslb.api.octavia.common import apply_changes, db, find, kick, read_endpoints
 from nslb.api.octavia.schemas import PoolCreate, PoolUpdate
+from nslb.api.octavia.view_cache import ViewCache, is_record
 from nslb.db import tree
 from nslb.lbaas import builders, children
 from nslb.lbaas.locks import lock_parents, mark
@@ -22,12 +23,17 @@ from nslb.lbaas.quota import enforce
 from nslb.model.resources import HealthMonitor, Listener, LoadBalancer, Member, Pool
 from nslb.model.status import Event
 
+_VIEWS = ViewCache()
+
 
 def render_many(session: Session, pools: list[Pool]) -> list[dict[str, Any]]:
     ids = [p.id for p in pools]
     listeners = tree.listeners_using_pool(session, ids)
     members = tree.child_ids(session, Member, "pool_id", ids)
     hms = tree.healthmonitor_of(session, ids)
+    if is_record(pools):  # a page: views of unchanged rows are reused (view_cache.py)
+        return _VIEWS.render(pools, views.pool, (listeners, []), (members, []),
+                             (hms, None))
     return [views.pool(p, listeners.get(p.id, []), members.get(p.id, []), hms.get(p.id))
             for p in pools]
 
