@@ -48,8 +48,8 @@ def https(client: TestClient, lb: str, status: int = 201, **attrs: Any) -> Any:
 def config(driver: NoopDriver) -> tuple[str, dict[str, str]]:
     """haproxy.cfg and the TLS files of the one applied bundle."""
     (bundle,) = driver.applied.values()
-    files = dict(bundle.files)
-    return files.pop("haproxy.cfg"), files
+    files = {name: text for name, text in bundle.files.items() if name.startswith("tls/")}
+    return bundle.files["haproxy.cfg"], files
 
 
 def test_pkcs12_default_and_container_sni_with_octavia_defaults(

@@ -145,8 +145,11 @@ def test_a_killed_active_haproxy_refuses_no_connection(env: Env, hosts: Lab,
     result = _under_load(hosts, client, vip, tmp_path, kill)
     errors = result["errors"]
     assert isinstance(errors, list)
-    # the one request haproxy may have been serving when it was killed can break; no new
-    # connection is refused while the dead amphora still holds the VIP
-    assert len(errors) <= 1 and not any("Refused" in str(e) for e in errors), errors
+    # What a kill -9 may break: the request haproxy was serving, and the one the client
+    # opened at once after it, which the kernel still accepted on the listening socket of
+    # the dying process and reset when that socket closed (seen under CI load). No new
+    # connection is refused while the dead amphora still holds the VIP: before the VIP gate
+    # this loop saw hundreds of refused connects.
+    assert len(errors) <= 2 and not any("Refused" in str(e) for e in errors), errors
     assert isinstance(result["ok"], int) and result["ok"] > 20
     assert set(hosts.names(client, url(vip), 4)) == {"be1", "be2"}
