@@ -49,7 +49,14 @@ class Database:
         # Who writes, in the NOTIFY that ends a write on PostgreSQL (the controller id).
         self.origin = f"pid-{os.getpid()}"
         self._count_lock = threading.Lock()
-        self._reads = sessionmaker(self.engine, expire_on_commit=False)
+        # A read sees one snapshot of the database: on PostgreSQL's default (READ
+        # COMMITTED) each statement of a session sees the commits made since the one
+        # before, so a bundle rendered for an LB's generation could hold objects of the
+        # next one, and two controllers would serve different configs under one generation
+        # number. SQLite's read transaction already is one snapshot.
+        reads = self.engine if self.is_sqlite else self.engine.execution_options(
+            isolation_level="REPEATABLE READ")
+        self._reads = sessionmaker(reads, expire_on_commit=False)
         self._writes = sessionmaker(
             self.engine.execution_options(nslb_write=True), expire_on_commit=False
         )

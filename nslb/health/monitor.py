@@ -401,7 +401,7 @@ class HealthMonitor:
         if not statuses and not counters:
             return
         with self.db.write() as session:
-            current = self._keys_now(session, list({*statuses, *counters}))
+            current = self._keys_now(session, sorted({*statuses, *counters}))
             for lb_id in list(statuses) + list(counters):
                 if current.get(lb_id) != keys[lb_id]:  # changed meanwhile: read it again
                     statuses.pop(lb_id, None)
@@ -450,12 +450,17 @@ class HealthMonitor:
 
     @staticmethod
     def _keys_now(session: Session, lb_ids: list[str]) -> dict[str, Key]:
+        """The LBs' keys, their rows locked in id order (`lb_ids` sorted). Whoever writes an
+        LB's children locks the LB row first (the API, the worker's settle): this write
+        updates listener, pool and member rows of several LBs, and taking them before
+        their LBs deadlocked against a member create on PostgreSQL."""
         out: dict[str, Key] = {}
         for start in range(0, len(lb_ids), CHUNK):
             rows = session.execute(
                 select(load_balancer.c.id, load_balancer.c.generation,
                        load_balancer.c.applied_generation, load_balancer.c.provisioning_status)
-                .where(load_balancer.c.id.in_(lb_ids[start:start + CHUNK])))
+                .where(load_balancer.c.id.in_(lb_ids[start:start + CHUNK]))
+                .order_by(load_balancer.c.id).with_for_update())
             out.update({r.id: (r.generation, r.applied_generation, r.provisioning_status)
                         for r in rows})
         return out

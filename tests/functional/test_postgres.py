@@ -31,7 +31,7 @@ import uvicorn
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from starlette.testclient import TestClient
 
 from nslb.amphora.noop import NoopDriver
@@ -213,6 +213,24 @@ def test_migrations_on_postgres(empty_db: Database) -> None:
     assert set(inspect(empty_db.engine).get_table_names()) <= {"alembic_version"}
     upgrade(empty_db)
     assert current_revision(empty_db) == head and _diff(empty_db) == []
+
+
+def test_a_read_sees_one_snapshot(empty_db: Database) -> None:
+    """A worker renders an LB's generation from one read: commits made while it reads (the
+    next API change) must not leak into it, or two controllers would serve different
+    bundles under one generation number (PostgreSQL's default, READ COMMITTED, gives each
+    statement a fresh snapshot)."""
+    with empty_db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE probe (n integer)"))
+        conn.execute(text("INSERT INTO probe VALUES (1)"))
+    with empty_db.read() as session:
+        before = session.execute(text("SELECT count(*) FROM probe")).scalar_one()
+        with empty_db.write() as other:
+            other.execute(text("INSERT INTO probe VALUES (2)"))
+        during = session.execute(text("SELECT count(*) FROM probe")).scalar_one()
+    with empty_db.read() as session:
+        after = session.execute(text("SELECT count(*) FROM probe")).scalar_one()
+    assert (before, during, after) == (1, 1, 2)
 
 
 def _ok(resp: Any, status: int = 200) -> Any:
