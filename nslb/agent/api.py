@@ -10,8 +10,9 @@ driver) and speaks its Protocol as JSON:
     GET    /v1/amphorae/{id}          observe -> Observation
     DELETE /v1/amphorae/{id}          delete (idempotent) -> 204
 
-A bundle the data plane refuses (ConfigRejected) answers 422, any other failure to apply
-500, both with {"error", "kind"}; the remote driver raises the same exceptions again.
+A bundle the data plane refuses (ConfigRejected) answers 422, one older than what the
+amphora serves (Superseded) 409 with the served "generation", any other failure to apply
+500, all with {"error", "kind"}; the remote driver raises the same exceptions again.
 Handlers are sync, so Starlette runs the driver in its thread pool.
 """
 
@@ -29,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from nslb.amphora import wire
-from nslb.amphora.base import AmphoraDriver, ApplyError, ConfigRejected
+from nslb.amphora.base import AmphoraDriver, ApplyError, ConfigRejected, Superseded
 from nslb.model.bundle import Bundle
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,9 @@ def _apply(driver: AmphoraDriver, bundle: Bundle) -> Response:
         digest = driver.apply(bundle)
     except ConfigRejected as exc:
         return _fault(422, "rejected", str(exc))
+    except Superseded as exc:
+        return JSONResponse({"error": str(exc), "kind": "superseded",
+                             "generation": exc.serving}, status_code=409)
     except ApplyError as exc:
         return _fault(500, "apply", str(exc))
     except Exception as exc:  # any failure is the controller's outcome, not our crash

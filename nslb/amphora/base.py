@@ -22,6 +22,36 @@ class ConfigRejected(ApplyError):
     succeed, so the worker settles the change as failed at once instead of backing off."""
 
 
+class Superseded(ApplyError):
+    """The amphora already serves a newer generation of its LB than the bundle's.
+
+    A controller that stalled past its lease (a long GC pause, a frozen VM) may still hand
+    over a bundle it rendered before; the lease's new holder has applied a newer one since.
+    The amphora keeps what it serves: its settle would be fenced anyway, and the stale
+    bundle must not replace the new config until the next resync. A controller that still
+    holds the lease and gets this has a database behind its amphorae (restored from a
+    backup): it moves the LB's generation past `serving` and applies again."""
+
+    def __init__(self, message: str, serving: int) -> None:
+        super().__init__(message)
+        self.serving = serving
+
+
+def superseded(amphora_id: str, generation: int, digest: str,
+               confirmed: tuple[str, int] | None) -> Superseded | None:
+    """The refusal of a bundle (`generation`, `digest`) for an amphora that confirmed
+    (hash, generation) `confirmed`, or None when it may apply. The same content is never
+    refused (it changes nothing), nor the same generation (a pair's peers change within
+    one)."""
+    if confirmed is None:
+        return None
+    serving_hash, serving = confirmed
+    if digest == serving_hash or generation >= serving:
+        return None
+    return Superseded(f"amphora {amphora_id} serves generation {serving}, newer than "
+                      f"{generation}", serving)
+
+
 @dataclass
 class ListenerCounters:
     """Cumulative counters of one listener since its haproxy process started (the

@@ -29,7 +29,13 @@ from pathlib import Path
 
 from nslb import netns
 from nslb.amphora import layout, runtime_api, scripts, tls_files
-from nslb.amphora.base import ApplyError, ConfigRejected, ListenerCounters, Observation
+from nslb.amphora.base import (
+    ApplyError,
+    ConfigRejected,
+    ListenerCounters,
+    Observation,
+    superseded,
+)
 from nslb.amphora.haproxy_process import (
     HAPROXY,
     HAPROXY_USER,
@@ -372,6 +378,10 @@ class NamespaceDriver:
         plans = self._port_plans(bundle)
         if self._converged(proc, keepalived, pair, digest, plans, bundle):
             return digest
+        stale = superseded(bundle.amphora_id, bundle.generation, digest,
+                           _confirmed_generation(proc))
+        if stale is not None:
+            raise stale
         self._evict_orphan(proc, keepalived)
         # The gate before the ports: a new amphora's VIP (a replacement's) holds SYNs
         # back from the moment it is plugged until haproxy listens, instead of refusing.
@@ -729,6 +739,15 @@ def _confirmed(proc: HaproxyProcess) -> str | None:
     try:
         data = json.loads((proc.dir / CONFIRMED).read_text())
         return str(data["hash"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _confirmed_generation(proc: HaproxyProcess) -> tuple[str, int] | None:
+    """(hash, generation) of the bundle the amphora last confirmed, if any."""
+    try:
+        data = json.loads((proc.dir / CONFIRMED).read_text())
+        return str(data["hash"]), int(data["generation"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

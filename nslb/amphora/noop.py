@@ -11,7 +11,7 @@ import resource
 import threading
 from collections import Counter
 
-from nslb.amphora.base import ApplyError, ListenerCounters, Observation, Traffic
+from nslb.amphora.base import ApplyError, ListenerCounters, Observation, Traffic, superseded
 from nslb.model.bundle import Bundle, HostFacts
 
 
@@ -58,6 +58,11 @@ class NoopDriver:
             self.calls["apply", lb_id] += 1
             self._inject(lb_id, bundle.amphora_id)
             self._refuse(lb_id, bundle.generation)
+            served = self.bundles.get(bundle.amphora_id)
+            stale = superseded(bundle.amphora_id, bundle.generation, bundle.hash,
+                               (served.hash, served.generation) if served else None)
+            if stale is not None:  # as the real data plane: a newer generation stays
+                raise stale
             self.bundles[bundle.amphora_id] = bundle
             self.history.append(("apply", bundle.amphora_id))
         return bundle.hash

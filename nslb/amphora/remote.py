@@ -40,7 +40,7 @@ import httpx
 from sqlalchemy import select
 
 from nslb.amphora import placement, wire
-from nslb.amphora.base import ApplyError, ConfigRejected, Observation
+from nslb.amphora.base import ApplyError, ConfigRejected, Observation, Superseded
 from nslb.db import hosts
 from nslb.db.engine import Database
 from nslb.db.tables import amphora as amphora_table
@@ -128,6 +128,9 @@ class RemoteDriver:
         message = f"host {host.name}: {_error(resp)}"
         if resp.status_code == 422:
             raise ConfigRejected(message)
+        serving = _serving_generation(resp)
+        if serving is not None:
+            raise Superseded(message, serving)
         raise ApplyError(message)
 
     def delete(self, amphora_id: str) -> None:
@@ -352,6 +355,17 @@ class RemoteDriver:
             raise HostUnreachable(f"host {host.name} refused: {why}")
         self._mark(host, hosts.UP)
         return resp
+
+
+def _serving_generation(resp: httpx.Response) -> int | None:
+    """The generation an amphora serves, from the agent's 409 "superseded" answer."""
+    if resp.status_code != 409:
+        return None
+    try:
+        body = resp.json()
+        return int(body["generation"]) if body.get("kind") == "superseded" else None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _error(resp: httpx.Response) -> str:

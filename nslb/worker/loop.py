@@ -43,7 +43,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nslb.amphora.base import AmphoraDriver, ApplyError, ConfigRejected, PlacesAmphorae
+from nslb.amphora.base import (
+    AmphoraDriver,
+    ApplyError,
+    ConfigRejected,
+    PlacesAmphorae,
+    Superseded,
+)
 from nslb.db import amphorae, snapshots
 from nslb.db.engine import RESYNC_CHANNEL, Database
 from nslb.db.leases import Leases, SoloLeases
@@ -102,6 +108,8 @@ class Driven:
     confirmed: dict[str, str] = dataclasses.field(default_factory=dict)
     bundles: tuple[Bundle, ...] = ()
     reusable: bool = True
+    # An amphora serves this newer generation of the LB (base.Superseded).
+    superseded: int | None = None
 
 
 def registry_version(session: Session) -> tuple[Any, ...]:
@@ -422,6 +430,10 @@ class Worker:
         try:
             for bundle in entry.bundles:
                 confirmed[bundle.amphora_id] = self.driver.apply(bundle)
+        except Superseded as exc:
+            self._converged.pop(state.id, None)
+            self._catch_up(state.id, exc.serving)
+            return False
         except Exception as exc:  # any driver failure is an outcome, never a crash
             self._failed(state, describe(exc), permanent=isinstance(exc, ConfigRejected))
             return False
@@ -433,6 +445,21 @@ class Worker:
         self._attempts.pop(state.id, None)
         self._last_sync[state.id] = self.clock()
         return True
+
+    def _catch_up(self, lb_id: str, serving: int) -> None:
+        """An amphora serves a newer generation than this controller rendered. Holding the
+        lease (else LeaseLost: a stalled controller whose lease moved on, which must do
+        nothing), the database is behind the data plane, e.g. restored from a backup:
+        move the LB's generation past what is served, so the next apply renders the
+        database's state under a number the amphora takes."""
+        with self._settling(lb_id) as session:
+            lb = session.get(LoadBalancer, lb_id, with_for_update=True)
+            if lb is not None and lb.generation <= serving:
+                log.warning("load balancer %s: an amphora serves generation %d, the "
+                            "database is at %d; applying its state as generation %d",
+                            lb_id, serving, lb.generation, serving + 1)
+                lb.generation = serving + 1
+        self._attempts.pop(lb_id, None)
 
     def _prepare(self, lb_id: str) -> str | None:
         """Allocate what the LB's amphorae need (rows, VRRP ids, ports); the reason if the
@@ -479,6 +506,9 @@ class Worker:
         if error is None and snap is not None:
             result = self._drive(snap)
             error = result.error
+            if result.superseded is not None:
+                self._catch_up(state.id, result.superseded)
+                return
         if error is None and snap is not None and any(
                 a.status == AmphoraStatus.PENDING_DELETE for a in snap.amphorae):
             # The replacements of a pair serve now: remove the old amphorae (standby first)
@@ -582,6 +612,8 @@ class Worker:
                                 "config: %s", amphora.id, describe(exc))
                     continue
                 out.error, out.permanent = describe(exc), isinstance(exc, ConfigRejected)
+                if isinstance(exc, Superseded):
+                    out.superseded = exc.serving
                 return out
         out.bundles = tuple(bundles)
         log.info("applied load balancer %s generation %d to %d amphorae in %.0f ms",

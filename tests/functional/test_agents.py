@@ -23,6 +23,7 @@ from nslb.agent import run as agent_run
 from nslb.agent.join import JoinError, join
 from nslb.agent.run import AgentServer
 from nslb.agent.state import AgentFiles
+from nslb.amphora.base import Superseded
 from nslb.amphora.noop import NoopDriver
 from nslb.amphora.remote import RemoteDriver
 from nslb.api import policy
@@ -414,3 +415,26 @@ def test_a_bundle_rendered_for_another_state_dir_is_refused(
         assert taken.json() == {"hash": bundle.hash}
         assert http.put(f"{agent.url}/v1/amphorae/not-an-id",
                         content=bundle.to_json()).status_code == 404
+
+
+
+def test_an_older_generation_is_refused_with_the_one_served(
+        agent: Agent, client: Any, worker: Any, remote: RemoteDriver,
+        controller: Controller) -> None:
+    """The agent answers 409 "superseded" with the generation it serves, and the remote
+    driver raises Superseded again (the worker then catches the LB up, or a stalled
+    controller loses its lease)."""
+    lb = active_lb(client, worker)
+    (amphora_id,) = agent.driver.bundles
+    serving = agent.driver.bundles[amphora_id]
+    older = Bundle(amphora_id=amphora_id, loadbalancer_id=lb["id"],
+                   generation=serving.generation - 1, files={"haproxy.cfg": "# older\n"})
+    with pytest.raises(Superseded) as caught:
+        remote.apply(older)
+    assert caught.value.serving == serving.generation
+    with controller_client(controller) as http:
+        refused = http.put(f"{agent.url}/v1/amphorae/{amphora_id}", content=older.to_json())
+    assert refused.status_code == 409
+    assert refused.json()["kind"] == "superseded"
+    assert refused.json()["generation"] == serving.generation
+    assert agent.driver.bundles[amphora_id] is serving

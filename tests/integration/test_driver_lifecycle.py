@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from nslb.amphora.base import ApplyError
+from nslb.amphora.base import ApplyError, Superseded
 from nslb.model.resources import Amphora
 from nslb.netns.names import host_ifname, namespace_name
 from nslb.render.bundle import build_bundle
 from tests.integration.conftest import Lab, TrackingDriver, sh, wait_for
-from tests.snapshots import http_lb, with_listener
+from tests.snapshots import http_lb, with_listener, with_member
 
 VIP_URL = "http://10.250.1.10:80/"
 
@@ -69,6 +69,25 @@ def test_invalid_config_raises_and_keeps_serving(lab: Lab, driver: TrackingDrive
         driver.apply(moved)
     assert lab.names(client, VIP_URL, 2) == ["be1", "be1"]
     assert config.read_text() == serving
+
+
+def test_an_older_generation_is_refused_and_the_newer_kept(lab: Lab,
+                                                           driver: TrackingDriver) -> None:
+    """A controller that stalled past its lease hands over a bundle it rendered before
+    the new holder applied a newer generation: the amphora keeps serving the newer one."""
+    client = _setup(lab)
+    old = http_lb([("10.250.1.21", {}), ("10.250.1.22", {})])
+    new = with_member(old, 1, admin_state_up=False)  # the next generation: be1 only
+    driver.apply(new)
+    assert lab.names(client, VIP_URL, 4) == ["be1"] * 4
+    config = Path(driver.state_dir, "amp", old.lb.id, "haproxy.cfg")
+    serving = config.read_text()
+    with pytest.raises(Superseded, match=f"serves generation {new.generation}") as caught:
+        driver.apply(old)
+    assert caught.value.serving == new.generation
+    assert config.read_text() == serving
+    assert lab.names(client, VIP_URL, 4) == ["be1"] * 4
+    driver.apply(new)  # the same generation again is taken (it changes nothing)
 
 
 def test_delete_leaves_nothing(lab: Lab, driver: TrackingDriver) -> None:
