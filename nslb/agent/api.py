@@ -11,8 +11,10 @@ driver) and speaks its Protocol as JSON:
     DELETE /v1/amphorae/{id}          delete (idempotent) -> 204
 
 A bundle the data plane refuses (ConfigRejected) answers 422, one older than what the
-amphora serves (Superseded) 409 with the served "generation", any other failure to apply
-500, all with {"error", "kind"}; the remote driver raises the same exceptions again.
+amphora serves (Superseded) 409 with the served "generation", one rendered for another
+state dir (this agent restarted with a new --state-dir) 409 "other_state_dir", any other
+failure to apply 500, all with {"error", "kind"}; the remote driver raises the same
+exceptions again (ApplyError for "other_state_dir": retried with the host's new facts).
 Handlers are sync, so Starlette runs the driver in its thread pool.
 """
 
@@ -86,9 +88,11 @@ async def apply(request: Request) -> Response:
     rendered_for = request.headers.get(RENDERED_FOR)
     own = request.app.state.state_dir
     if rendered_for is not None and own is not None and rendered_for != own:
-        return _fault(422, "rejected", f"the bundle was rendered for state dir "
-                                       f"{rendered_for[:200]!r}, this agent's is {own!r}: "
-                                       "every agent must use the same --state-dir path")
+        return _fault(409, "other_state_dir", f"the bundle was rendered for state dir "
+                                              f"{rendered_for[:200]!r}, this agent's is "
+                                              f"{own!r}: the controller renders for this "
+                                              "host's own --state-dir once it has read "
+                                              "its facts again")
     return await run_in_threadpool(_apply, _driver(request), bundle)
 
 

@@ -175,3 +175,7 @@ class PlacesAmphorae(Protocol):
         """Choose and record a host for every amphora of the LB that has none. Raise
         ConfigRejected when no host can take one (retrying cannot help until an operator
         acts), ApplyError for anything that may pass on retry."""
+
+    def facts_of(self, amphora_id: str) -> HostFacts:
+        """The facts of the placed amphora's host, which its bundle is rendered for (its
+        state dir, haproxy account, FD limit): hosts may differ."""

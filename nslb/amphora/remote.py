@@ -79,6 +79,7 @@ class RemoteDriver:
         self._client: httpx.Client | None = None
         self._generation = -1
         self._facts: tuple[float, HostFacts] | None = None
+        self._host_facts: dict[str, HostFacts] = {}  # host id -> what it last reported
         self._revoked: tuple[float, set[str]] = (0.0, set())
         self._where: dict[str, str] = {}  # amphora id -> host id
         self._host_cache: tuple[float, dict[str, hosts.Host]] = (float("-inf"), {})
@@ -89,26 +90,16 @@ class RemoteDriver:
     # --- Protocol -------------------------------------------------------------------------
 
     def facts(self) -> HostFacts:
-        """The facts the hosts that answer agree on (state dir, haproxy account; the
-        smallest FD limit). Agents must run with the same state dir path: rendered configs
-        name it. Never raises: without a reachable host, the last facts known."""
+        """The hosts' facts together (the first one's state dir and haproxy account, the
+        smallest FD limit); a bundle is rendered for its own host's (`facts_of`). Never
+        raises: without a reachable host, the last facts known."""
         cached = self._facts
         if cached is not None and time.monotonic() - cached[0] < FACTS_TTL:
             return cached[1]
-        found: list[HostFacts] = []
-        for host in self._hosts():
-            try:
-                found.append(wire.facts_from_dict(self._call(host, "GET", "facts").json()))
-            except (ApplyError, ValueError) as exc:
-                log.warning("facts of host %s: %s", host.id, exc)
-                continue
-            self._record_underlay(host, found[-1].underlay_address or None)
+        found = [f for f in (self._fetch_facts(host) for host in self._hosts())
+                 if f is not None]
         if not found:
             return cached[1] if cached is not None else DEFAULT_FACTS
-        dirs = {f.state_dir for f in found}
-        if len(dirs) > 1:
-            log.error("agents run with different state dirs %s: rendering for %s",
-                      sorted(dirs), found[0].state_dir)
         facts = HostFacts(host="remote", state_dir=found[0].state_dir,
                           fd_limit=min(f.fd_limit for f in found),
                           haproxy_user=found[0].haproxy_user,
@@ -116,9 +107,30 @@ class RemoteDriver:
         self._facts = (time.monotonic(), facts)
         return facts
 
+    def facts_of(self, amphora_id: str) -> HostFacts:
+        """The facts of the amphora's host (base.PlacesAmphorae): agents may run with
+        different state dirs, accounts and limits, and a config names its host's paths."""
+        together = self.facts()  # refreshes every host's facts after FACTS_TTL
+        host = self._host_of(amphora_id)
+        if host is None:
+            return together
+        own = self._host_facts.get(host.id) or self._fetch_facts(host)
+        return own if own is not None else together
+
+    def _fetch_facts(self, host: hosts.Host) -> HostFacts | None:
+        """Ask the host for its facts (and remember them, and its underlay address)."""
+        try:
+            found = wire.facts_from_dict(self._call(host, "GET", "facts").json())
+        except (ApplyError, ValueError) as exc:
+            log.warning("facts of host %s: %s", host.id, exc)
+            return None
+        self._host_facts[host.id] = found
+        self._record_underlay(host, found.underlay_address or None)
+        return found
+
     def apply(self, bundle: Bundle) -> str:
         host = self._placed(bundle.amphora_id, bundle.loadbalancer_id)
-        rendered_for = (self._facts[1] if self._facts is not None else self.facts()).state_dir
+        rendered_for = self.facts_of(bundle.amphora_id).state_dir
         resp = self._call(host, "PUT", f"amphorae/{bundle.amphora_id}",
                           content=bundle.to_json(),
                           headers={"content-type": "application/json",
@@ -131,6 +143,8 @@ class RemoteDriver:
         serving = _serving_generation(resp)
         if serving is not None:
             raise Superseded(message, serving)
+        if resp.status_code == 409:  # rendered for facts the host no longer has
+            self._host_facts.pop(host.id, None)
         raise ApplyError(message)
 
     def delete(self, amphora_id: str) -> None:

@@ -57,7 +57,7 @@ from nslb.db.tables import health_monitor, listener, load_balancer, member, netw
 from nslb.db.unchanged import UnlessWritten
 from nslb.db.vxlan_hosts import vxlan_version
 from nslb.metrics.registry import Metrics
-from nslb.model.bundle import Bundle
+from nslb.model.bundle import Bundle, HostFacts
 from nslb.model.enums import AmphoraStatus
 from nslb.model.enums import ProvisioningStatus as P
 from nslb.model.ipam import IpamError
@@ -596,7 +596,7 @@ class Worker:
             return out
         for amphora in snap.amphorae:
             try:
-                bundle = build_bundle(snap, amphora, facts)
+                bundle = build_bundle(snap, amphora, self._facts_of(amphora.id, facts))
             except (UnsafeValue, InconsistentSnapshot) as exc:
                 self.metrics.rejections.labels("render").inc()
                 out.error, out.permanent = str(exc), True
@@ -620,6 +620,13 @@ class Worker:
                  snap.lb.id, snap.generation, len(out.confirmed),
                  (time.perf_counter() - started) * 1000)
         return out
+
+    def _facts_of(self, amphora_id: str, facts: HostFacts) -> HostFacts:
+        """What the amphora's bundle is rendered for: its own host's facts when the driver
+        places amphorae on hosts (which may differ), else the driver's `facts`."""
+        if isinstance(self.driver, PlacesAmphorae):
+            return self.driver.facts_of(amphora_id)
+        return facts
 
     def _hand(self, bundle: Bundle) -> str:
         """driver.apply(bundle), timed and counted by result."""

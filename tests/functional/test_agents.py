@@ -4,6 +4,7 @@ integration tier runs the namespace driver), and every client the agent must ref
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import socket
 import threading
@@ -32,7 +33,7 @@ from nslb.config import ConfigError, Settings, load
 from nslb.db import hosts
 from nslb.db.engine import Database
 from nslb.db.tables import amphora
-from nslb.model.bundle import Bundle
+from nslb.model.bundle import Bundle, HostFacts
 from nslb.pki import ca as ca_module
 from nslb.pki import contexts, tokens
 from nslb.pki.ca import (
@@ -107,11 +108,23 @@ def controller(tmp_path: Path, db: Database) -> Iterator[Controller]:
     listener.stop()
 
 
-def start_agent(directory: Path, controller: Controller, name: str) -> Agent:
+class NoopAt(NoopDriver):
+    """The noop data plane of a host whose agent runs with its own --state-dir."""
+
+    def __init__(self, state_dir: str) -> None:
+        super().__init__()
+        self.state_dir = state_dir
+
+    def facts(self) -> HostFacts:
+        return dataclasses.replace(super().facts(), state_dir=self.state_dir)
+
+
+def start_agent(directory: Path, controller: Controller, name: str,
+                state_dir: str | None = None) -> Agent:
     files = AgentFiles(directory)
     port = free_port()
     join(controller.url, controller.token(), files, LOOPBACK, port, name=name)
-    noop = NoopDriver()
+    noop = NoopAt(state_dir) if state_dir else NoopDriver()
     server = AgentServer(files, noop, LOOPBACK, port, refresh=3600)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -407,8 +420,9 @@ def test_a_bundle_rendered_for_another_state_dir_is_refused(
     with controller_client(controller) as http:
         refused = http.put(url, content=bundle.to_json(),
                            headers={"x-nslb-rendered-for": "/srv/elsewhere"})
-        assert refused.status_code == 422
-        assert "same --state-dir" in refused.json()["error"]
+        assert refused.status_code == 409
+        assert refused.json()["kind"] == "other_state_dir"
+        assert "this host's own --state-dir" in refused.json()["error"]
         assert agent.driver.bundles == {}
         taken = http.put(url, content=bundle.to_json(),
                          headers={"x-nslb-rendered-for": "/var/lib/nslb"})
@@ -438,3 +452,27 @@ def test_an_older_generation_is_refused_with_the_one_served(
     assert refused.json()["kind"] == "superseded"
     assert refused.json()["generation"] == serving.generation
     assert agent.driver.bundles[amphora_id] is serving
+
+
+def test_agents_with_their_own_state_dirs_get_configs_for_them(
+        tmp_path: Path, controller: Controller, db: Database, worker: Any) -> None:
+    """Each amphora's bundle is rendered for its own host's facts: two agents with
+    different --state-dir paths each get configs naming their own (and the agent's check
+    that a bundle was rendered for it passes)."""
+    dirs = ["/srv/nslb-a", "/srv/nslb-b"]
+    agents = [start_agent(tmp_path / f"agent{i}", controller, f"ag-host-{i}", d)
+              for i, d in enumerate(dirs, start=1)]
+    try:
+        settings = Settings(state_dir=tmp_path, physnet=list(PHYSNETS),
+                            topology="ACTIVE_STANDBY")
+        with TestClient(create_app(settings, db), headers={"X-Project-Id": PROJECT}) as client:
+            lb = active_lb(client, worker)
+        assert lb["provisioning_status"] == "ACTIVE"
+        for one, state_dir in zip(agents, dirs, strict=True):
+            (bundle,) = one.driver.bundles.values()
+            config = bundle.files["haproxy.cfg"]
+            assert f"stats socket {state_dir}/amp/{bundle.amphora_id}/stats.sock" in config
+            assert all(d not in config for d in dirs if d != state_dir)
+    finally:
+        for one in agents:
+            stop_agent(one)
