@@ -71,7 +71,8 @@ def render_haproxy(snapshot: LoadBalancerSnapshot, *, state_dir: Path | str,
     unprivileged account haproxy runs as (and its group); `amphora_id` (default: the LB's
     id) names the directory of the amphora's sockets and is the hostname of its access
     log lines. With `access_logs` the listeners that have `connection_logging` log into the
-    amphora's access log ring (ACCESS_RING), which the host's collector reads. Raises values.UnsafeValue when a value is outside its grammar.
+    amphora's access log ring (ACCESS_RING), which the host's collector reads. Raises
+    values.UnsafeValue when a value is outside its grammar.
     """
     return render_files(snapshot, state_dir=state_dir, fd_limit=fd_limit, user=user,
                         amphora_id=amphora_id, access_logs=access_logs)["haproxy.cfg"]
