@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from nslb.amphora import runtime_api
 from nslb.amphora.keepalived_process import KeepalivedProcess
 from nslb.netns.names import namespace_name
 from tests.integration.api_env import PROJECT, Api, flat_subnet, serving
@@ -196,6 +197,13 @@ def test_both_amphorae_of_a_pair_log_into_the_lb_file(env: Env) -> None:
                        ('"GET /after HTTP/1.1"', standby.name)}
 
 
+def _reloads(api: Api, lb_id: str) -> int:
+    """How often the LB's master has reloaded (the `show proc` master line)."""
+    answer = runtime_api.command(api.amphora_dir(lb_id) / "master.sock", "show proc")
+    master = next(line for line in answer.splitlines() if " master " in f" {line} ")
+    return int(master.split()[2])
+
+
 def test_reloads_under_keepalive_load_lose_and_double_no_line(env: Env, tmp_path: Path) -> None:
     """haproxy logs into a ring per worker: across reloads the old worker's ring is read
     to its end and the new one's from its start, so every request has exactly one line."""
@@ -206,10 +214,12 @@ def test_reloads_under_keepalive_load_lose_and_double_no_line(env: Env, tmp_path
     loops = [env.lab.start_loop(f"{env.lab.tag}-cl", f"http://{vip}/ka", stop, keepalive=True)
              for _ in range(3)]
     time.sleep(0.5)
+    reloads = _reloads(env.api, lb_id)
     for timeout in (40000, 40001, 40002, 40003):  # each a reload (test_api_reloads)
         env.api.change(lb_id, "PUT", f"/v2/lbaas/listeners/{web['id']}",
                        {"listener": {"timeout_client_data": timeout}})
         time.sleep(0.4)
+    assert _reloads(env.api, lb_id) == reloads + 4
     stop.touch()
     results = [json.loads(loop.communicate(timeout=30)[0]) for loop in loops]
     sent = sum(int(r["ok"]) for r in results)
@@ -224,5 +234,5 @@ def test_reloads_under_keepalive_load_lose_and_double_no_line(env: Env, tmp_path
     time.sleep(1)
     lines = logged()
     assert len(lines) == sent
-    assert len({(m["port"], m["date"]) for m in lines}) == sent  # no line twice
+    assert len({(m["ts"], m["port"]) for m in lines}) == sent  # no line twice
     assert len({m["amphora"] for m in lines}) == 1
