@@ -51,6 +51,11 @@ QUEUE = 1024
 # How often the amphorae are looked at for a new worker (a reload) or a new amphora: the
 # new worker's ring holds what it logs until then (1 MiB, nslb.render.views.RingView).
 SCAN = 0.1
+# The shortest round: after a round that read something the thread waits out the rest, so
+# haproxy's lines pile up in the rings and sockets and are taken many per recv(), instead
+# of one wake-up (ours and haproxy's CLI) per line (a keep-alive HTTPS listener lost
+# requests/s to those wake-ups). 10 ms of lines at 30,000/s is ~100 KB: the ring holds 1 MiB.
+ROUND = 0.01
 
 
 class Sink(Protocol):
@@ -133,7 +138,9 @@ class Collector:
             if time.monotonic() - scanned >= SCAN:
                 self._scan()
                 scanned = time.monotonic()
-            self._serve(self._selector.select(timeout=SCAN))
+            began = time.monotonic()
+            if self._serve(self._selector.select(timeout=SCAN)):
+                self._stop.wait(ROUND - (time.monotonic() - began))
         self._serve(self._selector.select(timeout=0))
         self._drain()
         self.rings.close()
@@ -146,8 +153,9 @@ class Collector:
         except OSError as exc:  # a state dir being changed under us: next round
             log.warning("looking for access log rings: %s", exc)
 
-    def _serve(self, ready: list[tuple[selectors.SelectorKey, int]]) -> None:
-        """Read every ready ring and the socket, then write what came as one batch."""
+    def _serve(self, ready: list[tuple[selectors.SelectorKey, int]]) -> bool:
+        """Read every ready ring and the socket, then write what came as one batch. True
+        when something was ready."""
         for key, _ in ready:
             if key.data is None:
                 self._drain()
@@ -155,6 +163,7 @@ class Collector:
                 self.rings.read(key.data)
         if ready:
             self.sink.flush()
+        return bool(ready)
 
     def _drain(self) -> None:
         """Read until the socket is empty, flushing the sink after every batch."""
