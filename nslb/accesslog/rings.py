@@ -3,9 +3,9 @@ selector the collector's thread serves (1,000 amphorae are 1,000 connections, no
 threads).
 
 Which amphorae: the directories `<state-dir>/amp/<uuid>/` with a running haproxy master
-(its pid file). Which worker: the newest live child of the master. haproxy's master
-rewrites its pid file on every reload, so a scan stats each pid file and looks at the
-master's children only when it changed (or a connection is owed).
+(its pid file), listed every second. Which worker: the newest live child of the master.
+haproxy's master rewrites its pid file on every reload, so a scan (every 0.1 s) stats each
+pid file and looks at the master's children only for a while after it changed.
 
 Reloads lose nothing and repeat nothing: the new worker starts with an empty ring and is
 read from its start (no `-n`) as soon as a scan sees it; the old worker's connection stays
@@ -40,6 +40,9 @@ CONNECT_TIMEOUT = 0.5
 # How long the master's children are looked at after its pid file changed (a reload: the
 # master re-executes and rewrites it, then forks the new worker) or a connection ended.
 LOOK = 10.0
+# How often the amphora directories are listed (new and deleted amphorae); in between a
+# scan only stats the known amphorae's pid files.
+DISCOVER = 1.0
 
 
 @dataclass
@@ -51,6 +54,7 @@ class _Connection:
 
 @dataclass
 class _Amphora:
+    pidfile: str
     pidfile_stamp: int = 0
     master: int | None = None
     # workers whose ring this collector reads or has read, and whether it still does
@@ -72,6 +76,7 @@ class RingFollower:
         self.connects = 0
         self._amphorae: dict[str, _Amphora] = {}
         self._started = False
+        self._listed = 0.0
 
     # --- discovery ------------------------------------------------------------------------
 
@@ -79,23 +84,29 @@ class RingFollower:
         """Connect to the workers not read yet; forget amphorae whose directory went."""
         first = not self._started
         self._started = True
+        if time.monotonic() - self._listed >= DISCOVER:
+            self._discover()
+        for name, amp in self._amphorae.items():
+            self._scan_one(name, amp, first)
+
+    def _discover(self) -> None:
+        self._listed = time.monotonic()
         try:
             names = {n for n in os.listdir(self.state_dir / "amp") if UUID.fullmatch(n)}
         except FileNotFoundError:
             names = set()
         for gone in set(self._amphorae) - names:
             self._amphorae.pop(gone)  # its connections end on their own (EOF)
-        for name in names:
-            self._scan_one(name, self._amphorae.setdefault(name, _Amphora()), first)
+        for name in names - set(self._amphorae):
+            self._amphorae[name] = _Amphora(str(self.state_dir / "amp" / name / "haproxy.pid"))
 
     def _scan_one(self, amphora_id: str, amp: _Amphora, first: bool) -> None:
-        pidfile = self.state_dir / "amp" / amphora_id / "haproxy.pid"
         try:
-            stamp = pidfile.stat().st_mtime_ns
+            stamp = os.stat(amp.pidfile).st_mtime_ns
         except FileNotFoundError:
             return
         if stamp != amp.pidfile_stamp:
-            amp.pidfile_stamp, amp.master = stamp, _read_pid(pidfile)
+            amp.pidfile_stamp, amp.master = stamp, _read_pid(Path(amp.pidfile))
             _look(amp)
         if time.monotonic() > amp.look_until or amp.pending or amp.master is None:
             return
