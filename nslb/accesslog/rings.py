@@ -3,9 +3,10 @@ selector the collector's thread serves (1,000 amphorae are 1,000 connections, no
 threads).
 
 Which amphorae: the directories `<state-dir>/amp/<uuid>/` with a running haproxy master
-(its pid file), listed every second. Which worker: the newest live child of the master.
-haproxy's master rewrites its pid file on every reload, so a scan (every 0.1 s) stats each
-pid file and looks at the master's children only for a while after it changed.
+(its pid file), listed when the directory changes. Which worker: the newest live child
+of the master. haproxy's master rewrites its pid file on every reload, so a scan (every
+0.1 s) stats each pid file and looks at the master's children only for a while after it
+changed.
 
 Reloads lose nothing and repeat nothing: the new worker starts with an empty ring and is
 read from its start (no `-n`) as soon as a scan sees it; the old worker's connection stays
@@ -40,9 +41,6 @@ CONNECT_TIMEOUT = 0.5
 # How long the master's children are looked at after its pid file changed (a reload: the
 # master re-executes and rewrites it, then forks the new worker) or a connection ended.
 LOOK = 10.0
-# How often the amphora directories are listed (new and deleted amphorae); in between a
-# scan only stats the known amphorae's pid files.
-DISCOVER = 1.0
 
 
 @dataclass
@@ -76,7 +74,7 @@ class RingFollower:
         self.connects = 0
         self._amphorae: dict[str, _Amphora] = {}
         self._started = False
-        self._listed = 0.0
+        self._listed = 0  # mtime of <state-dir>/amp when last listed
 
     # --- discovery ------------------------------------------------------------------------
 
@@ -84,15 +82,21 @@ class RingFollower:
         """Connect to the workers not read yet; forget amphorae whose directory went."""
         first = not self._started
         self._started = True
-        if time.monotonic() - self._listed >= DISCOVER:
-            self._discover()
+        self._discover()
         for name, amp in self._amphorae.items():
             self._scan_one(name, amp, first)
 
     def _discover(self) -> None:
-        self._listed = time.monotonic()
+        """List the amphora directories when one came or went (the directory's mtime): a
+        new amphora must be found before its first reload, or its first worker's lines
+        are out of reach (the stats socket passes to the next worker)."""
+        amp = self.state_dir / "amp"
         try:
-            names = {n for n in os.listdir(self.state_dir / "amp") if UUID.fullmatch(n)}
+            stamp = amp.stat().st_mtime_ns
+            if stamp == self._listed:
+                return
+            self._listed = stamp
+            names = {n for n in os.listdir(amp) if UUID.fullmatch(n)}
         except FileNotFoundError:
             names = set()
         for gone in set(self._amphorae) - names:
