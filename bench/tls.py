@@ -13,9 +13,10 @@ Diagnostic targets, to tell a cost of nslb's config from one of its topology:
   nslb_nologs              a second LB whose listener has `connection_logging: false`
                            (the reference logs nothing; nslb logs each request by default)
   nslbcfg_in_reference_ns  nslb's rendered haproxy.cfg (bind and stats socket rewritten,
-                           the same certificate files) run in the reference's namespace
-  nslbcfg_logs_to_socat    the same, logging to a socket `socat` reads and discards: what
-                           haproxy's logging costs without nslb's collector behind it
+                           the same certificate files) run in the reference's namespace;
+                           it logs into its ring, which nobody reads there
+  nslbcfg_logs_to_socat    the same, logging a datagram per request to a socket `socat`
+                           reads and discards (how nslb logged before its rings)
 
 The certificate is an ECDSA P-256 one made with `cryptography` (tests/tls_material.py),
 stored in the key manager as a PKCS12 secret, as a user would.
@@ -94,7 +95,7 @@ def run(env: Env, quick: bool) -> dict[str, Any]:
     _until(sink.exists)
     env.daemon(ns, "tls-nslbcfg-socat", re.sub(
         r"stats socket \S+", f"stats socket {env.workdir}/tls-socat.sock",
-        re.sub(r"^    log /\S+", f"    log {sink}", nslb_cfg, flags=re.M)
+        re.sub(r"^    log ring@\S+", f"    log {sink}", nslb_cfg, flags=re.M)
     ).replace(f"bind {vip}:443", f"bind {REFERENCE_IP}:445"))
     targets = {"nslb": f"https://{vip}/", "reference": f"https://{REFERENCE_IP}/",
                "nslb_nologs": f"https://{quiet['vip_address']}/",

@@ -122,12 +122,12 @@ class HaproxyProcess:
         pids: list[int] = []
         for master in dict.fromkeys(masters):
             pids.append(master)
-            pids.extend(child for child in _children(master) if self._is_ours(child))
+            pids.extend(child for child in children(master) if self._is_ours(child))
         return pids
 
     def has_workers(self, master: int) -> bool:
         """True when the master has a live worker (a child that is not a zombie)."""
-        return any(_alive(child) for child in _children(master))
+        return any(_alive(child) for child in children(master))
 
     def _pid_from_file(self) -> int | None:
         try:
@@ -263,7 +263,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     """Child processes of `pid` (its main thread's children; haproxy forks from it)."""
     try:
         return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]

@@ -29,11 +29,16 @@ def stats_socket_path(state_dir: Path | str, amphora_id: str) -> Path:
     return amphora_dir(state_dir, amphora_id) / "stats.sock"
 
 
+# The ring every amphora's haproxy logs its connections into (a `ring` section of its own
+# config); nslb.accesslog streams it from the amphora's stats socket. Our name, fixed.
+ACCESS_RING = "access"
+
+
 def log_socket_path(state_dir: Path | str) -> Path:
-    """The host's access log socket: every amphora's haproxy sends its connection logs
-    there and nslb.accesslog, the one reader on the host, takes them. A path in the
-    filesystem, not an abstract socket: those belong to a network namespace and haproxy
-    runs in the amphora's."""
+    """The host's access log socket: the UDP agents send their per-flow lines there and
+    nslb.accesslog, the one reader on the host, takes them (haproxy logs into its own
+    ring instead, ACCESS_RING). A path in the filesystem, not an abstract socket: those
+    belong to a network namespace and the agents run in the amphora's."""
     return Path(state_dir) / "access-log.sock"
 
 
@@ -65,8 +70,9 @@ def render_haproxy(snapshot: LoadBalancerSnapshot, *, state_dir: Path | str,
     it so haproxy never refuses to start for lack of file descriptors. `user` is the
     unprivileged account haproxy runs as (and its group); `amphora_id` (default: the LB's
     id) names the directory of the amphora's sockets and is the hostname of its access
-    log lines. With `access_logs` the listeners that have `connection_logging` log to the
-    host's access log socket. Raises values.UnsafeValue when a value is outside its grammar.
+    log lines. With `access_logs` the listeners that have `connection_logging` log into the
+    amphora's access log ring (ACCESS_RING), which the host's collector reads. Raises
+    values.UnsafeValue when a value is outside its grammar.
     """
     return render_files(snapshot, state_dir=state_dir, fd_limit=fd_limit, user=user,
                         amphora_id=amphora_id, access_logs=access_logs)["haproxy.cfg"]
@@ -86,7 +92,7 @@ def render_files(snapshot: LoadBalancerSnapshot, *, state_dir: Path | str, fd_li
         user=user,
         group=user,
         amphora_id=amphora_id,
-        log_socket=str(log_socket_path(state_dir)) if access_logs else None,
+        log_ring=ACCESS_RING if access_logs else None,
         tls_base=str(amphora_dir(state_dir, amphora)),
     )
     text = _environment().get_template("haproxy.cfg.j2").render(config=view)

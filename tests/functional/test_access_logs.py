@@ -41,7 +41,8 @@ def test_connection_logging_defaults_on_and_turns_off(client: TestClient, worker
     assert web["connection_logging"] is True and quiet["connection_logging"] is False
     worker.drain()
     logged = _frontend(driver, lb["id"], web["id"])
-    assert "    log /var/lib/nslb/access-log.sock len 4096 format rfc5424 local0 info" in logged
+    assert "    log ring@access len 4096 format rfc5424 local0 info" in logged
+    assert "\nring access\n    format rfc5424\n" in driver.applied[lb["id"]].files["haproxy.cfg"]
     assert f" {lb['id']} %f %ci %cp %t \"%HM %HPO %HV\" %ST " in logged
     assert " log" not in _frontend(driver, lb["id"], quiet["id"])
 

@@ -15,12 +15,14 @@ import os
 import re
 import signal
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from nslb.amphora import runtime_api
 from nslb.amphora.keepalived_process import KeepalivedProcess
 from nslb.netns.names import namespace_name
 from tests.integration.api_env import PROJECT, Api, flat_subnet, serving
@@ -193,3 +195,44 @@ def test_both_amphorae_of_a_pair_log_into_the_lb_file(env: Env) -> None:
     by_path = {(m["request"], m["amphora"]) for m in _of(_lines(env.api, lb_id), web)}
     assert by_path == {('"GET /before HTTP/1.1"', active.name),
                        ('"GET /after HTTP/1.1"', standby.name)}
+
+
+def _reloads(api: Api, lb_id: str) -> int:
+    """How often the LB's master has reloaded (the `show proc` master line)."""
+    answer = runtime_api.command(api.amphora_dir(lb_id) / "master.sock", "show proc")
+    master = next(line for line in answer.splitlines() if " master " in f" {line} ")
+    return int(master.split()[2])
+
+
+def test_reloads_under_keepalive_load_lose_and_double_no_line(env: Env, tmp_path: Path) -> None:
+    """haproxy logs into a ring per worker: across reloads the old worker's ring is read
+    to its end and the new one's from its start, so every request has exactly one line."""
+    lb = env.api.create_lb(_lb_body(env))
+    lb_id, vip = str(lb["id"]), str(lb["vip_address"])
+    web = _tree(env.api, lb_id)["web"]
+    stop = tmp_path / "stop"
+    loops = [env.lab.start_loop(f"{env.lab.tag}-cl", f"http://{vip}/ka", stop, keepalive=True)
+             for _ in range(3)]
+    time.sleep(0.5)
+    reloads = _reloads(env.api, lb_id)
+    for timeout in (40000, 40001, 40002, 40003):  # each a reload (test_api_reloads)
+        env.api.change(lb_id, "PUT", f"/v2/lbaas/listeners/{web['id']}",
+                       {"listener": {"timeout_client_data": timeout}})
+        time.sleep(0.4)
+    assert _reloads(env.api, lb_id) == reloads + 4
+    stop.touch()
+    results = [json.loads(loop.communicate(timeout=30)[0]) for loop in loops]
+    sent = sum(int(r["ok"]) for r in results)
+    assert sent > 100 and not any(r["errors"] for r in results), results
+
+    def logged() -> list[re.Match[str]]:
+        return [m for m in _of(_lines(env.api, lb_id), web)
+                if m["request"] == '"GET /ka HTTP/1.1"' and m["status"] == "200"]
+
+    # an old worker's ring is read until it exits (hard-stop-after 10 s at the latest)
+    assert wait_for(lambda: len(logged()) >= sent, 20, 0.2), (len(logged()), sent)
+    time.sleep(1)
+    lines = logged()
+    assert len(lines) == sent
+    assert len({(m["ts"], m["port"]) for m in lines}) == sent  # no line twice
+    assert len({m["amphora"] for m in lines}) == 1

@@ -256,6 +256,7 @@ ALLOWED = {
     "global": {"user", "group", "maxconn", "stats", "external-check", "insecure-fork-wanted",
                "hard-stop-after", "log-send-hostname"},
     "defaults": {"no", "retries", "option"},
+    "ring": {"format", "maxlen", "size"},
     "frontend": {"disabled", "maxconn", "bind", "mode", "tcp-request", "default_backend",
                  "timeout", "option", "log", "log-format"},
     "backend": {"mode", "balance", "fullconn", "option", "timeout", "server", "cookie",
@@ -318,7 +319,7 @@ def _check_server(words: list[str], member: Member) -> None:
 
 
 def _check_log(snap: LoadBalancerSnapshot, listener: Listener, lines: list[list[str]]) -> None:
-    """A listener logs iff it has connection_logging, to the host's socket, in Octavia's
+    """A listener logs iff it has connection_logging, into nslb's ring, in Octavia's
     format with the project id as one word (or `-`) and the LB id."""
     logs = [w for w in lines if w[0] in ("log", "log-format")]
     if not listener.connection_logging:
@@ -328,7 +329,7 @@ def _check_log(snap: LoadBalancerSnapshot, listener: Listener, lines: list[list[
         else "-"
     http = listener.protocol in ("HTTP", "TERMINATED_HTTPS")
     fields = f"{project} {rc.LB_ID} " + (LOG_FORMAT_HTTP if http else LOG_FORMAT_TCP)
-    assert logs == [["log", f"{STATE_DIR}/access-log.sock", "len", "4096", "format", "rfc5424",
+    assert logs == [["log", "ring@access", "len", "4096", "format", "rfc5424",
                      "local0", "info"], ["log-format", fields]]
 
 
@@ -338,7 +339,10 @@ def _check(snap: LoadBalancerSnapshot, text: str) -> None:
     pools = rendered_pools(snap)
     expected = {("global",), ("defaults",), *(("frontend", li.id) for li in listeners),
                 *(("backend", p.id) for p in pools)}
-    assert set(sections) == expected
+    assert set(sections) - {("ring", "access")} == expected
+    if ("ring", "access") in sections:  # the ring is ours: fixed name, fixed lines
+        assert sections[("ring", "access")] == [["format", "rfc5424"], ["maxlen", "4096"],
+                                                ["size", "1048576"]]
     for key, lines in sections.items():
         for words in lines:
             assert words[0] in ALLOWED[key[0]], f"{words} in {key}"

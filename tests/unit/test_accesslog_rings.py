@@ -1,0 +1,149 @@
+"""Reading amphorae' access log rings: a `show info;show events` reply cut anywhere, and
+the follower across a reload, a connection that reached the old worker, and a connection
+dropped while its worker lives, against a fake stats socket (no line lost or doubled)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import selectors
+import shutil
+import socket
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from nslb.accesslog import rings
+from nslb.accesslog.stream import NotARing, RingStream
+
+AMP = "88888881-8888-4888-8888-888888888881"
+INFO = b"Name: HAProxy\nPid: %d\nUptime_sec: 3\n\n"
+
+
+def line(n: int, pid: int = 100) -> bytes:
+    return b"<134>1 2026-12-04T12:00:00.%06d+00:00 %s haproxy %d - - x %d" % (
+        n, AMP.encode(), pid, n)
+
+
+def test_a_reply_cut_anywhere_gives_the_same_pid_and_lines() -> None:
+    reply = INFO % 4242 + b"".join(line(n) + b"\n" for n in range(3))
+    for cut in range(len(reply) + 1):
+        stream = RingStream()
+        got = stream.feed(reply[:cut]) + stream.feed(reply[cut:])
+        assert stream.pid == 4242 and got == [line(n) for n in range(3)], cut
+
+
+def test_a_resumed_reply_skips_what_was_taken() -> None:
+    stream = RingStream(after=line(1).split(b" ")[1])
+    assert stream.feed(INFO % 1 + b"\n".join(line(n) for n in range(4)) + b"\n") == [
+        line(2), line(3)]
+    assert stream.last == line(3).split(b" ")[1]
+
+
+def test_a_reply_without_pid_is_not_a_ring() -> None:
+    with pytest.raises(NotARing):
+        RingStream().feed(b"Unknown command\n\n")
+
+
+@dataclass
+class FakeHaproxy:
+    """A stats socket whose accepted connections (and the command each sent) the test
+    answers itself; `children` and `newest` stand for the master's workers."""
+
+    path: Path
+    accepted: queue.Queue[tuple[socket.socket, bytes]] = field(default_factory=queue.Queue)
+    newest: int = 100
+
+    def serve(self) -> None:
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(str(self.path))
+        listener.listen(8)
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            conn, _ = listener.accept()
+            self.accepted.put((conn, conn.recv(1024)))
+
+    def next(self) -> tuple[socket.socket, bytes]:
+        return self.accepted.get(timeout=5)
+
+
+@pytest.fixture
+def state() -> Iterator[Path]:
+    """A short state dir: a unix socket path must fit in 108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="rings"))
+    yield path
+    shutil.rmtree(path)
+
+
+@pytest.fixture
+def fake(state: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHaproxy]:
+    amp = state / "amp" / AMP
+    amp.mkdir(parents=True)
+    (amp / "haproxy.pid").write_text("1\n")
+    haproxy = FakeHaproxy(amp / "stats.sock")
+    haproxy.serve()
+    monkeypatch.setattr(rings, "children", lambda master: [haproxy.newest])
+    monkeypatch.setattr(rings, "_newest", lambda pids: pids[0] if pids else None)
+    monkeypatch.setattr(rings, "_alive", lambda pid: True)
+    yield haproxy
+
+
+def pump(selector: selectors.BaseSelector, follower: rings.RingFollower,
+         rounds: int = 20) -> None:
+    for _ in range(rounds):
+        for key, _ in selector.select(timeout=0.01):
+            follower.read(key.data)
+
+
+def test_reload_reads_the_old_worker_to_its_end_and_the_new_one_from_its_start(
+        state: Path, fake: FakeHaproxy) -> None:
+    taken: list[bytes] = []
+    selector = selectors.DefaultSelector()
+    follower = rings.RingFollower(state, selector, taken.append)
+    follower.scan()
+    old, command = fake.next()
+    assert command == b"show info;show events access -w -n\n"  # started before us
+    old.sendall(INFO % 100 + line(1) + b"\n" + line(2)[:20])
+    pump(selector, follower)
+    # reload: the master rewrites its pid file, then forks worker 200
+    os.utime(state / "amp" / AMP / "haproxy.pid", ns=(10**9, 10**9))
+    fake.newest = 200
+    follower.scan()
+    early, command = fake.next()  # the old worker still accepted this one
+    assert command == b"show info;show events access -w\n"  # a new worker: from its start
+    early.sendall(INFO % 100 + line(1) + b"\n")
+    pump(selector, follower)
+    assert early.recv(10) == b""  # closed by the follower, its lines not taken
+    follower.scan()
+    new, _ = fake.next()
+    new.sendall(INFO % 200 + line(1, 200) + b"\n")
+    old.sendall(line(2)[20:] + b"\n" + line(3) + b"\n")
+    old.close()  # the old worker exits
+    pump(selector, follower)
+    assert sorted(taken) == sorted([line(1), line(2), line(3), line(1, 200)])
+
+
+def test_a_dropped_connection_resumes_after_the_last_line_taken(
+        state: Path, fake: FakeHaproxy) -> None:
+    taken: list[bytes] = []
+    selector = selectors.DefaultSelector()
+    follower = rings.RingFollower(state, selector, taken.append)
+    follower.scan()
+    first, _ = fake.next()
+    first.sendall(INFO % 100 + line(1) + b"\n" + line(2) + b"\n")
+    pump(selector, follower)
+    first.close()  # dropped, worker 100 still runs
+    pump(selector, follower)
+    follower.scan()
+    again, command = fake.next()
+    assert command == b"show info;show events access -w\n"
+    again.sendall(INFO % 100 + b"".join(line(n) + b"\n" for n in range(1, 5)))
+    pump(selector, follower)
+    assert taken == [line(n) for n in range(1, 5)]
+    follower.close()
