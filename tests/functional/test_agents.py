@@ -108,23 +108,25 @@ def controller(tmp_path: Path, db: Database) -> Iterator[Controller]:
     listener.stop()
 
 
-class NoopAt(NoopDriver):
-    """The noop data plane of a host whose agent runs with its own --state-dir."""
+class NoopWithFacts(NoopDriver):
+    """The noop data plane of a host whose facts differ from the default (its own
+    --state-dir, an underlay address...)."""
 
-    def __init__(self, state_dir: str) -> None:
+    def __init__(self, **facts: Any) -> None:
         super().__init__()
-        self.state_dir = state_dir
+        self.changes = facts
 
     def facts(self) -> HostFacts:
-        return dataclasses.replace(super().facts(), state_dir=self.state_dir)
+        return dataclasses.replace(super().facts(), **self.changes)
 
 
-def start_agent(directory: Path, controller: Controller, name: str,
-                state_dir: str | None = None) -> Agent:
+def start_agent(directory: Path, controller: Controller, name: str, **facts: Any) -> Agent:
+    """An agent joined as `name` on a noop data plane; `facts`: HostFacts fields its host
+    reports instead of the defaults."""
     files = AgentFiles(directory)
     port = free_port()
     join(controller.url, controller.token(), files, LOOPBACK, port, name=name)
-    noop = NoopAt(state_dir) if state_dir else NoopDriver()
+    noop = NoopWithFacts(**facts) if facts else NoopDriver()
     server = AgentServer(files, noop, LOOPBACK, port, refresh=3600)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -460,7 +462,7 @@ def test_agents_with_their_own_state_dirs_get_configs_for_them(
     different --state-dir paths each get configs naming their own (and the agent's check
     that a bundle was rendered for it passes)."""
     dirs = ["/srv/nslb-a", "/srv/nslb-b"]
-    agents = [start_agent(tmp_path / f"agent{i}", controller, f"ag-host-{i}", d)
+    agents = [start_agent(tmp_path / f"agent{i}", controller, f"ag-host-{i}", state_dir=d)
               for i, d in enumerate(dirs, start=1)]
     try:
         settings = Settings(state_dir=tmp_path, physnet=list(PHYSNETS),
