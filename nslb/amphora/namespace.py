@@ -736,18 +736,16 @@ def _read_config(path: Path) -> str | None:
 
 def _confirmed(proc: HaproxyProcess) -> str | None:
     """The hash of the bundle the running haproxy last confirmed, if any."""
-    try:
-        data = json.loads((proc.dir / CONFIRMED).read_text())
-        return str(data["hash"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    found = _confirmed_generation(proc)
+    return found[0] if found is not None else None
 
 
 def _confirmed_generation(proc: HaproxyProcess) -> tuple[str, int] | None:
-    """(hash, generation) of the bundle the amphora last confirmed, if any."""
+    """(hash, generation) of the bundle the amphora last confirmed, if any (generation 0
+    in a record without one, which nothing is older than)."""
     try:
         data = json.loads((proc.dir / CONFIRMED).read_text())
-        return str(data["hash"]), int(data["generation"])
+        return str(data["hash"]), int(data.get("generation", 0))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
