@@ -32,7 +32,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench.server import stop
 
 THIS = str(Path(__file__).resolve().parent.parent)
 PROJECT = "bench"  # bench/lists.py builds its trees in this project
@@ -105,12 +106,7 @@ def serve(state: Path, checkout: str, extra: tuple[str, ...] = ()) -> Iterator[t
                 time.sleep(0.2)
         yield url, proc.pid
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import tempfile
 import time
@@ -36,7 +35,7 @@ from bench.env import (
     tree,
 )
 from bench.lab import lab
-from bench.server import NSLB, client, free_port, make_network, purge_dataplane
+from bench.server import NSLB, client, free_port, make_network, purge_dataplane, stop
 
 THIS = str(Path(__file__).resolve().parent.parent)
 
@@ -58,15 +57,6 @@ def _serve(state: str, url: str, bridge: str, checkout: str) -> subprocess.Popen
                 raise RuntimeError(f"nslb serve from {checkout} did not start: "
                                    f"see {state}/serve.log") from None
             time.sleep(0.2)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def _at_rest(env: Env, label: str, pid: int) -> dict[str, Any]:
@@ -103,7 +93,7 @@ def run(other: str, count: int, settle: float) -> list[dict[str, Any]]:
             for n, (checkout, label) in enumerate(((THIS, "this"), (other, "other"),
                                                    (THIS, "this"))):
                 if n:  # the first serve is this checkout's, which created the LBs
-                    _stop(proc)
+                    stop(proc)
                     proc = _serve(state, url, lb.bridge, checkout)
                     env.serve_pid = proc.pid
                 time.sleep(settle)
@@ -114,7 +104,7 @@ def run(other: str, count: int, settle: float) -> list[dict[str, Any]]:
             try:
                 env.delete_all(timeout=900)
             finally:
-                _stop(proc)
+                stop(proc)
                 purge_dataplane(state)
                 subprocess.run(["rm", "-rf", state], check=False)
     return rows
