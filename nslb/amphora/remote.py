@@ -279,14 +279,8 @@ class RemoteDriver:
         rows = self._host_rows_now()
         for host_id in sorted(host_ids):
             host = rows.get(host_id)
-            if host is None or host.underlay_address:
-                continue
-            try:
-                facts = wire.facts_from_dict(self._call(host, "GET", "facts").json())
-            except (ApplyError, ValueError) as exc:
-                log.warning("facts of host %s: %s", host.id, exc)
-                continue
-            self._record_underlay(host, facts.underlay_address or None)
+            if host is not None and not host.underlay_address:
+                self._fetch_facts(host)  # records the underlay address it reports
 
     def _host_rows_now(self) -> dict[str, hosts.Host]:
         self._host_cache = (float("-inf"), {})
