@@ -29,6 +29,7 @@ from tests.functional.test_agents import (  # noqa: F401 - fixtures
     LOOPBACK,
     Agent,
     Controller,
+    NoopWithFacts,
     controller,
     driver,
     free_port,
@@ -37,14 +38,16 @@ from tests.functional.test_agents import (  # noqa: F401 - fixtures
     wait_listening,
 )
 from tests.functional.test_networking import make_network, make_subnet
-from tests.functional.test_vxlan_agents import UNDERLAY, UnderlayNoop
+from tests.functional.test_vxlan_agents import UNDERLAY
 
 
-class FirstBundles(UnderlayNoop):
-    """Keeps the first bundle each amphora was handed, besides the latest."""
+class FirstBundles(NoopWithFacts):
+    """A host with an underlay address that keeps the first bundle each amphora was
+    handed, besides the latest."""
 
     def __init__(self, underlay: str) -> None:
-        super().__init__(underlay)
+        super().__init__(underlay_address=underlay)
+        self.underlay = underlay
         self.first: dict[str, Bundle] = {}
 
     def apply(self, bundle: Bundle) -> str:
