@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from nslb.accesslog.records import UUID, Record
+from nslb.accesslog.records import UUID
 
 
 @dataclass
@@ -53,14 +53,26 @@ class LogFiles:
         suffix = f".{generation}" if generation else ""
         return self.directory / f"{lb_id}.log{suffix}"
 
-    def write(self, record: Record) -> None:
-        data = (record.line + "\n").encode("ascii", "backslashreplace")
-        current = self._file(record.loadbalancer_id)
+    def write_lines(self, lb_id: str, data: bytes) -> None:
+        """Append `data`, whole lines each ending in a newline, to the LB's file. A block
+        that would take the file past `max_bytes` is written line by line, rotating in
+        between, so every line is in exactly one file."""
+        current = self._file(lb_id)
         if current.size and current.size + len(data) > self.max_bytes:
-            self._rotate(record.loadbalancer_id)
-            current = self._file(record.loadbalancer_id)
+            for line in data.splitlines(keepends=True):
+                current = self._room_for(lb_id, len(line))
+                current.handle.write(line)
+                current.size += len(line)
+            return
         current.handle.write(data)
         current.size += len(data)
+
+    def _room_for(self, lb_id: str, size: int) -> _Open:
+        current = self._file(lb_id)
+        if current.size and current.size + size > self.max_bytes:
+            self._rotate(lb_id)
+            current = self._file(lb_id)
+        return current
 
     def flush(self) -> None:
         for current in self._open.values():

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import socket
 
-from nslb.accesslog.records import Record
-
 DEV_LOG = "/dev/log"
 PRIORITY = 16 * 8 + 6  # local0.info
 
@@ -21,13 +19,15 @@ class SyslogSink:
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._socket.setblocking(False)
         self.dropped = 0
+        self.prefix = f"<{PRIORITY}>nslb-access: ".encode("ascii")
 
-    def write(self, record: Record) -> None:
-        data = f"<{PRIORITY}>nslb-access: {record.line}".encode("ascii", "backslashreplace")
-        try:
-            self._socket.sendto(data, self.address)
-        except OSError:
-            self.dropped += 1
+    def write_lines(self, lb_id: str, data: bytes) -> None:
+        """One datagram per line (`data`: whole lines, each ending in a newline)."""
+        for line in data.splitlines():
+            try:
+                self._socket.sendto(self.prefix + line, self.address)
+            except OSError:
+                self.dropped += 1
 
     def flush(self) -> None:
         """Nothing is buffered: every line is its own datagram."""

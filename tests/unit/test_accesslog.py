@@ -14,7 +14,7 @@ import pytest
 
 from nslb.accesslog.collector import AlreadyCollecting, Collector
 from nslb.accesslog.files import LogFiles
-from nslb.accesslog.records import Record, parse
+from nslb.accesslog.records import parse, parse_lines
 
 LB = "11111111-1111-4111-8111-111111111111"
 LB2 = "22222222-2222-4222-8222-222222222222"
@@ -60,8 +60,43 @@ def test_client_bytes_cannot_break_a_line() -> None:
     assert record.line.isascii() and record.line.isprintable()
 
 
-def _record(n: int, lb: str = LB) -> Record:
-    return Record(loadbalancer_id=lb, amphora_id=AMP, line=f"line {n:06d} " + "x" * 40)
+def ring_line(path: str = "/a", lb: str = LB, pid: int = 4527, **kwargs: object) -> bytes:
+    """What a ring holds: a datagram's text without its newline."""
+    return datagram(path=path, lb=lb, **kwargs).rstrip(b"\n").replace(
+        b" haproxy 4527 ", b" haproxy %d " % pid)
+
+
+def _one_by_one(lines: list[bytes]) -> tuple[bytes, int]:
+    kept = [record for record in map(parse, lines) if record is not None]
+    return b"".join((r.line + "\n").encode() for r in kept), len(lines) - len(kept)
+
+
+@pytest.mark.parametrize("lines", [
+    [ring_line(f"/{n}") for n in range(50)],                       # the usual block
+    [ring_line("/a"), ring_line("/b\x01")],                         # one needs escaping
+    [ring_line("/a"), ring_line("/b", pri=133), ring_line("/c")],   # a notice among them
+    [ring_line("/a"), ring_line("/b", lb=LB2)],                     # another LB's line
+    [ring_line("/a"), ring_line("/b", pid=7)],                      # another worker's
+    [ring_line("/a"), ring_line(f"/{AMP}%20haproxy%204527%20-%20-")],
+    [ring_line("/a"), ring_line("/b").replace(b" 4527 - - ", b" 4527 - - - ")],
+    [ring_line("/a"), b"garbage", b""],
+    [ring_line("/a", host="amphora-1")],
+    [ring_line("/a").replace(b".128651+00:00", b"+00:00")],         # another timestamp shape
+])
+def test_a_block_of_ring_lines_is_what_each_line_gives(lines: list[bytes]) -> None:
+    kept, dropped = parse_lines(lines)
+    by_lb: dict[str, bytes] = {}
+    for lb_id, data in kept:
+        assert data.endswith(b"\n")
+        by_lb[lb_id] = by_lb.get(lb_id, b"") + data
+    expected, expected_dropped = _one_by_one(lines)
+    assert (b"".join(data for _, data in kept), dropped) == (expected, expected_dropped)
+    for lb_id, data in by_lb.items():
+        assert all(line.split()[3] == lb_id.encode() for line in data.splitlines())
+
+
+def _line(n: int) -> bytes:
+    return f"line {n:06d} ".encode() + b"x" * 40 + b"\n"
 
 
 def _lines(files: LogFiles, lb: str) -> list[str]:
@@ -77,7 +112,7 @@ def _lines(files: LogFiles, lb: str) -> list[str]:
 def test_rotation_keeps_files_under_the_size_and_the_newest_lines(tmp_path: Path) -> None:
     files = LogFiles(tmp_path / "logs", max_bytes=1000, backups=3)
     for n in range(200):
-        files.write(_record(n))
+        files.write_lines(LB, _line(n))
     files.close()
     kept = sorted(p.name for p in (tmp_path / "logs").iterdir())
     assert kept == [f"{LB}.log", f"{LB}.log.1", f"{LB}.log.2", f"{LB}.log.3"]
@@ -89,14 +124,25 @@ def test_rotation_keeps_files_under_the_size_and_the_newest_lines(tmp_path: Path
     assert len(numbers) > 3 * (1000 // 53)
 
 
+def test_a_block_past_the_size_is_rotated_between_its_lines(tmp_path: Path) -> None:
+    files = LogFiles(tmp_path / "logs", max_bytes=1000, backups=3)
+    for first in range(0, 200, 25):  # blocks of 25 lines (1,325 bytes): each rotates
+        files.write_lines(LB, b"".join(_line(n) for n in range(first, first + 25)))
+    files.close()
+    assert all(p.stat().st_size <= 1000 for p in (tmp_path / "logs").iterdir())
+    numbers = [int(line.split()[1]) for line in _lines(files, LB)]
+    assert numbers == list(range(200 - len(numbers), 200))
+    assert len(numbers) > 3 * (1000 // 53)
+
+
 def test_a_restarted_writer_appends_and_counts_the_existing_size(tmp_path: Path) -> None:
     first = LogFiles(tmp_path, max_bytes=1000, backups=2)
     for n in range(10):
-        first.write(_record(n))
+        first.write_lines(LB, _line(n))
     first.close()
     second = LogFiles(tmp_path, max_bytes=1000, backups=2)
     for n in range(10, 30):
-        second.write(_record(n))
+        second.write_lines(LB, _line(n))
     second.close()
     assert [int(x.split()[1]) for x in _lines(second, LB)] == list(range(30))
     assert oct(stat.S_IMODE(second.path(LB).stat().st_mode)) == "0o640"
@@ -182,13 +228,13 @@ def test_syslog_sink_sends_local0_info_tagged_lines(tmp_path: Path) -> None:
     try:
         record = parse(datagram())
         assert record is not None
-        sink.write(record)
+        sink.write_lines(LB, (record.line + "\n").encode())
         assert receiver.recv(8192) == f"<134>nslb-access: {record.line}".encode()
     finally:
         sink.close()
         receiver.close()
     lost = SyslogSink(str(tmp_path / "no-syslog-here"))
-    lost.write(_record(1))  # no syslog daemon: dropped and counted, never raised
+    lost.write_lines(LB, _line(1))  # no syslog daemon: dropped and counted, never raised
     assert lost.dropped == 1
     lost.close()
 
@@ -203,3 +249,13 @@ def test_access_log_settings_are_checked(overrides: dict[str, object], message: 
 
     with pytest.raises(ConfigError, match=message):
         load(None, overrides, environ={})
+
+
+def test_the_usual_block_is_taken_whole() -> None:
+    """One worker's lines of one LB with nothing to escape: the fast path, not line by line
+    (the parametrized test above shows both give the same bytes)."""
+    from nslb.accesslog.records import _all_alike
+
+    lines = [ring_line(f"/{n}") for n in range(50)]
+    assert _all_alike(lines) == [(LB, _one_by_one(lines)[0])]
+    assert _all_alike([*lines, ring_line("/b\x01")]) is None

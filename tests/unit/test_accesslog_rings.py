@@ -105,7 +105,7 @@ def test_reload_reads_the_old_worker_to_its_end_and_the_new_one_from_its_start(
         state: Path, fake: FakeHaproxy) -> None:
     taken: list[bytes] = []
     selector = selectors.DefaultSelector()
-    follower = rings.RingFollower(state, selector, taken.append)
+    follower = rings.RingFollower(state, selector, taken.extend)
     follower.scan()
     old, command = fake.next()
     assert command == b"show info;show events access -w -n\n"  # started before us
@@ -133,7 +133,7 @@ def test_a_dropped_connection_resumes_after_the_last_line_taken(
         state: Path, fake: FakeHaproxy) -> None:
     taken: list[bytes] = []
     selector = selectors.DefaultSelector()
-    follower = rings.RingFollower(state, selector, taken.append)
+    follower = rings.RingFollower(state, selector, taken.extend)
     follower.scan()
     first, _ = fake.next()
     first.sendall(INFO % 100 + line(1) + b"\n" + line(2) + b"\n")
@@ -146,4 +146,20 @@ def test_a_dropped_connection_resumes_after_the_last_line_taken(
     again.sendall(INFO % 100 + b"".join(line(n) + b"\n" for n in range(1, 5)))
     pump(selector, follower)
     assert taken == [line(n) for n in range(1, 5)]
+    follower.close()
+
+
+def test_one_read_takes_all_that_waits_not_one_chunk(state: Path, fake: FakeHaproxy) -> None:
+    """What stays in the socket holds haproxy's reader back in its ring (and a full ring
+    drops new lines), so one ready connection is read until it is empty."""
+    batches: list[list[bytes]] = []
+    selector = selectors.DefaultSelector()
+    follower = rings.RingFollower(state, selector, batches.append)
+    follower.scan()
+    conn, _ = fake.next()
+    lines = [line(n) for n in range(1, 1201)]  # ~115 KB: two chunks and more
+    conn.sendall(INFO % 100 + b"".join(x + b"\n" for x in lines))
+    for key, _ in selector.select(timeout=5):
+        follower.read(key.data)  # once
+    assert [x for batch in batches for x in batch] == lines
     follower.close()
