@@ -9,6 +9,14 @@ way nslb starts its haproxies), then certificate rotations under load.
   new TLS connections through the VIP; every socket error and non-2xx answer is a failed
   request, and the master's reload counter shows whether any rotation reloaded.
 
+Compared like for like: nslb's listener with `connection_logging: false` against the
+reference as above (neither logs), and nslb's default listener (it logs every request)
+against `reference_logs`, the same hand-written config logging every request the way a
+hand-written HAProxy usually does (`option httplog`, `log <socket> local0`: a datagram to
+the host's syslog socket per request; here a socket `socat` reads and discards, cheaper
+than any syslog daemon). `tls_ratio_keepalive` (nslb logging against the reference that
+logs nothing) is what access logs cost on top.
+
 Diagnostic targets, to tell a cost of nslb's config from one of its topology:
   nslb_nologs              a second LB whose listener has `connection_logging: false`
                            (the reference logs nothing; nslb logs each request by default)
@@ -46,8 +54,8 @@ defaults
     timeout client 30s
     timeout server 30s
 frontend fe
-    bind {ip}:443 ssl crt {crt}
-    default_backend be
+    bind {ip}:{port} ssl crt {crt}
+{log}    default_backend be
 backend be
     balance roundrobin
 {servers}
@@ -83,16 +91,19 @@ def run(env: Env, quick: bool) -> dict[str, Any]:
     crt = env.workdir / "reference.crt.pem"
     crt.write_text(next(amphora.glob("tls/*/default.crt.pem")).read_text())
     servers = "\n".join(f"    server s{i} {ip}:8080" for i, ip in enumerate(backends))
-    ref_cfg = REFERENCE_CFG.format(maxconn=_global_maxconn(nslb_cfg), ip=REFERENCE_IP,
-                                   crt=crt, servers=servers)
+    maxconn = _global_maxconn(nslb_cfg)
     ns = env.lab.host("tlsref", f"{REFERENCE_IP}/{PREFIX}")
-    env.daemon(ns, "tls-reference", ref_cfg)
+    env.daemon(ns, "tls-reference", REFERENCE_CFG.format(
+        maxconn=maxconn, ip=REFERENCE_IP, port=443, crt=crt, servers=servers, log=""))
     moved = re.sub(r"stats socket \S+", f"stats socket {env.workdir}/tls-nslbcfg.sock",
                    nslb_cfg).replace(f"bind {vip}:443", f"bind {REFERENCE_IP}:444")
     env.daemon(ns, "tls-nslbcfg", moved)
     sink = Path(f"/tmp/{env.lab.tag}-tls-sink.sock")  # haproxy's account reaches /tmp
     env.lab.spawn(ns, "socat", "-u", f"UNIX-RECV:{sink},mode=666", "OPEN:/dev/null", quiet=True)
     _until(sink.exists)
+    env.daemon(ns, "tls-reference-logs", REFERENCE_CFG.format(
+        maxconn=maxconn, ip=REFERENCE_IP, port=446, crt=crt, servers=servers,
+        log=f"    option httplog\n    log {sink} local0\n"))
     env.daemon(ns, "tls-nslbcfg-socat", re.sub(
         r"stats socket \S+", f"stats socket {env.workdir}/tls-socat.sock",
         re.sub(r"^    log ring@\S+", f"    log {sink}", nslb_cfg, flags=re.M)
@@ -100,7 +111,8 @@ def run(env: Env, quick: bool) -> dict[str, Any]:
     targets = {"nslb": f"https://{vip}/", "reference": f"https://{REFERENCE_IP}/",
                "nslb_nologs": f"https://{quiet['vip_address']}/",
                "nslbcfg_in_reference_ns": f"https://{REFERENCE_IP}:444/",
-               "nslbcfg_logs_to_socat": f"https://{REFERENCE_IP}:445/"}
+               "nslbcfg_logs_to_socat": f"https://{REFERENCE_IP}:445/",
+               "reference_logs": f"https://{REFERENCE_IP}:446/"}
     for url in targets.values():  # warm up: ARP, first handshakes
         _until_serving(env, url)
     samples: dict[str, list[float]] = {}
@@ -121,6 +133,8 @@ def run(env: Env, quick: bool) -> dict[str, Any]:
                 suffix = "" if who == "nslb" else f"_{who}"
                 out[f"tls_ratio_{mode}{suffix}"] = round(
                     medians[f"{mode}_{who}"] / medians[f"{mode}_reference"], 3)
+        out[f"tls_ratio_{mode}_like_for_like_logs"] = round(
+            medians[f"{mode}_nslb"] / medians[f"{mode}_reference_logs"], 3)
         for who in targets:
             out[f"tls_rps_{mode}_{who}"] = round(medians[f"{mode}_{who}"])
     out["tls_samples"] = {k: [round(x) for x in v] for k, v in samples.items()}
