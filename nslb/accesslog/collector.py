@@ -161,7 +161,7 @@ class Collector:
             if key.data is None:
                 self._drain()
             else:
-                self.rings.read(key.data)
+                self.rings.ready(key.data)
         if ready:
             self.sink.flush()
         return bool(ready)
