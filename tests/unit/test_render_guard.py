@@ -254,7 +254,7 @@ UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 # The directives each section may hold, by their leading words.
 ALLOWED = {
     "global": {"user", "group", "maxconn", "stats", "external-check", "insecure-fork-wanted",
-               "hard-stop-after", "log-send-hostname"},
+               "hard-stop-after", "log-send-hostname", "httpclient.ssl.verify"},
     "defaults": {"no", "retries", "option"},
     "ring": {"format", "maxlen", "size"},
     "frontend": {"disabled", "maxconn", "bind", "mode", "tcp-request", "default_backend",
