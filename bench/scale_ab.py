@@ -4,7 +4,8 @@ On a shared host the scale part's wall-clock figures move with the other jobs, s
 is judged on one set of LBs: they are created once (namespace driver, the scale part's
 tree), then `nslb serve` is restarted on the same state dir from this checkout, the other
 one, and this one again; after `--settle` seconds at rest each records idle CPU over three
-20 s windows, list-all and show p50, and haproxy PSS per LB. Both checkouts must be at the
+20 s windows, list-all and show p50, haproxy PSS per LB, and then three more LBs created
+one by one (POST -> the VIP answers 200; each stays, so the count grows by three). Both checkouts must be at the
 same migration head (the database is upgraded by whichever starts first).
 
     python -m bench.scale_ab --against /path/to/other/checkout [--lbs 1000] [--settle 200]
@@ -59,8 +60,9 @@ def _serve(state: str, url: str, bridge: str, checkout: str) -> subprocess.Popen
             time.sleep(0.2)
 
 
-def _at_rest(env: Env, label: str, pid: int) -> dict[str, Any]:
+def _at_rest(env: Env, label: str, pid: int, body: dict[str, Any]) -> dict[str, Any]:
     idle = [round(scale.idle_cpu(pid, 20.0)[0], 2) for _ in range(3)]
+    one_more = [round(scale._one_more(env, body)) for _ in range(3)]
     first = env.api.get("/v2/lbaas/loadbalancers?limit=1").json()["loadbalancers"][0]["id"]
     mem = scale.memory(env)
     lbs = len(env.api.get("/v2/lbaas/loadbalancers?limit=1000&fields=id").json()[
@@ -69,7 +71,8 @@ def _at_rest(env: Env, label: str, pid: int) -> dict[str, Any]:
             "list_all_ms_p50": round(scale._timed(env, "/v2/lbaas/loadbalancers?limit=1000",
                                                   20), 1),
             "show_ms_p50": round(scale._timed(env, f"/v2/lbaas/loadbalancers/{first}", 50), 2),
-            "pss_mb_per_lb": round(mem["pss_mb"] / max(1, lbs), 3), "lbs": lbs}
+            "pss_mb_per_lb": round(mem["pss_mb"] / max(1, lbs), 3), "lbs": lbs,
+            "create_to_serving_ms": one_more}
 
 
 def run(other: str, count: int, settle: float) -> list[dict[str, Any]]:
@@ -97,7 +100,7 @@ def run(other: str, count: int, settle: float) -> list[dict[str, Any]]:
                     proc = _serve(state, url, lb.bridge, checkout)
                     env.serve_pid = proc.pid
                 time.sleep(settle)
-                rows.append(_at_rest(env, label, proc.pid))
+                rows.append(_at_rest(env, label, proc.pid, body))
                 print(json.dumps(rows[-1]), flush=True)
         finally:
             stop_daemons(env.daemons)
