@@ -5,8 +5,9 @@ is judged on one set of LBs: they are created once (namespace driver, the scale 
 tree), then `nslb serve` is restarted on the same state dir from this checkout, the other
 one, and this one again; after `--settle` seconds at rest each records idle CPU over three
 20 s windows, list-all and show p50, haproxy PSS per LB, and then three more LBs created
-one by one (POST -> the VIP answers 200; each stays, so the count grows by three). Both checkouts must be at the
-same migration head (the database is upgraded by whichever starts first).
+one by one (POST -> the VIP answers 200; each stays, so the count grows by three). Both
+checkouts must be at the same migration head (the database is upgraded by whichever starts
+first).
 
     python -m bench.scale_ab --against /path/to/other/checkout [--lbs 1000] [--settle 200]
 """
