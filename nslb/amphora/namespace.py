@@ -387,7 +387,23 @@ class NamespaceDriver:
         # back from the moment it is plugged until haproxy listens, instead of refusing.
         netns.ensure_namespace(namespace)
         self._gate(namespace, bundle.files.get(HANDOVER), proc.dir / HANDOVER)
-        self._plumb(namespace, plans)
+        owed = self._plumb(namespace, plans)
+        try:
+            return self._serve(bundle, proc, keepalived, digest, pair)
+        finally:
+            # after haproxy started or reloaded (it is on a new LB's path to serving), and
+            # even when it failed: the address is there, and a retry will not add it again
+            for item in owed:
+                try:
+                    item.send()
+                except OSError as exc:  # the LB serves; neighbours learn at their next ARP
+                    log.warning("%s: no gratuitous ARP for %s: %s", item.namespace,
+                                item.address, exc)
+
+    def _serve(self, bundle: Bundle, proc: HaproxyProcess, keepalived: KeepalivedProcess,
+               digest: str, pair: bool) -> str:
+        """The rest of _apply once the namespace and its ports are as planned: haproxy
+        started, reloaded or left alone, then UDP, VRRP and the confirmation."""
         running = proc.master_pid() is not None and bool(proc.current_workers())
         if running and (not pair or keepalived.pid() is not None) and \
                 _confirmed(proc) == digest and self._udp_converged(bundle):
@@ -628,17 +644,20 @@ class NamespaceDriver:
             log.warning("haproxy of %s runs outside its namespace; restarting", proc.dir.name)
             proc.stop()
 
-    def _plumb(self, namespace: str, plans: list[netns.PortPlan]) -> None:
+    def _plumb(self, namespace: str, plans: list[netns.PortPlan]) -> list[netns.Announcement]:
+        """The ports as planned; the announcements their new addresses are owed."""
         netns.ensure_namespace(namespace)
         wanted: set[str] = set()
+        owed: list[netns.Announcement] = []
         for plan in plans:
             wanted.add(port_key(plan.port_id))
-            netns.plug(namespace, plan, self.bridges)
+            owed.extend(netns.plug_quietly(namespace, plan, self.bridges))
         stale = netns.plugged_port_prefixes(namespace) - wanted
         for key in stale:
             netns.unplug(namespace, key)
         if stale:  # the last port of a VXLAN network on this host may just have gone
             vxlan.prune_segments(self.bridges)
+        return owed
 
     def _port_plans(self, bundle: Bundle) -> list[netns.PortPlan]:
         """The bundle's ports as netns plans; VXLAN ports with their host segment."""

@@ -12,9 +12,11 @@ from nslb.netns.namespaces import (
     namespace_exists,
 )
 from nslb.netns.ports import (
+    Announcement,
     PortPlan,
     drop_addresses,
     plug,
+    plug_quietly,
     plugged_port_prefixes,
     port_is_healthy,
     unplug,
@@ -30,7 +32,9 @@ __all__ = [
     "namespace_exists",
     "namespace_name",
     "ns_ifname",
+    "Announcement",
     "plug",
+    "plug_quietly",
     "plugged_port_prefixes",
     "port_is_healthy",
     "unplug",

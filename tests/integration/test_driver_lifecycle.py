@@ -146,3 +146,23 @@ def test_haproxy_survives_the_death_of_nslb(lab: Lab, driver: TrackingDriver) ->
     before = driver.observe(snap.lb.id).process_start
     assert driver.apply(snap) == bundle.hash  # adoption: confirmed, nothing restarted
     assert driver.observe(snap.lb.id).process_start == before
+
+
+def test_a_new_vip_is_announced(lab: Lab, driver: TrackingDriver) -> None:
+    """A client holding a stale neighbour entry for the VIP (the MAC of an amphora that
+    went) learns the new amphora's MAC from its gratuitous ARP, sent once haproxy
+    listens, without having to ask."""
+    client = _setup(lab)
+    vip = VIP_URL.split("/")[2].split(":")[0]
+    sh("ip", "netns", "exec", client, "ip", "neigh", "replace", vip, "lladdr",
+       "02:00:00:00:00:01", "dev", "eth0", "nud", "stale")
+    snap = http_lb([("10.250.1.21", {})])
+    driver.apply(snap)
+    links = json.loads(sh("ip", "-n", namespace_name(snap.lb.id), "-j", "link", "show"))
+    macs = {link["address"] for link in links if link["ifname"] != "lo"}
+
+    def learned() -> bool:
+        neigh = json.loads(sh("ip", "netns", "exec", client, "ip", "-j", "neigh", "show", vip))
+        return bool(neigh) and neigh[0].get("lladdr") in macs
+
+    assert wait_for(learned, 5, 0.05), sh("ip", "netns", "exec", client, "ip", "neigh")
