@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from nslb.db import floating as repo
 from nslb.db.engine import Database
 from nslb.db.leases import Leases, SoloLeases
+from nslb.db.unchanged import UnlessWritten
 from nslb.floating.desired import Wanted, wanted_routers
 from nslb.floating.routers import RouterDriver, RouterError
 
@@ -64,6 +65,8 @@ class FloatingReconciler:
         self.resync_interval = resync_interval
         self.clock = clock
         self._last_full: float | None = None
+        # read every second; answered again only after a write (db/unchanged.py)
+        self._orphaned: UnlessWritten[bool] = UnlessWritten(db)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -101,6 +104,9 @@ class FloatingReconciler:
         """A resync is due, or a floating IP lost its port (a cheap read)."""
         if self._last_full is None or self.clock() - self._last_full >= self.resync_interval:
             return True
+        return self._orphaned.get(self._has_orphans)
+
+    def _has_orphans(self) -> bool:
         with self.db.read() as session:
             return bool(repo.orphans(session))
 
