@@ -150,6 +150,7 @@ class RingFollower:
             self._amphorae.pop(gone)  # its connections end on their own (EOF)
         for name in names - set(self._amphorae):
             self._amphorae[name] = self._found(name)
+            self._changed.add(name)  # looked at in this scan: its pid file may predate the watch
 
     def _found(self, name: str) -> _Amphora:
         """A new amphora, watched when the host allows (its first scan stats its pid file,

@@ -215,3 +215,20 @@ def test_an_amphora_that_cannot_be_watched_is_looked_at_every_scan(
         follower.scan()
     assert looked == [AMP] * 3
     follower.close()
+
+
+def test_an_amphora_started_between_two_scans_is_read(state: Path, fake: FakeHaproxy) -> None:
+    """Its pid file was written before its directory was watched (no event will come):
+    the scan that finds the directory looks at it."""
+    follower = rings.RingFollower(state, selectors.DefaultSelector(), lambda lines: None)
+    follower.scan()
+    fake.next()  # the first amphora's connection
+    second = "88888882-8888-4888-8888-888888888882"
+    amp = state / "amp" / second
+    amp.mkdir()
+    (amp / "haproxy.pid").write_text("1\n")
+    FakeHaproxy(amp / "stats.sock").serve()
+    os.utime(state / "amp", ns=(2 * 10**9, 2 * 10**9))  # the listing changed
+    follower.scan()
+    assert follower.connects == 2
+    follower.close()
