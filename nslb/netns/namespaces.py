@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,10 +37,17 @@ def namespace_exists(name: str) -> bool:
 
 
 def ensure_namespace(name: str) -> bool:
-    """Create the namespace with loopback up; True when it had to be created."""
+    """Create the namespace with loopback up; True when it had to be created.
+
+    `ip netns add`, not pyroute2's netns.create: that forks the calling process, 24 ms from
+    a serve of 1,000 LBs (250 MB) against 2.7 ms for `ip` (subprocess uses vfork), on
+    every new LB's path."""
     if namespace_exists(name):
         return False
-    netns.create(name)
+    made = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True,
+                          timeout=10, check=False)
+    if made.returncode != 0 and not namespace_exists(name):
+        raise OSError(f"ip netns add {name}: {made.stderr.strip()}")
     with ns_route(name) as ipr:
         ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
     return True
