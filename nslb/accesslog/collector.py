@@ -189,7 +189,7 @@ class Collector:
         if record is None:
             self.malformed += 1
             return
-        self._write(record.loadbalancer_id, (record.line + "\n").encode("ascii"))
+        self._write(record.loadbalancer_id, record.data())
 
     def _take_lines(self, lines: list[bytes]) -> None:
         """Lines of one worker's ring, as one recv() brought them."""

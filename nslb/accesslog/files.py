@@ -58,7 +58,7 @@ class LogFiles:
         that would take the file past `max_bytes` is written line by line, rotating in
         between, so every line is in exactly one file."""
         current = self._file(lb_id)
-        if current.size and current.size + len(data) > self.max_bytes:
+        if self._full(current, len(data)):
             for line in data.splitlines(keepends=True):
                 current = self._room_for(lb_id, len(line))
                 current.handle.write(line)
@@ -69,10 +69,14 @@ class LogFiles:
 
     def _room_for(self, lb_id: str, size: int) -> _Open:
         current = self._file(lb_id)
-        if current.size and current.size + size > self.max_bytes:
+        if self._full(current, size):
             self._rotate(lb_id)
             current = self._file(lb_id)
         return current
+
+    def _full(self, current: _Open, size: int) -> bool:
+        """`size` more bytes would take a file past max_bytes (an empty one takes anything)."""
+        return bool(current.size) and current.size + size > self.max_bytes
 
     def flush(self) -> None:
         for current in self._open.values():

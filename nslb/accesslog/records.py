@@ -37,6 +37,10 @@ class Record:
     amphora_id: str
     line: str  # without its newline
 
+    def data(self) -> bytes:
+        """The line as a log file holds it (ASCII: parse escaped everything else)."""
+        return (self.line + "\n").encode("ascii")
+
 
 def _escape(data: bytes) -> str:
     if PLAIN.search(data) is None:  # the usual case: nothing to escape
@@ -97,7 +101,7 @@ def parse_lines(lines: list[bytes]) -> tuple[list[tuple[str, bytes]], int]:
     for line in lines:
         record = parse(line)
         if record is not None:
-            kept.append((record.loadbalancer_id, (record.line + "\n").encode("ascii")))
+            kept.append((record.loadbalancer_id, record.data()))
     return kept, len(lines) - len(kept)
 
 

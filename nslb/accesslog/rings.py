@@ -150,13 +150,13 @@ class RingFollower:
             self._amphorae.pop(gone)  # its connections end on their own (EOF)
         for name in names - set(self._amphorae):
             self._amphorae[name] = self._found(name)
-            self._changed.add(name)  # looked at in this scan: its pid file may predate the watch
 
     def _found(self, name: str) -> _Amphora:
-        """A new amphora, watched when the host allows (its first scan stats its pid file,
-        so a write between the listing and the watch is not missed)."""
+        """A new amphora, watched when the host allows, and looked at in the scan that found
+        it: its pid file may have been written before the watch existed (no event comes)."""
         directory = self.state_dir / "amp" / name
         found = _Amphora(str(directory / PIDFILE))
+        self._changed.add(name)
         try:
             self._watches[self._notify.add_watch(directory, WATCHED)] = name
             found.watched = True
