@@ -301,13 +301,10 @@ def summarise_stat(text: str) -> runtime_api.StatSummary:
     lines = text.strip().splitlines()
     if not lines or not lines[0].startswith("# "):
         return summary
-    header = lines[0][2:].split(",")
-    try:
-        at = {name: header.index(name) for name in STAT_COLUMNS}
-    except ValueError:  # not the stats haproxy 2.x writes: the slow, general way
+    columns = _columns(lines[0])
+    if columns is None:  # not the stats haproxy 2.x writes: the slow, general way
         return runtime_api.summarise_stat(runtime_api.parse_stat(text))
-    last = max(at.values()) + 1
-    member_at = [at[column] for column in MEMBER_COLUMNS]
+    at, last, member_at = columns
     for line in lines[1:]:
         row = line.split(",", last)
         if len(row) <= last - 1:
@@ -334,6 +331,19 @@ def summarise_stat(text: str) -> runtime_api.StatSummary:
             summary.traffic[name] = _server_traffic(row, at)
             summary.member_stats[name] = tuple(map(row.__getitem__, member_at))
     return summary
+
+
+@functools.lru_cache(maxsize=16)
+def _columns(header: str) -> tuple[dict[str, int], int, tuple[int, ...]] | None:
+    """Where each column summarise_stat reads is in rows under this header line, how many
+    fields to split a row into, and the member columns' positions (None: a column is
+    missing). Every amphora of one haproxy version writes the same header."""
+    names = header[2:].split(",")
+    try:
+        at = {name: names.index(name) for name in STAT_COLUMNS}
+    except ValueError:
+        return None
+    return at, max(at.values()) + 1, tuple(at[column] for column in MEMBER_COLUMNS)
 
 
 def _server_traffic(row: list[str], at: dict[str, int]) -> Traffic:

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from nslb import netns
@@ -44,6 +45,7 @@ from nslb.amphora.haproxy_process import (
     summarise_stat,
 )
 from nslb.amphora.keepalived_process import KeepalivedProcess
+from nslb.amphora.lifelines import Lifelines
 from nslb.amphora.udp_process import UdpAgentProcess
 from nslb.metrics.registry import Metrics
 from nslb.model import vxlan as vxlan_values
@@ -52,6 +54,7 @@ from nslb.netns import connections, verify, vxlan
 from nslb.netns.bridges import BridgeFull, BridgeRegistry, prune_bridges
 from nslb.netns.inspect import Netlink
 from nslb.netns.names import port_key
+from nslb.netns.namespaces import NETNS_DIR
 from nslb.netns.router import load_rules
 from nslb.netns.sysctl import (
     NAMESPACE_SYSCTLS,
@@ -138,6 +141,8 @@ class NamespaceDriver:
         # bundle object to every converged resync, and hashing one costs more than
         # checking the amphora.
         self._digests: dict[str, tuple[Bundle, str]] = {}
+        # amphora id -> (runs keepalived, serves UDP) as its directory said (_found)
+        self._found_on_disk: dict[str, tuple[bool, bool]] = {}
         # amphora id -> (counters last observed, the start time of the worker that had
         # them): `show info` is asked only when the counters moved.
         self._starts: dict[str, tuple[dict[str, ListenerCounters], float]] = {}
@@ -147,6 +152,8 @@ class NamespaceDriver:
         self._udp_agents: dict[str, UdpAgentProcess] = {}
         # amphora id -> (its haproxy master, its keepalived or 0), as last found
         self._masters: dict[str, tuple[int, int]] = {}
+        # whether those still run (asked by the health loop's thread only)
+        self._lifelines = Lifelines()
         # amphora id -> (identity of its applied.json, the hash in it)
         self._confirmations: dict[str, tuple[tuple[int, int, int], str | None]] = {}
         self._netlink: Netlink | None = None
@@ -191,7 +198,7 @@ class NamespaceDriver:
             vxlan.prune_segments(self.bridges)
             prune_bridges(self.bridges)
             for cache in (self._digests, self._starts, self._handles, self._masters,
-                          self._udp_agents, self._confirmations):
+                          self._udp_agents, self._confirmations, self._found_on_disk):
                 cache.pop(amphora_id, None)
 
     def _gate(self, namespace: str, rules: str | None, kept: Path) -> None:
@@ -247,16 +254,35 @@ class NamespaceDriver:
             time.sleep(DRAIN_POLL)
 
     def observe(self, amphora_id: str) -> Observation:
-        """What the health loop asks of every amphora every second, so one `show stat`
-        round trip: the worker's start time (which tells the stats fold that counters were
-        reset) is asked for (`show info`) only when the counters moved, since an unchanged
-        reading is never folded. An amphora whose namespace was deleted counts as not
+        """What the health loop asks of an amphora as often as its health monitors look:
+        one `show stat` round trip. An amphora whose namespace was deleted counts as not
         running, so the health loop has it repaired at once."""
         proc = self._process(amphora_id)
         if not netns.namespace_exists(proc.namespace):
             return Observation(running=False)
         try:
-            summary = summarise_stat(proc.worker_command("show stat"))
+            text = proc.worker_command("show stat")
+        except OSError:
+            return Observation(running=False)
+        return self._observation(amphora_id, proc, text)
+
+    def observe_many(self, amphora_ids: list[str]) -> dict[str, Observation]:
+        """observe() of many amphorae from one thread: every `show stat` is sent before
+        any answer is read (runtime_api.commands). An amphora whose stats socket did not
+        answer so is observed by itself, with observe()'s fallbacks (the master CLI)."""
+        procs = {a: self._process(a) for a in amphora_ids}
+        answers = runtime_api.commands(
+            {a: p.stats_sock for a, p in procs.items() if netns.namespace_exists(p.namespace)},
+            "show stat")
+        return {a: self._observation(a, procs[a], answers[a]) if a in answers
+                else self.observe(a) for a in amphora_ids}
+
+    def _observation(self, amphora_id: str, proc: HaproxyProcess, text: str) -> Observation:
+        """An Observation from the answer to `show stat`. The worker's start time (which
+        tells the stats fold that counters were reset) is asked for (`show info`) only
+        when the counters moved, since an unchanged reading is never folded."""
+        try:
+            summary = summarise_stat(text)
             started = self._started(amphora_id, proc, summary.counters)
         except OSError:
             return Observation(running=False)
@@ -290,21 +316,32 @@ class NamespaceDriver:
         observation.counters.update(agent.counters())
         return observation
 
-    def alive(self, amphora_id: str) -> tuple[object, ...] | None:
-        """A token that changes when the amphora's processes or namespace change (a few
-        stat() calls, no socket): the health loop observes an amphora whose token is
-        unchanged only as often as its health monitor needs, and at once when it moved.
-        None: not running (no namespace, or no live haproxy master)."""
+    def liveness(self, amphora_ids: Iterable[str]) -> dict[str, object]:
+        """A token per amphora that changes when its processes or namespace change, None
+        when it does not run (no namespace, or no live haproxy master): the health loop
+        observes an amphora whose token is unchanged only as often as its health monitor
+        needs, and at once when it moved. Asked for every amphora every second, so no
+        socket and almost no system call per amphora: one listing of the namespaces, one
+        poll() of the processes' pidfds (lifelines.py), a stat() of the VRRP and UDP
+        status files only where there are such."""
+        try:  # a namespace made again is a new file, so its entry's inode changes
+            namespaces = {e.name: e.inode() for e in os.scandir(NETNS_DIR)}
+        except FileNotFoundError:
+            namespaces = {}
+        self._lifelines.refresh()
+        return {a: self._token(a, namespaces) for a in amphora_ids}
+
+    def _token(self, amphora_id: str, namespaces: dict[str, int]) -> tuple[object, ...] | None:
         proc, keepalived = self._handles_of(amphora_id)
-        try:
-            namespace = os.stat(f"/run/netns/{proc.namespace}").st_ino
-        except OSError:
+        namespace = namespaces.get(proc.namespace)
+        if namespace is None:
             return None
         # An amphora whose last bundle has no keepalived (STANDALONE) has no VRRP files to
         # look at: two failing stat() calls and an exception saved per amphora and round.
         single = self._single(amphora_id)
+        alive = self._lifelines.alive
         known = self._masters.get(amphora_id)
-        if known is None or not all(os.path.exists(f"/proc/{pid}") for pid in known if pid) \
+        if known is None or not all(alive(pid) for pid in known if pid) \
                 or (not single and not known[1] and keepalived.pidfile.exists()):
             master = proc.master_pid()
             if master is None:
@@ -326,16 +363,33 @@ class NamespaceDriver:
         return namespace, known, vrrp, udp
 
     def _single(self, amphora_id: str) -> bool:
-        """The amphora's last applied bundle runs no keepalived (unknown: False)."""
+        """The amphora's last applied bundle runs no keepalived."""
         known = self._digests.get(amphora_id)
-        return known is not None and "keepalived.conf" not in known[0].files
+        if known is not None:
+            return "keepalived.conf" not in known[0].files
+        return not self._found(amphora_id)[0]
 
     def _without_udp(self, amphora_id: str) -> bool:
-        """The amphora's last applied bundle has no UDP listener (unknown: False), so there
-        is no agent to look at: at 1,000 amphorae, a failing stat() and its exception per
-        amphora every second (alive) and a stat() per observation saved."""
+        """The amphora's last applied bundle has no UDP listener, so there is no agent to
+        look at: at 1,000 amphorae, a failing stat() and its exception per amphora every
+        second (liveness) and a stat() per observation saved."""
         known = self._digests.get(amphora_id)
-        return known is not None and UDP_VIEW not in known[0].files
+        if known is not None:
+            return UDP_VIEW not in known[0].files
+        return not self._found(amphora_id)[1]
+
+    def _found(self, amphora_id: str) -> tuple[bool, bool]:
+        """(runs keepalived, serves UDP) as the amphora's directory says, for one this
+        process has not applied yet (after a restart the resync lane reaches each of 1,000
+        amphorae only within minutes): its last apply wrote keepalived.conf and the UDP
+        view exactly when its bundle had them. Looked at once; an apply's bundle is
+        consulted from then on (_digests)."""
+        found = self._found_on_disk.get(amphora_id)
+        if found is None:
+            keepalived = self._keepalived(amphora_id)
+            found = (keepalived.config.exists(), self._udp_agent(amphora_id).view.exists())
+            self._found_on_disk[amphora_id] = found
+        return found
 
     def _started(self, amphora_id: str, proc: HaproxyProcess,
                  counters: dict[str, ListenerCounters]) -> float:
@@ -361,7 +415,8 @@ class NamespaceDriver:
 
     def close(self) -> None:
         """Haproxies are daemons and must keep serving without nslb: only the host netlink
-        socket is released."""
+        socket and the pidfds the health loop watched are released."""
+        self._lifelines.close()
         if self._netlink is not None:
             self._netlink.close()
             self._netlink = None

@@ -76,18 +76,36 @@ class Database:
         lock = self._write_lock
         if lock is not None:
             lock.acquire()
+        changed = True  # unless it is known that nothing was: a failed one is counted
         try:
             with self._writes() as session, session.begin():
+                before = self._changes(session)
                 yield session
-                if not quiet and not self.is_sqlite:
+                changed = self._changed(session, before)
+                if changed and not quiet and not self.is_sqlite:
                     session.execute(text("SELECT pg_notify(:channel, :origin)"),
                                     {"channel": CHANNEL, "origin": self.origin})
         finally:
-            if not quiet:
+            if changed and not quiet:
                 with self._count_lock:  # after the commit (or rollback): see `writes`
                     self._writes_done += 1
             if lock is not None:
                 lock.release()
+
+    def _changes(self, session: Session) -> int:
+        """SQLite: the rows this connection has inserted, updated or deleted so far."""
+        if not self.is_sqlite:
+            return 0
+        return int(session.execute(text("SELECT total_changes()")).scalar_one())
+
+    def _changed(self, session: Session, before: int) -> bool:
+        """Whether the transaction wrote anything: a write that settled what already was
+        (a worker's resync after a restart, an unchanged status) must not make every
+        periodic read of the host read again (db/unchanged.py). PostgreSQL assigns a
+        transaction id at its first write (a row lock counts: `FOR UPDATE`)."""
+        if self.is_sqlite:
+            return self._changes(session) != before
+        return session.execute(text("SELECT txid_current_if_assigned()")).scalar() is not None
 
     def announce(self, channel: str, payload: str) -> None:
         """Tell the other controllers something (PostgreSQL NOTIFY; nothing on SQLite)."""
@@ -104,11 +122,11 @@ class Database:
 
     @property
     def writes(self) -> int:
-        """How many write transactions this process has ended, plus the other controllers'
-        ones it was told about (PostgreSQL). A loop that reads the same rows every second
-        reads this first and keeps its last answer while it is unchanged (and it re-reads
-        at least every few seconds anyway, for writers it is not told about): an idle host
-        then runs no query at all."""
+        """How many write transactions that changed a row this process has ended, plus the
+        other controllers' ones it was told about (PostgreSQL). A loop that reads the same
+        rows every second reads this first and keeps its last answer while it is unchanged
+        (and it re-reads at least every few seconds anyway, for writers it is not told
+        about): an idle host then runs no query at all."""
         return self._writes_done
 
     def dispose(self) -> None:

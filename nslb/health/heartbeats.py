@@ -73,7 +73,7 @@ class HeartbeatWatch:
 
     def token(self, amphora_id: str) -> int | None:
         """What the health loop compares between rounds (as the namespace driver's
-        `alive()`): the seq of the latest heartbeat, None when there is none or the
+        `liveness()`): the seq of the latest heartbeat, None when there is none or the
         amphora is silent, so it is looked at every round until it speaks."""
         received = self.store.latest(amphora_id)
         if received is None or self._silent(amphora_id, received):

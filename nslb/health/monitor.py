@@ -8,12 +8,13 @@ A round costs what changed, not what exists (1,000 LBs in well under a second):
   read are kept from earlier rounds (any API change bumps the generation, and the worker
   moves the other two when it settles), and the others are read with one query per table;
 - every round, every amphora's liveness is checked where the driver offers a cheap probe
-  (`alive()`: a few stat() calls); an amphora is observed (a stats round trip) when its
-  token moved, when its LB changed or is unhealthy, and otherwise as often as its health
-  monitors look: every `delay` seconds, at least every MAX_PERIOD seconds (a member's
-  status only changes when haproxy checks it, so looking more often finds nothing new);
-- amphorae are observed concurrently by a few threads (socket I/O, outside any
-  transaction);
+  (`liveness()`: for all of them at once, no socket); an amphora is observed (a stats
+  round trip) when its token moved, when its LB changed or is unhealthy, and otherwise
+  as often as its health monitors look: every `delay` seconds, at least every MAX_PERIOD
+  seconds (a member's status only changes when haproxy checks it, so looking more often
+  finds nothing new);
+- amphorae are observed concurrently, outside any transaction: all at once from this
+  thread where the driver can (`observe_many()`), else by a few threads;
 - statuses are derived only for LBs whose observation or tree changed, and the write
   transaction is opened only when a status or a counter actually changed (an idle host
   writes nothing), re-checking that each LB is still as it was read;
@@ -226,9 +227,12 @@ class HealthMonitor:
                 known.observations = {a: observed_amphorae[a] for a in by_lb[lb_id]}
                 known.observed_at = now
         observed: dict[str, Observation] = {}
-        seen, wall, fresh = set(), time.time(), set(due)
+        seen, wall = set(), time.time()
         self.live.keep_only(set(by_lb))
-        for lb_id, amphora_ids in by_lb.items():
+        # Only the LBs looked at now: one that is not due was healthy when last looked at
+        # and nothing about it moved since (_due), so it has nothing to record or repair.
+        for lb_id in due:
+            amphora_ids = by_lb[lb_id]
             known = self._known.get(lb_id)
             last = known.observations if known is not None else {}
             observations = [observed_amphorae.get(a, last.get(a)) for a in amphora_ids]
@@ -236,7 +240,7 @@ class HealthMonitor:
                 continue  # logged by _observe; the next round tries again
             present = [o for o in observations if o is not None]
             observed[lb_id] = serving(present)
-            if lb_id in fresh and all(a in observed_amphorae for a in amphora_ids):
+            if all(a in observed_amphorae for a in amphora_ids):
                 # only what was looked at now: a reused observation's counters are old
                 self.live.record(lb_id, wall, observed[lb_id],
                                  dict(zip(amphora_ids, present, strict=True)))
@@ -257,8 +261,7 @@ class HealthMonitor:
                     self._unhealthy_since.get(amphora_id, now), now - self.failover.timeout)
         if self.failover is not None and self._unhealthy_since:
             self._fail_over(now)
-        self._write({lb_id: observed[lb_id] for lb_id in due if lb_id in observed}, keys,
-                    report)  # what was not looked at again has not changed
+        self._write(observed, keys, report)  # what was not looked at again has not changed
         self.dataplane.retain(keys)
         report.amphorae = sum(len(ids) for ids in by_lb.values())
         report.loadbalancers = len(by_lb)
@@ -309,28 +312,41 @@ class HealthMonitor:
 
     def _due(self, by_lb: dict[str, list[str]], now: float) -> list[str]:
         """The LBs whose amphorae are observed this round (see the module docstring)."""
-        alive = getattr(self.driver, "alive", None)
+        tokens = self._tokens(by_lb)
         due = []
         for lb_id, amphora_ids in by_lb.items():
             known = self._known.get(lb_id)
-            if known is None or (alive is None and self.heartbeats is None):
+            if known is None or tokens is None:
                 due.append(lb_id)
                 continue
-            tokens = {a: self._token(a, alive) for a in amphora_ids}
-            moved = tokens != known.tokens or any(t is None for t in tokens.values())
-            known.tokens = tokens
+            mine = {a: tokens[a] for a in amphora_ids}
+            moved = mine != known.tokens or any(t is None for t in mine.values())
+            known.tokens = mine
             if moved or known.seen is None or set(known.observations) != set(amphora_ids) \
                     or not all(healthy(o) for o in known.observations.values()) \
                     or now - known.observed_at >= known.period - 1e-3:
                 due.append(lb_id)
         return due
 
-    def _token(self, amphora_id: str, alive: Callable[[str], object] | None) -> object:
-        """An amphora's liveness token: its heartbeat's seq when it reports by heartbeat,
-        else the driver's alive() (None, so looked at every round, without one)."""
-        if self.heartbeats is not None and self.heartbeats.watches(amphora_id):
-            return self.heartbeats.token(amphora_id)
-        return alive(amphora_id) if alive is not None else None
+    def _tokens(self, by_lb: dict[str, list[str]]) -> dict[str, object] | None:
+        """Every amphora's liveness token: its heartbeat's seq when it reports by
+        heartbeat, else what the driver's liveness() says of it, asked once for all of
+        them (None for each without such a probe, so looked at every round). None when
+        there is neither: every LB is looked at every round."""
+        liveness = getattr(self.driver, "liveness", None)
+        if liveness is None and self.heartbeats is None:
+            return None
+        out: dict[str, object] = {}
+        local = []
+        for amphora_ids in by_lb.values():
+            for amphora_id in amphora_ids:
+                if self.heartbeats is not None and self.heartbeats.watches(amphora_id):
+                    out[amphora_id] = self.heartbeats.token(amphora_id)
+                else:
+                    local.append(amphora_id)
+        if local:
+            out.update(liveness(local) if liveness is not None else dict.fromkeys(local))
+        return out
 
     def _counters(self, session: Session) -> dict[str, tuple[dict[str, int], float]]:
         """listener id -> (raw, process start) as stored; read once, then kept current."""
@@ -344,6 +360,9 @@ class HealthMonitor:
 
     def _observe(self, amphora_ids: list[str]) -> dict[str, Observation]:
         """amphora id -> its observation (left out when observing it failed)."""
+        many = getattr(self.driver, "observe_many", None)
+        if many is not None:
+            return self._observe_together(amphora_ids, many)
         if len(amphora_ids) <= INLINE or self.threads <= 1:
             return self._observe_some(amphora_ids)
         if self._pool is None:
@@ -355,6 +374,25 @@ class HealthMonitor:
         out: dict[str, Observation] = {}
         for part in self._pool.map(self._observe_some, slices):
             out.update(part)
+        return out
+
+    def _observe_together(self, amphora_ids: list[str],
+                          many: Callable[[list[str]], dict[str, Observation]]
+                          ) -> dict[str, Observation]:
+        """Through the driver's observe_many(), which asks all of them at once from this
+        thread (no pool: threads cost more CPU than the questions). Amphorae judged by
+        heartbeats as _observe_some does; if the batch fails, each by itself."""
+        heartbeats = self.heartbeats
+        heard = {a for a in amphora_ids if heartbeats is not None and heartbeats.watches(a)}
+        out = self._observe_some(list(heard)) if heard else {}
+        local = [a for a in amphora_ids if a not in heard]
+        if local:
+            try:
+                out.update(many(local))
+            except Exception:
+                log.exception("observing %d amphorae together failed; observing them one "
+                              "by one", len(local))
+                out.update(self._observe_some(local))
         return out
 
     def _observe_some(self, amphora_ids: list[str]) -> dict[str, Observation]:

@@ -102,19 +102,27 @@ def decide(lb: LbState, last_sync: float | None, now: float, resync_interval: fl
 # Converged checks per second at most. The health loop notices a dead haproxy or a deleted
 # namespace within a round and has it repaired at once; what only the periodic resync finds
 # (plumbing or files changed under a running amphora) may wait a little longer on a big
-# host: at 1,000 LBs each one is checked every 25 s instead of 10 s, and the resync lane
-# costs 40 checks a second instead of 100.
+# host.
 MAX_CHECKS_PER_SECOND = 40.0
+# The share of one core the resync lane may use on a big host: each check costs what it
+# costs on this host (1.5 ms of CPU at 1,000 LBs on a 2-core lab machine: netlink and /proc
+# reads), so the lane paces itself by the CPU its checks took rather than by a count. At
+# 1,000 LBs that is a check every ~75 ms, each LB every ~75 s, for 2 % of a core (40 checks a
+# second were 6 %, a third of the idle host's CPU).
+RESYNC_CPU_SHARE = 0.02
 
 
-def resync_pace(converged: int, resync_interval: float, share: float = 0.8) -> float:
+def resync_pace(converged: int, resync_interval: float, cost: float = 0.0,
+                share: float = 0.8) -> float:
     """Seconds between two periodic resyncs, so that `converged` LBs are each checked
     about once per interval (using `share` of it) instead of all at once: a burst of
     1,000 checks would hold the host's CPU, and the API with it, for a second or more.
-    Never shorter than 1/MAX_CHECKS_PER_SECOND."""
+    Never shorter than 1/MAX_CHECKS_PER_SECOND, nor than the lane needs to stay within
+    RESYNC_CPU_SHARE of a core when a check takes `cost` seconds of CPU."""
     if converged <= 0:
         return 0.0
-    return max(resync_interval * share / converged, 1.0 / MAX_CHECKS_PER_SECOND)
+    return max(resync_interval * share / converged, 1.0 / MAX_CHECKS_PER_SECOND,
+               cost / RESYNC_CPU_SHARE)
 
 
 def after_failure(lb: LbState, attempts: Attempts | None, reason: str, now: float,

@@ -83,6 +83,8 @@ from nslb.worker.decide import (
 )
 
 log = logging.getLogger(__name__)
+# The weight of the newest check in the resync lane's moving average of a check's CPU.
+COST_WEIGHT = 0.2
 
 
 @dataclass(frozen=True)
@@ -400,7 +402,11 @@ class Worker:
 
     def _run_lane(self) -> None:
         """Take due LBs one by one, paced so that every converged LB is checked about once
-        per resync interval (a resync asked for by resync() goes to the pool instead)."""
+        per resync interval (a resync asked for by resync() goes to the pool instead), and
+        so that the lane stays within its share of a core (decide.RESYNC_CPU_SHARE): the
+        CPU a check takes is measured, a moving average, so one full apply does not stall
+        the lane for long."""
+        cost = 0.0
         while not self._stop.is_set():
             with self._lock:
                 while not self._due and not self._stop.is_set():
@@ -413,8 +419,11 @@ class Worker:
                 if state.id in self._in_flight:
                     continue  # a job for it runs now, which settles it
                 self._in_flight.add(state.id)
-                pace = resync_pace(len(self._converged), self.resync_interval)
+                converged = len(self._converged)
+            started = time.thread_time()
             self._job(state, Action.RESYNC)
+            cost += COST_WEIGHT * (time.thread_time() - started - cost)
+            pace = resync_pace(converged, self.resync_interval, cost)
             if pace:
                 self._stop.wait(pace)
 

@@ -173,8 +173,8 @@ class LivenessDriver(ScriptedDriver):
         self.tokens: dict[str, object] = {}
         self.observed: list[str] = []
 
-    def alive(self, amphora_id: str) -> object:
-        return self.tokens.get(amphora_id, "up")
+    def liveness(self, amphora_ids: list[str]) -> dict[str, object]:
+        return {a: self.tokens.get(a, "up") for a in amphora_ids}
 
     def observe(self, amphora_id: str) -> Observation:
         self.observed.append(amphora_id)

@@ -233,6 +233,22 @@ def test_a_read_sees_one_snapshot(empty_db: Database) -> None:
     assert (before, during, after) == (1, 1, 2)
 
 
+def test_a_write_that_changed_nothing_is_not_counted_or_announced(empty_db: Database) -> None:
+    """PostgreSQL knows whether a transaction wrote (it has a transaction id then): one
+    that changed nothing neither moves `writes` nor sends the NOTIFY other controllers
+    would read everything again for."""
+    with empty_db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE quiet (n integer)"))
+    before = empty_db.writes
+    with empty_db.write() as session:
+        session.execute(text("UPDATE quiet SET n = 2 WHERE n = 1"))
+        session.execute(text("SELECT count(*) FROM quiet")).scalar_one()
+    assert empty_db.writes == before
+    with empty_db.write() as session:
+        session.execute(text("INSERT INTO quiet VALUES (1)"))
+    assert empty_db.writes == before + 1
+
+
 def _ok(resp: Any, status: int = 200) -> Any:
     assert resp.status_code == status, resp.text
     return resp.json() if status != 204 else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from nslb.worker.decide import (
+    RESYNC_CPU_SHARE,
     Action,
     Attempts,
     LbState,
@@ -158,6 +159,17 @@ def test_resync_pace_caps_the_checks_per_second_on_a_big_host() -> None:
     # 1,000 LBs would be 125 checks a second; at most 40, so each LB every 25 s
     assert resync_pace(1000, RESYNC) == pytest.approx(1 / 40)
     assert 1000 * resync_pace(1000, RESYNC) == pytest.approx(25.0)
+
+
+def test_resync_pace_keeps_the_lane_within_its_share_of_a_core() -> None:
+    # checks of 1.5 ms of CPU at 2 % of a core: one every 75 ms, whatever the count says
+    assert resync_pace(1000, RESYNC, cost=0.0015) == pytest.approx(0.075)
+    assert resync_pace(1000, RESYNC, cost=0.0015) * 1000 == pytest.approx(75.0)
+    # a small host still spreads its LBs over the interval: cheap checks change nothing
+    assert resync_pace(10, RESYNC, cost=0.0015) == pytest.approx(0.8)
+    # the share is what the lane costs: CPU per check over the time per check
+    pace = resync_pace(1000, RESYNC, cost=0.004)
+    assert 0.004 / pace == pytest.approx(RESYNC_CPU_SHARE)
 
 
 def test_the_backoff_cap_holds_while_attempts_remain() -> None:

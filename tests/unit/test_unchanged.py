@@ -1,5 +1,6 @@
 """db/unchanged.py: a periodic read is answered from memory only while nothing was written
-and the answer is young; the Database counts its write transactions, rolled back or not."""
+and the answer is young; the Database counts its write transactions that changed a row,
+and those rolled back."""
 
 from __future__ import annotations
 
@@ -58,6 +59,22 @@ def test_a_rolled_back_write_counts_too(db: Database) -> None:
         raise RuntimeError("abort")
     assert db.writes == before + 1
     assert _count(db) == 0
+
+
+def test_a_write_that_changed_nothing_is_not_counted(db: Database) -> None:
+    """A settle that writes what already is (an UPDATE of no row, no statement at all)
+    must not make every periodic read of the host read again."""
+    before = db.writes
+    with db.write():
+        pass
+    with db.write() as session:
+        session.execute(text("UPDATE t SET v = 2 WHERE v = 99"))
+    assert db.writes == before
+    with db.write() as session:
+        session.execute(text("INSERT INTO t VALUES (3)"))
+    with db.write() as session:
+        session.execute(text("DELETE FROM t WHERE v = 3"))
+    assert db.writes == before + 2
 
 
 def test_an_old_answer_is_read_again_for_writers_elsewhere(db: Database) -> None:

@@ -1,0 +1,140 @@
+"""A host of many load balancers that stays up while `nslb serve` is restarted from any
+checkout: for profiling and trying changes at scale without building 1,000 LBs each time.
+
+It creates `--lbs` LBs (the scale part's tree) under `nslb serve` from this checkout, then
+reads commands, one per line, from `--commands` (a file it creates; append to it):
+
+    restart <checkout>   stop `nslb serve` and start it from that checkout's root
+    measure <label>      idle CPU (three 20 s windows), list-all and show p50, three more
+                         LBs created one by one (POST -> the VIP answers 200)
+    threads <seconds>    CPU per thread of `nslb serve` over that long (needs py-spy for
+                         the thread names: --py-spy)
+    stop                 delete everything and leave
+
+Each result is one JSON line on stdout. Everything it created goes on `stop`, on an error,
+and on Ctrl-C.
+
+    python -m bench.scale_lab --lbs 1000 --commands /tmp/scale-lab.cmd [--py-spy PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import scale, scale_ab
+from bench.env import CLIENT_IP, DEFAULT_HM, PREFIX, SUBNET, Env, backend_ip, stop_daemons, tree
+from bench.lab import lab
+from bench.server import client, free_port, make_network, purge_dataplane, stop
+
+THREAD = re.compile(r'Thread (0x[0-9A-Fa-f]+|\d+) \((?:[^)]*)\): "([^"]+)"')
+
+
+def _ticks(pid: int) -> dict[int, int]:
+    """thread id -> utime+stime of each thread of `pid`, in clock ticks."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        out[int(tid)] = int(fields[11]) + int(fields[12])
+    return out
+
+
+def _names(pid: int, py_spy: str | None) -> dict[int, str]:
+    """native thread id -> Python thread name, as `py-spy dump` prints them."""
+    if not py_spy:
+        return {}
+    text = subprocess.run([py_spy, "dump", "--pid", str(pid)], capture_output=True,
+                          text=True, check=False).stdout
+    out = {}
+    for ident, name in THREAD.findall(text):
+        out[int(ident, 0)] = name
+    return out
+
+
+def threads(pid: int, seconds: float, py_spy: str | None) -> dict[str, Any]:
+    """% of one core per thread over `seconds`, the busiest first."""
+    before = _ticks(pid)
+    start = time.monotonic()
+    time.sleep(seconds)
+    after = _ticks(pid)
+    wall = time.monotonic() - start
+    names = _names(pid, py_spy)
+    used = {tid: 100 * (after[tid] - before.get(tid, 0)) / scale.TICK / wall for tid in after}
+    rows = sorted(used.items(), key=lambda kv: -kv[1])
+    return {"total_pct": round(sum(used.values()), 1),
+            "threads": [[names.get(tid, str(tid)), round(pct, 1)] for tid, pct in rows
+                        if pct > 0.05]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lbs", type=int, default=1000)
+    parser.add_argument("--commands", required=True, help="the file commands are read from")
+    parser.add_argument("--py-spy", default=None, help="py-spy's path, for thread names")
+    args = parser.parse_args()
+    commands = Path(args.commands)
+    commands.write_text("")
+    state = tempfile.mkdtemp(prefix="nsb-lab-", dir="/tmp")
+    url = f"http://127.0.0.1:{free_port()}"
+    with lab() as lb, tempfile.TemporaryDirectory(prefix="nsb-labw-") as work:
+        client_ns = lb.host("cl", f"{CLIENT_IP}/{PREFIX}")
+        probe = lb.python(client_ns, "bench.probe")
+        proc = scale_ab._serve(state, url, lb.bridge, scale_ab.THIS)
+        env = Env(lab=lb, api=client(url), url=url, serve_pid=proc.pid, state_dir=state,
+                  subnet="", client_ns=client_ns, probe=probe, workdir=Path(work))
+        try:
+            env.subnet = make_network(env.api, "physnet1", SUBNET)
+            for i in range(2):
+                env.backend(backend_ip(i))
+            time.sleep(0.3)
+            body = tree(env.subnet, list(env.backends)[:2], DEFAULT_HM)
+            for start in range(0, args.lbs, 250):
+                scale._add(env, min(250, args.lbs - start), body)
+            print(json.dumps({"ready": args.lbs, "state": state}), flush=True)
+            done = 0
+            while True:
+                lines = commands.read_text().splitlines()
+                if len(lines) <= done:
+                    time.sleep(1.0)
+                    continue
+                word, _, rest = lines[done].strip().partition(" ")
+                done += 1
+                if word == "stop":
+                    break
+                if word == "restart":
+                    stop(proc)
+                    proc = scale_ab._serve(state, url, lb.bridge, rest or scale_ab.THIS)
+                    env.serve_pid = proc.pid
+                    print(json.dumps({"restarted": rest, "pid": proc.pid}), flush=True)
+                elif word == "measure":
+                    print(json.dumps(scale_ab._at_rest(env, rest, proc.pid, body)),
+                          flush=True)
+                elif word == "threads":
+                    print(json.dumps(threads(proc.pid, float(rest or 20), args.py_spy)),
+                          flush=True)
+                else:
+                    print(json.dumps({"unknown": lines[done - 1]}), flush=True)
+        finally:
+            stop_daemons(env.daemons)
+            try:
+                env.delete_all(timeout=900)
+            finally:
+                stop(proc)
+                purge_dataplane(state)
+                subprocess.run(["rm", "-rf", state], check=False)
+
+
+if __name__ == "__main__":
+    main()
