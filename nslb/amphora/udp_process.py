@@ -16,6 +16,7 @@ from pathlib import Path
 import nslb
 from nslb.amphora import udp_agent
 from nslb.amphora.base import ListenerCounters
+from nslb.netns.namespaces import run_in
 from nslb.render.udp import delete_table
 
 POLL = 0.02
@@ -112,7 +113,7 @@ class UdpAgentProcess:
         self._nft(["-f", "-"], delete_table())
 
     def _nft(self, args: list[str], text: str) -> str | None:
-        result = subprocess.run(["ip", "netns", "exec", self.namespace, udp_agent.NFT, *args],
+        result = subprocess.run([*run_in(self.namespace), udp_agent.NFT, *args],
                                 input=text, capture_output=True, text=True, timeout=30,
                                 check=False)
         return result.stderr.strip()[:500] or "nft failed" if result.returncode else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 
 NAMESPACE_PREFIX = "nslb-"
+NETNS_DIR = "/run/netns"  # where `ip netns` keeps named namespaces
 PORT_KEY_LEN = 11
 
 
