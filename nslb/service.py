@@ -272,9 +272,12 @@ def build(settings: Settings, driver: AmphoraDriver | None = None) -> Service:
     floating = FloatingReconciler(db, make_routers(settings),
                                   resync_interval=settings.resync_interval, leases=claims)
 
-    def kick() -> None:
-        worker.kick()
-        floating.kick()
+    def kick(lb_id: str | None = None) -> None:
+        """A change was committed: to one LB's tree (the floating IP reconciler sees a
+        deleted VIP port within a second by itself), or to the registry."""
+        worker.kick(lb_id)
+        if lb_id is None:
+            floating.kick()
 
     if settings.auth == "keystone":
         identity = start_identity(settings, db)

@@ -92,7 +92,8 @@ def identity_routes() -> list[BaseRoute]:
     return [*auth.routes(), *admin.routes(), *roles.routes()]
 
 
-def create_app(settings: Settings, db: Database, kick: Callable[[], None] = lambda: None,
+def create_app(settings: Settings, db: Database,
+               kick: Callable[[str | None], None] = lambda lb_id: None,
                context_for: Callable[[Request], Context] = noauth_context,
                identity: Identity | None = None,
                resync: Callable[[str], None] = lambda lb_id: None,

@@ -126,7 +126,7 @@ def keystone_cloud(state: Path, settings: Settings | None = None,
     worker = Worker(db, driver, resync_interval=3600,
                     secrets=SecretStore.open(db, settings.state_dir))
     health = HealthMonitor(db, driver)
-    app = create_app(settings, db, kick=lambda: None, identity=identity,
+    app = create_app(settings, db, kick=lambda lb_id: None, identity=identity,
                      context_for=keystone_context(identity), live=health.live)
     try:
         with TestClient(app) as client:

@@ -181,7 +181,7 @@ async def create(request: Request) -> Response:
         if body.port_id is not None:
             associate(session, fip, body.port_id, body.fixed_ip_address, ctx)
         item = to_wire(fip)
-    request.app.state.kick()
+    request.app.state.kick(None)
     return respond({"floatingip": item}, 201)
 
 
@@ -233,7 +233,7 @@ async def update(request: Request) -> Response:
         fip.updated_at = utcnow()
         session.flush()
         item = to_wire(fip)
-    request.app.state.kick()
+    request.app.state.kick(None)
     return respond({"floatingip": item})
 
 
@@ -243,6 +243,6 @@ async def delete(request: Request) -> Response:
         neutron.check_owner(context(request), fip.project_id, "delete_floatingip")
         ports.release_port(session, fip.floating_port_id)
         session.delete(fip)
-    request.app.state.kick()
+    request.app.state.kick(None)
     return respond(None, 204)
 

@@ -254,7 +254,7 @@ async def create(request: Request) -> Response:
                    else vlan_in_use(vlan, physnet)) from None
         floating.set_external(session, net.id, body.router_external)
         item = to_wire(net, [], body.router_external)
-    request.app.state.kick()
+    request.app.state.kick(None)
     return respond({"network": neutron.for_caller(item, ctx)}, 201)
 
 
@@ -364,7 +364,7 @@ async def update(request: Request) -> Response:
         net.updated_at = utcnow()
         session.flush()
         item = wire_many(session, [net])[0]
-    request.app.state.kick()
+    request.app.state.kick(None)
     return respond({"network": neutron.for_caller(item, context(request))})
 
 
@@ -387,5 +387,5 @@ async def delete(request: Request) -> Response:
                                    "NetworkInUse")
         floating.set_external(session, net.id, False)
         repo.delete_network(session, net)
-    request.app.state.kick()
+    request.app.state.kick(None)
     return respond(None, 204)

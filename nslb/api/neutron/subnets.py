@@ -236,7 +236,7 @@ async def update(request: Request) -> Response:
         sub.updated_at = utcnow()
         session.flush()
         item = to_wire(sub)
-    request.app.state.kick()
+    request.app.state.kick(None)
     return respond({"subnet": item})
 
 
@@ -248,5 +248,5 @@ async def delete(request: Request) -> Response:
                                    f"more ports have an IP allocation from this subnet.",
                                    "SubnetInUse")
         session.delete(sub)
-    request.app.state.kick()
+    request.app.state.kick(None)
     return respond(None, 204)

@@ -83,7 +83,7 @@ async def failover(request: Request) -> Response:
         lock_lb(session, amphora.loadbalancer_id)
         amphorae.request_failover(session, [amphora])
     request.app.state.metrics.failovers.labels("api").inc()
-    kick(request)
+    kick(request, amphora.loadbalancer_id)
     return Response(status_code=202)
 
 
@@ -106,7 +106,7 @@ async def delete(request: Request) -> Response:
         lock_lb(session, amphora.loadbalancer_id)
         amphorae.request_failover(session, [amphora])
     request.app.state.metrics.failovers.labels("api").inc()
-    kick(request)
+    kick(request, amphora.loadbalancer_id)
     return Response(status_code=204)
 
 

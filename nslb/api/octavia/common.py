@@ -30,9 +30,10 @@ def db(request: Request) -> Database:
     return database
 
 
-def kick(request: Request) -> None:
-    """Wake the worker: a change was committed."""
-    request.app.state.kick()
+def kick(request: Request, lb_id: str | None = None) -> None:
+    """Wake the worker: a change was committed (to `lb_id`'s tree, when it is known: the
+    worker plans that LB first, by itself)."""
+    request.app.state.kick(lb_id)
 
 
 def find(session: Session, cls: type, ident: str, ctx: Context,

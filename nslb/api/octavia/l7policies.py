@@ -127,7 +127,7 @@ async def create(request: Request) -> Response:
         session.add_all(rules)
         session.flush()
         body = view(policy, [r.id for r in rules])
-    kick(request)
+    kick(request, listener.loadbalancer_id)
     return respond({"l7policy": body}, 201)
 
 
@@ -181,7 +181,7 @@ async def delete(request: Request) -> Response:
             if rule.provisioning_status != "PENDING_DELETE":
                 mark(rule, Event.DELETE)
         l7.close_gap(session, policy.listener_id, policy.id)
-    kick(request)
+    kick(request, policy.loadbalancer_id)
     return respond(None, 204)
 
 

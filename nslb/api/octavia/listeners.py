@@ -81,7 +81,7 @@ async def create(request: Request) -> Response:
             session.flush()
         tls.follow(session, request, lb.project_id)
         body = views.listener(listener, [p.id for p in built.l7policies])
-    kick(request)
+    kick(request, lb.id)
     return respond({"listener": body}, 201)
 
 
@@ -133,7 +133,7 @@ async def delete(request: Request) -> Response:
                 if rule.provisioning_status != "PENDING_DELETE":
                     mark(rule, Event.DELETE)
         tls.follow(session, request, listener.project_id, tls.refs_of(listener))
-    kick(request)
+    kick(request, listener.loadbalancer_id)
     return respond(None, 204)
 
 

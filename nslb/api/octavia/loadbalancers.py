@@ -127,7 +127,7 @@ async def create(request: Request) -> Response:
             body = render_full(tree.load_tree(session, lb))
         else:
             body = views.loadbalancer(lb, [], [])
-    kick(request)
+    kick(request, lb.id)
     return respond({"loadbalancer": body}, 201)
 
 
@@ -147,7 +147,7 @@ async def update(request: Request) -> Response:
         lock_lb(session, lb.id)
         apply_changes(lb, changes)
         body = render_many(session, [lb])[0]
-    kick(request)
+    kick(request, lb.id)
     return respond({"loadbalancer": body})
 
 
@@ -162,7 +162,7 @@ async def delete(request: Request) -> Response:
             mark(child, Event.DELETE)
         tls.follow(session, request, lb.project_id,
                    {ref for child in t.children() for ref in tls.refs_of(child)})
-    kick(request)
+    kick(request, lb.id)
     return respond(None, 204)
 
 
@@ -222,7 +222,7 @@ async def failover(request: Request) -> Response:
         replaced = amphorae.of_lb(session, lb.id)
         amphorae.request_failover(session, replaced)
     request.app.state.metrics.failovers.labels("api").inc(len(replaced))
-    kick(request)
+    kick(request, lb.id)
     return Response(status_code=202)
 
 

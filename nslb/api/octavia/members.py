@@ -71,7 +71,7 @@ async def create(request: Request) -> Response:
         session.add(member)
         session.flush()
         body = views.member(member)
-    kick(request)
+    kick(request, lb.id)
     return respond({"member": body}, 201)
 
 

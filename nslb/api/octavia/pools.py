@@ -66,7 +66,7 @@ async def create(request: Request) -> Response:
             listener.default_pool_id = pool.id
         tls.follow(session, request, lb.project_id)
         body = views.pool(pool, [listener.id] if listener else [], [], None)
-    kick(request)
+    kick(request, lb.id)
     return respond({"pool": body}, 201)
 
 
@@ -118,7 +118,7 @@ async def update(request: Request) -> Response:
             setattr(pool, key, value)
         tls.follow(session, request, pool.project_id, released)
         body = render_many(session, [pool])[0]
-    kick(request)
+    kick(request, pool.loadbalancer_id)
     return respond({"pool": body})
 
 
