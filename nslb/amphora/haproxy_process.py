@@ -34,6 +34,9 @@ INFO_PID = re.compile(r"^Pid: (\d+)$", re.MULTILINE)
 # needs no capability: the namespace sets net.ipv4.ip_unprivileged_port_start=0.
 HAPROXY_USER = "haproxy"
 POLL = 0.01
+# A new haproxy is looked at more often: its start is on a new LB's way to serving, and
+# it usually answers within a few tens of ms (each look is two CLI round trips).
+START_POLL = 0.003
 
 
 class HaproxyProcess:
@@ -173,7 +176,7 @@ class HaproxyProcess:
         # The worker answers on the stats socket before the master opens its CLI; both are
         # needed (observe() and reload()), so wait for both.
         self._wait(lambda: self._stats_answers() and bool(self.current_workers()), timeout,
-                   "haproxy did not start serving")
+                   "haproxy did not start serving", poll=START_POLL)
 
     def reload(self, timeout: float = 5.0) -> None:
         """Reload through the master and wait for a new worker; raise if it never comes."""
@@ -240,12 +243,12 @@ class HaproxyProcess:
             return False
 
     @staticmethod
-    def _wait(predicate: object, timeout: float, message: str) -> None:
+    def _wait(predicate: object, timeout: float, message: str, poll: float = POLL) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if callable(predicate) and predicate():
                 return
-            time.sleep(POLL)
+            time.sleep(poll)
         raise RuntimeError(message)
 
 

@@ -51,6 +51,7 @@ from nslb.metrics.registry import Metrics
 from nslb.model import vxlan as vxlan_values
 from nslb.model.bundle import Bundle, HostFacts, NetworkPort
 from nslb.netns import connections, verify, vxlan
+from nslb.netns.announcer import Announcer
 from nslb.netns.bridges import BridgeFull, BridgeRegistry, prune_bridges
 from nslb.netns.inspect import Netlink
 from nslb.netns.names import port_key
@@ -154,6 +155,7 @@ class NamespaceDriver:
         self._masters: dict[str, tuple[int, int]] = {}
         # whether those still run (asked by the health loop's thread only)
         self._lifelines = Lifelines()
+        self._announcer = Announcer()
         # amphora id -> (identity of its applied.json, the hash in it)
         self._confirmations: dict[str, tuple[tuple[int, int, int], str | None]] = {}
         self._netlink: Netlink | None = None
@@ -446,14 +448,9 @@ class NamespaceDriver:
         try:
             return self._serve(bundle, proc, keepalived, digest, pair)
         finally:
-            # after haproxy started or reloaded (it is on a new LB's path to serving), and
-            # even when it failed: the address is there, and a retry will not add it again
-            for item in owed:
-                try:
-                    item.send()
-                except OSError as exc:  # the LB serves; neighbours learn at their next ARP
-                    log.warning("%s: no gratuitous ARP for %s: %s", item.namespace,
-                                item.address, exc)
+            # after haproxy started or reloaded, and even when it failed: the address is
+            # there, and a retry will not add it again (netns/announcer.py says why not here)
+            self._announcer.owe(owed)
 
     def _serve(self, bundle: Bundle, proc: HaproxyProcess, keepalived: KeepalivedProcess,
                digest: str, pair: bool) -> str:

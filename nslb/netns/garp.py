@@ -1,9 +1,8 @@
 """Gratuitous ARP / unsolicited neighbour advertisement for a freshly plugged address.
 
-Packets are built here and sent from raw sockets opened inside the namespace (a
-short-lived thread enters the namespace to create them, see namespaces.socket_in, so no
-thread that runs nslb's code ever switches namespace). No external tool (arping) is
-needed, and IPv6 works the same way.
+Packets are built here and sent from raw sockets opened inside the namespace (nslb's
+namespace thread creates them there, see hopper.py; the sending happens outside). No
+external tool (arping) is needed, and IPv6 works the same way.
 """
 
 from __future__ import annotations
