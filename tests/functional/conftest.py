@@ -16,10 +16,10 @@ from nslb.amphora.noop import NoopDriver
 from nslb.api.app import create_app
 from nslb.config import Settings
 from nslb.db.engine import Database
-from nslb.db.migrate import upgrade
 from nslb.health.monitor import HealthMonitor
 from nslb.secrets.store import SecretStore
 from nslb.worker.loop import Worker
+from tests.migrated import migrated_sqlite
 
 PROJECT = "3f1c8f1e4b5a4c6d9e0f112233445566"
 OTHER_PROJECT = "aa1c8f1e4b5a4c6d9e0f112233445599"
@@ -28,8 +28,7 @@ PHYSNETS = ["physnet1:nslbt-br1", "physnet2:nslbt-br2"]
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'nslb.db'}")
-    upgrade(database)
+    database = migrated_sqlite(tmp_path / "nslb.db")
     yield database
     database.dispose()
 

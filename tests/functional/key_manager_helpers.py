@@ -19,6 +19,7 @@ from nslb.api.context import Context
 from nslb.config import Settings
 from nslb.db.engine import Database
 from nslb.db.migrate import upgrade
+from tests.migrated import migrated_sqlite
 
 KM = "/key-manager/v1"
 BASE = "http://testserver/key-manager"
@@ -101,8 +102,11 @@ class KeyManager:
 @contextmanager
 def key_manager(state: Path, db_url: str | None = None) -> Iterator[KeyManager]:
     """On a fresh SQLite database under `state`, or on the empty database at `db_url`."""
-    db = Database(db_url or f"sqlite:///{state / 'nslb.db'}")
-    upgrade(db)
+    if db_url is None:
+        db = migrated_sqlite(state / "nslb.db")
+    else:
+        db = Database(db_url)
+        upgrade(db)
     app = create_app(Settings(state_dir=state), db, context_for=persona_context)
     try:
         with TestClient(app) as client:

@@ -26,6 +26,7 @@ from nslb.identity.service import Identity
 from nslb.identity.throttle import LoginThrottle
 from nslb.secrets.store import SecretStore
 from nslb.worker.loop import Worker
+from tests.migrated import migrated_sqlite
 
 V3 = "/identity/v3"
 NET = "/networking/v2.0"
@@ -115,8 +116,11 @@ def keystone_cloud(state: Path, settings: Settings | None = None,
                    db_url: str | None = None) -> Iterator[Cloud]:
     """A fresh keystone-mode app on its own SQLite database under `state` (or on the
     empty database at `db_url`, e.g. a PostgreSQL one)."""
-    db = Database(db_url or f"sqlite:///{state / 'nslb.db'}")
-    upgrade(db)
+    if db_url is None:
+        db = migrated_sqlite(state / "nslb.db")
+    else:
+        db = Database(db_url)
+        upgrade(db)
     settings = settings or Settings(state_dir=state, physnet=list(PHYSNETS), auth="keystone")
     identity = Identity(db, KeyRing(state / "fernet-keys"), ttl=ttl,
                         throttle=throttle or LoginThrottle(free=1000, source_free=1000))

@@ -135,8 +135,12 @@ def start_agent(directory: Path, controller: Controller, name: str, **facts: Any
 
 
 def stop_agent(agent: Agent) -> None:
+    """Stop at once: a controller's keep-alive connection (the remote driver's, closed
+    later by its own fixture) would hold a graceful shutdown for the whole join timeout."""
     agent.server.server.should_exit = True
+    agent.server.server.force_exit = True
     agent.thread.join(timeout=10)
+    assert not agent.thread.is_alive(), "the agent's server did not stop"
 
 
 @pytest.fixture
