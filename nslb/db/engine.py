@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from nslb.db.tables import map_models
+from nslb.db.version import DataVersion
 
 CHANNEL = "nslb_writes"
 RESYNC_CHANNEL = "nslb_resync"  # payload: an LB id whose lease holder should resync it
@@ -60,6 +61,10 @@ class Database:
         self._writes = sessionmaker(
             self.engine.execution_options(nslb_write=True), expire_on_commit=False
         )
+        database = self.engine.url.database
+        plain_file = bool(database) and database != ":memory:" and \
+            not str(database).startswith("file:")
+        self.version = DataVersion(database if self.is_sqlite and plain_file else None)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -130,6 +135,7 @@ class Database:
         return self._writes_done
 
     def dispose(self) -> None:
+        self.version.close()
         self.engine.dispose()
 
 

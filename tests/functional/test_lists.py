@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import pytest
 from octavia_helpers import API, LB_URL, active_tree, create_lb, fault, vip_subnet
 from starlette.testclient import TestClient
 
+from nslb.db.engine import Database
 from nslb.worker.loop import Worker
 
 
@@ -178,3 +180,29 @@ def test_a_listed_object_is_the_object_shown(client: TestClient, worker: Worker,
     if key == "lb":
         assert item["tags"] == ["x", "y"] and item["listeners"] and item["pools"]
         assert item["updated_at"] is not None
+
+
+def test_a_kept_list_never_hides_a_commit(client: TestClient, worker: Worker,
+                                          db: Database) -> None:
+    """Lists are answered from memory while the database is unchanged (api/kept.py): a
+    change through the API, by the worker, or by another process writing the file (an
+    `nslb` command, an operator's sqlite3) shows in the very next list."""
+    subnet = vip_subnet(client)
+    first = create_lb(client, subnet["id"], name="one")
+
+    def names() -> list[tuple[str, str]]:
+        rows = client.get(LB_URL).json()["loadbalancers"]
+        return sorted((r["name"], r["provisioning_status"]) for r in rows)
+
+    assert names() == [("one", "PENDING_CREATE")]
+    assert names() == [("one", "PENDING_CREATE")]  # unchanged: the kept answer
+    worker.drain()
+    assert names() == [("one", "ACTIVE")]
+    create_lb(client, subnet["id"], name="two")
+    assert names() == [("one", "ACTIVE"), ("two", "PENDING_CREATE")]
+    path = db.engine.url.database
+    assert path
+    with sqlite3.connect(path) as other:  # another process's commit, not counted in `writes`
+        other.execute("UPDATE load_balancer SET name = 'renamed' WHERE id = ?",
+                      (first["id"],))
+    assert names() == [("renamed", "ACTIVE"), ("two", "PENDING_CREATE")]

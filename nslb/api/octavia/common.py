@@ -16,6 +16,7 @@ from nslb.api.coalesce import Coalescer
 from nslb.api.context import Context
 from nslb.api.faults import BadRequest, Forbidden, NotFound
 from nslb.api.http import Handler, base_url, context, respond
+from nslb.api.kept import Kept
 from nslb.api.policy import DENIED
 from nslb.db.engine import Database
 from nslb.db.query import ListQuery, QueryError, run_list
@@ -23,6 +24,7 @@ from nslb.lbaas.locks import display
 
 Render = Callable[[Session, list[Any]], list[dict[str, Any]]]
 _LISTS: Coalescer[bytes] = Coalescer()
+_KEPT = Kept()
 
 
 def db(request: Request) -> Database:
@@ -73,8 +75,9 @@ def list_response(request: Request, cls: type, collection: str, render: Render,
     # may serve two apps), the collection, the query, the caller's scope and the links.
     same = (db(request), collection, request.url.path, request.url.query,
             tuple(sorted(scope.items())), base_url(request), key)
-    body = _LISTS.run(same, lambda: bytes(_list(request, cls, collection, render, q, scope,
-                                                key, plain).body))
+    version = db(request).version.current()  # before reading (api/kept.py)
+    body = _KEPT.get(same, version, lambda: _LISTS.run(same, lambda: bytes(
+        _list(request, cls, collection, render, q, scope, key, plain).body)))
     return Response(body, media_type="application/json")
 
 
