@@ -53,10 +53,13 @@ def prepare(session: Session, lb: LoadBalancer) -> list[Amphora]:
     return found
 
 
-def member_subnets(session: Session, lb: LoadBalancer) -> list[str]:
-    """Member subnets other than the VIP's, of members that are not being deleted."""
-    t = load_tree(session, lb)
-    live: list[Member] = [m for m in t.members
+def member_subnets(session: Session, lb: LoadBalancer,
+                   members: list[Member] | None = None) -> list[str]:
+    """Member subnets other than the VIP's, of members that are not being deleted
+    (`members`: the LB's, when the caller has just read them)."""
+    if members is None:
+        members = load_tree(session, lb).members
+    live: list[Member] = [m for m in members
                           if m.provisioning_status not in (P.PENDING_DELETE, P.DELETED)]
     return sorted({m.subnet_id for m in live if m.subnet_id and m.subnet_id != lb.vip_subnet_id})
 
@@ -87,9 +90,11 @@ def _member_port(session: Session, lb: LoadBalancer, amphora: Amphora, subnet_id
                         device_id=amphora.id, name=member_port_name(amphora.id))
 
 
-def release_unused_member_ports(session: Session, lb: LoadBalancer) -> None:
-    """A pair amphora's member port whose subnet no member uses any more."""
-    used = set(member_subnets(session, lb))
+def release_unused_member_ports(session: Session, lb: LoadBalancer,
+                                members: list[Member] | None = None) -> None:
+    """A pair amphora's member port whose subnet no member uses any more (`members`: the
+    LB's, when the caller has just read them)."""
+    used = set(member_subnets(session, lb, members))
     for amphora in amphorae.of_lb(session, lb.id):
         for port in ports.member_ports(session, amphora.id, lb.project_id):
             if port.fixed_ips[0]["subnet_id"] not in used:

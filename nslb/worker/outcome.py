@@ -208,8 +208,9 @@ def applied(session: Session, lb_id: str, generation: int, error: str | None,
     _events(session, lb, changed, error)
     _drop(session, gone)
     if error is None:
-        _release_unused_member_ports(session, lb, [m for m in t.members if m not in gone])
-        amphora_prep.release_unused_member_ports(session, lb)
+        kept = [m for m in t.members if m not in gone]
+        _release_unused_member_ports(session, lb, kept)
+        amphora_prep.release_unused_member_ports(session, lb, kept)
     return True
 
 
