@@ -48,22 +48,24 @@ class _Hopper:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._calls: queue.SimpleQueue[Call] | None = None
+        self._pid = 0  # the process the thread runs in (a forked child has no thread)
 
     def run(self, name: str, fn: Callable[[], T]) -> T:
         future: Future[T] = Future()
-        self._queue().put((name, fn, future))
+        with self._lock:  # a call is queued for a live thread, or failed by _retire
+            self._queue().put((name, fn, future))
         return future.result()
 
     def _queue(self) -> queue.SimpleQueue[Call]:
-        with self._lock:
-            if self._calls is None:
-                calls: queue.SimpleQueue[Call] = queue.SimpleQueue()
-                # the host's namespace: the main thread's, which never leaves it
-                home = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-                threading.Thread(target=self._serve, args=(calls, home), daemon=True,
-                                 name="nslb-netns").start()
-                self._calls = calls
-            return self._calls
+        """The live thread's queue, the thread started first if needed (lock held)."""
+        if self._calls is None or self._pid != os.getpid():
+            calls: queue.SimpleQueue[Call] = queue.SimpleQueue()
+            # the host's namespace: the main thread's, which never leaves it
+            home = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            threading.Thread(target=self._serve, args=(calls, home), daemon=True,
+                             name="nslb-netns").start()
+            self._calls, self._pid = calls, os.getpid()
+        return self._calls
 
     def _serve(self, calls: queue.SimpleQueue[Call], home: int) -> None:
         try:
@@ -87,9 +89,9 @@ class _Hopper:
         with self._lock:
             if self._calls is calls:
                 self._calls = None
-        while not calls.empty():
-            _, _, future = calls.get_nowait()
-            future.set_exception(OSError("the namespace thread stopped; try again"))
+            while not calls.empty():
+                _, _, future = calls.get_nowait()
+                future.set_exception(OSError("the namespace thread stopped; try again"))
 
 
 class _Stranded(Exception):
