@@ -70,6 +70,10 @@ from nslb.render.haproxy import amphora_dir
 from nslb.render.udp import view_hash
 
 log = logging.getLogger(__name__)
+# observe_many() lets other threads run after this many amphorae, for this long (a sleep
+# of 0 releases the GIL but may take it straight back before a waiting thread wakes).
+YIELD_EVERY = 16
+YIELD_SLEEP = 0.0005
 
 # sun_path is 108 bytes and haproxy keeps a little for itself: "<state>/amp/<uuid>/master.sock"
 MAX_SOCKET_PATH = 97
@@ -276,8 +280,15 @@ class NamespaceDriver:
         answers = runtime_api.commands(
             {a: p.stats_sock for a, p in procs.items() if netns.namespace_exists(p.namespace)},
             "show stat")
-        return {a: self._observation(a, procs[a], answers[a]) if a in answers
-                else self.observe(a) for a in amphora_ids}
+        out = {}
+        for n, a in enumerate(amphora_ids):
+            if n and n % YIELD_EVERY == 0:
+                # Hand the GIL to a waiting thread now and then: 200 answers are ~15 ms of
+                # pure Python, and an apply waiting for the GIL (a new LB) would wait it out.
+                time.sleep(YIELD_SLEEP)
+            out[a] = self._observation(a, procs[a], answers[a]) if a in answers \
+                else self.observe(a)
+        return out
 
     def _observation(self, amphora_id: str, proc: HaproxyProcess, text: str) -> Observation:
         """An Observation from the answer to `show stat`. The worker's start time (which

@@ -85,6 +85,10 @@ SUMMARY_EVERY = 30.0  # seconds between the INFO lines that sum rounds up
 # Longest time between two observations of a live amphora whose LB has no health monitor
 # with a shorter delay (statuses then only change with the config, which is seen at once).
 MAX_PERIOD = 5.0
+# A round's per-LB work lets other threads run after this many LBs (nslb/interpreter.py:
+# a thread may otherwise hold the GIL for 20 ms while an apply waits).
+YIELD_EVERY = 16
+YIELD_SLEEP = 0.0005
 
 Key = tuple[int, int, str]  # an LB's generation, applied generation, provisioning status
 
@@ -231,7 +235,9 @@ class HealthMonitor:
         self.live.keep_only(set(by_lb))
         # Only the LBs looked at now: one that is not due was healthy when last looked at
         # and nothing about it moved since (_due), so it has nothing to record or repair.
-        for lb_id in due:
+        for n, lb_id in enumerate(due):
+            if n and n % YIELD_EVERY == 0:
+                time.sleep(YIELD_SLEEP)  # a waiting thread (an apply) takes the GIL meanwhile
             amphora_ids = by_lb[lb_id]
             known = self._known.get(lb_id)
             last = known.observations if known is not None else {}

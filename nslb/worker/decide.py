@@ -107,9 +107,10 @@ MAX_CHECKS_PER_SECOND = 40.0
 # The share of one core the resync lane may use on a big host: each check costs what it
 # costs on this host (1.5 ms of CPU at 1,000 LBs on a 2-core lab machine: netlink and /proc
 # reads), so the lane paces itself by the CPU its checks took rather than by a count. At
-# 1,000 LBs that is a check every ~75 ms, each LB every ~75 s, for 2 % of a core (40 checks a
-# second were 6 %, a third of the idle host's CPU).
-RESYNC_CPU_SHARE = 0.02
+# 1,000 LBs that is a check every ~150 ms, each LB every ~2.5 minutes, for 1 % of a core (40
+# checks a second were 6 %, a third of the idle host's CPU). Octavia has no such check at
+# all: its amphorae are only watched through their heartbeats, as nslb's health loop does.
+RESYNC_CPU_SHARE = 0.01
 
 
 def resync_pace(converged: int, resync_interval: float, cost: float = 0.0,

@@ -326,7 +326,11 @@ class Worker:
         for gone in set(self._converged) - ids:
             self._converged.pop(gone, None)
         self._release_gone(ids)
+        queued, urgent = self._queued, self._urgent
         for state in states:
+            if state.id in queued and state.id not in urgent and not fast_forward \
+                    and not state.dirty:
+                continue  # waits in the resync lane already (at 1,000 LBs, most of them)
             record = self._attempts.get(state.id)
             at = max(now, record.retry_at) if fast_forward and record is not None else now
             action = decide(state, self._last_sync.get(state.id), at, self.resync_interval,

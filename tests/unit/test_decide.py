@@ -162,9 +162,10 @@ def test_resync_pace_caps_the_checks_per_second_on_a_big_host() -> None:
 
 
 def test_resync_pace_keeps_the_lane_within_its_share_of_a_core() -> None:
-    # checks of 1.5 ms of CPU at 2 % of a core: one every 75 ms, whatever the count says
-    assert resync_pace(1000, RESYNC, cost=0.0015) == pytest.approx(0.075)
-    assert resync_pace(1000, RESYNC, cost=0.0015) * 1000 == pytest.approx(75.0)
+    # checks of 1.5 ms of CPU at 1 % of a core: one every 150 ms, whatever the count says
+    assert pytest.approx(0.01) == RESYNC_CPU_SHARE
+    assert resync_pace(1000, RESYNC, cost=0.0015) == pytest.approx(0.15)
+    assert resync_pace(1000, RESYNC, cost=0.0015) * 1000 == pytest.approx(150.0)
     # a small host still spreads its LBs over the interval: cheap checks change nothing
     assert resync_pace(10, RESYNC, cost=0.0015) == pytest.approx(0.8)
     # the share is what the lane costs: CPU per check over the time per check
