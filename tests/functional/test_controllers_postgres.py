@@ -51,8 +51,12 @@ def test_a_write_through_one_controller_is_heard_by_the_other(
         assert _until(rang)  # connecting counts as a change (nothing was heard before)
         rang.clear()
         before = b.writes
-        with a.write() as session:
+        with a.write() as session:  # changed nothing: nobody reads again for it
             session.execute(text("SELECT 1"))
+        assert not rang.wait(1.0) and b.writes == before and feed.heard == 0
+        with a.write() as session:
+            session.execute(text("CREATE TABLE heard (n integer)"))
+            session.execute(text("INSERT INTO heard VALUES (1)"))
         assert _until(rang) and b.writes > before and feed.heard == 1
         rang.clear()
         with b.write() as session:  # its own writes are counted where they are made
