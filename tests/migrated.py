@@ -35,7 +35,9 @@ def _made() -> Path:
 
 
 def migrated_sqlite(path: Path) -> Database:
-    """A database at `path` (a file that must not exist yet) at the migrations' head."""
+    """A database at `path` (a file that must not exist yet; its directory is made) at
+    the migrations' head."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(_made(), path)
     os.chmod(path, 0o600)
     return Database(f"sqlite:///{path}")
