@@ -162,11 +162,12 @@ class HealthMonitor:
         """`on_down(lb_id)` is told when an LB's data plane is not running (a crashed
         haproxy, a deleted namespace), so the worker can rebuild it now. `failover`: when
         an amphora that repair cannot fix is replaced automatically (None: never).
-        `threads`: how many amphorae are observed at once. `metrics`: where rounds,
-        repairs and failovers are counted; `dataplane`: the per-LB metrics store fed with
-        what the rounds observe. `leases`: which LBs this controller watches (db/leases.py;
-        all of them on SQLite). `heartbeats`: amphorae with an amphora_health row are
-        judged by their heartbeats, not observe() (None: every amphora is observed)."""
+        `threads`: how many amphorae are observed at once, for a driver without
+        observe_many(). `metrics`: where rounds, repairs and failovers are counted;
+        `dataplane`: the per-LB metrics store fed with what the rounds observe. `leases`:
+        which LBs this controller watches (db/leases.py; all of them on SQLite).
+        `heartbeats`: amphorae with an amphora_health row are judged by their heartbeats,
+        not observe() (None: every amphora is observed)."""
         self.db = db
         self.leases: Leases = leases or SoloLeases()
         self.heartbeats = heartbeats
