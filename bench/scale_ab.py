@@ -20,6 +20,9 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,41 +79,65 @@ def _at_rest(env: Env, label: str, pid: int, body: dict[str, Any]) -> dict[str, 
             "create_to_serving_ms": one_more}
 
 
-def run(other: str, count: int, settle: float) -> list[dict[str, Any]]:
-    state = tempfile.mkdtemp(prefix="nsb-ab-", dir="/tmp")
+@dataclass
+class Held:
+    """LBs kept up on a lab while `nslb serve` is restarted from one checkout or another."""
+
+    env: Env
+    body: dict[str, Any]  # the tree each LB was created with
+    proc: subprocess.Popen[bytes]
+    bridge: str
+
+    def restart(self, checkout: str) -> None:
+        """Stop `nslb serve` and start it from `checkout` on the same state dir."""
+        stop(self.proc)
+        self.proc = _serve(self.env.state_dir, self.env.url, self.bridge, checkout)
+        self.env.serve_pid = self.proc.pid
+
+
+@contextmanager
+def held_lbs(count: int, tag: str) -> Iterator[Held]:
+    """A lab, `nslb serve` from this checkout, and `count` LBs of the scale part's tree
+    (added 250 at a time, as the scale part grows); everything is deleted and purged on
+    the way out, whichever serve runs then."""
+    state = tempfile.mkdtemp(prefix=f"nsb-{tag}-", dir="/tmp")
     url = f"http://127.0.0.1:{free_port()}"
-    rows: list[dict[str, Any]] = []
-    with lab() as lb, tempfile.TemporaryDirectory(prefix="nsb-abw-") as work:
+    with lab() as lb, tempfile.TemporaryDirectory(prefix=f"nsb-{tag}w-") as work:
         client_ns = lb.host("cl", f"{CLIENT_IP}/{PREFIX}")
         probe = lb.python(client_ns, "bench.probe")
         proc = _serve(state, url, lb.bridge, THIS)
         env = Env(lab=lb, api=client(url), url=url, serve_pid=proc.pid, state_dir=state,
                   subnet="", client_ns=client_ns, probe=probe, workdir=Path(work))
+        held = Held(env, {}, proc, lb.bridge)
         try:
             env.subnet = make_network(env.api, "physnet1", SUBNET)
             for i in range(2):
                 env.backend(backend_ip(i))
             time.sleep(0.3)
-            body = tree(env.subnet, list(env.backends)[:2], DEFAULT_HM)
-            for start in range(0, count, 250):  # in steps, as the scale part grows
-                scale._add(env, min(250, count - start), body)
-            for n, (checkout, label) in enumerate(((THIS, "this"), (other, "other"),
-                                                   (THIS, "this"))):
-                if n:  # the first serve is this checkout's, which created the LBs
-                    stop(proc)
-                    proc = _serve(state, url, lb.bridge, checkout)
-                    env.serve_pid = proc.pid
-                time.sleep(settle)
-                rows.append(_at_rest(env, label, proc.pid, body))
-                print(json.dumps(rows[-1]), flush=True)
+            held.body = tree(env.subnet, list(env.backends)[:2], DEFAULT_HM)
+            for start in range(0, count, 250):
+                scale._add(env, min(250, count - start), held.body)
+            yield held
         finally:
             stop_daemons(env.daemons)
             try:
                 env.delete_all(timeout=900)
             finally:
-                stop(proc)
+                stop(held.proc)
                 purge_dataplane(state)
                 subprocess.run(["rm", "-rf", state], check=False)
+
+
+def run(other: str, count: int, settle: float) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with held_lbs(count, "ab") as held:
+        for n, (checkout, label) in enumerate(((THIS, "this"), (other, "other"),
+                                               (THIS, "this"))):
+            if n:  # the first serve is this checkout's, which created the LBs
+                held.restart(checkout)
+            time.sleep(settle)
+            rows.append(_at_rest(held.env, label, held.proc.pid, held.body))
+            print(json.dumps(rows[-1]), flush=True)
     return rows
 
 

@@ -24,15 +24,11 @@ import json
 import os
 import re
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench import scale, scale_ab
-from bench.env import CLIENT_IP, DEFAULT_HM, PREFIX, SUBNET, Env, backend_ip, stop_daemons, tree
-from bench.lab import lab
-from bench.server import client, free_port, make_network, purge_dataplane, stop
 
 THREAD = re.compile(r'Thread (0x[0-9A-Fa-f]+|\d+) \((?:[^)]*)\): "([^"]+)"')
 
@@ -86,54 +82,29 @@ def main() -> None:
     args = parser.parse_args()
     commands = Path(args.commands)
     commands.write_text("")
-    state = tempfile.mkdtemp(prefix="nsb-lab-", dir="/tmp")
-    url = f"http://127.0.0.1:{free_port()}"
-    with lab() as lb, tempfile.TemporaryDirectory(prefix="nsb-labw-") as work:
-        client_ns = lb.host("cl", f"{CLIENT_IP}/{PREFIX}")
-        probe = lb.python(client_ns, "bench.probe")
-        proc = scale_ab._serve(state, url, lb.bridge, scale_ab.THIS)
-        env = Env(lab=lb, api=client(url), url=url, serve_pid=proc.pid, state_dir=state,
-                  subnet="", client_ns=client_ns, probe=probe, workdir=Path(work))
-        try:
-            env.subnet = make_network(env.api, "physnet1", SUBNET)
-            for i in range(2):
-                env.backend(backend_ip(i))
-            time.sleep(0.3)
-            body = tree(env.subnet, list(env.backends)[:2], DEFAULT_HM)
-            for start in range(0, args.lbs, 250):
-                scale._add(env, min(250, args.lbs - start), body)
-            print(json.dumps({"ready": args.lbs, "state": state}), flush=True)
-            done = 0
-            while True:
-                lines = commands.read_text().splitlines()
-                if len(lines) <= done:
-                    time.sleep(1.0)
-                    continue
-                word, _, rest = lines[done].strip().partition(" ")
-                done += 1
-                if word == "stop":
-                    break
-                if word == "restart":
-                    stop(proc)
-                    proc = scale_ab._serve(state, url, lb.bridge, rest or scale_ab.THIS)
-                    env.serve_pid = proc.pid
-                    print(json.dumps({"restarted": rest, "pid": proc.pid}), flush=True)
-                elif word == "measure":
-                    print(json.dumps(scale_ab._at_rest(env, rest, proc.pid, body)),
-                          flush=True)
-                elif word == "threads":
-                    print(json.dumps(threads(proc.pid, float(rest or 20), args.py_spy)),
-                          flush=True)
-                else:
-                    print(json.dumps({"unknown": lines[done - 1]}), flush=True)
-        finally:
-            stop_daemons(env.daemons)
-            try:
-                env.delete_all(timeout=900)
-            finally:
-                stop(proc)
-                purge_dataplane(state)
-                subprocess.run(["rm", "-rf", state], check=False)
+    with scale_ab.held_lbs(args.lbs, "lab") as held:
+        print(json.dumps({"ready": args.lbs, "state": held.env.state_dir}), flush=True)
+        done = 0
+        while True:
+            lines = commands.read_text().splitlines()
+            if len(lines) <= done:
+                time.sleep(1.0)
+                continue
+            word, _, rest = lines[done].strip().partition(" ")
+            done += 1
+            if word == "stop":
+                break
+            if word == "restart":
+                held.restart(rest or scale_ab.THIS)
+                print(json.dumps({"restarted": rest, "pid": held.proc.pid}), flush=True)
+            elif word == "measure":
+                print(json.dumps(scale_ab._at_rest(held.env, rest, held.proc.pid, held.body)),
+                      flush=True)
+            elif word == "threads":
+                print(json.dumps(threads(held.proc.pid, float(rest or 20), args.py_spy)),
+                      flush=True)
+            else:
+                print(json.dumps({"unknown": lines[done - 1]}), flush=True)
 
 
 if __name__ == "__main__":
