@@ -50,13 +50,12 @@ from nslb.amphora.udp_process import UdpAgentProcess
 from nslb.metrics.registry import Metrics
 from nslb.model import vxlan as vxlan_values
 from nslb.model.bundle import Bundle, HostFacts, NetworkPort
-from nslb.netns import connections, verify, vxlan
+from nslb.netns import connections, nftables, verify, vxlan
 from nslb.netns.announcer import Announcer
 from nslb.netns.bridges import BridgeFull, BridgeRegistry, prune_bridges
 from nslb.netns.inspect import Netlink
 from nslb.netns.names import port_key
 from nslb.netns.namespaces import NETNS_DIR
-from nslb.netns.router import load_rules
 from nslb.netns.sysctl import (
     NAMESPACE_SYSCTLS,
     PAIR_SYSCTLS,
@@ -218,7 +217,7 @@ class NamespaceDriver:
                 return
             rules = f"table inet {GATE_TABLE} {{}}\ndelete table inet {GATE_TABLE}\n"
         try:
-            load_rules(namespace, rules)
+            nftables.load(namespace, rules)
         except (OSError, subprocess.SubprocessError) as exc:
             log.warning("%s: the VIP's gate was not loaded: %s", namespace, exc)
 
@@ -239,7 +238,7 @@ class NamespaceDriver:
         if vip is None or not netns.namespace_exists(namespace):
             return
         try:
-            load_rules(namespace, rules + HOLD)
+            nftables.load(namespace, rules + HOLD)
         except (OSError, subprocess.SubprocessError) as exc:
             log.warning("amphora %s: could not hold new connections back before its "
                         "hand-over: %s", amphora_id, exc)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -38,7 +39,27 @@ def parse_ip(text: object) -> IPAddress:
 
 def canonical_ip(text: object) -> str:
     """The canonical spelling of an address (the form stored, compared and rendered)."""
+    if isinstance(text, str):
+        return _canonical_text(text)
     return str(parse_ip(text))
+
+
+def ip_value(text: str) -> int:
+    """The address spelled by `text` as an integer (AddressError as parse_ip)."""
+    return _value_of_text(text)
+
+
+# A new port's next free address compares with every allocated one of its subnet, read
+# from the database as text each time: ~10 ms of parsing per VIP at 1,000 LBs, nearly all
+# of it the same addresses again. Parsing is a pure function, so its answers are kept.
+@lru_cache(maxsize=1 << 15)
+def _canonical_text(text: str) -> str:
+    return str(parse_ip(text))
+
+
+@lru_cache(maxsize=1 << 15)
+def _value_of_text(text: str) -> int:
+    return int(parse_ip(text))
 
 
 def parse_network(text: object, strict: bool = False) -> IPNetwork:

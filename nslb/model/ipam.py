@@ -113,6 +113,14 @@ def parse_address(address: str) -> IPAddress:
         raise IpamError(f"'{_short(address)}' is not a valid IP address.") from None
 
 
+def _value(address: str) -> int:
+    """parse_address(address) as an integer (kept per spelling: see nslb.model.addresses)."""
+    try:
+        return addresses.ip_value(address)
+    except addresses.AddressError:
+        raise IpamError(f"'{_short(address)}' is not a valid IP address.") from None
+
+
 def _short(value: object, limit: int = 64) -> str:
     """A user's value quoted back in a message, cut so a huge input is never echoed."""
     text = str(value)
@@ -230,7 +238,7 @@ def next_free(cidr: str, allocation_pools: Iterable[dict[str, str]],
     Costs O(len(used)) whatever the subnet size. Raises NoFreeAddress.
     """
     net = parse_cidr(cidr)
-    taken = {int(parse_address(a)) for a in (*used, *exclude)}
+    taken = {_value(a) for a in (*used, *exclude)}
     for raw in allocation_pools:
         pool = _parse_pool(net, raw)
         candidate = pool.first

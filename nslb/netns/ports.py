@@ -88,10 +88,10 @@ def plug_quietly(namespace: str, plan: PortPlan, registry: BridgeRegistry
         bridge, name, filtered = _segment_bridge(ipr, plan, registry)
         if not inside:  # a host end whose peer is gone or in an orphaned namespace
             _delete_if_present(ipr, host_ifname(plan.port_id))
-        if not ipr.link_lookup(ifname=host_ifname(plan.port_id)):
-            check_room(name)  # refused before anything is made, not half-way
-        host = _ensure_veth(ipr, namespace, plan)
-        _attach_host_end(ipr, host, bridge, name, plan, filtered)
+        host, fresh = _ensure_veth(ipr, namespace, plan, bridge, name)
+        if not fresh:
+            _attach_host_end(ipr, host, bridge, name, plan)
+        _filter_vlan(ipr, host, plan, filtered)
     with ns_route(namespace) as nsr:
         index = _ensure_ns_link(nsr, plan)
         added = _converge_addresses(nsr, index, plan.addresses, plan.floating)
@@ -182,19 +182,34 @@ def _segment_bridge(ipr: IPRoute, plan: PortPlan,
     return ensure_bridge(ipr, name, registry), name, False
 
 
-def _ensure_veth(ipr: IPRoute, namespace: str, plan: PortPlan) -> int:
-    """Index of the host end; creates the pair with its peer already moved into the namespace."""
+def _ensure_veth(ipr: IPRoute, namespace: str, plan: PortPlan, bridge: int,
+                 bridge_name: str) -> tuple[int, bool]:
+    """Index of the host end, and whether the pair is new. A new pair is made by one
+    request, as planned: its peer already in the namespace with its MTU and MAC, the host
+    end on the bridge and up (each request is ~1 ms of pyroute2 on a new LB's path; the
+    kernel undoes the whole pair when the bridge refuses the port)."""
     host_name = host_ifname(plan.port_id)
     found = ipr.link_lookup(ifname=host_name)
     if found:
-        return int(found[0])
-    ipr.link("add", ifname=host_name, kind="veth",
-             peer={"ifname": ns_ifname(plan.port_id), "net_ns_fd": namespace})
-    return int(ipr.link_lookup(ifname=host_name)[0])
+        return int(found[0]), False
+    check_room(bridge_name)  # refused before anything is made, not half-way
+    peer: dict[str, object] = {"ifname": ns_ifname(plan.port_id), "net_ns_fd": namespace,
+                               "mtu": plan.mtu}
+    if plan.mac:
+        peer["address"] = plan.mac.lower()
+    try:
+        ipr.link("add", ifname=host_name, kind="veth", mtu=plan.mtu, master=bridge,
+                 state="up", peer=peer)
+    except NetlinkError as exc:
+        if exc.code == EXFULL:  # filled up since check_room (another bridge user)
+            raise BridgeFull(bridge_name) from exc
+        raise
+    return int(ipr.link_lookup(ifname=host_name)[0]), True
 
 
-def _attach_host_end(ipr: IPRoute, host: int, bridge: int, name: str, plan: PortPlan,
-                     filtered: bool) -> None:
+def _attach_host_end(ipr: IPRoute, host: int, bridge: int, name: str,
+                     plan: PortPlan) -> None:
+    """An existing host end back on its bridge, up, with the planned MTU."""
     link = ipr.get_links(host)[0]
     if (link.get_attr("IFLA_MASTER") != bridge or link.get_attr("IFLA_MTU") != plan.mtu
             or not link["flags"] & IFF_UP):
@@ -205,6 +220,9 @@ def _attach_host_end(ipr: IPRoute, host: int, bridge: int, name: str, plan: Port
                 ipr.link("del", index=host)
                 raise BridgeFull(name) from exc
             raise
+
+
+def _filter_vlan(ipr: IPRoute, host: int, plan: PortPlan, filtered: bool) -> None:
     if filtered and plan.vlan is not None:
         # Access port: frames enter untagged and are tagged with the segmentation id.
         ipr.vlan_filter("add", index=host,

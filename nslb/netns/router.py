@@ -4,7 +4,7 @@ A router has two ports, each a veth into a bridge exactly as plug() builds them:
 external network's segment carrying the floating addresses (the kernel answers ARP for
 them there, and plug() announces each new one with a gratuitous ARP), one on the internal
 subnet's segment carrying the subnet's gateway address. IP forwarding is on, and the NAT
-rules are an nftables file loaded atomically with `nft -f` inside the namespace.
+rules are an nftables file loaded atomically inside the namespace (netns/nftables.py).
 
 Everything converges: apply_router() on a healthy router changes nothing on the wire, and
 on a broken one (a deleted namespace, a lost address, flushed rules) it repairs.
@@ -12,9 +12,9 @@ on a broken one (a deleted namespace, a lost address, flushed rules) it repairs.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 
+from nslb.netns import nftables
 from nslb.netns.bridges import BridgeRegistry, prune_bridges
 from nslb.netns.names import port_key
 from nslb.netns.namespaces import (
@@ -22,13 +22,11 @@ from nslb.netns.namespaces import (
     ensure_namespace,
     list_namespaces,
     namespace_exists,
-    run_in,
 )
 from nslb.netns.ports import PortPlan, plug, plugged_port_prefixes, unplug
 from nslb.netns.sysctl import set_in_namespace
 
 ROUTER_PREFIX = "nslbr-"
-NFT = "nft"
 # Forwarding; secondaries promoted when the first floating address of the external
 # interface goes (else the kernel drops the others with it); no redirects to the LBs.
 ROUTER_SYSCTLS = {
@@ -64,19 +62,8 @@ def apply_router(plan: RouterPlan, registry: BridgeRegistry) -> None:
     for key in plugged_port_prefixes(namespace) - wanted:
         unplug(namespace, key)
     plug(namespace, plan.internal, registry)
-    load_rules(namespace, plan.rules)
+    nftables.load(namespace, plan.rules)  # the table replaced in one transaction
     plug(namespace, plan.external, registry)
-
-
-def load_rules(namespace: str, rules: str) -> None:
-    """Replace the router's nftables table in one transaction; OSError when nft refuses.
-    (Also an amphora's VIP gate, on every new LB's path: nsenter, not `ip netns exec`,
-    which copies every mount of the host, one per namespace: 42 ms a call at 1,000 LBs
-    against 17.)"""
-    result = subprocess.run([*run_in(namespace), NFT, "-f", "-"], input=rules,
-                            capture_output=True, text=True, timeout=30, check=False)
-    if result.returncode != 0:
-        raise OSError(f"nft in {namespace} refused the rules: {result.stderr.strip()[:500]}")
 
 
 def delete_router(router_id: str, registry: BridgeRegistry) -> None:

@@ -1,0 +1,59 @@
+"""Rulesets loaded inside a namespace (netns/nftables.py), through libnftables and through
+the nft command it falls back to: the rules land in that namespace only, a refused ruleset
+says why and leaves the loaded one as it was."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from nslb.netns import nftables
+from tests.integration.lab import Lab
+
+TABLE = "nslb_probe"
+
+
+def _rules(port: int) -> str:
+    return (f"table inet {TABLE} {{}}\ndelete table inet {TABLE}\n"
+            f"table inet {TABLE} {{\n  chain gate {{\n"
+            f"    type filter hook input priority 0; policy accept;\n"
+            f"    tcp dport {port} drop\n  }}\n}}\n")
+
+
+def _listed(namespace: str | None) -> str:
+    prefix = ["ip", "netns", "exec", namespace] if namespace else []
+    return subprocess.run([*prefix, "nft", "list", "ruleset"], capture_output=True,
+                          text=True, check=True).stdout
+
+
+@pytest.fixture(params=["library", "process"])
+def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    if request.param == "process":
+        monkeypatch.setattr(nftables, "_library", lambda: None)
+    else:
+        assert nftables._library() is not None, "libnftables.so.1 is not loadable here"
+    yield str(request.param)
+
+
+def test_rules_land_in_the_namespace_only_and_a_refusal_changes_nothing(
+        lab: Lab, way: str) -> None:
+    namespace = lab.namespace(f"nft{way[0]}")
+    nftables.load(namespace, _rules(8080))
+    assert "tcp dport 8080 drop" in _listed(namespace)
+    assert TABLE not in _listed(None)
+
+    nftables.load(namespace, _rules(9090))  # replaced in one transaction
+    listed = _listed(namespace)
+    assert "tcp dport 9090 drop" in listed and "8080" not in listed
+
+    with pytest.raises(nftables.Refused, match="syntax error"):
+        nftables.load(namespace, _rules(9091) + "table inet broken { chain c { bogus } }\n")
+    listed = _listed(namespace)
+    assert "tcp dport 9090 drop" in listed and "9091" not in listed
+
+
+def test_a_namespace_that_does_not_exist_is_an_error(way: str) -> None:
+    with pytest.raises(OSError):
+        nftables.load("nt-none-such-namespace", _rules(1))
