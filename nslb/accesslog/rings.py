@@ -39,6 +39,7 @@ from inotify_simple import INotify, flags
 from nslb.accesslog.records import UUID
 from nslb.accesslog.stream import NotARing, RingStream
 from nslb.amphora.haproxy_process import children, process_start_time
+from nslb.fds import long_lived_socket
 from nslb.render.haproxy import ACCESS_RING, stats_socket_path
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ class RingFollower:
 
     def _connect(self, amphora_id: str, amp: _Amphora, skip_old: bool,
                  after: bytes | None) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = long_lived_socket(socket.AF_UNIX, socket.SOCK_STREAM)  # one per amphora
         try:
             sock.settimeout(CONNECT_TIMEOUT)
             sock.connect(str(stats_socket_path(self.state_dir, amphora_id)))

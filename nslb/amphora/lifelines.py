@@ -8,12 +8,16 @@ not a number the kernel may hand to another one later.
 
 Used from one thread (the health loop's); where pidfd_open is missing (an old kernel),
 every question falls back to /proc.
+
+The pidfds live at descriptor numbers from 1024 up (nslb/fds.py says why).
 """
 
 from __future__ import annotations
 
 import os
 import select
+
+from nslb.fds import above_select_range
 
 
 class Lifelines:
@@ -53,6 +57,7 @@ class Lifelines:
             return False
         except OSError:  # no pidfd here (ENOSYS) or out of descriptors: ask /proc
             return os.path.exists(f"/proc/{pid}")
+        fd = above_select_range(fd)
         self._fds[pid] = fd
         self._pids[fd] = pid
         self._poll.register(fd, select.POLLIN)

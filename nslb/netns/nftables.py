@@ -8,6 +8,11 @@ commit take ~1 ms in the namespace thread; the context, which holds that socket,
 afterwards by a thread of its own, so nobody waits for the close. Where the library cannot
 be loaded (a host with an nft binary but another libnftables soname), the `nft` process
 does the same job.
+
+libnftables select()s on its socket, and glibc aborts the process when that descriptor's
+number is FD_SETSIZE (1024) or more: with every number below taken, the library would kill
+`nslb serve`. Long-lived descriptors stay above that range (nslb/fds.py), and the library
+is used only while the lowest free number is well below it; otherwise the process.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ log = logging.getLogger(__name__)
 NFT = "nft"
 LIBRARY = "libnftables.so.1"
 NFT_CTX_DEFAULT = 0
+# The lowest free descriptor number must be below this for the library to be used: the
+# margin covers descriptors other threads open before the library makes its socket.
+LOW_FDS_NEEDED = 768
 
 
 class Refused(OSError):
@@ -37,13 +45,20 @@ def load(namespace: str, rules: str) -> None:
     """Load `rules` (an nft script, applied as one transaction) in the namespace; Refused
     when nftables refuses it, FileNotFoundError when there is no such namespace."""
     lib = _library()
-    if lib is None:
+    if lib is None or not _low_descriptors_free():
         _load_with_process(namespace, rules)
         return
     ctx, code, errors = run_inside(namespace, lambda: _run(lib, rules))
     _reaper(os.getpid()).put((lib, ctx))
     if code != 0:
         raise Refused(f"nft in {namespace} refused the rules: {errors.strip()[:500]}")
+
+
+def _low_descriptors_free() -> bool:
+    """The next descriptor this process opens gets a number well below FD_SETSIZE."""
+    fd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    os.close(fd)
+    return fd < LOW_FDS_NEEDED
 
 
 def _run(lib: ctypes.CDLL, rules: str) -> tuple[int, int, str]:

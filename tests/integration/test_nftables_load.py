@@ -1,14 +1,18 @@
 """Rulesets loaded inside a namespace (netns/nftables.py), through libnftables and through
 the nft command it falls back to: the rules land in that namespace only, a refused ruleset
-says why and leaves the loaded one as it was."""
+says why and leaves the loaded one as it was, and the library is not used when it would
+get a descriptor number select() cannot take."""
 
 from __future__ import annotations
 
+import os
+import resource
 import subprocess
 from collections.abc import Iterator
 
 import pytest
 
+from nslb.fds import FD_SETSIZE
 from nslb.netns import nftables
 from tests.integration.lab import Lab
 
@@ -57,3 +61,34 @@ def test_rules_land_in_the_namespace_only_and_a_refusal_changes_nothing(
 def test_a_namespace_that_does_not_exist_is_an_error(way: str) -> None:
     with pytest.raises(OSError):
         nftables.load("nt-none-such-namespace", _rules(1))
+
+
+def test_with_every_low_descriptor_taken_the_nft_process_loads_the_rules(
+        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`nslb serve` of 1,000 LBs: were every number below FD_SETSIZE taken, libnftables
+    would get a socket select() cannot take and glibc would abort the process."""
+    namespace = lab.namespace("nftlow")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard <= FD_SETSIZE:
+        pytest.skip(f"the hard descriptor limit here is {hard}: no number above 1023")
+    room = 4 * FD_SETSIZE if hard == resource.RLIM_INFINITY else min(hard, 4 * FD_SETSIZE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, room), hard))
+    processes: list[str] = []
+    real = nftables._load_with_process
+    monkeypatch.setattr(nftables, "_load_with_process",
+                        lambda ns, rules: (processes.append(ns), real(ns, rules)))
+    held = []
+    try:
+        while (fd := os.open("/dev/null", os.O_RDONLY)) < FD_SETSIZE:
+            held.append(fd)
+        held.append(fd)
+        nftables.load(namespace, _rules(7070))
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert processes == [namespace]
+    assert "tcp dport 7070 drop" in _listed(namespace)
+    nftables.load(namespace, _rules(7071))  # numbers free again: the library, no process
+    assert processes == [namespace]
+    assert "tcp dport 7071 drop" in _listed(namespace)
