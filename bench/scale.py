@@ -12,7 +12,7 @@ else going on, records:
 - the health loop's round: p50 and max from `nslb serve`'s INFO summary of the rounds of
   the last 30 s (a window that starts after the adding ended);
 - one more LB created -> its VIP answers 200 (sequential, each polled from the client
-  namespace);
+  namespace; 5 samples in full mode, 2 in quick, each kept beside their median);
 - PSS of all haproxy processes (smaps_rollup) per LB, and the RSS of `nslb serve`.
 
 After the last step: member-down detection among them (a dead backend behind one LB with
@@ -158,9 +158,15 @@ def step(env: Env, body: dict[str, Any], target: int, current: int,
     mem = memory(env)
     row["pss_mb_per_lb"] = round(mem["pss_mb"] / target, 2)
     row["serve_rss_mb"] = round(mem["serve_rss_mb"], 1)
-    samples = [_one_more(env, body) for _ in range(2 if quick else 3)]
+    samples = [_one_more(env, body) for _ in range(one_more_samples(quick))]
     row["create_to_serving_ms"] = round(statistics.median(samples), 1)
+    row["create_to_serving_ms_samples"] = [round(x) for x in samples]
     return row
+
+
+def one_more_samples(quick: bool) -> int:
+    """How many one-more LBs a step creates (they stay: at 1,000 the bridge's room counts)."""
+    return 2 if quick else 5
 
 
 def member_down(env: Env, samples: int) -> dict[str, Any]:
@@ -194,7 +200,7 @@ def run(quick: bool) -> dict[str, Any]:
         try:
             for target in STEPS_QUICK if quick else STEPS_FULL:
                 row = step(env, body, target, current, quick)
-                current = target + (2 if quick else 3)  # the one-more samples stay
+                current = target + one_more_samples(quick)  # the one-more LBs stay
                 rows.append(row)
                 print(f"scale: {row}", flush=True)
             results.update(member_down(env, 1 if quick else 3))
@@ -221,5 +227,6 @@ def _headline(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 "list_all_ms_p50", "show_ms_p50", "idle_cpu_pct", "idle_cpu_children_pct",
                 "pss_mb_per_lb", "add_s_per_lb"):
         out[f"scale_{key}"] = last[key]
+    out["scale_create_to_serving_ms_samples"] = last["create_to_serving_ms_samples"]
     out["scale_create_to_serving_ms_first_step"] = rows[0]["create_to_serving_ms"]
     return out
