@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from nslb import netns
 from nslb.demo.site import Site
 from nslb.netns.bridges import BridgeRegistry, prune_bridges
+from nslb.netns.namespaces import socket_in
 
 
 def add_host(site: Site, name: str, address: str, bridge: str, registry: BridgeRegistry,
@@ -35,6 +37,28 @@ def start_backend(namespace: str, name: str, port: int, log: Path) -> int:
              name, str(port), namespace],
             stdout=out, stderr=out, start_new_session=True)
     return proc.pid
+
+
+def wait_serving(namespace: str, port: int, udp: bool = False, timeout: float = 10.0) -> bool:
+    """True once the demo server in the namespace answers on 127.0.0.1:`port` (TCP: takes a
+    connection; UDP: echoes a datagram); False after `timeout`. Why: the demo starts its
+    servers, then a load balancer that serves a fraction of a second later, and a server
+    still starting refuses the first requests (seen: all six answers from web2)."""
+    deadline = time.monotonic() + timeout
+    kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
+    while time.monotonic() < deadline:
+        with socket_in(namespace, socket.AF_INET, kind) as sock:
+            sock.settimeout(0.2)
+            try:
+                sock.connect(("127.0.0.1", port))
+                if udp:
+                    sock.send(b"ready?")
+                    sock.recv(256)
+                return True
+            except OSError:
+                pass
+        time.sleep(0.05)
+    return False
 
 
 def start_udp_echo(namespace: str, name: str, port: int, log: Path) -> int:

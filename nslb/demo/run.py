@@ -227,6 +227,9 @@ def _hosts(state: DemoState, site: Site, bridge: str, vlan: int | None, say: Say
         pid = hosts.start_backend(site.namespace(name), name, 80, site.state / "web.log")
         state.pids.append(pid)
     state.save(site)
+    for name in BACKENDS:
+        if not hosts.wait_serving(site.namespace(name), 80):
+            raise DemoError(f"web server {name} did not start: see {site.state / 'web.log'}")
     where = f"bridge {bridge}" + (f", VLAN {vlan}" if vlan is not None else "")
     say(f"started web servers {', '.join(f'{n} ({a})' for n, a in BACKENDS.items())} "
         f"in namespaces on {where}")

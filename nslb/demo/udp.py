@@ -50,6 +50,10 @@ def _echo_hosts(state: DemoState, site: Site, bridge: str, vlan: int | None,
     state.udp_pids = [hosts.start_udp_echo(site.namespace(name), name, PORT,
                                            site.state / "udp.log") for name in ECHOES]
     state.save(site)
+    for name in ECHOES:
+        if not hosts.wait_serving(site.namespace(name), PORT, udp=True):
+            raise DemoError(f"UDP echo server {name} did not start: see "
+                            f"{site.state / 'udp.log'}")
     say(f"started UDP echo servers {', '.join(f'{n} ({a})' for n, a in ECHOES.items())} "
         f"on port {PORT} in namespaces")
 
