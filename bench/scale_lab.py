@@ -9,6 +9,8 @@ reads commands, one per line, from `--commands` (a file it creates; append to it
                          LBs created one by one (POST -> the VIP answers 200)
     threads <seconds>    CPU per thread of `nslb serve` over that long (needs py-spy for
                          the thread names: --py-spy)
+    timeline <n>         n more LBs created one by one, each with its timeline: POST,
+                         apply, the client's first ARP, SYN, SYN-ACK, 200 (bench/timeline.py)
     stop                 delete everything and leave
 
 Each result is one JSON line on stdout. Everything it created goes on `stop`, on an error,
@@ -28,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import scale, scale_ab
+from bench import scale, scale_ab, timeline
 
 THREAD = re.compile(r'Thread (0x[0-9A-Fa-f]+|\d+) \((?:[^)]*)\): "([^"]+)"')
 
@@ -100,6 +102,9 @@ def main() -> None:
             elif word == "measure":
                 print(json.dumps(scale_ab._at_rest(held.env, rest, held.proc.pid, held.body)),
                       flush=True)
+            elif word == "timeline":
+                for _ in range(int(rest or 5)):
+                    print(json.dumps(timeline.one_more(held.env, held.body)), flush=True)
             elif word == "threads":
                 print(json.dumps(threads(held.proc.pid, float(rest or 20), args.py_spy)),
                       flush=True)
