@@ -47,6 +47,7 @@ from nslb.amphora.haproxy_process import (
 from nslb.amphora.keepalived_process import KeepalivedProcess
 from nslb.amphora.lifelines import Lifelines
 from nslb.amphora.udp_process import UdpAgentProcess
+from nslb.interpreter import let_others_run
 from nslb.metrics.registry import Metrics
 from nslb.model import vxlan as vxlan_values
 from nslb.model.bundle import Bundle, HostFacts, NetworkPort
@@ -69,10 +70,6 @@ from nslb.render.haproxy import amphora_dir
 from nslb.render.udp import view_hash
 
 log = logging.getLogger(__name__)
-# observe_many() lets other threads run after this many amphorae, for this long (a sleep
-# of 0 releases the GIL but may take it straight back before a waiting thread wakes).
-YIELD_EVERY = 16
-YIELD_SLEEP = 0.0005
 
 # sun_path is 108 bytes and haproxy keeps a little for itself: "<state>/amp/<uuid>/master.sock"
 MAX_SOCKET_PATH = 97
@@ -281,10 +278,7 @@ class NamespaceDriver:
             "show stat")
         out = {}
         for n, a in enumerate(amphora_ids):
-            if n and n % YIELD_EVERY == 0:
-                # Hand the GIL to a waiting thread now and then: 200 answers are ~15 ms of
-                # pure Python, and an apply waiting for the GIL (a new LB) would wait it out.
-                time.sleep(YIELD_SLEEP)
+            let_others_run(n)  # parsing 200 answers is ~15 ms of pure Python
             out[a] = self._observation(a, procs[a], answers[a]) if a in answers \
                 else self.observe(a)
         return out

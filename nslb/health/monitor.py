@@ -67,6 +67,7 @@ from nslb.health.autofailover import AutoFailover
 from nslb.health.derive import derive
 from nslb.health.heartbeats import HeartbeatWatch
 from nslb.health.live import LiveBoard
+from nslb.interpreter import let_others_run
 from nslb.metrics.dataplane import DataPlane, amphora_states
 from nslb.metrics.registry import Metrics
 from nslb.model.enums import AmphoraStatus
@@ -85,10 +86,6 @@ SUMMARY_EVERY = 30.0  # seconds between the INFO lines that sum rounds up
 # Longest time between two observations of a live amphora whose LB has no health monitor
 # with a shorter delay (statuses then only change with the config, which is seen at once).
 MAX_PERIOD = 5.0
-# A round's per-LB work lets other threads run after this many LBs (nslb/interpreter.py:
-# a thread may otherwise hold the GIL for 20 ms while an apply waits).
-YIELD_EVERY = 16
-YIELD_SLEEP = 0.0005
 
 Key = tuple[int, int, str]  # an LB's generation, applied generation, provisioning status
 
@@ -237,8 +234,7 @@ class HealthMonitor:
         # Only the LBs looked at now: one that is not due was healthy when last looked at
         # and nothing about it moved since (_due), so it has nothing to record or repair.
         for n, lb_id in enumerate(due):
-            if n and n % YIELD_EVERY == 0:
-                time.sleep(YIELD_SLEEP)  # a waiting thread (an apply) takes the GIL meanwhile
+            let_others_run(n)
             amphora_ids = by_lb[lb_id]
             known = self._known.get(lb_id)
             last = known.observations if known is not None else {}
