@@ -86,9 +86,7 @@ def plug_quietly(namespace: str, plan: PortPlan, registry: BridgeRegistry
         inside = bool(nsr.link_lookup(ifname=ns_ifname(plan.port_id)))
     with BRIDGE_LOCK, host_route() as ipr:
         bridge, name, filtered = _segment_bridge(ipr, plan, registry)
-        if not inside:  # a host end whose peer is gone or in an orphaned namespace
-            _delete_if_present(ipr, host_ifname(plan.port_id))
-        host, fresh = _ensure_veth(ipr, namespace, plan, bridge, name)
+        host, fresh = _ensure_veth(ipr, namespace, plan, bridge, name, inside)
         if not fresh:
             _attach_host_end(ipr, host, bridge, name, plan)
         _filter_vlan(ipr, host, plan, filtered)
@@ -183,13 +181,17 @@ def _segment_bridge(ipr: IPRoute, plan: PortPlan,
 
 
 def _ensure_veth(ipr: IPRoute, namespace: str, plan: PortPlan, bridge: int,
-                 bridge_name: str) -> tuple[int, bool]:
-    """Index of the host end, and whether the pair is new. A new pair is made by one
-    request, as planned: its peer already in the namespace with its MTU and MAC, the host
-    end on the bridge and up (each request is ~1 ms of pyroute2 on a new LB's path; the
-    kernel undoes the whole pair when the bridge refuses the port)."""
+                 bridge_name: str, peer_inside: bool) -> tuple[int, bool]:
+    """Index of the host end, and whether the pair is new. A host end whose peer is not in
+    the namespace (gone, or in an orphaned namespace) is deleted first. A new pair is made
+    by one request, as planned: its peer already in the namespace with its MTU and MAC,
+    the host end on the bridge and up (each request is ~1 ms of pyroute2 on a new LB's
+    path; the kernel undoes the whole pair when the bridge refuses the port)."""
     host_name = host_ifname(plan.port_id)
     found = ipr.link_lookup(ifname=host_name)
+    if found and not peer_inside:
+        ipr.link("del", index=found[0])
+        found = []
     if found:
         return int(found[0]), False
     check_room(bridge_name)  # refused before anything is made, not half-way
